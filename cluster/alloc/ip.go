@@ -18,14 +18,16 @@ type IPPool struct {
 	pool   *Pool
 }
 
-// NewIPPool returns an empty pool of the addresses of subnet. name says whose
-// subnet it is, e.g. `node "n3"`; the pool is named `<name> subnet <subnet>`
-// in errors (just `subnet <subnet>` if name is empty). It fails if subnet is
-// not IPv4 with its host bits clear, or is shorter than /8 or longer than /30.
+// NewIPPool returns an empty pool of the addresses of subnet. name is the
+// pool's name in errors, e.g. `node "n3" subnet 10.128.0.0/23`; if empty it
+// is "subnet <subnet>". It fails if subnet is not IPv4 with its host bits
+// clear, or is shorter than /8 or longer than /30.
 func NewIPPool(subnet netip.Prefix, name string) (*IPPool, error) {
 	label := "subnet " + subnet.String()
-	if name != "" {
-		label = name + " " + label
+	if name == "" {
+		name = label
+	} else {
+		label = name + ": " + label
 	}
 	switch {
 	case !subnet.IsValid():
@@ -41,7 +43,7 @@ func NewIPPool(subnet netip.Prefix, name string) (*IPPool, error) {
 	p := &IPPool{
 		subnet: subnet,
 		base:   addr4(subnet.Addr()),
-		pool:   NewPool(label, size, "addresses", "delete unused workloads on this node or run new ones on another node"),
+		pool:   NewPool(name, size, "addresses", "delete unused workloads on this node or run new ones on another node"),
 	}
 	p.pool.item = func(i uint64) string { return p.addr(i).String() }
 	p.pool.reserve(0, "the network address")
@@ -100,7 +102,7 @@ func (p *IPPool) addr(i uint64) netip.Addr { return addrFrom4(p.base + uint32(i)
 
 func (p *IPPool) index(a netip.Addr) (uint64, error) {
 	if !a.Is4() || !p.subnet.Contains(a) {
-		return 0, &NotInPoolError{Pool: p.pool.name, Item: a.String(), Reason: "is outside the subnet"}
+		return 0, &NotInPoolError{Pool: p.pool.name, Item: a.String(), Reason: "is outside subnet " + p.subnet.String()}
 	}
 	return uint64(addr4(a) - p.base), nil
 }

@@ -16,7 +16,7 @@ func newIPPool(t *testing.T, subnet, name string) *IPPool {
 }
 
 func TestIPPoolAddresses(t *testing.T) {
-	p := newIPPool(t, "10.128.0.0/23", `node "n3"`)
+	p := newIPPool(t, "10.128.0.0/23", `node "n3" subnet 10.128.0.0/23`)
 	if got, want := p.Gateway(), netip.MustParseAddr("10.128.0.1"); got != want {
 		t.Fatalf("Gateway = %s, want %s", got, want)
 	}
@@ -69,7 +69,7 @@ func TestIPPoolNextFit(t *testing.T) {
 }
 
 func TestIPPoolClaimErrors(t *testing.T) {
-	p := newIPPool(t, "10.128.0.0/23", `node "n3"`)
+	p := newIPPool(t, "10.128.0.0/23", `node "n3" subnet 10.128.0.0/23`)
 	if err := p.Claim(netip.MustParseAddr("10.128.0.7")); err != nil {
 		t.Fatal(err)
 	}
@@ -81,10 +81,10 @@ func TestIPPoolClaimErrors(t *testing.T) {
 		as   any
 		want string
 	}{
-		{"10.128.2.0", &notIn, `node "n3" subnet 10.128.0.0/23: 10.128.2.0 is outside the subnet`},
-		{"10.127.255.255", &notIn, `node "n3" subnet 10.128.0.0/23: 10.127.255.255 is outside the subnet`},
-		{"fd00::7", &notIn, `node "n3" subnet 10.128.0.0/23: fd00::7 is outside the subnet`},
-		{"::ffff:10.128.0.9", &notIn, `node "n3" subnet 10.128.0.0/23: ::ffff:10.128.0.9 is outside the subnet`},
+		{"10.128.2.0", &notIn, `node "n3" subnet 10.128.0.0/23: 10.128.2.0 is outside subnet 10.128.0.0/23`},
+		{"10.127.255.255", &notIn, `node "n3" subnet 10.128.0.0/23: 10.127.255.255 is outside subnet 10.128.0.0/23`},
+		{"fd00::7", &notIn, `node "n3" subnet 10.128.0.0/23: fd00::7 is outside subnet 10.128.0.0/23`},
+		{"::ffff:10.128.0.9", &notIn, `node "n3" subnet 10.128.0.0/23: ::ffff:10.128.0.9 is outside subnet 10.128.0.0/23`},
 		{"10.128.0.0", &reserved, `10.128.0.0 is the network address of node "n3" subnet 10.128.0.0/23 and is never assigned`},
 		{"10.128.0.1", &reserved, `10.128.0.1 is the gateway of node "n3" subnet 10.128.0.0/23 and is never assigned`},
 		{"10.128.1.255", &reserved, `10.128.1.255 is the broadcast address of node "n3" subnet 10.128.0.0/23 and is never assigned`},
@@ -114,10 +114,10 @@ func TestIPPoolClaimErrors(t *testing.T) {
 
 func TestNewIPPoolErrors(t *testing.T) {
 	tests := []struct{ subnet, want string }{
-		{"10.128.0.1/23", `node "n3" subnet 10.128.0.1/23 has host bits set; did you mean 10.128.0.0/23?`},
-		{"10.128.0.0/31", `node "n3" subnet 10.128.0.0/31: prefix length must be between /8 and /30`},
-		{"10.0.0.0/7", `node "n3" subnet 10.0.0.0/7: prefix length must be between /8 and /30`},
-		{"fd00::/120", `node "n3" subnet fd00::/120: only IPv4 is supported`},
+		{"10.128.0.1/23", `node "n3": subnet 10.128.0.1/23 has host bits set; did you mean 10.128.0.0/23?`},
+		{"10.128.0.0/31", `node "n3": subnet 10.128.0.0/31: prefix length must be between /8 and /30`},
+		{"10.0.0.0/7", `node "n3": subnet 10.0.0.0/7: prefix length must be between /8 and /30`},
+		{"fd00::/120", `node "n3": subnet fd00::/120: only IPv4 is supported`},
 	}
 	for _, tt := range tests {
 		_, err := NewIPPool(netip.MustParsePrefix(tt.subnet), `node "n3"`)
@@ -132,5 +132,17 @@ func TestNewIPPoolErrors(t *testing.T) {
 	}
 	if _, err := p.Allocate(); err == nil || err.Error() != "subnet 10.0.0.4/30 is full (1 of 1 addresses used); delete unused workloads on this node or run new ones on another node" {
 		t.Fatalf("second Allocate on a /30 = %v", err)
+	}
+}
+
+func TestIPPoolName(t *testing.T) {
+	// Without a name, errors still say which subnet.
+	p := newIPPool(t, "10.128.2.0/23", "")
+	err := p.Claim(netip.MustParseAddr("10.128.0.5"))
+	if want := "subnet 10.128.2.0/23: 10.128.0.5 is outside subnet 10.128.2.0/23"; err == nil || err.Error() != want {
+		t.Errorf("Claim = %v, want %s", err, want)
+	}
+	if got := p.Pool().Name(); got != "subnet 10.128.2.0/23" {
+		t.Errorf("Name = %q, want %q", got, "subnet 10.128.2.0/23")
 	}
 }

@@ -166,7 +166,7 @@ func TestChurnIPs(t *testing.T) {
 		all = append(all, a)
 	}
 	fresh := func() allocator[netip.Addr] {
-		p, err := NewIPPool(subnet, `node "n1"`)
+		p, err := NewIPPool(subnet, `node "n1" subnet 10.128.16.0/20`)
 		if err != nil {
 			t.Fatal(err)
 		}
