@@ -1,0 +1,256 @@
+package cluster
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/hashicorp/raft"
+	"github.com/sdn-dev/sdn/cluster/command"
+	"github.com/sdn-dev/sdn/cluster/state"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// historyRetain is how many revisions of change history the FSM keeps for
+// watches to resume from; older ones are compacted as new ones arrive. A
+// constant, so every replica compacts identically.
+const historyRetain = 10000
+
+// Result is what applying one command produced.
+type Result struct {
+	Revision  uint64
+	Changes   []*sdnv1.Change
+	Node      *sdnv1.Node
+	Cluster   *sdnv1.ClusterSettings
+	Workload  *sdnv1.Workload
+	Removed   bool
+	Compacted uint64
+	// Err is set when the command was refused; nothing changed then.
+	Err *Error
+}
+
+// handler executes one command type's payload.
+type handler func(e *exec, payload []byte) (*Result, *Error)
+
+// decodeInto adapts a typed handler to the raw payload.
+func decodeInto[T proto.Message](newMsg func() T, fn func(*exec, T) (*Result, *Error)) handler {
+	return func(e *exec, payload []byte) (*Result, *Error) {
+		m := newMsg()
+		if err := proto.Unmarshal(payload, m); err != nil {
+			return nil, refuse(CodeInvalid, "", "", "", fmt.Sprintf("undecodable command payload: %v", err))
+		}
+		return fn(e, m)
+	}
+}
+
+// handlers has exactly one handler per command type (Consul's habit).
+var handlers = map[command.Type]handler{
+	command.ApplyConfig:  decodeInto(func() *sdnv1.ApplyRequest { return &sdnv1.ApplyRequest{} }, applyConfig),
+	command.Delete:       decodeInto(func() *sdnv1.DeleteRequest { return &sdnv1.DeleteRequest{} }, deleteObject),
+	command.RegisterNode: decodeInto(func() *sdnv1.RegisterNodeRequest { return &sdnv1.RegisterNodeRequest{} }, registerNode),
+	command.RemoveNode: decodeInto(func() *sdnv1.RemoveNodeRequest { return &sdnv1.RemoveNodeRequest{} }, func(e *exec, r *sdnv1.RemoveNodeRequest) (*Result, *Error) {
+		return removeNode(e, r.Name)
+	}),
+	command.AttachWorkload: decodeInto(func() *sdnv1.AttachWorkloadRequest { return &sdnv1.AttachWorkloadRequest{} }, attachWorkload),
+	command.DetachWorkload: decodeInto(func() *sdnv1.DetachWorkloadRequest { return &sdnv1.DetachWorkloadRequest{} }, detachWorkload),
+	command.Compact:        decodeInto(func() *sdnv1.CompactRequest { return &sdnv1.CompactRequest{} }, compact),
+}
+
+func compact(e *exec, r *sdnv1.CompactRequest) (*Result, *Error) {
+	if !e.write {
+		return &Result{Revision: e.tx.Meta().Revision, Compacted: e.tx.Meta().Compacted}, nil
+	}
+	c, err := e.tx.Compact(r.Revision)
+	if err != nil {
+		return nil, ioError(err)
+	}
+	return &Result{Revision: e.tx.Meta().Revision, Compacted: c}, nil
+}
+
+// FSM is the raft state machine: commands in, state in bbolt out. It is
+// deterministic: no clock, no randomness, no map-order dependence.
+type FSM struct {
+	mu    sync.Mutex // serializes applies, dry runs and restores
+	db    *state.DB
+	opts  state.Options
+	pools *pools
+	hub   *Hub
+	log   *slog.Logger
+}
+
+// OpenFSM opens the state file and rebuilds the allocators from it.
+func OpenFSM(path string, opts state.Options, log *slog.Logger) (*FSM, error) {
+	db, err := state.Open(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	f := &FSM{db: db, opts: opts, hub: NewHub(), log: log}
+	if err := f.reload(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *FSM) reload() error {
+	var p *pools
+	var rev uint64
+	err := f.db.View(func(tx *state.Tx) error {
+		var err error
+		p, err = loadPools(tx)
+		rev = tx.Meta().Revision
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("load state %s: %w", f.db.Path(), err)
+	}
+	f.pools = p
+	f.hub.Publish(rev)
+	return nil
+}
+
+// Close closes the state file.
+func (f *FSM) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hub.Close()
+	return f.db.Close()
+}
+
+// Hub is where watchers wait for new revisions.
+func (f *FSM) Hub() *Hub { return f.hub }
+
+// View runs fn on a consistent read of the state.
+func (f *FSM) View(fn func(*state.Tx) error) error { return f.db.View(fn) }
+
+// AppliedIndex is the raft index the state covers.
+func (f *FSM) AppliedIndex() uint64 {
+	var i uint64
+	_ = f.db.View(func(tx *state.Tx) error { i = tx.Meta().AppliedIndex; return nil })
+	return i
+}
+
+// Apply implements raft.FSM for a single entry.
+func (f *FSM) Apply(l *raft.Log) interface{} {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch implements raft.BatchingFSM: every entry of a batch is applied
+// in one bbolt transaction together with the new applied index, so a batch
+// costs one fsync and the index never disagrees with the data. Entries at or
+// below the stored applied index are skipped: they are replays after a
+// restart, already in the state.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]interface{}, len(logs))
+	var rev uint64
+	err := f.db.Update(func(tx *state.Tx) error {
+		applied := tx.Meta().AppliedIndex
+		last := applied
+		for i, l := range logs {
+			if l.Index <= applied {
+				continue
+			}
+			last = l.Index
+			if l.Type != raft.LogCommand {
+				continue
+			}
+			out[i] = f.applyOne(tx, l.Index, l.Data)
+		}
+		if m := tx.Meta(); m.Revision > m.Compacted+historyRetain {
+			if _, err := tx.Compact(m.Revision - historyRetain); err != nil {
+				return err
+			}
+		}
+		rev = tx.Meta().Revision
+		if last > applied {
+			return tx.SetAppliedIndex(last)
+		}
+		return nil
+	})
+	if err != nil {
+		// The state file cannot be written: continuing would let this
+		// replica diverge from the log. Stop; a restart replays.
+		panic(fmt.Sprintf("cluster: apply raft entries: %v", err))
+	}
+	f.hub.Publish(rev)
+	return out
+}
+
+func (f *FSM) applyOne(tx *state.Tx, index uint64, data []byte) *Result {
+	typ, payload, err := command.Decode(data)
+	if err != nil {
+		panic(fmt.Sprintf("cluster: raft entry %d: %v", index, err))
+	}
+	h, ok := handlers[typ.Base()]
+	if !ok {
+		if typ.Ignorable() {
+			f.log.Warn("skipping raft entry of an unknown command type it is safe to skip; a newer server wrote it", "index", index, "type", uint16(typ.Base()))
+			return &Result{Revision: tx.Meta().Revision}
+		}
+		panic(fmt.Sprintf("cluster: raft entry %d has command type %d, unknown to this server and not marked skippable; upgrade sdnd", index, uint16(typ.Base())))
+	}
+	res, rerr := h(newExec(tx, f.pools, true), payload)
+	if rerr != nil {
+		return &Result{Revision: tx.Meta().Revision, Err: rerr}
+	}
+	return res
+}
+
+// DryRun runs a command against the current state without changing it:
+// allocations are made and undone, nothing is written.
+func (f *FSM) DryRun(typ command.Type, msg proto.Message) (*Result, error) {
+	payload, err := proto.Marshal(msg)
+	if err != nil {
+		return nil, err
+	}
+	h, ok := handlers[typ]
+	if !ok {
+		return nil, fmt.Errorf("no handler for %s", typ)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var res *Result
+	err = f.db.View(func(tx *state.Tx) error {
+		r, rerr := h(newExec(tx, f.pools, false), payload)
+		if rerr != nil {
+			r = &Result{Revision: tx.Meta().Revision, Err: rerr}
+		}
+		res = r
+		return nil
+	})
+	return res, err
+}
+
+// Snapshot implements raft.FSM. The bbolt file is copied at snapshot time
+// (bbolt's read transaction is a consistent view), so the copy is cheap to
+// take and applies are not blocked while it is written out.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{db: f.db}, nil
+}
+
+// Restore implements raft.FSM: the state file is replaced by the snapshot.
+func (f *FSM) Restore(r io.ReadCloser) error {
+	defer r.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.db.Replace(r, f.opts); err != nil {
+		return err
+	}
+	return f.reload()
+}
+
+type fsmSnapshot struct{ db *state.DB }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.db.WriteTo(sink); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("write state snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}

@@ -1,0 +1,189 @@
+package cluster
+
+import (
+	"fmt"
+	"net/netip"
+
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// registerNode adds a host or refreshes one that registers again (an agent
+// restart): a known host keeps its subnet. The first host fixes a derived
+// cluster MTU; a host whose underlay cannot carry the cluster MTU is refused.
+// Static workloads waiting for this host get their addresses now.
+func registerNode(e *exec, req *sdnv1.RegisterNodeRequest) (*Result, *Error) {
+	if msg := checkName("node", req.Name); msg != "" {
+		return nil, refuse(CodeInvalid, "node", req.Name, "name", msg)
+	}
+	ip, err := netip.ParseAddr(req.UnderlayIp)
+	if err != nil || !ip.Is4() {
+		return nil, refuse(CodeInvalid, "node", req.Name, "underlay_ip", fmt.Sprintf("underlay address %q is not an IPv4 address", req.UnderlayIp))
+	}
+	if req.UnderlayMtu < 576+VXLANOverhead || req.UnderlayMtu > 65535 {
+		return nil, refuse(CodeInvalid, "node", req.Name, "underlay_mtu", fmt.Sprintf("underlay MTU %d is outside %d-65535", req.UnderlayMtu, 576+VXLANOverhead))
+	}
+	if msg := checkLabels(req.Labels); msg != "" {
+		return nil, refuse(CodeInvalid, "node", req.Name, "labels", msg)
+	}
+	for _, n := range e.tx.Nodes() {
+		if n.Name != req.Name && n.UnderlayIp == ip.String() {
+			return nil, refuse(CodeConflict, "node", req.Name, "underlay_ip", fmt.Sprintf("underlay address %s is already host %s's; each host needs its own", ip, n.Name))
+		}
+	}
+	settings := proto.Clone(effectiveSettings(e.tx)).(*sdnv1.ClusterSettings)
+	room := req.UnderlayMtu - VXLANOverhead
+	if settings.EffectiveMtu != 0 && room < settings.EffectiveMtu {
+		return nil, refuse(CodeConflict, "node", req.Name, "underlay_mtu", fmt.Sprintf(
+			"underlay MTU %d leaves %d bytes for workloads after VXLAN's %d, less than the cluster MTU %d; raise this host's underlay MTU to %d or more, or lower cluster.mtu",
+			req.UnderlayMtu, room, VXLANOverhead, settings.EffectiveMtu, settings.EffectiveMtu+VXLANOverhead))
+	}
+
+	old, exists := e.tx.Node(req.Name)
+	n := &sdnv1.Node{Name: req.Name, UnderlayIp: ip.String(), UnderlayMtu: req.UnderlayMtu, Labels: req.Labels,
+		Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_AGENT}}
+	if exists && old.Subnet != "" {
+		n.Subnet, n.GatewayIp, n.CreateRevision = old.Subnet, old.GatewayIp, old.CreateRevision
+	} else {
+		sub, ipp, err := e.at.subnet(req.Name)
+		if err != nil {
+			e.vs.add(CodeExhausted, "node", req.Name, "", fmt.Sprintf("allocate a subnet: %v", err))
+			return nil, e.fail()
+		}
+		n.Subnet, n.GatewayIp = sub.String(), ipp.Gateway().String()
+	}
+
+	// Workloads declared for this host before it registered.
+	type placed struct {
+		w   *sdnv1.Workload
+		old *sdnv1.Workload
+	}
+	var ready []placed
+	if !exists || old.Subnet == "" {
+		for _, w := range e.tx.Workloads("") {
+			if w.Node != req.Name || w.Pending == "" {
+				continue
+			}
+			nw := proto.Clone(w).(*sdnv1.Workload)
+			if _, err := e.place(nw, w.Ip, w.Mac); err != nil {
+				// The workload stays pending with the reason; the
+				// host itself is welcome.
+				nw.Pending = err.Error()
+				nw.Ip = w.Ip
+			}
+			ready = append(ready, placed{nw, w})
+		}
+	}
+
+	if settings.EffectiveMtu == 0 {
+		settings.EffectiveMtu = room
+		op := sdnv1.ChangeOp_CHANGE_OP_UPDATE
+		if e.tx.Cluster() == nil {
+			op = sdnv1.ChangeOp_CHANGE_OP_CREATE
+			settings.Origin = &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_AGENT}
+		}
+		if err := e.putCluster(op, settings, []string{fmt.Sprintf("effective_mtu: 0 -> %d (host %s's underlay %d minus %d)", room, req.Name, req.UnderlayMtu, VXLANOverhead)}); err != nil {
+			return nil, ioError(err)
+		}
+	}
+	switch {
+	case !exists:
+		if err := e.putNode(sdnv1.ChangeOp_CHANGE_OP_CREATE, n, nil); err != nil {
+			return nil, ioError(err)
+		}
+	default:
+		if d := nodeDetails(old, n); len(d) > 0 {
+			if err := e.putNode(sdnv1.ChangeOp_CHANGE_OP_UPDATE, n, d); err != nil {
+				return nil, ioError(err)
+			}
+		}
+	}
+	for _, p := range ready {
+		if d := workloadDetails(p.old, p.w); len(d) > 0 {
+			if err := e.putWorkload(sdnv1.ChangeOp_CHANGE_OP_UPDATE, p.w, d); err != nil {
+				return nil, ioError(err)
+			}
+		}
+	}
+	if e.write {
+		if err := e.at.p.saveCursors(e.tx, req.Name); err != nil {
+			return nil, ioError(err)
+		}
+	}
+	res, verr := e.finish()
+	if verr != nil {
+		return nil, verr
+	}
+	if !exists || len(nodeDetails(old, n)) > 0 {
+		n.ModRevision = res.Revision
+	} else {
+		n.ModRevision = old.ModRevision
+	}
+	res.Node = n
+	res.Cluster = settings
+	return res, nil
+}
+
+func nodeDetails(old, cur *sdnv1.Node) []string {
+	var d []string
+	if old.UnderlayIp != cur.UnderlayIp {
+		d = append(d, fmt.Sprintf("underlay_ip: %s -> %s", old.UnderlayIp, cur.UnderlayIp))
+	}
+	if old.UnderlayMtu != cur.UnderlayMtu {
+		d = append(d, fmt.Sprintf("underlay_mtu: %d -> %d", old.UnderlayMtu, cur.UnderlayMtu))
+	}
+	if old.Subnet != cur.Subnet {
+		d = append(d, fmt.Sprintf("subnet: %q -> %q", old.Subnet, cur.Subnet))
+	}
+	return append(d, labelDetails(old.Labels, cur.Labels)...)
+}
+
+// removeNode decommissions a host: its subnet is released, workloads
+// attached on it (by CNI or the API) are removed, and workloads declared in
+// HCL for it go back to pending.
+func removeNode(e *exec, name string) (*Result, *Error) {
+	n, ok := e.tx.Node(name)
+	if !ok {
+		return nil, refuse(CodeNotFound, "node", name, "", fmt.Sprintf("no host named %q is registered; `sdnctl get nodes` lists them", name))
+	}
+	var keep, drop []*sdnv1.Workload
+	for _, w := range e.tx.Workloads("") {
+		if w.Node != name {
+			continue
+		}
+		e.unplace(w)
+		if w.GetOrigin().GetKind() == sdnv1.OriginKind_ORIGIN_KIND_HCL {
+			keep = append(keep, w)
+		} else {
+			drop = append(drop, w)
+		}
+	}
+	if n.Subnet != "" {
+		if sub, err := netip.ParsePrefix(n.Subnet); err == nil {
+			e.at.releaseSubnet(name, sub)
+		}
+	}
+	for _, w := range drop {
+		if err := e.deleteWorkload(w); err != nil {
+			return nil, ioError(err)
+		}
+	}
+	for _, w := range keep {
+		nw := proto.Clone(w).(*sdnv1.Workload)
+		nw.Pending = fmt.Sprintf("node %s is not registered", name)
+		nw.Ip, nw.Mac = "", ""
+		if err := e.putWorkload(sdnv1.ChangeOp_CHANGE_OP_UPDATE, nw, workloadDetails(w, nw)); err != nil {
+			return nil, ioError(err)
+		}
+	}
+	e.record(sdnv1.ChangeOp_CHANGE_OP_DELETE, "node", name, nil, &sdnv1.ObjectChange{Node: n})
+	if e.write {
+		if err := e.tx.DeleteNode(name); err != nil {
+			return nil, ioError(err)
+		}
+		if err := e.tx.SetCursor(cursorIPsPfx+name, 0); err != nil {
+			return nil, ioError(err)
+		}
+	}
+	return e.finish()
+}

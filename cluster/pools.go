@@ -1,0 +1,124 @@
+package cluster
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/sdn-dev/sdn/cluster/alloc"
+	"github.com/sdn-dev/sdn/cluster/state"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+)
+
+// pools are the in-memory allocators and indexes derived from the stored
+// state. They are rebuilt from the store on open and after a restore, and
+// changed only by command execution, so every replica holds the same ones.
+type pools struct {
+	subnets *alloc.SubnetPool
+	vnids   *alloc.VNIDPool
+	ips     map[string]*alloc.IPPool // by node name
+	owners  map[string]string        // CNI owner key -> workload key
+}
+
+const (
+	cursorSubnets = "subnets"
+	cursorVNIDs   = "vnids"
+	cursorIPsPfx  = "ips/"
+)
+
+func ownerKey(containerID, ifname string) string { return containerID + "\x00" + ifname }
+
+func workloadOwnerKey(w *sdnv1.Workload) string {
+	if w.GetOrigin().GetKind() != sdnv1.OriginKind_ORIGIN_KIND_CNI || w.GetOrigin().GetContainerId() == "" {
+		return ""
+	}
+	return ownerKey(w.Origin.ContainerId, w.Origin.Ifname)
+}
+
+func newSubnetPool(c *sdnv1.ClusterSettings) (*alloc.SubnetPool, error) {
+	cidr, err := netip.ParsePrefix(c.Cidr)
+	if err != nil {
+		return nil, fmt.Errorf("cluster cidr %q: %w", c.Cidr, err)
+	}
+	return alloc.NewSubnetPool(cidr, int(c.HostPrefix))
+}
+
+// loadPools rebuilds the allocators from the stored objects.
+func loadPools(tx *state.Tx) (*pools, error) {
+	settings := effectiveSettings(tx)
+	sp, err := newSubnetPool(settings)
+	if err != nil {
+		return nil, err
+	}
+	p := &pools{subnets: sp, vnids: alloc.NewVNIDPool(), ips: map[string]*alloc.IPPool{}, owners: map[string]string{}}
+	for _, n := range tx.Nodes() {
+		if n.Subnet == "" {
+			continue
+		}
+		sub, err := netip.ParsePrefix(n.Subnet)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: stored subnet %q: %w", n.Name, n.Subnet, err)
+		}
+		if err := p.subnets.Claim(sub); err != nil {
+			return nil, fmt.Errorf("node %s: %w", n.Name, err)
+		}
+		ipp, err := alloc.NewIPPool(sub, ipPoolName(n.Name, sub))
+		if err != nil {
+			return nil, err
+		}
+		ipp.Pool().SetCursor(tx.Cursor(cursorIPsPfx + n.Name))
+		p.ips[n.Name] = ipp
+	}
+	p.subnets.Pool().SetCursor(tx.Cursor(cursorSubnets))
+	for _, n := range tx.Networks() {
+		if n.Admin {
+			continue
+		}
+		if err := p.vnids.Claim(n.Vnid); err != nil {
+			return nil, fmt.Errorf("network %s: %w", n.Name, err)
+		}
+	}
+	p.vnids.Pool().SetCursor(tx.Cursor(cursorVNIDs))
+	for _, w := range tx.Workloads("") {
+		if k := workloadOwnerKey(w); k != "" {
+			p.owners[k] = state.WorkloadKey(w.Network, w.Name)
+		}
+		if w.Ip == "" || w.Pending != "" {
+			continue
+		}
+		ipp := p.ips[w.Node]
+		if ipp == nil {
+			return nil, fmt.Errorf("workload %s/%s: has address %s on node %q, which has no subnet", w.Network, w.Name, w.Ip, w.Node)
+		}
+		a, err := netip.ParseAddr(w.Ip)
+		if err != nil {
+			return nil, fmt.Errorf("workload %s/%s: stored ip %q: %w", w.Network, w.Name, w.Ip, err)
+		}
+		if err := ipp.Claim(a); err != nil {
+			return nil, fmt.Errorf("workload %s/%s: %w", w.Network, w.Name, err)
+		}
+	}
+	return p, nil
+}
+
+func ipPoolName(node string, sub netip.Prefix) string {
+	return fmt.Sprintf("node %s's subnet %s", node, sub)
+}
+
+// saveCursors persists the allocators' cursors so a rebuilt pool continues
+// exactly where this one is.
+func (p *pools) saveCursors(tx *state.Tx, nodes ...string) error {
+	if err := tx.SetCursor(cursorSubnets, p.subnets.Pool().Cursor()); err != nil {
+		return err
+	}
+	if err := tx.SetCursor(cursorVNIDs, p.vnids.Pool().Cursor()); err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if ipp := p.ips[n]; ipp != nil {
+			if err := tx.SetCursor(cursorIPsPfx+n, ipp.Pool().Cursor()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

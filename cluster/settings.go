@@ -1,0 +1,157 @@
+package cluster
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/sdn-dev/sdn/cluster/state"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// Defaults for settings a cluster block leaves out (and for a cluster nobody
+// configured yet).
+const (
+	DefaultCIDR        = "10.128.0.0/14"
+	DefaultHostPrefix  = 23
+	DefaultServiceCIDR = "172.30.0.0/16"
+	DefaultVXLANPort   = 4789
+	// VXLANOverhead is what VXLAN over IPv4 adds to a frame.
+	VXLANOverhead = 50
+)
+
+// DefaultSettings is the configuration of a cluster nobody configured.
+func DefaultSettings() *sdnv1.ClusterSettings {
+	return &sdnv1.ClusterSettings{
+		Cidr:        DefaultCIDR,
+		HostPrefix:  DefaultHostPrefix,
+		ServiceCidr: DefaultServiceCIDR,
+		VxlanPort:   DefaultVXLANPort,
+		Isolation:   sdnv1.IsolationMode_ISOLATION_MODE_MULTITENANT,
+	}
+}
+
+// effectiveSettings returns the stored settings or the defaults.
+func effectiveSettings(tx *state.Tx) *sdnv1.ClusterSettings {
+	if c := tx.Cluster(); c != nil {
+		return c
+	}
+	return DefaultSettings()
+}
+
+// fillSettingDefaults completes a requested settings object.
+func fillSettingDefaults(c *sdnv1.ClusterSettings) *sdnv1.ClusterSettings {
+	c = proto.Clone(c).(*sdnv1.ClusterSettings)
+	d := DefaultSettings()
+	if c.Cidr == "" {
+		c.Cidr = d.Cidr
+	}
+	if c.HostPrefix == 0 {
+		c.HostPrefix = d.HostPrefix
+	}
+	if c.ServiceCidr == "" {
+		c.ServiceCidr = d.ServiceCidr
+	}
+	if c.VxlanPort == 0 {
+		c.VxlanPort = d.VxlanPort
+	}
+	if c.Isolation == sdnv1.IsolationMode_ISOLATION_MODE_UNSPECIFIED {
+		c.Isolation = d.Isolation
+	}
+	c.Ranges = nil
+	return c
+}
+
+// checkSettings validates requested settings against themselves and against
+// the hosts already registered.
+func checkSettings(vs *violations, tx *state.Tx, c *sdnv1.ClusterSettings) {
+	bad := func(field, msg string) { vs.add(CodeInvalid, "cluster", "", field, msg) }
+	cidr, err := netip.ParsePrefix(c.Cidr)
+	switch {
+	case err != nil:
+		bad("cidr", fmt.Sprintf("cidr %q is not a CIDR: %v", c.Cidr, err))
+	case !cidr.Addr().Is4():
+		bad("cidr", fmt.Sprintf("cidr %s: only IPv4 is supported", c.Cidr))
+	case cidr.Masked() != cidr:
+		bad("cidr", fmt.Sprintf("cidr %s has host bits set; did you mean %s?", c.Cidr, cidr.Masked()))
+	}
+	svc, serr := netip.ParsePrefix(c.ServiceCidr)
+	switch {
+	case serr != nil:
+		bad("service_cidr", fmt.Sprintf("service_cidr %q is not a CIDR: %v", c.ServiceCidr, serr))
+	case !svc.Addr().Is4():
+		bad("service_cidr", fmt.Sprintf("service_cidr %s: only IPv4 is supported", c.ServiceCidr))
+	case svc.Masked() != svc:
+		bad("service_cidr", fmt.Sprintf("service_cidr %s has host bits set; did you mean %s?", c.ServiceCidr, svc.Masked()))
+	case svc.Bits() > 30:
+		bad("service_cidr", fmt.Sprintf("service_cidr %s holds no service addresses; use a /30 or larger", c.ServiceCidr))
+	}
+	if err == nil && serr == nil && cidr.Overlaps(svc) {
+		bad("service_cidr", fmt.Sprintf("service_cidr %s overlaps cidr %s; they must be disjoint", c.ServiceCidr, c.Cidr))
+	}
+	if err == nil && cidr.Addr().Is4() {
+		if int(c.HostPrefix) <= cidr.Bits() || c.HostPrefix > 30 {
+			bad("host_prefix", fmt.Sprintf("host_prefix %d with cidr %s leaves no room: it must be longer than /%d and at most /30", c.HostPrefix, c.Cidr, cidr.Bits()))
+		} else if c.HostPrefix-uint32(cidr.Bits()) > 24 {
+			bad("host_prefix", fmt.Sprintf("host_prefix %d with cidr %s makes %d host blocks; at most 2^24 are supported", c.HostPrefix, c.Cidr, uint64(1)<<(c.HostPrefix-uint32(cidr.Bits()))))
+		}
+	}
+	if c.VxlanPort == 0 || c.VxlanPort > 65535 {
+		bad("vxlan_port", fmt.Sprintf("vxlan_port %d is not a UDP port (1-65535)", c.VxlanPort))
+	}
+	switch c.Isolation {
+	case sdnv1.IsolationMode_ISOLATION_MODE_FLAT, sdnv1.IsolationMode_ISOLATION_MODE_MULTITENANT, sdnv1.IsolationMode_ISOLATION_MODE_POLICY:
+	default:
+		bad("isolation", fmt.Sprintf("isolation %v is not flat, multitenant or policy", c.Isolation))
+	}
+	if c.Mtu != 0 && (c.Mtu < 576 || c.Mtu > 9000) {
+		bad("mtu", fmt.Sprintf("mtu %d is outside 576-9000", c.Mtu))
+	}
+	nodes := tx.Nodes()
+	cur := effectiveSettings(tx)
+	withSubnets := 0
+	for _, n := range nodes {
+		if n.Subnet != "" {
+			withSubnets++
+		}
+	}
+	if withSubnets > 0 && (c.Cidr != cur.Cidr || c.HostPrefix != cur.HostPrefix) {
+		bad("cidr", fmt.Sprintf("cidr and host_prefix cannot change from %s and /%d while %d hosts hold subnets of them; remove the hosts (sdnctl delete node) first", cur.Cidr, cur.HostPrefix, withSubnets))
+	}
+	if c.Mtu != 0 {
+		for _, n := range nodes {
+			if n.UnderlayMtu != 0 && c.Mtu+VXLANOverhead > n.UnderlayMtu {
+				bad("mtu", fmt.Sprintf("mtu %d does not fit host %s's underlay MTU %d with %d bytes of VXLAN overhead; use %d or less", c.Mtu, n.Name, n.UnderlayMtu, VXLANOverhead, n.UnderlayMtu-VXLANOverhead))
+			}
+		}
+	}
+}
+
+// settingsDetails lists attribute differences between two settings.
+func settingsDetails(old, cur *sdnv1.ClusterSettings) []string {
+	var d []string
+	add := func(name string, a, b any) {
+		if a != b {
+			d = append(d, fmt.Sprintf("%s: %v -> %v", name, a, b))
+		}
+	}
+	add("cidr", old.Cidr, cur.Cidr)
+	add("host_prefix", old.HostPrefix, cur.HostPrefix)
+	add("service_cidr", old.ServiceCidr, cur.ServiceCidr)
+	add("vxlan_port", old.VxlanPort, cur.VxlanPort)
+	add("isolation", isolationName(old.Isolation), isolationName(cur.Isolation))
+	add("mtu", old.Mtu, cur.Mtu)
+	return d
+}
+
+func isolationName(m sdnv1.IsolationMode) string {
+	switch m {
+	case sdnv1.IsolationMode_ISOLATION_MODE_FLAT:
+		return "flat"
+	case sdnv1.IsolationMode_ISOLATION_MODE_MULTITENANT:
+		return "multitenant"
+	case sdnv1.IsolationMode_ISOLATION_MODE_POLICY:
+		return "policy"
+	}
+	return "unspecified"
+}

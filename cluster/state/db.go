@@ -1,0 +1,179 @@
+package state
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout this code reads and writes. Bump it together
+// with a migration in migrations.
+const SchemaVersion = 1
+
+var (
+	bucketMeta      = []byte("meta")
+	bucketSettings  = []byte("settings")
+	bucketNetworks  = []byte("networks")
+	bucketNodes     = []byte("nodes")
+	bucketWorkloads = []byte("workloads")
+	bucketChanges   = []byte("changes")
+
+	keySchema    = []byte("schema")
+	keyApplied   = []byte("applied_index")
+	keyRevision  = []byte("revision")
+	keyCompacted = []byte("compacted")
+	keyCluster   = []byte("cluster")
+	keyCursorPfx = "cursor/"
+)
+
+var allBuckets = [][]byte{bucketMeta, bucketSettings, bucketNetworks, bucketNodes, bucketWorkloads, bucketChanges}
+
+// migration upgrades a store from version from to from+1 inside tx.
+type migration func(tx *bolt.Tx) error
+
+// migrations[v] upgrades schema v to v+1. Version 0 is a new, empty file.
+var migrations = map[uint32]migration{
+	0: func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+}
+
+// DB is an open state file.
+type DB struct {
+	bolt *bolt.DB
+	path string
+}
+
+// Options tune how the file is opened.
+type Options struct {
+	// NoSync skips fsync on commit; safe only when the raft log can replay
+	// every entry after the stored applied index.
+	NoSync bool
+}
+
+// Open opens or creates the state file at path and migrates it to
+// SchemaVersion. A file written by a newer schema is refused.
+func Open(path string, opts Options) (*DB, error) {
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: opts.NoSync})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open state %s: locked by another process (is another sdnd using this data dir?)", path)
+		}
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	db := &DB{bolt: b, path: path}
+	if err := db.migrate(); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func (db *DB) migrate() error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		v := uint32(0)
+		if m := tx.Bucket(bucketMeta); m != nil {
+			if raw := m.Get(keySchema); len(raw) == 4 {
+				v = binary.BigEndian.Uint32(raw)
+			}
+		}
+		if v > SchemaVersion {
+			return fmt.Errorf("written by a newer sdnd (schema %d, this one reads up to %d); run the newer sdnd or restore a snapshot", v, SchemaVersion)
+		}
+		for ; v < SchemaVersion; v++ {
+			m, ok := migrations[v]
+			if !ok {
+				return fmt.Errorf("no migration from schema %d", v)
+			}
+			if err := m(tx); err != nil {
+				return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion))
+	})
+}
+
+// Path is the file's location.
+func (db *DB) Path() string { return db.path }
+
+// Close closes the file.
+func (db *DB) Close() error { return db.bolt.Close() }
+
+// View runs fn in a read-only transaction.
+func (db *DB) View(fn func(*Tx) error) error {
+	return db.bolt.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// Update runs fn in a read-write transaction, committed when fn returns nil.
+func (db *DB) Update(fn func(*Tx) error) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// WriteTo writes a consistent copy of the whole file (for raft snapshots).
+func (db *DB) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// Replace swaps the file for the bbolt image read from r (a raft snapshot)
+// and reopens it. The image is checked to be a store this code can read
+// before the old file is replaced.
+func (db *DB) Replace(r io.Reader, opts Options) error {
+	tmp := db.path + ".restore"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("restore state: copy snapshot: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("restore state: %w", err)
+	}
+	f.Close()
+	check, err := Open(tmp, opts)
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("restore state: snapshot is not a readable store: %w", err)
+	}
+	check.Close()
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("restore state: close current: %w", err)
+	}
+	if err := os.Rename(tmp, db.path); err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
+	nb, err := Open(db.path, opts)
+	if err != nil {
+		return err
+	}
+	*db = *nb
+	return nil
+}
+
+// ForceSchema overwrites the stored schema version. Tests use it to stand in
+// for a file written by another release.
+func (db *DB) ForceSchema(v uint32) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint32(nil, v))
+	})
+}

@@ -1,0 +1,171 @@
+package cluster
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/sdn-dev/sdn/cluster/state"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// attachWorkload adds a workload for CNI or `sdnctl attach`. It is
+// idempotent for its owner: a runtime that retries ADD for the same
+// container and interface gets the same workload back.
+func attachWorkload(e *exec, req *sdnv1.AttachWorkloadRequest) (*Result, *Error) {
+	in := req.GetWorkload()
+	if in == nil {
+		return nil, refuse(CodeInvalid, "workload", "", "", "request has no workload")
+	}
+	key := state.WorkloadKey(in.Network, in.Name)
+	if owner := workloadOwnerKey(in); owner != "" {
+		if existing, ok := e.at.p.owners[owner]; ok {
+			w := lookupWorkload(e.tx, existing)
+			if w != nil {
+				return &Result{Revision: e.tx.Meta().Revision, Workload: w}, nil
+			}
+		}
+	}
+	if msg := checkName("workload", in.Name); msg != "" {
+		return nil, refuse(CodeInvalid, "workload", key, "name", msg)
+	}
+	if msg := checkLabels(in.Labels); msg != "" {
+		return nil, refuse(CodeInvalid, "workload", key, "labels", msg)
+	}
+	n, ok := e.tx.Network(in.Network)
+	if !ok {
+		return nil, refuse(CodeNotFound, "workload", key, "network", fmt.Sprintf("unknown network %q; `sdnctl get networks` lists them", in.Network))
+	}
+	if _, ok := e.tx.Node(in.Node); !ok {
+		return nil, refuse(CodeNotFound, "workload", key, "node", fmt.Sprintf("host %q is not registered", in.Node))
+	}
+	if _, taken := e.tx.Workload(in.Network, in.Name); taken {
+		return nil, refuse(CodeConflict, "workload", key, "name", fmt.Sprintf("a workload named %s already exists in network %s", in.Name, in.Network))
+	}
+	if in.Mac != "" {
+		if hw, err := net.ParseMAC(in.Mac); err != nil || len(hw) != 6 || hw[0]&1 != 0 {
+			return nil, refuse(CodeInvalid, "workload", key, "mac", fmt.Sprintf("mac %q is not a unicast Ethernet address", in.Mac))
+		}
+	}
+	w := &sdnv1.Workload{Name: in.Name, Network: in.Network, Node: in.Node, Labels: in.Labels, Vnid: n.Vnid, Origin: &sdnv1.Origin{}}
+	if in.Origin != nil {
+		w.Origin = proto.Clone(in.Origin).(*sdnv1.Origin)
+	}
+	if w.Origin.Kind == sdnv1.OriginKind_ORIGIN_KIND_UNSPECIFIED || w.Origin.Kind == sdnv1.OriginKind_ORIGIN_KIND_HCL {
+		w.Origin.Kind = sdnv1.OriginKind_ORIGIN_KIND_API
+	}
+	if in.Ip != "" {
+		if a, err := netip.ParseAddr(in.Ip); err != nil || !a.Is4() {
+			return nil, refuse(CodeInvalid, "workload", key, "ip", fmt.Sprintf("ip %q is not an IPv4 address", in.Ip))
+		}
+	}
+	if code, err := e.place(w, in.Ip, in.Mac); err != nil {
+		e.vs.add(code, "workload", key, "ip", err.Error())
+		return nil, e.fail()
+	}
+	if err := e.putWorkload(sdnv1.ChangeOp_CHANGE_OP_CREATE, w, nil); err != nil {
+		return nil, ioError(err)
+	}
+	if e.write {
+		if err := e.at.p.saveCursors(e.tx, w.Node); err != nil {
+			return nil, ioError(err)
+		}
+	}
+	res, verr := e.finish()
+	if verr != nil {
+		return nil, verr
+	}
+	res.Workload = w
+	return res, nil
+}
+
+func lookupWorkload(tx *state.Tx, key string) *sdnv1.Workload {
+	network, name, ok := splitKey(key)
+	if !ok {
+		return nil
+	}
+	w, _ := tx.Workload(network, name)
+	return w
+}
+
+// detachWorkload removes a workload by name or by its CNI owner. Removing
+// one that is not there succeeds with Removed unset (CNI DEL is idempotent).
+func detachWorkload(e *exec, req *sdnv1.DetachWorkloadRequest) (*Result, *Error) {
+	var w *sdnv1.Workload
+	switch {
+	case req.ContainerId != "":
+		if key, ok := e.at.p.owners[ownerKey(req.ContainerId, req.Ifname)]; ok {
+			w = lookupWorkload(e.tx, key)
+		}
+	case req.Network != "" && req.Name != "":
+		w, _ = e.tx.Workload(req.Network, req.Name)
+	default:
+		return nil, refuse(CodeInvalid, "workload", "", "", "say which workload: network and name, or container id and interface")
+	}
+	if w == nil {
+		return &Result{Revision: e.tx.Meta().Revision}, nil
+	}
+	e.unplace(w)
+	if err := e.deleteWorkload(w); err != nil {
+		return nil, ioError(err)
+	}
+	res, verr := e.finish()
+	if verr != nil {
+		return nil, verr
+	}
+	res.Removed = true
+	return res, nil
+}
+
+// deleteObject handles `sdnctl delete KIND NAME`.
+func deleteObject(e *exec, req *sdnv1.DeleteRequest) (*Result, *Error) {
+	switch req.Kind {
+	case "network", "networks":
+		n, ok := e.tx.Network(req.Name)
+		if !ok {
+			return nil, refuse(CodeNotFound, "network", req.Name, "", fmt.Sprintf("no network named %q", req.Name))
+		}
+		ws := e.tx.Workloads(req.Name)
+		if len(ws) > 0 {
+			keys := make([]string, 0, len(ws))
+			for _, w := range ws {
+				keys = append(keys, state.WorkloadKey(w.Network, w.Name))
+			}
+			return nil, refuse(CodeConflict, "network", req.Name, "", fmt.Sprintf("still has %d workloads (%s); delete or detach them first", len(ws), summarize(keys, 3)))
+		}
+		if !n.Admin {
+			e.at.releaseVNID(n.Vnid)
+		}
+		if err := e.deleteNetwork(n); err != nil {
+			return nil, ioError(err)
+		}
+		return e.finish()
+	case "workload", "workloads":
+		network, name, ok := splitKey(req.Name)
+		if !ok {
+			return nil, refuse(CodeInvalid, "workload", req.Name, "", "name a workload as NETWORK/NAME")
+		}
+		w, found := e.tx.Workload(network, name)
+		if !found {
+			return nil, refuse(CodeNotFound, "workload", req.Name, "", fmt.Sprintf("no workload %s", req.Name))
+		}
+		e.unplace(w)
+		if err := e.deleteWorkload(w); err != nil {
+			return nil, ioError(err)
+		}
+		return e.finish()
+	case "node", "nodes":
+		return removeNode(e, req.Name)
+	}
+	return nil, refuse(CodeInvalid, req.Kind, req.Name, "", fmt.Sprintf("cannot delete kind %q; use network, workload or node", req.Kind))
+}
+
+func splitKey(k string) (string, string, bool) {
+	for i := 0; i < len(k); i++ {
+		if k[i] == '/' {
+			return k[:i], k[i+1:], i > 0 && i < len(k)-1
+		}
+	}
+	return "", "", false
+}

@@ -1,0 +1,109 @@
+// Package api serves sdn's gRPC API on top of a cluster.Server: it converts
+// requests into raft commands, reads the state for List and Watch, and keeps
+// the agents' realization reports. It holds no state of its own beyond
+// those reports.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sdn-dev/sdn/cluster"
+	"github.com/sdn-dev/sdn/cluster/command"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// Server implements the sdn v1 services.
+type Server struct {
+	sdnv1.UnimplementedConfigServiceServer
+	sdnv1.UnimplementedNodeServiceServer
+	sdnv1.UnimplementedWorkloadServiceServer
+	sdnv1.UnimplementedStatusServiceServer
+
+	cluster   *cluster.Server
+	realized  *cluster.Realization
+	log       *slog.Logger
+	now       func() time.Time
+	chunkSize int
+}
+
+// New returns the API over a raft server.
+func New(c *cluster.Server, log *slog.Logger) *Server {
+	return &Server{cluster: c, realized: cluster.NewRealization(), log: log, now: time.Now, chunkSize: 500}
+}
+
+// Install adds the services, gRPC health and reflection to g.
+func (s *Server) Install(g *grpc.Server) *health.Server {
+	sdnv1.RegisterConfigServiceServer(g, s)
+	sdnv1.RegisterNodeServiceServer(g, s)
+	sdnv1.RegisterWorkloadServiceServer(g, s)
+	sdnv1.RegisterStatusServiceServer(g, s)
+	h := health.NewServer()
+	healthpb.RegisterHealthServer(g, h)
+	reflection.Register(g)
+	return h
+}
+
+// propose commits a command and maps refusals to gRPC statuses.
+func (s *Server) propose(ctx context.Context, typ command.Type, msg proto.Message) (*cluster.Result, error) {
+	res, err := s.cluster.Propose(ctx, typ, msg)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return res, nil
+}
+
+// toStatus maps cluster errors to gRPC statuses; refusals carry their
+// violations as an ApplyError detail.
+func toStatus(err error) error {
+	var ce *cluster.Error
+	var nl *cluster.ErrNotLeader
+	switch {
+	case errors.As(err, &ce):
+		code := codes.InvalidArgument
+		switch ce.Code {
+		case cluster.CodeConflict:
+			code = codes.FailedPrecondition
+		case cluster.CodeNotFound:
+			code = codes.NotFound
+		case cluster.CodeExhausted:
+			code = codes.ResourceExhausted
+		}
+		st := status.New(code, ce.Error())
+		if d, derr := st.WithDetails(&sdnv1.ApplyError{Violations: ce.Violations}); derr == nil {
+			st = d
+		}
+		return st.Err()
+	case errors.As(err, &nl):
+		return status.Error(codes.Unavailable, nl.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// read makes the next state read linearizable unless stale is allowed.
+func (s *Server) read(ctx context.Context, stale bool) error {
+	if stale {
+		return nil
+	}
+	if err := s.cluster.ReadBarrier(ctx); err != nil {
+		return toStatus(fmt.Errorf("linearizable read: %w", err))
+	}
+	return nil
+}

@@ -1,0 +1,140 @@
+package api
+
+import (
+	"context"
+	"strings"
+
+	"github.com/sdn-dev/sdn/cluster"
+	"github.com/sdn-dev/sdn/cluster/command"
+	"github.com/sdn-dev/sdn/cluster/state"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// Apply commits (or with dry_run, plans) a declarative change.
+func (s *Server) Apply(ctx context.Context, req *sdnv1.ApplyRequest) (*sdnv1.ApplyResponse, error) {
+	cmd := stripInput(req)
+	var res *cluster.Result
+	var err error
+	if req.DryRun {
+		if err := s.read(ctx, false); err != nil {
+			return nil, err
+		}
+		res, err = s.cluster.FSM().DryRun(command.ApplyConfig, cmd)
+		if err == nil && res.Err != nil {
+			err = res.Err
+		}
+	} else {
+		res, err = s.cluster.Propose(ctx, command.ApplyConfig, cmd)
+	}
+	if err != nil {
+		attachRanges(err, req)
+		return nil, toStatus(err)
+	}
+	return &sdnv1.ApplyResponse{Revision: res.Revision, Changes: res.Changes}, nil
+}
+
+// stripInput clears input-only fields before a request goes into the log.
+func stripInput(req *sdnv1.ApplyRequest) *sdnv1.ApplyRequest {
+	req = proto.Clone(req).(*sdnv1.ApplyRequest)
+	if req.Cluster != nil {
+		req.Cluster.Ranges = nil
+	}
+	for _, n := range req.Networks {
+		n.Ranges = nil
+	}
+	for _, w := range req.Workloads {
+		w.Ranges = nil
+	}
+	req.DryRun = false
+	return req
+}
+
+// attachRanges points each violation at the source text the request said
+// the object or attribute came from.
+func attachRanges(err error, req *sdnv1.ApplyRequest) {
+	ce, ok := err.(*cluster.Error)
+	if !ok {
+		return
+	}
+	ranges := func(kind, name string) map[string]*sdnv1.SourceRange {
+		switch kind {
+		case "cluster":
+			return req.GetCluster().GetRanges()
+		case "network":
+			for _, n := range req.Networks {
+				if n.Name == name {
+					return n.Ranges
+				}
+			}
+		case "workload":
+			for _, w := range req.Workloads {
+				if state.WorkloadKey(w.Network, w.Name) == name {
+					return w.Ranges
+				}
+			}
+		}
+		return nil
+	}
+	for _, v := range ce.Violations {
+		rs := ranges(v.Kind, v.Name)
+		if r, ok := rs[v.Field]; ok && v.Field != "" {
+			v.Range = r
+		} else if r, ok := rs[""]; ok {
+			v.Range = r
+		}
+	}
+}
+
+// Delete removes one object.
+func (s *Server) Delete(ctx context.Context, req *sdnv1.DeleteRequest) (*sdnv1.DeleteResponse, error) {
+	res, err := s.propose(ctx, command.Delete, req)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(req.Kind, "node") {
+		s.realized.Forget(req.Name)
+	}
+	return &sdnv1.DeleteResponse{Revision: res.Revision}, nil
+}
+
+// List reads objects of one kind.
+func (s *Server) List(ctx context.Context, req *sdnv1.ListRequest) (*sdnv1.ListResponse, error) {
+	kind := strings.TrimSuffix(req.Kind, "s")
+	switch kind {
+	case "cluster", "network", "node", "workload":
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "unknown kind %q; use cluster, networks, nodes or workloads", req.Kind)
+	}
+	if err := s.read(ctx, req.Stale); err != nil {
+		return nil, err
+	}
+	out := &sdnv1.ListResponse{}
+	err := s.cluster.FSM().View(func(tx *state.Tx) error {
+		out.Revision = tx.Meta().Revision
+		switch kind {
+		case "cluster":
+			out.Cluster = tx.Cluster()
+			if out.Cluster == nil {
+				out.Cluster = cluster.DefaultSettings()
+			}
+		case "network":
+			out.Networks = tx.Networks()
+		case "node":
+			out.Nodes = tx.Nodes()
+		case "workload":
+			for _, w := range tx.Workloads(req.Network) {
+				if req.Node == "" || w.Node == req.Node {
+					out.Workloads = append(out.Workloads, w)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return out, nil
+}

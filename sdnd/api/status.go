@@ -1,0 +1,109 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sdn-dev/sdn/cluster/command"
+	"github.com/sdn-dev/sdn/cluster/state"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Status reports, per host, the desired revision against the realized one.
+func (s *Server) Status(ctx context.Context, _ *sdnv1.StatusRequest) (*sdnv1.StatusResponse, error) {
+	out := &sdnv1.StatusResponse{}
+	var hosts []string
+	err := s.cluster.FSM().View(func(tx *state.Tx) error {
+		m := tx.Meta()
+		out.Revision, out.CompactedRevision = m.Revision, m.Compacted
+		for _, n := range tx.Nodes() {
+			hosts = append(hosts, n.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	for _, h := range hosts {
+		ns := &sdnv1.NodeStatus{Name: h, State: sdnv1.NodeState_NODE_STATE_READY}
+		if r, ok := s.realized.Get(h); ok {
+			ns.RealizedRevision, ns.Error = r.Revision, r.Error
+			ns.LastReportUnixMs = r.At.UnixMilli()
+		}
+		out.Nodes = append(out.Nodes, ns)
+	}
+	return out, nil
+}
+
+// WaitRealized streams progress until every registered host has realized
+// the revision, or the timeout passes.
+func (s *Server) WaitRealized(req *sdnv1.WaitRealizedRequest, stream grpc.ServerStreamingServer[sdnv1.WaitRealizedProgress]) error {
+	timeout := time.Duration(req.TimeoutMs) * time.Millisecond
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	ctx, cancel := context.WithTimeout(stream.Context(), timeout)
+	defer cancel()
+	var last *sdnv1.WaitRealizedProgress
+	for {
+		changed := s.realized.Changed()
+		_, revChanged := s.cluster.FSM().Hub().Wait()
+		var hosts []string
+		err := s.cluster.FSM().View(func(tx *state.Tx) error {
+			for _, n := range tx.Nodes() {
+				hosts = append(hosts, n.Name)
+			}
+			return nil
+		})
+		if err != nil {
+			return toStatus(err)
+		}
+		pending := s.realized.Pending(hosts, req.Revision)
+		p := &sdnv1.WaitRealizedProgress{Realized: uint32(len(hosts) - len(pending)), Total: uint32(len(hosts)), Pending: pending, Done: len(pending) == 0}
+		if last == nil || p.Realized != last.Realized || p.Total != last.Total || p.Done {
+			if err := stream.Send(p); err != nil {
+				return err
+			}
+			last = p
+		}
+		if p.Done {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-revChanged:
+		case <-ctx.Done():
+			if stream.Context().Err() != nil {
+				return stream.Context().Err()
+			}
+			return status.Error(codes.DeadlineExceeded, fmt.Sprintf("%d of %d hosts have not realized revision %d after %s: %s", len(pending), len(hosts), req.Revision, timeout, joinMax(pending, 10)))
+		}
+	}
+}
+
+// Compact drops watch history up to a revision.
+func (s *Server) Compact(ctx context.Context, req *sdnv1.CompactRequest) (*sdnv1.CompactResponse, error) {
+	res, err := s.propose(ctx, command.Compact, req)
+	if err != nil {
+		return nil, err
+	}
+	return &sdnv1.CompactResponse{CompactedRevision: res.Compacted}, nil
+}
+
+func joinMax(items []string, n int) string {
+	s := ""
+	for i, it := range items {
+		if i == n {
+			return s + fmt.Sprintf(", and %d more", len(items)-n)
+		}
+		if i > 0 {
+			s += ", "
+		}
+		s += it
+	}
+	return s
+}

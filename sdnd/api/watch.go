@@ -1,0 +1,125 @@
+package api
+
+import (
+	"fmt"
+
+	"github.com/sdn-dev/sdn/cluster/state"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// Watch streams what a host needs, from a revision: the history after it
+// when the server still has it, otherwise (or when asked from 0) a full
+// snapshot in chunks, then every later revision as it commits. Every
+// revision is sent, empty when nothing in it concerns the host, so the host
+// can report each one realized.
+func (s *Server) Watch(req *sdnv1.WatchRequest, stream grpc.ServerStreamingServer[sdnv1.WatchEvent]) error {
+	if req.Node == "" {
+		return status.Error(codes.InvalidArgument, "watch names no node; agents watch as their host")
+	}
+	ctx := stream.Context()
+	hub := s.cluster.FSM().Hub()
+	rev := req.AfterRevision
+	resync := rev == 0
+	reason := "full state requested"
+	for {
+		cur, wake := hub.Wait()
+		var events []*sdnv1.WatchEvent
+		err := s.cluster.FSM().View(func(tx *state.Tx) error {
+			m := tx.Meta()
+			switch {
+			case resync:
+			case rev < m.Compacted:
+				resync, reason = true, fmt.Sprintf("revision %d was compacted (history starts after %d)", rev, m.Compacted)
+			case rev > m.Revision:
+				resync, reason = true, fmt.Sprintf("revision %d is ahead of this server's %d (state restored from a snapshot?)", rev, m.Revision)
+			}
+			if resync {
+				events = s.snapshot(tx, req.Node, reason)
+				rev = m.Revision
+				resync = false
+				return nil
+			}
+			tx.ChangesAfter(rev, func(ev *sdnv1.WatchEvent) bool {
+				events = append(events, filterEvent(ev, req.Node))
+				rev = ev.Revision
+				return true
+			})
+			return nil
+		})
+		if err != nil {
+			return toStatus(err)
+		}
+		for _, ev := range events {
+			if err := stream.Send(ev); err != nil {
+				return err
+			}
+		}
+		if len(events) > 0 {
+			continue
+		}
+		_ = cur
+		if hub.Closed() {
+			return status.Error(codes.Unavailable, "server shutting down")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		}
+	}
+}
+
+// snapshot renders the whole state a host needs as chunked events.
+func (s *Server) snapshot(tx *state.Tx, node, reason string) []*sdnv1.WatchEvent {
+	rev := tx.Meta().Revision
+	var changes []*sdnv1.ObjectChange
+	put := func(kind, name string, c *sdnv1.ObjectChange) {
+		c.Op, c.Kind, c.Name = sdnv1.ChangeOp_CHANGE_OP_CREATE, kind, name
+		changes = append(changes, c)
+	}
+	if c := tx.Cluster(); c != nil {
+		put("cluster", "cluster", &sdnv1.ObjectChange{Cluster: c})
+	}
+	for _, n := range tx.Networks() {
+		put("network", n.Name, &sdnv1.ObjectChange{Network: n})
+	}
+	for _, n := range tx.Nodes() {
+		put("node", n.Name, &sdnv1.ObjectChange{Node: n})
+	}
+	for _, w := range tx.Workloads("") {
+		put("workload", state.WorkloadKey(w.Network, w.Name), &sdnv1.ObjectChange{Workload: trimWorkload(w, node)})
+	}
+	var out []*sdnv1.WatchEvent
+	for len(changes) > s.chunkSize {
+		out = append(out, &sdnv1.WatchEvent{Type: sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT, Revision: rev, Changes: changes[:s.chunkSize], Reason: reason})
+		changes = changes[s.chunkSize:]
+	}
+	return append(out, &sdnv1.WatchEvent{Type: sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT, Revision: rev, Changes: changes, SnapshotDone: true, Reason: reason})
+}
+
+// filterEvent trims a revision's changes to what node needs.
+func filterEvent(ev *sdnv1.WatchEvent, node string) *sdnv1.WatchEvent {
+	out := &sdnv1.WatchEvent{Type: ev.Type, Revision: ev.Revision}
+	for _, c := range ev.Changes {
+		if c.Workload != nil {
+			c = proto.Clone(c).(*sdnv1.ObjectChange)
+			c.Workload = trimWorkload(c.Workload, node)
+		}
+		out.Changes = append(out.Changes, c)
+	}
+	return out
+}
+
+// trimWorkload keeps what another host's flows refer to (address, MAC,
+// network, host) and drops the rest (labels, origin) for workloads that are
+// not on node. Local workloads are sent whole.
+func trimWorkload(w *sdnv1.Workload, node string) *sdnv1.Workload {
+	if w.Node == node {
+		return w
+	}
+	return &sdnv1.Workload{Name: w.Name, Network: w.Network, Node: w.Node, Ip: w.Ip, Mac: w.Mac, Vnid: w.Vnid, Pending: w.Pending, CreateRevision: w.CreateRevision, ModRevision: w.ModRevision}
+}
