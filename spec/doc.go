@@ -1,0 +1,41 @@
+// Package spec decodes the HCL files that declare a network's desired state
+// into API objects (sdnv1), and renders diagnostics about them. It is pure:
+// it reads files and never talks to a server. `sdnctl validate|plan|apply -f`
+// is its user.
+//
+// The schema (every block and attribute is optional unless noted):
+//
+//	cluster {                          # at most one, in all files together
+//	  cidr         = "10.128.0.0/14"   # workload CIDR; each host gets a block of it
+//	  host_prefix  = 23                # prefix length of a host's block (<= 30)
+//	  service_cidr = "172.30.0.0/16"   # service virtual IPs; must not overlap cidr
+//	  vxlan_port   = 4789
+//	  isolation    = "multitenant"     # flat | multitenant | policy
+//	  mtu          = 0                 # 0: the hosts' smallest underlay MTU minus 50
+//	}
+//	network "proj1" {                  # name: a DNS label
+//	  admin  = false                   # at most one admin network (VNID 0)
+//	  labels = { env = "prod" }        # Kubernetes label syntax
+//	}
+//	workload "db1" {                   # a static endpoint: bare-metal host or VM
+//	  network = "proj1"                # required; may be declared on the server only
+//	  node    = "host1"                # required
+//	  ip      = "10.128.0.10"
+//	  mac     = "0a:58:0a:80:00:0a"
+//	  labels  = { role = "db" }
+//	}
+//
+// The values above are the cluster defaults, so `cluster {}` is valid. IPv4
+// only for now. Values are literals: no variables or functions; null means
+// "use the default".
+//
+// Decoding uses hcl body schemas, not gohcl, so every message is ours and
+// keeps its source range. Each decoded object carries Origin{HCL, file} and
+// a ranges map from attribute name to source range ("" is the block header,
+// "name" its label), so the server's violations can point back at the text
+// (see ViolationDiagnostics). Diagnostics render as
+//
+//	file.hcl:12,3-9: Summary; Detail
+//
+// followed by the source line with the range marked (WriteDiagnostics).
+package spec

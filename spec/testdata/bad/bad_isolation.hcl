@@ -1,0 +1,3 @@
+cluster {
+  isolation = "multitennant"
+}

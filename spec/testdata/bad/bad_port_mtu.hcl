@@ -1,0 +1,4 @@
+cluster {
+  vxlan_port = 70000
+  mtu        = 500
+}

@@ -1,0 +1,7 @@
+network "proj1" {
+  labels = { env = "prod" }
+}
+
+network "proj1" {
+  labels = { env = "dev" }
+}

@@ -1,0 +1,3 @@
+network "proj1" {
+  labels = { env = "prod" 
+}

@@ -1,0 +1,7 @@
+network "infra" {
+  admin = true
+}
+
+network "ops" {
+  admin = true
+}

@@ -1,0 +1,4 @@
+cluster {
+  cidr     = "10.128.0.0/14"
+  isolaton = "flat"
+}

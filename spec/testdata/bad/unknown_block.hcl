@@ -1,0 +1,2 @@
+netwrok "proj1" {
+}

@@ -1,0 +1,2 @@
+# Every cluster attribute has a default.
+cluster {}

@@ -1,0 +1,6 @@
+# null means "use the default".
+cluster {
+  cidr      = null
+  isolation = "flat"
+  mtu       = null
+}
