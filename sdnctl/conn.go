@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+)
+
+// client is a connection to sdnd and the API services sdnctl uses.
+type client struct {
+	conn   *grpc.ClientConn
+	config sdnv1.ConfigServiceClient
+	status sdnv1.StatusServiceClient
+}
+
+func (c *client) Close() error { return c.conn.Close() }
+
+// dialOptions decides how sdnctl talks to sdnd. It is the one place that
+// chooses transport security: plaintext for now; mutual TLS slots in here.
+func (a *app) dialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	}
+}
+
+// connect makes a client for the server named by --server. The connection
+// is established lazily, by the first call.
+func (a *app) connect() (*client, error) {
+	conn, err := grpc.NewClient(a.server, a.dialOptions()...)
+	if err != nil {
+		return nil, usagef("bad --server %q: %v", a.server, err)
+	}
+	return &client{
+		conn:   conn,
+		config: sdnv1.NewConfigServiceClient(conn),
+		status: sdnv1.NewStatusServiceClient(conn),
+	}, nil
+}
+
+// callContext bounds one unary call by --timeout.
+func (a *app) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, a.timeout)
+}
+
+// rpcError turns an error from a call to sdnd into one that says what to do.
+// Errors that are not gRPC statuses pass through.
+func (a *app) rpcError(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	switch st.Code() {
+	case codes.Unavailable:
+		return fmt.Errorf("cannot reach sdnd at %s: %s; is `sdnd --dev` running? (set --server or SDN_SERVER)",
+			a.server, st.Message())
+	case codes.DeadlineExceeded:
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("sdnd at %s did not answer within %s (raise --timeout): %s",
+				a.server, a.timeout, st.Message())
+		}
+	case codes.Canceled:
+		if ctx.Err() != nil {
+			return errors.New("interrupted")
+		}
+	case codes.Unimplemented:
+		return fmt.Errorf("sdnd at %s does not implement this call (is it older than sdnctl?): %s",
+			a.server, st.Message())
+	}
+	return errors.New(st.Message())
+}
+
+// applyErrorOf returns the ApplyError carried in err's status details, if
+// any.
+func applyErrorOf(err error) *sdnv1.ApplyError {
+	st, ok := status.FromError(err)
+	if !ok {
+		return nil
+	}
+	for _, d := range st.Details() {
+		if ae, ok := d.(*sdnv1.ApplyError); ok {
+			return ae
+		}
+	}
+	return nil
+}

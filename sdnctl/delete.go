@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+)
+
+func (a *app) deleteCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete network|workload|node NAME",
+		Short: "Delete one object",
+		Long: "Delete removes one network, workload or node. A workload is named network/name.\n" +
+			"sdnd refuses to delete a network that still has workloads.",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return usagef("delete needs a kind and a name, e.g. `sdnctl delete network proj2`")
+			}
+			return nil
+		},
+		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
+			kind, name, err := parseDeleteTarget(args[0], args[1])
+			if err != nil {
+				return err
+			}
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := a.callContext(cmd.Context())
+			defer cancel()
+			resp, err := c.config.Delete(ctx, &sdnv1.DeleteRequest{Kind: kind, Name: name})
+			if err != nil {
+				return a.rpcError(ctx, err)
+			}
+			fmt.Fprintf(a.stdout, "deleted %s %s (revision %d)\n", kind, name, resp.GetRevision())
+			return nil
+		}),
+	}
+}
+
+// parseDeleteTarget checks the kind and name of a delete.
+func parseDeleteTarget(kindArg, name string) (kind string, _ string, _ error) {
+	kind, err := parseKind(kindArg, kindNetwork, kindWorkload, kindNode)
+	if err != nil {
+		return "", "", err
+	}
+	if name == "" {
+		return "", "", usagef("empty %s name", kind)
+	}
+	if kind == kindWorkload {
+		network, wl, ok := strings.Cut(name, "/")
+		if !ok || network == "" || wl == "" || strings.Contains(wl, "/") {
+			return "", "", usagef("a workload is named network/name, e.g. proj1/db1; got %q", name)
+		}
+	}
+	return kind, name, nil
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+)
+
+// fakeSDND is a test double of sdnd, the network peer, for the rendering
+// tests in cli_test.go only: canned answers, recorded requests.
+type fakeSDND struct {
+	sdnv1.UnimplementedConfigServiceServer
+	sdnv1.UnimplementedStatusServiceServer
+
+	applyResp  *sdnv1.ApplyResponse
+	applyErr   error
+	listResp   *sdnv1.ListResponse
+	deleteResp *sdnv1.DeleteResponse
+	deleteErr  error
+	statusResp *sdnv1.StatusResponse
+	progress   []*sdnv1.WaitRealizedProgress
+	waitErr    error // returned after progress is sent
+
+	mu         sync.Mutex
+	applyReqs  []*sdnv1.ApplyRequest
+	listReqs   []*sdnv1.ListRequest
+	deleteReqs []*sdnv1.DeleteRequest
+	waitReqs   []*sdnv1.WaitRealizedRequest
+}
+
+func (f *fakeSDND) Apply(_ context.Context, req *sdnv1.ApplyRequest) (*sdnv1.ApplyResponse, error) {
+	f.mu.Lock()
+	f.applyReqs = append(f.applyReqs, req)
+	f.mu.Unlock()
+	return f.applyResp, f.applyErr
+}
+
+func (f *fakeSDND) List(_ context.Context, req *sdnv1.ListRequest) (*sdnv1.ListResponse, error) {
+	f.mu.Lock()
+	f.listReqs = append(f.listReqs, req)
+	f.mu.Unlock()
+	return f.listResp, nil
+}
+
+func (f *fakeSDND) Delete(_ context.Context, req *sdnv1.DeleteRequest) (*sdnv1.DeleteResponse, error) {
+	f.mu.Lock()
+	f.deleteReqs = append(f.deleteReqs, req)
+	f.mu.Unlock()
+	return f.deleteResp, f.deleteErr
+}
+
+func (f *fakeSDND) Status(context.Context, *sdnv1.StatusRequest) (*sdnv1.StatusResponse, error) {
+	return f.statusResp, nil
+}
+
+func (f *fakeSDND) WaitRealized(req *sdnv1.WaitRealizedRequest, stream grpc.ServerStreamingServer[sdnv1.WaitRealizedProgress]) error {
+	f.mu.Lock()
+	f.waitReqs = append(f.waitReqs, req)
+	f.mu.Unlock()
+	for _, p := range f.progress {
+		if err := stream.Send(p); err != nil {
+			return err
+		}
+	}
+	return f.waitErr
+}
+
+// serve starts the double on a loopback port and returns its address.
+func serve(t *testing.T, f *fakeSDND) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	sdnv1.RegisterConfigServiceServer(s, f)
+	sdnv1.RegisterStatusServiceServer(s, f)
+	go s.Serve(lis)
+	t.Cleanup(s.Stop)
+	return lis.Addr().String()
+}

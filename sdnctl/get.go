@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+)
+
+// Object kinds, as the API names them in ListRequest, DeleteRequest and
+// Change.
+const (
+	kindCluster  = "cluster"
+	kindNode     = "node"
+	kindNetwork  = "network"
+	kindWorkload = "workload"
+)
+
+// parseKind accepts an object kind in singular or plural form ("network",
+// "networks"), in any case, and returns its singular name. valid lists the
+// kinds the command accepts.
+func parseKind(s string, valid ...string) (string, error) {
+	k := strings.ToLower(strings.TrimSpace(s))
+	for _, v := range valid {
+		if k == v || k == plural(v) {
+			return v, nil
+		}
+	}
+	names := make([]string, len(valid))
+	for i, v := range valid {
+		names[i] = plural(v)
+	}
+	return "", usagef("unknown kind %q; valid kinds: %s", s, strings.Join(names, ", "))
+}
+
+// plural is the plural form of a kind; "cluster" has none (there is one).
+func plural(kind string) string {
+	if kind == kindCluster {
+		return kind
+	}
+	return kind + "s"
+}
+
+func (a *app) getCommand() *cobra.Command {
+	var (
+		output, network, node string
+		stale                 bool
+	)
+	kinds := []string{kindCluster, kindNode, kindNetwork, kindWorkload}
+	cmd := &cobra.Command{
+		Use:   "get cluster|nodes|networks|workloads [-o table|json] [--network N] [--node N] [--stale]",
+		Short: "List objects of one kind",
+		Long: "Get lists the cluster settings, nodes, networks or workloads (singular forms\n" +
+			"accepted) as a table or, with -o json, as JSON (an array for lists, an object\n" +
+			"for the cluster).",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("get needs one kind: cluster, nodes, networks or workloads")
+			}
+			return nil
+		},
+		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
+			kind, err := parseKind(args[0], kinds...)
+			if err != nil {
+				return err
+			}
+			if err := checkFormat(output); err != nil {
+				return err
+			}
+			if kind != kindWorkload && (network != "" || node != "") {
+				return usagef("--network and --node filter workloads only")
+			}
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := a.callContext(cmd.Context())
+			defer cancel()
+			resp, err := c.config.List(ctx, &sdnv1.ListRequest{
+				Kind:    plural(kind),
+				Network: network,
+				Node:    node,
+				Stale:   stale,
+			})
+			if err != nil {
+				return a.rpcError(ctx, err)
+			}
+			return a.writeList(kind, output, resp)
+		}),
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", formatTable, "output format: table or json")
+	cmd.Flags().StringVar(&network, "network", "", "only workloads of this network")
+	cmd.Flags().StringVar(&node, "node", "", "only workloads on this node")
+	cmd.Flags().BoolVar(&stale, "stale", false, "allow a possibly stale read from the server asked (no leader round trip)")
+	return cmd
+}
+
+// writeList prints the objects of kind from resp in format.
+func (a *app) writeList(kind, format string, resp *sdnv1.ListResponse) error {
+	if format == formatJSON {
+		var (
+			b   []byte
+			err error
+		)
+		switch kind {
+		case kindCluster:
+			b, err = marshalJSON(resp.GetCluster())
+		case kindNode:
+			b, err = marshalJSONList(sortedNodes(resp.GetNodes()))
+		case kindNetwork:
+			b, err = marshalJSONList(sortedNetworks(resp.GetNetworks()))
+		case kindWorkload:
+			b, err = marshalJSONList(sortedWorkloads(resp.GetWorkloads()))
+		default:
+			return fmt.Errorf("no JSON output for kind %q", kind)
+		}
+		if err != nil {
+			return fmt.Errorf("render %s as JSON: %w", plural(kind), err)
+		}
+		_, err = a.stdout.Write(b)
+		return err
+	}
+	switch kind {
+	case kindCluster:
+		return writeClusterTable(a.stdout, resp.GetCluster(), resp.GetRevision())
+	case kindNode:
+		return writeNodesTable(a.stdout, resp.GetNodes())
+	case kindNetwork:
+		return writeNetworksTable(a.stdout, resp.GetNetworks())
+	case kindWorkload:
+		return writeWorkloadsTable(a.stdout, resp.GetWorkloads())
+	}
+	return fmt.Errorf("no table output for kind %q", kind)
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+)
+
+// maxPendingShown bounds how many pending hosts a line names; with
+// thousands of hosts the rest are counted.
+const maxPendingShown = 10
+
+// waitRealized streams StatusService.WaitRealized for revision, printing a
+// progress line to stderr whenever the picture changes. It returns nil when
+// every host realized revision and an error naming the pending hosts when
+// timeout passes first.
+func (a *app) waitRealized(ctx context.Context, c *client, revision uint64, timeout time.Duration) error {
+	// The server enforces timeout; the slack lets its last answer arrive
+	// before our own deadline cuts the stream.
+	ctx, cancel := context.WithTimeout(ctx, timeout+a.timeout)
+	defer cancel()
+	stream, err := c.status.WaitRealized(ctx, &sdnv1.WaitRealizedRequest{
+		Revision:  revision,
+		TimeoutMs: timeout.Milliseconds(),
+	})
+	if err != nil {
+		return a.rpcError(ctx, err)
+	}
+	var (
+		last     *sdnv1.WaitRealizedProgress
+		lastLine string
+	)
+	for {
+		p, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if status.Code(err) == codes.DeadlineExceeded {
+				break
+			}
+			return a.rpcError(ctx, err)
+		}
+		last = p
+		if p.GetTotal() == 0 {
+			fmt.Fprintln(a.stdout, "no hosts registered; nothing to wait for")
+			return nil
+		}
+		if p.GetDone() && len(p.GetPending()) == 0 {
+			fmt.Fprintf(a.stdout, "revision %d realized on all %s\n", revision, count(int(p.GetTotal()), "host"))
+			return nil
+		}
+		if p.GetDone() {
+			break // the server gave up with hosts still pending
+		}
+		if line := progressLine(revision, p); line != lastLine {
+			fmt.Fprintln(a.stderr, line)
+			lastLine = line
+		}
+	}
+	return &exitError{code: 1, msg: timeoutMessage(revision, timeout, last)}
+}
+
+// progressLine renders a WaitRealized progress report, e.g.
+// "waiting for hosts to realize revision 13: 2/3 realized (pending: host3)".
+func progressLine(revision uint64, p *sdnv1.WaitRealizedProgress) string {
+	line := fmt.Sprintf("waiting for hosts to realize revision %d: %d/%d realized", revision, p.GetRealized(), p.GetTotal())
+	if len(p.GetPending()) > 0 {
+		line += " (pending: " + pendingList(p.GetPending()) + ")"
+	}
+	return line
+}
+
+func timeoutMessage(revision uint64, timeout time.Duration, last *sdnv1.WaitRealizedProgress) string {
+	if last == nil {
+		return fmt.Sprintf("timed out after %s waiting for hosts to realize revision %d (no progress reported); see `sdnctl status`",
+			timeout, revision)
+	}
+	msg := fmt.Sprintf("timed out after %s waiting for hosts to realize revision %d: %d/%d realized",
+		timeout, revision, last.GetRealized(), last.GetTotal())
+	if len(last.GetPending()) > 0 {
+		msg += "; pending: " + pendingList(last.GetPending())
+	}
+	return msg + "; see `sdnctl status`"
+}
+
+// pendingList names hosts, at most maxPendingShown of them.
+func pendingList(hosts []string) string {
+	if len(hosts) <= maxPendingShown {
+		return strings.Join(hosts, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(hosts[:maxPendingShown], ", "), len(hosts)-maxPendingShown)
+}
