@@ -93,13 +93,13 @@ func (s *Server) start(raftDir string) error {
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
-	adv := cfg.Advertise
-	if adv == "" {
-		adv = cfg.RaftAddr
-	}
-	advAddr, err := net.ResolveTCPAddr("tcp", adv)
-	if err != nil {
-		return fmt.Errorf("raft advertise address %q: %w", adv, err)
+	var advAddr net.Addr
+	if cfg.Advertise != "" {
+		a, err := net.ResolveTCPAddr("tcp", cfg.Advertise)
+		if err != nil {
+			return fmt.Errorf("raft advertise address %q: %w", cfg.Advertise, err)
+		}
+		advAddr = a
 	}
 	trans, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, advAddr, 3, 10*time.Second, hclogFor(s.log, "transport"))
 	if err != nil {

@@ -1,0 +1,184 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Realizer makes the host match a complete desired state. Calling it twice
+// with the same state changes nothing.
+type Realizer interface {
+	Realize(ctx context.Context, m *Mirror) error
+}
+
+// Config configures an agent.
+type Config struct {
+	Node        string
+	UnderlayIP  string
+	UnderlayMTU uint32
+	Labels      map[string]string
+	// StatePath is where the mirror is persisted.
+	StatePath string
+	Logger    *slog.Logger
+}
+
+// Agent follows the servers for one host.
+type Agent struct {
+	cfg      Config
+	nodes    sdnv1.NodeServiceClient
+	realizer Realizer
+	log      *slog.Logger
+
+	mirror *Mirror
+	// Snapshots counts full snapshots received (for tests and metrics).
+	Snapshots int
+	// Deltas counts revisions received as deltas.
+	Deltas int
+}
+
+// New returns an agent over a connection to any server. It loads the
+// persisted mirror, so Realize can run before any server answers.
+func New(conn grpc.ClientConnInterface, r Realizer, cfg Config) (*Agent, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	m, err := LoadMirror(cfg.StatePath)
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{cfg: cfg, nodes: sdnv1.NewNodeServiceClient(conn), realizer: r, log: cfg.Logger, mirror: m}, nil
+}
+
+// Mirror returns the agent's current desired state (do not modify).
+func (a *Agent) Mirror() *Mirror { return a.mirror }
+
+// Register registers the host and returns its node record.
+func (a *Agent) Register(ctx context.Context) (*sdnv1.Node, error) {
+	res, err := a.nodes.Register(ctx, &sdnv1.RegisterNodeRequest{Name: a.cfg.Node, UnderlayIp: a.cfg.UnderlayIP, UnderlayMtu: a.cfg.UnderlayMTU, Labels: a.cfg.Labels})
+	if err != nil {
+		return nil, fmt.Errorf("register host %s: %w", a.cfg.Node, err)
+	}
+	return res.Node, nil
+}
+
+// Run realizes the persisted state first, then follows the watch until ctx
+// ends, reconnecting with backoff. A refused registration ends it.
+func (a *Agent) Run(ctx context.Context) error {
+	if a.mirror.Revision > 0 {
+		if err := a.realizer.Realize(ctx, a.mirror); err != nil {
+			a.log.Warn("realize persisted state", "revision", a.mirror.Revision, "err", err)
+		}
+	}
+	backoff := 100 * time.Millisecond
+	registered := false
+	for ctx.Err() == nil {
+		if !registered {
+			if _, err := a.Register(ctx); err != nil {
+				if isRefusal(err) {
+					return err
+				}
+				a.log.Warn("servers unreachable; keeping the host as it is", "err", err)
+				sleep(ctx, backoff)
+				backoff = min(backoff*2, 5*time.Second)
+				continue
+			}
+			registered = true
+		}
+		err := a.follow(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		a.log.Warn("watch ended; resuming", "after_revision", a.mirror.Revision, "err", err)
+		if status.Code(err) == codes.NotFound {
+			registered = false
+		}
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	return nil
+}
+
+func isRefusal(err error) bool {
+	switch status.Code(errors.Unwrap(err)) {
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.ResourceExhausted:
+		return true
+	}
+	return false
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// follow runs one watch stream.
+func (a *Agent) follow(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := a.nodes.Watch(ctx, &sdnv1.WatchRequest{Node: a.cfg.Node, AfterRevision: a.mirror.Revision})
+	if err != nil {
+		return err
+	}
+	var next *Mirror // a snapshot being received
+	for {
+		ev, err := stream.Recv()
+		if err == io.EOF {
+			return errors.New("server closed the watch")
+		}
+		if err != nil {
+			return err
+		}
+		switch ev.Type {
+		case sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT:
+			if next == nil {
+				next = NewMirror()
+				a.log.Info("receiving full state", "revision", ev.Revision, "reason", ev.Reason)
+			}
+			next.Apply(ev.Changes, ev.Revision)
+			if !ev.SnapshotDone {
+				continue
+			}
+			a.mirror, next = next, nil
+			a.Snapshots++
+		case sdnv1.WatchEventType_WATCH_EVENT_TYPE_DELTA:
+			if next != nil {
+				return errors.New("server sent a delta inside a snapshot")
+			}
+			if ev.Revision <= a.mirror.Revision {
+				continue
+			}
+			a.mirror.Apply(ev.Changes, ev.Revision)
+			a.Deltas++
+		default:
+			return fmt.Errorf("unknown watch event type %v", ev.Type)
+		}
+		a.realizeAndReport(ctx)
+	}
+}
+
+// realizeAndReport persists the mirror, realizes it and reports the outcome.
+func (a *Agent) realizeAndReport(ctx context.Context) {
+	rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.mirror.Revision}
+	if err := a.mirror.Save(a.cfg.StatePath); err != nil {
+		rep.Error = err.Error()
+	} else if err := a.realizer.Realize(ctx, a.mirror); err != nil {
+		rep.Error = err.Error()
+		a.log.Error("realize desired state", "revision", a.mirror.Revision, "err", err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := a.nodes.ReportRealized(rctx, rep); err != nil {
+		a.log.Warn("report realized revision", "revision", rep.Revision, "err", err)
+	}
+}

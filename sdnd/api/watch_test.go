@@ -1,0 +1,233 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sdn-dev/sdn/sdnd/agent"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// recorder is the datapath's stand-in for control-plane tests: it keeps the
+// last state it was asked to realize.
+type recorder struct {
+	mu   sync.Mutex
+	last *agent.Mirror
+}
+
+func (r *recorder) Realize(_ context.Context, m *agent.Mirror) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.last = m
+	return nil
+}
+
+// serverView builds, from List (not Watch), what a host should hold.
+func serverView(t *testing.T, ts *testServer, node string) *agent.Mirror {
+	t.Helper()
+	c := sdnv1.NewConfigServiceClient(ts.conn)
+	ctx := context.Background()
+	m := agent.NewMirror()
+	var rev uint64
+	for _, kind := range []string{"cluster", "networks", "nodes", "workloads"} {
+		res, err := c.List(ctx, &sdnv1.ListRequest{Kind: kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rev = res.Revision
+		var ch []*sdnv1.ObjectChange
+		if res.Cluster != nil && res.Cluster.ModRevision != 0 {
+			ch = append(ch, &sdnv1.ObjectChange{Kind: "cluster", Name: "cluster", Cluster: res.Cluster})
+		}
+		for _, n := range res.Networks {
+			ch = append(ch, &sdnv1.ObjectChange{Kind: "network", Name: n.Name, Network: n})
+		}
+		for _, n := range res.Nodes {
+			ch = append(ch, &sdnv1.ObjectChange{Kind: "node", Name: n.Name, Node: n})
+		}
+		for _, w := range res.Workloads {
+			ch = append(ch, &sdnv1.ObjectChange{Kind: "workload", Name: w.Network + "/" + w.Name, Workload: trimWorkload(w, node)})
+		}
+		m.Apply(ch, rev)
+	}
+	return m
+}
+
+// waitRealized waits, through the API, until every host realized rev.
+func waitRealized(t *testing.T, ts *testServer, rev uint64) {
+	t.Helper()
+	st, err := sdnv1.NewStatusServiceClient(ts.conn).WaitRealized(context.Background(), &sdnv1.WaitRealizedRequest{Revision: rev, TimeoutMs: 20000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		p, err := st.Recv()
+		if err != nil {
+			t.Fatalf("waiting for revision %d: %v", rev, err)
+		}
+		if p.Done {
+			return
+		}
+	}
+}
+
+func mustApply(t *testing.T, ts *testServer, req *sdnv1.ApplyRequest) uint64 {
+	t.Helper()
+	res, err := sdnv1.NewConfigServiceClient(ts.conn).Apply(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Revision
+}
+
+func attach(t *testing.T, ts *testServer, network, name, node string) uint64 {
+	t.Helper()
+	res, err := sdnv1.NewWorkloadServiceClient(ts.conn).Attach(context.Background(), &sdnv1.AttachWorkloadRequest{Workload: &sdnv1.Workload{
+		Name: name, Network: network, Node: node, Labels: map[string]string{"app": name},
+		Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_CNI, ContainerId: name, Ifname: "eth0"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Revision
+}
+
+// runAgent starts an agent for host1 with its state at statePath.
+func runAgent(t *testing.T, ts *testServer, statePath string) (*agent.Agent, *recorder, func()) {
+	return runHostAgent(t, ts, "host1", "198.18.0.1", statePath)
+}
+
+func runHostAgent(t *testing.T, ts *testServer, node, ip, statePath string) (*agent.Agent, *recorder, func()) {
+	t.Helper()
+	rec := &recorder{}
+	a, err := agent.New(ts.conn, rec, agent.Config{Node: node, UnderlayIP: ip, UnderlayMTU: 1500, StatePath: statePath,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	return a, rec, func() { cancel(); <-done }
+}
+
+func waitRegistered(t *testing.T, ts *testServer, node string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		res, err := sdnv1.NewConfigServiceClient(ts.conn).List(context.Background(), &sdnv1.ListRequest{Kind: "nodes"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range res.Nodes {
+			if n.Name == node {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("host %s never registered", node)
+}
+
+func checkMirror(t *testing.T, ts *testServer, a *agent.Agent, rec *recorder) {
+	t.Helper()
+	want := serverView(t, ts, "host1")
+	if got := a.Mirror(); !got.Equal(want) {
+		t.Fatalf("agent state at revision %d differs from the server's at %d:\n got %v\nwant %v", got.Revision, want.Revision, got.Changes(), want.Changes())
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if !rec.last.Equal(want) {
+		t.Fatal("the realizer was not handed the final state")
+	}
+}
+
+func setup(t *testing.T, ts *testServer) uint64 {
+	mustApply(t, ts, &sdnv1.ApplyRequest{Networks: []*sdnv1.Network{{Name: "infra", Admin: true}, {Name: "proj1"}, {Name: "proj2"}}})
+	// A second host with its own agent, so host1 sees remote workloads.
+	_, _, stop := runHostAgent(t, ts, "host2", "198.18.0.2", filepath.Join(t.TempDir(), "host2.pb"))
+	t.Cleanup(stop)
+	waitRegistered(t, ts, "host2")
+	return attach(t, ts, "proj1", "remote1", "host2")
+}
+
+func TestWatchResumesAfterDisconnect(t *testing.T) {
+	ts := startServer(t)
+	setup(t, ts)
+	path := filepath.Join(t.TempDir(), "desired.pb")
+	a, rec, stop := runAgent(t, ts, path)
+	waitRegistered(t, ts, "host1")
+	rev := attach(t, ts, "proj1", "local1", "host1")
+	waitRealized(t, ts, rev)
+	checkMirror(t, ts, a, rec)
+	stop()
+
+	// Changes while the agent is away: creates, updates, deletes.
+	for i := 0; i < 5; i++ {
+		attach(t, ts, "proj2", fmt.Sprintf("w%d", i), "host1")
+	}
+	if _, err := sdnv1.NewWorkloadServiceClient(ts.conn).Detach(context.Background(), &sdnv1.DetachWorkloadRequest{Network: "proj1", Name: "local1"}); err != nil {
+		t.Fatal(err)
+	}
+	rev = mustApply(t, ts, &sdnv1.ApplyRequest{Networks: []*sdnv1.Network{{Name: "infra", Admin: true}, {Name: "proj1", Labels: map[string]string{"env": "prod"}}, {Name: "proj2"}, {Name: "proj3"}}})
+
+	a2, rec2, stop2 := runAgent(t, ts, path)
+	defer stop2()
+	if a2.Mirror().Revision == 0 {
+		t.Fatal("the restarted agent did not load its persisted state")
+	}
+	waitRealized(t, ts, rev)
+	checkMirror(t, ts, a2, rec2)
+	if a2.Snapshots != 0 || a2.Deltas == 0 {
+		t.Fatalf("resume took %d snapshots and %d deltas; want deltas only", a2.Snapshots, a2.Deltas)
+	}
+}
+
+func TestWatchResyncsWhenRevisionCompacted(t *testing.T) {
+	ts := startServer(t)
+	setup(t, ts)
+	path := filepath.Join(t.TempDir(), "desired.pb")
+	a, rec, stop := runAgent(t, ts, path)
+	waitRegistered(t, ts, "host1")
+	rev := attach(t, ts, "proj1", "local1", "host1")
+	waitRealized(t, ts, rev)
+	checkMirror(t, ts, a, rec)
+	stop()
+
+	attach(t, ts, "proj2", "later", "host1")
+	rev = attach(t, ts, "proj2", "later2", "host2")
+	res, err := sdnv1.NewStatusServiceClient(ts.conn).Compact(context.Background(), &sdnv1.CompactRequest{Revision: rev})
+	if err != nil || res.CompactedRevision != rev {
+		t.Fatalf("compact: %v %v", res, err)
+	}
+	a2, rec2, stop2 := runAgent(t, ts, path)
+	defer stop2()
+	waitRealized(t, ts, rev)
+	checkMirror(t, ts, a2, rec2)
+	if a2.Snapshots != 1 {
+		t.Fatalf("after compaction the agent took %d snapshots; want 1", a2.Snapshots)
+	}
+}
+
+// TestSnapshotChunks checks a state larger than one chunk arrives whole.
+func TestSnapshotChunks(t *testing.T) {
+	ts := startServer(t)
+	ts.api.chunkSize = 3
+	setup(t, ts)
+	var rev uint64
+	for i := 0; i < 10; i++ {
+		rev = attach(t, ts, "proj1", fmt.Sprintf("w%d", i), "host2")
+	}
+	a, rec, stop := runAgent(t, ts, filepath.Join(t.TempDir(), "desired.pb"))
+	defer stop()
+	waitRegistered(t, ts, "host1")
+	waitRealized(t, ts, rev+1)
+	checkMirror(t, ts, a, rec)
+	_ = proto.Equal
+}
