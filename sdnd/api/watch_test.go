@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sdn-dev/sdn/sdnd/agent"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"github.com/sdn-dev/sdn/sdnd/agent"
 	"google.golang.org/protobuf/proto"
 )
 
