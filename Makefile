@@ -1,0 +1,53 @@
+# sdn: a standalone software-defined network.
+#
+#   make            build bin/sdnd and bin/sdnctl
+#   make test       install what the tests need, then vet, format check and all tests
+#   make proto      regenerate the gRPC code from proto/sdn/v1/sdn.proto
+#   make deps       install the system packages and Go tools the project uses
+
+GO        ?= go
+BIN       := bin
+GOBIN     := $(shell $(GO) env GOPATH)/bin
+TEST_FLAGS ?= -count=1 -timeout 15m
+# Debian packages the tests and the lab use.
+APT_PACKAGES := iproute2
+
+.PHONY: all build test unit vet fmt-check proto deps tools clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./sdnd ./sdnctl
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+tools:
+	@command -v protoc >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler)
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.11
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+
+proto: tools
+	cd proto && PATH="$(GOBIN):$$PATH" protoc -I . \
+		--go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
+		sdn/v1/sdn.proto
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test $(TEST_FLAGS) ./...
+
+test: deps fmt-check vet unit
+
+clean:
+	rm -rf $(BIN)
