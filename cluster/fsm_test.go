@@ -355,3 +355,23 @@ func TestSubnetExhaustion(t *testing.T) {
 		t.Fatalf("cidr change under hosts: %v", r.Err)
 	}
 }
+
+func TestNamesAreChecked(t *testing.T) {
+	tf := newTestFSM(t)
+	for _, c := range []struct {
+		typ  command.Type
+		msg  proto.Message
+		want string
+	}{
+		{command.ApplyConfig, &sdnv1.ApplyRequest{Networks: []*sdnv1.Network{{Name: "Bad_Name"}}}, `network name "Bad_Name"`},
+		{command.ApplyConfig, &sdnv1.ApplyRequest{Networks: []*sdnv1.Network{{Name: "ok", Labels: map[string]string{"-x": "y"}}}}, `label key "-x"`},
+		{command.RegisterNode, register("Host_1", "198.18.0.1", 1500), `node name "Host_1"`},
+	} {
+		r := tf.apply(c.typ, c.msg)
+		if r.Err == nil || !strings.Contains(r.Err.Error(), c.want) {
+			t.Errorf("%v: got %v, want an error containing %q", c.msg, r.Err, c.want)
+		}
+	}
+	// Host names may be DNS subdomains (FQDNs).
+	tf.mustApply(command.RegisterNode, register("rack2.dc1", "198.18.0.9", 1500))
+}

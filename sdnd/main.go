@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,6 +46,7 @@ type options struct {
 func parseFlags(args []string) (*options, error) {
 	o := &options{}
 	host, _ := os.Hostname()
+	host = strings.ToLower(host)
 	fs := flag.NewFlagSet("sdnd", flag.ContinueOnError)
 	fs.BoolVar(&o.dev, "dev", false, "run one server that bootstraps a single-voter cluster (plaintext gRPC, for trying sdn out)")
 	fs.BoolVar(&o.server, "server", false, "run the server role (raft voter and API)")
