@@ -68,6 +68,14 @@ func (a *allocTxn) subnet(node string) (netip.Prefix, *alloc.IPPool, error) {
 	return s, ipp, nil
 }
 
+// replaceSubnets swaps in the pool of a new cluster CIDR; a rollback (a
+// refused command or a dry run) puts the old one back.
+func (a *allocTxn) replaceSubnets(sp *alloc.SubnetPool) {
+	old := a.p.subnets
+	a.p.subnets = sp
+	a.undo = append(a.undo, func() { a.p.subnets = old })
+}
+
 // releaseSubnet frees a host block and forgets the host's address pool.
 func (a *allocTxn) releaseSubnet(node string, s netip.Prefix) {
 	if a.p.subnets.Release(s) {

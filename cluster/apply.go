@@ -271,7 +271,7 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 				if err != nil {
 					return nil, refuse(CodeInvalid, "cluster", "", "cidr", err.Error())
 				}
-				e.at.p.subnets = sp // no host holds a subnet (checked)
+				e.at.replaceSubnets(sp) // no host holds a subnet (checked)
 			}
 			if err := e.putCluster(op, newSettings, d); err != nil {
 				return nil, ioError(err)
