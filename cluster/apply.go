@@ -222,12 +222,26 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 		req := wantedW[key]
 		w := &sdnv1.Workload{Name: req.Name, Network: req.Network, Node: req.Node, Labels: req.Labels, Origin: hcl(req.GetOrigin().GetFile()), Vnid: vnidOf(req.Network)}
 		old, exists := storedW[key]
-		if exists && !workloadMoves(old, req) {
+		_, hostReady := e.at.p.ips[req.Node]
+		switch {
+		case exists && old.Pending != "" && hostReady && !workloadMoves(old, req):
+			// Waiting on a registered host (its block was full): try
+			// again, and keep waiting rather than refuse the whole apply
+			// if the block is still full.
+			w.CreateRevision = old.CreateRevision
+			if code, err := e.place(w, req.Ip, req.Mac); err != nil {
+				if code != CodeExhausted {
+					e.vs.add(code, "workload", key, "ip", err.Error())
+					continue
+				}
+				w.Ip, w.Mac, w.Pending = req.Ip, req.Mac, err.Error()
+			}
+		case exists && !workloadMoves(old, req):
 			w.Ip, w.Mac, w.Pending, w.CreateRevision = old.Ip, old.Mac, old.Pending, old.CreateRevision
 			if req.Mac != "" {
 				w.Mac = req.Mac
 			}
-		} else {
+		default:
 			if code, err := e.place(w, req.Ip, req.Mac); err != nil {
 				e.vs.add(code, "workload", key, "ip", err.Error())
 				continue
@@ -269,7 +283,8 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 			if newSettings.Cidr != base.Cidr || newSettings.HostPrefix != base.HostPrefix {
 				sp, err := newSubnetPool(newSettings)
 				if err != nil {
-					return nil, refuse(CodeInvalid, "cluster", "", "cidr", err.Error())
+					e.vs.add(CodeInvalid, "cluster", "", "cidr", err.Error())
+					return nil, e.fail()
 				}
 				e.at.replaceSubnets(sp) // no host holds a subnet (checked)
 			}

@@ -225,9 +225,11 @@ func (f *FSM) DryRun(typ command.Type, msg proto.Message) (*Result, error) {
 	return res, err
 }
 
-// Snapshot implements raft.FSM. The bbolt file is copied at snapshot time
-// (bbolt's read transaction is a consistent view), so the copy is cheap to
-// take and applies are not blocked while it is written out.
+// Snapshot implements raft.FSM. The bbolt file is copied when raft calls
+// Persist, in one read transaction (a consistent view that does not block
+// applies). That copy may include entries applied after Snapshot returned;
+// this is safe because the applied index travels inside the copy and a
+// restored FSM skips the entries it already holds.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	return &fsmSnapshot{db: f.db}, nil
 }

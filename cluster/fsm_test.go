@@ -375,3 +375,40 @@ func TestNamesAreChecked(t *testing.T) {
 	// Host names may be DNS subdomains (FQDNs).
 	tf.mustApply(command.RegisterNode, register("rack2.dc1", "198.18.0.9", 1500))
 }
+
+// TestPendingWorkloadPlacedOnReapply: a static workload left waiting
+// because its host's block was full gets its address when the same files
+// are applied again after room was made.
+func TestPendingWorkloadPlacedOnReapply(t *testing.T) {
+	tf := newTestFSM(t)
+	tf.mustApply(command.ApplyConfig, &sdnv1.ApplyRequest{Cluster: &sdnv1.ClusterSettings{Cidr: "10.128.0.0/16", HostPrefix: 29}, Networks: []*sdnv1.Network{{Name: "p"}}})
+	var ws []*sdnv1.Workload
+	for i := 0; i < 6; i++ {
+		ws = append(ws, &sdnv1.Workload{Name: fmt.Sprintf("w%d", i), Network: "p", Node: "h1"})
+	}
+	req := &sdnv1.ApplyRequest{Networks: []*sdnv1.Network{{Name: "p"}}, Workloads: ws}
+	tf.mustApply(command.ApplyConfig, req)
+	tf.mustApply(command.RegisterNode, register("h1", "198.18.0.1", 1500))
+	pending := func() []string {
+		var p []string
+		tf.view(func(tx *state.Tx) {
+			for _, w := range tx.Workloads("p") {
+				if w.Pending != "" {
+					p = append(p, w.Name+": "+w.Pending)
+				}
+			}
+		})
+		return p
+	}
+	if p := pending(); len(p) != 1 || !strings.Contains(p[0], "is full") {
+		t.Fatalf("pending after registration: %v", p)
+	}
+	// Re-applying while still full is not an error: it keeps waiting.
+	tf.mustApply(command.ApplyConfig, req)
+	// Make room, re-apply the same files: the waiting workload is placed.
+	tf.mustApply(command.Delete, &sdnv1.DeleteRequest{Kind: "workload", Name: "p/w0"})
+	tf.mustApply(command.ApplyConfig, &sdnv1.ApplyRequest{Networks: []*sdnv1.Network{{Name: "p"}}, Workloads: ws[1:]})
+	if p := pending(); len(p) != 0 {
+		t.Fatalf("still pending after room was made: %v", p)
+	}
+}
