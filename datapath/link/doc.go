@@ -1,0 +1,39 @@
+// Package link is the one door through which sdn touches the kernel's
+// network configuration (CONVENTIONS #12): links, addresses, routes, network
+// namespaces and the one ethtool knob the datapath needs. Nothing else in sdn
+// imports vishvananda/netlink.
+//
+// The heart is SetupWorkload: given the whole desired state of one workload
+// interface (a veth pair whose host end stays in the host namespace and whose
+// other end becomes e.g. eth0 in the workload's namespace, with its MAC,
+// address, MTU, default route and checksum offload setting) it reads what the
+// kernel holds, computes the difference and applies only that. Calling it
+// twice with the same spec changes nothing; a half-made pair left by a crash
+// is repaired or recreated. TeardownWorkload is idempotent, and
+// CheckWorkload reports, by name, every way the namespace end differs from
+// the spec (CNI CHECK).
+//
+// Namespaces are never entered by the calling goroutine. Work inside a
+// namespace goes through a Handle: a netlink socket opened in that namespace
+// (netlink.NewHandleAt does the brief thread switch internally). The few
+// operations that need a thread inside the namespace (creating a namespace,
+// opening the ioctl socket for ethtool) run on a dedicated goroutine that
+// locks its OS thread and never unlocks it, so the thread is thrown away when
+// the goroutine ends and no other goroutine can ever run in the wrong
+// namespace.
+//
+// Every netlink dump retries when the kernel flags it as interrupted
+// (NLM_F_DUMP_INTR, netlink.ErrDumpInterrupted), like containernetworking's
+// netlinksafe; unlike netlinksafe, after the last attempt it returns an error
+// rather than possibly inconsistent data, because callers delete what a dump
+// says is stale.
+//
+// Transmit checksum offload is switched with the SIOCETHTOOL ioctl
+// (ETHTOOL_STXCSUM / ETHTOOL_GTXCSUM, the same feature mask as
+// `ethtool -K eth0 tx off`) through golang.org/x/sys/unix; no ethtool binary
+// is needed.
+//
+// NewNS and DeleteNS manage named namespaces under /run/netns exactly where
+// `ip netns` keeps them, so `ip netns exec` works on them; the lab and the
+// tests use them.
+package link
