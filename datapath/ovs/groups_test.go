@@ -1,0 +1,99 @@
+package ovs
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestApplyGroupsAndFlows(t *testing.T) {
+	t.Parallel()
+	inst := startTestInstance(t, "")
+	ctx := testCtx(t)
+	const br = "br-grp"
+	mustBridge(t, inst, br)
+	// A group outside our range, e.g. someone's by hand: never touched.
+	if _, err := inst.Ofctl(ctx, "-O", "OpenFlow15", "add-group", br, "group_id=5,type=all,bucket=actions=drop"); err != nil {
+		t.Fatal(err)
+	}
+	owned := GroupRange{Min: 1000, Max: 1999}
+	svc := Group{ID: 1000, Type: "select", SelectionMethod: "hash", Fields: []string{"ip_src", "ip_dst", "tcp_dst"},
+		Buckets: []Bucket{
+			{Weight: 100, Actions: "ct(commit,table=20,zone=1,nat(dst=10.128.0.5:8080))"},
+			{Actions: "load:0x1->NXM_NX_REG3[],ct(commit,table=20,zone=1,nat(dst=10.128.2.7:8080))"},
+		}}
+	flood := Group{ID: 1001, Type: "all", Buckets: []Bucket{{Actions: "output:1"}, {Actions: ""}}}
+	flows := []Flow{
+		{Table: 10, Priority: 100, Match: "tcp,nw_dst=172.30.0.10,tp_dst=80", Actions: "group:1000"},
+		{Table: 10, Priority: 90, Match: "arp", Actions: "group:1001"},
+		{Table: 10, Priority: 80, Match: "ip", Actions: "group:5"},
+	}
+	d := Desired{Generation: 1, Flows: flows, Groups: []Group{svc, flood}, OwnedGroups: owned}
+	apply := func(d Desired, want Result) {
+		t.Helper()
+		got, err := inst.Apply(ctx, br, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("Apply = %v; want %v", got, want)
+		}
+	}
+	apply(d, Result{Added: 3, GroupsAdded: 2})
+	apply(d, Result{Unchanged: 3, GroupsUnchanged: 2})
+
+	// An endpoint goes: the group changes, the flow stays.
+	svc.Buckets = svc.Buckets[:1]
+	d.Groups = []Group{svc, flood}
+	apply(d, Result{Unchanged: 3, GroupsModified: 1, GroupsUnchanged: 1})
+	groups, err := inst.DumpGroups(ctx, br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want1000 = "group_id=1000,type=select,selection_method=hash,fields(ip_src,ip_dst,tcp_dst)," +
+		"bucket=bucket_id:0,weight:100,actions=ct(commit,table=20,zone=1,nat(dst=10.128.0.5:8080))"
+	if groups[1000] != want1000 || groups[5] == "" {
+		t.Errorf("groups = %v; want 1000 = %q and group 5 untouched", groups, want1000)
+	}
+
+	// A flow may not point to an owned group that is going away.
+	d2 := d
+	d2.Groups = []Group{flood}
+	var fe *FlowError
+	_, err = inst.Apply(ctx, br, d2)
+	if !errors.As(err, &fe) || fe.Flow != flows[0] {
+		t.Errorf("Apply with a flow to a deleted group: err = %v; want a FlowError naming %v", err, flows[0])
+	}
+
+	// The service goes: flow and group go in one bundle.
+	d.Flows, d.Groups = flows[1:], []Group{flood}
+	apply(d, Result{Deleted: 1, Unchanged: 2, GroupsDeleted: 1, GroupsUnchanged: 1})
+	groups, _ = inst.DumpGroups(ctx, br)
+	if _, ok := groups[1000]; ok || len(groups) != 2 {
+		t.Errorf("groups after delete = %v; want 1001 and 5", groups)
+	}
+
+	// Groups alone: flows stay.
+	res, err := inst.ReconcileGroups(ctx, br, owned, []Group{flood, {ID: 1002, Type: "indirect", Buckets: []Bucket{{Actions: "output:2"}}}})
+	if err != nil || res != (Result{GroupsAdded: 1, GroupsUnchanged: 1}) {
+		t.Fatalf("ReconcileGroups = %v, %v", res, err)
+	}
+	if all, _ := inst.DumpFlows(ctx, br, TagCookie(), TagMask); len(all) != 2 {
+		t.Errorf("ReconcileGroups touched flows: %v", all)
+	}
+
+	// Bad groups are refused, naming the group, before touching the bridge.
+	for _, g := range []Group{
+		{ID: 1003, Type: "ff", Buckets: []Bucket{{Actions: "output:1"}}},
+		{ID: 1003, Type: "select", Buckets: []Bucket{{Actions: "bogus"}}},
+	} {
+		_, err := inst.ReconcileGroups(ctx, br, owned, []Group{flood, g})
+		var be *BundleError
+		if !errors.As(err, &be) || be.Group == nil || be.Group.ID != 1003 {
+			t.Errorf("ReconcileGroups with bad group %+v: err = %v; want a BundleError naming group 1003", g, err)
+		}
+	}
+	if _, err := inst.ReconcileGroups(ctx, br, owned, []Group{{ID: 7, Type: "all"}}); err == nil || !strings.Contains(err.Error(), "outside the owned range") {
+		t.Errorf("group outside the range: err = %v", err)
+	}
+}
