@@ -2,7 +2,7 @@
 #
 #   make            build bin/sdnd and bin/sdnctl
 #   make test       install what the tests need, then vet, format check and all tests
-#   make proto      regenerate the gRPC code from proto/sdn/v1/sdn.proto
+#   make proto      regenerate the gRPC code from proto/sdn/v1/*.proto
 #   make deps       install the system packages and Go tools the project uses
 
 GO        ?= go
@@ -35,7 +35,7 @@ proto: tools
 	cd proto && PATH="$(GOBIN):$$PATH" protoc -I . \
 		--go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
-		sdn/v1/sdn.proto
+		sdn/v1/*.proto
 
 vet:
 	$(GO) vet ./...
