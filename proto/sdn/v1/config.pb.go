@@ -530,7 +530,7 @@ var File_sdn_v1_config_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_config_proto_rawDesc = "" +
 	"\n" +
-	"\x13sdn/v1/config.proto\x12\x06sdn.v1\x1a\x14sdn/v1/objects.proto\"\xcd\x01\n" +
+	"\x13sdn/v1/config.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\"\xcd\x01\n" +
 	"\fApplyRequest\x121\n" +
 	"\acluster\x18\x01 \x01(\v2\x17.sdn.v1.ClusterSettingsR\acluster\x12+\n" +
 	"\bnetworks\x18\x02 \x03(\v2\x0f.sdn.v1.NetworkR\bnetworks\x12.\n" +
@@ -630,6 +630,7 @@ func file_sdn_v1_config_proto_init() {
 	if File_sdn_v1_config_proto != nil {
 		return
 	}
+	file_sdn_v1_meta_proto_init()
 	file_sdn_v1_objects_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -621,7 +621,7 @@ var File_sdn_v1_node_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_node_proto_rawDesc = "" +
 	"\n" +
-	"\x11sdn/v1/node.proto\x12\x06sdn.v1\x1a\x14sdn/v1/objects.proto\"\xe9\x01\n" +
+	"\x11sdn/v1/node.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\"\xe9\x01\n" +
 	"\x13RegisterNodeRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vunderlay_ip\x18\x02 \x01(\tR\n" +
@@ -735,6 +735,7 @@ func file_sdn_v1_node_proto_init() {
 	if File_sdn_v1_node_proto != nil {
 		return
 	}
+	file_sdn_v1_meta_proto_init()
 	file_sdn_v1_objects_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -27,120 +27,6 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// IsolationMode says which workloads may talk to which.
-type IsolationMode int32
-
-const (
-	IsolationMode_ISOLATION_MODE_UNSPECIFIED IsolationMode = 0
-	// All workloads reach all workloads.
-	IsolationMode_ISOLATION_MODE_FLAT IsolationMode = 1
-	// A workload reaches its own network only; the admin network (VNID 0)
-	// reaches all and is reached by all.
-	IsolationMode_ISOLATION_MODE_MULTITENANT IsolationMode = 2
-	// Networks are isolated; policies decide inside and across them.
-	IsolationMode_ISOLATION_MODE_POLICY IsolationMode = 3
-)
-
-// Enum value maps for IsolationMode.
-var (
-	IsolationMode_name = map[int32]string{
-		0: "ISOLATION_MODE_UNSPECIFIED",
-		1: "ISOLATION_MODE_FLAT",
-		2: "ISOLATION_MODE_MULTITENANT",
-		3: "ISOLATION_MODE_POLICY",
-	}
-	IsolationMode_value = map[string]int32{
-		"ISOLATION_MODE_UNSPECIFIED": 0,
-		"ISOLATION_MODE_FLAT":        1,
-		"ISOLATION_MODE_MULTITENANT": 2,
-		"ISOLATION_MODE_POLICY":      3,
-	}
-)
-
-func (x IsolationMode) Enum() *IsolationMode {
-	p := new(IsolationMode)
-	*p = x
-	return p
-}
-
-func (x IsolationMode) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (IsolationMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_sdn_v1_objects_proto_enumTypes[0].Descriptor()
-}
-
-func (IsolationMode) Type() protoreflect.EnumType {
-	return &file_sdn_v1_objects_proto_enumTypes[0]
-}
-
-func (x IsolationMode) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use IsolationMode.Descriptor instead.
-func (IsolationMode) EnumDescriptor() ([]byte, []int) {
-	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{0}
-}
-
-// OriginKind says where an object came from. `apply --prune` removes only
-// objects whose origin is HCL.
-type OriginKind int32
-
-const (
-	OriginKind_ORIGIN_KIND_UNSPECIFIED OriginKind = 0
-	OriginKind_ORIGIN_KIND_HCL         OriginKind = 1
-	OriginKind_ORIGIN_KIND_CNI         OriginKind = 2
-	OriginKind_ORIGIN_KIND_AGENT       OriginKind = 3
-	OriginKind_ORIGIN_KIND_API         OriginKind = 4
-)
-
-// Enum value maps for OriginKind.
-var (
-	OriginKind_name = map[int32]string{
-		0: "ORIGIN_KIND_UNSPECIFIED",
-		1: "ORIGIN_KIND_HCL",
-		2: "ORIGIN_KIND_CNI",
-		3: "ORIGIN_KIND_AGENT",
-		4: "ORIGIN_KIND_API",
-	}
-	OriginKind_value = map[string]int32{
-		"ORIGIN_KIND_UNSPECIFIED": 0,
-		"ORIGIN_KIND_HCL":         1,
-		"ORIGIN_KIND_CNI":         2,
-		"ORIGIN_KIND_AGENT":       3,
-		"ORIGIN_KIND_API":         4,
-	}
-)
-
-func (x OriginKind) Enum() *OriginKind {
-	p := new(OriginKind)
-	*p = x
-	return p
-}
-
-func (x OriginKind) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (OriginKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_sdn_v1_objects_proto_enumTypes[1].Descriptor()
-}
-
-func (OriginKind) Type() protoreflect.EnumType {
-	return &file_sdn_v1_objects_proto_enumTypes[1]
-}
-
-func (x OriginKind) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use OriginKind.Descriptor instead.
-func (OriginKind) EnumDescriptor() ([]byte, []int) {
-	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{1}
-}
-
 // NodeState is a host's liveness as the servers see it.
 type NodeState int32
 
@@ -178,11 +64,11 @@ func (x NodeState) String() string {
 }
 
 func (NodeState) Descriptor() protoreflect.EnumDescriptor {
-	return file_sdn_v1_objects_proto_enumTypes[2].Descriptor()
+	return file_sdn_v1_objects_proto_enumTypes[0].Descriptor()
 }
 
 func (NodeState) Type() protoreflect.EnumType {
-	return &file_sdn_v1_objects_proto_enumTypes[2]
+	return &file_sdn_v1_objects_proto_enumTypes[0]
 }
 
 func (x NodeState) Number() protoreflect.EnumNumber {
@@ -191,217 +77,7 @@ func (x NodeState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use NodeState.Descriptor instead.
 func (NodeState) EnumDescriptor() ([]byte, []int) {
-	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{2}
-}
-
-type ChangeOp int32
-
-const (
-	ChangeOp_CHANGE_OP_UNSPECIFIED ChangeOp = 0
-	ChangeOp_CHANGE_OP_CREATE      ChangeOp = 1
-	ChangeOp_CHANGE_OP_UPDATE      ChangeOp = 2
-	ChangeOp_CHANGE_OP_DELETE      ChangeOp = 3
-)
-
-// Enum value maps for ChangeOp.
-var (
-	ChangeOp_name = map[int32]string{
-		0: "CHANGE_OP_UNSPECIFIED",
-		1: "CHANGE_OP_CREATE",
-		2: "CHANGE_OP_UPDATE",
-		3: "CHANGE_OP_DELETE",
-	}
-	ChangeOp_value = map[string]int32{
-		"CHANGE_OP_UNSPECIFIED": 0,
-		"CHANGE_OP_CREATE":      1,
-		"CHANGE_OP_UPDATE":      2,
-		"CHANGE_OP_DELETE":      3,
-	}
-)
-
-func (x ChangeOp) Enum() *ChangeOp {
-	p := new(ChangeOp)
-	*p = x
-	return p
-}
-
-func (x ChangeOp) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (ChangeOp) Descriptor() protoreflect.EnumDescriptor {
-	return file_sdn_v1_objects_proto_enumTypes[3].Descriptor()
-}
-
-func (ChangeOp) Type() protoreflect.EnumType {
-	return &file_sdn_v1_objects_proto_enumTypes[3]
-}
-
-func (x ChangeOp) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use ChangeOp.Descriptor instead.
-func (ChangeOp) EnumDescriptor() ([]byte, []int) {
-	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{3}
-}
-
-// Origin records who created an object.
-type Origin struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Kind  OriginKind             `protobuf:"varint,1,opt,name=kind,proto3,enum=sdn.v1.OriginKind" json:"kind,omitempty"`
-	// For HCL: the file the object was declared in (informational).
-	File string `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
-	// For CNI: the container id and interface name that own the workload.
-	ContainerId string `protobuf:"bytes,3,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
-	Ifname      string `protobuf:"bytes,4,opt,name=ifname,proto3" json:"ifname,omitempty"`
-	// For CNI: the network namespace path the workload lives in.
-	Netns         string `protobuf:"bytes,5,opt,name=netns,proto3" json:"netns,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Origin) Reset() {
-	*x = Origin{}
-	mi := &file_sdn_v1_objects_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Origin) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Origin) ProtoMessage() {}
-
-func (x *Origin) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_objects_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Origin.ProtoReflect.Descriptor instead.
-func (*Origin) Descriptor() ([]byte, []int) {
 	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *Origin) GetKind() OriginKind {
-	if x != nil {
-		return x.Kind
-	}
-	return OriginKind_ORIGIN_KIND_UNSPECIFIED
-}
-
-func (x *Origin) GetFile() string {
-	if x != nil {
-		return x.File
-	}
-	return ""
-}
-
-func (x *Origin) GetContainerId() string {
-	if x != nil {
-		return x.ContainerId
-	}
-	return ""
-}
-
-func (x *Origin) GetIfname() string {
-	if x != nil {
-		return x.Ifname
-	}
-	return ""
-}
-
-func (x *Origin) GetNetns() string {
-	if x != nil {
-		return x.Netns
-	}
-	return ""
-}
-
-// SourceRange locates an object or attribute in an HCL file. Requests carry
-// it so the server can point errors at the user's text; it is never stored.
-type SourceRange struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	File          string                 `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
-	StartLine     int32                  `protobuf:"varint,2,opt,name=start_line,json=startLine,proto3" json:"start_line,omitempty"`
-	StartColumn   int32                  `protobuf:"varint,3,opt,name=start_column,json=startColumn,proto3" json:"start_column,omitempty"`
-	EndLine       int32                  `protobuf:"varint,4,opt,name=end_line,json=endLine,proto3" json:"end_line,omitempty"`
-	EndColumn     int32                  `protobuf:"varint,5,opt,name=end_column,json=endColumn,proto3" json:"end_column,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *SourceRange) Reset() {
-	*x = SourceRange{}
-	mi := &file_sdn_v1_objects_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *SourceRange) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*SourceRange) ProtoMessage() {}
-
-func (x *SourceRange) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_objects_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use SourceRange.ProtoReflect.Descriptor instead.
-func (*SourceRange) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *SourceRange) GetFile() string {
-	if x != nil {
-		return x.File
-	}
-	return ""
-}
-
-func (x *SourceRange) GetStartLine() int32 {
-	if x != nil {
-		return x.StartLine
-	}
-	return 0
-}
-
-func (x *SourceRange) GetStartColumn() int32 {
-	if x != nil {
-		return x.StartColumn
-	}
-	return 0
-}
-
-func (x *SourceRange) GetEndLine() int32 {
-	if x != nil {
-		return x.EndLine
-	}
-	return 0
-}
-
-func (x *SourceRange) GetEndColumn() int32 {
-	if x != nil {
-		return x.EndColumn
-	}
-	return 0
 }
 
 // ClusterSettings is the one cluster-wide configuration object.
@@ -432,7 +108,7 @@ type ClusterSettings struct {
 
 func (x *ClusterSettings) Reset() {
 	*x = ClusterSettings{}
-	mi := &file_sdn_v1_objects_proto_msgTypes[2]
+	mi := &file_sdn_v1_objects_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -444,7 +120,7 @@ func (x *ClusterSettings) String() string {
 func (*ClusterSettings) ProtoMessage() {}
 
 func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_objects_proto_msgTypes[2]
+	mi := &file_sdn_v1_objects_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -457,7 +133,7 @@ func (x *ClusterSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSettings.ProtoReflect.Descriptor instead.
 func (*ClusterSettings) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{2}
+	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *ClusterSettings) GetCidr() string {
@@ -550,7 +226,7 @@ type Network struct {
 
 func (x *Network) Reset() {
 	*x = Network{}
-	mi := &file_sdn_v1_objects_proto_msgTypes[3]
+	mi := &file_sdn_v1_objects_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -562,7 +238,7 @@ func (x *Network) String() string {
 func (*Network) ProtoMessage() {}
 
 func (x *Network) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_objects_proto_msgTypes[3]
+	mi := &file_sdn_v1_objects_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -575,7 +251,7 @@ func (x *Network) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Network.ProtoReflect.Descriptor instead.
 func (*Network) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{3}
+	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Network) GetName() string {
@@ -656,7 +332,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_sdn_v1_objects_proto_msgTypes[4]
+	mi := &file_sdn_v1_objects_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -668,7 +344,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_objects_proto_msgTypes[4]
+	mi := &file_sdn_v1_objects_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -681,7 +357,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{4}
+	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Node) GetName() string {
@@ -777,7 +453,7 @@ type Workload struct {
 
 func (x *Workload) Reset() {
 	*x = Workload{}
-	mi := &file_sdn_v1_objects_proto_msgTypes[5]
+	mi := &file_sdn_v1_objects_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +465,7 @@ func (x *Workload) String() string {
 func (*Workload) ProtoMessage() {}
 
 func (x *Workload) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_objects_proto_msgTypes[5]
+	mi := &file_sdn_v1_objects_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,7 +478,7 @@ func (x *Workload) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Workload.ProtoReflect.Descriptor instead.
 func (*Workload) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{5}
+	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Workload) GetName() string {
@@ -889,96 +565,11 @@ func (x *Workload) GetRanges() map[string]*SourceRange {
 	return nil
 }
 
-// Change is one object's difference between the stored and requested state.
-type Change struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Op    ChangeOp               `protobuf:"varint,1,opt,name=op,proto3,enum=sdn.v1.ChangeOp" json:"op,omitempty"`
-	// "cluster", "network", "node" or "workload".
-	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	// Human-readable attribute differences, e.g. `labels.env: "dev" -> "prod"`.
-	Details       []string `protobuf:"bytes,4,rep,name=details,proto3" json:"details,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Change) Reset() {
-	*x = Change{}
-	mi := &file_sdn_v1_objects_proto_msgTypes[6]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Change) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Change) ProtoMessage() {}
-
-func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_objects_proto_msgTypes[6]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Change.ProtoReflect.Descriptor instead.
-func (*Change) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{6}
-}
-
-func (x *Change) GetOp() ChangeOp {
-	if x != nil {
-		return x.Op
-	}
-	return ChangeOp_CHANGE_OP_UNSPECIFIED
-}
-
-func (x *Change) GetKind() string {
-	if x != nil {
-		return x.Kind
-	}
-	return ""
-}
-
-func (x *Change) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *Change) GetDetails() []string {
-	if x != nil {
-		return x.Details
-	}
-	return nil
-}
-
 var File_sdn_v1_objects_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\n" +
-	"\x14sdn/v1/objects.proto\x12\x06sdn.v1\"\x95\x01\n" +
-	"\x06Origin\x12&\n" +
-	"\x04kind\x18\x01 \x01(\x0e2\x12.sdn.v1.OriginKindR\x04kind\x12\x12\n" +
-	"\x04file\x18\x02 \x01(\tR\x04file\x12!\n" +
-	"\fcontainer_id\x18\x03 \x01(\tR\vcontainerId\x12\x16\n" +
-	"\x06ifname\x18\x04 \x01(\tR\x06ifname\x12\x14\n" +
-	"\x05netns\x18\x05 \x01(\tR\x05netns\"\x9d\x01\n" +
-	"\vSourceRange\x12\x12\n" +
-	"\x04file\x18\x01 \x01(\tR\x04file\x12\x1d\n" +
-	"\n" +
-	"start_line\x18\x02 \x01(\x05R\tstartLine\x12!\n" +
-	"\fstart_column\x18\x03 \x01(\x05R\vstartColumn\x12\x19\n" +
-	"\bend_line\x18\x04 \x01(\x05R\aendLine\x12\x1d\n" +
-	"\n" +
-	"end_column\x18\x05 \x01(\x05R\tendColumn\"\xcc\x03\n" +
+	"\x14sdn/v1/objects.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\"\xcc\x03\n" +
 	"\x0fClusterSettings\x12\x12\n" +
 	"\x04cidr\x18\x01 \x01(\tR\x04cidr\x12\x1f\n" +
 	"\vhost_prefix\x18\x02 \x01(\rR\n" +
@@ -1045,34 +636,12 @@ const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aN\n" +
 	"\vRangesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
-	"\x05value\x18\x02 \x01(\v2\x13.sdn.v1.SourceRangeR\x05value:\x028\x01\"l\n" +
-	"\x06Change\x12 \n" +
-	"\x02op\x18\x01 \x01(\x0e2\x10.sdn.v1.ChangeOpR\x02op\x12\x12\n" +
-	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\x12\x18\n" +
-	"\adetails\x18\x04 \x03(\tR\adetails*\x83\x01\n" +
-	"\rIsolationMode\x12\x1e\n" +
-	"\x1aISOLATION_MODE_UNSPECIFIED\x10\x00\x12\x17\n" +
-	"\x13ISOLATION_MODE_FLAT\x10\x01\x12\x1e\n" +
-	"\x1aISOLATION_MODE_MULTITENANT\x10\x02\x12\x19\n" +
-	"\x15ISOLATION_MODE_POLICY\x10\x03*\x7f\n" +
-	"\n" +
-	"OriginKind\x12\x1b\n" +
-	"\x17ORIGIN_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
-	"\x0fORIGIN_KIND_HCL\x10\x01\x12\x13\n" +
-	"\x0fORIGIN_KIND_CNI\x10\x02\x12\x15\n" +
-	"\x11ORIGIN_KIND_AGENT\x10\x03\x12\x13\n" +
-	"\x0fORIGIN_KIND_API\x10\x04*k\n" +
+	"\x05value\x18\x02 \x01(\v2\x13.sdn.v1.SourceRangeR\x05value:\x028\x01*k\n" +
 	"\tNodeState\x12\x1a\n" +
 	"\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10NODE_STATE_READY\x10\x01\x12\x13\n" +
 	"\x0fNODE_STATE_DOWN\x10\x02\x12\x17\n" +
-	"\x13NODE_STATE_DRAINING\x10\x03*g\n" +
-	"\bChangeOp\x12\x19\n" +
-	"\x15CHANGE_OP_UNSPECIFIED\x10\x00\x12\x14\n" +
-	"\x10CHANGE_OP_CREATE\x10\x01\x12\x14\n" +
-	"\x10CHANGE_OP_UPDATE\x10\x02\x12\x14\n" +
-	"\x10CHANGE_OP_DELETE\x10\x03B+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
+	"\x13NODE_STATE_DRAINING\x10\x03B+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
 
 var (
 	file_sdn_v1_objects_proto_rawDescOnce sync.Once
@@ -1086,49 +655,44 @@ func file_sdn_v1_objects_proto_rawDescGZIP() []byte {
 	return file_sdn_v1_objects_proto_rawDescData
 }
 
-var file_sdn_v1_objects_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_sdn_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_sdn_v1_objects_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_sdn_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_sdn_v1_objects_proto_goTypes = []any{
-	(IsolationMode)(0),      // 0: sdn.v1.IsolationMode
-	(OriginKind)(0),         // 1: sdn.v1.OriginKind
-	(NodeState)(0),          // 2: sdn.v1.NodeState
-	(ChangeOp)(0),           // 3: sdn.v1.ChangeOp
-	(*Origin)(nil),          // 4: sdn.v1.Origin
-	(*SourceRange)(nil),     // 5: sdn.v1.SourceRange
-	(*ClusterSettings)(nil), // 6: sdn.v1.ClusterSettings
-	(*Network)(nil),         // 7: sdn.v1.Network
-	(*Node)(nil),            // 8: sdn.v1.Node
-	(*Workload)(nil),        // 9: sdn.v1.Workload
-	(*Change)(nil),          // 10: sdn.v1.Change
-	nil,                     // 11: sdn.v1.ClusterSettings.RangesEntry
-	nil,                     // 12: sdn.v1.Network.LabelsEntry
-	nil,                     // 13: sdn.v1.Network.RangesEntry
-	nil,                     // 14: sdn.v1.Node.LabelsEntry
-	nil,                     // 15: sdn.v1.Workload.LabelsEntry
-	nil,                     // 16: sdn.v1.Workload.RangesEntry
+	(NodeState)(0),          // 0: sdn.v1.NodeState
+	(*ClusterSettings)(nil), // 1: sdn.v1.ClusterSettings
+	(*Network)(nil),         // 2: sdn.v1.Network
+	(*Node)(nil),            // 3: sdn.v1.Node
+	(*Workload)(nil),        // 4: sdn.v1.Workload
+	nil,                     // 5: sdn.v1.ClusterSettings.RangesEntry
+	nil,                     // 6: sdn.v1.Network.LabelsEntry
+	nil,                     // 7: sdn.v1.Network.RangesEntry
+	nil,                     // 8: sdn.v1.Node.LabelsEntry
+	nil,                     // 9: sdn.v1.Workload.LabelsEntry
+	nil,                     // 10: sdn.v1.Workload.RangesEntry
+	(IsolationMode)(0),      // 11: sdn.v1.IsolationMode
+	(*Origin)(nil),          // 12: sdn.v1.Origin
+	(*SourceRange)(nil),     // 13: sdn.v1.SourceRange
 }
 var file_sdn_v1_objects_proto_depIdxs = []int32{
-	1,  // 0: sdn.v1.Origin.kind:type_name -> sdn.v1.OriginKind
-	0,  // 1: sdn.v1.ClusterSettings.isolation:type_name -> sdn.v1.IsolationMode
-	4,  // 2: sdn.v1.ClusterSettings.origin:type_name -> sdn.v1.Origin
-	11, // 3: sdn.v1.ClusterSettings.ranges:type_name -> sdn.v1.ClusterSettings.RangesEntry
-	12, // 4: sdn.v1.Network.labels:type_name -> sdn.v1.Network.LabelsEntry
-	4,  // 5: sdn.v1.Network.origin:type_name -> sdn.v1.Origin
-	13, // 6: sdn.v1.Network.ranges:type_name -> sdn.v1.Network.RangesEntry
-	4,  // 7: sdn.v1.Node.origin:type_name -> sdn.v1.Origin
-	14, // 8: sdn.v1.Node.labels:type_name -> sdn.v1.Node.LabelsEntry
-	15, // 9: sdn.v1.Workload.labels:type_name -> sdn.v1.Workload.LabelsEntry
-	4,  // 10: sdn.v1.Workload.origin:type_name -> sdn.v1.Origin
-	16, // 11: sdn.v1.Workload.ranges:type_name -> sdn.v1.Workload.RangesEntry
-	3,  // 12: sdn.v1.Change.op:type_name -> sdn.v1.ChangeOp
-	5,  // 13: sdn.v1.ClusterSettings.RangesEntry.value:type_name -> sdn.v1.SourceRange
-	5,  // 14: sdn.v1.Network.RangesEntry.value:type_name -> sdn.v1.SourceRange
-	5,  // 15: sdn.v1.Workload.RangesEntry.value:type_name -> sdn.v1.SourceRange
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	11, // 0: sdn.v1.ClusterSettings.isolation:type_name -> sdn.v1.IsolationMode
+	12, // 1: sdn.v1.ClusterSettings.origin:type_name -> sdn.v1.Origin
+	5,  // 2: sdn.v1.ClusterSettings.ranges:type_name -> sdn.v1.ClusterSettings.RangesEntry
+	6,  // 3: sdn.v1.Network.labels:type_name -> sdn.v1.Network.LabelsEntry
+	12, // 4: sdn.v1.Network.origin:type_name -> sdn.v1.Origin
+	7,  // 5: sdn.v1.Network.ranges:type_name -> sdn.v1.Network.RangesEntry
+	12, // 6: sdn.v1.Node.origin:type_name -> sdn.v1.Origin
+	8,  // 7: sdn.v1.Node.labels:type_name -> sdn.v1.Node.LabelsEntry
+	9,  // 8: sdn.v1.Workload.labels:type_name -> sdn.v1.Workload.LabelsEntry
+	12, // 9: sdn.v1.Workload.origin:type_name -> sdn.v1.Origin
+	10, // 10: sdn.v1.Workload.ranges:type_name -> sdn.v1.Workload.RangesEntry
+	13, // 11: sdn.v1.ClusterSettings.RangesEntry.value:type_name -> sdn.v1.SourceRange
+	13, // 12: sdn.v1.Network.RangesEntry.value:type_name -> sdn.v1.SourceRange
+	13, // 13: sdn.v1.Workload.RangesEntry.value:type_name -> sdn.v1.SourceRange
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_objects_proto_init() }
@@ -1136,13 +700,14 @@ func file_sdn_v1_objects_proto_init() {
 	if File_sdn_v1_objects_proto != nil {
 		return
 	}
+	file_sdn_v1_meta_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdn_v1_objects_proto_rawDesc), len(file_sdn_v1_objects_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   13,
+			NumEnums:      1,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
