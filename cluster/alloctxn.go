@@ -12,9 +12,11 @@ import (
 type allocTxn struct {
 	p    *pools
 	undo []func()
+	// hosts whose address pool cursor moved, so only theirs are stored
+	touched map[string]bool
 }
 
-func (p *pools) begin() *allocTxn { return &allocTxn{p: p} }
+func (p *pools) begin() *allocTxn { return &allocTxn{p: p, touched: map[string]bool{}} }
 
 func (a *allocTxn) rollback() {
 	for i := len(a.undo) - 1; i >= 0; i-- {
@@ -90,6 +92,7 @@ func (a *allocTxn) releaseSubnet(node string, s netip.Prefix) {
 func (a *allocTxn) ip(node string) (netip.Addr, error) {
 	ipp := a.p.ips[node]
 	a.keepCursor(ipp.Pool())
+	a.touched[node] = true
 	ip, err := ipp.Allocate()
 	if err != nil {
 		return netip.Addr{}, err

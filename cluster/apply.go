@@ -3,8 +3,6 @@ package cluster
 import (
 	"fmt"
 	"maps"
-	"net"
-	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -108,15 +106,8 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 		if msg := checkName("node", w.Node); msg != "" {
 			e.vs.add(CodeInvalid, "workload", key, "node", msg)
 		}
-		if w.Ip != "" {
-			if a, err := netip.ParseAddr(w.Ip); err != nil || !a.Is4() {
-				e.vs.add(CodeInvalid, "workload", key, "ip", fmt.Sprintf("ip %q is not an IPv4 address", w.Ip))
-			}
-		}
-		if w.Mac != "" {
-			if hw, err := net.ParseMAC(w.Mac); err != nil || len(hw) != 6 || hw[0]&1 != 0 {
-				e.vs.add(CodeInvalid, "workload", key, "mac", fmt.Sprintf("mac %q is not a unicast Ethernet address", w.Mac))
-			}
+		if field, msg := checkAddrs(w); msg != "" {
+			e.vs.add(CodeInvalid, "workload", key, field, msg)
 		}
 		if old, ok := storedW[key]; ok && old.GetOrigin().GetKind() != sdnv1.OriginKind_ORIGIN_KIND_HCL {
 			e.vs.add(CodeConflict, "workload", key, "", fmt.Sprintf("exists and was attached by %s, not HCL; choose another name", originName(old.Origin)))
@@ -176,11 +167,13 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 		details []string
 	}
 	var netPuts []netPut
+	vnids := map[string]uint32{} // networks of this request, by name
 	for _, name := range slices.Sorted(maps.Keys(wanted)) {
 		req := wanted[name]
 		n := &sdnv1.Network{Name: name, Labels: req.Labels, Admin: req.Admin, Origin: hcl(req.GetOrigin().GetFile())}
 		if old, ok := stored[name]; ok {
 			n.Vnid, n.CreateRevision = old.Vnid, old.CreateRevision
+			vnids[name] = n.Vnid
 			if d := networkDetails(old, n); len(d) > 0 {
 				netPuts = append(netPuts, netPut{sdnv1.ChangeOp_CHANGE_OP_UPDATE, n, d})
 			}
@@ -194,15 +187,12 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 			}
 			n.Vnid = v
 		}
+		vnids[name] = n.Vnid
 		netPuts = append(netPuts, netPut{sdnv1.ChangeOp_CHANGE_OP_CREATE, n, nil})
 	}
 	vnidOf := func(network string) uint32 {
-		if n := wanted[network]; n != nil {
-			for _, p := range netPuts {
-				if p.n.Name == network {
-					return p.n.Vnid
-				}
-			}
+		if v, ok := vnids[network]; ok {
+			return v
 		}
 		return stored[network].GetVnid()
 	}
@@ -312,9 +302,6 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 		if err := e.deleteNetwork(n); err != nil {
 			return nil, ioError(err)
 		}
-	}
-	if err := e.at.p.saveCursors(e.tx, slices.Sorted(maps.Keys(e.at.p.ips))...); err != nil && e.write {
-		return nil, ioError(err)
 	}
 	return e.finish()
 }

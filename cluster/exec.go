@@ -3,7 +3,9 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 
 	"github.com/sdn-dev/sdn/cluster/alloc"
 	"github.com/sdn-dev/sdn/cluster/state"
@@ -157,6 +159,9 @@ func (e *exec) commit() (uint64, error) {
 	}
 	if len(e.events) == 0 {
 		return e.tx.Meta().Revision, nil
+	}
+	if err := e.at.p.saveCursors(e.tx, slices.Sorted(maps.Keys(e.at.touched))...); err != nil {
+		return 0, err
 	}
 	return e.tx.Commit(e.events)
 }

@@ -261,14 +261,13 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if after := tf.dump(); !slices.Equal(before, after) {
 		t.Fatal("dry run changed the state")
 	}
-	r := tf.mustApply(command.ApplyConfig, req)
+	tf.mustApply(command.ApplyConfig, req)
 	tf.view(func(tx *state.Tx) {
 		w, _ := tx.Workload("proj1", "w")
 		if w.Ip != "10.128.0.2" {
 			t.Fatalf("after a dry run the first workload got %s, want 10.128.0.2 (dry run leaked an allocation)", w.Ip)
 		}
 	})
-	_ = r
 }
 
 func TestDeleteNetworkWithWorkloadsRefused(t *testing.T) {

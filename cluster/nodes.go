@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"github.com/sdn-dev/sdn/spec"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -16,9 +17,9 @@ func registerNode(e *exec, req *sdnv1.RegisterNodeRequest) (*Result, *Error) {
 	if msg := checkName("node", req.Name); msg != "" {
 		return nil, refuse(CodeInvalid, "node", req.Name, "name", msg)
 	}
-	ip, err := netip.ParseAddr(req.UnderlayIp)
-	if err != nil || !ip.Is4() {
-		return nil, refuse(CodeInvalid, "node", req.Name, "underlay_ip", fmt.Sprintf("underlay address %q is not an IPv4 address", req.UnderlayIp))
+	ip, err := spec.ParseIPv4("underlay address", req.UnderlayIp)
+	if err != nil {
+		return nil, refuse(CodeInvalid, "node", req.Name, "underlay_ip", err.Error())
 	}
 	if req.UnderlayMtu < 576+VXLANOverhead || req.UnderlayMtu > 65535 {
 		return nil, refuse(CodeInvalid, "node", req.Name, "underlay_mtu", fmt.Sprintf("underlay MTU %d is outside %d-65535", req.UnderlayMtu, 576+VXLANOverhead))
@@ -103,11 +104,6 @@ func registerNode(e *exec, req *sdnv1.RegisterNodeRequest) (*Result, *Error) {
 			if err := e.putWorkload(sdnv1.ChangeOp_CHANGE_OP_UPDATE, p.w, d); err != nil {
 				return nil, ioError(err)
 			}
-		}
-	}
-	if e.write {
-		if err := e.at.p.saveCursors(e.tx, req.Name); err != nil {
-			return nil, ioError(err)
 		}
 	}
 	res, verr := e.finish()

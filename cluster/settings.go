@@ -2,31 +2,24 @@ package cluster
 
 import (
 	"fmt"
-	"net/netip"
 
 	"github.com/sdn-dev/sdn/cluster/state"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"github.com/sdn-dev/sdn/spec"
 	"google.golang.org/protobuf/proto"
 )
 
-// Defaults for settings a cluster block leaves out (and for a cluster nobody
-// configured yet).
-const (
-	DefaultCIDR        = "10.128.0.0/14"
-	DefaultHostPrefix  = 23
-	DefaultServiceCIDR = "172.30.0.0/16"
-	DefaultVXLANPort   = 4789
-	// VXLANOverhead is what VXLAN over IPv4 adds to a frame.
-	VXLANOverhead = 50
-)
+// VXLANOverhead is what VXLAN over IPv4 adds to a frame.
+const VXLANOverhead = 50
 
-// DefaultSettings is the configuration of a cluster nobody configured.
+// DefaultSettings is the configuration of a cluster nobody configured: the
+// same defaults a cluster block gets for what it leaves out (spec's).
 func DefaultSettings() *sdnv1.ClusterSettings {
 	return &sdnv1.ClusterSettings{
-		Cidr:        DefaultCIDR,
-		HostPrefix:  DefaultHostPrefix,
-		ServiceCidr: DefaultServiceCIDR,
-		VxlanPort:   DefaultVXLANPort,
+		Cidr:        spec.DefaultCIDR,
+		HostPrefix:  spec.DefaultHostPrefix,
+		ServiceCidr: spec.DefaultServiceCIDR,
+		VxlanPort:   spec.DefaultVXLANPort,
 		Isolation:   sdnv1.IsolationMode_ISOLATION_MODE_MULTITENANT,
 	}
 }
@@ -66,30 +59,21 @@ func fillSettingDefaults(c *sdnv1.ClusterSettings) *sdnv1.ClusterSettings {
 // the hosts already registered.
 func checkSettings(vs *violations, tx *state.Tx, c *sdnv1.ClusterSettings) {
 	bad := func(field, msg string) { vs.add(CodeInvalid, "cluster", "", field, msg) }
-	cidr, err := netip.ParsePrefix(c.Cidr)
-	switch {
-	case err != nil:
-		bad("cidr", fmt.Sprintf("cidr %q is not a CIDR: %v", c.Cidr, err))
-	case !cidr.Addr().Is4():
-		bad("cidr", fmt.Sprintf("cidr %s: only IPv4 is supported", c.Cidr))
-	case cidr.Masked() != cidr:
-		bad("cidr", fmt.Sprintf("cidr %s has host bits set; did you mean %s?", c.Cidr, cidr.Masked()))
+	cidr, err := spec.ParseIPv4Prefix("cidr", c.Cidr)
+	if err != nil {
+		bad("cidr", err.Error())
 	}
-	svc, serr := netip.ParsePrefix(c.ServiceCidr)
+	svc, serr := spec.ParseIPv4Prefix("service_cidr", c.ServiceCidr)
 	switch {
 	case serr != nil:
-		bad("service_cidr", fmt.Sprintf("service_cidr %q is not a CIDR: %v", c.ServiceCidr, serr))
-	case !svc.Addr().Is4():
-		bad("service_cidr", fmt.Sprintf("service_cidr %s: only IPv4 is supported", c.ServiceCidr))
-	case svc.Masked() != svc:
-		bad("service_cidr", fmt.Sprintf("service_cidr %s has host bits set; did you mean %s?", c.ServiceCidr, svc.Masked()))
+		bad("service_cidr", serr.Error())
 	case svc.Bits() > 30:
 		bad("service_cidr", fmt.Sprintf("service_cidr %s holds no service addresses; use a /30 or larger", c.ServiceCidr))
 	}
 	if err == nil && serr == nil && cidr.Overlaps(svc) {
 		bad("service_cidr", fmt.Sprintf("service_cidr %s overlaps cidr %s; they must be disjoint", c.ServiceCidr, c.Cidr))
 	}
-	if err == nil && cidr.Addr().Is4() {
+	if err == nil {
 		if int(c.HostPrefix) <= cidr.Bits() || c.HostPrefix > 30 {
 			bad("host_prefix", fmt.Sprintf("host_prefix %d with cidr %s leaves no room: it must be longer than /%d and at most /30", c.HostPrefix, c.Cidr, cidr.Bits()))
 		} else if c.HostPrefix-uint32(cidr.Bits()) > 24 {
@@ -139,19 +123,7 @@ func settingsDetails(old, cur *sdnv1.ClusterSettings) []string {
 	add("host_prefix", old.HostPrefix, cur.HostPrefix)
 	add("service_cidr", old.ServiceCidr, cur.ServiceCidr)
 	add("vxlan_port", old.VxlanPort, cur.VxlanPort)
-	add("isolation", isolationName(old.Isolation), isolationName(cur.Isolation))
+	add("isolation", spec.IsolationName(old.Isolation), spec.IsolationName(cur.Isolation))
 	add("mtu", old.Mtu, cur.Mtu)
 	return d
-}
-
-func isolationName(m sdnv1.IsolationMode) string {
-	switch m {
-	case sdnv1.IsolationMode_ISOLATION_MODE_FLAT:
-		return "flat"
-	case sdnv1.IsolationMode_ISOLATION_MODE_MULTITENANT:
-		return "multitenant"
-	case sdnv1.IsolationMode_ISOLATION_MODE_POLICY:
-		return "policy"
-	}
-	return "unspecified"
 }

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"github.com/sdn-dev/sdn/spec"
 )
 
@@ -34,4 +35,23 @@ func checkLabels(labels map[string]string) string {
 		}
 	}
 	return ""
+}
+
+// checkAddrs validates a workload's requested address and MAC, and puts the
+// MAC in canonical (lowercase colon) form. It returns the field at fault and
+// why.
+func checkAddrs(w *sdnv1.Workload) (string, string) {
+	if w.Ip != "" {
+		if _, err := spec.ParseIPv4("ip", w.Ip); err != nil {
+			return "ip", err.Error()
+		}
+	}
+	if w.Mac != "" {
+		m, err := spec.ParseMAC("mac", w.Mac)
+		if err != nil {
+			return "mac", err.Error()
+		}
+		w.Mac = m
+	}
+	return "", ""
 }

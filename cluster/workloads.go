@@ -2,8 +2,6 @@ package cluster
 
 import (
 	"fmt"
-	"net"
-	"net/netip"
 
 	"github.com/sdn-dev/sdn/cluster/state"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -43,10 +41,8 @@ func attachWorkload(e *exec, req *sdnv1.AttachWorkloadRequest) (*Result, *Error)
 	if _, taken := e.tx.Workload(in.Network, in.Name); taken {
 		return nil, refuse(CodeConflict, "workload", key, "name", fmt.Sprintf("a workload named %s already exists in network %s", in.Name, in.Network))
 	}
-	if in.Mac != "" {
-		if hw, err := net.ParseMAC(in.Mac); err != nil || len(hw) != 6 || hw[0]&1 != 0 {
-			return nil, refuse(CodeInvalid, "workload", key, "mac", fmt.Sprintf("mac %q is not a unicast Ethernet address", in.Mac))
-		}
+	if field, msg := checkAddrs(in); msg != "" {
+		return nil, refuse(CodeInvalid, "workload", key, field, msg)
 	}
 	w := &sdnv1.Workload{Name: in.Name, Network: in.Network, Node: in.Node, Labels: in.Labels, Vnid: n.Vnid, Origin: &sdnv1.Origin{}}
 	if in.Origin != nil {
@@ -55,22 +51,12 @@ func attachWorkload(e *exec, req *sdnv1.AttachWorkloadRequest) (*Result, *Error)
 	if w.Origin.Kind == sdnv1.OriginKind_ORIGIN_KIND_UNSPECIFIED || w.Origin.Kind == sdnv1.OriginKind_ORIGIN_KIND_HCL {
 		w.Origin.Kind = sdnv1.OriginKind_ORIGIN_KIND_API
 	}
-	if in.Ip != "" {
-		if a, err := netip.ParseAddr(in.Ip); err != nil || !a.Is4() {
-			return nil, refuse(CodeInvalid, "workload", key, "ip", fmt.Sprintf("ip %q is not an IPv4 address", in.Ip))
-		}
-	}
 	if code, err := e.place(w, in.Ip, in.Mac); err != nil {
 		e.vs.add(code, "workload", key, "ip", err.Error())
 		return nil, e.fail()
 	}
 	if err := e.putWorkload(sdnv1.ChangeOp_CHANGE_OP_CREATE, w, nil); err != nil {
 		return nil, ioError(err)
-	}
-	if e.write {
-		if err := e.at.p.saveCursors(e.tx, w.Node); err != nil {
-			return nil, ioError(err)
-		}
 	}
 	res, verr := e.finish()
 	if verr != nil {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"github.com/sdn-dev/sdn/spec"
 )
 
 // Output formats of get and status.
@@ -77,18 +78,6 @@ func formatOrigin(o *sdnv1.Origin) string {
 		return "agent"
 	case sdnv1.OriginKind_ORIGIN_KIND_API:
 		return "api"
-	}
-	return ""
-}
-
-func formatIsolation(m sdnv1.IsolationMode) string {
-	switch m {
-	case sdnv1.IsolationMode_ISOLATION_MODE_FLAT:
-		return "flat"
-	case sdnv1.IsolationMode_ISOLATION_MODE_MULTITENANT:
-		return "multitenant"
-	case sdnv1.IsolationMode_ISOLATION_MODE_POLICY:
-		return "policy"
 	}
 	return ""
 }
@@ -165,7 +154,7 @@ func writeClusterTable(w io.Writer, c *sdnv1.ClusterSettings, revision uint64) e
 		{"host-prefix", uintCell(c.GetHostPrefix())},
 		{"service-cidr", c.GetServiceCidr()},
 		{"vxlan-port", uintCell(c.GetVxlanPort())},
-		{"isolation", formatIsolation(c.GetIsolation())},
+		{"isolation", spec.IsolationName(c.GetIsolation())},
 		{"mtu", mtu},
 		{"effective-mtu", effective},
 		{"origin", origin},

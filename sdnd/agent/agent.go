@@ -108,7 +108,7 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 func isRefusal(err error) bool {
-	switch status.Code(errors.Unwrap(err)) {
+	switch status.Code(err) {
 	case codes.InvalidArgument, codes.FailedPrecondition, codes.ResourceExhausted:
 		return true
 	}

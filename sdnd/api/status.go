@@ -20,9 +20,7 @@ func (s *Server) Status(ctx context.Context, _ *sdnv1.StatusRequest) (*sdnv1.Sta
 	err := s.cluster.FSM().View(func(tx *state.Tx) error {
 		m := tx.Meta()
 		out.Revision, out.CompactedRevision = m.Revision, m.Compacted
-		for _, n := range tx.Nodes() {
-			hosts = append(hosts, n.Name)
-		}
+		hosts = hostNames(tx)
 		return nil
 	})
 	if err != nil {
@@ -53,12 +51,7 @@ func (s *Server) WaitRealized(req *sdnv1.WaitRealizedRequest, stream grpc.Server
 		changed := s.realized.Changed()
 		_, revChanged := s.cluster.FSM().Hub().Wait()
 		var hosts []string
-		err := s.cluster.FSM().View(func(tx *state.Tx) error {
-			for _, n := range tx.Nodes() {
-				hosts = append(hosts, n.Name)
-			}
-			return nil
-		})
+		err := s.cluster.FSM().View(func(tx *state.Tx) error { hosts = hostNames(tx); return nil })
 		if err != nil {
 			return toStatus(err)
 		}
@@ -106,4 +99,13 @@ func joinMax(items []string, n int) string {
 		s += it
 	}
 	return s
+}
+
+// hostNames lists the registered hosts, in name order.
+func hostNames(tx *state.Tx) []string {
+	var names []string
+	for _, n := range tx.Nodes() {
+		names = append(names, n.Name)
+	}
+	return names
 }

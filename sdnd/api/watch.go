@@ -26,7 +26,7 @@ func (s *Server) Watch(req *sdnv1.WatchRequest, stream grpc.ServerStreamingServe
 	resync := rev == 0
 	reason := "full state requested"
 	for {
-		cur, wake := hub.Wait()
+		_, wake := hub.Wait()
 		var events []*sdnv1.WatchEvent
 		err := s.cluster.FSM().View(func(tx *state.Tx) error {
 			m := tx.Meta()
@@ -61,7 +61,6 @@ func (s *Server) Watch(req *sdnv1.WatchRequest, stream grpc.ServerStreamingServe
 		if len(events) > 0 {
 			continue
 		}
-		_ = cur
 		if hub.Closed() {
 			return status.Error(codes.Unavailable, "server shutting down")
 		}

@@ -12,7 +12,6 @@ import (
 
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"github.com/sdn-dev/sdn/sdnd/agent"
-	"google.golang.org/protobuf/proto"
 )
 
 // recorder is the datapath's stand-in for control-plane tests: it keeps the
@@ -229,5 +228,4 @@ func TestSnapshotChunks(t *testing.T) {
 	waitRegistered(t, ts, "host1")
 	waitRealized(t, ts, rev+1)
 	checkMirror(t, ts, a, rec)
-	_ = proto.Equal
 }
