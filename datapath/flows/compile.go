@@ -1,0 +1,194 @@
+package flows
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/sdn-dev/sdn/datapath/ovs"
+)
+
+// Stage is a named table of the pipeline.
+type Stage string
+
+// The pipeline, in order. A stage's table number is its index.
+const (
+	Classify  Stage = "classify"
+	ARP       Stage = "arp"
+	Conntrack Stage = "conntrack"
+	Egress    Stage = "egress"
+	Forward   Stage = "forward"
+	Ingress   Stage = "ingress"
+	Output    Stage = "output"
+)
+
+// Stages lists the pipeline in table order.
+var Stages = []Stage{Classify, ARP, Conntrack, Egress, Forward, Ingress, Output}
+
+// Table returns a stage's table number.
+func (s Stage) Table() uint8 {
+	i := slices.Index(Stages, s)
+	if i < 0 {
+		panic(fmt.Sprintf("flows: unknown stage %q", s))
+	}
+	return uint8(i)
+}
+
+func (s Stage) String() string { return string(s) }
+
+// RouterMAC answers the host's ARP for workloads on other hosts: such
+// packets are routed, and the receiving host rewrites the Ethernet header.
+var RouterMAC = net.HardwareAddr{0x0a, 0x58, 0xa9, 0xfe, 0x00, 0x01}
+
+// ConntrackZone is the zone every workload connection is tracked in.
+const ConntrackZone = 1
+
+// Registers carrying metadata between stages.
+const (
+	regSrcVNID = "NXM_NX_REG0[]"
+	regDstVNID = "NXM_NX_REG1[]"
+	regOutPort = "NXM_NX_REG2[]"
+)
+
+// Compile returns the integration bridge's flows for h, ordered by table,
+// then descending priority, then match.
+func Compile(h *Host) []ovs.Flow {
+	c := &compiler{h: h}
+	c.classify()
+	c.arp()
+	c.conntrack()
+	c.egress()
+	c.forward()
+	c.ingress()
+	c.output()
+	slices.SortFunc(c.flows, func(a, b ovs.Flow) int {
+		return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.Match, b.Match))
+	})
+	return c.flows
+}
+
+type compiler struct {
+	h     *Host
+	flows []ovs.Flow
+}
+
+func (c *compiler) add(s Stage, prio uint16, match, actions string, args ...any) {
+	c.flows = append(c.flows, ovs.Flow{Table: s.Table(), Priority: prio, Match: match, Actions: fmt.Sprintf(actions, args...)})
+}
+
+func gotoTable(s Stage) string { return fmt.Sprintf("goto_table:%d", s.Table()) }
+
+// local returns the local workloads in address order.
+func (c *compiler) local() []Workload {
+	ws := slices.Clone(c.h.Local)
+	slices.SortFunc(ws, func(a, b Workload) int { return a.IP.Compare(b.IP) })
+	return ws
+}
+
+func (c *compiler) classify() {
+	for _, w := range c.local() {
+		c.add(Classify, 100, fmt.Sprintf("ip,in_port=%d,dl_src=%s,nw_src=%s", w.Port, w.MAC, w.IP),
+			"load:%#x->%s,%s", w.VNID, regSrcVNID, gotoTable(Conntrack))
+		c.add(Classify, 100, fmt.Sprintf("arp,in_port=%d,dl_src=%s,arp_spa=%s,arp_sha=%s", w.Port, w.MAC, w.IP, w.MAC),
+			"load:%#x->%s,%s", w.VNID, regSrcVNID, gotoTable(ARP))
+	}
+	c.add(Classify, 100, fmt.Sprintf("ip,in_port=%d", c.h.TunnelPort),
+		"move:NXM_NX_TUN_ID[0..23]->NXM_NX_REG0[0..23],%s", gotoTable(Conntrack))
+	c.add(Classify, 100, fmt.Sprintf("ip,in_port=%d", c.h.GatewayPort), "load:0->%s,%s", regSrcVNID, gotoTable(Conntrack))
+	c.add(Classify, 100, fmt.Sprintf("arp,in_port=%d", c.h.GatewayPort), "load:0->%s,%s", regSrcVNID, gotoTable(ARP))
+	c.add(Classify, 0, "", "drop")
+}
+
+// arpReply turns a request into the reply from ip at mac, out of the port
+// it came in on.
+func arpReply(ip netip.Addr, mac net.HardwareAddr) string {
+	return fmt.Sprintf("move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:%s->eth_src,load:0x2->NXM_OF_ARP_OP[],"+
+		"move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],"+
+		"set_field:%s->arp_sha,set_field:%s->arp_spa,IN_PORT", mac, mac, ip)
+}
+
+func (c *compiler) arp() {
+	for _, w := range c.local() {
+		c.add(ARP, 100, fmt.Sprintf("arp,arp_op=1,arp_tpa=%s", w.IP), "%s", arpReply(w.IP, w.MAC))
+	}
+	c.add(ARP, 100, fmt.Sprintf("arp,arp_op=1,arp_tpa=%s", c.h.Gateway), "%s", arpReply(c.h.Gateway, c.h.GatewayMAC))
+	if c.h.ClusterCIDR.IsValid() {
+		// The host reaches every workload through its gateway port; for
+		// those on other hosts the virtual router answers.
+		c.add(ARP, 50, fmt.Sprintf("arp,arp_op=1,in_port=%d,arp_tpa=%s", c.h.GatewayPort, c.h.ClusterCIDR), "%s",
+			"move:NXM_OF_ARP_TPA[]->NXM_NX_REG3[],"+arpReplyFromReg(RouterMAC))
+	}
+	c.add(ARP, 0, "", "drop")
+}
+
+// arpReplyFromReg answers with mac for whatever address was asked (saved in
+// reg3 first, since the reply overwrites the target address).
+func arpReplyFromReg(mac net.HardwareAddr) string {
+	return fmt.Sprintf("move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:%s->eth_src,load:0x2->NXM_OF_ARP_OP[],"+
+		"move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],"+
+		"set_field:%s->arp_sha,move:NXM_NX_REG3[]->NXM_OF_ARP_SPA[],IN_PORT", mac, mac)
+}
+
+func (c *compiler) conntrack() {
+	c.add(Conntrack, 0, "ip", "ct(table=%d,zone=%d)", Egress.Table(), ConntrackZone)
+}
+
+func (c *compiler) egress() {
+	c.add(Egress, 100, "ct_state=+inv+trk", "drop")
+	c.add(Egress, 0, "", "%s", gotoTable(Forward))
+}
+
+func (c *compiler) forward() {
+	gw := c.h.GatewayMAC
+	for _, w := range c.local() {
+		c.add(Forward, 100, fmt.Sprintf("ip,nw_dst=%s", w.IP), "set_field:%s->eth_src,set_field:%s->eth_dst,load:%#x->%s,load:%#x->%s,%s",
+			gw, w.MAC, w.VNID, regDstVNID, w.Port, regOutPort, gotoTable(Ingress))
+	}
+	c.add(Forward, 100, fmt.Sprintf("ip,nw_dst=%s", c.h.Gateway), "set_field:%s->eth_dst,load:0->%s,load:%#x->%s,%s",
+		gw, regDstVNID, c.h.GatewayPort, regOutPort, gotoTable(Ingress))
+	// What arrives over the tunnel is for this host only: never relayed to
+	// another host or out through the gateway.
+	c.add(Forward, 60, fmt.Sprintf("ip,in_port=%d", c.h.TunnelPort), "drop")
+	remote := slices.Clone(c.h.Remote)
+	slices.SortFunc(remote, func(a, b RemoteHost) int { return cmp.Compare(a.Name, b.Name) })
+	for _, r := range remote {
+		c.add(Forward, 50, fmt.Sprintf("ip,nw_dst=%s", r.Subnet),
+			"move:NXM_NX_REG0[0..23]->NXM_NX_TUN_ID[0..23],set_field:%s->tun_dst,load:%#x->%s,%s",
+			r.UnderlayIP, c.h.TunnelPort, regOutPort, gotoTable(Output))
+	}
+	if c.h.Subnet.IsValid() {
+		c.add(Forward, 40, fmt.Sprintf("ip,nw_dst=%s", c.h.Subnet), "drop")
+	}
+	if c.h.ClusterCIDR.IsValid() {
+		c.add(Forward, 30, fmt.Sprintf("ip,nw_dst=%s", c.h.ClusterCIDR), "drop")
+	}
+	// Everything else leaves through the host, which routes it.
+	c.add(Forward, 0, "ip", "set_field:%s->eth_dst,load:%#x->%s,%s", gw, c.h.GatewayPort, regOutPort, gotoTable(Output))
+}
+
+func (c *compiler) ingress() {
+	if c.h.Isolation == Flat {
+		c.add(Ingress, 0, "", "%s", gotoTable(Output))
+		return
+	}
+	c.add(Ingress, 100, "reg0=0", "%s", gotoTable(Output))
+	c.add(Ingress, 100, "reg1=0", "%s", gotoTable(Output))
+	var vnids []uint32
+	for _, w := range c.h.Local {
+		vnids = append(vnids, w.VNID)
+	}
+	slices.Sort(vnids)
+	for _, v := range slices.Compact(vnids) {
+		if v != 0 {
+			c.add(Ingress, 50, fmt.Sprintf("reg0=%#x,reg1=%#x", v, v), "%s", gotoTable(Output))
+		}
+	}
+	c.add(Ingress, 0, "", "drop")
+}
+
+func (c *compiler) output() {
+	c.add(Output, 100, "ip,ct_state=+new+trk", "ct(commit,zone=%d),output:%s", ConntrackZone, regOutPort)
+	c.add(Output, 0, "", "output:%s", regOutPort)
+}
