@@ -10,7 +10,7 @@ BIN       := bin
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 TEST_FLAGS ?= -count=1 -timeout 15m
 # Debian packages the tests and the lab use.
-APT_PACKAGES := iproute2 openvswitch-switch ethtool
+APT_PACKAGES := iproute2 openvswitch-switch ethtool iputils-ping
 
 .PHONY: all build test unit vet fmt-check proto deps tools clean
 
@@ -51,3 +51,22 @@ test: deps fmt-check vet unit
 
 clean:
 	rm -rf $(BIN)
+
+# The multi-host lab on this machine, as root (see integration/lab): hosts are
+# network namespaces with their own OVS and sdnd on a shared underlay, one
+# workload per network per host attached by the CNI plugin, and a
+# connectivity matrix checked against the isolation mode. `make lab` on a
+# running lab keeps it (and repairs what broke); `make lab-down` removes it.
+LAB_DIR   ?= .lab
+LAB_FLAGS ?=
+
+.PHONY: lab lab-down
+
+lab:
+	@$(MAKE) --no-print-directory deps
+	$(GO) build -o $(BIN)/ ./sdnd ./sdnctl
+	$(GO) build -o $(BIN)/sdn ./cni
+	$(GO) run ./integration/cmd/sdnlab up --dir $(LAB_DIR) --bin $(BIN) $(LAB_FLAGS)
+
+lab-down:
+	$(GO) run ./integration/cmd/sdnlab down --dir $(LAB_DIR)

@@ -1,0 +1,172 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+)
+
+// Sdnctl runs bin/sdnctl against the lab's API (host1's unix socket) and
+// returns its combined output.
+func (l *Lab) Sdnctl(args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(l.Bin, "sdnctl"), append([]string{"--server", l.SdnctlServer()}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("sdnctl %s: %w\n%s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+// Exec runs a command inside a network namespace (`ip netns exec ns ...`)
+// and returns its combined output.
+func (l *Lab) Exec(ns string, args ...string) (string, error) {
+	var out bytes.Buffer
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("ip netns exec %s %s: %w: %s", ns, strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+	}
+	return out.String(), nil
+}
+
+func (l *Lab) dial() (*grpc.ClientConn, error) {
+	return grpc.NewClient("unix://"+l.APISocket(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+// poll calls check every 200 ms until it returns true or an error, or
+// until timeout; what names the wait in the timeout error, and hint is
+// appended to it.
+func poll(ctx context.Context, timeout time.Duration, what string, check func(context.Context) (bool, error), hint func() string) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+		ok, err := check(cctx)
+		ccancel()
+		if ok {
+			return nil
+		}
+		if err != nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			msg := fmt.Sprintf("timed out after %s waiting for %s", timeout, what)
+			if last != nil {
+				msg += fmt.Sprintf(" (last error: %v)", last)
+			}
+			return fmt.Errorf("%s%s", msg, hint())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// sdndHint names a host's sdnd log and says whether the process died.
+func (l *Lab) sdndHint(i int) func() string {
+	return func() string {
+		s := ""
+		if l.sdnd(i).pid() == 0 {
+			s = fmt.Sprintf("; %s's sdnd is not running", HostName(i))
+		}
+		return fmt.Sprintf("%s; last lines of %s:\n%s", s, l.sdndLog(i), tail(l.sdndLog(i), 15))
+	}
+}
+
+// waitServing waits until host1's API answers health checks with SERVING.
+func (l *Lab) waitServing(ctx context.Context) error {
+	conn, err := l.dial()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	hc := healthpb.NewHealthClient(conn)
+	return poll(ctx, 90*time.Second, "host1's sdnd API at "+l.SdnctlServer(), func(ctx context.Context) (bool, error) {
+		if l.sdnd(1).pid() == 0 {
+			return false, fmt.Errorf("sdnd exited")
+		}
+		r, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
+		return err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING, err
+	}, l.sdndHint(1))
+}
+
+// waitRegistered waits until every host's agent has registered its node,
+// logging each as it appears.
+func (l *Lab) waitRegistered(ctx context.Context) error {
+	conn, err := l.dial()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	sc := sdnv1.NewStatusServiceClient(conn)
+	seen := map[string]bool{}
+	var pending []int
+	err = poll(ctx, 90*time.Second, "the agents to register", func(ctx context.Context) (bool, error) {
+		r, err := sc.Status(ctx, &sdnv1.StatusRequest{})
+		if err != nil {
+			return false, err
+		}
+		for _, n := range r.GetNodes() {
+			if !seen[n.GetName()] && n.GetState() == sdnv1.NodeState_NODE_STATE_READY {
+				seen[n.GetName()] = true
+				l.logf("%s: sdnd agent registered", n.GetName())
+			}
+		}
+		pending = pending[:0]
+		for i := 1; i <= l.Hosts; i++ {
+			if !seen[HostName(i)] {
+				pending = append(pending, i)
+			}
+		}
+		return len(pending) == 0, nil
+	}, func() string {
+		var s []string
+		for _, i := range pending {
+			s = append(s, l.sdndHint(i)())
+		}
+		return strings.Join(s, "\n")
+	})
+	return err
+}
+
+// WaitRealized waits until every registered host has realized the
+// cluster's current revision (e.g. after attaching workloads, so every
+// host knows every workload).
+func (l *Lab) WaitRealized(ctx context.Context, timeout time.Duration) error {
+	conn, err := l.dial()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	sc := sdnv1.NewStatusServiceClient(conn)
+	var behind []string
+	return poll(ctx, timeout, "every host to realize the current revision", func(ctx context.Context) (bool, error) {
+		r, err := sc.Status(ctx, &sdnv1.StatusRequest{})
+		if err != nil {
+			return false, err
+		}
+		behind = behind[:0]
+		for _, n := range r.GetNodes() {
+			if n.GetRealizedRevision() < r.GetRevision() {
+				s := fmt.Sprintf("%s at %d of %d", n.GetName(), n.GetRealizedRevision(), r.GetRevision())
+				if e := n.GetError(); e != "" {
+					s += ": " + e
+				}
+				behind = append(behind, s)
+			}
+		}
+		slices.Sort(behind)
+		return len(behind) == 0, nil
+	}, func() string { return "; behind: " + strings.Join(behind, ", ") })
+}

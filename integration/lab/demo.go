@@ -1,0 +1,114 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// AttachDefaults attaches, on every host, one workload to each network of
+// the applied HCL, named after the network (so "<lab>-host1-proj1" is
+// host1's workload in proj1), then waits until every host has realized the
+// result. Workloads already attached are kept.
+func (l *Lab) AttachDefaults(ctx context.Context) ([]*Workload, error) {
+	networks, _, err := l.Networks()
+	if err != nil {
+		return nil, err
+	}
+	names := slices.Sorted(func(yield func(string) bool) {
+		for n := range networks {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	var (
+		mu sync.Mutex
+		ws []*Workload
+	)
+	err = l.eachHost(func(i int) error {
+		for _, n := range names {
+			w, err := l.Attach(HostName(i), n, n, map[string]string{"lab": "demo"})
+			if err != nil {
+				return err
+			}
+			l.logf("%s: attached %s: %s in %s (netns %s)", w.Host, w.SDNName(), w.Address, w.Network, w.NS)
+			mu.Lock()
+			ws = append(ws, w)
+			mu.Unlock()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sortWorkloads(ws)
+	if err := l.WaitRealized(ctx, 2*time.Minute); err != nil {
+		return nil, err
+	}
+	return ws, nil
+}
+
+// CheckMatrix pings every pair of ws, writes the table to w, compares it
+// with what the lab's isolation mode promises and returns an error naming
+// every pair that differs.
+func (l *Lab) CheckMatrix(w io.Writer, ws []*Workload) error {
+	networks, isolation, err := l.Networks()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	got := l.Matrix(ws)
+	fmt.Fprintf(w, "connectivity (%s isolation, %d workloads, %d pings in %.1fs):\n",
+		isolation, len(ws), len(ws)*(len(ws)-1), time.Since(start).Seconds())
+	fmt.Fprint(w, got.String())
+	diff := Diff(got, Expected(isolation, ws, networks))
+	if len(diff) > 0 {
+		return fmt.Errorf("connectivity differs from what %s isolation promises in %d pairs:\n  %s",
+			isolation, len(diff), strings.Join(diff, "\n  "))
+	}
+	fmt.Fprintf(w, "matches %s isolation: every network reaches itself%s\n", isolation, admins(isolation, networks))
+	return nil
+}
+
+func admins(isolation string, networks map[string]bool) string {
+	switch isolation {
+	case "flat":
+		return " and every other"
+	case "policy":
+		return ", and no other"
+	}
+	for n, admin := range networks {
+		if admin {
+			return fmt.Sprintf(", %s (admin) reaches and is reached by all, the rest are isolated", n)
+		}
+	}
+	return ", the rest are isolated"
+}
+
+// Hints tells how to poke at the lab.
+func (l *Lab) Hints(w io.Writer, ws []*Workload) {
+	fmt.Fprintf(w, "\nThe lab %s is up (%d hosts, underlay %s, files in %s).\n", l.Name, l.Hosts, Subnet(l.Name), l.Dir)
+	fmt.Fprintf(w, "  sdnctl:     %s/sdnctl --server %s get workloads\n", l.Bin, l.SdnctlServer())
+	fmt.Fprintf(w, "              %s/sdnctl --server %s status\n", l.Bin, l.SdnctlServer())
+	if len(ws) > 1 {
+		a, b := ws[0], ws[len(ws)-1]
+		for _, x := range ws {
+			if x.Host != a.Host && x.Network == a.Network {
+				b = x
+				break
+			}
+		}
+		fmt.Fprintf(w, "  workloads:  ip netns exec %s ping -c 3 %s      # %s -> %s\n", a.NS, b.IP, a.ID(), b.ID())
+		fmt.Fprintf(w, "              ip netns list | grep '^%s-host'\n", l.Name)
+	}
+	fmt.Fprintf(w, "  hosts:      ip netns exec %s ip addr; env OVS_RUNDIR=%s ovs-vsctl show\n", l.HostNS(1), l.ovsDir(1))
+	fmt.Fprintf(w, "              env OVS_RUNDIR=%s ovs-ofctl -O OpenFlow15 dump-flows br-int\n", l.ovsDir(1))
+	fmt.Fprintf(w, "  logs:       %s/host*/sdnd.log, %s/host*/ovs/ovs-vswitchd.log\n", l.Dir, l.Dir)
+	fmt.Fprintf(w, "  matrix:     go run ./integration/cmd/sdnlab matrix --name %s --dir %s\n", l.Name, l.Dir)
+	fmt.Fprintf(w, "  tear down:  make lab-down   (= go run ./integration/cmd/sdnlab down --name %s --dir %s)\n", l.Name, l.Dir)
+}

@@ -1,0 +1,28 @@
+// Package lab runs a multi-host sdn lab on one machine: every host is a
+// network namespace with its own Open vSwitch instance (userspace datapath)
+// and its own sdnd, the hosts share an underlay, and workloads are network
+// namespaces attached by the real CNI plugin. `make lab` and the integration
+// tests use it.
+//
+// Layout of a lab called NAME with N hosts (every name derives from NAME, so
+// several labs run side by side):
+//
+//	NAME-ul          underlay namespace: Linux bridge br0, one veth per host (h1..hN)
+//	NAME-h1..-hN     host namespaces: ul0 = 198.18.X.i/24 (MTU 1500, tx checksum
+//	                 offload off), an OVS instance, sdnd (server+agent on host1,
+//	                 agent on the others); node names host1..hostN
+//	NAME-hostI-W     workload namespaces, attached with `sdn` (CNI) on hostI
+//	DIR/lab.json     marker: which lab owns DIR
+//	DIR/hostI/       ovs/ (OVS run, db and log dir), data/ (sdnd), sdnd.log,
+//	                 sdnd.pid, api.sock (host1), cni.sock, workloads/*.json
+//
+// The underlay subnet 198.18.X.0/24 lies in 198.18.0.0/15 and is derived from
+// NAME (stable, see Subnet). Nothing is created in the root namespace: no
+// link, no address, no route; sdnctl reaches host1's API through its unix
+// socket, which namespaces do not hide.
+//
+// Up is idempotent: on a running lab it keeps what works and repairs what
+// does not. Down removes exactly what the lab made (its processes by pidfile
+// and by their command lines naming DIR, its namespaces by name, DIR) and is
+// safe to repeat, from any process that knows NAME and DIR.
+package lab

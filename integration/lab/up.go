@@ -1,0 +1,209 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// Up brings the lab up and returns it: namespaces, underlay, one OVS
+// instance and one sdnd per host, then applies the HCL files with --wait.
+// On a lab that is already up it keeps what runs and repairs what does not
+// (a missing namespace, link, OVS daemon or sdnd), so running it twice
+// changes nothing the second time.
+func Up(ctx context.Context, cfg Config) (*Lab, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	l := newLab(cfg)
+	if err := l.preflight(); err != nil {
+		return nil, err
+	}
+	if err := l.claimDir(); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(l.binPath(), []byte(l.Bin), 0o644); err != nil {
+		return nil, err
+	}
+	var hclDir string
+	if !cfg.UnderlayOnly {
+		var err error
+		if hclDir, err = l.prepareHCL(); err != nil {
+			return nil, err
+		}
+	}
+	if err := l.upUnderlay(); err != nil {
+		return nil, err
+	}
+	l.logf("underlay: %s, bridge br0 in netns %s", Subnet(l.Name), l.UnderlayNS())
+	if err := l.eachHost(func(i int) error { return l.upHost(ctx, i) }); err != nil {
+		return nil, err
+	}
+	if cfg.UnderlayOnly {
+		return l, nil
+	}
+	if err := l.upSDND(ctx, 1); err != nil {
+		return nil, err
+	}
+	if err := l.waitServing(ctx); err != nil {
+		return nil, err
+	}
+	l.logf("host1: sdnd server ready at %s", l.SdnctlServer())
+	if err := l.eachHost(func(i int) error {
+		if i == 1 {
+			return nil
+		}
+		return l.upSDND(ctx, i)
+	}); err != nil {
+		return nil, err
+	}
+	if err := l.waitRegistered(ctx); err != nil {
+		return nil, err
+	}
+	l.logf("applying %s", l.cfg.Examples)
+	out, err := l.Sdnctl("apply", "-f", hclDir, "--wait")
+	if err != nil {
+		return nil, fmt.Errorf("apply %s: %w", l.cfg.Examples, err)
+	}
+	for _, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		l.logf("  %s", line)
+	}
+	return l, nil
+}
+
+// preflight checks what Up needs before it changes anything.
+func (l *Lab) preflight() error {
+	if os.Geteuid() != 0 {
+		return errors.New("the lab needs root (network namespaces, veths, OVS); run it with sudo or as root")
+	}
+	var missing []string
+	for _, p := range []string{"ip", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl"} {
+		if _, err := exec.LookPath(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if !l.cfg.UnderlayOnly {
+		for _, p := range []string{"sdnd", "sdnctl", "sdn"} {
+			if fi, err := os.Stat(filepath.Join(l.Bin, p)); err != nil || fi.Mode()&0o111 == 0 {
+				missing = append(missing, filepath.Join(l.Bin, p))
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("lab %s: missing %s; `make deps` installs iproute2 and openvswitch-switch, `go build -o bin/ ./sdnd ./sdnctl ./cni` the binaries",
+			l.Name, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// eachHost runs fn for every host in parallel and joins the errors.
+func (l *Lab) eachHost(fn func(i int) error) error {
+	errs := make([]error, l.Hosts+1)
+	var wg sync.WaitGroup
+	for i := 1; i <= l.Hosts; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(i); err != nil {
+				errs[i] = fmt.Errorf("%s: %w", HostName(i), err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// upHost makes host i's namespace, underlay link and OVS instance exist.
+func (l *Lab) upHost(ctx context.Context, i int) error {
+	if err := os.MkdirAll(l.HostDir(i), 0o755); err != nil {
+		return err
+	}
+	created, err := l.upHostNet(i)
+	if err != nil {
+		return err
+	}
+	if created {
+		l.logf("%s: netns %s, ul0 %s/24", HostName(i), l.HostNS(i), l.HostIP(i))
+	}
+	running := l.ovsRunning(i)
+	if _, err := l.startOVS(ctx, i); err != nil {
+		return err
+	}
+	if running {
+		l.logf("%s: ovs running (kept)", HostName(i))
+	} else {
+		l.logf("%s: ovs started", HostName(i))
+	}
+	return nil
+}
+
+// upSDND starts host i's sdnd unless it runs.
+func (l *Lab) upSDND(ctx context.Context, i int) error {
+	d := l.sdnd(i)
+	if pid := d.pid(); pid != 0 {
+		l.logf("%s: sdnd running (pid %d, kept)", HostName(i), pid)
+		return nil
+	}
+	args := l.sdndArgs(i)
+	if err := os.MkdirAll(l.dataDir(i), 0o700); err != nil {
+		return err
+	}
+	pid, err := d.start(l.HostNS(i), l.sdndLog(i), filepath.Join(l.Bin, "sdnd"), args...)
+	if err != nil {
+		return err
+	}
+	role := "agent"
+	if i == 1 {
+		role = "server+agent"
+	}
+	l.logf("%s: sdnd %s started (pid %d, log %s)", HostName(i), role, pid, l.sdndLog(i))
+	return nil
+}
+
+func (l *Lab) sdnd(i int) daemon {
+	return daemon{pidfile: filepath.Join(l.HostDir(i), "sdnd.pid"), mark: "--data-dir=" + l.dataDir(i)}
+}
+
+func (l *Lab) dataDir(i int) string { return filepath.Join(l.HostDir(i), "data") }
+func (l *Lab) sdndLog(i int) string { return filepath.Join(l.HostDir(i), "sdnd.log") }
+func (l *Lab) ovsDir(i int) string  { return filepath.Join(l.HostDir(i), "ovs") }
+
+// sdndArgs is host i's sdnd command line: server and agent on host1, agent
+// elsewhere.
+func (l *Lab) sdndArgs(i int) []string {
+	var args []string
+	if i == 1 {
+		ip := l.HostIP(1).String()
+		args = append(args, "--server", "--bootstrap", "--agent",
+			"--listen=unix:"+l.APISocket()+","+ip+":7420", "--raft-addr="+ip+":7421")
+	} else {
+		args = append(args, "--agent", "--servers="+l.HostIP(1).String()+":7420")
+	}
+	return append(args,
+		"--node-name="+HostName(i),
+		"--data-dir="+l.dataDir(i),
+		"--underlay-iface=ul0",
+		"--ovs-rundir="+l.ovsDir(i),
+		"--ovs-dbdir="+l.ovsDir(i),
+		"--datapath=netdev",
+		"--cni-socket="+l.CNISocket(i),
+	)
+}
+
+// tail returns the last n lines of a file, for error messages.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
