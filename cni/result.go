@@ -1,0 +1,55 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+
+	"github.com/containernetworking/cni/pkg/types"
+	types100 "github.com/containernetworking/cni/pkg/types/100"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+)
+
+// renderResult turns the agent's answer into a CNI result in the
+// configuration's cniVersion: two interfaces (the host end of the veth and
+// the workload's interface in its sandbox), the workload's address on the
+// sandbox interface with the gateway, and a default route via the gateway.
+func renderResult(r *sdnv1.CNIResult, cniVersion string) (types.Result, error) {
+	ip, ipnet, err := net.ParseCIDR(r.Address)
+	if err != nil {
+		return nil, fmt.Errorf("agent returned address %q: %v", r.Address, err)
+	}
+	ipnet.IP = ip
+	res := &types100.Result{
+		CNIVersion: types100.ImplementedSpecVersion,
+		Interfaces: []*types100.Interface{
+			{Name: r.HostIfname, Mac: r.HostMac, Mtu: int(r.Mtu)},
+			{Name: r.SandboxIfname, Mac: r.Mac, Mtu: int(r.Mtu), Sandbox: r.Sandbox},
+		},
+	}
+	ipc := &types100.IPConfig{Interface: types100.Int(1), Address: *ipnet}
+	if r.Gateway != "" {
+		gw := net.ParseIP(r.Gateway)
+		if gw == nil {
+			return nil, fmt.Errorf("agent returned gateway %q: not an IP address", r.Gateway)
+		}
+		ipc.Gateway = gw
+		def := net.IPNet{IP: net.IPv4zero, Mask: net.CIDRMask(0, 32)}
+		if ip.To4() == nil {
+			def = net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}
+		}
+		res.Routes = []*types.Route{{Dst: def, GW: gw}}
+	}
+	res.IPs = []*types100.IPConfig{ipc}
+	if cniVersion == "" {
+		return res, nil
+	}
+	return res.GetAsVersion(cniVersion)
+}
+
+// shortHash is 8 hex digits of SHA-256.
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:4])
+}

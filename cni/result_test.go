@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+)
+
+func TestRenderResult(t *testing.T) {
+	in := &sdnv1.CNIResult{
+		Address: "10.128.0.5/23", Gateway: "10.128.0.1", Mac: "0a:58:0a:80:00:05", Mtu: 1450,
+		HostIfname: "sdn0123456789a", HostMac: "6e:11:22:33:44:55", SandboxIfname: "eth0", Sandbox: "/run/netns/w1",
+	}
+	tests := []struct{ version, want string }{
+		{"1.0.0", `{"cniVersion":"1.0.0",` +
+			`"interfaces":[{"mac":"6e:11:22:33:44:55","mtu":1450,"name":"sdn0123456789a"},{"mac":"0a:58:0a:80:00:05","mtu":1450,"name":"eth0","sandbox":"/run/netns/w1"}],` +
+			`"ips":[{"address":"10.128.0.5/23","gateway":"10.128.0.1","interface":1}],` +
+			`"routes":[{"dst":"0.0.0.0/0","gw":"10.128.0.1"}]}`},
+		{"0.4.0", `{"cniVersion":"0.4.0","dns":{},` +
+			`"interfaces":[{"mac":"6e:11:22:33:44:55","name":"sdn0123456789a"},{"mac":"0a:58:0a:80:00:05","name":"eth0","sandbox":"/run/netns/w1"}],` +
+			`"ips":[{"address":"10.128.0.5/23","gateway":"10.128.0.1","interface":1,"version":"4"}],` +
+			`"routes":[{"dst":"0.0.0.0/0","gw":"10.128.0.1"}]}`},
+	}
+	for _, tt := range tests {
+		r, err := renderResult(in, tt.version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := r.PrintTo(&buf); err != nil {
+			t.Fatal(err)
+		}
+		if got := normJSON(t, buf.Bytes()); got != tt.want {
+			t.Errorf("version %s:\n got %s\nwant %s", tt.version, got, tt.want)
+		}
+	}
+}
+
+func TestRenderResultRejectsGarbage(t *testing.T) {
+	for _, r := range []*sdnv1.CNIResult{{Address: "10.128.0.5"}, {Address: "10.128.0.5/23", Gateway: "gw"}} {
+		if _, err := renderResult(r, "1.0.0"); err == nil {
+			t.Errorf("renderResult(%v): no error", r)
+		}
+	}
+}
+
+// normJSON re-encodes JSON compactly with sorted keys.
+func normJSON(t *testing.T, b []byte) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	out, _ := json.Marshal(v)
+	return string(out)
+}
