@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -38,7 +39,14 @@ type Agent struct {
 	realizer Realizer
 	log      *slog.Logger
 
-	mirror *Mirror
+	// realizeMu serializes realizes and is held while the mirror changes,
+	// so a realize never sees a half-applied revision. mu guards the
+	// mirror pointer and changed, for readers that do not realize.
+	realizeMu sync.Mutex
+	mu        sync.Mutex
+	mirror    *Mirror
+	changed   chan struct{} // closed and replaced when the mirror changes
+
 	// Snapshots counts full snapshots received (for tests and metrics).
 	Snapshots int
 	// Deltas counts revisions received as deltas.
@@ -55,11 +63,16 @@ func New(conn grpc.ClientConnInterface, r Realizer, cfg Config) (*Agent, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, nodes: sdnv1.NewNodeServiceClient(conn), realizer: r, log: cfg.Logger, mirror: m}, nil
+	return &Agent{cfg: cfg, nodes: sdnv1.NewNodeServiceClient(conn), realizer: r, log: cfg.Logger, mirror: m, changed: make(chan struct{})}, nil
 }
 
-// Mirror returns the agent's current desired state (do not modify).
-func (a *Agent) Mirror() *Mirror { return a.mirror }
+// Mirror returns the agent's current desired state (do not modify; it
+// changes under the caller while Run runs: use View then).
+func (a *Agent) Mirror() *Mirror {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.mirror
+}
 
 // Register registers the host and returns its node record.
 func (a *Agent) Register(ctx context.Context) (*sdnv1.Node, error) {
@@ -74,7 +87,10 @@ func (a *Agent) Register(ctx context.Context) (*sdnv1.Node, error) {
 // ends, reconnecting with backoff. A refused registration ends it.
 func (a *Agent) Run(ctx context.Context) error {
 	if a.mirror.Revision > 0 {
-		if err := a.realizer.Realize(ctx, a.mirror); err != nil {
+		a.realizeMu.Lock()
+		err := a.realizer.Realize(ctx, a.mirror)
+		a.realizeMu.Unlock()
+		if err != nil {
 			a.log.Warn("realize persisted state", "revision", a.mirror.Revision, "err", err)
 		}
 	}
@@ -139,6 +155,7 @@ func (a *Agent) follow(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		var change func()
 		switch ev.Type {
 		case sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT:
 			if next == nil {
@@ -149,7 +166,9 @@ func (a *Agent) follow(ctx context.Context) error {
 			if !ev.SnapshotDone {
 				continue
 			}
-			a.mirror, next = next, nil
+			snap := next
+			next = nil
+			change = func() { a.mirror = snap }
 			a.Snapshots++
 		case sdnv1.WatchEventType_WATCH_EVENT_TYPE_DELTA:
 			if next != nil {
@@ -158,17 +177,30 @@ func (a *Agent) follow(ctx context.Context) error {
 			if ev.Revision <= a.mirror.Revision {
 				continue
 			}
-			a.mirror.Apply(ev.Changes, ev.Revision)
+			change = func() { a.mirror.Apply(ev.Changes, ev.Revision) }
 			a.Deltas++
 		default:
 			return fmt.Errorf("unknown watch event type %v", ev.Type)
 		}
-		a.realizeAndReport(ctx)
+		a.realizeMu.Lock()
+		a.update(change)
+		rep := a.realize(ctx)
+		a.realizeMu.Unlock()
+		a.report(ctx, rep)
 	}
 }
 
-// realizeAndReport persists the mirror, realizes it and reports the outcome.
-func (a *Agent) realizeAndReport(ctx context.Context) {
+// update changes the mirror under mu and wakes WaitFor.
+func (a *Agent) update(change func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	change()
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+// realize persists the mirror and realizes it; the caller holds realizeMu.
+func (a *Agent) realize(ctx context.Context) *sdnv1.ReportRealizedRequest {
 	rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.mirror.Revision}
 	if err := a.mirror.Save(a.cfg.StatePath); err != nil {
 		rep.Error = err.Error()
@@ -176,9 +208,59 @@ func (a *Agent) realizeAndReport(ctx context.Context) {
 		rep.Error = err.Error()
 		a.log.Error("realize desired state", "revision", a.mirror.Revision, "err", err)
 	}
+	return rep
+}
+
+// report tells the servers the outcome of a realize.
+func (a *Agent) report(ctx context.Context, rep *sdnv1.ReportRealizedRequest) {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := a.nodes.ReportRealized(rctx, rep); err != nil {
 		a.log.Warn("report realized revision", "revision", rep.Revision, "err", err)
 	}
+}
+
+// View calls fn with the current mirror, which does not change while fn
+// runs. fn must not keep it or modify it.
+func (a *Agent) View(fn func(m *Mirror)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fn(a.mirror)
+}
+
+// WaitFor waits until cond holds for the mirror (evaluated now and after
+// every change, under View's rules) or ctx ends.
+func (a *Agent) WaitFor(ctx context.Context, cond func(m *Mirror) bool) error {
+	for {
+		a.mu.Lock()
+		ok, ch := cond(a.mirror), a.changed
+		a.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// Sync waits until the mirror has reached revision rev, then realizes the
+// current mirror once more and returns the outcome. The extra realize is
+// for changes made on the host since the last one, e.g. a workload port
+// plugged after its workload arrived (CNI ADD): when Sync returns nil the
+// datapath holds everything revision rev asks for.
+func (a *Agent) Sync(ctx context.Context, rev uint64) error {
+	var have uint64
+	err := a.WaitFor(ctx, func(m *Mirror) bool { have = m.Revision; return have >= rev })
+	if err != nil {
+		return fmt.Errorf("wait for desired state revision %d from the servers (have %d): %w", rev, have, err)
+	}
+	a.realizeMu.Lock()
+	defer a.realizeMu.Unlock()
+	if err := a.realizer.Realize(ctx, a.mirror); err != nil {
+		return fmt.Errorf("realize desired state revision %d: %w", a.mirror.Revision, err)
+	}
+	return nil
 }
