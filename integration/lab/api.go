@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +59,10 @@ func poll(ctx context.Context, timeout time.Duration, what string, check func(co
 		if ok {
 			return nil
 		}
+		var g giveUp
+		if errors.As(err, &g) {
+			return fmt.Errorf("waiting for %s: %w%s", what, g.err, hint())
+		}
 		if err != nil {
 			last = err
 		}
@@ -72,6 +77,11 @@ func poll(ctx context.Context, timeout time.Duration, what string, check func(co
 		}
 	}
 }
+
+// giveUp, returned by a poll check, ends the wait at once.
+type giveUp struct{ err error }
+
+func (g giveUp) Error() string { return g.err.Error() }
 
 // sdndHint names a host's sdnd log and says whether the process died.
 func (l *Lab) sdndHint(i int) func() string {
@@ -94,7 +104,7 @@ func (l *Lab) waitServing(ctx context.Context) error {
 	hc := healthpb.NewHealthClient(conn)
 	return poll(ctx, 90*time.Second, "host1's sdnd API at "+l.SdnctlServer(), func(ctx context.Context) (bool, error) {
 		if l.sdnd(1).pid() == 0 {
-			return false, fmt.Errorf("sdnd exited")
+			return false, giveUp{errors.New("host1's sdnd exited")}
 		}
 		r, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
 		return err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING, err
@@ -112,7 +122,15 @@ func (l *Lab) waitRegistered(ctx context.Context) error {
 	sc := sdnv1.NewStatusServiceClient(conn)
 	seen := map[string]bool{}
 	var pending []int
+	for i := 1; i <= l.Hosts; i++ {
+		pending = append(pending, i)
+	}
 	err = poll(ctx, 90*time.Second, "the agents to register", func(ctx context.Context) (bool, error) {
+		for _, i := range pending {
+			if l.sdnd(i).pid() == 0 {
+				return false, giveUp{fmt.Errorf("%s's sdnd exited", HostName(i))}
+			}
+		}
 		r, err := sc.Status(ctx, &sdnv1.StatusRequest{})
 		if err != nil {
 			return false, err

@@ -31,12 +31,11 @@ func (l *Lab) Down() error {
 			errs = append(errs, fmt.Errorf("%s: %w", HostName(i), err))
 		}
 	}
-	if _, err := os.Stat(l.Dir); err == nil {
-		for _, pid := range procsUnder(l.Dir) {
-			l.logf("stopping leftover process %d (%s)", pid, strings.ReplaceAll(string(cmdline(pid)), "\x00", " "))
-			if err := kill(pid, 5*time.Second); err != nil {
-				errs = append(errs, err)
-			}
+	// Also when DIR is gone (removed by hand, or a test's temporary dir).
+	for _, pid := range procsUnder(l.Dir) {
+		l.logf("stopping leftover process %d (%s)", pid, strings.TrimSpace(strings.ReplaceAll(string(cmdline(pid)), "\x00", " ")))
+		if err := kill(pid, 5*time.Second); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	nss, err := l.namespaces()

@@ -32,3 +32,18 @@ func sameInts(a, b []int) bool {
 	slices.Sort(b)
 	return slices.Equal(a, b)
 }
+
+// downAtEnd removes the lab whatever the test did, as `make lab-down`
+// would: before the test's temporary directories go.
+func downAtEnd(t *testing.T, name, dir string) {
+	t.Helper()
+	t.Cleanup(func() {
+		l, err := Open(name, dir, nil)
+		if err == nil {
+			err = l.Down()
+		}
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+}

@@ -197,8 +197,8 @@ func TestUnderlayUpIdempotentDownClean(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "lab")
 	before := snapshot(t, dir)
 	cfg := Config{Name: "tu" + suffix(), Hosts: 2, Dir: dir, UnderlayOnly: true, Logger: testWriter{t}}
+	downAtEnd(t, cfg.Name, dir)
 	l, err := Up(context.Background(), cfg)
-	t.Cleanup(func() { l.Down() })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,18 +258,16 @@ func TestLabsSideBySide(t *testing.T) {
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
 	for k, name := range names {
+		dir := filepath.Join(t.TempDir(), name)
+		downAtEnd(t, name, dir)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			labs[k], errs[k] = Up(context.Background(), Config{
-				Name: name, Hosts: 2, Dir: filepath.Join(t.TempDir(), name), UnderlayOnly: true})
+			labs[k], errs[k] = Up(context.Background(), Config{Name: name, Hosts: 2, Dir: dir, UnderlayOnly: true})
 		}()
 	}
 	wg.Wait()
 	for k := range labs {
-		if labs[k] != nil {
-			t.Cleanup(func() { labs[k].Down() })
-		}
 		if errs[k] != nil {
 			t.Fatal(errs[k])
 		}

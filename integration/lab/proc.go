@@ -178,3 +178,10 @@ func namesPathIn(arg, dir string) bool {
 	}
 	return false
 }
+
+// binaryReplaced reports whether the executable pid runs was deleted or
+// replaced since it started (a rebuilt binary).
+func binaryReplaced(pid int) bool {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	return err == nil && strings.HasSuffix(exe, " (deleted)")
+}

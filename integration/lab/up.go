@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Up brings the lab up and returns it: namespaces, underlay, one OVS
@@ -146,8 +147,15 @@ func (l *Lab) upHost(ctx context.Context, i int) error {
 func (l *Lab) upSDND(ctx context.Context, i int) error {
 	d := l.sdnd(i)
 	if pid := d.pid(); pid != 0 {
-		l.logf("%s: sdnd running (pid %d, kept)", HostName(i), pid)
-		return nil
+		if !binaryReplaced(pid) {
+			l.logf("%s: sdnd running (pid %d, kept)", HostName(i), pid)
+			return nil
+		}
+		// A rebuilt bin/sdnd: restart onto it (restarts are normal for sdnd).
+		l.logf("%s: bin/sdnd was rebuilt; restarting sdnd (pid %d)", HostName(i), pid)
+		if err := d.stop(15 * time.Second); err != nil {
+			return err
+		}
 	}
 	args := l.sdndArgs(i)
 	if err := os.MkdirAll(l.dataDir(i), 0o700); err != nil {
