@@ -31,6 +31,9 @@ type Workload struct {
 	MAC     string `json:"mac,omitempty"`
 	// ContainerID is CNI_CONTAINERID (the namespace name).
 	ContainerID string `json:"container_id"`
+	// Result is the plugin's ADD result, given back to it as prevResult
+	// on CHECK and DEL, as runtimes do.
+	Result json.RawMessage `json:"cni_result,omitempty"`
 }
 
 // ID is how tables name the workload: "host1/proj1".
@@ -109,7 +112,7 @@ func (l *Lab) Attach(host, network, name string, labels map[string]string) (*Wor
 	if err != nil {
 		return nil, fmt.Errorf("attach %s: CNI result address %q: %w", w.ID(), res.IPs[0].Address, err)
 	}
-	w.Address, w.IP = p.String(), p.Addr().String()
+	w.Address, w.IP, w.Result = p.String(), p.Addr().String(), out
 	for _, itf := range res.Interfaces {
 		if itf.Sandbox != "" && itf.Name == "eth0" {
 			w.MAC = itf.MAC
@@ -141,10 +144,14 @@ func (l *Lab) Detach(w *Workload) error {
 
 // cni executes the CNI plugin for host i and returns its stdout.
 func (l *Lab) cni(i int, command string, w *Workload, labels map[string]string) ([]byte, error) {
-	conf, _ := json.Marshal(map[string]string{
+	netconf := map[string]any{
 		"cniVersion": "1.0.0", "name": "sdn-" + w.Network, "type": "sdn",
 		"network": w.Network, "socket": l.CNISocket(i),
-	})
+	}
+	if command != "ADD" && len(w.Result) > 0 {
+		netconf["prevResult"] = w.Result
+	}
+	conf, _ := json.Marshal(netconf)
 	args := []string{"SDN_NAME=" + w.SDNName()}
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		args = append(args, k+"="+labels[k])
