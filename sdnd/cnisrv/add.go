@@ -1,0 +1,201 @@
+package cnisrv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/sdn-dev/sdn/datapath/link"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"github.com/sdn-dev/sdn/sdnd/agent"
+	"google.golang.org/grpc/codes"
+)
+
+// CNIAdd attaches a workload and plumbs it; see the package comment.
+func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIResult, error) {
+	if err := checkRequest(req, true); err != nil {
+		return nil, err
+	}
+	unlock, err := s.locks.lock(ctx, req.ContainerId)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	log := s.log.With("op", "ADD", "container", req.ContainerId, "ifname", req.Ifname, "workload", req.Network+"/"+req.Name)
+	start := time.Now()
+
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.RealizeTimeout)
+	err = s.cfg.Agent.WaitFor(wctx, s.registered)
+	cancel()
+	if err != nil {
+		return nil, errorf(codes.Unavailable, "host %s has not registered with the servers yet (waited %s); check that sdnd reaches --servers", s.cfg.Node, s.cfg.RealizeTimeout)
+	}
+	att, err := s.cfg.Workloads.Attach(ctx, &sdnv1.AttachWorkloadRequest{Workload: &sdnv1.Workload{
+		Name: req.Name, Network: req.Network, Node: s.cfg.Node, Ip: req.Ip, Labels: req.Labels,
+		Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_CNI, ContainerId: req.ContainerId, Ifname: req.Ifname, Netns: req.Netns},
+	}})
+	if err != nil {
+		return nil, wrap(err, "attach workload %s/%s", req.Network, req.Name)
+	}
+	w := att.GetWorkload()
+	if w == nil {
+		return nil, errorf(codes.Internal, "attach: the server returned no workload")
+	}
+	if w.Network != req.Network || w.Name != req.Name || w.Node != s.cfg.Node {
+		// The owner was attached before, with other settings: not ours to undo.
+		return nil, errorf(codes.FailedPrecondition,
+			"container %s interface %s is already attached as %s/%s on host %s; DEL it before adding it as %s/%s",
+			req.ContainerId, req.Ifname, w.Network, w.Name, w.Node, req.Network, req.Name)
+	}
+	res, err := s.plumb(ctx, req, att)
+	if err != nil {
+		if uerr := s.undo(ctx, req); uerr != nil {
+			log.Error("undo failed ADD", "err", uerr)
+			err = fmt.Errorf("%w; undoing it also failed: %v", err, uerr)
+		}
+		log.Warn("ADD failed; undone", "err", err)
+		return nil, toStatus(err)
+	}
+	log.Info("workload added", "ip", res.Address, "mac", res.Mac, "host_ifname", res.HostIfname, "revision", att.Revision, "took", time.Since(start).Round(time.Millisecond))
+	return res, nil
+}
+
+// plumb makes the host match an attached workload: veth pair, port, flows.
+func (s *Server) plumb(ctx context.Context, req *sdnv1.CNIRequest, att *sdnv1.AttachWorkloadResponse) (*sdnv1.CNIResult, error) {
+	w := att.Workload
+	if w.Pending != "" || w.Ip == "" {
+		return nil, errorf(codes.FailedPrecondition, "workload %s/%s has no address yet: %s", w.Network, w.Name, w.Pending)
+	}
+	spec, err := s.spec(req, w, att.PrefixLength, att.GatewayIp, att.Mtu)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := link.SetupWorkload(spec)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.cfg.Datapath.PlugWorkload(ctx, spec.HostName); err != nil {
+		return nil, fmt.Errorf("plug %s into the integration bridge: %w", spec.HostName, err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, s.cfg.RealizeTimeout)
+	defer cancel()
+	if err := s.cfg.Agent.Sync(sctx, att.Revision); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, errorf(codes.DeadlineExceeded, "the datapath did not realize revision %d within %s: %v", att.Revision, s.cfg.RealizeTimeout, err)
+		}
+		return nil, err
+	}
+	res := &sdnv1.CNIResult{
+		Address: spec.Addr.String(), Gateway: att.GatewayIp, Mac: w.Mac, Mtu: att.Mtu,
+		HostIfname: spec.HostName, SandboxIfname: req.Ifname, Sandbox: req.Netns, Workload: w,
+	}
+	if s.cfg.HostNSPath == "" {
+		if ifc, err := net.InterfaceByIndex(idx); err == nil {
+			res.HostMac = ifc.HardwareAddr.String()
+		}
+	}
+	return res, nil
+}
+
+// spec is the desired state of a workload's interface.
+func (s *Server) spec(req *sdnv1.CNIRequest, w *sdnv1.Workload, prefixLen uint32, gateway string, mtu uint32) (link.WorkloadIface, error) {
+	ip, err := netip.ParseAddr(w.Ip)
+	if err != nil {
+		return link.WorkloadIface{}, fmt.Errorf("workload %s/%s: address %q: %w", w.Network, w.Name, w.Ip, err)
+	}
+	addr, err := ip.Prefix(int(prefixLen))
+	if err != nil || prefixLen == 0 {
+		return link.WorkloadIface{}, fmt.Errorf("workload %s/%s: prefix length %d of host %s's block: invalid", w.Network, w.Name, prefixLen, s.cfg.Node)
+	}
+	spec := link.WorkloadIface{
+		HostName: link.HostVethName(req.ContainerId, req.Ifname), HostNSPath: s.cfg.HostNSPath,
+		ContainerIfname: req.Ifname, NetNSPath: req.Netns,
+		Addr: netip.PrefixFrom(ip, addr.Bits()), MTU: int(mtu), TxChecksumOff: s.cfg.TxChecksumOff,
+	}
+	if gateway != "" {
+		if spec.Gateway, err = netip.ParseAddr(gateway); err != nil {
+			return link.WorkloadIface{}, fmt.Errorf("host %s's gateway %q: %w", s.cfg.Node, gateway, err)
+		}
+	}
+	if w.Mac != "" {
+		if spec.MAC, err = net.ParseMAC(w.Mac); err != nil {
+			return link.WorkloadIface{}, fmt.Errorf("workload %s/%s: MAC %q: %w", w.Network, w.Name, w.Mac, err)
+		}
+	}
+	return spec, nil
+}
+
+// undo removes what a failed ADD may have left: the veth pair, the port and
+// the attachment. It runs even when the caller's context has ended.
+func (s *Server) undo(ctx context.Context, req *sdnv1.CNIRequest) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	_, err := s.remove(ctx, req)
+	return err
+}
+
+// remove detaches by owner on the servers, unplugs the port and deletes the
+// veth pair; it goes on after a failed step and returns every error.
+func (s *Server) remove(ctx context.Context, req *sdnv1.CNIRequest) (bool, error) {
+	hostIf := link.HostVethName(req.ContainerId, req.Ifname)
+	var errs []error
+	det, err := s.cfg.Workloads.Detach(ctx, &sdnv1.DetachWorkloadRequest{ContainerId: req.ContainerId, Ifname: req.Ifname})
+	if err != nil {
+		errs = append(errs, wrap(err, "detach the workload of container %s interface %s on the servers", req.ContainerId, req.Ifname))
+	}
+	if err := s.cfg.Datapath.UnplugWorkload(ctx, hostIf); err != nil {
+		errs = append(errs, fmt.Errorf("unplug %s from the integration bridge: %w", hostIf, err))
+	}
+	if err := link.TeardownWorkload(s.cfg.HostNSPath, hostIf); err != nil {
+		errs = append(errs, err)
+	}
+	return det.GetRemoved(), errors.Join(errs...)
+}
+
+// checkRequest checks what every command needs; ADD and CHECK need a
+// namespace, network and name too.
+func checkRequest(req *sdnv1.CNIRequest, full bool) error {
+	var missing []string
+	if req.ContainerId == "" {
+		missing = append(missing, "container id")
+	}
+	if req.Ifname == "" {
+		missing = append(missing, "interface name")
+	}
+	if full {
+		for _, f := range []struct{ v, name string }{{req.Netns, "network namespace"}, {req.Network, "network"}, {req.Name, "workload name"}} {
+			if f.v == "" {
+				missing = append(missing, f.name)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return errorf(codes.InvalidArgument, "CNI request without %v", missing)
+	}
+	return nil
+}
+
+// toStatus keeps the code of the first coded error in err's chain (Internal
+// when there is none) with err's whole message.
+func toStatus(err error) error {
+	code := codes.Internal
+	var ce *codedError
+	if errors.As(err, &ce) {
+		code = ce.code
+	}
+	return &codedError{code, err.Error()}
+}
+
+// localWorkload finds the workload a CNI owner holds on this host.
+func localWorkload(m *agent.Mirror, node, containerID, ifname string) *sdnv1.Workload {
+	for _, w := range m.Workloads {
+		o := w.GetOrigin()
+		if w.Node == node && o.GetContainerId() == containerID && o.GetIfname() == ifname {
+			return w
+		}
+	}
+	return nil
+}

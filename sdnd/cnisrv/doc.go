@@ -1,0 +1,20 @@
+// Package cnisrv is the agent's local service for the CNI plugin
+// (sdnv1.AgentService), served on a root-only unix socket on every host.
+//
+// CNIAdd attaches a workload on the servers (WorkloadService.Attach, with
+// the CNI container id and interface as its owner, so a retried ADD gets
+// the same workload back), creates its veth pair with the address, MAC,
+// gateway and MTU the servers gave it (datapath/link), plugs the host end
+// into the integration bridge, and waits (bounded) until this host's agent
+// has realized the attach revision with the port in place, so traffic flows
+// when ADD returns. A failure after the attach undoes everything: the
+// veth, the port and the attachment, so a failed ADD leaves nothing behind.
+//
+// CNIDel detaches by owner, unplugs and deletes the veth; each step
+// succeeds when there is nothing to remove. CNICheck compares the workload's
+// interface with the workload in the agent's desired state and names every
+// difference.
+//
+// Operations on one container id are serialized; different containers
+// proceed in parallel.
+package cnisrv
