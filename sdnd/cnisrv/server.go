@@ -35,6 +35,10 @@ type Agent interface {
 	Sync(ctx context.Context, rev uint64) error
 }
 
+// DefaultSocket is where the agent serves the CNI plugin by default (the
+// plugin's default too).
+const DefaultSocket = "/run/sdn/cni.sock"
+
 // DefaultRealizeTimeout bounds how long ADD waits for the datapath.
 const DefaultRealizeTimeout = 20 * time.Second
 

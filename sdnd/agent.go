@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sdn-dev/sdn/datapath/ovs"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"github.com/sdn-dev/sdn/sdnd/agent"
+	"github.com/sdn-dev/sdn/sdnd/cnisrv"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
+)
+
+// agentRole is a running agent: the watch loop and the CNI service.
+type agentRole struct {
+	cancel context.CancelFunc
+	done   chan struct{} // closed when both have stopped
+	conn   *grpc.ClientConn
+	close  func() // releases the datapath
+}
+
+// startAgent opens this host's OVS and datapath, starts following the
+// servers and serves the CNI plugin. Fatal errors later go to failed.
+func startAgent(ctx context.Context, o *options, log *slog.Logger, failed chan<- error) (*agentRole, error) {
+	ip, mtu, err := underlayAddr(o.underlayIface)
+	if err != nil {
+		return nil, err
+	}
+	inst, err := openOVS(ctx, o, log)
+	if err != nil {
+		return nil, err
+	}
+	dp, closeDP, err := openDatapath(ctx, o, inst, log)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := dialServers(o.servers)
+	if err != nil {
+		closeDP()
+		return nil, err
+	}
+	a, err := agent.New(conn, dp, agent.Config{
+		Node: o.nodeName, UnderlayIP: ip.String(), UnderlayMTU: uint32(mtu),
+		StatePath: filepath.Join(o.dataDir, "agent", "desired.pb"), Logger: log,
+	})
+	if err != nil {
+		conn.Close()
+		closeDP()
+		return nil, err
+	}
+	lis, err := cnisrv.ListenUnix(o.cniSocket)
+	if err != nil {
+		conn.Close()
+		closeDP()
+		return nil, fmt.Errorf("CNI socket: %w", err)
+	}
+	cni := cnisrv.New(cnisrv.Config{
+		Node: o.nodeName, Workloads: sdnv1.NewWorkloadServiceClient(conn), Agent: a, Datapath: dp,
+		TxChecksumOff: o.datapath == "netdev", Logger: log.With("component", "cni"),
+	})
+
+	actx, cancel := context.WithCancel(ctx)
+	r := &agentRole{cancel: cancel, done: make(chan struct{}), conn: conn, close: closeDP}
+	runDone, cniDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(runDone)
+		if err := a.Run(actx); err != nil {
+			report(failed, fmt.Errorf("agent: %w", err))
+		}
+	}()
+	go func() {
+		defer close(cniDone)
+		if err := cni.Serve(actx, lis); err != nil {
+			report(failed, err)
+		}
+	}()
+	go func() { <-runDone; <-cniDone; close(r.done) }()
+	log.Info("agent started", "node", o.nodeName, "servers", strings.Join(o.servers, ","), "underlay", o.underlayIface,
+		"underlay_ip", ip, "underlay_mtu", mtu, "datapath", o.datapath, "ovs_rundir", o.ovsRunDir, "cni_socket", o.cniSocket)
+	return r, nil
+}
+
+// stop ends the CNI service (in-flight operations finish first) and the
+// watch loop. The host keeps its flows: an agent restart must not drop
+// traffic.
+func (r *agentRole) stop() {
+	r.cancel()
+	select {
+	case <-r.done:
+	case <-time.After(20 * time.Second):
+	}
+	r.conn.Close()
+	r.close()
+}
+
+// underlayAddr returns the first global IPv4 address and the MTU of the
+// underlay interface.
+func underlayAddr(name string) (net.IP, int, error) {
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil, 0, fmt.Errorf("underlay interface %q: %w (see `ip link`; --underlay-iface names the interface that carries tunnels)", name, err)
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return nil, 0, fmt.Errorf("underlay interface %q: %w", name, err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
+			return n.IP.To4(), ifc.MTU, nil
+		}
+	}
+	return nil, 0, fmt.Errorf("underlay interface %q has no IPv4 address; the tunnel endpoint is its address", name)
+}
+
+// openOVS connects to the Open vSwitch that runs with --ovs-rundir. sdnd
+// does not start OVS itself: it is the host's, started by its service
+// manager (or by the lab).
+func openOVS(ctx context.Context, o *options, log *slog.Logger) (*ovs.Instance, error) {
+	for _, d := range []string{"ovsdb-server", "ovs-vswitchd"} {
+		if !pidfileAlive(filepath.Join(o.ovsRunDir, d+".pid")) {
+			return nil, fmt.Errorf("no %s running with OVS_RUNDIR=%s (no live %s.pid there); start Open vSwitch first (e.g. `systemctl start openvswitch-switch`) or point --ovs-rundir at it", d, o.ovsRunDir, d)
+		}
+	}
+	inst, err := ovs.StartInstance(ctx, ovs.InstanceConfig{RunDir: o.ovsRunDir, DBDir: o.ovsDBDir, LogDir: o.ovsRunDir, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Open vSwitch at %s: %w", o.ovsRunDir, err)
+	}
+	return inst, nil
+}
+
+// pidfileAlive reports whether the process a pidfile names exists.
+func pidfileAlive(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return false
+	}
+	err = syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// dialServers returns a connection to the servers. Several addresses are
+// tried in order (pick_first), so the agent follows whichever answers; a
+// follower forwards writes to the leader.
+func dialServers(servers []string) (*grpc.ClientConn, error) {
+	creds := grpc.WithTransportCredentials(insecure.NewCredentials())
+	if len(servers) == 1 {
+		target := servers[0]
+		if !strings.HasPrefix(target, "unix:") {
+			target = "passthrough:///" + target
+		}
+		return grpc.NewClient(target, creds)
+	}
+	r := manual.NewBuilderWithScheme("sdn-servers")
+	addrs := make([]resolver.Address, len(servers))
+	for i, s := range servers {
+		addrs[i] = resolver.Address{Addr: s}
+	}
+	r.InitialState(resolver.State{Addresses: addrs})
+	return grpc.NewClient(r.Scheme()+":///servers", creds, grpc.WithResolvers(r))
+}

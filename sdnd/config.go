@@ -1,0 +1,269 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/sdn-dev/sdn/sdnd/cnisrv"
+	"github.com/sdn-dev/sdn/spec"
+)
+
+// Defaults that are not empty.
+const (
+	defaultDataDir   = "/var/lib/sdnd"
+	defaultListen    = "127.0.0.1:7420"
+	defaultRaftAddr  = "127.0.0.1:7421"
+	defaultOVSRunDir = "/var/run/openvswitch"
+	defaultOVSDBDir  = "/etc/openvswitch" // Debian's, with the default run dir
+	defaultCNISocket = cnisrv.DefaultSocket
+)
+
+// options are sdnd's settings.
+type options struct {
+	dev, server, bootstrap, agent bool
+
+	dataDir   string
+	listen    []string // host:port or unix:/path
+	raftAddr  string
+	advertise string
+	nodeName  string
+	logLevel  slog.Level
+
+	servers       []string // the agent's servers: host:port or unix:/path
+	underlayIface string
+	ovsRunDir     string
+	ovsDBDir      string
+	datapath      string // netdev or system
+	cniSocket     string
+
+	config string // the HCL file the settings were read from, if any
+}
+
+// listFlag is a repeatable flag whose values may also be comma lists. The
+// first value given replaces the default.
+type listFlag struct {
+	vals []string
+	set  bool
+}
+
+func (l *listFlag) String() string { return strings.Join(l.vals, ",") }
+func (l *listFlag) Set(s string) error {
+	if !l.set {
+		l.vals, l.set = nil, true
+	}
+	for v := range strings.SplitSeq(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			l.vals = append(l.vals, v)
+		}
+	}
+	return nil
+}
+
+// Which flags belong to which role, for "flag X needs role Y" errors.
+var (
+	serverFlags = []string{"bootstrap", "listen", "raft-addr", "raft-advertise"}
+	agentFlags  = []string{"servers", "underlay-iface", "ovs-rundir", "ovs-dbdir", "datapath", "cni-socket"}
+)
+
+// newFlagSet declares sdnd's flags into o.
+func newFlagSet(o *options, listen, servers *listFlag, logLevel *string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("sdnd", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.BoolVar(&o.dev, "dev", false, "run one server that bootstraps a single-voter cluster (plaintext gRPC, for trying sdn out); add --agent to make this host an agent too")
+	fs.BoolVar(&o.server, "server", false, "run the server role (raft voter and API)")
+	fs.BoolVar(&o.bootstrap, "bootstrap", false, "with --server: start a new cluster with this server as the only voter if it has no raft state")
+	fs.BoolVar(&o.agent, "agent", false, "run the agent role: program this host's OVS and serve the CNI plugin")
+	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir, "directory for state (server: raft/, state.db; agent: agent/desired.pb, agent/generation)")
+	fs.Var(listen, "listen", "API listeners: host:port or unix:/path (repeatable or comma-separated; a unix socket gets mode 0600)")
+	fs.StringVar(&o.raftAddr, "raft-addr", defaultRaftAddr, "raft address")
+	fs.StringVar(&o.advertise, "raft-advertise", "", "raft address peers dial (default: --raft-addr)")
+	fs.StringVar(&o.nodeName, "node-name", "", "this host's name (also its raft server id) (default: the hostname, lowercased)")
+	fs.Var(servers, "servers", "agent: the servers' API addresses, host:port or unix:/path (default: the first --listen when --server runs here too)")
+	fs.StringVar(&o.underlayIface, "underlay-iface", "", "agent: the underlay interface; its IPv4 address is this host's tunnel endpoint and its MTU bounds the workloads'")
+	fs.StringVar(&o.ovsRunDir, "ovs-rundir", defaultOVSRunDir, "agent: OVS_RUNDIR of the Open vSwitch to program")
+	fs.StringVar(&o.ovsDBDir, "ovs-dbdir", "", "agent: OVS_DBDIR of that Open vSwitch (default: /etc/openvswitch with the default --ovs-rundir, else --ovs-rundir)")
+	fs.StringVar(&o.datapath, "datapath", "", "agent: OVS datapath type, netdev or system (default: system when /sys/module/openvswitch exists, else netdev)")
+	fs.StringVar(&o.cniSocket, "cni-socket", defaultCNISocket, "agent: unix socket for the CNI plugin (mode 0600)")
+	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.config, "config", "", "read settings from this HCL file: attributes named like the flags (data-dir or data_dir); flags given on the command line win")
+	return fs
+}
+
+// env is what parseFlags reads from the machine; tests replace it.
+type env struct {
+	hostname  string
+	kernelOVS bool // /sys/module/openvswitch exists
+	readFile  func(string) ([]byte, error)
+	usageOut  io.Writer
+}
+
+func machineEnv() env {
+	host, _ := os.Hostname()
+	_, err := os.Stat("/sys/module/openvswitch")
+	return env{hostname: host, kernelOVS: err == nil, readFile: os.ReadFile, usageOut: os.Stderr}
+}
+
+// parseFlags reads the command line, then the --config file for what the
+// command line did not set, and checks the result.
+func parseFlags(args []string, e env) (*options, error) {
+	o := &options{}
+	listen := &listFlag{vals: []string{defaultListen}}
+	servers := &listFlag{}
+	logLevel := "info"
+	fs := newFlagSet(o, listen, servers, &logLevel, e.usageOut)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if o.config != "" {
+		src, err := e.readFile(o.config)
+		if err != nil {
+			return nil, fmt.Errorf("--config: %w", err)
+		}
+		if err := applyConfigFile(fs, o.config, src, given); err != nil {
+			return nil, err
+		}
+	}
+	o.listen, o.servers = listen.vals, servers.vals
+	if err := o.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		return nil, fmt.Errorf("log-level: %w", err)
+	}
+	return o, o.complete(given, e)
+}
+
+// complete derives defaults and checks that the settings fit together.
+func (o *options) complete(given map[string]bool, e env) error {
+	if o.dev {
+		o.server, o.bootstrap = true, true
+	}
+	if !o.server && !o.agent {
+		return errors.New("nothing to run: use --dev, --server or --agent (a host can be both server and agent)")
+	}
+	var errs []error
+	need := func(role string, running bool, names []string) {
+		for _, n := range names {
+			if given[n] && !running {
+				errs = append(errs, fmt.Errorf("--%s is a setting of the %s role; add --%s or drop it", n, role, role))
+			}
+		}
+	}
+	need("server", o.server, serverFlags)
+	need("agent", o.agent, agentFlags)
+
+	if o.nodeName == "" {
+		o.nodeName = strings.ToLower(e.hostname)
+	}
+	if o.nodeName == "" {
+		errs = append(errs, errors.New("--node-name is empty and the hostname is unknown"))
+	} else if err := spec.ValidateNodeName(o.nodeName); err != nil {
+		errs = append(errs, fmt.Errorf("node-name %q: %v", o.nodeName, err))
+	}
+	if o.dataDir == "" {
+		errs = append(errs, errors.New("--data-dir is empty"))
+	} else if abs, err := filepath.Abs(o.dataDir); err == nil {
+		o.dataDir = abs
+	}
+	if o.server {
+		if len(o.listen) == 0 {
+			errs = append(errs, errors.New("--listen is empty; the server needs an API address"))
+		}
+		for _, l := range o.listen {
+			if err := checkAddr(l); err != nil {
+				errs = append(errs, fmt.Errorf("listen %q: %v", l, err))
+			}
+		}
+	}
+	if o.agent {
+		errs = append(errs, o.completeAgent(e)...)
+	}
+	return errors.Join(errs...)
+}
+
+func (o *options) completeAgent(e env) []error {
+	var errs []error
+	if o.underlayIface == "" {
+		errs = append(errs, errors.New("--agent needs --underlay-iface: the interface whose IPv4 address is this host's tunnel endpoint (e.g. eth0)"))
+	}
+	if len(o.servers) == 0 {
+		if o.server && len(o.listen) > 0 {
+			o.servers = []string{dialable(o.listen[0])}
+		} else {
+			errs = append(errs, errors.New("--agent needs --servers (the servers' API addresses, e.g. 10.0.0.1:7420,10.0.0.2:7420) unless --server runs here too"))
+		}
+	}
+	for _, s := range o.servers {
+		if err := checkAddr(s); err != nil {
+			errs = append(errs, fmt.Errorf("servers %q: %v", s, err))
+		} else if strings.HasPrefix(s, "unix:") && len(o.servers) > 1 {
+			errs = append(errs, fmt.Errorf("servers %q: a unix socket can only be the one server", s))
+		}
+	}
+	switch o.datapath {
+	case "":
+		o.datapath = "netdev"
+		if e.kernelOVS {
+			o.datapath = "system"
+		}
+	case "netdev", "system":
+	default:
+		errs = append(errs, fmt.Errorf("datapath %q: want netdev (userspace) or system (kernel module)", o.datapath))
+	}
+	if o.ovsDBDir == "" {
+		o.ovsDBDir = o.ovsRunDir
+		if o.ovsRunDir == defaultOVSRunDir {
+			o.ovsDBDir = defaultOVSDBDir
+		}
+	}
+	for name, p := range map[string]string{"ovs-rundir": o.ovsRunDir, "cni-socket": o.cniSocket} {
+		if p == "" {
+			errs = append(errs, fmt.Errorf("--%s is empty", name))
+		}
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errs
+}
+
+// checkAddr accepts host:port and unix:/absolute/path.
+func checkAddr(a string) error {
+	if p, ok := strings.CutPrefix(a, "unix:"); ok {
+		if !filepath.IsAbs(p) {
+			return errors.New("a unix socket needs an absolute path, e.g. unix:/run/sdn/api.sock")
+		}
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(a); err != nil {
+		return fmt.Errorf("want host:port or unix:/path: %v", err)
+	}
+	return nil
+}
+
+// dialable turns a listen address into one to dial: a wildcard host
+// becomes loopback.
+func dialable(listen string) string {
+	if strings.HasPrefix(listen, "unix:") {
+		return listen
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return net.JoinHostPort(host, port)
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"io/fs"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func testEnv(files map[string]string) env {
+	return env{
+		hostname: "Host-A",
+		usageOut: io.Discard,
+		readFile: func(p string) ([]byte, error) {
+			if s, ok := files[p]; ok {
+				return []byte(s), nil
+			}
+			return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrNotExist}
+		},
+	}
+}
+
+// want lists the fields a case checks; the rest are compared to defaults.
+func TestParseFlags(t *testing.T) {
+	base := options{dataDir: defaultDataDir, listen: []string{defaultListen}, raftAddr: defaultRaftAddr, nodeName: "host-a",
+		ovsRunDir: defaultOVSRunDir, cniSocket: defaultCNISocket, logLevel: slog.LevelInfo}
+	agentBase := base
+	agentBase.agent, agentBase.underlayIface, agentBase.datapath, agentBase.ovsDBDir = true, "eth0", "netdev", defaultOVSDBDir
+	tests := []struct {
+		name   string
+		args   []string
+		files  map[string]string
+		kmod   bool
+		change func(o *options)
+	}{
+		{name: "dev", args: []string{"--dev"}, change: func(o *options) { o.dev, o.server, o.bootstrap = true, true, true }},
+		{name: "server with listeners, comma and repeat", args: []string{"--server", "--listen", "unix:/run/sdn/api.sock,10.0.0.1:7420", "--listen=[::1]:7420", "--node-name", "s1", "--log-level", "debug"},
+			change: func(o *options) {
+				o.server, o.listen, o.nodeName, o.logLevel = true, []string{"unix:/run/sdn/api.sock", "10.0.0.1:7420", "[::1]:7420"}, "s1", slog.LevelDebug
+			}},
+		{name: "dev agent: servers default to the first listener", args: []string{"--dev", "--agent", "--underlay-iface", "eth0", "--listen", "0.0.0.0:7000"},
+			change: func(o *options) {
+				*o = agentBase
+				o.dev, o.server, o.bootstrap, o.listen, o.servers = true, true, true, []string{"0.0.0.0:7000"}, []string{"127.0.0.1:7000"}
+			}},
+		{name: "server+agent on a unix API socket (the lab)", args: []string{"--server", "--bootstrap", "--agent", "--listen=unix:/lab/api.sock,198.18.7.1:7420",
+			"--underlay-iface=ul0", "--ovs-rundir=/lab/ovs", "--datapath=netdev", "--cni-socket=/lab/cni.sock"},
+			change: func(o *options) {
+				*o = agentBase
+				o.server, o.bootstrap, o.listen, o.servers = true, true, []string{"unix:/lab/api.sock", "198.18.7.1:7420"}, []string{"unix:/lab/api.sock"}
+				o.underlayIface, o.ovsRunDir, o.ovsDBDir, o.cniSocket = "ul0", "/lab/ovs", "/lab/ovs", "/lab/cni.sock"
+			}},
+		{name: "agent only, kernel module present", kmod: true, args: []string{"--agent", "--servers", "10.0.0.1:7420,10.0.0.2:7420", "--underlay-iface", "eth0"},
+			change: func(o *options) {
+				*o = agentBase
+				o.servers, o.datapath = []string{"10.0.0.1:7420", "10.0.0.2:7420"}, "system"
+			}},
+		{name: "config file, flags win", args: []string{"--config", "/etc/sdnd.hcl", "--node-name", "cli"},
+			files: map[string]string{"/etc/sdnd.hcl": `
+agent          = true
+servers        = ["10.0.0.1:7420", "10.0.0.2:7420"]
+underlay_iface = "eth1"
+node-name      = "file"
+datapath       = "system"
+log-level      = "warn"
+`},
+			change: func(o *options) {
+				*o = agentBase
+				o.config, o.nodeName, o.servers, o.underlayIface, o.datapath, o.logLevel = "/etc/sdnd.hcl", "cli", []string{"10.0.0.1:7420", "10.0.0.2:7420"}, "eth1", "system", slog.LevelWarn
+			}},
+		{name: "config file list as comma string", args: []string{"--config=/c.hcl"},
+			files: map[string]string{"/c.hcl": `server = true` + "\n" + `listen = "127.0.0.1:1,unix:/x.sock"`},
+			change: func(o *options) { o.config, o.server, o.listen = "/c.hcl", true, []string{"127.0.0.1:1", "unix:/x.sock"} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := testEnv(tt.files)
+			e.kernelOVS = tt.kmod
+			got, err := parseFlags(tt.args, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := base
+			tt.change(&want)
+			if !reflect.DeepEqual(*got, want) {
+				t.Errorf("got  %+v\nwant %+v", *got, want)
+			}
+		})
+	}
+}
+
+func TestParseFlagsErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		files map[string]string
+		want  []string // substrings, all of them
+	}{
+		{"nothing to run", nil, nil, []string{"nothing to run: use --dev, --server or --agent"}},
+		{"agent flag without agent", []string{"--server", "--underlay-iface", "eth0"}, nil, []string{"--underlay-iface is a setting of the agent role; add --agent"}},
+		{"server flag without server", []string{"--agent", "--servers", "a:1", "--underlay-iface", "e", "--listen", "x:1"}, nil, []string{"--listen is a setting of the server role; add --server"}},
+		{"agent without underlay", []string{"--agent", "--servers", "a:1"}, nil, []string{"--agent needs --underlay-iface"}},
+		{"agent without servers", []string{"--agent", "--underlay-iface", "eth0"}, nil, []string{"--agent needs --servers"}},
+		{"bad datapath", []string{"--dev", "--agent", "--underlay-iface", "eth0", "--datapath", "dpdk"}, nil, []string{`datapath "dpdk": want netdev`}},
+		{"bad listen", []string{"--server", "--listen", "7420"}, nil, []string{`listen "7420": want host:port or unix:/path`}},
+		{"relative unix listen", []string{"--server", "--listen", "unix:api.sock"}, nil, []string{"absolute path"}},
+		{"two unix servers", []string{"--agent", "--underlay-iface", "e", "--servers", "unix:/a,unix:/b"}, nil, []string{"a unix socket can only be the one server"}},
+		{"bad node name", []string{"--dev", "--node-name", "Host_1"}, nil, []string{`node-name "Host_1"`}},
+		{"bad log level", []string{"--dev", "--log-level", "loud"}, nil, []string{"log-level"}},
+		{"stray argument", []string{"--dev", "extra"}, nil, []string{"unexpected arguments: [extra]"}},
+		{"missing config file", []string{"--config", "/none.hcl"}, nil, []string{"--config: open /none.hcl"}},
+		{"config typo", []string{"--config", "/c.hcl"}, map[string]string{"/c.hcl": "dev = true\ndatadir = \"/x\"\n"},
+			[]string{`/c.hcl:2,1-8: Unknown setting "datadir"; Did you mean "data-dir"?`}},
+		{"config wrong type", []string{"--config", "/c.hcl"}, map[string]string{"/c.hcl": "dev = \"yes\"\n"},
+			[]string{`/c.hcl:1,7-12: Invalid value for "dev"; Want true or false, got string.`}},
+		{"config list of numbers", []string{"--config", "/c.hcl"}, map[string]string{"/c.hcl": "server = true\nlisten = [1]\n"},
+			[]string{`/c.hcl:2,10-13: Invalid value for "listen"; Want a list of strings, got tuple.`}},
+		{"config syntax", []string{"--config", "/c.hcl"}, map[string]string{"/c.hcl": "dev = \n"}, []string{"/c.hcl:1"}},
+		{"config block", []string{"--config", "/c.hcl"}, map[string]string{"/c.hcl": "agent {\n}\n"}, []string{"/c.hcl:1", "Unexpected \"agent\" block"}},
+		{"config twice", []string{"--config", "/c.hcl"}, map[string]string{"/c.hcl": "data-dir = \"/a\"\ndata_dir = \"/b\"\ndev = true\n"},
+			[]string{`/c.hcl:2,1-9: Setting "data-dir" given twice`}},
+		{"config cannot include config", []string{"--config", "/c.hcl"}, map[string]string{"/c.hcl": "config = \"/d.hcl\"\n"}, []string{`Unknown setting "config"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseFlags(tt.args, testEnv(tt.files))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	if _, err := parseFlags([]string{"--help"}, testEnv(nil)); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+}
+
+func TestDialable(t *testing.T) {
+	for in, want := range map[string]string{
+		"0.0.0.0:7420": "127.0.0.1:7420", ":7420": "127.0.0.1:7420", "[::]:7420": "[::1]:7420",
+		"10.0.0.1:7420": "10.0.0.1:7420", "unix:/run/sdn/api.sock": "unix:/run/sdn/api.sock",
+	} {
+		if got := dialable(in); got != want {
+			t.Errorf("dialable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
