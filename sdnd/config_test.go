@@ -74,7 +74,9 @@ log-level      = "warn"
 			}},
 		{name: "config file list as comma string", args: []string{"--config=/c.hcl"},
 			files: map[string]string{"/c.hcl": `server = true` + "\n" + `listen = "127.0.0.1:1,unix:/x.sock"`},
-			change: func(o *options) { o.config, o.server, o.listen = "/c.hcl", true, []string{"127.0.0.1:1", "unix:/x.sock"} }},
+			change: func(o *options) {
+				o.config, o.server, o.listen = "/c.hcl", true, []string{"127.0.0.1:1", "unix:/x.sock"}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
