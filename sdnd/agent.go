@@ -34,7 +34,8 @@ type agentRole struct {
 // startAgent opens this host's OVS and datapath, starts following the
 // servers and serves the CNI plugin. Fatal errors later go to failed.
 func startAgent(ctx context.Context, o *options, log *slog.Logger, failed chan<- error) (*agentRole, error) {
-	ip, mtu, err := underlayAddr(o.underlayIface)
+	statePath := filepath.Join(o.dataDir, "agent", "desired.pb")
+	ip, mtu, err := underlayAddr(o.underlayIface, o.nodeName, statePath)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +54,7 @@ func startAgent(ctx context.Context, o *options, log *slog.Logger, failed chan<-
 	}
 	a, err := agent.New(conn, dp, agent.Config{
 		Node: o.nodeName, UnderlayIP: ip.String(), UnderlayMTU: uint32(mtu),
-		StatePath: filepath.Join(o.dataDir, "agent", "desired.pb"), Logger: log,
+		StatePath: statePath, Logger: log,
 	})
 	if err != nil {
 		conn.Close()
@@ -105,9 +106,13 @@ func (r *agentRole) stop() {
 	r.close()
 }
 
-// underlayAddr returns the first global IPv4 address and the MTU of the
-// underlay interface.
-func underlayAddr(name string) (net.IP, int, error) {
+// underlayAddr returns this host's tunnel endpoint and the underlay MTU:
+// the first global IPv4 address of the underlay interface and its MTU. The
+// userspace datapath moves that address onto its underlay bridge, so after
+// a restart the interface may have none; then the address the host
+// registered with (from the persisted desired state) is used if some
+// interface still holds it.
+func underlayAddr(name, node, statePath string) (net.IP, int, error) {
 	ifc, err := net.InterfaceByName(name)
 	if err != nil {
 		return nil, 0, fmt.Errorf("underlay interface %q: %w (see `ip link`; --underlay-iface names the interface that carries tunnels)", name, err)
@@ -121,7 +126,26 @@ func underlayAddr(name string) (net.IP, int, error) {
 			return n.IP.To4(), ifc.MTU, nil
 		}
 	}
+	if m, err := agent.LoadMirror(statePath); err == nil && m.Nodes[node] != nil {
+		if prev := net.ParseIP(m.Nodes[node].UnderlayIp); prev != nil && hasAddr(prev) {
+			return prev.To4(), ifc.MTU, nil
+		}
+	}
 	return nil, 0, fmt.Errorf("underlay interface %q has no IPv4 address; the tunnel endpoint is its address", name)
+}
+
+// hasAddr reports whether an interface of this namespace holds ip.
+func hasAddr(ip net.IP) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // openOVS connects to the Open vSwitch that runs with --ovs-rundir. sdnd
