@@ -38,7 +38,9 @@ func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIR
 		Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_CNI, ContainerId: req.ContainerId, Ifname: req.Ifname, Netns: req.Netns},
 	}})
 	if err != nil {
-		return nil, wrap(err, "attach workload %s/%s", req.Network, req.Name)
+		err = wrap(err, "attach workload %s/%s", req.Network, req.Name)
+		log.Warn("ADD failed", "err", err)
+		return nil, err
 	}
 	w := att.GetWorkload()
 	if w == nil {
