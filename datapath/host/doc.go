@@ -1,0 +1,82 @@
+// Package host is the agent's Realizer: it makes one host's Open vSwitch
+// and kernel match the desired state (an agent.Mirror).
+//
+// [Datapath.Realize] takes the whole desired state and, reading what OVS
+// and the kernel hold first, changes only what differs:
+//
+//  1. the integration bridge br-int (fail_mode=secure, OpenFlow 1.3-1.5,
+//     the configured datapath type);
+//  2. the tunnel endpoint: with the kernel datapath, the underlay
+//     interface's IPv4 address; with the userspace (netdev) datapath, that
+//     address moved onto br-phy (below);
+//  3. the flow-based VXLAN port sdn-tun0 (OpenFlow port 1; remote_ip and
+//     key set by flows, local_ip the endpoint, dst_port the cluster's);
+//  4. the gateway port sdn-gw0 (internal, OpenFlow port 2) in the host
+//     namespace: the gateway's MAC (cluster/alloc.MACForIP) and the cluster
+//     MTU set through OVSDB (mac, mtu_request, so they survive an OVS
+//     restart), up, gateway/prefix of the host's subnet, and an on-link
+//     route for the whole cluster CIDR (proto 83), through which the host
+//     reaches workloads on every host;
+//  5. one port per local workload (mirror workloads of this node, not
+//     pending, with a host veth: [HostIfname]) whose veth exists; br-int
+//     ports named like workload veths that are no longer desired go;
+//  6. the compiled flows (flows.Compile), reconciled on br-int in one
+//     atomic bundle stamped with the generation.
+//
+// [Datapath.Apply] is the same, returning what changed ([Result]); a
+// second call with the same state changes nothing. On error the flows
+// installed before stay. [NextGeneration] bumps a persisted generation at
+// each agent start: the new generation's flows replace the old in place
+// (an OpenFlow add of the same table, priority and match), so a restart
+// deletes no flow and drops no packet (TestRestartKeepsTraffic).
+//
+// [Datapath.PlugWorkload] and [Datapath.UnplugWorkload] are for CNI ADD and
+// DEL: ADD plugs the veth before the workload's flows exist, and Realize
+// leaves such a port alone for a grace period while the workload travels
+// through the watch.
+//
+// # The userspace datapath: what was learned here (OVS 3.1)
+//
+// Internal ports (sdn-gw0, and each bridge's own port) are tap devices in
+// the namespace ovs-vswitchd runs in, created down and with "persist on"
+// (they outlive the daemon). So the host namespace must be the one OVS runs
+// in ([New] checks), and Realize brings the gateway tap up itself.
+//
+// Userspace tunneling: OVS encapsulates and routes VXLAN itself, and must
+// find the tunnel endpoint address on one of its netdev bridges. br-phy
+// (datapath_type=netdev, fail_mode=secure, other_config:hwaddr = the
+// underlay interface's MAC, one flow priority=0,actions=NORMAL with cookie
+// category 1) gets the underlay interface as a port, and the underlay
+// address (with routes via a gateway through the interface) moves onto
+// br-phy's tap. OVS learns routes from the kernel (`ovs-appctl
+// ovs/route/show` lists "198.18.0.0/24 dev br-phy SRC 198.18.0.1") and the
+// MAC of a tunnel destination by ARP through br-phy (`tnl/arp/show`:
+// "198.18.0.2 … br-phy"); it also snoops ARP on br-int, harmlessly. An
+// encapsulated packet leaves through br-phy's NORMAL flow; an arriving one
+// is decapsulated when NORMAL sends it to br-phy's own port.
+//
+// The netdev datapath reads a system port through a packet socket, which
+// leaves the kernel its own copy of every frame. On the underlay interface
+// the kernel answered pings to the (moved) address a second time (three
+// replies per ping between two hosts); on a workload's host veth
+// it answered the workload's ARP for the gateway with the veth's MAC before
+// the flows could, and the workload's packets to the gateway then reached
+// the host twice ("DUP!" in ping). Realize therefore sets, through
+// link.SetNetSysctl, rp_filter=1 and arp_ignore=8 on the underlay
+// interface (the address is reached through br-phy now, so strict
+// reverse-path filtering drops the kernel's copy; a loose
+// net.ipv4.conf.all.rp_filter=2 would override that, and is warned about),
+// and arp_ignore=8 and disable_ipv6=1 on workload host veths. The kernel
+// datapath takes frames before the kernel stack sees them and needs none of
+// this.
+//
+// TCP through the userspace datapath needs tx checksum offload off on the
+// workload's veth end (link.WorkloadIface.TxChecksumOff); ICMP and UDP
+// pass without it.
+//
+// # Not done
+//
+// Host veths left behind by workloads that no longer exist are not
+// deleted here (CNI DEL does). Workload IPv6, services, policies and SNAT
+// to the outside are the compiler's and later work.
+package host

@@ -1,0 +1,168 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/sdn-dev/sdn/datapath/link"
+)
+
+// plugGrace is how long a port PlugWorkload added is kept although no
+// desired state names its workload yet: CNI ADD plugs the veth before the
+// workload reaches this host's mirror through the watch.
+const plugGrace = 5 * time.Minute
+
+// isWorkloadPort reports whether name has the form of a workload's host
+// veth (link.HostVethName: "sdn" and 11 lowercase hex digits).
+func isWorkloadPort(name string) bool {
+	if len(name) != 14 || name[:3] != "sdn" {
+		return false
+	}
+	for _, c := range name[3:] {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// syncWorkloadPorts plugs into br-int the host veths of local workloads
+// that exist, removes workload ports no longer desired, and returns the
+// OpenFlow port of every workload port.
+func (d *Datapath) syncWorkloadPorts(ctx context.Context, st *ovsState, h *link.Handle, want *desired, res *Result) (map[string]int, error) {
+	veths, err := h.LinkNames("sdn")
+	if err != nil {
+		return nil, err
+	}
+	ports := st.ports(IntegrationBridge)
+	desiredPorts := map[string]bool{}
+	for _, w := range want.local {
+		if !slices.Contains(veths, w.ifname) {
+			continue // not created yet (or gone): no port, no flows
+		}
+		desiredPorts[w.ifname] = true
+		changed, err := d.quietHostEnd(h, w.ifname)
+		if err != nil {
+			return nil, err
+		}
+		res.Changes = append(res.Changes, changed...)
+		d.plugMu.Lock()
+		delete(d.plugged, w.ifname) // desired now: no grace needed
+		d.plugMu.Unlock()
+		n, ok := ports[w.ifname]
+		if ok && n > 0 {
+			continue
+		}
+		if ok {
+			// In OVS but not open (the veth was recreated under it, say):
+			// re-adding is the only way to make OVS open it again.
+			if err := d.ovs.DeletePort(ctx, IntegrationBridge, w.ifname); err != nil {
+				return nil, err
+			}
+		}
+		if n, err = d.ovs.EnsurePort(ctx, IntegrationBridge, w.ifname, 0); err != nil {
+			return nil, fmt.Errorf("plug workload %s: %w", w.Name, err)
+		}
+		ports[w.ifname] = n
+		res.PortsAdded = append(res.PortsAdded, w.ifname)
+	}
+	var stale []string
+	for name := range ports {
+		if isWorkloadPort(name) && !desiredPorts[name] && !d.recentlyPlugged(name) {
+			stale = append(stale, name)
+		}
+	}
+	slices.Sort(stale)
+	for _, name := range stale {
+		if err := d.ovs.DeletePort(ctx, IntegrationBridge, name); err != nil {
+			return nil, err
+		}
+		delete(ports, name)
+		res.PortsDeleted = append(res.PortsDeleted, name)
+	}
+	return ports, nil
+}
+
+func (d *Datapath) recentlyPlugged(name string) bool {
+	d.plugMu.Lock()
+	defer d.plugMu.Unlock()
+	t, ok := d.plugged[name]
+	if ok && time.Since(t) > plugGrace {
+		delete(d.plugged, name)
+		return false
+	}
+	return ok
+}
+
+// PlugWorkload adds a workload's host veth (named by HostIfname, already
+// created by link.SetupWorkload) to br-int and returns its OpenFlow port.
+// It is idempotent. CNI ADD calls it before the workload's flows exist;
+// until a desired state names the workload its packets are dropped, and
+// Realize leaves the port alone for a grace period.
+func (d *Datapath) PlugWorkload(ctx context.Context, hostIfname string) (int, error) {
+	if !isWorkloadPort(hostIfname) {
+		return 0, fmt.Errorf("plug workload: %q is not a workload veth name (want \"sdn\" and 11 hex digits, from link.HostVethName)", hostIfname)
+	}
+	h, err := link.Open(d.hostNS)
+	if err != nil {
+		return 0, fmt.Errorf("plug workload: %w", err)
+	}
+	defer h.Close()
+	if _, err := d.quietHostEnd(h, hostIfname); err != nil {
+		return 0, fmt.Errorf("plug workload: %w", err)
+	}
+	d.plugMu.Lock()
+	d.plugged[hostIfname] = time.Now()
+	d.plugMu.Unlock()
+	n, err := d.ovs.EnsurePort(ctx, IntegrationBridge, hostIfname, 0)
+	if err != nil {
+		return 0, fmt.Errorf("plug workload: %w", err)
+	}
+	return n, nil
+}
+
+// UnplugWorkload removes a workload's host veth from br-int; a port that is
+// not there is not an error. Its flows go with the next Realize.
+func (d *Datapath) UnplugWorkload(ctx context.Context, hostIfname string) error {
+	if !isWorkloadPort(hostIfname) {
+		return fmt.Errorf("unplug workload: %q is not a workload veth name", hostIfname)
+	}
+	d.plugMu.Lock()
+	delete(d.plugged, hostIfname)
+	d.plugMu.Unlock()
+	if err := d.ovs.DeletePort(ctx, IntegrationBridge, hostIfname); err != nil {
+		return fmt.Errorf("unplug workload: %w", err)
+	}
+	return nil
+}
+
+// quietHostEnd keeps the host's kernel out of a workload's traffic. The
+// userspace datapath reads a port through a packet socket, which leaves
+// the kernel its own copy of every frame: it answered the workload's ARP
+// for the gateway with the veth's MAC (before the flows could) and then
+// took the workload's packets to the gateway twice. arp_ignore=8 stops the
+// answers; without them no unicast frame carries the veth's MAC, and the
+// kernel drops frames for other MACs. IPv6 is switched off on the host end,
+// which is a switch port, not an interface of the host. The kernel datapath
+// takes frames from the kernel before it sees them: nothing to do there.
+func (d *Datapath) quietHostEnd(h *link.Handle, ifname string) ([]string, error) {
+	if d.cfg.DatapathType != "netdev" {
+		return nil, nil
+	}
+	var changes []string
+	for _, kv := range [][2]string{
+		{"ipv4/conf/" + ifname + "/arp_ignore", "8"},
+		{"ipv6/conf/" + ifname + "/disable_ipv6", "1"},
+	} {
+		changed, err := h.SetNetSysctl(kv[0], kv[1])
+		if err != nil {
+			return changes, err
+		}
+		if changed {
+			changes = append(changes, fmt.Sprintf("net.%s = %s", dotted(kv[0]), kv[1]))
+		}
+	}
+	return changes, nil
+}
