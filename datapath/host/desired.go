@@ -147,7 +147,7 @@ func desiredState(m *agent.Mirror, nodeName string) (*desired, []string, error) 
 		sub, err1 := netip.ParsePrefix(n.GetSubnet())
 		ul, err2 := netip.ParseAddr(n.GetUnderlayIp())
 		if err1 != nil || err2 != nil || !ul.Is4() || !d.cluster.Contains(sub.Addr()) {
-			if n.GetSubnet() != "" || n.GetUnderlayIp() != "" {
+			if n.GetSubnet() != "" { // none yet is normal: not allocated
 				warnings = append(warnings, fmt.Sprintf("node %s: subnet %q or underlay IP %q unusable; no tunnel to it", name, n.GetSubnet(), n.GetUnderlayIp()))
 			}
 			continue

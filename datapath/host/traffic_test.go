@@ -169,6 +169,7 @@ func tcpEcho(from string, dst netip.Addr, size int) error {
 // every interval until ctx ends, and counts the echoes.
 type stream struct {
 	sent, received int
+	lost           []time.Time // when the datagrams without an echo were sent
 	done           chan struct{}
 }
 
@@ -202,6 +203,7 @@ func startStream(ctx context.Context, from string, dst netip.Addr, interval time
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		var seq uint32
+		var sentAt []time.Time
 	loop:
 		for {
 			select {
@@ -209,6 +211,7 @@ func startStream(ctx context.Context, from string, dst netip.Addr, interval time
 				break loop
 			case <-tick.C:
 				seq++
+				sentAt = append(sentAt, time.Now())
 				_, _ = c.Write(binary.BigEndian.AppendUint32(nil, seq))
 			}
 		}
@@ -217,6 +220,11 @@ func startStream(ctx context.Context, from string, dst netip.Addr, interval time
 		<-recvDone
 		mu.Lock()
 		s.sent, s.received = int(seq), len(seen)
+		for k := uint32(1); k <= seq; k++ {
+			if !seen[k] {
+				s.lost = append(s.lost, sentAt[k-1])
+			}
+		}
 		mu.Unlock()
 	}()
 	return s, nil

@@ -22,6 +22,14 @@
 // the goroutine ends and no other goroutine can ever run in the wrong
 // namespace.
 //
+// For the host side of the datapath: SetupHostIface makes an existing link
+// that sdn owns but does not create (an OVS internal port) match a desired
+// MAC, MTU, up state, IPv4 addresses and sdn's routes through it, saying
+// what it changed; MoveAddr moves an address, with the gateway routes
+// through it, from one link to another (userspace tunneling's br-phy);
+// NetSysctl and SetNetSysctl read and write /proc/sys/net inside a
+// namespace.
+//
 // Every netlink dump retries when the kernel flags it as interrupted
 // (NLM_F_DUMP_INTR, netlink.ErrDumpInterrupted), like containernetworking's
 // netlinksafe; unlike netlinksafe, after the last attempt it returns an error

@@ -185,6 +185,7 @@ func (h *Handle) MoveAddr(from, to string, p netip.Prefix) (bool, error) {
 			continue
 		}
 		r.LinkIndex = dst.Attrs().Index
+		r.Flags &^= unix.RTNH_F_DEAD | unix.RTNH_F_LINKDOWN // state, not settable
 		if err := h.nl.RouteReplace(&r); err != nil {
 			return false, fail("move route "+keyOf(r).String(), err)
 		}
