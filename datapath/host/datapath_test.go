@@ -138,6 +138,40 @@ func TestTwoHosts(t *testing.T) {
 		})
 	})
 
+	t.Run("CNI plugs before the workload is desired", func(t *testing.T) {
+		ctx := testCtx(t)
+		flat := sdnv1.IsolationMode_ISOLATION_MODE_FLAT
+		late := l.addWorkload(h2, "a", "late", "10.128.2.9")
+		l.wls = l.wls[:len(l.wls)-1] // the mirror has not heard of it yet
+		ifname := HostIfname(late.w)
+		port, err := h2.dp.PlugWorkload(ctx, ifname)
+		if again, err2 := h2.dp.PlugWorkload(ctx, ifname); err != nil || err2 != nil || port <= gatewayOFPort || again != port {
+			t.Fatalf("PlugWorkload twice = %d, %v; %d, %v", port, err, again, err2)
+		}
+		if _, err := h2.dp.PlugWorkload(ctx, "eth0"); err == nil {
+			t.Error("PlugWorkload(eth0): no error")
+		}
+		if r := l.realize(l.mirror(flat))[1]; r.Changed() {
+			t.Errorf("Realize before the mirror has the plugged workload: %v; want its port kept and nothing changed", r)
+		}
+		l.wls = append(l.wls, late)
+		r := l.realize(l.mirror(flat))[1]
+		if len(r.PortsAdded)+len(r.PortsDeleted) > 0 || r.Flows.Added == 0 || r.Workloads != 4 {
+			t.Errorf("Realize with the plugged workload: %v; want its flows added on its existing port", r)
+		}
+		l.checkReach(t, []reach{{"a1", "late", true}, {"late", "b1", true}})
+		if err := h2.dp.UnplugWorkload(ctx, ifname); err != nil {
+			t.Fatal(err)
+		}
+		if err := h2.dp.UnplugWorkload(ctx, ifname); err != nil {
+			t.Errorf("second UnplugWorkload: %v", err)
+		}
+		l.wls = l.wls[:len(l.wls)-1]
+		if r := l.realize(l.mirror(flat))[1]; r.Flows.Deleted == 0 || len(r.PortsAdded)+len(r.PortsDeleted) > 0 {
+			t.Errorf("Realize after CNI DEL: %v; want the workload's flows deleted", r)
+		}
+	})
+
 	t.Run("workload removed", func(t *testing.T) {
 		gone := l.wls[3] // a1x
 		l.wls = slices.Delete(slices.Clone(l.wls), 3, 4)

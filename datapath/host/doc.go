@@ -53,7 +53,11 @@
 // MAC of a tunnel destination by ARP through br-phy (`tnl/arp/show`:
 // "198.18.0.2 … br-phy"); it also snoops ARP on br-int, harmlessly. An
 // encapsulated packet leaves through br-phy's NORMAL flow; an arriving one
-// is decapsulated when NORMAL sends it to br-phy's own port.
+// is decapsulated when NORMAL sends it to br-phy's own port. The first
+// packet to a tunnel destination whose MAC OVS has not learned is dropped
+// while OVS sends an ARP request (the kernel would queue it): a new
+// connection to a host not talked to before loses its first packet, and
+// TCP retransmits its SYN. Not addressed yet.
 //
 // The netdev datapath reads a system port through a packet socket, which
 // leaves the kernel its own copy of every frame. On the underlay interface
