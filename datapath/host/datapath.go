@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -287,8 +289,8 @@ func (d *Datapath) ensureBridge(ctx context.Context, st *ovsState, w bridgeWant,
 	}
 	if len(w.otherConfig) > 0 {
 		args := []string{"set", "Bridge", w.name}
-		for k, v := range w.otherConfig {
-			args = append(args, fmt.Sprintf("other_config:%s=%q", k, v))
+		for _, k := range slices.Sorted(maps.Keys(w.otherConfig)) {
+			args = append(args, fmt.Sprintf("other_config:%s=%q", k, w.otherConfig[k]))
 		}
 		if _, err := d.ovs.Vsctl(ctx, args...); err != nil {
 			return fmt.Errorf("configure bridge %q: %w", w.name, err)
