@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sdn-dev/sdn/datapath/host"
 	"github.com/sdn-dev/sdn/datapath/ovs"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"github.com/sdn-dev/sdn/sdnd/agent"
@@ -28,14 +29,13 @@ type agentRole struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when both have stopped
 	conn   *grpc.ClientConn
-	close  func() // releases the datapath
 }
 
 // startAgent opens this host's OVS and datapath, starts following the
 // servers and serves the CNI plugin. Fatal errors later go to failed.
 func startAgent(ctx context.Context, o *options, log *slog.Logger, failed chan<- error) (*agentRole, error) {
 	statePath := filepath.Join(o.dataDir, "agent", "desired.pb")
-	ip, mtu, err := underlayAddr(o.underlayIface, o.nodeName, statePath)
+	ip, mtu, err := underlayAddr(o.underlayIface)
 	if err != nil {
 		return nil, err
 	}
@@ -43,13 +43,12 @@ func startAgent(ctx context.Context, o *options, log *slog.Logger, failed chan<-
 	if err != nil {
 		return nil, err
 	}
-	dp, closeDP, err := openDatapath(ctx, o, inst, log)
+	dp, err := openDatapath(ctx, o, inst, log)
 	if err != nil {
 		return nil, err
 	}
 	conn, err := dialServers(o.servers)
 	if err != nil {
-		closeDP()
 		return nil, err
 	}
 	a, err := agent.New(conn, dp, agent.Config{
@@ -58,13 +57,11 @@ func startAgent(ctx context.Context, o *options, log *slog.Logger, failed chan<-
 	})
 	if err != nil {
 		conn.Close()
-		closeDP()
 		return nil, err
 	}
 	lis, err := cnisrv.ListenUnix(o.cniSocket)
 	if err != nil {
 		conn.Close()
-		closeDP()
 		return nil, fmt.Errorf("CNI socket: %w", err)
 	}
 	cni := cnisrv.New(cnisrv.Config{
@@ -73,7 +70,7 @@ func startAgent(ctx context.Context, o *options, log *slog.Logger, failed chan<-
 	})
 
 	actx, cancel := context.WithCancel(ctx)
-	r := &agentRole{cancel: cancel, done: make(chan struct{}), conn: conn, close: closeDP}
+	r := &agentRole{cancel: cancel, done: make(chan struct{}), conn: conn}
 	runDone, cniDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(runDone)
@@ -103,49 +100,41 @@ func (r *agentRole) stop() {
 	case <-time.After(20 * time.Second):
 	}
 	r.conn.Close()
-	r.close()
 }
 
 // underlayAddr returns this host's tunnel endpoint and the underlay MTU:
 // the first global IPv4 address of the underlay interface and its MTU. The
-// userspace datapath moves that address onto its underlay bridge, so after
-// a restart the interface may have none; then the address the host
-// registered with (from the persisted desired state) is used if some
-// interface still holds it.
-func underlayAddr(name, node, statePath string) (net.IP, int, error) {
+// userspace datapath moves that address onto its underlay bridge (br-phy),
+// so after a restart it is looked for there too.
+func underlayAddr(name string) (net.IP, int, error) {
 	ifc, err := net.InterfaceByName(name)
 	if err != nil {
 		return nil, 0, fmt.Errorf("underlay interface %q: %w (see `ip link`; --underlay-iface names the interface that carries tunnels)", name, err)
 	}
+	for _, n := range []string{name, host.UnderlayBridge} {
+		if ip := firstIPv4(n); ip != nil {
+			return ip, ifc.MTU, nil
+		}
+	}
+	return nil, 0, fmt.Errorf("underlay interface %q has no IPv4 address (nor has %s); the tunnel endpoint is its address", name, host.UnderlayBridge)
+}
+
+// firstIPv4 returns the first global IPv4 address of an interface, or nil.
+func firstIPv4(name string) net.IP {
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil
+	}
 	addrs, err := ifc.Addrs()
 	if err != nil {
-		return nil, 0, fmt.Errorf("underlay interface %q: %w", name, err)
+		return nil
 	}
 	for _, a := range addrs {
 		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
-			return n.IP.To4(), ifc.MTU, nil
+			return n.IP.To4()
 		}
 	}
-	if m, err := agent.LoadMirror(statePath); err == nil && m.Nodes[node] != nil {
-		if prev := net.ParseIP(m.Nodes[node].UnderlayIp); prev != nil && hasAddr(prev) {
-			return prev.To4(), ifc.MTU, nil
-		}
-	}
-	return nil, 0, fmt.Errorf("underlay interface %q has no IPv4 address; the tunnel endpoint is its address", name)
-}
-
-// hasAddr reports whether an interface of this namespace holds ip.
-func hasAddr(ip net.IP) bool {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
-			return true
-		}
-	}
-	return false
+	return nil
 }
 
 // openOVS connects to the Open vSwitch that runs with --ovs-rundir. sdnd

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
+	"path/filepath"
 
+	"github.com/sdn-dev/sdn/datapath/host"
 	"github.com/sdn-dev/sdn/datapath/ovs"
 	"github.com/sdn-dev/sdn/sdnd/agent"
 	"github.com/sdn-dev/sdn/sdnd/cnisrv"
@@ -18,8 +20,23 @@ type hostDatapath interface {
 	cnisrv.Datapath
 }
 
-// openDatapath builds this host's datapath on inst and returns it with a
-// function that releases it.
-func openDatapath(ctx context.Context, o *options, inst *ovs.Instance, log *slog.Logger) (hostDatapath, func(), error) {
-	return nil, nil, errors.New("the host datapath (datapath/host) is not built into this sdnd yet")
+var _ hostDatapath = (*host.Datapath)(nil)
+
+// openDatapath bumps the flow generation (persisted in the data dir) and
+// builds this host's datapath on inst, in this process's namespace (the one
+// OVS runs in).
+func openDatapath(ctx context.Context, o *options, inst *ovs.Instance, log *slog.Logger) (hostDatapath, error) {
+	gen, err := host.NextGeneration(filepath.Join(o.dataDir, "agent", "generation"))
+	if err != nil {
+		return nil, err
+	}
+	dp, err := host.New(ctx, host.Config{
+		OVS: inst, DatapathType: o.datapath, NodeName: o.nodeName, UnderlayIface: o.underlayIface,
+		Generation: gen, Logger: log.With("component", "datapath"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open the host datapath: %w", err)
+	}
+	log.Info("datapath open", "generation", gen, "datapath", o.datapath, "bridge", host.IntegrationBridge)
+	return dp, nil
 }
