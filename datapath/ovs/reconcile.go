@@ -117,9 +117,12 @@ func (i *Instance) apply(ctx context.Context, bridge string, d Desired, manageFl
 }
 
 // planFlows diffs current (our flows as OVS holds them) against desired
-// (canon[k] is the canonical form of desired[k]). It never deletes a flow
-// whose key stays desired: an add replaces it in place, cookie and actions
-// at once, so a restart with a new generation deletes nothing that stays.
+// (canon[k] is the canonical form of desired[k]). A flow that is already
+// right (same key, actions and cookie category) is left alone whatever
+// generation wrote it, so an agent restart with an unchanged state sends
+// OVS nothing; the generation in a cookie says which round last wrote that
+// flow. It never deletes a flow whose key stays desired: an add replaces it
+// in place, cookie and actions at once.
 func planFlows(current, desired []Flow, canon []canonFlow, gen uint16, res *Result) (dels, adds []op, err error) {
 	cur := make(map[flowKey]Flow, len(current))
 	for _, f := range current {
@@ -137,7 +140,7 @@ func planFlows(current, desired []Flow, canon []canonFlow, gen uint16, res *Resu
 				desired[j], desired[k])
 		}
 		want[c.key] = k
-		if f, ok := cur[c.key]; ok && f.Actions == c.actions && f.Cookie == cookie {
+		if f, ok := cur[c.key]; ok && f.Actions == c.actions && CookieTag(f.Cookie) == AppTag && CookieCategory(f.Cookie) == CookieCategory(cookie) {
 			res.Unchanged++
 			continue
 		} else if ok {
