@@ -136,6 +136,20 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("CHECK: %v", out)
 	}
 
+	// Restarts are normal: the workloads keep their addresses and
+	// connectivity, CHECK still passes, a retried ADD changes nothing.
+	n.stop(t)
+	n.start(t)
+	if o, err := exec.Command("ip", "netns", "exec", wl2, "ping", "-c", "1", "-W", "2", ipc.Address.IP.String()).CombinedOutput(); err != nil {
+		t.Errorf("ping after an sdnd restart: %v\n%s", err, o)
+	}
+	if out := runPlugin(t, n.bin, check); out.exit != 0 {
+		t.Errorf("CHECK after an sdnd restart: %v", out)
+	}
+	if out := runPlugin(t, n.bin, add); out.exit != 0 || !strings.Contains(out.stdout, ipc.Address.String()) {
+		t.Errorf("ADD retried after an sdnd restart: %v", out)
+	}
+
 	// A broken ADD changes nothing.
 	before := n.sdnctl(t, "get", "workloads", "-o", "json")
 	bad := cniCall{Command: "ADD", ContainerID: "e2ebad", Netns: wl2Path, Ifname: "eth1", Config: `{"cniVersion":"1.0.0","name":"x","type":"sdn","network":"no such"}`}

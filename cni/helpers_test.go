@@ -161,7 +161,9 @@ func ip(t *testing.T, args ...string) string {
 type node struct {
 	name, ns, dir, bin string
 	api, cniSock       string
+	ovsDir             string
 	sdnd               *exec.Cmd
+	exited             chan struct{}
 	log                *bytes.Buffer
 }
 
@@ -193,39 +195,40 @@ func startNode(t *testing.T) *node {
 			t.Error(err)
 		}
 	})
+	n.ovsDir = ovsDir
 	n.log = &bytes.Buffer{}
-	n.sdnd = exec.Command("ip", "netns", "exec", n.ns, filepath.Join(n.bin, "sdnd"),
-		"--server", "--bootstrap", "--agent", "--node-name", n.name, "--data-dir", filepath.Join(n.dir, "data"),
-		"--listen", n.api, "--raft-addr", "127.0.0.1:7421", "--underlay-iface", "ul0",
-		"--ovs-rundir", ovsDir, "--datapath", "netdev", "--cni-socket", n.cniSock, "--log-level", "debug")
-	n.sdnd.Stdout, n.sdnd.Stderr = n.log, n.log
-	if err := n.sdnd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { n.sdnd.Wait(); close(exited) }()
+	n.start(t)
 	t.Cleanup(func() {
-		n.sdnd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			n.sdnd.Process.Kill()
-			<-exited
-			t.Errorf("sdnd did not stop within 30 s of SIGTERM")
-		}
+		n.stop(t)
 		if t.Failed() {
 			t.Logf("sdnd log:\n%s", n.log)
 		}
 	})
-	// Ready when the CNI service says so: the host is registered.
+	return n
+}
+
+// start runs sdnd in the node's namespace and waits until its CNI service
+// is ready (the host is registered).
+func (n *node) start(t *testing.T) {
+	t.Helper()
+	n.sdnd = exec.Command("ip", "netns", "exec", n.ns, filepath.Join(n.bin, "sdnd"),
+		"--server", "--bootstrap", "--agent", "--node-name", n.name, "--data-dir", filepath.Join(n.dir, "data"),
+		"--listen", n.api, "--raft-addr", "127.0.0.1:7421", "--underlay-iface", "ul0",
+		"--ovs-rundir", n.ovsDir, "--datapath", "netdev", "--cni-socket", n.cniSock, "--log-level", "debug")
+	n.sdnd.Stdout, n.sdnd.Stderr = n.log, n.log
+	if err := n.sdnd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, exited chan struct{}) { cmd.Wait(); close(exited) }(n.sdnd, n.exited)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out := runPlugin(t, n.bin, cniCall{Command: "STATUS", Config: strings.Replace(netconf("x", n.cniSock), `"1.0.0"`, `"1.1.0"`, 1)})
 		if out.exit == 0 {
-			return n
+			return
 		}
 		select {
-		case <-exited:
+		case <-n.exited:
 			t.Fatalf("sdnd exited: %v\n%s", n.sdnd.ProcessState, n.log)
 		default:
 		}
@@ -234,6 +237,26 @@ func startNode(t *testing.T) *node {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// stop sends SIGTERM and expects sdnd to exit cleanly within 30 s.
+func (n *node) stop(t *testing.T) {
+	t.Helper()
+	if n.sdnd == nil {
+		return
+	}
+	n.sdnd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.exited:
+		if !n.sdnd.ProcessState.Success() {
+			t.Errorf("sdnd exited with %v after SIGTERM", n.sdnd.ProcessState)
+		}
+	case <-time.After(30 * time.Second):
+		n.sdnd.Process.Kill()
+		<-n.exited
+		t.Errorf("sdnd did not stop within 30 s of SIGTERM")
+	}
+	n.sdnd = nil
 }
 
 // sdnctl runs the CLI against the node's API.

@@ -12,6 +12,7 @@ import (
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"github.com/sdn-dev/sdn/sdnd/agent"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // CNIAdd attaches a workload and plumbs it; see the package comment.
@@ -33,10 +34,14 @@ func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIR
 	if err != nil {
 		return nil, errorf(codes.Unavailable, "host %s has not registered with the servers yet (waited %s); check that sdnd reaches --servers", s.cfg.Node, s.cfg.RealizeTimeout)
 	}
-	att, err := s.cfg.Workloads.Attach(ctx, &sdnv1.AttachWorkloadRequest{Workload: &sdnv1.Workload{
-		Name: req.Name, Network: req.Network, Node: s.cfg.Node, Ip: req.Ip, Labels: req.Labels,
-		Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_CNI, ContainerId: req.ContainerId, Ifname: req.Ifname, Netns: req.Netns},
-	}})
+	var att *sdnv1.AttachWorkloadResponse
+	err = s.retryUnavailable(ctx, func() (err error) {
+		att, err = s.cfg.Workloads.Attach(ctx, &sdnv1.AttachWorkloadRequest{Workload: &sdnv1.Workload{
+			Name: req.Name, Network: req.Network, Node: s.cfg.Node, Ip: req.Ip, Labels: req.Labels,
+			Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_CNI, ContainerId: req.ContainerId, Ifname: req.Ifname, Netns: req.Netns},
+		}})
+		return err
+	})
 	if err != nil {
 		err = wrap(err, "attach workload %s/%s", req.Network, req.Name)
 		log.Warn("ADD failed", "err", err)
@@ -144,7 +149,11 @@ func (s *Server) undo(ctx context.Context, req *sdnv1.CNIRequest) error {
 func (s *Server) remove(ctx context.Context, req *sdnv1.CNIRequest) (bool, error) {
 	hostIf := link.HostVethName(req.ContainerId, req.Ifname)
 	var errs []error
-	det, err := s.cfg.Workloads.Detach(ctx, &sdnv1.DetachWorkloadRequest{ContainerId: req.ContainerId, Ifname: req.Ifname})
+	var det *sdnv1.DetachWorkloadResponse
+	err := s.retryUnavailable(ctx, func() (err error) {
+		det, err = s.cfg.Workloads.Detach(ctx, &sdnv1.DetachWorkloadRequest{ContainerId: req.ContainerId, Ifname: req.Ifname})
+		return err
+	})
 	if err != nil {
 		errs = append(errs, wrap(err, "detach the workload of container %s interface %s on the servers", req.ContainerId, req.Ifname))
 	}
@@ -155,6 +164,27 @@ func (s *Server) remove(ctx context.Context, req *sdnv1.CNIRequest) (bool, error
 		errs = append(errs, err)
 	}
 	return det.GetRemoved(), errors.Join(errs...)
+}
+
+// retryUnavailable calls fn until it returns something other than
+// Unavailable (no raft leader during an election, a server restarting), for
+// at most RetryUnavailable. Attach and Detach are idempotent per owner, so
+// a retry after a lost answer is harmless.
+func (s *Server) retryUnavailable(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(s.cfg.RetryUnavailable)
+	backoff := 50 * time.Millisecond
+	for {
+		err := fn()
+		if status.Code(err) != codes.Unavailable || time.Now().Add(backoff).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
 }
 
 // checkRequest checks what every command needs; ADD and CHECK need a

@@ -42,6 +42,10 @@ const DefaultSocket = "/run/sdn/cni.sock"
 // DefaultRealizeTimeout bounds how long ADD waits for the datapath.
 const DefaultRealizeTimeout = 20 * time.Second
 
+// DefaultRetryUnavailable bounds how long ADD and DEL retry servers that
+// answer Unavailable.
+const DefaultRetryUnavailable = 10 * time.Second
+
 // Config configures the service.
 type Config struct {
 	// Node is this host's name, as the agent registered it.
@@ -59,7 +63,11 @@ type Config struct {
 	// RealizeTimeout bounds ADD's wait for the datapath (and for the host's
 	// registration); 0 means DefaultRealizeTimeout.
 	RealizeTimeout time.Duration
-	Logger         *slog.Logger
+	// RetryUnavailable is how long Attach and Detach are retried while the
+	// servers answer Unavailable (e.g. electing a leader); 0 means
+	// DefaultRetryUnavailable.
+	RetryUnavailable time.Duration
+	Logger           *slog.Logger
 }
 
 // Server implements sdnv1.AgentServiceServer.
@@ -77,6 +85,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.RealizeTimeout == 0 {
 		cfg.RealizeTimeout = DefaultRealizeTimeout
+	}
+	if cfg.RetryUnavailable == 0 {
+		cfg.RetryUnavailable = DefaultRetryUnavailable
 	}
 	return &Server{cfg: cfg, log: cfg.Logger}
 }

@@ -44,7 +44,7 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	s := New(Config{Node: testNode, Workloads: e.cluster, Agent: e.cluster, Datapath: e.dp, HostNSPath: e.hostNS,
-		TxChecksumOff: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		TxChecksumOff: true, RetryUnavailable: 300 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, lis) }()
@@ -214,9 +214,13 @@ func TestDelReportsUnreachableServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.cluster.detachErr = status.Error(codes.Unavailable, "connection refused")
+	before := e.cluster.detaches
 	_, err := e.client.CNIDel(ctx, req)
 	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "on the servers: connection refused") {
 		t.Fatalf("DEL with servers down: %v", err)
+	}
+	if tries := e.cluster.detaches - before; tries < 2 {
+		t.Errorf("Detach tried %d times while the servers were Unavailable, want retries", tries)
 	}
 	// The local side is gone anyway; the retry completes the detach.
 	if names := hostLinks(t, e); len(names) != 0 {
