@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -276,5 +277,39 @@ func TestListenUnixStaleAndForeign(t *testing.T) {
 	os.WriteFile(file, []byte("x"), 0o644)
 	if _, err := ListenUnix(file); err == nil || !strings.Contains(err.Error(), "is not a socket") {
 		t.Fatalf("regular file: %v", err)
+	}
+}
+
+func TestConcurrentAdds(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	reqs := []*sdnv1.CNIRequest{e.request(t, "p1"), e.request(t, "p2"), e.request(t, "p3")}
+	reqs = append(reqs, reqs[0], reqs[0]) // the same container three times
+	results := make([]*sdnv1.CNIResult, len(reqs))
+	errs := make([]error, len(reqs))
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = e.client.CNIAdd(ctx, r)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("ADD %d (%s): %v", i, reqs[i].ContainerId, err)
+		}
+	}
+	if a, b, c := results[0].Address, results[3].Address, results[4].Address; a != b || a != c {
+		t.Errorf("one container, three ADDs: addresses %s %s %s", a, b, c)
+	}
+	if names := hostLinks(t, e); len(names) != 3 {
+		t.Errorf("host ends %v, want 3", names)
+	}
+	for _, r := range reqs[:3] {
+		if _, err := e.client.CNICheck(ctx, r); err != nil {
+			t.Errorf("CHECK %s: %v", r.ContainerId, err)
+		}
 	}
 }
