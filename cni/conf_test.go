@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
+	"github.com/sdn-dev/sdn/sdnd/cnisrv"
 	"github.com/sdn-dev/sdn/spec"
 )
 
@@ -181,5 +182,11 @@ func TestDNSLabelAlwaysValid(t *testing.T) {
 		if err := spec.ValidateName(dnsLabel(s)); err != nil {
 			t.Errorf("dnsLabel(%q) = %q: %v", s, dnsLabel(s), err)
 		}
+	}
+}
+
+func TestDefaultSocketMatchesAgent(t *testing.T) {
+	if DefaultSocket != cnisrv.DefaultSocket {
+		t.Fatalf("plugin default socket %s, agent default %s", DefaultSocket, cnisrv.DefaultSocket)
 	}
 }
