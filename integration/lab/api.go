@@ -61,7 +61,7 @@ func poll(ctx context.Context, timeout time.Duration, what string, check func(co
 		}
 		var g giveUp
 		if errors.As(err, &g) {
-			return fmt.Errorf("waiting for %s: %w%s", what, g.err, hint())
+			return fmt.Errorf("waiting for %s: %w", what, g.err)
 		}
 		if err != nil {
 			last = err
@@ -78,7 +78,8 @@ func poll(ctx context.Context, timeout time.Duration, what string, check func(co
 	}
 }
 
-// giveUp, returned by a poll check, ends the wait at once.
+// giveUp, returned by a poll check, ends the wait at once; its error says
+// all (poll adds no hint).
 type giveUp struct{ err error }
 
 func (g giveUp) Error() string { return g.err.Error() }
@@ -104,7 +105,7 @@ func (l *Lab) waitServing(ctx context.Context) error {
 	hc := healthpb.NewHealthClient(conn)
 	return poll(ctx, 90*time.Second, "host1's sdnd API at "+l.SdnctlServer(), func(ctx context.Context) (bool, error) {
 		if l.sdnd(1).pid() == 0 {
-			return false, giveUp{errors.New("host1's sdnd exited")}
+			return false, giveUp{fmt.Errorf("host1's sdnd exited%s", l.sdndHint(1)())}
 		}
 		r, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
 		return err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING, err
@@ -128,7 +129,7 @@ func (l *Lab) waitRegistered(ctx context.Context) error {
 	err = poll(ctx, 90*time.Second, "the agents to register", func(ctx context.Context) (bool, error) {
 		for _, i := range pending {
 			if l.sdnd(i).pid() == 0 {
-				return false, giveUp{fmt.Errorf("%s's sdnd exited", HostName(i))}
+				return false, giveUp{fmt.Errorf("%s's sdnd exited%s", HostName(i), l.sdndHint(i)())}
 			}
 		}
 		r, err := sc.Status(ctx, &sdnv1.StatusRequest{})

@@ -66,8 +66,24 @@ func (l *Lab) CheckMatrix(w io.Writer, ws []*Workload) error {
 	fmt.Fprintf(w, "connectivity (%s isolation, %d workloads, %d pings in %.1fs):\n",
 		isolation, len(ws), len(ws)*(len(ws)-1), time.Since(start).Seconds())
 	fmt.Fprint(w, got.String())
-	diff := Diff(got, Expected(isolation, ws, networks))
+	want := Expected(isolation, ws, networks)
+	diff := Diff(got, want)
 	if len(diff) > 0 {
+		// Ping the differing pairs again: a pair that answers now lost only
+		// its first packet, which says where to look.
+		byID := map[string]*Workload{}
+		for _, x := range ws {
+			byID[x.ID()] = x
+		}
+		var k int
+		for _, a := range want.IDs {
+			for _, b := range want.IDs {
+				if a != b && got.Reach[a][b] != want.Reach[a][b] {
+					diff[k] += fmt.Sprintf(" (pinged again: %s)", reachWord(l.Ping(byID[a], byID[b].IP)))
+					k++
+				}
+			}
+		}
 		return fmt.Errorf("connectivity differs from what %s isolation promises in %d pairs:\n  %s",
 			isolation, len(diff), strings.Join(diff, "\n  "))
 	}

@@ -47,21 +47,40 @@ func (d daemon) start(ns, logPath, prog string, args ...string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer logf.Close()
 	fmt.Fprintf(logf, "==== %s: %s %s\n", time.Now().Format(time.RFC3339), prog, strings.Join(args, " "))
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, prog}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = filepath.Dir(logPath)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
+		logf.Close()
 		return 0, fmt.Errorf("start %s in netns %s: %w", prog, ns, err)
 	}
 	pid := cmd.Process.Pid
-	// Reap it if it exits while this process lives; otherwise init will.
-	go cmd.Wait()
+	// Reap it if it exits while this process lives (otherwise init will),
+	// and say how it ended in its log.
+	go func() {
+		err := cmd.Wait()
+		if err == nil {
+			err = errors.New("exit status 0")
+		}
+		fmt.Fprintf(logf, "==== %s: %s (pid %d) ended: %v\n", time.Now().Format(time.RFC3339), filepath.Base(prog), pid, err)
+		logf.Close()
+	}()
 	if err := os.WriteFile(d.pidfile, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 		return 0, err
+	}
+	// Until `ip` has exec'd, /proc/PID/cmdline is still this process's and
+	// pid() would not recognise the daemon; wait for the exec.
+	for deadline := time.Now().Add(5 * time.Second); d.pid() == 0; time.Sleep(5 * time.Millisecond) {
+		if !alive(pid) {
+			return 0, fmt.Errorf("%s exited at once in netns %s; see %s:\n%s", prog, ns, logPath, tail(logPath, 15))
+		}
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			return 0, fmt.Errorf("%s (pid %d) in netns %s: its command line never showed %s", prog, pid, ns, d.mark)
+		}
 	}
 	return pid, nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -46,7 +47,7 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 		return nil, err
 	}
 	if cfg.UnderlayOnly {
-		return l, nil
+		return l, l.checkUnderlay()
 	}
 	if err := l.upSDND(ctx, 1); err != nil {
 		return nil, err
@@ -74,7 +75,43 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 	for _, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
 		l.logf("  %s", line)
 	}
-	return l, nil
+	// Now that the agents own the underlay (netdev: the address is on
+	// br-phy), this also teaches OVS the tunnel neighbours.
+	return l, l.checkUnderlay()
+}
+
+// checkUnderlay pings every host's underlay address from every other host
+// namespace, in parallel. Besides checking the underlay, the kernel's ARP
+// exchange through br-phy fills OVS's tunnel neighbour cache: without it the
+// userspace datapath drops the first packet to each tunnel destination
+// while it resolves the MAC (seen with OVS 3.1), and a one-ping matrix
+// would report a spurious isolated pair.
+func (l *Lab) checkUnderlay() error {
+	var (
+		mu     sync.Mutex
+		failed []string
+	)
+	_ = l.eachHost(func(i int) error {
+		for j := 1; j <= l.Hosts; j++ {
+			if j == i {
+				continue
+			}
+			if _, err := l.Exec(l.HostNS(i), "ping", "-c", "1", "-W", "2", "-n", "-q", l.HostIP(j).String()); err != nil {
+				mu.Lock()
+				failed = append(failed, fmt.Sprintf("%s -> %s (%s)", HostName(i), HostName(j), l.HostIP(j)))
+				mu.Unlock()
+			}
+		}
+		return nil
+	})
+	if len(failed) > 0 {
+		sort.Strings(failed)
+		return fmt.Errorf("underlay %s: hosts do not reach each other: %s", Subnet(l.Name), strings.Join(failed, ", "))
+	}
+	if l.Hosts > 1 {
+		l.logf("underlay: every host reaches every other")
+	}
+	return nil
 }
 
 // preflight checks what Up needs before it changes anything.
