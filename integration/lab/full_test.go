@@ -71,6 +71,7 @@ func TestLabUpMatrixDown(t *testing.T) {
 	before := snapshot(t, dir)
 	cfg := Config{Name: "tf" + suffix(), Hosts: 2, Dir: dir, Bin: bin, Logger: testWriter{t}}
 	downAtEnd(t, cfg.Name, dir)
+	logsOnFailure(t, newLab(cfg))
 	l, err := Up(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -47,3 +47,17 @@ func downAtEnd(t *testing.T, name, dir string) {
 		}
 	})
 }
+
+// logsOnFailure puts the tails of the lab's sdnd logs into the test log
+// when the test failed, before the lab and its directory go.
+func logsOnFailure(t *testing.T, l *Lab) {
+	t.Helper()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for i := 1; i <= l.Hosts; i++ {
+			t.Logf("last lines of %s:\n%s", l.sdndLog(i), tail(l.sdndLog(i), 40))
+		}
+	})
+}
