@@ -32,8 +32,8 @@ func binaries(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		for _, pkg := range []string{"sdnd", "sdnctl"} {
-			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, pkg), "../"+pkg).CombinedOutput()
+		for bin, pkg := range map[string]string{"sdnd": "sdnd", "sdnctl": "sdnctl", "sdn": "cni", "sdnprobe": "integration/cmd/sdnprobe"} {
+			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, bin), "../"+pkg).CombinedOutput()
 			if err != nil {
 				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
 				return

@@ -43,6 +43,11 @@ type Agent struct {
 	// so a realize never sees a half-applied revision. mu guards the
 	// mirror pointer and changed, for readers that do not realize.
 	realizeMu sync.Mutex
+	// lastReport is the outcome of the latest realize (under realizeMu). It
+	// is sent again whenever a watch opens: reports live in the servers'
+	// memory, so a restarted server, or another one after a failover, knows
+	// this host's state without waiting for the next change.
+	lastReport *sdnv1.ReportRealizedRequest
 	mu        sync.Mutex
 	mirror    *Mirror
 	changed   chan struct{} // closed and replaced when the mirror changes
@@ -88,11 +93,13 @@ func (a *Agent) Register(ctx context.Context) (*sdnv1.Node, error) {
 func (a *Agent) Run(ctx context.Context) error {
 	if a.mirror.Revision > 0 {
 		a.realizeMu.Lock()
-		err := a.realizer.Realize(ctx, a.mirror)
-		a.realizeMu.Unlock()
-		if err != nil {
+		rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.mirror.Revision}
+		if err := a.realizer.Realize(ctx, a.mirror); err != nil {
+			rep.Error = err.Error()
 			a.log.Warn("realize persisted state", "revision", a.mirror.Revision, "err", err)
 		}
+		a.lastReport = rep
+		a.realizeMu.Unlock()
 	}
 	backoff := 100 * time.Millisecond
 	registered := false
@@ -145,6 +152,12 @@ func (a *Agent) follow(ctx context.Context) error {
 	stream, err := a.nodes.Watch(ctx, &sdnv1.WatchRequest{Node: a.cfg.Node, AfterRevision: a.mirror.Revision})
 	if err != nil {
 		return err
+	}
+	a.realizeMu.Lock()
+	last := a.lastReport
+	a.realizeMu.Unlock()
+	if last != nil {
+		a.report(ctx, last)
 	}
 	var next *Mirror // a snapshot being received
 	for {
@@ -208,6 +221,7 @@ func (a *Agent) realize(ctx context.Context) *sdnv1.ReportRealizedRequest {
 		rep.Error = err.Error()
 		a.log.Error("realize desired state", "revision", a.mirror.Revision, "err", err)
 	}
+	a.lastReport = rep
 	return rep
 }
 
