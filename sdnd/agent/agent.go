@@ -48,9 +48,9 @@ type Agent struct {
 	// memory, so a restarted server, or another one after a failover, knows
 	// this host's state without waiting for the next change.
 	lastReport *sdnv1.ReportRealizedRequest
-	mu        sync.Mutex
-	mirror    *Mirror
-	changed   chan struct{} // closed and replaced when the mirror changes
+	mu         sync.Mutex
+	mirror     *Mirror
+	changed    chan struct{} // closed and replaced when the mirror changes
 
 	// Snapshots counts full snapshots received (for tests and metrics).
 	Snapshots int
