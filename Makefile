@@ -1,6 +1,7 @@
 # sdn: a standalone software-defined network.
 #
-#   make            build bin/sdnd and bin/sdnctl
+#   make            build bin/sdnd, bin/sdnctl and the CNI plugin bin/sdn
+#   make lab        bring up the 3-host lab on this machine (as root); make lab-down removes it
 #   make test       install what the tests need, then vet, format check and all tests
 #   make proto      regenerate the gRPC code from proto/sdn/v1/*.proto
 #   make deps       install the system packages and Go tools the project uses
@@ -18,6 +19,7 @@ all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./sdnd ./sdnctl
+	$(GO) build -o $(BIN)/sdn ./cni
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -63,9 +65,7 @@ LAB_FLAGS ?=
 .PHONY: lab lab-down
 
 lab:
-	@$(MAKE) --no-print-directory deps
-	$(GO) build -o $(BIN)/ ./sdnd ./sdnctl
-	$(GO) build -o $(BIN)/sdn ./cni
+	@$(MAKE) --no-print-directory deps build
 	$(GO) run ./integration/cmd/sdnlab up --dir $(LAB_DIR) --bin $(BIN) $(LAB_FLAGS)
 
 lab-down:
