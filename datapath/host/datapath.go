@@ -62,7 +62,14 @@ type Datapath struct {
 	hostNS string // where OVS's ports appear: cfg.HostNSPath, checked
 	log    *slog.Logger
 
-	mu sync.Mutex // one Realize at a time
+	mu sync.Mutex // one Realize (or tunnel neighbour refresh) at a time
+	// Userspace tunneling (neighbors.go), guarded by mu: whether the
+	// kernel keeps managed neighbour entries, and the next hops of the last
+	// Realize, which the refresher keeps in OVS's cache.
+	managedNeighbors bool
+	hops             []netip.Addr
+
+	refresher refresher // netdev: started by the first Apply, stopped by Close
 
 	plugMu  sync.Mutex
 	plugged map[string]time.Time // ports PlugWorkload added, not yet seen desired
@@ -99,7 +106,7 @@ func New(ctx context.Context, cfg Config) (*Datapath, error) {
 		cfg.Logger = slog.Default()
 	}
 	d := &Datapath{cfg: cfg, ovs: cfg.OVS, hostNS: cfg.HostNSPath, plugged: map[string]time.Time{},
-		log: cfg.Logger.With("node", cfg.NodeName)}
+		managedNeighbors: true, log: cfg.Logger.With("node", cfg.NodeName)}
 	if err := sameNetNS(cfg.HostNSPath, cfg.OVS.NetNS); err != nil {
 		return nil, fmt.Errorf("host datapath: %w", err)
 	}
@@ -124,6 +131,15 @@ func New(ctx context.Context, cfg Config) (*Datapath, error) {
 		}
 	}
 	return d, nil
+}
+
+// Close stops what the Datapath runs in the background: with the
+// userspace datapath, the refresher of OVS's tunnel neighbour cache, which
+// the first Apply starts. The host keeps its state. Calling Apply after
+// Close still works, without the refresher.
+func (d *Datapath) Close() error {
+	d.refresher.stop()
+	return nil
 }
 
 // sameNetNS checks that hostNS ("" = ours) is the namespace the OVS daemons
@@ -265,7 +281,19 @@ func (d *Datapath) Apply(ctx context.Context, m *agent.Mirror) (Result, error) {
 	if err != nil {
 		return fail(err)
 	}
-	// 5. Flows, in one atomic bundle.
+	// 5. Userspace tunneling: OVS must know the MAC of every remote host's
+	// next hop before flows send packets there, or it drops the first;
+	// and it forgets a MAC not used for a while, so a refresher keeps them.
+	// Failing here costs first packets, not connectivity: the flows go in
+	// anyway, and the next Realize (and the refresher) tries again.
+	if d.cfg.DatapathType == "netdev" {
+		if err := d.ensureTunnelNeighbors(ctx, h, want, &res); err != nil {
+			d.log.Warn("could not make OVS learn the tunnel next hops; the first packet to a host OVS has not learned yet will be dropped",
+				"bridge", UnderlayBridge, "err", err)
+		}
+		d.refresher.start(d.neighborRefreshPeriod, d.refreshTunnelNeighbors)
+	}
+	// 6. Flows, in one atomic bundle.
 	fh := want.flowHost(ports)
 	res.Workloads = len(fh.Local)
 	compiled := flows.Compile(fh)

@@ -20,7 +20,9 @@
 //  5. one port per local workload (mirror workloads of this node, not
 //     pending, with a host veth: [HostIfname]) whose veth exists; br-int
 //     ports named like workload veths that are no longer desired go;
-//  6. the compiled flows (flows.Compile), reconciled on br-int in one
+//  6. with the userspace datapath, OVS's tunnel neighbour cache: the MAC
+//     of the next hop towards every remote host (below);
+//  7. the compiled flows (flows.Compile), reconciled on br-int in one
 //     atomic bundle stamped with the generation.
 //
 // [Datapath.Apply] is the same, returning what changed ([Result]); a
@@ -53,11 +55,7 @@
 // MAC of a tunnel destination by ARP through br-phy (`tnl/arp/show`:
 // "198.18.0.2 … br-phy"); it also snoops ARP on br-int, harmlessly. An
 // encapsulated packet leaves through br-phy's NORMAL flow; an arriving one
-// is decapsulated when NORMAL sends it to br-phy's own port. The first
-// packet to a tunnel destination whose MAC OVS has not learned is dropped
-// while OVS sends an ARP request (the kernel would queue it): a new
-// connection to a host not talked to before loses its first packet, and
-// TCP retransmits its SYN. Not addressed yet.
+// is decapsulated when NORMAL sends it to br-phy's own port.
 //
 // The netdev datapath reads a system port through a packet socket, which
 // leaves the kernel its own copy of every frame. On the underlay interface
@@ -77,6 +75,59 @@
 // TCP through the userspace datapath needs tx checksum offload off on the
 // workload's veth end (link.WorkloadIface.TxChecksumOff); ICMP and UDP
 // pass without it.
+//
+// # Tunnel neighbours (userspace datapath)
+//
+// OVS takes the MAC of a tunnel packet's next hop from its own tunnel
+// neighbour cache (`ovs-appctl tnl/arp/show`), not from the kernel's. A
+// packet to a next hop missing there is dropped while OVS sends an ARP
+// request (the kernel would queue it), so a connection to a host not
+// talked to before lost its first packet: in a lab of four fresh hosts,
+// the first UDP datagram between each of the six pairs got no echo, six
+// out of six (TestFirstPacketToNewHost with the step below switched off).
+// And OVS forgets an entry not used for `tnl/neigh/aging` seconds (900 by
+// default in OVS 3.1; `tnl/arp/set` makes the same kind of entry as
+// snooping, with the same aging: OVS 3.1 has no static entries), after
+// which the first packet to an idle host was lost again.
+//
+// So Realize (before the flows) fills the cache. For the next hop towards
+// each remote host (its underlay address, or the gateway the kernel routes
+// it through), br-phy gets a "managed" kernel neighbour entry
+// (link.KeepNeighbor; NTF_EXT_MANAGED, Linux 5.16 and later): the kernel
+// ARPs for it at once, through br-phy, and from then on probes it whenever
+// it goes stale (about every 30 s; unicast) and keeps retrying one that
+// does not answer. OVS snoops the replies on br-phy, which fills its cache
+// and refreshes its entries, and Realize copies every resolved MAC that
+// OVS still lacks or holds differently into it (`tnl/arp/set`). In the lab
+// the kernel's answer came back in under a millisecond, before Realize
+// looked; Realize waits at most a second, and only for next hops the
+// kernel had no entry for: one that does not answer is logged and left to
+// the kernel (its answer, when it comes, is snooped). Managed entries on
+// br-phy that are no longer a next hop are deleted (br-phy's managed
+// entries are taken to be sdn's). A second Realize changes nothing.
+//
+// Snooped probes do not keep every entry fresh: the kernel does not probe
+// a neighbour that upper-layer traffic keeps confirmed (TCP
+// acknowledgements), and with the host talking TCP to a peer every second,
+// OVS's entry for that peer expired at its aging without one ARP on the
+// wire. Hosts running sdn servers talk like that (a raft leader heartbeats
+// its followers over TCP several times a second). So the first Apply also
+// starts a refresher ([Datapath.Close] stops it): every third of
+// `tnl/neigh/aging` (5 minutes by default) it rewrites every next hop's
+// entry in OVS (the kernel's MAC if just confirmed, else the one OVS
+// holds), which restarts its aging, and asks the kernel again about next
+// hops it has not resolved. That costs one ovs-appctl run per remote host
+// per pass. With OVS's aging at 2 s, entries outlive 5 s of idleness
+// (TestTunnelNeighborsOutliveAging); without the refresher they did not.
+//
+// Limits: OVS 3.1 can flush its whole cache but not delete one entry, so
+// entries of hosts that left age out by themselves (harmless). Next hops
+// come from the kernel's route lookup (`ip route get`); OVS 3.1 mirrors the
+// main routing table, so policy routing could make the two differ. On a
+// kernel without managed entries (one warning says so), next hops are
+// resolved at each Realize and refresher pass only. Failing to fill the
+// cache does not fail Realize: it is logged, the flows go in, and OVS
+// falls back to resolving on the first packet.
 //
 // # Not done
 //

@@ -165,6 +165,7 @@ func (l *lab) newDatapath(h *testHost, inst *ovs.Instance, gen uint16) *Datapath
 	if err != nil {
 		l.t.Fatal(err)
 	}
+	l.t.Cleanup(func() { _ = dp.Close() })
 	return dp
 }
 

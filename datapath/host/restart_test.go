@@ -99,9 +99,8 @@ func TestRestartKeepsTraffic(t *testing.T) {
 		mons = append(mons, startMonitor(t, h.ovs, IntegrationBridge), startMonitor(t, h.ovs, UnderlayBridge))
 	}
 	startEcho(t, h1.nsPath)
-	// Warm the path first: the userspace datapath drops the first packet
-	// to a tunnel destination whose MAC it has not learned yet (it sends an
-	// ARP request through br-phy instead).
+	// Check the paths first (Realize made OVS learn the tunnel next hops,
+	// so no warm-up is needed: TestFirstPacketToNewHost).
 	gw1 := h1.subnet.Addr().Next()
 	for _, c := range []struct {
 		from string

@@ -19,7 +19,8 @@ import (
 // it and moves the address (with the routes through the interface) onto
 // br-phy's internal interface. OVS learns routes from the kernel (the
 // prefix route br-phy's address brings: `ovs-appctl ovs/route/show`) and
-// resolves tunnel destinations by ARP through br-phy (`tnl/arp/show`).
+// resolves tunnel destinations by ARP through br-phy (`tnl/arp/show`;
+// ensureTunnelNeighbors fills that cache ahead of traffic).
 // Every step checks first, so an agent restart changes nothing.
 func (d *Datapath) ensureUnderlay(ctx context.Context, st *ovsState, h *link.Handle, want *desired, res *Result) (netip.Addr, error) {
 	name := d.cfg.UnderlayIface

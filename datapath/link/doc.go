@@ -28,7 +28,9 @@
 // what it changed; MoveAddr moves an address, with the gateway routes
 // through it, from one link to another (userspace tunneling's br-phy);
 // NetSysctl and SetNetSysctl read and write /proc/sys/net inside a
-// namespace.
+// namespace; Neighbors, KeepNeighbor (a "managed" ARP entry the kernel
+// resolves at once and keeps resolved) and DeleteNeighbor handle the
+// neighbour table, and RouteTo finds a destination's next hop.
 //
 // Every netlink dump retries when the kernel flags it as interrupted
 // (NLM_F_DUMP_INTR, netlink.ErrDumpInterrupted), like containernetworking's
