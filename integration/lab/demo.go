@@ -32,11 +32,15 @@ func (l *Lab) AttachDefaults(ctx context.Context) ([]*Workload, error) {
 	)
 	err = l.eachHost(func(i int) error {
 		for _, n := range names {
-			w, err := l.Attach(HostName(i), n, n, map[string]string{"lab": "demo"})
+			w, kept, err := l.attach(HostName(i), n, n, map[string]string{"lab": "demo"})
 			if err != nil {
 				return err
 			}
-			l.logf("%s: attached %s: %s in %s (netns %s)", w.Host, w.SDNName(), w.Address, w.Network, w.NS)
+			verb := "attached"
+			if kept {
+				verb = "kept"
+			}
+			l.logf("%s: %s %s: %s in %s (netns %s)", w.Host, verb, w.SDNName(), w.Address, w.Network, w.NS)
 			mu.Lock()
 			ws = append(ws, w)
 			mu.Unlock()
@@ -108,7 +112,7 @@ func admins(isolation string, networks map[string]bool) string {
 
 // Hints tells how to poke at the lab.
 func (l *Lab) Hints(w io.Writer, ws []*Workload) {
-	fmt.Fprintf(w, "\nThe lab %s is up (%d hosts, underlay %s, files in %s).\n", l.Name, l.Hosts, Subnet(l.Name), l.Dir)
+	fmt.Fprintf(w, "\nLab %q is up (%d hosts, underlay %s, files in %s).\n", l.Name, l.Hosts, Subnet(l.Name), l.Dir)
 	fmt.Fprintf(w, "  sdnctl:     %s/sdnctl --server %s get workloads\n", l.Bin, l.SdnctlServer())
 	fmt.Fprintf(w, "              %s/sdnctl --server %s status\n", l.Bin, l.SdnctlServer())
 	if len(ws) > 1 {

@@ -152,16 +152,20 @@ func (l *Lab) startOVS(ctx context.Context, i int) (*ovs.Instance, error) {
 	return ovs.StartInstance(ctx, ovs.InstanceConfig{RunDir: l.ovsDir(i), NetNS: l.HostNS(i), Logger: quiet})
 }
 
+// ovsDaemon is one of host i's OVS daemons, known by the pidfile OVS
+// writes.
+func (l *Lab) ovsDaemon(i int, name string) daemon {
+	pf := filepath.Join(l.ovsDir(i), name+".pid")
+	return daemon{pidfile: pf, mark: "--pidfile=" + pf}
+}
+
 // ovsRunning reports whether both of host i's OVS daemons run.
 func (l *Lab) ovsRunning(i int) bool {
-	for _, d := range []string{"ovsdb-server", "ovs-vswitchd"} {
-		pf := filepath.Join(l.ovsDir(i), d+".pid")
-		if (daemon{pidfile: pf, mark: "--pidfile=" + pf}).pid() == 0 {
-			return false
-		}
-	}
-	return true
+	return l.ovsDaemon(i, "ovsdb-server").pid() != 0 && l.vswitchdPID(i) != 0
 }
+
+// vswitchdPID is the pid of host i's ovs-vswitchd, 0 if it does not run.
+func (l *Lab) vswitchdPID(i int) int { return l.ovsDaemon(i, "ovs-vswitchd").pid() }
 
 // stopHost stops host i's sdnd and OVS daemons, keeping their files.
 func (l *Lab) stopHost(i int) error {

@@ -204,3 +204,26 @@ func binaryReplaced(pid int) bool {
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 	return err == nil && strings.HasSuffix(exe, " (deleted)")
 }
+
+// startTime is when pid started, in clock ticks since boot (field 22 of
+// /proc/PID/stat); 0 if unknown.
+func startTime(pid int) uint64 {
+	if pid <= 0 {
+		return 0
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	j := bytes.LastIndexByte(stat, ')')
+	if j < 0 {
+		return 0
+	}
+	// After "pid (comm)" come fields 3 (state) onwards; starttime is 22.
+	f := strings.Fields(string(stat[j+1:]))
+	if len(f) < 20 {
+		return 0
+	}
+	t, _ := strconv.ParseUint(f[19], 10, 64)
+	return t
+}

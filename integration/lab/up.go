@@ -72,8 +72,10 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("apply %s: %w", l.cfg.Examples, err)
 	}
-	for _, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
-		l.logf("  %s", line)
+	for _, line := range strings.Split(out, "\n") {
+		if strings.TrimSpace(line) != "" {
+			l.logf("  %s", line)
+		}
 	}
 	// Now that the agents own the underlay (netdev: the address is on
 	// br-phy), this also teaches OVS the tunnel neighbours.
@@ -96,7 +98,16 @@ func (l *Lab) checkUnderlay() error {
 			if j == i {
 				continue
 			}
-			if _, err := l.Exec(l.HostNS(i), "ping", "-c", "1", "-W", "2", "-n", "-q", l.HostIP(j).String()); err != nil {
+			// A few tries: an agent that just (re)started may still be
+			// installing br-phy's flows, though the servers' status, which
+			// remembers what its predecessor realized, says it is done.
+			var err error
+			for try := 0; try < 5; try++ {
+				if _, err = l.Exec(l.HostNS(i), "ping", "-c", "1", "-W", "1", "-n", "-q", l.HostIP(j).String()); err == nil {
+					break
+				}
+			}
+			if err != nil {
 				mu.Lock()
 				failed = append(failed, fmt.Sprintf("%s -> %s (%s)", HostName(i), HostName(j), l.HostIP(j)))
 				mu.Unlock()
@@ -184,12 +195,20 @@ func (l *Lab) upHost(ctx context.Context, i int) error {
 func (l *Lab) upSDND(ctx context.Context, i int) error {
 	d := l.sdnd(i)
 	if pid := d.pid(); pid != 0 {
-		if !binaryReplaced(pid) {
+		var why string
+		switch {
+		case binaryReplaced(pid):
+			// Restarts are normal for sdnd: run the rebuilt binary.
+			why = "bin/sdnd was rebuilt"
+		case startTime(l.vswitchdPID(i)) > startTime(pid):
+			// A new ovs-vswitchd starts with no flows, and this agent
+			// does not replay them (yet); a fresh one realizes everything.
+			why = "its ovs-vswitchd is younger than it"
+		default:
 			l.logf("%s: sdnd running (pid %d, kept)", HostName(i), pid)
 			return nil
 		}
-		// A rebuilt bin/sdnd: restart onto it (restarts are normal for sdnd).
-		l.logf("%s: bin/sdnd was rebuilt; restarting sdnd (pid %d)", HostName(i), pid)
+		l.logf("%s: %s; restarting sdnd (pid %d)", HostName(i), why, pid)
 		if err := d.stop(15 * time.Second); err != nil {
 			return err
 		}

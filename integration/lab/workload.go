@@ -65,35 +65,41 @@ func (l *Lab) recordPath(host, name string) string {
 // attached already (CNI CHECK passes) returns it unchanged; one that is
 // half-attached is detached (DEL) and attached anew.
 func (l *Lab) Attach(host, network, name string, labels map[string]string) (*Workload, error) {
+	w, _, err := l.attach(host, network, name, labels)
+	return w, err
+}
+
+// attach is Attach, and also says whether the workload was kept as it was.
+func (l *Lab) attach(host, network, name string, labels map[string]string) (w *Workload, kept bool, err error) {
 	i, err := l.hostIndex(host)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if !workloadNameRE.MatchString(name) {
-		return nil, fmt.Errorf("workload name %q: want lowercase letters, digits and '-'", name)
+		return nil, false, fmt.Errorf("workload name %q: want lowercase letters, digits and '-'", name)
 	}
-	w := &Workload{Host: host, Network: network, Name: name, NS: l.WorkloadNS(host, name)}
+	w = &Workload{Host: host, Network: network, Name: name, NS: l.WorkloadNS(host, name)}
 	w.ContainerID = w.NS
 	created, err := ensureNS(w.NS)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if !created {
-		if old, err := l.loadWorkload(host, name); err == nil {
-			if old.Network == network {
-				if _, err := l.cni(i, "CHECK", old, labels); err == nil {
-					return old, nil
-				}
+	if old, err := l.loadWorkload(host, name); err == nil {
+		if !created && old.Network == network {
+			if _, err := l.cni(i, "CHECK", old, labels); err == nil {
+				return old, true, nil
 			}
-			_, _ = l.cni(i, "DEL", old, nil)
 		}
+		// Attached once, and its namespace was lost (or CHECK failed): a
+		// runtime would DEL before adding again, so do that.
+		_, _ = l.cni(i, "DEL", old, nil)
 	}
 	out, err := l.cni(i, "ADD", w, labels)
 	if err != nil {
 		if created {
 			_ = link.DeleteNS(w.NS)
 		}
-		return nil, err
+		return nil, false, err
 	}
 	var res struct {
 		IPs []struct {
@@ -106,11 +112,11 @@ func (l *Lab) Attach(host, network, name string, labels map[string]string) (*Wor
 		} `json:"interfaces"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil || len(res.IPs) == 0 {
-		return nil, fmt.Errorf("attach %s: the CNI plugin printed no address: %q", w.ID(), out)
+		return nil, false, fmt.Errorf("attach %s: the CNI plugin printed no address: %q", w.ID(), out)
 	}
 	p, err := netip.ParsePrefix(res.IPs[0].Address)
 	if err != nil {
-		return nil, fmt.Errorf("attach %s: CNI result address %q: %w", w.ID(), res.IPs[0].Address, err)
+		return nil, false, fmt.Errorf("attach %s: CNI result address %q: %w", w.ID(), res.IPs[0].Address, err)
 	}
 	w.Address, w.IP, w.Result = p.String(), p.Addr().String(), out
 	for _, itf := range res.Interfaces {
@@ -119,9 +125,9 @@ func (l *Lab) Attach(host, network, name string, labels map[string]string) (*Wor
 		}
 	}
 	if err := l.saveWorkload(w); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return w, nil
+	return w, false, nil
 }
 
 // Detach runs CNI DEL for the workload and deletes its namespace.
