@@ -29,6 +29,7 @@ type agentRole struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when both have stopped
 	conn   *grpc.ClientConn
+	dp     hostDatapath
 }
 
 // startAgent opens this host's OVS and datapath, starts following the
@@ -70,7 +71,7 @@ func startAgent(ctx context.Context, o *options, log *slog.Logger, failed chan<-
 	})
 
 	actx, cancel := context.WithCancel(ctx)
-	r := &agentRole{cancel: cancel, done: make(chan struct{}), conn: conn}
+	r := &agentRole{cancel: cancel, done: make(chan struct{}), conn: conn, dp: dp}
 	runDone, cniDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(runDone)
@@ -100,6 +101,7 @@ func (r *agentRole) stop() {
 	case <-time.After(20 * time.Second):
 	}
 	r.conn.Close()
+	r.dp.Close()
 }
 
 // underlayAddr returns this host's tunnel endpoint and the underlay MTU:

@@ -18,6 +18,9 @@ import (
 type hostDatapath interface {
 	agent.Realizer
 	cnisrv.Datapath
+	// Close stops the datapath's background work (the tunnel neighbour
+	// refresh); the host keeps its flows.
+	Close() error
 }
 
 var _ hostDatapath = (*host.Datapath)(nil)
