@@ -108,6 +108,6 @@ func down(cfg lab.Config) error {
 	if err := l.Down(); err != nil {
 		return err
 	}
-	fmt.Printf("lab %s is down\n", l.Name)
+	fmt.Printf("lab %q is down\n", l.Name)
 	return nil
 }
