@@ -30,7 +30,16 @@ type Config struct {
 	// StatePath is where the mirror is persisted.
 	StatePath string
 	Logger    *slog.Logger
+	// ResyncInterval is how often the host is made to match the desired
+	// state even when nothing changed, so what was lost underneath (a
+	// restarted ovs-vswitchd starts with no flows, a hand-deleted port) is
+	// put back. The realizer diffs against the world, so a resync of a
+	// correct host changes nothing. 0 means DefaultResyncInterval.
+	ResyncInterval time.Duration
 }
+
+// DefaultResyncInterval is the resync period when none is configured.
+const DefaultResyncInterval = 15 * time.Second
 
 // Agent follows the servers for one host.
 type Agent struct {
@@ -56,6 +65,8 @@ type Agent struct {
 	Snapshots int
 	// Deltas counts revisions received as deltas.
 	Deltas int
+	// Resyncs counts periodic resyncs (under realizeMu).
+	Resyncs int
 }
 
 // New returns an agent over a connection to any server. It loads the
@@ -101,6 +112,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.lastReport = rep
 		a.realizeMu.Unlock()
 	}
+	go a.resyncLoop(ctx)
 	backoff := 100 * time.Millisecond
 	registered := false
 	for ctx.Err() == nil {
@@ -128,6 +140,42 @@ func (a *Agent) Run(ctx context.Context) error {
 		backoff = min(backoff*2, 5*time.Second)
 	}
 	return nil
+}
+
+// resyncLoop realizes the current desired state every ResyncInterval. It
+// reports only when the outcome differs from the last report (a failure
+// appears or clears), so a healthy host sends nothing.
+func (a *Agent) resyncLoop(ctx context.Context) {
+	every := a.cfg.ResyncInterval
+	if every <= 0 {
+		every = DefaultResyncInterval
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		a.realizeMu.Lock()
+		if a.mirror.Revision == 0 {
+			a.realizeMu.Unlock()
+			continue
+		}
+		rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.mirror.Revision}
+		if err := a.realizer.Realize(ctx, a.mirror); err != nil {
+			rep.Error = err.Error()
+			a.log.Error("resync desired state", "revision", a.mirror.Revision, "err", err)
+		}
+		changed := a.lastReport == nil || a.lastReport.Error != rep.Error || a.lastReport.Revision != rep.Revision
+		a.lastReport = rep
+		a.Resyncs++
+		a.realizeMu.Unlock()
+		if changed && ctx.Err() == nil {
+			a.report(ctx, rep)
+		}
+	}
 }
 
 func isRefusal(err error) bool {
