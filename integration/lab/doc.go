@@ -12,7 +12,9 @@
 //	                 offload off), an OVS instance, sdnd (server+agent on host1,
 //	                 agent on the others); node names host1..hostN
 //	NAME-hostI-W     workload namespaces, attached with `sdn` (CNI) on hostI
-//	DIR/lab.json     marker: which lab owns DIR
+//	DIR/lab.json     marker: which lab owns DIR (Down removes DIR only with it)
+//	DIR/hcl/         the HCL files applied (examples/, isolation overridden if asked)
+//	DIR/bin.path     the binaries' directory, for Open
 //	DIR/hostI/       ovs/ (OVS run, db and log dir), data/ (sdnd), sdnd.log,
 //	                 sdnd.pid, api.sock (host1), cni.sock, workloads/*.json
 //
@@ -22,7 +24,16 @@
 // socket, which namespaces do not hide.
 //
 // Up is idempotent: on a running lab it keeps what works and repairs what
-// does not. Down removes exactly what the lab made (its processes by pidfile
-// and by their command lines naming DIR, its namespaces by name, DIR) and is
-// safe to repeat, from any process that knows NAME and DIR.
+// does not (a lost namespace or underlay link, a dead OVS daemon or sdnd,
+// an sdnd older than its ovs-vswitchd or than bin/sdnd, a workload whose
+// namespace vanished). After the apply it pings every host from every other
+// over the underlay, which also fills OVS's tunnel neighbour caches.
+//
+// Expected encodes what each isolation mode promises with no policies:
+// flat, all pairs; multitenant, same network or either side admin; policy,
+// same network only (the admin network is not special there).
+//
+// Down removes exactly what the lab made (its processes by pidfile and by
+// their command lines naming DIR, its namespaces by name, DIR) and is safe to
+// repeat, from any process that knows NAME and DIR.
 package lab
