@@ -105,6 +105,10 @@ func (d *Datapath) PlugWorkload(ctx context.Context, hostIfname string) (int, er
 	if !isWorkloadPort(hostIfname) {
 		return 0, fmt.Errorf("plug workload: %q is not a workload veth name (want \"sdn\" and 11 hex digits, from link.HostVethName)", hostIfname)
 	}
+	// One OVS change at a time: a Realize running meanwhile would see the
+	// new port before OVS gave it an OpenFlow number and take it for broken.
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	h, err := link.Open(d.hostNS)
 	if err != nil {
 		return 0, fmt.Errorf("plug workload: %w", err)
@@ -129,6 +133,8 @@ func (d *Datapath) UnplugWorkload(ctx context.Context, hostIfname string) error 
 	if !isWorkloadPort(hostIfname) {
 		return fmt.Errorf("unplug workload: %q is not a workload veth name", hostIfname)
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.plugMu.Lock()
 	delete(d.plugged, hostIfname)
 	d.plugMu.Unlock()
