@@ -320,9 +320,21 @@ func (a *Agent) Sync(ctx context.Context, rev uint64) error {
 		return fmt.Errorf("wait for desired state revision %d from the servers (have %d): %w", rev, have, err)
 	}
 	a.realizeMu.Lock()
-	defer a.realizeMu.Unlock()
-	if err := a.realizer.Realize(ctx, a.mirror); err != nil {
-		return fmt.Errorf("realize desired state revision %d: %w", a.mirror.Revision, err)
+	rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.mirror.Revision}
+	rerr := a.realizer.Realize(ctx, a.mirror)
+	if rerr != nil {
+		rep.Error = rerr.Error()
+	}
+	changed := a.lastReport == nil || a.lastReport.Error != rep.Error || a.lastReport.Revision != rep.Revision
+	a.lastReport = rep
+	a.realizeMu.Unlock()
+	if changed {
+		// A realize that failed on the watch path and succeeds here must
+		// reach the servers, or they wait for this host forever.
+		a.report(ctx, rep)
+	}
+	if rerr != nil {
+		return fmt.Errorf("realize desired state revision %d: %w", rep.Revision, rerr)
 	}
 	return nil
 }

@@ -85,3 +85,15 @@ func TestResyncWithoutChanges(t *testing.T) {
 		t.Fatalf("last report %v: want revision 3 without error once the realizer recovered", a.lastReport)
 	}
 }
+
+// unreachable is a client connection to a server that is not there: calls
+// fail (the agent logs and carries on), as when every server is down.
+func unreachable(t *testing.T) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient("unix:///nonexistent/sdn.sock", grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}

@@ -26,7 +26,7 @@ func (r *countingRealizer) Realize(_ context.Context, m *Mirror) error {
 
 func TestSyncWaitsForRevisionThenRealizes(t *testing.T) {
 	rz := &countingRealizer{}
-	a, err := New(nil, rz, Config{Node: "h1", StatePath: filepath.Join(t.TempDir(), "desired.pb")})
+	a, err := New(unreachable(t), rz, Config{Node: "h1", StatePath: filepath.Join(t.TempDir(), "desired.pb")})
 	if err != nil {
 		t.Fatal(err)
 	}
