@@ -8,8 +8,12 @@ import (
 const (
 	// AdminVNID is the admin network's VNID. It is never allocated.
 	AdminVNID uint32 = 0
-	// MaxVNID is the largest 24-bit VNID.
-	MaxVNID uint32 = 1<<24 - 1
+	// HostVNID (the largest 24-bit value) marks traffic from and to the
+	// hosts themselves (their gateway ports) in the datapath. It is never
+	// allocated.
+	HostVNID uint32 = 1<<24 - 1
+	// MaxVNID is the largest VNID a network can get.
+	MaxVNID uint32 = HostVNID - 1
 )
 
 // VNIDPool hands out 24-bit virtual network IDs, 1 through [MaxVNID]. VNID 0
@@ -20,7 +24,7 @@ type VNIDPool struct {
 	pool     *Pool
 }
 
-// NewVNIDPool returns an empty pool of VNIDs 1 through 2^24-1, named
+// NewVNIDPool returns an empty pool of VNIDs 1 through 2^24-2, named
 // "VNID space" in errors.
 func NewVNIDPool() *VNIDPool {
 	v, err := NewVNIDPoolRange(1, MaxVNID)
@@ -53,7 +57,7 @@ func (v *VNIDPool) Pool() *Pool { return v.pool }
 // Allocate returns the next free VNID, next-fit. When every VNID is taken it
 // returns an *ExhaustedError such as
 //
-//	VNID space is full (16777215 of 16777215 VNIDs used); delete unused networks
+//	VNID space is full (16777214 of 16777214 VNIDs used); delete unused networks
 func (v *VNIDPool) Allocate() (uint32, error) {
 	i, err := v.pool.Allocate()
 	if err != nil {

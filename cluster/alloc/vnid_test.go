@@ -7,8 +7,8 @@ import (
 
 func TestVNIDPoolStartsAtOne(t *testing.T) {
 	v := NewVNIDPool()
-	if got := v.Pool().Size(); got != 1<<24-1 {
-		t.Fatalf("Size = %d, want 2^24-1", got)
+	if got := v.Pool().Size(); got != 1<<24-2 {
+		t.Fatalf("Size = %d, want 2^24-2 (0 is the admin network's, 2^24-1 the hosts')", got)
 	}
 	if id, err := v.Allocate(); err != nil || id != 1 {
 		t.Fatalf("first Allocate = %d, %v; want 1 (0 is the admin network's)", id, err)
@@ -40,7 +40,7 @@ func TestVNIDPoolExhausted(t *testing.T) {
 	})
 	t.Run("full", func(t *testing.T) {
 		if testing.Short() {
-			t.Skip("allocates all 16777215 VNIDs")
+			t.Skip("allocates all 16777214 VNIDs")
 		}
 		v := NewVNIDPool()
 		for range MaxVNID {
@@ -53,7 +53,7 @@ func TestVNIDPoolExhausted(t *testing.T) {
 		if !errors.As(err, &ex) {
 			t.Fatalf("Allocate on a full pool = %v, want *ExhaustedError", err)
 		}
-		const want = "VNID space is full (16777215 of 16777215 VNIDs used); delete unused networks"
+		const want = "VNID space is full (16777214 of 16777214 VNIDs used); delete unused networks"
 		if err.Error() != want {
 			t.Fatalf("error:\n got %s\nwant %s", err, want)
 		}
@@ -74,7 +74,8 @@ func TestVNIDPoolClaimErrors(t *testing.T) {
 		want string
 	}{
 		{0, &reserved, "VNID 0 is the admin network's VNID of VNID space and is never assigned"},
-		{1 << 24, &notIn, "VNID space: VNID 16777216 is out of range 1-16777215"},
+		{1 << 24, &notIn, "VNID space: VNID 16777216 is out of range 1-16777214"},
+		{HostVNID, &notIn, "VNID space: VNID 16777215 is out of range 1-16777214"},
 		{42, &inUse, "VNID 42 is already in use in VNID space"},
 	}
 	for _, tt := range tests {

@@ -61,6 +61,7 @@ func TestGolden(t *testing.T) {
 	for name, h := range map[string]*Host{
 		"multitenant": sample(Multitenant),
 		"flat":        sample(Flat),
+		"policy":      sample(Policy),
 		"empty":       {Isolation: Multitenant, Subnet: netip.MustParsePrefix("10.128.4.0/23"), Gateway: netip.MustParseAddr("10.128.4.1"), GatewayMAC: mac("0a:58:0a:80:04:01"), ClusterCIDR: netip.MustParsePrefix("10.128.0.0/14"), TunnelPort: 1, GatewayPort: 2},
 	} {
 		t.Run(name, func(t *testing.T) {

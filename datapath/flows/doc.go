@@ -10,7 +10,7 @@
 //	           carry its own MAC and IP (ARP: sender MAC and address too),
 //	           else it is dropped (anti-spoofing); its VNID goes to reg0.
 //	           Tunnel packets take reg0 from tun_id; the host's gateway port
-//	           is VNID 0.
+//	           is HostVNID (2^24-1), never a network's.
 //	arp        ARP requests for local workloads and the gateway are answered
 //	           from the model; the host's ARP for other hosts' workloads is
 //	           answered with the virtual router MAC. Nothing floods.
@@ -22,8 +22,10 @@
 //	           (tun_id = source VNID, tun_dst = that host, straight to
 //	           output), unknown cluster addresses dropped, the rest to the
 //	           gateway (the host routes it).
-//	ingress    isolation: flat passes all; multitenant passes when either
-//	           VNID is 0 or both are equal.
+//	ingress    isolation: hosts reach and are reached by all; flat passes
+//	           all; multitenant passes when either VNID is 0 (the admin
+//	           network) or both are equal; policy passes equal VNIDs only
+//	           (policies will decide the rest).
 //	output     new connections are committed to conntrack; out to reg2.
 //
 // Flows grow with local workloads, networks present locally and remote

@@ -12,7 +12,7 @@ type Isolation int
 const (
 	Flat        Isolation = iota + 1 // all reach all
 	Multitenant                      // own network only; VNID 0 reaches and is reached by all
-	Policy                           // like Multitenant until policies arrive
+	Policy                           // networks isolated, the admin network too; policies (to come) decide
 )
 
 // Host is everything the flows of one host depend on. The agent builds it
