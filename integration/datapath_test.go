@@ -140,18 +140,42 @@ func TestDatapath(t *testing.T) {
 				t.Errorf("%s forging %s's IP %s: %d packets delivered to %s", x.ID(), y.ID(), y.IP, n, to.ID())
 			}
 			port++
+			if n := delivered(t, l, x, to, y.MAC, x.IP, port); n != 0 {
+				t.Errorf("%s forging %s's MAC %s: %d packets delivered to %s", x.ID(), y.ID(), y.MAC, n, to.ID())
+			}
+			port++
 			if n := delivered(t, l, x, to, "0a:58:de:ad:be:ef", x.IP, port); n != 0 {
 				t.Errorf("%s forging MAC 0a:58:de:ad:be:ef: %d packets delivered to %s", x.ID(), n, to.ID())
 			}
 		}
+		// ARP requests are answered from the model, so nothing reaches
+		// the target either way; the positive control is the answer the
+		// sender gets, and a counter in the target's namespace checks
+		// that no frame claiming to be y arrived there.
 		if r := probe(t, l, x, "arp", "-target", local.IP, "-seconds", "1"); !strings.HasPrefix(r, "reply") {
 			t.Fatalf("positive control: ARP from %s for %s: %s", x.ID(), local.IP, r)
 		}
+		arpAtTarget := exec.Command("ip", "netns", "exec", local.NS, filepath.Join(binaries(t), "sdnprobe"), "arp-count", "-src-ip", y.IP, "-seconds", "3")
+		var arpOut strings.Builder
+		arpAtTarget.Stdout = &arpOut
+		if err := arpAtTarget.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
 		if r := probe(t, l, x, "arp", "-src-ip", y.IP, "-target", local.IP, "-seconds", "1"); r != "no reply" {
 			t.Errorf("ARP with forged sender address %s: %s", y.IP, r)
 		}
+		if r := probe(t, l, x, "arp", "-src-mac", y.MAC, "-src-ip", y.IP, "-target", local.IP, "-seconds", "1"); r != "no reply" {
+			t.Errorf("ARP posing as %s (MAC and address): %s", y.ID(), r)
+		}
 		if r := probe(t, l, x, "arp", "-src-mac", "0a:58:de:ad:be:ef", "-target", local.IP, "-seconds", "1"); r != "no reply" {
 			t.Errorf("ARP with forged sender MAC: %s", r)
+		}
+		if err := arpAtTarget.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.TrimSpace(arpOut.String()); n != "0" {
+			t.Errorf("%s received %s ARP frames claiming to come from %s", local.ID(), n, y.IP)
 		}
 	})
 

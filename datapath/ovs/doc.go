@@ -128,7 +128,8 @@
 //
 // # Not done
 //
-// ovs-vswitchd restarts (as opposed to agent restarts) would want
-// other_config:flow-restore-wait=true while flows are replayed; nothing
-// here sets it yet.
+// After an ovs-vswitchd restart (as opposed to an agent restart) the agent's
+// periodic resync (sdnd/agent, every 15 s) puts the flows back; setting
+// other_config:flow-restore-wait=true while they are replayed would close
+// that gap, and nothing here sets it yet.
 package ovs

@@ -7,6 +7,7 @@
 //	sdnprobe udp-send  -iface eth0 -src-mac M -src-ip A -dst-mac D -dst-ip B -port P -count N -token T
 //	sdnprobe udp-count -port P -token T -seconds S       prints how many datagrams carrying T arrived
 //	sdnprobe arp       -iface eth0 -src-mac M -src-ip A -target B -seconds S   prints "reply MAC" or "no reply"
+//	sdnprobe arp-count -iface eth0 -src-ip A -seconds S   prints how many ARP frames with sender address A arrived
 //	sdnprobe udp-seq-send -dst B -port P -count N -interval 5ms  a numbered stream (real socket)
 //	sdnprobe udp-seq-recv -port P -seconds S             prints received and missing counts
 package main
@@ -52,6 +53,10 @@ func main() {
 	case "arp":
 		ifi, smac, sip := local(*iface, *srcMAC, *srcIP)
 		fmt.Println(arpAsk(ifi, smac, sip, net.ParseIP(*target).To4(), wait))
+	case "arp-count":
+		ifi, err := net.InterfaceByName(*iface)
+		check(err, "interface")
+		fmt.Println(countARP(ifi, net.ParseIP(*srcIP).To4(), wait))
 	case "udp-seq-send":
 		seqSend(*dst, *port, *count, *interval)
 	case "udp-seq-recv":
@@ -195,6 +200,26 @@ func arpAsk(ifi *net.Interface, smac net.HardwareAddr, sip, target net.IP, wait 
 		}
 	}
 	return "no reply"
+}
+
+// countARP counts ARP frames arriving on ifi whose sender address is spa.
+func countARP(ifi *net.Interface, spa net.IP, wait time.Duration) int {
+	fd := rawSocket(ifi, unix.ETH_P_ARP)
+	defer unix.Close(fd)
+	tv := unix.NsecToTimeval((100 * time.Millisecond).Nanoseconds())
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	n := 0
+	buf := make([]byte, 2048)
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); {
+		k, err := unix.Read(fd, buf)
+		if err != nil {
+			continue
+		}
+		if b := buf[:k]; len(b) >= 42 && b[12] == 0x08 && b[13] == 0x06 && net.IP(b[28:32]).Equal(spa) {
+			n++
+		}
+	}
+	return n
 }
 
 func seqSend(dst string, port, n int, gap time.Duration) {
