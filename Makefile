@@ -5,6 +5,7 @@
 #   make test       install what the tests need, then vet, format check and all tests
 #   make proto      regenerate the gRPC code from proto/sdn/v1/*.proto
 #   make deps       install the system packages and Go tools the project uses
+#   make bench      run the benchmarks (as root) into bench/results/; SUITE=name, QUICK=1
 
 GO        ?= go
 BIN       := bin
@@ -70,3 +71,16 @@ lab:
 
 lab-down:
 	$(GO) run ./integration/cmd/sdnlab down --dir $(LAB_DIR)
+
+# Benchmarks (see bench/README.md), as root: every suite, or SUITE=name (comma-
+# separated for several); QUICK=1 is the smoke-test size (minutes, figures
+# not to be judged). The report lands in bench/results/ (latest.md, latest.json).
+SUITE       ?=
+QUICK       ?=
+BENCH_FLAGS ?=
+
+.PHONY: bench
+
+bench:
+	@$(MAKE) --no-print-directory deps
+	$(GO) run ./bench/cmd/sdnbench $(if $(SUITE),-suite $(SUITE)) $(if $(filter-out 0,$(QUICK)),-quick) $(BENCH_FLAGS)
