@@ -8,7 +8,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 )
 
 // Watch streams what a host needs, from a revision: the history after it
@@ -90,7 +89,9 @@ func (s *Server) snapshot(tx *state.Tx, node, reason string) []*sdnv1.WatchEvent
 		put("node", n.Name, &sdnv1.ObjectChange{Node: n})
 	}
 	for _, w := range tx.Workloads("") {
-		put("workload", state.WorkloadKey(w.Network, w.Name), &sdnv1.ObjectChange{Workload: trimWorkload(w, node)})
+		if w.Node == node {
+			put("workload", state.WorkloadKey(w.Network, w.Name), &sdnv1.ObjectChange{Workload: w})
+		}
 	}
 	var out []*sdnv1.WatchEvent
 	for len(changes) > s.chunkSize {
@@ -100,25 +101,18 @@ func (s *Server) snapshot(tx *state.Tx, node, reason string) []*sdnv1.WatchEvent
 	return append(out, &sdnv1.WatchEvent{Type: sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT, Revision: rev, Changes: changes, SnapshotDone: true, Reason: reason})
 }
 
-// filterEvent trims a revision's changes to what node needs.
+// filterEvent trims a revision's changes to what node needs. A host's
+// flows refer to its own workloads and to other hosts' blocks, never to
+// other hosts' workloads, so those are not sent: a change to a workload on
+// another host becomes a bare delete of its key (a no-op for a host that
+// never had it, and right for one it just moved away from).
 func filterEvent(ev *sdnv1.WatchEvent, node string) *sdnv1.WatchEvent {
 	out := &sdnv1.WatchEvent{Type: ev.Type, Revision: ev.Revision}
 	for _, c := range ev.Changes {
-		if c.Workload != nil {
-			c = proto.Clone(c).(*sdnv1.ObjectChange)
-			c.Workload = trimWorkload(c.Workload, node)
+		if c.Workload != nil && c.Workload.Node != node {
+			c = &sdnv1.ObjectChange{Op: sdnv1.ChangeOp_CHANGE_OP_DELETE, Kind: c.Kind, Name: c.Name}
 		}
 		out.Changes = append(out.Changes, c)
 	}
 	return out
-}
-
-// trimWorkload keeps what another host's flows refer to (address, MAC,
-// network, host) and drops the rest (labels, origin) for workloads that are
-// not on node. Local workloads are sent whole.
-func trimWorkload(w *sdnv1.Workload, node string) *sdnv1.Workload {
-	if w.Node == node {
-		return w
-	}
-	return &sdnv1.Workload{Name: w.Name, Network: w.Network, Node: w.Node, Ip: w.Ip, Mac: w.Mac, Vnid: w.Vnid, Pending: w.Pending, CreateRevision: w.CreateRevision, ModRevision: w.ModRevision}
 }

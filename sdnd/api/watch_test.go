@@ -52,7 +52,9 @@ func serverView(t *testing.T, ts *testServer, node string) *agent.Mirror {
 			ch = append(ch, &sdnv1.ObjectChange{Kind: "node", Name: n.Name, Node: n})
 		}
 		for _, w := range res.Workloads {
-			ch = append(ch, &sdnv1.ObjectChange{Kind: "workload", Name: w.Network + "/" + w.Name, Workload: trimWorkload(w, node)})
+			if w.Node == node { // other hosts' workloads are not sent
+				ch = append(ch, &sdnv1.ObjectChange{Kind: "workload", Name: w.Network + "/" + w.Name, Workload: w})
+			}
 		}
 		m.Apply(ch, rev)
 	}
@@ -228,4 +230,32 @@ func TestSnapshotChunks(t *testing.T) {
 	waitRegistered(t, ts, "host1")
 	waitRealized(t, ts, rev+1)
 	checkMirror(t, ts, a, rec)
+}
+
+// TestWatchSendsOnlyLocalWorkloads: a host gets its own workloads, not
+// other hosts'; a workload moved to another host leaves its mirror.
+func TestWatchSendsOnlyLocalWorkloads(t *testing.T) {
+	ts := startServer(t)
+	setup(t, ts) // remote1 on host2
+	a, rec, stop := runAgent(t, ts, filepath.Join(t.TempDir(), "desired.pb"))
+	defer stop()
+	waitRegistered(t, ts, "host1")
+	nets := []*sdnv1.Network{{Name: "infra", Admin: true}, {Name: "proj1"}, {Name: "proj2"}}
+	rev := mustApply(t, ts, &sdnv1.ApplyRequest{Networks: nets, Workloads: []*sdnv1.Workload{{Name: "db", Network: "proj1", Node: "host1"}}})
+	waitRealized(t, ts, rev)
+	checkMirror(t, ts, a, rec)
+	has := func(key string) bool {
+		var ok bool
+		a.View(func(m *agent.Mirror) { _, ok = m.Workloads[key] })
+		return ok
+	}
+	if !has("proj1/db") || has("proj1/remote1") {
+		t.Fatal("host1 should hold its own workload db and not host2's remote1")
+	}
+	rev = mustApply(t, ts, &sdnv1.ApplyRequest{Networks: nets, Workloads: []*sdnv1.Workload{{Name: "db", Network: "proj1", Node: "host2"}}})
+	waitRealized(t, ts, rev)
+	checkMirror(t, ts, a, rec)
+	if has("proj1/db") {
+		t.Fatal("db moved to host2 but host1 still holds it")
+	}
 }
