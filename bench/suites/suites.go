@@ -9,5 +9,6 @@ import "github.com/sdn-dev/sdn/bench"
 func All() []bench.Suite {
 	return []bench.Suite{
 		Programming(),
+		Memory(),
 	}
 }
