@@ -10,5 +10,6 @@ func All() []bench.Suite {
 	return []bench.Suite{
 		Programming(),
 		Memory(),
+		Dataplane(),
 	}
 }
