@@ -35,14 +35,19 @@ func datapathLab(t *testing.T) (*lab.Lab, []*lab.Workload) {
 	defer cancel()
 	name := fmt.Sprintf("dp%d", os.Getpid()%100000)
 	var progress strings.Builder
-	l, err := lab.Up(ctx, lab.Config{Name: name, Hosts: 2, Dir: filepath.Join(t.TempDir(), "lab"), Bin: binaries(t), Examples: "../examples", Logger: &progress})
-	if l != nil {
-		t.Cleanup(func() {
-			if err := l.Down(); err != nil {
-				t.Errorf("lab down: %v", err)
-			}
-		})
-	}
+	dir := filepath.Join(t.TempDir(), "lab")
+	// Down even when Up fails halfway (it returns no Lab then): by name and
+	// dir, which finds whatever this lab made.
+	t.Cleanup(func() {
+		ol, err := lab.Open(name, dir, nil)
+		if err == nil {
+			err = ol.Down()
+		}
+		if err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	l, err := lab.Up(ctx, lab.Config{Name: name, Hosts: 2, Dir: dir, Bin: binaries(t), Examples: "../examples", Logger: &progress})
 	if err != nil {
 		t.Fatalf("lab up: %v\n%s", err, progress.String())
 	}
