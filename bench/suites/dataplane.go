@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,18 +16,22 @@ import (
 	"time"
 
 	"github.com/sdn-dev/sdn/bench"
+	"github.com/sdn-dev/sdn/cluster/alloc"
+	"github.com/sdn-dev/sdn/datapath/link"
 	"github.com/sdn-dev/sdn/integration/lab"
 )
 
 // Dataplane measures TCP throughput (iperf3) between workloads on two hosts
 // of a lab (real sdnd, OVS, CNI plugin), against kernel baselines in
 // namespaces of its own: a plain veth pair, and VXLAN over a veth underlay
-// with offloads on and off. Underlay MTU 1500 only.
+// with offloads on and off; and minimal-ovs: the same lab with sdnd stopped
+// and br-int's pipeline replaced by one forwarding flow per direction, which
+// says what sdn's pipeline costs over OVS itself. Underlay MTU 1500 only.
 func Dataplane() bench.Suite {
 	d := &dataplane{}
 	return bench.Suite{
 		Name:        "dataplane",
-		Description: "TCP throughput (iperf3) between proj1 workloads on two lab hosts vs kernel veth and kernel VXLAN (offloads on/off), underlay MTU 1500.",
+		Description: "TCP throughput (iperf3) between proj1 workloads on two lab hosts vs kernel veth, kernel VXLAN (offloads on/off) and the same lab with br-int reduced to one flow per direction (minimal-ovs), underlay MTU 1500.",
 		Setup:       d.setup,
 		Figures: []bench.Figure{{
 			Name: "TCP throughput across hosts (Gbit/s)", Unit: "Gbit/s", HigherIsBetter: true,
@@ -35,8 +40,9 @@ func Dataplane() bench.Suite {
 				{Name: "kernel-veth", Run: d.run(&d.veth)},
 				{Name: "kernel-vxlan-offload", Run: d.run(&d.vxOn)},
 				{Name: "kernel-vxlan-no-offload", Run: d.run(&d.vxOff)},
+				{Name: "minimal-ovs", Run: d.minimalOVS},
 			},
-			Ratios: [][2]string{{"sdn", "kernel-vxlan-no-offload"}, {"sdn", "kernel-veth"}},
+			Ratios: [][2]string{{"sdn", "kernel-vxlan-no-offload"}, {"sdn", "kernel-veth"}, {"sdn", "minimal-ovs"}},
 		}},
 	}
 }
@@ -51,6 +57,9 @@ type dataplane struct {
 	seconds                int
 	sdn, veth, vxOn, vxOff iperfPair
 	servers                []*exec.Cmd
+	lab                    *lab.Lab
+	ws                     [2]*lab.Workload // server (host1), client (host2)
+	vnid                   uint32           // proj1's
 }
 
 // noOffloadFlags is what the no-offload variant turns off, with
@@ -182,6 +191,10 @@ func (d *dataplane) setup(ctx context.Context, env *bench.Env) (func(), error) {
 		return teardown, err
 	}
 	d.sdn = iperfPair{serverNS: w1.NS, clientNS: w2.NS, serverIP: w1.IP}
+	d.lab, d.ws = l, [2]*lab.Workload{w1, w2}
+	if d.vnid, err = networkVNID(l, w1.Network); err != nil {
+		return teardown, err
+	}
 	mtu, _ := l.Exec(w1.NS, "cat", "/sys/class/net/eth0/mtu")
 	env.Note("sdn", fmt.Sprintf("lab %s, 2 hosts (underlay MTU 1500, OVS per host as the lab runs it), proj1 workloads %s (%s, server) and %s (%s, client), workload eth0 MTU %s",
 		labName, w1.ID(), w1.IP, w2.ID(), w2.IP, strings.TrimSpace(mtu)))
@@ -194,6 +207,14 @@ func (d *dataplane) setup(ctx context.Context, env *bench.Env) (func(), error) {
 		}
 		d.servers = append(d.servers, c)
 	}
+	mf, err := d.minimalFlows(ctx)
+	if err != nil {
+		return teardown, err
+	}
+	env.Note("minimal-ovs", fmt.Sprintf("the sdn lab (same bridges, ports, MTU, offloads, iperf3 server), per round: both hosts' sdnd killed (SIGKILL), "+
+		"`ip neigh replace GW lladdr GWMAC nud permanent dev eth0` in both workloads (no ARP responder), br-int's flows replaced (`ovs-ofctl -O OpenFlow15 replace-flows`) by one flow per direction: "+
+		"%s; afterwards those flows and neighbour entries deleted, sdnd started on both hosts, WaitRealized, br-int's flows checked back and the server pinged from the client",
+		fmt.Sprintf("host1 `%s`, host2 `%s`", strings.Join(mf[0], "` `"), strings.Join(mf[1], "` `"))))
 	env.Note("iperf3", fmt.Sprintf("client `iperf3 -c SERVER -t %d -J` (one TCP stream, default settings), figure = end.sum_received.bits_per_second; one server per variant for the whole run; MTU 9000 not measured", d.seconds))
 	return teardown, nil
 }
@@ -300,4 +321,161 @@ func iperfGbps(out []byte) (float64, error) {
 		return 0, fmt.Errorf("iperf3 reported no received bits: %.200q", out)
 	}
 	return r.End.SumReceived.BitsPerSecond / 1e9, nil
+}
+
+// networkVNID is the VNID of network name, from `sdnctl get networks`.
+func networkVNID(l *lab.Lab, name string) (uint32, error) {
+	out, err := l.Sdnctl("get", "networks")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == name {
+			v, err := strconv.ParseUint(f[1], 10, 24)
+			if err != nil {
+				return 0, fmt.Errorf("sdnctl get networks: VNID of %s: %w", name, err)
+			}
+			return uint32(v), nil
+		}
+	}
+	return 0, fmt.Errorf("sdnctl get networks: no network %s in\n%s", name, out)
+}
+
+// tunnelOFPort is sdn-tun0's OpenFlow port (datapath/host).
+const tunnelOFPort = 1
+
+// minimalFlows returns, for host1 and host2, br-int's minimal flows: the
+// workload's port to the tunnel toward the other host, and the tunnel to the
+// workload's port (with its MAC as destination).
+func (d *dataplane) minimalFlows(ctx context.Context) ([2][]string, error) {
+	var flows [2][]string
+	for i, w := range d.ws {
+		host, peer := i+1, 2-i
+		veth := link.HostVethName(w.ContainerID, "eth0")
+		out, err := d.lab.OVS(host).Vsctl(ctx, "get", "Interface", veth, "ofport")
+		if err != nil {
+			return flows, err
+		}
+		port, err := strconv.Atoi(strings.TrimSpace(out))
+		if err != nil || port <= 0 {
+			return flows, fmt.Errorf("%s: ofport of %s is %q", lab.HostName(host), veth, strings.TrimSpace(out))
+		}
+		mac, err := d.lab.Exec(w.NS, "cat", "/sys/class/net/eth0/address")
+		if err != nil {
+			return flows, err
+		}
+		flows[i] = []string{
+			fmt.Sprintf("in_port=%d,actions=set_field:%s->tun_dst,set_field:%d->tun_id,output:%d", port, d.lab.HostIP(peer), d.vnid, tunnelOFPort),
+			fmt.Sprintf("in_port=%d,actions=set_field:%s->eth_dst,output:%d", tunnelOFPort, strings.TrimSpace(mac), port),
+		}
+	}
+	return flows, nil
+}
+
+// gateway returns the default gateway of a workload's namespace and the MAC
+// sdn's ARP responder gives it (datapath/host: alloc.MACForIP).
+func (d *dataplane) gateway(w *lab.Workload) (netip.Addr, string, error) {
+	out, err := d.lab.Exec(w.NS, "ip", "-4", "route", "show", "default")
+	if err != nil {
+		return netip.Addr{}, "", err
+	}
+	f := strings.Fields(out)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "via" {
+			gw, err := netip.ParseAddr(f[i+1])
+			if err != nil {
+				return netip.Addr{}, "", fmt.Errorf("%s: default route %q: %w", w.NS, out, err)
+			}
+			return gw, alloc.MACForIP(gw).String(), nil
+		}
+	}
+	return netip.Addr{}, "", fmt.Errorf("%s: no default gateway in %q", w.NS, out)
+}
+
+// minimalOVS measures the sdn lab with br-int's pipeline replaced by
+// minimalFlows and sdnd stopped, then puts sdn back (and checks it works)
+// whether or not the measurement succeeded.
+func (d *dataplane) minimalOVS(ctx context.Context, env *bench.Env) (gbps float64, err error) {
+	flows, err := d.minimalFlows(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var gws [2]netip.Addr
+	var gwMACs [2]string
+	for i, w := range d.ws {
+		if gws[i], gwMACs[i], err = d.gateway(w); err != nil {
+			return 0, err
+		}
+	}
+	for i := range d.ws {
+		if err := d.lab.KillSDND(i + 1); err != nil {
+			return 0, errors.Join(err, d.restoreSDN(ctx, gws))
+		}
+	}
+	defer func() {
+		if rerr := d.restoreSDN(ctx, gws); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("restoring sdn: %w", rerr))
+		}
+	}()
+	for i, w := range d.ws {
+		if out, err := d.lab.Exec(w.NS, "ip", "neigh", "replace", gws[i].String(), "lladdr", gwMACs[i], "nud", "permanent", "dev", "eth0"); err != nil {
+			return 0, fmt.Errorf("%s: ip neigh replace: %w: %s", w.NS, err, out)
+		}
+		file := filepath.Join(env.Dir, fmt.Sprintf("minimal-ovs-%s.flows", lab.HostName(i+1)))
+		if err := os.WriteFile(file, []byte(strings.Join(flows[i], "\n")+"\n"), 0o644); err != nil {
+			return 0, err
+		}
+		if _, err := d.lab.OVS(i+1).Ofctl(ctx, "-O", "OpenFlow15", "replace-flows", "br-int", file); err != nil {
+			return 0, err
+		}
+	}
+	return d.run(&d.sdn)(ctx, env)
+}
+
+// restoreSDN deletes the minimal flows (sdnd's reconciler leaves flows
+// without its cookie alone) and the permanent neighbour entries, starts both
+// sdnd, waits until they realized, checks br-int holds sdn's pipeline again
+// and that the client reaches the server.
+func (d *dataplane) restoreSDN(ctx context.Context, gws [2]netip.Addr) error {
+	var errs []error
+	for i, w := range d.ws {
+		if _, err := d.lab.OVS(i+1).Ofctl(ctx, "-O", "OpenFlow15", "del-flows", "br-int"); err != nil {
+			errs = append(errs, err)
+		}
+		if out, err := d.lab.Exec(w.NS, "ip", "neigh", "del", gws[i].String(), "dev", "eth0"); err != nil && !strings.Contains(out, "No such file") {
+			errs = append(errs, fmt.Errorf("%s: ip neigh del: %w: %s", w.NS, err, out))
+		}
+	}
+	for i := range d.ws {
+		if err := d.lab.StartSDND(ctx, i+1); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+	}
+	if err := d.lab.WaitRealized(ctx, time.Minute); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	// WaitRealized may see revisions the killed agents reported: check
+	// that the pipeline is back and carries traffic.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var why string
+		for i := range d.ws {
+			out, err := d.lab.OVS(i+1).Ofctl(ctx, "-O", "OpenFlow15", "dump-flows", "--no-stats", "br-int")
+			if n := strings.Count(out, "cookie="); err != nil || n < 10 {
+				why = fmt.Sprintf("%s: br-int holds %d flows (%v)", lab.HostName(i+1), n, err)
+			}
+		}
+		if why == "" {
+			out, err := d.lab.Exec(d.sdn.clientNS, "ping", "-c", "1", "-W", "1", d.sdn.serverIP)
+			if err == nil {
+				return errors.Join(errs...)
+			}
+			why = fmt.Sprintf("ping %s from %s: %v: %s", d.sdn.serverIP, d.sdn.clientNS, err, strings.TrimSpace(out))
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return errors.Join(append(errs, errors.New("sdn not back after restart: "+why))...)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
