@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -149,10 +150,101 @@ func runSuite(ctx context.Context, s Suite, opt Options) (sr SuiteReport) {
 		sr.Figures = append(sr.Figures, runFigure(ctx, env, f, opt.Runs, progress))
 		if ctx.Err() != nil {
 			sr.Error = fmt.Sprintf("interrupted: %v", context.Cause(ctx))
-			break
+			return sr
+		}
+	}
+	for _, b := range s.Batches {
+		sr.Figures = append(sr.Figures, runBatch(ctx, env, b, opt.Runs, progress)...)
+		if ctx.Err() != nil {
+			sr.Error = fmt.Sprintf("interrupted: %v", context.Cause(ctx))
+			return sr
 		}
 	}
 	return sr
+}
+
+// runBatch runs round 0 of every batch variant, then round 1, and so on,
+// and returns one FigureReport per batch figure, holding the variants that
+// measure it.
+func runBatch(ctx context.Context, env *Env, b Batch, runs int, progress func(string, ...any)) []FigureReport {
+	// vrs[f][k]: figure f, variant k (only those that measure f are used).
+	vrs := make([][]VariantReport, len(b.Figures))
+	for f := range b.Figures {
+		vrs[f] = make([]VariantReport, len(b.Variants))
+		for k, v := range b.Variants {
+			vrs[f][k].Name = v.Name
+		}
+	}
+	failed := make([]string, len(b.Variants))
+	for round := 0; round < runs && ctx.Err() == nil; round++ {
+		for k, v := range b.Variants {
+			if failed[k] != "" || ctx.Err() != nil {
+				continue
+			}
+			start := time.Now()
+			vals, err := v.Run(ctx, env)
+			took := time.Since(start).Round(time.Millisecond)
+			if err == nil && ctx.Err() != nil {
+				err = context.Cause(ctx)
+			}
+			var got []string
+			if err == nil {
+				var missing []string
+				for f, fig := range b.Figures {
+					if val, ok := vals[fig.Name]; ok && v.measures(fig.Name) {
+						got = append(got, fmt.Sprintf("%s %s %s", fig.Name, FormatValue(val), fig.Unit))
+					} else if v.measures(fig.Name) {
+						missing = append(missing, fmt.Sprintf("%q", b.Figures[f].Name))
+					}
+				}
+				for name := range vals {
+					if !v.measures(name) {
+						missing = append(missing, fmt.Sprintf("%q (not one of its figures)", name))
+					}
+				}
+				if len(missing) > 0 {
+					err = fmt.Errorf("returned no value, or one it does not measure, for %s", strings.Join(missing, ", "))
+				}
+			}
+			if err != nil {
+				failed[k] = err.Error()
+				if errors.Is(err, context.Canceled) {
+					failed[k] = "interrupted"
+				}
+				for f := range b.Figures {
+					vrs[f][k].Error = failed[k]
+				}
+				progress("[%d/%d] %s: FAILED after %v: %v", round+1, runs, v.Name, took, err)
+				continue
+			}
+			for f, fig := range b.Figures {
+				if v.measures(fig.Name) {
+					vrs[f][k].Samples = append(vrs[f][k].Samples, Sample{Round: round, Value: vals[fig.Name]})
+				}
+			}
+			progress("[%d/%d] %s (%v): %s", round+1, runs, v.Name, took, strings.Join(got, "; "))
+		}
+	}
+	var out []FigureReport
+	for f, fig := range b.Figures {
+		fr := FigureReport{Name: fig.Name, Unit: fig.Unit, HigherIsBetter: fig.HigherIsBetter}
+		byName := map[string][]Sample{}
+		for k, v := range b.Variants {
+			if !v.measures(fig.Name) {
+				continue
+			}
+			vr := vrs[f][k]
+			vr.Summary = Summarize(Values(vr.Samples))
+			byName[vr.Name] = vr.Samples
+			fr.Variants = append(fr.Variants, vr)
+		}
+		for _, r := range fig.Ratios {
+			vs := PairRatios(byName[r[0]], byName[r[1]])
+			fr.Ratios = append(fr.Ratios, RatioReport{A: r[0], B: r[1], Values: vs, Summary: Summarize(vs)})
+		}
+		out = append(out, fr)
+	}
+	return out
 }
 
 func runFigure(ctx context.Context, env *Env, f Figure, runs int, progress func(string, ...any)) FigureReport {

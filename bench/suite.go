@@ -19,6 +19,48 @@ type Suite struct {
 	// live: it also runs after an interrupt.
 	Setup   func(ctx context.Context, env *Env) (teardown func(), err error)
 	Figures []Figure
+	// Batches are figures measured together (see Batch), run after
+	// Figures; the report lists their figures after Figures'.
+	Batches []Batch
+}
+
+// Batch is several figures measured together: each round runs every one
+// of its variants once, in order (A B C, then A B C again, as for a
+// Figure), and one Run returns a value for each figure that variant
+// measures. It is for variants that are costly to switch to (stop daemons,
+// replace a flow table) or whose one measurement yields several figures
+// (the bytes and the CPU time of one transfer). Ratios are taken round by
+// round as for a Figure.
+type Batch struct {
+	// Figures have no Variants of their own: they are the batch's
+	// variants that name them. Their Ratios name batch variants.
+	Figures  []Figure
+	Variants []BatchVariant
+}
+
+// BatchVariant is one way of producing some or all of a batch's figures.
+type BatchVariant struct {
+	Name string
+	// Figures names the batch figures it measures; empty means all.
+	Figures []string
+	// Run measures once and returns one value per figure it measures,
+	// keyed by figure name; a missing or unknown name fails the variant.
+	// An error fails the variant in every figure it measures, and it is
+	// not run again.
+	Run func(ctx context.Context, env *Env) (map[string]float64, error)
+}
+
+// measures reports whether v measures the figure called name.
+func (v BatchVariant) measures(name string) bool {
+	if len(v.Figures) == 0 {
+		return true
+	}
+	for _, f := range v.Figures {
+		if f == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Figure is one measured quantity, e.g. "flows/s installing 10,000 flows".
@@ -97,6 +139,11 @@ func Validate(suites []Suite) error {
 		}
 		seen[s.Name] = true
 		figs := map[string]bool{}
+		for _, b := range s.Batches {
+			if err := validateBatch(s.Name, b, figs); err != nil {
+				return err
+			}
+		}
 		for _, f := range s.Figures {
 			if f.Name == "" || figs[f.Name] {
 				return fmt.Errorf("suite %s: figure name %q is empty or used twice", s.Name, f.Name)
@@ -116,6 +163,55 @@ func Validate(suites []Suite) error {
 				if !vs[r[0]] || !vs[r[1]] || r[0] == r[1] {
 					return fmt.Errorf("suite %s, figure %q: ratio %s/%s must name two different variants of the figure", s.Name, f.Name, r[0], r[1])
 				}
+			}
+		}
+	}
+	return nil
+}
+
+// validateBatch checks one batch of suite; figs holds the suite's figure
+// names seen so far and gets the batch's.
+func validateBatch(suite string, b Batch, figs map[string]bool) error {
+	if len(b.Figures) == 0 || len(b.Variants) == 0 {
+		return fmt.Errorf("suite %s: a batch needs figures and variants", suite)
+	}
+	mine := map[string]bool{}
+	for _, f := range b.Figures {
+		if f.Name == "" || figs[f.Name] {
+			return fmt.Errorf("suite %s: figure name %q is empty or used twice", suite, f.Name)
+		}
+		if len(f.Variants) > 0 {
+			return fmt.Errorf("suite %s, figure %q: a batch figure takes its variants from the batch, not Variants", suite, f.Name)
+		}
+		figs[f.Name], mine[f.Name] = true, true
+	}
+	vs := map[string]BatchVariant{}
+	for _, v := range b.Variants {
+		if _, dup := vs[v.Name]; v.Name == "" || dup || v.Run == nil {
+			return fmt.Errorf("suite %s: batch variant %q is unnamed, has no Run, or is listed twice", suite, v.Name)
+		}
+		for _, f := range v.Figures {
+			if !mine[f] {
+				return fmt.Errorf("suite %s: batch variant %q names figure %q, which is not in its batch", suite, v.Name, f)
+			}
+		}
+		vs[v.Name] = v
+	}
+	for _, f := range b.Figures {
+		n := 0
+		for _, v := range b.Variants {
+			if v.measures(f.Name) {
+				n++
+			}
+		}
+		if n == 0 {
+			return fmt.Errorf("suite %s, figure %q: no batch variant measures it", suite, f.Name)
+		}
+		for _, r := range f.Ratios {
+			a, aok := vs[r[0]]
+			c, cok := vs[r[1]]
+			if !aok || !cok || r[0] == r[1] || !a.measures(f.Name) || !c.measures(f.Name) {
+				return fmt.Errorf("suite %s, figure %q: ratio %s/%s must name two different batch variants that measure the figure", suite, f.Name, r[0], r[1])
 			}
 		}
 	}

@@ -8,9 +8,10 @@
 // several labs run side by side):
 //
 //	NAME-ul          underlay namespace: Linux bridge br0, one veth per host (h1..hN)
-//	NAME-h1..-hN     host namespaces: ul0 = 198.18.X.i/24 (MTU 1500, tx checksum
-//	                 offload off), an OVS instance, sdnd (server+agent on host1,
-//	                 agent on the others); node names host1..hostN
+//	NAME-h1..-hN     host namespaces: ul0 = 198.18.X.i/24 (MTU Config.UnderlayMTU,
+//	                 default 1500; tx checksum offload off), an OVS instance, sdnd
+//	                 (server+agent on host1, agent on the others); node names
+//	                 host1..hostN
 //	NAME-hostI-W     workload namespaces, attached with `sdn` (CNI) on hostI
 //	DIR/lab.json     marker: which lab owns DIR (Down removes DIR only with it)
 //	DIR/hcl/         the HCL files applied (examples/, isolation overridden if asked)

@@ -39,7 +39,17 @@ type Config struct {
 	// Underlay only: bring up namespaces, the underlay and the OVS
 	// instances, but no sdnd and no apply (tests of the lab itself).
 	UnderlayOnly bool
+	// UnderlayMTU is the MTU of the underlay bridge and of every host's
+	// ul0, 1280 to 9000 (e.g. 9000 for jumbo frames). The servers derive
+	// the cluster MTU from the first host that registers (underlay minus
+	// 50 bytes of VXLAN), so workloads get 1450 at 1500 and 8950 at 9000.
+	// 0 = the running lab's (as recorded in DIR/lab.json), else 1500. A lab
+	// cannot change its MTU while up: a different value is an error.
+	UnderlayMTU int
 }
+
+// DefaultUnderlayMTU is the underlay MTU of a lab that does not ask for one.
+const DefaultUnderlayMTU = 1500
 
 // Lab is a running (or stopped) lab.
 type Lab struct {
@@ -73,6 +83,9 @@ func (c *Config) setDefaults() error {
 	if c.Bin == "" {
 		c.Bin = "bin"
 	}
+	if c.UnderlayMTU != 0 && (c.UnderlayMTU < 1280 || c.UnderlayMTU > 9000) {
+		return fmt.Errorf("lab %q: underlay MTU %d; want 1280 to 9000 (e.g. 1500, or 9000 for jumbo frames)", c.Name, c.UnderlayMTU)
+	}
 	switch c.Isolation {
 	case "", "flat", "multitenant", "policy":
 	default:
@@ -102,6 +115,10 @@ func Subnet(name string) netip.Prefix {
 	n := h.Sum32() % 512
 	return netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18 + byte(n/256), byte(n % 256), 0}), 24)
 }
+
+// UnderlayMTU is the MTU of the lab's underlay links; 0 for a lab from
+// Open whose DIR holds no marker.
+func (l *Lab) UnderlayMTU() int { return l.cfg.UnderlayMTU }
 
 // HostName is the sdn node name of host i (1-based): "host1".
 func HostName(i int) string { return "host" + strconv.Itoa(i) }
@@ -148,6 +165,17 @@ func (l *Lab) logf(format string, args ...any) {
 type marker struct {
 	Name  string `json:"name"`
 	Hosts int    `json:"hosts"`
+	// UnderlayMTU is the lab's underlay MTU; 0 in markers written before
+	// it was configurable, which means DefaultUnderlayMTU.
+	UnderlayMTU int `json:"underlay_mtu,omitempty"`
+}
+
+// mtu is the marker's underlay MTU.
+func (m marker) mtu() int {
+	if m.UnderlayMTU == 0 {
+		return DefaultUnderlayMTU
+	}
+	return m.UnderlayMTU
 }
 
 func (l *Lab) markerPath() string { return filepath.Join(l.Dir, "lab.json") }
@@ -178,6 +206,16 @@ func (l *Lab) claimDir() error {
 		return fmt.Errorf("%s belongs to lab %q, not %q; use another --dir or `sdnlab down --name %s --dir %s` first",
 			l.Dir, m.Name, l.Name, m.Name, l.Dir)
 	}
+	switch {
+	case l.cfg.UnderlayMTU == 0 && ok:
+		l.cfg.UnderlayMTU = m.mtu()
+	case l.cfg.UnderlayMTU == 0:
+		l.cfg.UnderlayMTU = DefaultUnderlayMTU
+	case ok && l.cfg.UnderlayMTU != m.mtu():
+		// Hosts keep their ul0 and the cluster its MTU while up.
+		return fmt.Errorf("lab %q runs with underlay MTU %d, not %d; take it down first (`sdnlab down --name %s --dir %s`)",
+			l.Name, m.mtu(), l.cfg.UnderlayMTU, l.Name, l.Dir)
+	}
 	if !ok {
 		// A non-empty directory without a marker is somebody else's.
 		if ents, err := os.ReadDir(l.Dir); err == nil && len(ents) > 0 {
@@ -190,9 +228,11 @@ func (l *Lab) claimDir() error {
 	if ok && m.Hosts > l.Hosts {
 		// Shrinking: keep the larger count so Down still finds every host.
 		l.logf("lab %s had %d hosts; hosts %d..%d keep running (use `sdnlab down` to remove them)", l.Name, m.Hosts, l.Hosts+1, m.Hosts)
-		return nil
+		if m.UnderlayMTU != 0 {
+			return nil
+		}
 	}
-	b, _ := json.Marshal(marker{Name: l.Name, Hosts: l.Hosts})
+	b, _ := json.Marshal(marker{Name: l.Name, Hosts: max(l.Hosts, m.Hosts), UnderlayMTU: l.cfg.UnderlayMTU})
 	return os.WriteFile(l.markerPath(), append(b, '\n'), 0o644)
 }
 
@@ -212,6 +252,7 @@ func Open(name, dir string, logger io.Writer) (*Lab, error) {
 			return nil, fmt.Errorf("%s belongs to lab %q, not %q", cfg.Dir, m.Name, cfg.Name)
 		}
 		cfg.Hosts = m.Hosts
+		cfg.UnderlayMTU = m.mtu()
 	}
 	if bin, err := readBinDir(cfg.Dir); err == nil {
 		cfg.Bin = bin

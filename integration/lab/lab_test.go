@@ -287,3 +287,54 @@ func TestLabsSideBySide(t *testing.T) {
 		t.Errorf("lab %s runs %d OVS daemons after %s's Down, want 4", b.Name, n, a.Name)
 	}
 }
+
+func TestConfigRejectsBadUnderlayMTU(t *testing.T) {
+	for _, mtu := range []int{-1, 576, 1279, 9001, 65535} {
+		c := Config{UnderlayMTU: mtu}
+		if err := c.setDefaults(); err == nil || !strings.Contains(err.Error(), "underlay MTU") {
+			t.Errorf("underlay MTU %d: got %v, want an error about it", mtu, err)
+		}
+	}
+	for _, mtu := range []int{0, 1280, 1500, 9000} {
+		c := Config{UnderlayMTU: mtu}
+		if err := c.setDefaults(); err != nil {
+			t.Errorf("underlay MTU %d: %v", mtu, err)
+		}
+	}
+}
+
+// TestUnderlayMTU9000 brings up a jumbo-frame underlay: a 9000-byte
+// unfragmented packet crosses it, Up with the MTU omitted keeps it, and Up
+// asking for another MTU is refused while the lab runs.
+func TestUnderlayMTU9000(t *testing.T) {
+	needHost(t)
+	dir := filepath.Join(t.TempDir(), "lab")
+	cfg := Config{Name: "tm" + suffix(), Hosts: 2, Dir: dir, UnderlayOnly: true, UnderlayMTU: 9000, Logger: testWriter{t}}
+	downAtEnd(t, cfg.Name, dir)
+	l, err := Up(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := l.Exec(l.HostNS(1), "cat", "/sys/class/net/ul0/mtu"); err != nil || strings.TrimSpace(out) != "9000" {
+		t.Errorf("host1's ul0 MTU: %q, %v; want 9000", out, err)
+	}
+	// 8972 bytes of ICMP payload + 28 of headers = 9000, don't fragment.
+	if _, err := l.Exec(l.HostNS(1), "ping", "-c", "1", "-W", "2", "-M", "do", "-s", "8972", l.HostIP(2).String()); err != nil {
+		t.Errorf("a 9000-byte packet does not cross the underlay: %v", err)
+	}
+	again := cfg
+	again.UnderlayMTU = 0
+	if l2, err := Up(context.Background(), again); err != nil {
+		t.Errorf("Up without an MTU on a 9000 lab: %v", err)
+	} else if l2.UnderlayMTU() != 9000 {
+		t.Errorf("Up without an MTU on a 9000 lab: MTU %d, want 9000 kept", l2.UnderlayMTU())
+	}
+	if o, err := Open(cfg.Name, dir, nil); err != nil || o.UnderlayMTU() != 9000 {
+		t.Errorf("Open: %v; want underlay MTU 9000", err)
+	}
+	other := cfg
+	other.UnderlayMTU = 1500
+	if _, err := Up(context.Background(), other); err == nil || !strings.Contains(err.Error(), "underlay MTU 9000, not 1500") {
+		t.Errorf("Up with MTU 1500 on a 9000 lab: %v; want a refusal", err)
+	}
+}

@@ -19,9 +19,6 @@ import (
 	"github.com/sdn-dev/sdn/datapath/ovs"
 )
 
-// underlayMTU is the MTU of every underlay link; workloads get 50 less.
-const underlayMTU = 1500
-
 // ensureNS makes the named namespace exist and reports whether it made it.
 // A /run/netns entry that is no namespace (a leftover) is replaced.
 func ensureNS(name string) (created bool, err error) {
@@ -48,7 +45,7 @@ func (l *Lab) upUnderlay() error {
 		return err
 	}
 	defer h.Close()
-	_, err = h.EnsureBridge("br0", underlayMTU)
+	_, err = h.EnsureBridge("br0", l.cfg.UnderlayMTU)
 	return err
 }
 
@@ -94,7 +91,7 @@ func (l *Lab) upHostNet(i int) (created bool, err error) {
 			Addr:            netip.PrefixFrom(l.HostIP(i), 24),
 			// Stable across resets, so neighbours' ARP caches stay right.
 			MAC: l.hostMAC(i),
-			MTU: underlayMTU,
+			MTU: l.cfg.UnderlayMTU,
 			// Kernel TCP between hosts (sdnd's gRPC and raft) crosses OVS's
 			// userspace datapath once the agent moves the address onto an
 			// OVS bridge; it needs full checksums on the wire.

@@ -42,7 +42,7 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 	if err := l.upUnderlay(); err != nil {
 		return nil, err
 	}
-	l.logf("underlay: %s, bridge br0 in netns %s", Subnet(l.Name), l.UnderlayNS())
+	l.logf("underlay: %s, bridge br0 in netns %s, MTU %d", Subnet(l.Name), l.UnderlayNS(), l.cfg.UnderlayMTU)
 	if err := l.eachHost(func(i int) error { return l.upHost(ctx, i) }); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@
 //	sdnprobe arp-count -iface eth0 -src-ip A -seconds S   prints how many ARP frames with sender address A arrived
 //	sdnprobe udp-seq-send -dst B -port P -count N -interval 5ms  a numbered stream (real socket)
 //	sdnprobe udp-seq-recv -port P -seconds S             prints received and missing counts
+//	sdnprobe http-serve -listen ADDR:PORT                 serves "ok\n" over HTTP/1.1 until killed
+//	                                                      (the target of wrk's connections/s runs)
 package main
 
 import (
@@ -17,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -26,7 +29,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: sdnprobe udp-send|udp-count|arp|udp-seq-send|udp-seq-recv [flags]")
+		fail("usage: sdnprobe udp-send|udp-count|arp|arp-count|udp-seq-send|udp-seq-recv|http-serve [flags]")
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	iface := fs.String("iface", "eth0", "interface to send on")
@@ -41,6 +44,7 @@ func main() {
 	token := fs.String("token", "sdnprobe", "payload marker")
 	seconds := fs.Float64("seconds", 2, "how long to listen")
 	interval := fs.Duration("interval", 5*time.Millisecond, "gap between packets")
+	listen := fs.String("listen", "", "address:port to serve HTTP on (http-serve)")
 	fs.Parse(os.Args[2:])
 	wait := time.Duration(*seconds * float64(time.Second))
 	switch os.Args[1] {
@@ -61,6 +65,8 @@ func main() {
 		seqSend(*dst, *port, *count, *interval)
 	case "udp-seq-recv":
 		seqRecv(*port, wait)
+	case "http-serve":
+		httpServe(*listen)
 	default:
 		fail("unknown command " + os.Args[1])
 	}
@@ -265,4 +271,25 @@ func seqRecv(port int, wait time.Duration) {
 		}
 	}
 	fmt.Printf("received %d missing %d last %d\n", len(seen), missing, max)
+}
+
+// httpServe answers every request with a 3-byte body, as cheaply as
+// net/http allows, so that a client measuring connections per second (wrk
+// with "Connection: close") measures the network, not the server. A
+// request asking for "Connection: close" gets it.
+func httpServe(addr string) {
+	if addr == "" {
+		fail("http-serve: -listen ADDR:PORT is required")
+	}
+	body := []byte("ok\n")
+	srv := &http.Server{
+		Addr: addr,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Length", "3")
+			w.Write(body)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       30 * time.Second,
+	}
+	check(srv.ListenAndServe(), "http-serve "+addr)
 }
