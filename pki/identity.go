@@ -1,0 +1,151 @@
+package pki
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Role is what a certificate's holder is in the cluster.
+type Role string
+
+// The roles. See the package documentation for what each may do.
+const (
+	RoleServer Role = "server"
+	RoleAgent  Role = "agent"
+	RoleClient Role = "client"
+)
+
+// Roles lists every role, in the order help texts show them.
+var Roles = []Role{RoleServer, RoleAgent, RoleClient}
+
+// trustDomain is the host part of every SPIFFE ID sdn issues. One CA per
+// cluster makes the CA, not this name, the trust boundary.
+const trustDomain = "sdn"
+
+// ParseRole returns the role named s.
+func ParseRole(s string) (Role, error) {
+	for _, r := range Roles {
+		if string(r) == s {
+			return r, nil
+		}
+	}
+	return "", fmt.Errorf("unknown role %q: use server (sdnd servers), agent (sdnd agents) or client (sdnctl users)", s)
+}
+
+// Identity is who a certificate names: a role and a node or user name.
+type Identity struct {
+	Role Role
+	Name string
+}
+
+// String returns ROLE/NAME, e.g. server/s1.
+func (id Identity) String() string { return string(id.Role) + "/" + id.Name }
+
+// URI returns the identity's SPIFFE ID, spiffe://sdn/ROLE/NAME, the one URI
+// subject alternative name of its certificate.
+func (id Identity) URI() *url.URL {
+	return &url.URL{Scheme: "spiffe", Host: trustDomain, Path: "/" + string(id.Role) + "/" + id.Name}
+}
+
+// Validate checks that the role is known and the name is a DNS subdomain
+// (lowercase letters, digits, '-' and '.'), as node names are.
+func (id Identity) Validate() error {
+	if _, err := ParseRole(string(id.Role)); err != nil {
+		return err
+	}
+	if err := validateName(id.Name); err != nil {
+		return fmt.Errorf("%s name %q: %v", id.Role, id.Name, err)
+	}
+	return nil
+}
+
+// IdentityOf reads the identity of a certificate from its SPIFFE ID. It
+// does not verify the certificate; use it on verified chains only.
+func IdentityOf(cert *x509.Certificate) (Identity, error) {
+	var found []*url.URL
+	for _, u := range cert.URIs {
+		if u.Scheme == "spiffe" {
+			found = append(found, u)
+		}
+	}
+	subject := cert.Subject.CommonName
+	switch {
+	case len(found) == 0:
+		return Identity{}, fmt.Errorf("certificate %q has no sdn identity (a spiffe://%s/ROLE/NAME URI SAN); was it issued by `tls issue`?", subject, trustDomain)
+	case len(found) > 1:
+		return Identity{}, fmt.Errorf("certificate %q has %d SPIFFE IDs; an sdn certificate has exactly one", subject, len(found))
+	}
+	u := found[0]
+	if u.Host != trustDomain || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return Identity{}, fmt.Errorf("certificate %q: SPIFFE ID %s is not of the form spiffe://%s/ROLE/NAME", subject, u, trustDomain)
+	}
+	role, name, ok := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	if !ok {
+		return Identity{}, fmt.Errorf("certificate %q: SPIFFE ID %s is not of the form spiffe://%s/ROLE/NAME", subject, u, trustDomain)
+	}
+	id := Identity{Role: Role(role), Name: name}
+	if err := id.Validate(); err != nil {
+		return Identity{}, fmt.Errorf("certificate %q: SPIFFE ID %s: %v", subject, u, err)
+	}
+	return id, nil
+}
+
+// PeerIdentity returns the identity of the other end of a TLS connection,
+// read from its verified chain. A connection without a verified peer
+// certificate (plaintext, or a config that skips verification) is an
+// error.
+func PeerIdentity(state tls.ConnectionState) (Identity, error) {
+	if !state.HandshakeComplete {
+		return Identity{}, errors.New("TLS handshake not complete: no peer identity yet")
+	}
+	if len(state.VerifiedChains) == 0 || len(state.VerifiedChains[0]) == 0 {
+		if len(state.PeerCertificates) == 0 {
+			return Identity{}, errors.New("the peer presented no certificate")
+		}
+		return Identity{}, errors.New("the peer's certificate was not verified against the cluster CA")
+	}
+	return IdentityOf(state.VerifiedChains[0][0])
+}
+
+// PeerRole is PeerIdentity split into its parts.
+func PeerRole(state tls.ConnectionState) (Role, string, error) {
+	id, err := PeerIdentity(state)
+	return id.Role, id.Name, err
+}
+
+// validateName checks a node or user name: a DNS subdomain of at most 253
+// characters, made of lowercase letters, digits, '-' and '.', each part
+// starting and ending with a letter or digit (the rule node names follow).
+func validateName(s string) error {
+	if len(s) > 253 {
+		return fmt.Errorf("it is %d characters long, more than 253", len(s))
+	}
+	return validateSubdomain(s)
+}
+
+func validateSubdomain(s string) error {
+	if s == "" {
+		return errors.New("it is empty")
+	}
+	for part := range strings.SplitSeq(s, ".") {
+		if part == "" {
+			return errors.New("it has an empty part between dots")
+		}
+		if len(part) > 63 {
+			return fmt.Errorf("its part %q is longer than 63 characters", part)
+		}
+		for i, r := range part {
+			if !(r >= 'a' && r <= 'z') && !(r >= '0' && r <= '9') && r != '-' {
+				return fmt.Errorf("it contains %q in part %q at position %d; only lowercase letters, digits, '-' and '.' are allowed", r, part, i+1)
+			}
+		}
+		if part[0] == '-' || part[len(part)-1] == '-' {
+			return fmt.Errorf("its part %q starts or ends with '-'", part)
+		}
+	}
+	return nil
+}
