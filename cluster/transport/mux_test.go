@@ -1,0 +1,188 @@
+package transport
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func listen(t *testing.T, cfg Config) *Mux {
+	t.Helper()
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	cfg.Logger = quiet
+	m, err := Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// TestOneAddressCarriesBoth: gRPC and raft reach the same port, each its
+// own side.
+func TestOneAddressCarriesBoth(t *testing.T) {
+	a := listen(t, Config{})
+	g := grpc.NewServer()
+	healthpb.RegisterHealthServer(g, health.NewServer())
+	go g.Serve(a.API())
+	defer g.Stop()
+
+	conn, err := grpc.NewClient(a.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatalf("gRPC through the mux: %v", err)
+	}
+
+	// Raft between two muxes, through hashicorp/raft's network transport.
+	b := listen(t, Config{})
+	ta := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: a.Raft(), MaxPool: 2, Timeout: 5 * time.Second})
+	tb := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: b.Raft(), MaxPool: 2, Timeout: 5 * time.Second})
+	defer ta.Close()
+	defer tb.Close()
+	if ta.LocalAddr() != raft.ServerAddress(a.Addr().String()) {
+		t.Fatalf("raft's local address %s, want the mux's %s", ta.LocalAddr(), a.Addr())
+	}
+	go func() {
+		rpc := <-tb.Consumer()
+		rpc.Respond(&raft.AppendEntriesResponse{Term: 7, Success: true}, nil)
+	}()
+	var resp raft.AppendEntriesResponse
+	if err := ta.AppendEntries("b", tb.LocalAddr(), &raft.AppendEntriesRequest{Term: 7}, &resp); err != nil {
+		t.Fatalf("raft through the mux: %v", err)
+	}
+	if !resp.Success || resp.Term != 7 {
+		t.Fatalf("raft response %+v", resp)
+	}
+	// gRPC still works after raft took its connections.
+	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatalf("gRPC after raft: %v", err)
+	}
+}
+
+func TestAdvertise(t *testing.T) {
+	if _, err := Listen(Config{Addr: "0.0.0.0:0", Logger: quiet}); err == nil || !strings.Contains(err.Error(), "--raft-advertise") {
+		t.Fatalf("wildcard listen without advertise: %v", err)
+	}
+	if _, err := Listen(Config{Addr: "127.0.0.1:0", Advertise: "0.0.0.0:7420", Logger: quiet}); err == nil {
+		t.Fatal("wildcard advertise accepted")
+	}
+	m := listen(t, Config{Addr: "0.0.0.0:0", Advertise: "10.1.2.3:7420"})
+	if got := m.Addr().String(); got != "10.1.2.3:7420" {
+		t.Fatalf("advertised %s", got)
+	}
+	if got := m.Raft().Addr().String(); got != "10.1.2.3:7420" {
+		t.Fatalf("raft's address %s", got)
+	}
+}
+
+// TestSilentConnection: a connection that sends nothing does not block
+// others.
+func TestSilentConnection(t *testing.T) {
+	m := listen(t, Config{})
+	silent, err := net.Dial("tcp", m.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	b := listen(t, Config{})
+	go func() {
+		c, err := m.Raft().Accept()
+		if err == nil {
+			c.Write([]byte("ok"))
+			c.Close()
+		}
+	}()
+	c, err := b.Raft().Dial(raft.ServerAddress(m.Addr().String()), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 2)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ok" {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+}
+
+// TestRaftTLS: with TLS configured, raft connections are wrapped after the
+// type byte (the seam mutual TLS uses).
+func TestRaftTLS(t *testing.T) {
+	cert := selfSigned(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert.Leaf)
+	srv := &tls.Config{Certificates: []tls.Certificate{cert}}
+	cli := &tls.Config{RootCAs: pool, ServerName: "sdn-test"}
+	a := listen(t, Config{ServerTLS: srv, ClientTLS: cli})
+	b := listen(t, Config{ServerTLS: srv, ClientTLS: cli})
+	go func() {
+		c, err := a.Raft().Accept()
+		if err == nil {
+			io.Copy(c, c)
+		}
+	}()
+	c, err := b.Raft().Dial(raft.ServerAddress(a.Addr().String()), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo over TLS: %q, %v", buf, err)
+	}
+	if st := c.(*tls.Conn).ConnectionState(); !st.HandshakeComplete {
+		t.Fatal("no TLS handshake")
+	}
+}
+
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sdn-test"}, DNSNames: []string{"sdn-test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
