@@ -17,8 +17,8 @@ import (
 	"time"
 )
 
-// CAValidity is how long a CA made by InitCA is valid.
-const CAValidity = 10 * 365 * 24 * time.Hour
+// caYears is how long a CA made by InitCA is valid.
+const caYears = 10
 
 // backdate is how far before "now" a certificate becomes valid, so hosts
 // whose clocks are a little behind accept it at once.
@@ -60,7 +60,7 @@ func initCA(dir string, now time.Time) error {
 		// told apart in "signed by unknown authority" errors.
 		Subject:               pkix.Name{CommonName: "sdn cluster CA " + id, Organization: []string{"sdn"}},
 		NotBefore:             now.Add(-backdate),
-		NotAfter:              now.Add(CAValidity),
+		NotAfter:              now.AddDate(caYears, 0, 0),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,

@@ -95,13 +95,11 @@ func IdentityOf(cert *x509.Certificate) (Identity, error) {
 }
 
 // PeerIdentity returns the identity of the other end of a TLS connection,
-// read from its verified chain. A connection without a verified peer
-// certificate (plaintext, or a config that skips verification) is an
+// read from its verified chain. It works in tls.Config.VerifyConnection
+// and after the handshake. A connection without a verified peer
+// certificate (no certificate, or a config that skips verification) is an
 // error.
 func PeerIdentity(state tls.ConnectionState) (Identity, error) {
-	if !state.HandshakeComplete {
-		return Identity{}, errors.New("TLS handshake not complete: no peer identity yet")
-	}
 	if len(state.VerifiedChains) == 0 || len(state.VerifiedChains[0]) == 0 {
 		if len(state.PeerCertificates) == 0 {
 			return Identity{}, errors.New("the peer presented no certificate")
