@@ -35,7 +35,7 @@ func ServerTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 		ClientAuth:       tls.RequireAndVerifyClientCert,
 		ClientCAs:        pool,
 		GetCertificate:   func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return kp.get(), nil },
-		VerifyConnection: verifyRoles(Roles),
+		VerifyConnection: verifyRoles(allRoles),
 	}, nil
 }
 

@@ -19,8 +19,8 @@ const (
 	RoleClient Role = "client"
 )
 
-// Roles lists every role, in the order help texts show them.
-var Roles = []Role{RoleServer, RoleAgent, RoleClient}
+// allRoles lists every role.
+var allRoles = []Role{RoleServer, RoleAgent, RoleClient}
 
 // trustDomain is the host part of every SPIFFE ID sdn issues. One CA per
 // cluster makes the CA, not this name, the trust boundary.
@@ -28,7 +28,7 @@ const trustDomain = "sdn"
 
 // ParseRole returns the role named s.
 func ParseRole(s string) (Role, error) {
-	for _, r := range Roles {
+	for _, r := range allRoles {
 		if string(r) == s {
 			return r, nil
 		}

@@ -19,7 +19,7 @@ import (
 // dial is the ClientTLS config: the peer must be a server whose
 // certificate names the address dialed.
 type tlsStream struct {
-	net.Listener          // tls.NewListener(tcp, accept)
+	net.Listener // tls.NewListener(tcp, accept)
 	dial         *tls.Config
 	advertise    net.Addr // what peers dial, if not the listener's address
 }
