@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 	"github.com/sdn-dev/sdn/cluster/command"
@@ -78,6 +79,17 @@ type FSM struct {
 	pools *pools
 	hub   *Hub
 	log   *slog.Logger
+
+	// entries and commands count what this process applied: raft command
+	// entries, and the commands in them (a Batch entry holds several).
+	entries, commands atomic.Uint64
+}
+
+// Counts returns how many raft command entries this FSM applied since it
+// opened, and how many commands they held: commands/entries is the
+// batching factor.
+func (f *FSM) Counts() (entries, commands uint64) {
+	return f.entries.Load(), f.commands.Load()
 }
 
 // OpenFSM opens the state file and rebuilds the allocators from it.
@@ -180,11 +192,40 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	return out
 }
 
-func (f *FSM) applyOne(tx *state.Tx, index uint64, data []byte) *Result {
+// applyOne applies one raft entry: a *Result for a command, a []*Result
+// for a Batch (one per command, in order; each command is checked and
+// applied on its own, so a refused one does not affect the others).
+func (f *FSM) applyOne(tx *state.Tx, index uint64, data []byte) interface{} {
+	f.entries.Add(1)
 	typ, payload, err := command.Decode(data)
 	if err != nil {
 		panic(fmt.Sprintf("cluster: raft entry %d: %v", index, err))
 	}
+	if typ.Base() != command.Batch {
+		f.commands.Add(1)
+		return f.applyCommand(tx, index, typ, payload)
+	}
+	cmds, err := command.DecodeBatch(payload)
+	if err != nil {
+		panic(fmt.Sprintf("cluster: raft entry %d: %v", index, err))
+	}
+	out := make([]*Result, len(cmds))
+	for i, c := range cmds {
+		typ, payload, err := command.Decode(c)
+		if err != nil {
+			panic(fmt.Sprintf("cluster: raft entry %d, command %d of its batch: %v", index, i, err))
+		}
+		if typ.Base() == command.Batch {
+			out[i] = &Result{Revision: tx.Meta().Revision, Err: refuse(CodeInvalid, "", "", "", "a batch inside a batch is not allowed")}
+			continue
+		}
+		out[i] = f.applyCommand(tx, index, typ, payload)
+	}
+	f.commands.Add(uint64(len(cmds)))
+	return out
+}
+
+func (f *FSM) applyCommand(tx *state.Tx, index uint64, typ command.Type, payload []byte) *Result {
 	h, ok := handlers[typ.Base()]
 	if !ok {
 		if typ.Ignorable() {

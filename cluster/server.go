@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,16 +9,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"github.com/sdn-dev/sdn/cluster/command"
 	"github.com/sdn-dev/sdn/cluster/state"
-	"google.golang.org/protobuf/proto"
 )
 
 // Config configures a raft server.
@@ -28,37 +22,46 @@ type Config struct {
 	DataDir string
 	// ID is this server's raft id (stable across restarts).
 	ID string
-	// RaftAddr is the TCP address raft listens on; Advertise, when set, is
-	// what peers dial.
+	// Transport carries raft to the other servers; sdnd passes a network
+	// transport over its transport.Mux, tests an in-memory one. When nil,
+	// raft listens alone on RaftAddr (advertising Advertise when set).
+	Transport raft.Transport
 	RaftAddr  string
 	Advertise string
 	// Bootstrap makes a server with no raft state start a new cluster with
 	// itself as the only voter (what `sdnd --dev` does).
 	Bootstrap bool
-	Logger    *slog.Logger
+	// Peers, when set, is the whole initial cluster (this server included),
+	// given identically to every server: a server with no raft state
+	// bootstraps with exactly these voters. Every server doing so with the
+	// same list is safe; they form one cluster.
+	Peers []Peer
+	// Logger receives raft's logs too.
+	Logger *slog.Logger
 	// ApplyTimeout bounds how long a write waits to be committed.
 	ApplyTimeout time.Duration
+	// Tune, when set, adjusts raft's configuration before it starts
+	// (tests shorten the timeouts).
+	Tune func(*raft.Config)
 }
 
-// ErrNotLeader is returned for writes sent to a server that is not the
-// leader. Leader is empty when no leader is known.
-type ErrNotLeader struct{ Leader string }
-
-func (e *ErrNotLeader) Error() string {
-	if e.Leader == "" {
-		return "no raft leader is known (election in progress or quorum lost)"
-	}
-	return "this server is not the raft leader; the leader is " + e.Leader
+// Peer is one voter of a cluster: its raft id and the address the others
+// reach it at.
+type Peer struct {
+	ID      string
+	Address string
 }
 
-// Server is one raft voter with its FSM.
+// Server is one raft server with its FSM.
 type Server struct {
-	cfg   Config
-	raft  *raft.Raft
-	fsm   *FSM
-	logs  *raftboltdb.BoltStore
-	trans *raft.NetworkTransport
-	log   *slog.Logger
+	cfg      Config
+	raft     *raft.Raft
+	fsm      *FSM
+	logs     *raftboltdb.BoltStore
+	trans    raft.Transport
+	log      *slog.Logger
+	proposer *proposer
+	started  time.Time
 }
 
 // NewServer opens (or creates) the server's data and starts raft.
@@ -69,15 +72,22 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.ApplyTimeout == 0 {
 		cfg.ApplyTimeout = 10 * time.Second
 	}
+	if cfg.Bootstrap && len(cfg.Peers) > 0 {
+		return nil, errors.New("bootstrap a single voter or with a peer list, not both")
+	}
 	raftDir := filepath.Join(cfg.DataDir, "raft")
 	if err := os.MkdirAll(raftDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	fsm, err := OpenFSM(filepath.Join(cfg.DataDir, "state.db"), state.Options{}, cfg.Logger)
 	if err != nil {
+		if cfg.Transport != nil {
+			closeTransport(cfg.Transport)
+		}
 		return nil, err
 	}
-	s := &Server{cfg: cfg, fsm: fsm, log: cfg.Logger}
+	s := &Server{cfg: cfg, fsm: fsm, log: cfg.Logger, started: time.Now()}
+	s.proposer = &proposer{s: s}
 	if err := s.start(raftDir); err != nil {
 		s.closeStores()
 		return nil, err
@@ -87,6 +97,25 @@ func NewServer(cfg Config) (*Server, error) {
 
 func (s *Server) start(raftDir string) error {
 	cfg := s.cfg
+	s.trans = cfg.Transport
+	if s.trans == nil {
+		var advAddr net.Addr
+		if cfg.Advertise != "" {
+			a, err := net.ResolveTCPAddr("tcp", cfg.Advertise)
+			if err != nil {
+				return fmt.Errorf("raft advertise address %q: %w", cfg.Advertise, err)
+			}
+			advAddr = a
+		}
+		trans, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, advAddr, 3, 10*time.Second, hclogFor(s.log, "transport"))
+		if err != nil {
+			return fmt.Errorf("raft listen on %s: %w", cfg.RaftAddr, err)
+		}
+		s.trans = trans
+	}
+	if err := checkPeers(cfg.ID, string(s.trans.LocalAddr()), cfg.Peers); err != nil {
+		return err
+	}
 	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(raftDir, "raft.db")})
 	if err != nil {
 		return fmt.Errorf("open raft log %s: %w", filepath.Join(raftDir, "raft.db"), err)
@@ -96,19 +125,6 @@ func (s *Server) start(raftDir string) error {
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
-	var advAddr net.Addr
-	if cfg.Advertise != "" {
-		a, err := net.ResolveTCPAddr("tcp", cfg.Advertise)
-		if err != nil {
-			return fmt.Errorf("raft advertise address %q: %w", cfg.Advertise, err)
-		}
-		advAddr = a
-	}
-	trans, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, advAddr, 3, 10*time.Second, hclogFor(s.log, "transport"))
-	if err != nil {
-		return fmt.Errorf("raft listen on %s: %w", cfg.RaftAddr, err)
-	}
-	s.trans = trans
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
 	rc.Logger = hclogFor(s.log, "raft")
@@ -117,24 +133,98 @@ func (s *Server) start(raftDir string) error {
 	rc.NoSnapshotRestoreOnStart = true
 	rc.BatchApplyCh = true
 	rc.MaxAppendEntries = 512
+	if cfg.Tune != nil {
+		cfg.Tune(rc)
+	}
 	existing, err := raft.HasExistingState(logs, logs, snaps)
 	if err != nil {
 		return fmt.Errorf("inspect raft state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, s.fsm, logs, logs, snaps, trans)
+	r, err := raft.NewRaft(rc, s.fsm, logs, logs, snaps, s.trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
 	s.raft = r
-	if cfg.Bootstrap && !existing {
-		f := r.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: trans.LocalAddr()}}})
-		if err := f.Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-			return fmt.Errorf("bootstrap raft: %w", err)
+	switch {
+	case existing:
+	case cfg.Bootstrap:
+		if err := s.Bootstrap([]Peer{{ID: cfg.ID, Address: string(s.trans.LocalAddr())}}); err != nil {
+			return err
 		}
-		s.log.Info("bootstrapped a new cluster", "id", cfg.ID, "raft", trans.LocalAddr())
+	case len(cfg.Peers) > 0:
+		if err := s.Bootstrap(cfg.Peers); err != nil {
+			return err
+		}
 	}
 	return nil
 }
+
+// checkPeers checks a static peer list: unique ids and addresses, and this
+// server in it at its own address.
+func checkPeers(self, addr string, peers []Peer) error {
+	if len(peers) == 0 {
+		return nil
+	}
+	ids, addrs := map[string]bool{}, map[string]string{}
+	found := false
+	for _, p := range peers {
+		if p.ID == "" || p.Address == "" {
+			return fmt.Errorf("peer %q at %q: want id=host:port", p.ID, p.Address)
+		}
+		if ids[p.ID] {
+			return fmt.Errorf("peer id %s is listed twice; every server needs its own id", p.ID)
+		}
+		if other, dup := addrs[p.Address]; dup {
+			return fmt.Errorf("peers %s and %s share the address %s; every server needs its own", other, p.ID, p.Address)
+		}
+		ids[p.ID], addrs[p.Address] = true, p.ID
+		if p.ID == self {
+			found = true
+			if p.Address != addr {
+				return fmt.Errorf("the peer list gives this server (%s) the address %s, but it listens for raft at %s; make them agree (--raft-advertise)", self, p.Address, addr)
+			}
+		}
+	}
+	if !found {
+		return fmt.Errorf("this server's id %s is not in the peer list; every server gets the same list, itself included", self)
+	}
+	return nil
+}
+
+// Bootstrap starts a new cluster with exactly these voters, if this server
+// has no raft state. It is safe to call on every one of them with the same
+// list (they form one cluster); calling it on a server with state does
+// nothing.
+func (s *Server) Bootstrap(peers []Peer) error {
+	var conf raft.Configuration
+	for _, p := range peers {
+		conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Address)})
+	}
+	err := s.raft.BootstrapCluster(conf).Error()
+	if errors.Is(err, raft.ErrCantBootstrap) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("bootstrap raft: %w", err)
+	}
+	ids := make([]string, len(peers))
+	for i, p := range peers {
+		ids[i] = p.ID + "=" + p.Address
+	}
+	s.log.Info("bootstrapped a new cluster", "id", s.cfg.ID, "voters", ids)
+	return nil
+}
+
+// ID is this server's raft id.
+func (s *Server) ID() string { return s.cfg.ID }
+
+// Addr is the address other servers reach this one at (raft's; with sdnd's
+// mux also its API's).
+func (s *Server) Addr() string { return string(s.trans.LocalAddr()) }
+
+// HasState reports whether this server holds any raft log: it was
+// bootstrapped or has joined a cluster.
+func (s *Server) HasState() bool { return s.raft.LastIndex() > 0 }
 
 // FSM is the server's state machine (for reads).
 func (s *Server) FSM() *FSM { return s.fsm }
@@ -142,16 +232,16 @@ func (s *Server) FSM() *FSM { return s.fsm }
 // IsLeader reports whether this server leads.
 func (s *Server) IsLeader() bool { return s.raft.State() == raft.Leader }
 
-// Leader returns the leader's raft address, or "".
-func (s *Server) Leader() string {
-	addr, _ := s.raft.LeaderWithID()
-	return string(addr)
+// Leader returns the leader's id and address, empty when none is known.
+func (s *Server) Leader() (id, addr string) {
+	a, i := s.raft.LeaderWithID()
+	return string(i), string(a)
 }
 
 // WaitLeader blocks until some server leads or ctx ends.
 func (s *Server) WaitLeader(ctx context.Context) error {
 	for {
-		if s.Leader() != "" {
+		if _, addr := s.Leader(); addr != "" {
 			return nil
 		}
 		select {
@@ -160,58 +250,6 @@ func (s *Server) WaitLeader(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// Propose commits a command through raft and returns what applying it did.
-// A refused command comes back as *Error with nothing changed.
-func (s *Server) Propose(ctx context.Context, typ command.Type, msg proto.Message) (*Result, error) {
-	if s.raft.State() != raft.Leader {
-		return nil, &ErrNotLeader{Leader: s.Leader()}
-	}
-	data, err := command.Encode(typ, msg)
-	if err != nil {
-		return nil, err
-	}
-	timeout := s.cfg.ApplyTimeout
-	if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
-		timeout = time.Until(d)
-	}
-	f := s.raft.Apply(data, timeout)
-	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return nil, &ErrNotLeader{Leader: s.Leader()}
-		}
-		return nil, fmt.Errorf("commit %s: %w", typ, err)
-	}
-	res, _ := f.Response().(*Result)
-	if res == nil {
-		return nil, fmt.Errorf("commit %s: no result (entry index %d was already applied)", typ, f.Index())
-	}
-	if res.Err != nil {
-		return res, res.Err
-	}
-	return res, nil
-}
-
-// ReadBarrier makes a following read linearizable: it notes the commit
-// index, confirms leadership with a quorum, and waits until the state has
-// applied up to the noted index (raft's ReadIndex).
-func (s *Server) ReadBarrier(ctx context.Context) error {
-	if s.raft.State() != raft.Leader {
-		return &ErrNotLeader{Leader: s.Leader()}
-	}
-	commit := s.raft.CommitIndex()
-	if err := s.raft.VerifyLeader().Error(); err != nil {
-		return &ErrNotLeader{Leader: s.Leader()}
-	}
-	for s.raft.AppliedIndex() < commit {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Millisecond):
-		}
-	}
-	return nil
 }
 
 // Stats returns raft's counters (for status output).
@@ -230,7 +268,7 @@ func (s *Server) Shutdown() error {
 func (s *Server) closeStores() error {
 	var errs []error
 	if s.trans != nil {
-		errs = append(errs, s.trans.Close())
+		errs = append(errs, closeTransport(s.trans))
 	}
 	if s.logs != nil {
 		errs = append(errs, s.logs.Close())
@@ -239,49 +277,9 @@ func (s *Server) closeStores() error {
 	return errors.Join(errs...)
 }
 
-// hclogFor routes a library's hclog output into our slog logger: hclog
-// writes JSON lines, which are turned back into structured slog records.
-func hclogFor(l *slog.Logger, name string) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{
-		Name:       name,
-		Level:      hclog.Info,
-		Output:     slogWriter{l: l.With("component", name)},
-		JSONFormat: true,
-	})
-}
-
-// slogWriter turns hclog's JSON lines into slog records.
-type slogWriter struct{ l *slog.Logger }
-
-var _ io.Writer = slogWriter{}
-
-func (w slogWriter) Write(p []byte) (int, error) {
-	var rec map[string]any
-	if err := json.Unmarshal(p, &rec); err != nil {
-		w.l.Info(strings.TrimSpace(string(p)))
-		return len(p), nil
+func closeTransport(t raft.Transport) error {
+	if c, ok := t.(io.Closer); ok {
+		return c.Close()
 	}
-	level := slog.LevelInfo
-	switch rec["@level"] {
-	case "trace", "debug":
-		level = slog.LevelDebug
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	}
-	msg, _ := rec["@message"].(string)
-	keys := make([]string, 0, len(rec))
-	for k := range rec {
-		if !strings.HasPrefix(k, "@") {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	attrs := make([]any, 0, 2*len(keys))
-	for _, k := range keys {
-		attrs = append(attrs, k, rec[k])
-	}
-	w.l.Log(context.Background(), level, msg, attrs...)
-	return len(p), nil
+	return nil
 }

@@ -63,7 +63,8 @@ func startServer(ctx context.Context, o *options, log *slog.Logger, failed chan<
 		defer cancel()
 		if err := srv.WaitLeader(wctx); err == nil {
 			s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-			log.Info("ready", "api", strings.Join(addrs, ","), "leader", srv.Leader())
+			lid, _ := srv.Leader()
+			log.Info("ready", "api", strings.Join(addrs, ","), "leader", lid)
 		}
 	}()
 	log.Info("server started", "node", o.nodeName, "api", strings.Join(addrs, ","), "raft", o.raftAddr, "bootstrap", o.bootstrap)

@@ -31,6 +31,10 @@ const (
 	AttachWorkload Type = 5 // sdnv1.AttachWorkloadRequest
 	DetachWorkload Type = 6 // sdnv1.DetachWorkloadRequest
 	Compact        Type = 7 // sdnv1.CompactRequest
+	// Batch carries several commands in one raft entry (group commit):
+	// `message Batch { repeated bytes commands = 1; }`, each an envelope of
+	// its own, applied in order. Never ignorable: it holds real commands.
+	Batch Type = 8
 )
 
 var names = map[Type]string{
@@ -41,6 +45,7 @@ var names = map[Type]string{
 	AttachWorkload: "AttachWorkload",
 	DetachWorkload: "DetachWorkload",
 	Compact:        "Compact",
+	Batch:          "Batch",
 }
 
 // Base is the type without the flag.

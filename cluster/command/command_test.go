@@ -40,10 +40,29 @@ func TestDecodeErrors(t *testing.T) {
 // TestNumbersAreStable pins the wire numbers: changing one breaks every
 // stored raft log.
 func TestNumbersAreStable(t *testing.T) {
-	want := map[Type]uint16{ApplyConfig: 1, Delete: 2, RegisterNode: 3, RemoveNode: 4, AttachWorkload: 5, DetachWorkload: 6, Compact: 7}
+	want := map[Type]uint16{ApplyConfig: 1, Delete: 2, RegisterNode: 3, RemoveNode: 4, AttachWorkload: 5, DetachWorkload: 6, Compact: 7, Batch: 8}
 	for typ, n := range want {
 		if uint16(typ) != n {
 			t.Errorf("%s = %d, want %d", typ, typ, n)
 		}
+	}
+}
+
+func TestBatchRoundTrip(t *testing.T) {
+	a, _ := Encode(RegisterNode, &sdnv1.RegisterNodeRequest{Name: "h1"})
+	b, _ := Encode(Compact, &sdnv1.CompactRequest{Revision: 9})
+	typ, payload, err := Decode(EncodeBatch([][]byte{a, b}))
+	if err != nil || typ != Batch {
+		t.Fatalf("decode: %v %v", typ, err)
+	}
+	cmds, err := DecodeBatch(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cmds) != 2 || string(cmds[0]) != string(a) || string(cmds[1]) != string(b) {
+		t.Fatalf("got %q", cmds)
+	}
+	if _, err := DecodeBatch([]byte{0x0a, 0x05, 1}); err == nil {
+		t.Fatal("truncated batch decoded")
 	}
 }

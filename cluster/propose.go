@@ -1,0 +1,225 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/sdn-dev/sdn/cluster/command"
+	"google.golang.org/protobuf/proto"
+)
+
+// ErrNotLeader is returned for writes (and linearizable reads) sent to a
+// server that is not the leader. LeaderID and LeaderAddr are empty when no
+// leader is known.
+type ErrNotLeader struct {
+	Self       string
+	LeaderID   string
+	LeaderAddr string
+}
+
+func (e *ErrNotLeader) Error() string {
+	if e.LeaderAddr == "" {
+		return "no raft leader is known (an election is in progress, or too few servers are up for a quorum); retry in a few seconds"
+	}
+	self := "this server"
+	if e.Self != "" {
+		self += " (" + e.Self + ")"
+	}
+	return fmt.Sprintf("%s is not the raft leader; the leader is %s at %s", self, e.LeaderID, e.LeaderAddr)
+}
+
+func (s *Server) notLeader() *ErrNotLeader {
+	id, addr := s.Leader()
+	if id == s.cfg.ID {
+		// Raft still names this server while it steps down.
+		id, addr = "", ""
+	}
+	return &ErrNotLeader{Self: s.cfg.ID, LeaderID: id, LeaderAddr: addr}
+}
+
+// Batch limits: how many commands, and how many bytes of them, one raft
+// entry carries at most.
+const (
+	maxBatchCommands = 256
+	maxBatchBytes    = 1 << 20
+)
+
+// Propose commits a command through raft and returns what applying it did.
+// A refused command comes back as *Error with nothing changed.
+//
+// Concurrent proposals are committed together (group commit): while one
+// raft entry is being committed, the proposals that arrive queue up, and
+// the next entry carries all of them as one Batch command. One client sees
+// the latency of one entry; many clients share entries, so throughput
+// grows with them.
+func (s *Server) Propose(ctx context.Context, typ command.Type, msg proto.Message) (*Result, error) {
+	if s.raft.State() != raft.Leader {
+		return nil, s.notLeader()
+	}
+	data, err := command.Encode(typ, msg)
+	if err != nil {
+		return nil, err
+	}
+	return s.proposer.propose(ctx, typ, data)
+}
+
+// proposer gathers concurrent proposals into raft entries. One goroutine
+// commits at a time; what queues meanwhile becomes the next entry.
+type proposer struct {
+	s       *Server
+	mu      sync.Mutex
+	queue   []*proposal
+	running bool
+}
+
+type proposal struct {
+	ctx  context.Context
+	typ  command.Type
+	data []byte
+	done chan outcome // buffered: the committer never blocks on it
+}
+
+type outcome struct {
+	res *Result
+	err error
+}
+
+func (p *proposer) propose(ctx context.Context, typ command.Type, data []byte) (*Result, error) {
+	pr := &proposal{ctx: ctx, typ: typ, data: data, done: make(chan outcome, 1)}
+	p.mu.Lock()
+	p.queue = append(p.queue, pr)
+	if !p.running {
+		p.running = true
+		go p.run()
+	}
+	p.mu.Unlock()
+	select {
+	case o := <-pr.done:
+		return o.res, o.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("commit %s: %w (it may still be committed)", typ, ctx.Err())
+	}
+}
+
+// run commits queued proposals until none are left.
+func (p *proposer) run() {
+	for {
+		batch := p.take()
+		if len(batch) == 0 {
+			return
+		}
+		p.commit(batch)
+	}
+}
+
+// take removes the next entry's proposals from the queue, dropping those
+// whose callers gave up before they were sent.
+func (p *proposer) take() []*proposal {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var batch []*proposal
+	size, n := 0, 0
+	for _, pr := range p.queue {
+		if pr.ctx.Err() != nil {
+			n++
+			continue
+		}
+		if len(batch) > 0 && (len(batch) == maxBatchCommands || size+len(pr.data) > maxBatchBytes) {
+			break
+		}
+		batch = append(batch, pr)
+		size += len(pr.data)
+		n++
+	}
+	p.queue = p.queue[n:]
+	if len(batch) == 0 {
+		p.running = false
+	}
+	return batch
+}
+
+// commit sends one raft entry (the command itself, or a Batch of several)
+// and hands each proposal its result.
+func (p *proposer) commit(batch []*proposal) {
+	s := p.s
+	fail := func(err error) {
+		for _, pr := range batch {
+			pr.done <- outcome{err: fmt.Errorf("commit %s: %w", pr.typ, err)}
+		}
+	}
+	if s.raft.State() != raft.Leader {
+		nl := s.notLeader()
+		for _, pr := range batch {
+			pr.done <- outcome{err: nl}
+		}
+		return
+	}
+	data := batch[0].data
+	if len(batch) > 1 {
+		cmds := make([][]byte, len(batch))
+		for i, pr := range batch {
+			cmds[i] = pr.data
+		}
+		data = command.EncodeBatch(cmds)
+	}
+	f := s.raft.Apply(data, s.cfg.ApplyTimeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+			nl := s.notLeader()
+			for _, pr := range batch {
+				pr.done <- outcome{err: nl}
+			}
+			return
+		}
+		fail(err)
+		return
+	}
+	var results []*Result
+	switch r := f.Response().(type) {
+	case *Result:
+		results = []*Result{r}
+	case []*Result:
+		results = r
+	}
+	if len(results) != len(batch) {
+		fail(fmt.Errorf("raft entry %d gave %d results for %d commands (was it already applied?)", f.Index(), len(results), len(batch)))
+		return
+	}
+	for i, pr := range batch {
+		res := results[i]
+		if res == nil {
+			pr.done <- outcome{err: fmt.Errorf("commit %s: no result from raft entry %d", pr.typ, f.Index())}
+			continue
+		}
+		if res.Err != nil {
+			pr.done <- outcome{res: res, err: res.Err}
+			continue
+		}
+		pr.done <- outcome{res: res}
+	}
+}
+
+// ReadBarrier makes a following read linearizable: it notes the commit
+// index, confirms leadership with a quorum, and waits until the state has
+// applied up to the noted index (raft's ReadIndex).
+func (s *Server) ReadBarrier(ctx context.Context) error {
+	if s.raft.State() != raft.Leader {
+		return s.notLeader()
+	}
+	commit := s.raft.CommitIndex()
+	if err := s.raft.VerifyLeader().Error(); err != nil {
+		return s.notLeader()
+	}
+	for s.raft.AppliedIndex() < commit {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return nil
+}
