@@ -91,6 +91,25 @@
 // node (sdnctl node remove) is what shuts its agent out. A leaked user or
 // server key means a new CA.
 //
+// # Use
+//
+// gRPC, the server side (every listener, unix sockets included) and a
+// call that admits only some roles:
+//
+//	cfg, err := pki.ServerTLS(certFile, keyFile, caFile)
+//	g := grpc.NewServer(grpc.Creds(credentials.NewTLS(cfg)), ...)
+//	id, err := pki.Authorize(ctx, pki.RoleAgent, pki.RoleServer) // in a handler or interceptor
+//
+// gRPC, the dialing side (ServerName comes from the target):
+//
+//	cfg, err := pki.ClientTLS(certFile, keyFile, caFile)
+//	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+//
+// Raft (a raft.StreamLayer; raft_test.go has it whole): accept with
+// tls.NewListener(tcpListener, pki.RequirePeerRole(serverCfg, pki.RoleServer)),
+// dial with tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp",
+// string(addr), clientCfg), and report the advertised address from Addr.
+//
 // # Plaintext
 //
 // Plaintext gRPC and raft happen only when asked for explicitly (sdnd --dev,

@@ -34,10 +34,11 @@ type Issued struct {
 
 // Issue creates a key and a certificate for role/name signed by the CA in
 // dir, and writes them to dir/ROLE-NAME.crt and dir/ROLE-NAME.key (0600).
-// hosts are the DNS names and IP addresses the holder is reached at (a
-// port, if given, is ignored): required in spirit for servers (the
-// addresses agents, sdnctl and the other servers dial; the node name and
-// localhost are always added), optional for agents, refused for clients.
+// hosts are the DNS names and IP addresses the holder is dialed at (a
+// port, if given, is ignored). For a server, give every address agents,
+// sdnctl and the other servers dial (API and raft); its node name,
+// localhost, 127.0.0.1 and ::1 are always added. An agent names hosts only
+// if given some (then it may also serve TLS); a client may name none.
 // It refuses to replace an existing certificate or key; Reissue does that.
 func Issue(dir string, role Role, name string, hosts []string, validity time.Duration) (Issued, error) {
 	return issue(dir, request{id: Identity{role, name}, hosts: hosts, validity: validity, now: time.Now()})
