@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -157,7 +158,13 @@ func ListenUnix(path string) (net.Listener, error) {
 			return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
 		}
 	}
+	// Created under umask 0177 so that it is never, even briefly,
+	// connectable by others (the chmod below only states the intent).
+	umaskMu.Lock()
+	old := syscall.Umask(0o177)
 	l, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	umaskMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
@@ -167,6 +174,9 @@ func ListenUnix(path string) (net.Listener, error) {
 	}
 	return l, nil
 }
+
+// umaskMu serializes the process-wide umask change of ListenUnix.
+var umaskMu sync.Mutex
 
 // keyedMutex serializes operations per key (container id).
 type keyedMutex struct {
