@@ -67,16 +67,30 @@ func TestBatchInterleavesAndSplitsFigures(t *testing.T) {
 	}
 }
 
-func TestBatchVariantMustReturnItsFigures(t *testing.T) {
+func TestBatchVariantMayOmitButNotInvent(t *testing.T) {
+	n := 0
 	s := Suite{Name: "s", Batches: []Batch{{
-		Figures: []Figure{{Name: "x"}, {Name: "y"}},
-		Variants: []BatchVariant{{Name: "a", Run: func(context.Context, *Env) (map[string]float64, error) {
+		Figures: []Figure{{Name: "x"}, {Name: "y"}, {Name: "z"}},
+		Variants: []BatchVariant{{Name: "a", Figures: []string{"x", "y"}, Run: func(context.Context, *Env) (map[string]float64, error) {
+			n++
+			if n == 3 {
+				return map[string]float64{"x": 1, "z": 1}, nil
+			}
 			return map[string]float64{"x": 1}, nil
+		}}, {Name: "b", Figures: []string{"z"}, Run: func(context.Context, *Env) (map[string]float64, error) {
+			return map[string]float64{"z": 1}, nil
 		}}},
 	}}}
-	rep := Run(context.Background(), []Suite{s}, Options{Runs: 2, TempDir: t.TempDir()})
-	if errs := rep.Errors(); len(errs) != 2 || !strings.Contains(errs[0], `"y"`) {
-		t.Errorf("errors %q, want a's missing y reported in both figures", errs)
+	rep := Run(context.Background(), []Suite{s}, Options{Runs: 3, TempDir: t.TempDir()})
+	figs := rep.Suites[0].Figures
+	if got := len(figs[0].Variants[0].Samples); got != 2 {
+		t.Errorf("x: %d samples of a, want 2 (the third round failed)", got)
+	}
+	if got := len(figs[1].Variants[0].Samples); got != 0 || figs[1].Variants[0].Error == "" {
+		t.Errorf("y: %d samples of a, error %q; want none, and the failure", got, figs[1].Variants[0].Error)
+	}
+	if errs := rep.Errors(); len(errs) != 2 || !strings.Contains(errs[0], `"z", which it does not measure`) {
+		t.Errorf("errors %q, want a's unknown z reported in x and y", errs)
 	}
 }
 

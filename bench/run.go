@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"time"
 )
@@ -189,21 +190,20 @@ func runBatch(ctx context.Context, env *Env, b Batch, runs int, progress func(st
 			}
 			var got []string
 			if err == nil {
-				var missing []string
-				for f, fig := range b.Figures {
+				var unknown []string
+				for _, fig := range b.Figures {
 					if val, ok := vals[fig.Name]; ok && v.measures(fig.Name) {
 						got = append(got, fmt.Sprintf("%s %s %s", fig.Name, FormatValue(val), fig.Unit))
-					} else if v.measures(fig.Name) {
-						missing = append(missing, fmt.Sprintf("%q", b.Figures[f].Name))
 					}
 				}
 				for name := range vals {
 					if !v.measures(name) {
-						missing = append(missing, fmt.Sprintf("%q (not one of its figures)", name))
+						unknown = append(unknown, fmt.Sprintf("%q", name))
 					}
 				}
-				if len(missing) > 0 {
-					err = fmt.Errorf("returned no value, or one it does not measure, for %s", strings.Join(missing, ", "))
+				if len(unknown) > 0 {
+					sort.Strings(unknown)
+					err = fmt.Errorf("returned values for %s, which it does not measure", strings.Join(unknown, ", "))
 				}
 			}
 			if err != nil {
@@ -218,8 +218,8 @@ func runBatch(ctx context.Context, env *Env, b Batch, runs int, progress func(st
 				continue
 			}
 			for f, fig := range b.Figures {
-				if v.measures(fig.Name) {
-					vrs[f][k].Samples = append(vrs[f][k].Samples, Sample{Round: round, Value: vals[fig.Name]})
+				if val, ok := vals[fig.Name]; ok {
+					vrs[f][k].Samples = append(vrs[f][k].Samples, Sample{Round: round, Value: val})
 				}
 			}
 			progress("[%d/%d] %s (%v): %s", round+1, runs, v.Name, took, strings.Join(got, "; "))
@@ -249,6 +249,7 @@ func runBatch(ctx context.Context, env *Env, b Batch, runs int, progress func(st
 
 func runFigure(ctx context.Context, env *Env, f Figure, runs int, progress func(string, ...any)) FigureReport {
 	fr := FigureReport{Name: f.Name, Unit: f.Unit, HigherIsBetter: f.HigherIsBetter}
+	runs = max(runs, f.MinRuns)
 	vrs := make([]VariantReport, len(f.Variants))
 	for k, v := range f.Variants {
 		vrs[k].Name = v.Name

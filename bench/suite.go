@@ -43,10 +43,12 @@ type BatchVariant struct {
 	Name string
 	// Figures names the batch figures it measures; empty means all.
 	Figures []string
-	// Run measures once and returns one value per figure it measures,
-	// keyed by figure name; a missing or unknown name fails the variant.
-	// An error fails the variant in every figure it measures, and it is
-	// not run again.
+	// Run measures once and returns one value per figure it measured,
+	// keyed by figure name. A figure it leaves out was not measured in
+	// that round (its "runs" in the report says so; e.g. a costly figure
+	// measured in the first round only of a quick run); a figure it does
+	// not measure is an error. An error fails the variant in every figure
+	// it measures, and it is not run again.
 	Run func(ctx context.Context, env *Env) (map[string]float64, error)
 }
 
@@ -72,6 +74,10 @@ type Figure struct {
 	// Ratios lists pairs of variant names {A, B}; the report gives A/B of
 	// each round (the A and B measured one after the other).
 	Ratios [][2]string
+	// MinRuns raises the number of rounds of this figure above the run's
+	// (-runs, QUICK) when a figure needs more samples to mean anything,
+	// e.g. "failover time over at least 10 kills". 0: the run's.
+	MinRuns int
 }
 
 // Variant is one way of producing a figure. Run performs one measurement

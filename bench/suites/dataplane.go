@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -13,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sdn-dev/sdn/bench"
@@ -21,99 +21,194 @@ import (
 	"github.com/sdn-dev/sdn/integration/lab"
 )
 
-// Dataplane measures TCP throughput (iperf3) between workloads on two hosts
-// of a lab (real sdnd, OVS, CNI plugin), against kernel baselines in
-// namespaces of its own: a plain veth pair, and VXLAN over a veth underlay
-// with offloads on and off; and minimal-ovs: the same lab with sdnd stopped
-// and br-int's pipeline replaced by one forwarding flow per direction, which
-// says what sdn's pipeline costs over OVS itself. Underlay MTU 1500 only.
+// Dataplane measures traffic between proj1 workloads on two hosts of a lab
+// (real sdnd, OVS with the userspace datapath, CNI plugin), at underlay MTU
+// 1500 and 9000 (one lab each): TCP throughput (iperf3), TCP
+// request/response round trip (sockperf ping-pong), new TCP connections per
+// second (wrk, "Connection: close") and, for the OVS variants, CPU seconds
+// of both hosts' ovs-vswitchd per GB received. Baselines: a kernel veth
+// pair, kernel VXLAN over a veth underlay with offloads on and off, and
+// minimal-ovs: the same labs with br-int's pipeline bypassed by one
+// forwarding flow per direction, which says what sdn's pipeline costs over
+// OVS itself.
+//
+// All figures are one batch: each round runs every variant once, and a
+// variant measures every figure at both MTUs before the next one runs, so
+// minimal-ovs switches each lab's flows once per round.
 func Dataplane() bench.Suite {
-	d := &dataplane{}
+	d := &dataplane{mtus: []int{1500, 9000}}
+	var figs []bench.Figure
+	for _, m := range d.mtus {
+		figs = append(figs,
+			bench.Figure{Name: figThroughput(m), Unit: "Gbit/s", HigherIsBetter: true, Ratios: [][2]string{
+				{"sdn", "minimal-ovs"}, {"sdn", "kernel-vxlan-no-offload"}, {"sdn", "kernel-vxlan-offload"}, {"minimal-ovs", "kernel-vxlan-no-offload"}}},
+			bench.Figure{Name: figRTT(m), Unit: "µs", Ratios: [][2]string{{"sdn", "minimal-ovs"}, {"sdn", "kernel-vxlan-no-offload"}}},
+			bench.Figure{Name: figConns(m), Unit: "conn/s", HigherIsBetter: true, Ratios: [][2]string{{"sdn", "minimal-ovs"}, {"sdn", "kernel-vxlan-no-offload"}}},
+			bench.Figure{Name: figCPU(m), Unit: "CPU s/GB", Ratios: [][2]string{{"sdn", "minimal-ovs"}}},
+		)
+	}
+	var kernelFigs []string
+	for _, f := range figs {
+		if !strings.HasPrefix(f.Name, "ovs-vswitchd") {
+			kernelFigs = append(kernelFigs, f.Name)
+		}
+	}
 	return bench.Suite{
-		Name:        "dataplane",
-		Description: "TCP throughput (iperf3) between proj1 workloads on two lab hosts vs kernel veth, kernel VXLAN (offloads on/off) and the same lab with br-int reduced to one flow per direction (minimal-ovs), underlay MTU 1500.",
-		Setup:       d.setup,
-		Figures: []bench.Figure{{
-			Name: "TCP throughput across hosts (Gbit/s)", Unit: "Gbit/s", HigherIsBetter: true,
-			Variants: []bench.Variant{
-				{Name: "sdn", Run: d.run(&d.sdn)},
-				{Name: "kernel-veth", Run: d.run(&d.veth)},
-				{Name: "kernel-vxlan-offload", Run: d.run(&d.vxOn)},
-				{Name: "kernel-vxlan-no-offload", Run: d.run(&d.vxOff)},
-				{Name: "minimal-ovs", Run: d.minimalOVS},
+		Name: "dataplane",
+		Description: "TCP throughput (iperf3), request/response round trip (sockperf), connections/s (wrk) and ovs-vswitchd CPU per GB between proj1 workloads on two lab hosts, " +
+			"at underlay MTU 1500 and 9000, vs the same labs with br-int reduced to one flow per direction (minimal-ovs), kernel VXLAN (offloads off and on) and a kernel veth pair.",
+		Setup: d.setup,
+		Batches: []bench.Batch{{
+			Figures: figs,
+			// sdn and minimal-ovs back to back: their ratio is the
+			// pipeline's cost.
+			Variants: []bench.BatchVariant{
+				{Name: "sdn", Run: d.measureOVS(false)},
+				{Name: "minimal-ovs", Run: d.measureOVS(true)},
+				{Name: "kernel-vxlan-no-offload", Figures: kernelFigs, Run: d.measureKernel("kernel-vxlan-no-offload")},
+				{Name: "kernel-vxlan-offload", Figures: kernelFigs, Run: d.measureKernel("kernel-vxlan-offload")},
+				{Name: "kernel-veth", Figures: kernelFigs, Run: d.measureKernel("kernel-veth")},
 			},
-			Ratios: [][2]string{{"sdn", "kernel-vxlan-no-offload"}, {"sdn", "kernel-veth"}, {"sdn", "minimal-ovs"}},
 		}},
 	}
 }
 
-// iperfPair is where one variant's iperf3 server listens and its client runs.
-type iperfPair struct {
+func figThroughput(mtu int) string { return fmt.Sprintf("TCP throughput, underlay MTU %d", mtu) }
+func figRTT(mtu int) string {
+	return fmt.Sprintf("TCP request/response round trip, median, underlay MTU %d", mtu)
+}
+func figConns(mtu int) string { return fmt.Sprintf("new TCP connections/s, underlay MTU %d", mtu) }
+func figCPU(mtu int) string {
+	return fmt.Sprintf("ovs-vswitchd CPU per GB received, underlay MTU %d", mtu)
+}
+
+// Ports of the servers running in every server namespace.
+const (
+	iperfPort    = 5201
+	sockperfPort = 11111
+	httpPort     = 8080
+)
+
+// endpoints is where one variant's servers listen and its clients run.
+type endpoints struct {
 	serverNS, clientNS string
 	serverIP           string
 }
 
+// world is everything measured at one underlay MTU: a lab with a proj1
+// workload on host1 (server) and host2 (client), and the kernel baselines.
+type world struct {
+	mtu    int
+	lab    *lab.Lab
+	ws     [2]*lab.Workload
+	sdn    endpoints
+	kernel map[string]endpoints // by variant name
+	// minimal-ovs: br-int flows per host, and each workload's gateway
+	// and the MAC sdn's ARP responder gives it.
+	minimal [2][]string
+	gws     [2]netip.Addr
+	gwMACs  [2]string
+}
+
 type dataplane struct {
-	seconds                int
-	sdn, veth, vxOn, vxOff iperfPair
-	servers                []*exec.Cmd
-	lab                    *lab.Lab
-	ws                     [2]*lab.Workload // server (host1), client (host2)
-	vnid                   uint32           // proj1's
+	mtus   []int
+	worlds []*world
+	tools  toolSettings
+	probe  string // sdnprobe binary
+
+	mu      sync.Mutex
+	servers []*exec.Cmd
+	rounds  map[string]int // variant → rounds it started
+}
+
+// latencyRound reports whether variant's current round measures the round
+// trip: every round, but in a quick run only the first (sockperf sleeps 2 s
+// after its warm-up whatever -t says, which would make QUICK=1 too slow).
+func (d *dataplane) latencyRound(variant string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.rounds == nil {
+		d.rounds = map[string]int{}
+	}
+	d.rounds[variant]++
+	return !d.tools.quick || d.rounds[variant] == 1
 }
 
 // noOffloadFlags is what the no-offload variant turns off, with
 // `ethtool -K DEV <flags>` on ul0 and vx0 in both of its namespaces.
 const noOffloadFlags = "tx off rx off tso off gso off gro off"
 
-// Kernel baselines' addresses (all in 198.18.0.0/15, the project's range).
-const (
-	vethNet    = "198.18.201." // veth pair, /24
-	vxOnUnder  = "198.18.200." // underlay veth of the offload variant
-	vxOnOver   = "198.19.200." // its VXLAN
-	vxOffUnder = "198.18.202."
-	vxOffOver  = "198.19.202."
-	vxlanMTU   = 1450
-)
+// vxlanOverhead is what VXLAN over IPv4 adds to a frame (and what sdn
+// takes off the underlay MTU for workloads).
+const vxlanOverhead = 50
+
+// kernelNets returns the kernel baselines' addresses at one MTU (index k
+// in d.mtus): /24 prefixes in 198.18.0.0/15, the project's range.
+func kernelNets(k int) (veth, vxOnUnder, vxOnOver, vxOffUnder, vxOffOver string) {
+	n := func(second, third int) string {
+		return fmt.Sprintf("198.%d.%d.", second, third+10*k)
+	}
+	return n(18, 201), n(18, 200), n(19, 200), n(18, 202), n(19, 202)
+}
+
+// minimalCookie marks the minimal-ovs flows: not sdn's AppTag, so sdnd's
+// reconciler leaves them alone, and easy to delete by cookie.
+const minimalCookie = "0x5db0"
+
+// minimalPriority is above every flow sdn installs, so in table 0 the
+// minimal flows take every packet of the two workloads' ports and the
+// tunnel, and the classifier looks no further (the datapath flows match
+// what a one-rule table would).
+const minimalPriority = 65535
 
 func (d *dataplane) setup(ctx context.Context, env *bench.Env) (func(), error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("needs root (network namespaces, OVS, sdnd); run as root")
 	}
-	for _, bin := range []string{"iperf3", "ethtool", "ip", "ovs-vswitchd", "ovsdb-server", "ovs-vsctl", "go"} {
+	for _, bin := range []string{"iperf3", "sockperf", "wrk", "ethtool", "ip", "ss", "ovs-vswitchd", "ovsdb-server", "ovs-vsctl", "ovs-ofctl", "go"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return nil, fmt.Errorf("needs %s (%v); run `make deps` as root", bin, err)
 		}
 	}
-	d.seconds = 4
+	d.tools = fullTools
 	if env.Quick {
-		d.seconds = 2
+		d.tools = quickTools
 	}
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	id := hex.EncodeToString(b)
+
+	var mu sync.Mutex
 	var nss []string
-	var l *lab.Lab
-	labName := "dp" + id
-	labDir := filepath.Join(env.Dir, "lab")
+	labs := map[string]string{} // name → dir, for teardown
+	var upped []*lab.Lab
 	teardown := func() {
+		d.mu.Lock()
 		for _, c := range d.servers {
 			_ = c.Process.Kill()
 			_ = c.Wait()
 		}
+		d.servers = nil
+		d.mu.Unlock()
 		for _, ns := range nss {
 			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
 				env.Logf("teardown: ip netns del %s: %v: %s", ns, err, out)
 			}
 		}
-		if l != nil {
+		for _, l := range upped {
 			if err := l.Down(); err != nil {
-				env.Logf("teardown: lab %s down: %v", labName, err)
+				env.Logf("teardown: lab %s down: %v", l.Name, err)
 			}
-		} else if ol, err := lab.Open(labName, labDir, nil); err == nil {
-			if _, serr := os.Stat(labDir); serr == nil {
+			delete(labs, l.Name)
+		}
+		// Labs whose Up failed halfway.
+		for name, dir := range labs {
+			if _, err := os.Stat(dir); err != nil {
+				continue
+			}
+			if ol, err := lab.Open(name, dir, nil); err == nil {
 				if err := ol.Down(); err != nil {
-					env.Logf("teardown: lab %s down: %v", labName, err)
+					env.Logf("teardown: lab %s down: %v", name, err)
 				}
 			}
 		}
@@ -124,7 +219,9 @@ func (d *dataplane) setup(ctx context.Context, env *bench.Env) (func(), error) {
 		if out, err := exec.CommandContext(ctx, "ip", "netns", "add", name).CombinedOutput(); err != nil {
 			return fmt.Errorf("ip netns add %s: %v: %s", name, err, out)
 		}
+		mu.Lock()
 		nss = append(nss, name)
+		mu.Unlock()
 		return run(ctx, "ip", "-n", name, "link", "set", "lo", "up")
 	}
 	pair := func(kind string) (string, string, error) {
@@ -137,92 +234,177 @@ func (d *dataplane) setup(ctx context.Context, env *bench.Env) (func(), error) {
 		}
 		return a, b, nil
 	}
-	a, bns, err := pair("v")
-	if err != nil {
-		return teardown, err
-	}
-	if err := vethPair(ctx, a, bns, "eth0", vethNet); err != nil {
-		return teardown, err
-	}
-	d.veth = iperfPair{serverNS: a, clientNS: bns, serverIP: vethNet + "1"}
-
-	for _, v := range []struct {
-		kind, under, over string
-		off               bool
-		p                 *iperfPair
-	}{{"x", vxOnUnder, vxOnOver, false, &d.vxOn}, {"n", vxOffUnder, vxOffOver, true, &d.vxOff}} {
-		a, bns, err := pair(v.kind)
+	for k, mtu := range d.mtus {
+		w := &world{mtu: mtu, kernel: map[string]endpoints{}}
+		d.worlds = append(d.worlds, w)
+		veth, onU, onO, offU, offO := kernelNets(k)
+		m := strconv.Itoa(mtu)
+		a, bns, err := pair("v" + m)
 		if err != nil {
 			return teardown, err
 		}
-		if err := vxlanPair(ctx, a, bns, v.under, v.over, v.off); err != nil {
+		if err := vethPair(ctx, a, bns, "eth0", veth, mtu); err != nil {
 			return teardown, err
 		}
-		*v.p = iperfPair{serverNS: a, clientNS: bns, serverIP: v.over + "1"}
+		w.kernel["kernel-veth"] = endpoints{serverNS: a, clientNS: bns, serverIP: veth + "1"}
+		for _, v := range []struct {
+			name, kind, under, over string
+			off                     bool
+		}{{"kernel-vxlan-offload", "x" + m, onU, onO, false}, {"kernel-vxlan-no-offload", "n" + m, offU, offO, true}} {
+			a, bns, err := pair(v.kind)
+			if err != nil {
+				return teardown, err
+			}
+			if err := vxlanPair(ctx, a, bns, v.under, v.over, mtu, v.off); err != nil {
+				return teardown, err
+			}
+			w.kernel[v.name] = endpoints{serverNS: a, clientNS: bns, serverIP: v.over + "1"}
+		}
+		env.Note(fmt.Sprintf("kernel-veth, MTU %d", mtu), fmt.Sprintf("two netns joined by a veth pair (eth0, %s1/24 and .2, MTU %d, default offloads)", veth, mtu))
+		env.Note(fmt.Sprintf("kernel-vxlan-offload, MTU %d", mtu), fmt.Sprintf("two netns joined by a veth underlay ul0 (%s1/24 and .2, MTU %d, default offloads); vx0 = vxlan id 42 dstport 4789 over ul0, %s1/24 and .2, MTU %d",
+			onU, mtu, onO, mtu-vxlanOverhead))
+		env.Note(fmt.Sprintf("kernel-vxlan-no-offload, MTU %d", mtu), fmt.Sprintf("the same (underlay %s0/24, overlay %s0/24), then in both netns: `ethtool -K ul0 %s` and `ethtool -K vx0 %s`",
+			offU, offO, noOffloadFlags, noOffloadFlags))
 	}
-	env.Note("kernel-veth", fmt.Sprintf("two netns joined by a veth pair (eth0, %s1/24 and .2, MTU 1500, default offloads)", vethNet))
-	env.Note("kernel-vxlan", fmt.Sprintf("two netns joined by a veth underlay ul0 (%s1/24 and .2, MTU 1500); vx0 = vxlan id 42 dstport 4789 over ul0, %s1/24 and .2, MTU %d", vxOnUnder, vxOnOver, vxlanMTU))
-	env.Note("kernel-vxlan-no-offload", fmt.Sprintf("the same (underlay %s0/24, overlay %s0/24), then in both netns: `ethtool -K ul0 %s` and `ethtool -K vx0 %s`", vxOffUnder, vxOffOver, noOffloadFlags, noOffloadFlags))
 
-	// The lab: two hosts, one proj1 workload on each.
+	// The labs: two hosts each, one proj1 workload on each host.
 	bin := filepath.Join(env.Dir, "bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return teardown, err
 	}
-	env.Logf("building sdnd, sdnctl, sdn into %s", bin)
-	for out, pkg := range map[string]string{"sdnd": "sdnd", "sdnctl": "sdnctl", "sdn": "cni"} {
+	env.Logf("building sdnd, sdnctl, sdn, sdnprobe into %s", bin)
+	for out, pkg := range map[string]string{"sdnd": "sdnd", "sdnctl": "sdnctl", "sdn": "cni", "sdnprobe": "integration/cmd/sdnprobe"} {
 		if o, err := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, out), "github.com/sdn-dev/sdn/"+pkg).CombinedOutput(); err != nil {
 			return teardown, fmt.Errorf("go build %s: %v\n%s", pkg, err, o)
 		}
 	}
-	env.Logf("lab %s up (2 hosts)", labName)
-	if l, err = lab.Up(ctx, lab.Config{Name: labName, Hosts: 2, Dir: labDir, Bin: bin}); err != nil {
-		return teardown, fmt.Errorf("lab up: %w", err)
+	d.probe = filepath.Join(bin, "sdnprobe")
+	errs := make([]error, len(d.worlds))
+	var wg sync.WaitGroup
+	for k, w := range d.worlds {
+		name, dir := "dp"+id+strconv.Itoa(w.mtu), filepath.Join(env.Dir, "lab"+strconv.Itoa(w.mtu))
+		mu.Lock()
+		labs[name] = dir
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			env.Logf("lab %s up (2 hosts, underlay MTU %d)", name, w.mtu)
+			l, err := lab.Up(ctx, lab.Config{Name: name, Hosts: 2, Dir: dir, Bin: bin, UnderlayMTU: w.mtu})
+			if l != nil {
+				mu.Lock()
+				upped = append(upped, l)
+				mu.Unlock()
+			}
+			if err != nil {
+				errs[k] = fmt.Errorf("lab %s up: %w", name, err)
+				return
+			}
+			errs[k] = d.prepareLab(ctx, env, w, l)
+		}()
 	}
-	w1, err := l.Attach("host1", "proj1", "iperfs", nil)
-	if err != nil {
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return teardown, err
 	}
-	w2, err := l.Attach("host2", "proj1", "iperfc", nil)
-	if err != nil {
-		return teardown, err
-	}
-	if err := l.WaitRealized(ctx, time.Minute); err != nil {
-		return teardown, err
-	}
-	d.sdn = iperfPair{serverNS: w1.NS, clientNS: w2.NS, serverIP: w1.IP}
-	d.lab, d.ws = l, [2]*lab.Workload{w1, w2}
-	if d.vnid, err = networkVNID(l, w1.Network); err != nil {
-		return teardown, err
-	}
-	mtu, _ := l.Exec(w1.NS, "cat", "/sys/class/net/eth0/mtu")
-	env.Note("sdn", fmt.Sprintf("lab %s, 2 hosts (underlay MTU 1500, OVS per host as the lab runs it), proj1 workloads %s (%s, server) and %s (%s, client), workload eth0 MTU %s",
-		labName, w1.ID(), w1.IP, w2.ID(), w2.IP, strings.TrimSpace(mtu)))
 
-	// One iperf3 server per variant, in the server namespace, for the run.
-	for _, p := range []iperfPair{d.sdn, d.veth, d.vxOn, d.vxOff} {
-		c := exec.Command("ip", "netns", "exec", p.serverNS, "iperf3", "-s", "-B", p.serverIP)
-		if err := c.Start(); err != nil {
-			return teardown, fmt.Errorf("iperf3 server in %s: %w", p.serverNS, err)
+	// Servers in every server namespace, for the whole run.
+	for _, w := range d.worlds {
+		eps := []endpoints{w.sdn}
+		for _, name := range []string{"kernel-veth", "kernel-vxlan-offload", "kernel-vxlan-no-offload"} {
+			eps = append(eps, w.kernel[name])
 		}
-		d.servers = append(d.servers, c)
+		for _, e := range eps {
+			if err := d.startServers(ctx, e); err != nil {
+				return teardown, err
+			}
+		}
 	}
-	mf, err := d.minimalFlows(ctx)
-	if err != nil {
-		return teardown, err
-	}
-	env.Note("minimal-ovs", fmt.Sprintf("the sdn lab (same bridges, ports, MTU, offloads, iperf3 server), per round: both hosts' sdnd killed (SIGKILL), "+
-		"`ip neigh replace GW lladdr GWMAC nud permanent dev eth0` in both workloads (no ARP responder), br-int's flows replaced (`ovs-ofctl -O OpenFlow15 replace-flows`) by one flow per direction: "+
-		"%s; afterwards those flows and neighbour entries deleted, sdnd started on both hosts, WaitRealized, br-int's flows checked back and the server pinged from the client",
-		fmt.Sprintf("host1 `%s`, host2 `%s`", strings.Join(mf[0], "` `"), strings.Join(mf[1], "` `"))))
-	env.Note("iperf3", fmt.Sprintf("client `iperf3 -c SERVER -t %d -J` (one TCP stream, default settings), figure = end.sum_received.bits_per_second; one server per variant for the whole run; MTU 9000 not measured", d.seconds))
+	env.Note("minimal-ovs", fmt.Sprintf("the sdn labs (same bridges, ports, MTU, offloads, servers; sdnd keeps running), per round and per lab: "+
+		"`ip neigh replace GW lladdr GWMAC nud permanent dev eth0` in both workloads (the flows answer no ARP), then on each host's br-int "+
+		"`ovs-ofctl add-flow` of one flow per direction at priority %d, cookie %s (not sdn's, so sdnd's reconciler leaves them alone), "+
+		"above every flow of sdn's pipeline, so the classifier stops there and the datapath flows are those of a one-rule table; "+
+		"after the measurement they carried (checked: every one of them counted packets) they and the neighbour entries are deleted and the server pinged from the client. "+
+		"MTU %d: host1 `%s`, host2 `%s`",
+		minimalPriority, minimalCookie, d.worlds[0].mtu, strings.Join(d.worlds[0].minimal[0], "` `"), strings.Join(d.worlds[0].minimal[1], "` `")))
+	env.Note("tools", d.tools.describe())
 	return teardown, nil
 }
 
+// prepareLab attaches the two workloads of w's lab l and works out the
+// minimal-ovs flows.
+func (d *dataplane) prepareLab(ctx context.Context, env *bench.Env, w *world, l *lab.Lab) error {
+	w1, err := l.Attach("host1", "proj1", "srv", nil)
+	if err != nil {
+		return err
+	}
+	w2, err := l.Attach("host2", "proj1", "cli", nil)
+	if err != nil {
+		return err
+	}
+	if err := l.WaitRealized(ctx, time.Minute); err != nil {
+		return err
+	}
+	w.lab, w.ws = l, [2]*lab.Workload{w1, w2}
+	w.sdn = endpoints{serverNS: w1.NS, clientNS: w2.NS, serverIP: w1.IP}
+	vnid, err := networkVNID(l, w1.Network)
+	if err != nil {
+		return err
+	}
+	if w.minimal, err = minimalFlows(ctx, l, w.ws, vnid); err != nil {
+		return err
+	}
+	for i, wl := range w.ws {
+		if w.gws[i], w.gwMACs[i], err = gateway(l, wl); err != nil {
+			return err
+		}
+	}
+	mtu, _ := l.Exec(w1.NS, "cat", "/sys/class/net/eth0/mtu")
+	env.Note(fmt.Sprintf("sdn, MTU %d", w.mtu), fmt.Sprintf("lab %s, 2 hosts (underlay MTU %d, ul0 tx checksum offload off, OVS userspace datapath as the lab runs it), proj1 workloads %s (%s, server) and %s (%s, client), workload eth0 MTU %s (tx checksum offload off)",
+		l.Name, w.mtu, w1.ID(), w1.IP, w2.ID(), w2.IP, strings.TrimSpace(mtu)))
+	return nil
+}
+
+// startServers starts iperf3, sockperf and sdnprobe http-serve in e's
+// server namespace and waits until all three listen.
+func (d *dataplane) startServers(ctx context.Context, e endpoints) error {
+	for _, args := range [][]string{
+		{"iperf3", "-s", "-B", e.serverIP, "-p", strconv.Itoa(iperfPort)},
+		{"sockperf", "server", "--tcp", "-i", e.serverIP, "-p", strconv.Itoa(sockperfPort), "--timeout=-1"},
+		{d.probe, "http-serve", "-listen", netip.AddrPortFrom(netip.MustParseAddr(e.serverIP), httpPort).String()},
+	} {
+		c := exec.Command("ip", append([]string{"netns", "exec", e.serverNS}, args...)...)
+		if err := c.Start(); err != nil {
+			return fmt.Errorf("%s server in %s: %w", args[0], e.serverNS, err)
+		}
+		d.mu.Lock()
+		d.servers = append(d.servers, c)
+		d.mu.Unlock()
+	}
+	want := []string{fmt.Sprintf("%s:%d", e.serverIP, iperfPort), fmt.Sprintf("%s:%d", e.serverIP, sockperfPort), fmt.Sprintf("%s:%d", e.serverIP, httpPort)}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, err := exec.CommandContext(ctx, "ip", "netns", "exec", e.serverNS, "ss", "-Hltn").CombinedOutput()
+		missing := []string{}
+		for _, a := range want {
+			if !strings.Contains(string(out), a) {
+				missing = append(missing, a)
+			}
+		}
+		if err == nil && len(missing) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("servers in %s: nothing listens on %s after 15 s (ss: %v)", e.serverNS, strings.Join(missing, ", "), err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // vethPair joins namespaces a and b by a veth pair named dev on both ends,
-// with addresses net+"1"/24 (a) and net+"2"/24 (b).
-func vethPair(ctx context.Context, a, b, dev, net string) error {
-	if err := run(ctx, "ip", "-n", a, "link", "add", dev, "type", "veth", "peer", "name", dev, "netns", b); err != nil {
+// with addresses net+"1"/24 (a) and net+"2"/24 (b) and the given MTU.
+func vethPair(ctx context.Context, a, b, dev, net string, mtu int) error {
+	if err := run(ctx, "ip", "-n", a, "link", "add", dev, "mtu", strconv.Itoa(mtu), "type", "veth", "peer", "name", dev, "mtu", strconv.Itoa(mtu), "netns", b); err != nil {
 		return err
 	}
 	for i, ns := range []string{a, b} {
@@ -236,11 +418,11 @@ func vethPair(ctx context.Context, a, b, dev, net string) error {
 	return nil
 }
 
-// vxlanPair joins a and b by a veth underlay ul0 (under+"1"/24, "2") and a
-// VXLAN vx0 on each end (id 42, port 4789, over+"1"/24, "2", MTU 1450);
-// noOffload turns offloads off on ul0 and vx0 on both ends.
-func vxlanPair(ctx context.Context, a, b, under, over string, noOffload bool) error {
-	if err := vethPair(ctx, a, b, "ul0", under); err != nil {
+// vxlanPair joins a and b by a veth underlay ul0 (under+"1"/24, "2", MTU
+// mtu) and a VXLAN vx0 on each end (id 42, port 4789, over+"1"/24, "2", MTU
+// mtu-50); noOffload turns offloads off on ul0 and vx0 on both ends.
+func vxlanPair(ctx context.Context, a, b, under, over string, mtu int, noOffload bool) error {
+	if err := vethPair(ctx, a, b, "ul0", under, mtu); err != nil {
 		return err
 	}
 	for i, ns := range []string{a, b} {
@@ -249,7 +431,7 @@ func vxlanPair(ctx context.Context, a, b, under, over string, noOffload bool) er
 			"local", local, "remote", remote, "dev", "ul0"); err != nil {
 			return err
 		}
-		if err := run(ctx, "ip", "-n", ns, "link", "set", "vx0", "mtu", strconv.Itoa(vxlanMTU), "up"); err != nil {
+		if err := run(ctx, "ip", "-n", ns, "link", "set", "vx0", "mtu", strconv.Itoa(mtu-vxlanOverhead), "up"); err != nil {
 			return err
 		}
 		if err := run(ctx, "ip", "-n", ns, "addr", "add", over+strconv.Itoa(i+1)+"/24", "dev", "vx0"); err != nil {
@@ -274,53 +456,176 @@ func run(ctx context.Context, prog string, args ...string) error {
 	return nil
 }
 
-// run returns a variant measuring p: one iperf3 client run, in Gbit/s. The
-// server may still be starting in the first round: a refused connection is
-// retried for a few seconds.
-func (d *dataplane) run(p *iperfPair) func(context.Context, *bench.Env) (float64, error) {
-	return func(ctx context.Context, env *bench.Env) (float64, error) {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			cctx, cancel := context.WithTimeout(ctx, time.Duration(d.seconds+15)*time.Second)
-			out, err := exec.CommandContext(cctx, "ip", "netns", "exec", p.clientNS,
-				"iperf3", "-c", p.serverIP, "-t", strconv.Itoa(d.seconds), "-J").Output()
-			cancel()
-			gbps, perr := iperfGbps(out)
-			if perr == nil && err == nil {
-				return gbps, nil
+// measureKernel returns the variant measuring one kernel baseline at every
+// MTU.
+func (d *dataplane) measureKernel(name string) func(context.Context, *bench.Env) (map[string]float64, error) {
+	return func(ctx context.Context, env *bench.Env) (map[string]float64, error) {
+		vals := map[string]float64{}
+		latency := d.latencyRound(name)
+		for _, w := range d.worlds {
+			e := w.kernel[name]
+			tr, err := d.tools.iperf(ctx, e)
+			if err != nil {
+				return nil, fmt.Errorf("MTU %d: %w", w.mtu, err)
 			}
-			if perr == nil {
-				perr = err
+			vals[figThroughput(w.mtu)] = tr.gbps
+			if latency {
+				if vals[figRTT(w.mtu)], err = d.tools.sockperf(ctx, e); err != nil {
+					return nil, fmt.Errorf("MTU %d: %w", w.mtu, err)
+				}
 			}
-			if time.Now().After(deadline) || !strings.Contains(perr.Error(), "refused") || ctx.Err() != nil {
-				return 0, fmt.Errorf("iperf3 -c %s in %s: %w", p.serverIP, p.clientNS, perr)
+			if vals[figConns(w.mtu)], err = d.tools.wrk(ctx, e); err != nil {
+				return nil, fmt.Errorf("MTU %d: %w", w.mtu, err)
 			}
-			time.Sleep(200 * time.Millisecond)
 		}
+		return vals, nil
 	}
 }
 
-// iperfGbps returns end.sum_received.bits_per_second of iperf3 -J output,
-// in Gbit/s, or iperf3's own error.
-func iperfGbps(out []byte) (float64, error) {
-	var r struct {
-		Error string `json:"error"`
-		End   struct {
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
+// measureOVS returns the variant measuring the labs, through sdn's
+// pipeline or (minimal) through one flow per direction.
+func (d *dataplane) measureOVS(minimal bool) func(context.Context, *bench.Env) (map[string]float64, error) {
+	return func(ctx context.Context, env *bench.Env) (map[string]float64, error) {
+		vals := map[string]float64{}
+		name := "sdn"
+		if minimal {
+			name = "minimal-ovs"
+		}
+		latency := d.latencyRound(name)
+		for _, w := range d.worlds {
+			var err error
+			if minimal {
+				err = d.measureMinimal(ctx, w, vals, latency)
+			} else {
+				err = d.measureLab(ctx, w, vals, false, latency)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("MTU %d: %w", w.mtu, err)
+			}
+		}
+		return vals, nil
 	}
-	if err := json.Unmarshal(out, &r); err != nil {
-		return 0, fmt.Errorf("iperf3 output is not JSON: %v: %.200q", err, out)
+}
+
+// measureLab measures w's lab as it is into vals (the round trip only if
+// latency); when minimal is false it first checks no minimal-ovs flow is
+// left on br-int.
+func (d *dataplane) measureLab(ctx context.Context, w *world, vals map[string]float64, minimal, latency bool) error {
+	if !minimal {
+		for i := 1; i <= 2; i++ {
+			n, err := minimalFlowPackets(ctx, w.lab, i)
+			if err != nil {
+				return err
+			}
+			if len(n) > 0 {
+				return fmt.Errorf("%s: br-int still holds minimal-ovs flows (cookie %s); sdn would not be measured", lab.HostName(i), minimalCookie)
+			}
+		}
 	}
-	if r.Error != "" {
-		return 0, errors.New(r.Error)
+	cpu0, err := vswitchdCPU(w.lab)
+	if err != nil {
+		return err
 	}
-	if r.End.SumReceived.BitsPerSecond <= 0 {
-		return 0, fmt.Errorf("iperf3 reported no received bits: %.200q", out)
+	tr, err := d.tools.iperf(ctx, w.sdn)
+	if err != nil {
+		return err
 	}
-	return r.End.SumReceived.BitsPerSecond / 1e9, nil
+	cpu1, err := vswitchdCPU(w.lab)
+	if err != nil {
+		return err
+	}
+	vals[figThroughput(w.mtu)] = tr.gbps
+	vals[figCPU(w.mtu)] = (cpu1 - cpu0).Seconds() / (float64(tr.bytes) / 1e9)
+	if latency {
+		if vals[figRTT(w.mtu)], err = d.tools.sockperf(ctx, w.sdn); err != nil {
+			return err
+		}
+	}
+	if vals[figConns(w.mtu)], err = d.tools.wrk(ctx, w.sdn); err != nil {
+		return err
+	}
+	return nil
+}
+
+// measureMinimal bypasses sdn's pipeline in w's lab with the minimal flows,
+// measures, checks they carried the traffic, and puts sdn back (also when
+// the measurement failed).
+func (d *dataplane) measureMinimal(ctx context.Context, w *world, vals map[string]float64, latency bool) (err error) {
+	defer func() {
+		if rerr := d.restoreSDN(ctx, w); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("restoring sdn: %w", rerr))
+		}
+	}()
+	for i, wl := range w.ws {
+		if out, err := w.lab.Exec(wl.NS, "ip", "neigh", "replace", w.gws[i].String(), "lladdr", w.gwMACs[i], "nud", "permanent", "dev", "eth0"); err != nil {
+			return fmt.Errorf("%s: ip neigh replace: %w: %s", wl.NS, err, out)
+		}
+		for _, f := range w.minimal[i] {
+			if _, err := w.lab.OVS(i+1).Ofctl(ctx, "-O", "OpenFlow15", "add-flow", "br-int", f); err != nil {
+				return err
+			}
+		}
+	}
+	if err := d.measureLab(ctx, w, vals, true, latency); err != nil {
+		return err
+	}
+	for i := 1; i <= 2; i++ {
+		n, err := minimalFlowPackets(ctx, w.lab, i)
+		if err != nil {
+			return err
+		}
+		if len(n) != len(w.minimal[i-1]) || n[0] == 0 || n[len(n)-1] == 0 {
+			return fmt.Errorf("%s: the minimal-ovs flows counted %v packets; each should have carried the traffic", lab.HostName(i), n)
+		}
+	}
+	return nil
+}
+
+// restoreSDN deletes the minimal flows and the permanent neighbour
+// entries, and checks the client reaches the server through sdn again.
+func (d *dataplane) restoreSDN(ctx context.Context, w *world) error {
+	var errs []error
+	for i, wl := range w.ws {
+		if _, err := w.lab.OVS(i+1).Ofctl(ctx, "-O", "OpenFlow15", "del-flows", "br-int", "cookie="+minimalCookie+"/-1"); err != nil {
+			errs = append(errs, err)
+		}
+		if out, err := w.lab.Exec(wl.NS, "ip", "neigh", "del", w.gws[i].String(), "dev", "eth0"); err != nil && !strings.Contains(out, "No such file") {
+			errs = append(errs, fmt.Errorf("%s: ip neigh del: %w: %s", wl.NS, err, out))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// The first packet may wait for ARP (now answered by sdn's flows).
+	var err error
+	for try := 0; try < 5; try++ {
+		if _, err = w.lab.Exec(w.sdn.clientNS, "ping", "-c", "1", "-W", "1", w.sdn.serverIP); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("sdn does not carry traffic after the minimal-ovs flows were removed: %w", err)
+}
+
+// minimalFlowPackets returns the packet counts of host i's minimal-ovs
+// flows on br-int (none when there are none).
+func minimalFlowPackets(ctx context.Context, l *lab.Lab, i int) ([]int, error) {
+	out, err := l.OVS(i).Ofctl(ctx, "-O", "OpenFlow15", "dump-flows", "br-int", "cookie="+minimalCookie+"/-1")
+	if err != nil {
+		return nil, err
+	}
+	var ns []int
+	for _, line := range strings.Split(out, "\n") {
+		for _, f := range strings.FieldsFunc(line, func(r rune) bool { return r == ',' || r == ' ' }) {
+			if v, ok := strings.CutPrefix(f, "n_packets="); ok {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return nil, fmt.Errorf("%s: dump-flows: %q: %w", lab.HostName(i), line, err)
+				}
+				ns = append(ns, n)
+			}
+		}
+	}
+	return ns, nil
 }
 
 // networkVNID is the VNID of network name, from `sdnctl get networks`.
@@ -345,15 +650,16 @@ func networkVNID(l *lab.Lab, name string) (uint32, error) {
 // tunnelOFPort is sdn-tun0's OpenFlow port (datapath/host).
 const tunnelOFPort = 1
 
-// minimalFlows returns, for host1 and host2, br-int's minimal flows: the
-// workload's port to the tunnel toward the other host, and the tunnel to the
-// workload's port (with its MAC as destination).
-func (d *dataplane) minimalFlows(ctx context.Context) ([2][]string, error) {
+// minimalFlows returns, for host1 and host2, the minimal-ovs flows: the
+// workload's port to the tunnel toward the other host (with the network's
+// VNID), and the tunnel to the workload's port (with its MAC as
+// destination).
+func minimalFlows(ctx context.Context, l *lab.Lab, ws [2]*lab.Workload, vnid uint32) ([2][]string, error) {
 	var flows [2][]string
-	for i, w := range d.ws {
+	for i, w := range ws {
 		host, peer := i+1, 2-i
 		veth := link.HostVethName(w.ContainerID, "eth0")
-		out, err := d.lab.OVS(host).Vsctl(ctx, "get", "Interface", veth, "ofport")
+		out, err := l.OVS(host).Vsctl(ctx, "get", "Interface", veth, "ofport")
 		if err != nil {
 			return flows, err
 		}
@@ -361,13 +667,14 @@ func (d *dataplane) minimalFlows(ctx context.Context) ([2][]string, error) {
 		if err != nil || port <= 0 {
 			return flows, fmt.Errorf("%s: ofport of %s is %q", lab.HostName(host), veth, strings.TrimSpace(out))
 		}
-		mac, err := d.lab.Exec(w.NS, "cat", "/sys/class/net/eth0/address")
+		mac, err := l.Exec(w.NS, "cat", "/sys/class/net/eth0/address")
 		if err != nil {
 			return flows, err
 		}
+		head := fmt.Sprintf("cookie=%s,priority=%d,", minimalCookie, minimalPriority)
 		flows[i] = []string{
-			fmt.Sprintf("in_port=%d,actions=set_field:%s->tun_dst,set_field:%d->tun_id,output:%d", port, d.lab.HostIP(peer), d.vnid, tunnelOFPort),
-			fmt.Sprintf("in_port=%d,actions=set_field:%s->eth_dst,output:%d", tunnelOFPort, strings.TrimSpace(mac), port),
+			head + fmt.Sprintf("in_port=%d,actions=set_field:%s->tun_dst,set_field:%d->tun_id,output:%d", port, l.HostIP(peer), vnid, tunnelOFPort),
+			head + fmt.Sprintf("in_port=%d,actions=set_field:%s->eth_dst,output:%d", tunnelOFPort, strings.TrimSpace(mac), port),
 		}
 	}
 	return flows, nil
@@ -375,8 +682,8 @@ func (d *dataplane) minimalFlows(ctx context.Context) ([2][]string, error) {
 
 // gateway returns the default gateway of a workload's namespace and the MAC
 // sdn's ARP responder gives it (datapath/host: alloc.MACForIP).
-func (d *dataplane) gateway(w *lab.Workload) (netip.Addr, string, error) {
-	out, err := d.lab.Exec(w.NS, "ip", "-4", "route", "show", "default")
+func gateway(l *lab.Lab, w *lab.Workload) (netip.Addr, string, error) {
+	out, err := l.Exec(w.NS, "ip", "-4", "route", "show", "default")
 	if err != nil {
 		return netip.Addr{}, "", err
 	}
@@ -393,89 +700,24 @@ func (d *dataplane) gateway(w *lab.Workload) (netip.Addr, string, error) {
 	return netip.Addr{}, "", fmt.Errorf("%s: no default gateway in %q", w.NS, out)
 }
 
-// minimalOVS measures the sdn lab with br-int's pipeline replaced by
-// minimalFlows and sdnd stopped, then puts sdn back (and checks it works)
-// whether or not the measurement succeeded.
-func (d *dataplane) minimalOVS(ctx context.Context, env *bench.Env) (gbps float64, err error) {
-	flows, err := d.minimalFlows(ctx)
-	if err != nil {
-		return 0, err
-	}
-	var gws [2]netip.Addr
-	var gwMACs [2]string
-	for i, w := range d.ws {
-		if gws[i], gwMACs[i], err = d.gateway(w); err != nil {
+// vswitchdCPU is the CPU time (user + system, all threads) both hosts'
+// ovs-vswitchd have used so far.
+func vswitchdCPU(l *lab.Lab) (time.Duration, error) {
+	var sum time.Duration
+	for i := 1; i <= 2; i++ {
+		pid := l.VswitchdPID(i)
+		if pid == 0 {
+			return 0, fmt.Errorf("%s: ovs-vswitchd is not running", lab.HostName(i))
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
 			return 0, err
 		}
+		t, err := procCPU(stat)
+		if err != nil {
+			return 0, fmt.Errorf("%s: ovs-vswitchd (pid %d): %w", lab.HostName(i), pid, err)
+		}
+		sum += t
 	}
-	for i := range d.ws {
-		if err := d.lab.KillSDND(i + 1); err != nil {
-			return 0, errors.Join(err, d.restoreSDN(ctx, gws))
-		}
-	}
-	defer func() {
-		if rerr := d.restoreSDN(ctx, gws); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("restoring sdn: %w", rerr))
-		}
-	}()
-	for i, w := range d.ws {
-		if out, err := d.lab.Exec(w.NS, "ip", "neigh", "replace", gws[i].String(), "lladdr", gwMACs[i], "nud", "permanent", "dev", "eth0"); err != nil {
-			return 0, fmt.Errorf("%s: ip neigh replace: %w: %s", w.NS, err, out)
-		}
-		file := filepath.Join(env.Dir, fmt.Sprintf("minimal-ovs-%s.flows", lab.HostName(i+1)))
-		if err := os.WriteFile(file, []byte(strings.Join(flows[i], "\n")+"\n"), 0o644); err != nil {
-			return 0, err
-		}
-		if _, err := d.lab.OVS(i+1).Ofctl(ctx, "-O", "OpenFlow15", "replace-flows", "br-int", file); err != nil {
-			return 0, err
-		}
-	}
-	return d.run(&d.sdn)(ctx, env)
-}
-
-// restoreSDN deletes the minimal flows (sdnd's reconciler leaves flows
-// without its cookie alone) and the permanent neighbour entries, starts both
-// sdnd, waits until they realized, checks br-int holds sdn's pipeline again
-// and that the client reaches the server.
-func (d *dataplane) restoreSDN(ctx context.Context, gws [2]netip.Addr) error {
-	var errs []error
-	for i, w := range d.ws {
-		if _, err := d.lab.OVS(i+1).Ofctl(ctx, "-O", "OpenFlow15", "del-flows", "br-int"); err != nil {
-			errs = append(errs, err)
-		}
-		if out, err := d.lab.Exec(w.NS, "ip", "neigh", "del", gws[i].String(), "dev", "eth0"); err != nil && !strings.Contains(out, "No such file") {
-			errs = append(errs, fmt.Errorf("%s: ip neigh del: %w: %s", w.NS, err, out))
-		}
-	}
-	for i := range d.ws {
-		if err := d.lab.StartSDND(ctx, i+1); err != nil {
-			return errors.Join(append(errs, err)...)
-		}
-	}
-	if err := d.lab.WaitRealized(ctx, time.Minute); err != nil {
-		return errors.Join(append(errs, err)...)
-	}
-	// WaitRealized may see revisions the killed agents reported: check
-	// that the pipeline is back and carries traffic.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		var why string
-		for i := range d.ws {
-			out, err := d.lab.OVS(i+1).Ofctl(ctx, "-O", "OpenFlow15", "dump-flows", "--no-stats", "br-int")
-			if n := strings.Count(out, "cookie="); err != nil || n < 10 {
-				why = fmt.Sprintf("%s: br-int holds %d flows (%v)", lab.HostName(i+1), n, err)
-			}
-		}
-		if why == "" {
-			out, err := d.lab.Exec(d.sdn.clientNS, "ping", "-c", "1", "-W", "1", d.sdn.serverIP)
-			if err == nil {
-				return errors.Join(errs...)
-			}
-			why = fmt.Sprintf("ping %s from %s: %v: %s", d.sdn.serverIP, d.sdn.clientNS, err, strings.TrimSpace(out))
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return errors.Join(append(errs, errors.New("sdn not back after restart: "+why))...)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	return sum, nil
 }

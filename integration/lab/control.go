@@ -44,6 +44,10 @@ func (l *Lab) StartSDND(ctx context.Context, i int) error {
 	return nil
 }
 
+// VswitchdPID is the pid of host i's ovs-vswitchd, 0 if it does not run
+// (e.g. for its CPU time in /proc/PID/stat).
+func (l *Lab) VswitchdPID(i int) int { return l.vswitchdPID(i) }
+
 // OVS returns host i's OVS instance (running in the host's namespace).
 func (l *Lab) OVS(i int) *ovs.Instance {
 	return &ovs.Instance{RunDir: l.ovsDir(i), DBDir: l.ovsDir(i), LogDir: l.ovsDir(i), NetNS: l.HostNS(i)}
