@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -30,13 +29,15 @@ import (
 // plane is measured) and N workloads attached in parallel, then its peak RSS
 // (VmHWM), how long listing every workload takes and how fast more attach.
 //
-// The agent side (the "agent under 150 MB") needs OVS and a real
-// host, and is not measured yet.
+// The agent side runs in a lab (memorylab.go): 3 hosts with real agents
+// and OVS, N workloads attached through the lab server's API and spread
+// over the hosts, a few real ones per host; then the peak RSS of every
+// sdnd (goal for an agent: under 150 MB) and ovs-vswitchd.
 func Memory() bench.Suite {
 	m := &memory{}
 	return bench.Suite{
 		Name:        "memory",
-		Description: "Peak RSS of one sdnd --dev server loaded through its gRPC API with 10 networks, 50 hosts and N workloads (goal: under 1 GB at 100,000 workloads); List and Attach speed at that size.",
+		Description: "Peak RSS of one sdnd --dev server loaded through its gRPC API with 10 networks, 50 hosts and N workloads (goal: under 1 GB at 100,000 workloads); List and Attach speed at that size; peak RSS of the sdnd agents and ovs-vswitchd of a 3-host lab holding 10,000 workloads (goal: agent under 150 MB).",
 		Setup:       m.setup,
 		Figures: []bench.Figure{{
 			Name: "sdnd server peak RSS (MiB)", Unit: "MiB",
@@ -47,6 +48,15 @@ func Memory() bench.Suite {
 		}, {
 			Name: "attach throughput (workloads/s)", Unit: "workloads/s", HigherIsBetter: true,
 			Variants: []bench.Variant{{Name: "server", Run: m.attachBatch}},
+		}, {
+			Name: "lab peak RSS (MiB)", Unit: "MiB",
+			Variants: m.lab.variants("VmHWM"),
+		}, {
+			Name: "lab RSS after the load (MiB)", Unit: "MiB",
+			Variants: m.lab.variants("VmRSS"),
+		}, {
+			Name: "lab realize throughput, agents holding the load (revisions/s)", Unit: "revisions/s", HigherIsBetter: true,
+			Variants: []bench.Variant{{Name: "lab", Run: m.lab.realizeRate}},
 		}},
 	}
 }
@@ -62,6 +72,7 @@ type memory struct {
 	exited chan struct{} // closed when sdnd exits
 	conn   *grpc.ClientConn
 	n      int // workloads attached so far
+	lab    memLab
 	batch  int // workloads each attach-throughput round adds
 	round  int
 }
@@ -159,8 +170,8 @@ func (m *memory) setup(ctx context.Context, env *bench.Env) (func(), error) {
 	env.Note("process", "one sdnd --dev process (built from this tree, plaintext gRPC on loopback), loaded once in setup; every round measures that same process. "+
 		"Figures run in order: peak RSS (VmHWM from /proc/PID/status, a high-water mark, so every round reads the peak of the load itself), "+
 		"then List (all workloads, one call), then attach throughput, each round adding "+strconv.Itoa(m.batch)+" more workloads (so List and RSS see exactly the load, attach rounds a store already holding it and growing)")
-	env.Note("agent side", "not measured yet: the agent's RSS (goal under 150 MB) needs OVS and a real host; future work")
-	return teardown, nil
+	labDown := m.lab.setup(ctx, env)
+	return func() { labDown(); teardown() }, nil
 }
 
 // waitServing polls the gRPC health service until it says SERVING, sdnd
@@ -194,10 +205,21 @@ func (m *memory) waitServing(ctx context.Context, timeout time.Duration) error {
 // attach attaches workloads m.n .. m.n+count-1 with memWorkers goroutines
 // and returns how long it took; the first error stops it.
 func (m *memory) attach(ctx context.Context, env *bench.Env, count int) (time.Duration, error) {
+	took, done, err := attachMany(ctx, env, m.conn, m.n, count, func(i int) *sdnv1.Workload {
+		host, network := memPlacement(i)
+		return &sdnv1.Workload{Name: memWorkload(i), Network: memNetwork(network), Node: memHost(host)}
+	})
+	m.n += done
+	return took, err
+}
+
+// attachMany attaches workloads first .. first+count-1 (w(i) says what
+// each is) through conn's WorkloadService with memWorkers goroutines, and
+// returns how long it took and how many attached; the first error stops it.
+func attachMany(ctx context.Context, env *bench.Env, conn *grpc.ClientConn, first, count int, w func(i int) *sdnv1.Workload) (time.Duration, int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wc := sdnv1.NewWorkloadServiceClient(m.conn)
-	first := m.n
+	wc := sdnv1.NewWorkloadServiceClient(conn)
 	var next, done atomic.Int64
 	var once sync.Once
 	var firstErr error
@@ -225,13 +247,9 @@ func (m *memory) attach(ctx context.Context, env *bench.Env, count int) (time.Du
 				if k >= count || ctx.Err() != nil {
 					return
 				}
-				i := first + k
-				host, network := memPlacement(i)
-				_, err := wc.Attach(ctx, &sdnv1.AttachWorkloadRequest{Workload: &sdnv1.Workload{
-					Name: memWorkload(i), Network: memNetwork(network), Node: memHost(host),
-				}})
-				if err != nil {
-					once.Do(func() { firstErr = fmt.Errorf("attach %s/%s: %w", memNetwork(network), memWorkload(i), err); cancel() })
+				wl := w(first + k)
+				if _, err := wc.Attach(ctx, &sdnv1.AttachWorkloadRequest{Workload: wl}); err != nil {
+					once.Do(func() { firstErr = fmt.Errorf("attach %s/%s on %s: %w", wl.Network, wl.Name, wl.Node, err); cancel() })
 					return
 				}
 				done.Add(1)
@@ -241,11 +259,10 @@ func (m *memory) attach(ctx context.Context, env *bench.Env, count int) (time.Du
 	wg.Wait()
 	took := time.Since(start)
 	close(stopProgress)
-	m.n += int(done.Load())
 	if firstErr != nil {
-		return 0, firstErr
+		return 0, int(done.Load()), firstErr
 	}
-	return took, nil
+	return took, int(done.Load()), nil
 }
 
 func (m *memory) peakRSS(ctx context.Context, env *bench.Env) (float64, error) {
@@ -295,20 +312,24 @@ func memNetwork(i int) string  { return fmt.Sprintf("net-%d", i) }
 func memWorkload(i int) string { return fmt.Sprintf("w-%06d", i) }
 
 // parseVmHWM returns the VmHWM line of a /proc/PID/status, in kB.
-func parseVmHWM(status []byte) (int64, error) {
+func parseVmHWM(status []byte) (int64, error) { return parseStatusKB(status, "VmHWM") }
+
+// parseStatusKB returns the field called key ("VmHWM", "VmRSS") of a
+// /proc/PID/status, in kB.
+func parseStatusKB(status []byte, key string) (int64, error) {
 	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
-		v, ok := strings.CutPrefix(sc.Text(), "VmHWM:")
+		v, ok := strings.CutPrefix(sc.Text(), key+":")
 		if !ok {
 			continue
 		}
 		f := strings.Fields(v)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("VmHWM line %q: want \"N kB\"", sc.Text())
+			return 0, fmt.Errorf("%s line %q: want \"N kB\"", key, sc.Text())
 		}
 		return strconv.ParseInt(f[0], 10, 64)
 	}
-	return 0, errors.New("no VmHWM in /proc/PID/status")
+	return 0, fmt.Errorf("no %s in /proc/PID/status", key)
 }
 
 // freeLoopbackPort returns 127.0.0.1:PORT for a port the kernel just had

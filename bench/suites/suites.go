@@ -11,5 +11,6 @@ func All() []bench.Suite {
 		Programming(),
 		Memory(),
 		Dataplane(),
+		Megaflows(),
 	}
 }
