@@ -21,9 +21,9 @@ import (
 
 // fast shortens raft's timeouts for in-process clusters.
 func fast(c *raft.Config) {
-	c.HeartbeatTimeout = 200 * time.Millisecond
-	c.ElectionTimeout = 200 * time.Millisecond
-	c.LeaderLeaseTimeout = 100 * time.Millisecond
+	c.HeartbeatTimeout = 500 * time.Millisecond
+	c.ElectionTimeout = 500 * time.Millisecond
+	c.LeaderLeaseTimeout = 250 * time.Millisecond
 	c.CommitTimeout = 5 * time.Millisecond
 }
 
@@ -267,7 +267,9 @@ func TestMembership(t *testing.T) {
 // every writer gets its own result. The figures are logged; no timing is
 // asserted.
 func TestConcurrentProposalsShareEntries(t *testing.T) {
-	mc := newMemCluster(t, 3)
+	// raft's default timeouts: under load (and -race) on a small machine
+	// shorter ones let leadership move mid-test.
+	mc := newMemClusterTB(t, 3, func(*raft.Config) {})
 	l := mc.leader()
 	ctx := ctxT(t)
 	var hosts atomic.Uint32 // the default cluster CIDR has room for 512
