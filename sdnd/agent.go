@@ -19,7 +19,6 @@ import (
 	"github.com/sdn-dev/sdn/sdnd/agent"
 	"github.com/sdn-dev/sdn/sdnd/cnisrv"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 )
@@ -34,7 +33,7 @@ type agentRole struct {
 
 // startAgent opens this host's OVS and datapath, starts following the
 // servers and serves the CNI plugin. Fatal errors later go to failed.
-func startAgent(ctx context.Context, o *options, log *slog.Logger, failed chan<- error) (*agentRole, error) {
+func startAgent(ctx context.Context, o *options, sec connSecurity, log *slog.Logger, failed chan<- error) (*agentRole, error) {
 	statePath := filepath.Join(o.dataDir, "agent", "desired.pb")
 	ip, mtu, err := underlayAddr(o.underlayIface)
 	if err != nil {
@@ -48,7 +47,7 @@ func startAgent(ctx context.Context, o *options, log *slog.Logger, failed chan<-
 	if err != nil {
 		return nil, err
 	}
-	conn, err := dialServers(o.servers)
+	conn, err := dialServers(o.servers, sec.dialOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -170,16 +169,16 @@ func pidfileAlive(path string) bool {
 }
 
 // dialServers returns a connection to the servers. Several addresses are
-// tried in order (pick_first), so the agent follows whichever answers; a
-// follower forwards writes to the leader.
-func dialServers(servers []string) (*grpc.ClientConn, error) {
-	creds := grpc.WithTransportCredentials(insecure.NewCredentials())
+// tried in order (pick_first), so the agent follows whichever answers and
+// moves to the next when it fails; a follower forwards writes and reports
+// to the leader, and serves the watch itself.
+func dialServers(servers []string, opts []grpc.DialOption) (*grpc.ClientConn, error) {
 	if len(servers) == 1 {
 		target := servers[0]
 		if !strings.HasPrefix(target, "unix:") {
 			target = "passthrough:///" + target
 		}
-		return grpc.NewClient(target, creds)
+		return grpc.NewClient(target, opts...)
 	}
 	r := manual.NewBuilderWithScheme("sdn-servers")
 	addrs := make([]resolver.Address, len(servers))
@@ -187,5 +186,5 @@ func dialServers(servers []string) (*grpc.ClientConn, error) {
 		addrs[i] = resolver.Address{Addr: s}
 	}
 	r.InitialState(resolver.State{Addresses: addrs})
-	return grpc.NewClient(r.Scheme()+":///servers", creds, grpc.WithResolvers(r))
+	return grpc.NewClient(r.Scheme()+":///servers", append(opts, grpc.WithResolvers(r))...)
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sdn-dev/sdn/cluster"
 	"github.com/sdn-dev/sdn/sdnd/cnisrv"
 	"github.com/sdn-dev/sdn/spec"
 )
@@ -20,7 +21,6 @@ import (
 const (
 	defaultDataDir   = "/var/lib/sdnd"
 	defaultListen    = "127.0.0.1:7420"
-	defaultRaftAddr  = "127.0.0.1:7421"
 	defaultOVSRunDir = "/var/run/openvswitch"
 	defaultOVSDBDir  = "/etc/openvswitch" // Debian's, with the default run dir
 	defaultCNISocket = cnisrv.DefaultSocket
@@ -32,10 +32,18 @@ type options struct {
 
 	dataDir   string
 	listen    []string // host:port or unix:/path
-	raftAddr  string
+	raftAddr  string   // "" = the first host:port of listen
 	advertise string
 	nodeName  string
 	logLevel  slog.Level
+
+	// How a server without raft state finds its cluster: --bootstrap (one
+	// voter), --peers (the whole cluster, given to every server),
+	// --bootstrap-expect with --join (servers find each other), or --join
+	// alone (be added to a running cluster).
+	peers           []cluster.Peer
+	bootstrapExpect int
+	join            []string
 
 	servers       []string // the agent's servers: host:port or unix:/path
 	underlayIface string
@@ -69,12 +77,12 @@ func (l *listFlag) Set(s string) error {
 
 // Which flags belong to which role, for "flag X needs role Y" errors.
 var (
-	serverFlags = []string{"bootstrap", "listen", "raft-addr", "raft-advertise"}
+	serverFlags = []string{"bootstrap", "listen", "raft-addr", "raft-advertise", "peers", "bootstrap-expect", "join"}
 	agentFlags  = []string{"servers", "underlay-iface", "ovs-rundir", "ovs-dbdir", "datapath", "cni-socket"}
 )
 
 // newFlagSet declares sdnd's flags into o.
-func newFlagSet(o *options, listen, servers *listFlag, logLevel *string, out io.Writer) *flag.FlagSet {
+func newFlagSet(o *options, listen, servers, peers, join *listFlag, logLevel *string, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("sdnd", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.BoolVar(&o.dev, "dev", false, "run one server that bootstraps a single-voter cluster (plaintext gRPC, for trying sdn out); add --agent to make this host an agent too")
@@ -83,8 +91,11 @@ func newFlagSet(o *options, listen, servers *listFlag, logLevel *string, out io.
 	fs.BoolVar(&o.agent, "agent", false, "run the agent role: program this host's OVS and serve the CNI plugin")
 	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir, "directory for state (server: raft/, state.db; agent: agent/desired.pb, agent/generation)")
 	fs.Var(listen, "listen", "API listeners: host:port or unix:/path (repeatable or comma-separated; a unix socket gets mode 0600)")
-	fs.StringVar(&o.raftAddr, "raft-addr", defaultRaftAddr, "raft address")
-	fs.StringVar(&o.advertise, "raft-advertise", "", "raft address peers dial (default: --raft-addr)")
+	fs.StringVar(&o.raftAddr, "raft-addr", "", "the server's cluster address, host:port: raft and the API share it (default: the first host:port of --listen)")
+	fs.StringVar(&o.advertise, "raft-advertise", "", "the address other servers dial to reach this one, when it differs from --raft-addr (e.g. it listens on 0.0.0.0)")
+	fs.Var(peers, "peers", "with --server: the whole initial cluster, id=host:port,... (every server's --node-name and cluster address), given identically to every server; a server with no raft state bootstraps with exactly these voters")
+	fs.IntVar(&o.bootstrapExpect, "bootstrap-expect", 0, "with --server and --join: form a new cluster once this many servers (3 or 5) found each other; the lowest --node-name bootstraps")
+	fs.Var(join, "join", "with --server: other servers' cluster addresses, host:port,...: to find them with --bootstrap-expect, or alone to be added to a running cluster")
 	fs.StringVar(&o.nodeName, "node-name", "", "this host's name (also its raft server id) (default: the hostname, lowercased)")
 	fs.Var(servers, "servers", "agent: the servers' API addresses, host:port or unix:/path (default: the first --listen when --server runs here too)")
 	fs.StringVar(&o.underlayIface, "underlay-iface", "", "agent: the underlay interface; its IPv4 address is this host's tunnel endpoint and its MTU bounds the workloads'")
@@ -116,9 +127,9 @@ func machineEnv() env {
 func parseFlags(args []string, e env) (*options, error) {
 	o := &options{}
 	listen := &listFlag{vals: []string{defaultListen}}
-	servers := &listFlag{}
+	servers, peers, join := &listFlag{}, &listFlag{}, &listFlag{}
 	logLevel := "info"
-	fs := newFlagSet(o, listen, servers, &logLevel, e.usageOut)
+	fs := newFlagSet(o, listen, servers, peers, join, &logLevel, e.usageOut)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -136,9 +147,21 @@ func parseFlags(args []string, e env) (*options, error) {
 			return nil, err
 		}
 	}
-	o.listen, o.servers = listen.vals, servers.vals
+	o.listen, o.servers, o.join = listen.vals, servers.vals, join.vals
 	if err := o.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		return nil, fmt.Errorf("log-level: %w", err)
+	}
+	var errs []error
+	for _, p := range peers.vals {
+		id, addr, ok := strings.Cut(p, "=")
+		if !ok || id == "" {
+			errs = append(errs, fmt.Errorf("peers %q: want id=host:port, e.g. s1=10.0.0.1:7420", p))
+			continue
+		}
+		o.peers = append(o.peers, cluster.Peer{ID: id, Address: addr})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return o, o.complete(given, e)
 }
@@ -176,19 +199,69 @@ func (o *options) complete(given map[string]bool, e env) error {
 		o.dataDir = abs
 	}
 	if o.server {
-		if len(o.listen) == 0 {
-			errs = append(errs, errors.New("--listen is empty; the server needs an API address"))
-		}
-		for _, l := range o.listen {
-			if err := checkAddr(l); err != nil {
-				errs = append(errs, fmt.Errorf("listen %q: %v", l, err))
-			}
-		}
+		errs = append(errs, o.completeServer()...)
 	}
 	if o.agent {
 		errs = append(errs, o.completeAgent(e)...)
 	}
 	return errors.Join(errs...)
+}
+
+func (o *options) completeServer() []error {
+	var errs []error
+	if len(o.listen) == 0 {
+		errs = append(errs, errors.New("--listen is empty; the server needs an API address"))
+	}
+	for _, l := range o.listen {
+		if err := checkAddr(l); err != nil {
+			errs = append(errs, fmt.Errorf("listen %q: %v", l, err))
+		}
+	}
+	if o.raftAddr == "" {
+		for _, l := range o.listen {
+			if !strings.HasPrefix(l, "unix:") {
+				o.raftAddr = l
+				break
+			}
+		}
+		if o.raftAddr == "" && len(o.listen) > 0 {
+			errs = append(errs, errors.New("--listen has no host:port and raft needs one: add one to --listen or set --raft-addr"))
+		}
+	} else if err := checkAddr(o.raftAddr); err != nil || strings.HasPrefix(o.raftAddr, "unix:") {
+		errs = append(errs, fmt.Errorf("raft-addr %q: want host:port", o.raftAddr))
+	}
+	ways := 0
+	for _, on := range []bool{o.bootstrap, len(o.peers) > 0, o.bootstrapExpect != 0} {
+		if on {
+			ways++
+		}
+	}
+	if ways > 1 {
+		errs = append(errs, errors.New("choose one way to start a cluster: --bootstrap (one voter, also what --dev does), --peers (every server listed) or --bootstrap-expect N with --join"))
+	}
+	switch {
+	case o.bootstrapExpect < 0:
+		errs = append(errs, fmt.Errorf("bootstrap-expect %d: want the number of servers, e.g. 3", o.bootstrapExpect))
+	case o.bootstrapExpect > 1 && len(o.join) == 0:
+		errs = append(errs, fmt.Errorf("--bootstrap-expect %d needs --join with at least one other server's address, so the servers find each other", o.bootstrapExpect))
+	}
+	if len(o.join) > 0 && (o.bootstrap || len(o.peers) > 0) {
+		errs = append(errs, errors.New("--join goes with --bootstrap-expect, or alone to be added to a running cluster; --bootstrap and --peers need no other server to start"))
+	}
+	for _, j := range o.join {
+		if _, _, err := net.SplitHostPort(j); err != nil || strings.HasPrefix(j, "unix:") {
+			errs = append(errs, fmt.Errorf("join %q: want another server's host:port", j))
+		}
+	}
+	for _, p := range o.peers {
+		if err := spec.ValidateNodeName(p.ID); err != nil {
+			errs = append(errs, fmt.Errorf("peers: id %q: %v (ids are the servers' --node-name)", p.ID, err))
+		}
+		if _, _, err := net.SplitHostPort(p.Address); err != nil {
+			errs = append(errs, fmt.Errorf("peers: %s=%s: want id=host:port", p.ID, p.Address))
+		}
+	}
+	return errs
 }
 
 func (o *options) completeAgent(e env) []error {

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/sdn-dev/sdn/cluster"
 )
 
 func testEnv(files map[string]string) env {
@@ -26,7 +28,7 @@ func testEnv(files map[string]string) env {
 
 // want lists the fields a case checks; the rest are compared to defaults.
 func TestParseFlags(t *testing.T) {
-	base := options{dataDir: defaultDataDir, listen: []string{defaultListen}, raftAddr: defaultRaftAddr, nodeName: "host-a",
+	base := options{dataDir: defaultDataDir, listen: []string{defaultListen}, nodeName: "host-a",
 		ovsRunDir: defaultOVSRunDir, cniSocket: defaultCNISocket, logLevel: slog.LevelInfo}
 	agentBase := base
 	agentBase.agent, agentBase.underlayIface, agentBase.datapath, agentBase.ovsDBDir = true, "eth0", "netdev", defaultOVSDBDir
@@ -37,21 +39,41 @@ func TestParseFlags(t *testing.T) {
 		kmod   bool
 		change func(o *options)
 	}{
-		{name: "dev", args: []string{"--dev"}, change: func(o *options) { o.dev, o.server, o.bootstrap = true, true, true }},
+		{name: "dev", args: []string{"--dev"}, change: func(o *options) { o.dev, o.server, o.bootstrap, o.raftAddr = true, true, true, defaultListen }},
+		{name: "dev with its own raft address (tests, bench)", args: []string{"--dev", "--raft-addr", "127.0.0.1:9"},
+			change: func(o *options) { o.dev, o.server, o.bootstrap, o.raftAddr = true, true, true, "127.0.0.1:9" }},
+		{name: "static peers", args: []string{"--server", "--node-name", "s2", "--listen", "10.0.0.2:7420", "--peers", "s1=10.0.0.1:7420,s2=10.0.0.2:7420", "--peers=s3=10.0.0.3:7420"},
+			change: func(o *options) {
+				o.server, o.nodeName, o.listen, o.raftAddr = true, "s2", []string{"10.0.0.2:7420"}, "10.0.0.2:7420"
+				o.peers = []cluster.Peer{{ID: "s1", Address: "10.0.0.1:7420"}, {ID: "s2", Address: "10.0.0.2:7420"}, {ID: "s3", Address: "10.0.0.3:7420"}}
+			}},
+		{name: "bootstrap-expect with join, wildcard listen and advertise", args: []string{"--server", "--listen", "0.0.0.0:7420", "--raft-advertise", "10.0.0.1:7420", "--bootstrap-expect", "3", "--join", "10.0.0.2:7420,10.0.0.3:7420"},
+			change: func(o *options) {
+				o.server, o.listen, o.raftAddr, o.advertise = true, []string{"0.0.0.0:7420"}, "0.0.0.0:7420", "10.0.0.1:7420"
+				o.bootstrapExpect, o.join = 3, []string{"10.0.0.2:7420", "10.0.0.3:7420"}
+			}},
+		{name: "bootstrap-expect from the config file as a number", args: []string{"--config=/s.hcl"},
+			files: map[string]string{"/s.hcl": "server = true\nbootstrap-expect = 3\njoin = [\"10.0.0.2:7420\"]\n"},
+			change: func(o *options) {
+				o.config, o.server, o.raftAddr, o.bootstrapExpect, o.join = "/s.hcl", true, defaultListen, 3, []string{"10.0.0.2:7420"}
+			}},
 		{name: "server with listeners, comma and repeat", args: []string{"--server", "--listen", "unix:/run/sdn/api.sock,10.0.0.1:7420", "--listen=[::1]:7420", "--node-name", "s1", "--log-level", "debug"},
 			change: func(o *options) {
 				o.server, o.listen, o.nodeName, o.logLevel = true, []string{"unix:/run/sdn/api.sock", "10.0.0.1:7420", "[::1]:7420"}, "s1", slog.LevelDebug
+				o.raftAddr = "10.0.0.1:7420"
 			}},
 		{name: "dev agent: servers default to the first listener", args: []string{"--dev", "--agent", "--underlay-iface", "eth0", "--listen", "0.0.0.0:7000"},
 			change: func(o *options) {
 				*o = agentBase
 				o.dev, o.server, o.bootstrap, o.listen, o.servers = true, true, true, []string{"0.0.0.0:7000"}, []string{"127.0.0.1:7000"}
+				o.raftAddr = "0.0.0.0:7000"
 			}},
 		{name: "server+agent on a unix API socket (the lab)", args: []string{"--server", "--bootstrap", "--agent", "--listen=unix:/lab/api.sock,198.18.7.1:7420",
 			"--underlay-iface=ul0", "--ovs-rundir=/lab/ovs", "--datapath=netdev", "--cni-socket=/lab/cni.sock"},
 			change: func(o *options) {
 				*o = agentBase
 				o.server, o.bootstrap, o.listen, o.servers = true, true, []string{"unix:/lab/api.sock", "198.18.7.1:7420"}, []string{"unix:/lab/api.sock"}
+				o.raftAddr = "198.18.7.1:7420"
 				o.underlayIface, o.ovsRunDir, o.ovsDBDir, o.cniSocket = "ul0", "/lab/ovs", "/lab/ovs", "/lab/cni.sock"
 			}},
 		{name: "agent only, kernel module present", kmod: true, args: []string{"--agent", "--servers", "10.0.0.1:7420,10.0.0.2:7420", "--underlay-iface", "eth0"},
@@ -75,7 +97,7 @@ log-level      = "warn"
 		{name: "config file list as comma string", args: []string{"--config=/c.hcl"},
 			files: map[string]string{"/c.hcl": `server = true` + "\n" + `listen = "127.0.0.1:1,unix:/x.sock"`},
 			change: func(o *options) {
-				o.config, o.server, o.listen = "/c.hcl", true, []string{"127.0.0.1:1", "unix:/x.sock"}
+				o.config, o.server, o.listen, o.raftAddr = "/c.hcl", true, []string{"127.0.0.1:1", "unix:/x.sock"}, "127.0.0.1:1"
 			}},
 	}
 	for _, tt := range tests {
@@ -103,6 +125,15 @@ func TestParseFlagsErrors(t *testing.T) {
 		want  []string // substrings, all of them
 	}{
 		{"nothing to run", nil, nil, []string{"nothing to run: use --dev, --server or --agent"}},
+		{"two ways to bootstrap", []string{"--server", "--bootstrap", "--peers", "a=1.1.1.1:1"}, nil, []string{"choose one way to start a cluster"}},
+		{"dev with peers", []string{"--dev", "--peers", "a=1.1.1.1:1"}, nil, []string{"choose one way to start a cluster"}},
+		{"expect without join", []string{"--server", "--bootstrap-expect", "3"}, nil, []string{"--bootstrap-expect 3 needs --join"}},
+		{"join with peers", []string{"--server", "--join", "1.1.1.1:1", "--peers", "a=1.1.1.1:1"}, nil, []string{"--join goes with --bootstrap-expect"}},
+		{"bad peer", []string{"--server", "--peers", "10.0.0.1:7420"}, nil, []string{`peers "10.0.0.1:7420": want id=host:port`}},
+		{"bad peer id", []string{"--server", "--peers", "S_1=10.0.0.1:7420"}, nil, []string{`peers: id "S_1"`}},
+		{"bad join", []string{"--server", "--join", "unix:/x"}, nil, []string{`join "unix:/x": want another server's host:port`}},
+		{"unix only", []string{"--server", "--listen", "unix:/x.sock"}, nil, []string{"raft needs one"}},
+		{"peers without server", []string{"--agent", "--servers", "a:1", "--underlay-iface", "e", "--peers", "a=b:1"}, nil, []string{"--peers is a setting of the server role"}},
 		{"agent flag without agent", []string{"--server", "--underlay-iface", "eth0"}, nil, []string{"--underlay-iface is a setting of the agent role; add --agent"}},
 		{"server flag without server", []string{"--agent", "--servers", "a:1", "--underlay-iface", "e", "--listen", "x:1"}, nil, []string{"--listen is a setting of the server role; add --server"}},
 		{"agent without underlay", []string{"--agent", "--servers", "a:1"}, nil, []string{"--agent needs --underlay-iface"}},

@@ -120,6 +120,8 @@ func attrValues(a *hcl.Attribute, fl *flag.Flag) ([]string, *hcl.Diagnostic) {
 		return out, nil
 	case v.Type() == cty.String:
 		return []string{v.AsString()}, nil
+	case v.Type() == cty.Number && !isList:
+		return []string{v.AsBigFloat().Text('f', -1)}, nil
 	}
 	if isList {
 		return nil, wrong("a string or a list of strings")

@@ -11,16 +11,26 @@
 // itself, the default a newcomer starts with; `sdnd --dev --agent
 // --underlay-iface eth0` makes the same process this host's agent too.
 //
+// A production cluster has 3 or 5 servers. Each has one cluster address
+// (--raft-addr, by default its first host:port --listen) that carries both
+// raft and the API; any server answers any call, forwarding writes and
+// linearizable reads to the leader. Agents list several servers and move
+// to the next when one fails.
+//
 // Usage:
 //
 //	sdnd --dev [--agent --underlay-iface IFACE] [--data-dir DIR] [--listen ADDR] ...
-//	sdnd --server [--bootstrap] --node-name NAME --listen ADDR[,ADDR] --raft-addr ADDR
+//	sdnd --server --node-name NAME --listen ADDR[,ADDR] [--raft-addr ADDR] [--raft-advertise ADDR]
+//	     with one of: --bootstrap                     a new single-voter cluster
+//	                  --peers ID=ADDR,ID=ADDR,...     the whole cluster, same list on every server
+//	                  --bootstrap-expect N --join ADDR,...   servers find each other
+//	                  --join ADDR,...                 be added to a running cluster
 //	sdnd --agent --servers ADDR[,ADDR] --underlay-iface IFACE [--datapath netdev|system]
 //	sdnd --config FILE   (HCL attributes named like the flags; flags win)
 //
 // SIGTERM or SIGINT stops it gracefully: the CNI service finishes what it
 // is doing, the agent stops following (the host keeps its flows), and the
-// server leaves raft cleanly.
+// server hands leadership to another voter if it leads, then stops raft.
 package main
 
 import (
@@ -61,15 +71,19 @@ func run(ctx context.Context, o *options, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	failed := make(chan error, 2)
+	sec, err := security(o)
+	if err != nil {
+		return err
+	}
 	if o.server {
-		s, err := startServer(ctx, o, log, failed)
+		s, err := startServer(ctx, o, sec, log, failed)
 		if err != nil {
 			return err
 		}
 		defer s.stop()
 	}
 	if o.agent {
-		a, err := startAgent(ctx, o, log.With("role", "agent"), failed)
+		a, err := startAgent(ctx, o, sec, log.With("role", "agent"), failed)
 		if err != nil {
 			return err
 		}

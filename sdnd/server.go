@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/sdn-dev/sdn/cluster"
+	"github.com/sdn-dev/sdn/cluster/join"
+	"github.com/sdn-dev/sdn/cluster/transport"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"github.com/sdn-dev/sdn/sdnd/api"
 	"github.com/sdn-dev/sdn/sdnd/cnisrv"
 	"google.golang.org/grpc"
@@ -19,35 +22,61 @@ import (
 // serverRole is a running raft server and its API listeners.
 type serverRole struct {
 	srv    *cluster.Server
+	mux    *transport.Mux
 	g      *grpc.Server
 	health *health.Server
+	peers  *api.Peers
+	cancel context.CancelFunc // stops the forming and health loops
 	log    *slog.Logger
 }
 
-// startServer starts raft and serves the API on every --listen address. A
-// listener that fails later is reported on failed.
-func startServer(ctx context.Context, o *options, log *slog.Logger, failed chan<- error) (*serverRole, error) {
+// startServer starts raft and serves the API on the cluster address (which
+// raft shares) and every other --listen address. A listener that fails
+// later is reported on failed.
+func startServer(ctx context.Context, o *options, sec connSecurity, log *slog.Logger, failed chan<- error) (*serverRole, error) {
+	mux, err := transport.Listen(transport.Config{Addr: o.raftAddr, Advertise: o.advertise,
+		ServerTLS: sec.serverTLS, ClientTLS: sec.clientTLS, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("cluster address: %w", err)
+	}
 	srv, err := cluster.NewServer(cluster.Config{
-		DataDir: o.dataDir, ID: o.nodeName, RaftAddr: o.raftAddr, Advertise: o.advertise,
-		Bootstrap: o.bootstrap, Logger: log,
+		DataDir: o.dataDir, ID: o.nodeName, Transport: cluster.NewNetworkTransport(mux.Raft(), log),
+		Bootstrap: o.bootstrap, Peers: o.peers, Logger: log,
 	})
 	if err != nil {
+		mux.Close()
 		return nil, err
 	}
-	var lis []net.Listener
+	lis := []net.Listener{mux.API()}
 	for _, addr := range o.listen {
+		if addr == o.raftAddr {
+			continue // served through the mux
+		}
 		l, err := listen(addr)
 		if err != nil {
 			for _, l := range lis {
 				l.Close()
 			}
 			srv.Shutdown()
+			mux.Close()
 			return nil, fmt.Errorf("listen for the API: %w", err)
 		}
 		lis = append(lis, l)
 	}
-	s := &serverRole{srv: srv, g: grpc.NewServer(), log: log}
-	s.health = api.New(srv, log).Install(s.g)
+	rctx, cancel := context.WithCancel(ctx)
+	peers := api.NewPeers(sec.dialOptions()...)
+	var former *join.Former
+	if o.bootstrapExpect > 0 || len(o.join) > 0 {
+		former = join.New(join.Config{Expect: o.bootstrapExpect, Join: o.join, Local: srv, Dialer: peerDialer{peers}, Logger: log.With("component", "join")})
+	}
+	opts := api.Options{Peers: peers}
+	if former != nil {
+		opts.Formation = former
+	}
+	a := api.New(srv, log, opts)
+	s := &serverRole{srv: srv, mux: mux, peers: peers, cancel: cancel, log: log,
+		g: grpc.NewServer(append(sec.serverOptions(), a.ServerOptions()...)...)}
+	s.health = a.Install(s.g)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	addrs := make([]string, len(lis))
 	for i, l := range lis {
@@ -58,17 +87,52 @@ func startServer(ctx context.Context, o *options, log *slog.Logger, failed chan<
 			}
 		}()
 	}
-	go func() {
-		wctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		if err := srv.WaitLeader(wctx); err == nil {
-			s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-			lid, _ := srv.Leader()
-			log.Info("ready", "api", strings.Join(addrs, ","), "leader", lid)
-		}
-	}()
-	log.Info("server started", "node", o.nodeName, "api", strings.Join(addrs, ","), "raft", o.raftAddr, "bootstrap", o.bootstrap)
+	addrs[0] = "tcp:" + mux.ListenAddr().String()
+	if former != nil {
+		go func() {
+			if err := former.Run(rctx); err != nil && rctx.Err() == nil {
+				report(failed, fmt.Errorf("form the cluster: %w", err))
+			}
+		}()
+	} else if !srv.HasState() && !o.bootstrap && len(o.peers) == 0 {
+		log.Warn("this server has no raft state and no way to start a cluster; it waits to be added to one (`sdnctl cluster join " + srv.Addr() + "` against a running server), or restart it with --bootstrap, --peers or --bootstrap-expect and --join")
+	}
+	go s.trackHealth(rctx, strings.Join(addrs, ","))
+	log.Info("server started", "node", o.nodeName, "api", strings.Join(addrs, ","), "cluster_address", srv.Addr(),
+		"bootstrap", o.bootstrap, "peers", len(o.peers), "bootstrap_expect", o.bootstrapExpect, "join", strings.Join(o.join, ","))
 	return s, nil
+}
+
+// trackHealth keeps gRPC health SERVING while a leader is known (this
+// server or another), NOT_SERVING otherwise.
+func (s *serverRole) trackHealth(ctx context.Context, addrs string) {
+	serving, said := false, false
+	for {
+		_, leader := s.srv.Leader()
+		if now := leader != ""; now != serving {
+			serving = now
+			st := healthpb.HealthCheckResponse_NOT_SERVING
+			if serving {
+				st = healthpb.HealthCheckResponse_SERVING
+			}
+			s.health.SetServingStatus("", st)
+			lid, _ := s.srv.Leader()
+			switch {
+			case serving && !said:
+				said = true
+				s.log.Info("ready", "api", addrs, "leader", lid)
+			case serving:
+				s.log.Info("a leader is known again", "leader", lid)
+			default:
+				s.log.Warn("no raft leader known; the API answers only watches and stale reads until one is elected")
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // listen opens an API listener: host:port, or unix:/path with mode 0600.
@@ -83,8 +147,18 @@ func listen(addr string) (net.Listener, error) {
 	return l, nil
 }
 
-// stop ends the API (in-flight calls get 5 s) and leaves raft.
+// stop hands leadership to another voter when this server leads (so the
+// cluster does not wait for an election timeout), ends the API (in-flight
+// calls get 5 s) and leaves raft.
 func (s *serverRole) stop() {
+	if s.srv.IsLeader() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if to, err := s.srv.TransferLeadership(ctx, ""); err == nil {
+			s.log.Info("handed leadership over before stopping", "to", to)
+		}
+		cancel()
+	}
+	s.cancel()
 	s.health.Shutdown()
 	done := make(chan struct{})
 	go func() { s.g.GracefulStop(); close(done) }()
@@ -93,7 +167,29 @@ func (s *serverRole) stop() {
 	case <-time.After(5 * time.Second):
 		s.g.Stop()
 	}
+	s.peers.Close()
 	s.srv.Shutdown()
+	s.mux.Close()
+}
+
+// peerDialer is how the cluster forming code (cluster/join) reaches other
+// servers: their ClusterService, over the pool of server connections.
+type peerDialer struct{ peers *api.Peers }
+
+func (d peerDialer) Hello(ctx context.Context, addr string, req *sdnv1.HelloRequest) (*sdnv1.HelloResponse, error) {
+	c, err := d.peers.Cluster(addr)
+	if err != nil {
+		return nil, err
+	}
+	return c.Hello(ctx, req)
+}
+
+func (d peerDialer) Join(ctx context.Context, addr string, req *sdnv1.JoinRequest) (*sdnv1.JoinResponse, error) {
+	c, err := d.peers.Cluster(addr)
+	if err != nil {
+		return nil, err
+	}
+	return c.Join(ctx, req)
 }
 
 // report passes a role's fatal error to run without ever blocking.

@@ -142,9 +142,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	return nil
 }
 
-// resyncLoop realizes the current desired state every ResyncInterval. It
-// reports only when the outcome differs from the last report (a failure
-// appears or clears), so a healthy host sends nothing.
+// resyncLoop realizes the current desired state every ResyncInterval and
+// reports the outcome, changed or not: reports live in the leader's memory,
+// so a new leader (after a failover, or a restart) learns every host's
+// state within one interval even when nothing changes. The report is also
+// the host's sign of life.
 func (a *Agent) resyncLoop(ctx context.Context) {
 	every := a.cfg.ResyncInterval
 	if every <= 0 {
@@ -168,11 +170,10 @@ func (a *Agent) resyncLoop(ctx context.Context) {
 			rep.Error = err.Error()
 			a.log.Error("resync desired state", "revision", a.mirror.Revision, "err", err)
 		}
-		changed := a.lastReport == nil || a.lastReport.Error != rep.Error || a.lastReport.Revision != rep.Revision
 		a.lastReport = rep
 		a.Resyncs++
 		a.realizeMu.Unlock()
-		if changed && ctx.Err() == nil {
+		if ctx.Err() == nil {
 			a.report(ctx, rep)
 		}
 	}

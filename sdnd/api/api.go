@@ -2,6 +2,12 @@
 // requests into raft commands, reads the state for List and Watch, and keeps
 // the agents' realization reports. It holds no state of its own beyond
 // those reports.
+//
+// Any server answers any call: a follower forwards writes, linearizable
+// reads and realization reports to the leader (routes.go says which call
+// goes where; forward.go does it, once, with the caller's deadline), and
+// serves watches and stale reads from its own state. The ClusterService
+// (cluster.go) lists and changes the raft servers.
 package api
 
 import (
@@ -16,6 +22,7 @@ import (
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -29,25 +36,58 @@ type Server struct {
 	sdnv1.UnimplementedNodeServiceServer
 	sdnv1.UnimplementedWorkloadServiceServer
 	sdnv1.UnimplementedStatusServiceServer
+	sdnv1.UnimplementedClusterServiceServer
 
-	cluster   *cluster.Server
-	realized  *cluster.Realization
-	log       *slog.Logger
-	now       func() time.Time
-	chunkSize int
+	cluster    *cluster.Server
+	realized   *cluster.Realization
+	peers      *Peers
+	formation  Formation
+	leaderWait time.Duration
+	log        *slog.Logger
+	now        func() time.Time
+	chunkSize  int
+}
+
+// Options are the API's settings beyond the raft server.
+type Options struct {
+	// Peers reaches the other servers (forwarding, members, joins); nil
+	// makes a pool with plaintext connections (tests, a single server).
+	Peers *Peers
+	// Formation answers Hello while this server forms a cluster
+	// (--bootstrap-expect, --join); nil when it does not.
+	Formation Formation
+	// LeaderWait bounds how long a call that needs the leader waits for
+	// an election; 0 means 5 s.
+	LeaderWait time.Duration
+}
+
+// Formation is the cluster-forming side of a server (cluster/join): it
+// learns of the servers a Hello names, and tells which it knows and how
+// many it expects.
+type Formation interface {
+	Learn(peers []cluster.Peer) (expect int, known []cluster.Peer)
 }
 
 // New returns the API over a raft server.
-func New(c *cluster.Server, log *slog.Logger) *Server {
-	return &Server{cluster: c, realized: cluster.NewRealization(), log: log, now: time.Now, chunkSize: 500}
+func New(c *cluster.Server, log *slog.Logger, opts Options) *Server {
+	if opts.Peers == nil {
+		opts.Peers = NewPeers(grpc.WithTransportCredentials(insecure.NewCredentials()))
+	}
+	if opts.LeaderWait <= 0 {
+		opts.LeaderWait = defaultLeaderWait
+	}
+	return &Server{cluster: c, realized: cluster.NewRealization(), peers: opts.Peers, formation: opts.Formation,
+		leaderWait: opts.LeaderWait, log: log, now: time.Now, chunkSize: 500}
 }
 
-// Install adds the services, gRPC health and reflection to g.
+// Install adds the services, gRPC health and reflection to g, which must
+// have been made with ServerOptions.
 func (s *Server) Install(g *grpc.Server) *health.Server {
 	sdnv1.RegisterConfigServiceServer(g, s)
 	sdnv1.RegisterNodeServiceServer(g, s)
 	sdnv1.RegisterWorkloadServiceServer(g, s)
 	sdnv1.RegisterStatusServiceServer(g, s)
+	sdnv1.RegisterClusterServiceServer(g, s)
 	h := health.NewServer()
 	healthpb.RegisterHealthServer(g, h)
 	reflection.Register(g)

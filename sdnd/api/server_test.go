@@ -41,8 +41,8 @@ func startServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer()
-	a := New(rs, log)
+	a := New(rs, log, Options{})
+	g := grpc.NewServer(a.ServerOptions()...)
 	a.Install(g)
 	go g.Serve(lis)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/sdn-dev/sdn/cluster/state"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -9,6 +10,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
+
+// catchUpWait is how long a watch from a revision this server has not
+// reached yet waits for it before falling back to a full snapshot.
+const catchUpWait = 5 * time.Second
 
 // Watch streams what a host needs, from a revision: the history after it
 // when the server still has it, otherwise (or when asked from 0) a full
@@ -24,15 +29,23 @@ func (s *Server) Watch(req *sdnv1.WatchRequest, stream grpc.ServerStreamingServe
 	rev := req.AfterRevision
 	resync := rev == 0
 	reason := "full state requested"
+	// A host that comes from another server may be ahead of this one by
+	// what this one has not applied yet: give it time to catch up before
+	// sending a full state.
+	catchUp := time.Now().Add(catchUpWait)
 	for {
 		_, wake := hub.Wait()
 		var events []*sdnv1.WatchEvent
+		behind := false
 		err := s.cluster.FSM().View(func(tx *state.Tx) error {
 			m := tx.Meta()
 			switch {
 			case resync:
 			case rev < m.Compacted:
 				resync, reason = true, fmt.Sprintf("revision %d was compacted (history starts after %d)", rev, m.Compacted)
+			case rev > m.Revision && time.Now().Before(catchUp):
+				behind = true
+				return nil
 			case rev > m.Revision:
 				resync, reason = true, fmt.Sprintf("revision %d is ahead of this server's %d (state restored from a snapshot?)", rev, m.Revision)
 			}
@@ -51,6 +64,18 @@ func (s *Server) Watch(req *sdnv1.WatchRequest, stream grpc.ServerStreamingServe
 		})
 		if err != nil {
 			return toStatus(err)
+		}
+		if behind {
+			if hub.Closed() {
+				return status.Error(codes.Unavailable, "server shutting down")
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-wake:
+			case <-time.After(time.Until(catchUp)):
+			}
+			continue
 		}
 		for _, ev := range events {
 			if err := stream.Send(ev); err != nil {

@@ -1,0 +1,175 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// forwardedHeader marks a call a follower forwarded to the leader, with the
+// follower's id. A server never forwards such a call again: when it is not
+// the leader either (leadership moved meanwhile), the caller gets
+// Unavailable and retries, so forwarding cannot loop.
+const forwardedHeader = "sdn-forwarded-by"
+
+// defaultLeaderWait is how long a call that needs the leader waits for one
+// to be elected before it fails with Unavailable.
+const defaultLeaderWait = 5 * time.Second
+
+// ctors are the request and response constructors of the routed methods.
+var ctors = func() map[string][2]func() proto.Message {
+	m := map[string][2]func() proto.Message{}
+	for method := range routes {
+		in, out, err := methodTypes(method)
+		if err != nil {
+			panic(err)
+		}
+		m[method] = [2]func() proto.Message{in, out}
+	}
+	return m
+}()
+
+// ServerOptions are the options the grpc.Server serving this API needs:
+// the interceptors that forward calls to the leader.
+func (s *Server) ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(s.forwardUnary),
+		grpc.ChainStreamInterceptor(s.forwardStream),
+	}
+}
+
+// leaderAddr returns where a call for the leader goes: "" when this server
+// leads. With no leader known it waits (up to LeaderWait and the call's
+// deadline) for an election to end.
+func (s *Server) leaderAddr(ctx context.Context) (id, addr string, err error) {
+	wait := time.NewTimer(s.leaderWait)
+	defer wait.Stop()
+	for {
+		if s.cluster.IsLeader() {
+			return "", "", nil
+		}
+		id, addr := s.cluster.Leader()
+		if addr != "" && id != s.cluster.ID() {
+			return id, addr, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", "", status.Errorf(status.Code(toStatus(ctx.Err())), "no raft leader is known: %v", ctx.Err())
+		case <-wait.C:
+			return "", "", status.Errorf(codes.Unavailable, "no raft leader is known after %s (an election is in progress, or fewer than a quorum of servers are up); retry, and check `sdnctl cluster members --stale`", s.leaderWait)
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// forwardTarget decides whether this server answers a call that needs the
+// leader (""), or which address to forward it to.
+func (s *Server) forwardTarget(ctx context.Context) (id, addr string, err error) {
+	id, addr, err = s.leaderAddr(ctx)
+	if err != nil || addr == "" {
+		return id, addr, err
+	}
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if by := md.Get(forwardedHeader); len(by) > 0 {
+			return "", "", status.Errorf(codes.Unavailable, "%s forwarded this call here as to the leader, but this server (%s) does not lead; the leader is now %s at %s; retry", by[0], s.cluster.ID(), id, addr)
+		}
+	}
+	return id, addr, nil
+}
+
+// outgoing is the context of a forwarded call: the caller's deadline and
+// cancellation, and the forwarded mark.
+func (s *Server) outgoing(ctx context.Context) context.Context {
+	return metadata.NewOutgoingContext(ctx, metadata.Pairs(forwardedHeader, s.cluster.ID()))
+}
+
+// forwardError explains a failed forward; answers from the leader itself
+// (refusals with their details) pass unchanged.
+func forwardError(err error, id, addr string) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return status.Errorf(codes.Unavailable, "forward to the leader %s at %s: %v", id, addr, err)
+	}
+	if st.Code() == codes.Unavailable {
+		return status.Errorf(codes.Unavailable, "forward to the leader %s at %s: %s (if it is down, a new leader takes over within seconds; retry)", id, addr, st.Message())
+	}
+	return err
+}
+
+func (s *Server) forwardUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if routeOf(info.FullMethod, req) != toLeader {
+		return handler(ctx, req)
+	}
+	id, addr, err := s.forwardTarget(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if addr == "" {
+		return handler(ctx, req)
+	}
+	conn, err := s.peers.Conn(addr)
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	reply := ctors[info.FullMethod][1]()
+	if err := conn.Invoke(s.outgoing(ctx), info.FullMethod, req, reply); err != nil {
+		return nil, forwardError(err, id, addr)
+	}
+	return reply, nil
+}
+
+// forwardStream forwards server-streaming calls (WaitRealized) whole: the
+// request goes to the leader, every message it streams comes back.
+func (s *Server) forwardStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if routes[info.FullMethod] != toLeader {
+		return handler(srv, ss)
+	}
+	ctx := ss.Context()
+	id, addr, err := s.forwardTarget(ctx)
+	if err != nil {
+		return err
+	}
+	if addr == "" {
+		return handler(srv, ss)
+	}
+	conn, err := s.peers.Conn(addr)
+	if err != nil {
+		return status.Error(codes.Unavailable, err.Error())
+	}
+	c := ctors[info.FullMethod]
+	req := c[0]()
+	if err := ss.RecvMsg(req); err != nil {
+		return err
+	}
+	cs, err := conn.NewStream(s.outgoing(ctx), &grpc.StreamDesc{ServerStreams: true}, info.FullMethod)
+	if err != nil {
+		return forwardError(err, id, addr)
+	}
+	if err := cs.SendMsg(req); err != nil {
+		return forwardError(err, id, addr)
+	}
+	if err := cs.CloseSend(); err != nil {
+		return forwardError(err, id, addr)
+	}
+	for {
+		m := c[1]()
+		err := cs.RecvMsg(m)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return forwardError(err, id, addr)
+		}
+		if err := ss.SendMsg(m); err != nil {
+			return fmt.Errorf("relay to the caller: %w", err)
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package api
+
+import (
+	"fmt"
+	"sync"
+
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"google.golang.org/grpc"
+)
+
+// Peers holds one client connection per other server, by address, for
+// forwarding calls to the leader and for server-to-server calls (members,
+// joins, cluster formation). Its dial options are the one place these
+// connections get their transport security.
+type Peers struct {
+	opts []grpc.DialOption
+
+	mu     sync.Mutex
+	conns  map[string]*grpc.ClientConn
+	closed bool
+}
+
+// NewPeers returns an empty pool dialling with opts (which must include
+// transport credentials).
+func NewPeers(opts ...grpc.DialOption) *Peers {
+	return &Peers{opts: opts, conns: map[string]*grpc.ClientConn{}}
+}
+
+// Conn returns the connection to the server at addr (host:port), made on
+// first use; it connects lazily and reconnects by itself.
+func (p *Peers) Conn(addr string) (*grpc.ClientConn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, fmt.Errorf("server shutting down")
+	}
+	if c, ok := p.conns[addr]; ok {
+		return c, nil
+	}
+	c, err := grpc.NewClient("passthrough:///"+addr, p.opts...)
+	if err != nil {
+		return nil, fmt.Errorf("server address %q: %w", addr, err)
+	}
+	p.conns[addr] = c
+	return c, nil
+}
+
+// Cluster returns a ClusterService client for the server at addr.
+func (p *Peers) Cluster(addr string) (sdnv1.ClusterServiceClient, error) {
+	c, err := p.Conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	return sdnv1.NewClusterServiceClient(c), nil
+}
+
+// Close closes every connection.
+func (p *Peers) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for a, c := range p.conns {
+		c.Close()
+		delete(p.conns, a)
+	}
+}
