@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -15,9 +18,10 @@ import (
 
 // client is a connection to sdnd and the API services sdnctl uses.
 type client struct {
-	conn   *grpc.ClientConn
-	config sdnv1.ConfigServiceClient
-	status sdnv1.StatusServiceClient
+	conn    *grpc.ClientConn
+	config  sdnv1.ConfigServiceClient
+	status  sdnv1.StatusServiceClient
+	cluster sdnv1.ClusterServiceClient
 }
 
 func (c *client) Close() error { return c.conn.Close() }
@@ -31,17 +35,51 @@ func (a *app) dialOptions() []grpc.DialOption {
 }
 
 // connect makes a client for the server named by --server. The connection
-// is established lazily, by the first call.
+// is established lazily, by the first call. Several servers (a,b,c) are
+// tried in order until one answers; any server answers any call.
 func (a *app) connect() (*client, error) {
-	conn, err := grpc.NewClient(a.server, a.dialOptions()...)
+	target, opts, err := a.target()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(target, append(a.dialOptions(), opts...)...)
 	if err != nil {
 		return nil, usagef("bad --server %q: %v", a.server, err)
 	}
 	return &client{
-		conn:   conn,
-		config: sdnv1.NewConfigServiceClient(conn),
-		status: sdnv1.NewStatusServiceClient(conn),
+		conn:    conn,
+		config:  sdnv1.NewConfigServiceClient(conn),
+		status:  sdnv1.NewStatusServiceClient(conn),
+		cluster: sdnv1.NewClusterServiceClient(conn),
 	}, nil
+}
+
+// target turns --server into a gRPC target: one address as given, several
+// (comma-separated host:port) through a resolver that lists them all, so
+// the connection moves to the next when one fails.
+func (a *app) target() (string, []grpc.DialOption, error) {
+	var addrs []string
+	for s := range strings.SplitSeq(a.server, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			addrs = append(addrs, s)
+		}
+	}
+	switch {
+	case len(addrs) == 0:
+		return "", nil, usagef("--server is empty; give sdnd's address, e.g. 127.0.0.1:7420")
+	case len(addrs) == 1:
+		return addrs[0], nil, nil
+	}
+	r := manual.NewBuilderWithScheme("sdnctl")
+	ras := make([]resolver.Address, len(addrs))
+	for i, s := range addrs {
+		if strings.Contains(s, "://") || strings.HasPrefix(s, "unix:") {
+			return "", nil, usagef("--server %q: several servers are host:port each, not %q", a.server, s)
+		}
+		ras[i] = resolver.Address{Addr: s}
+	}
+	r.InitialState(resolver.State{Addresses: ras})
+	return r.Scheme() + ":///servers", []grpc.DialOption{grpc.WithResolvers(r)}, nil
 }
 
 // callContext bounds one unary call by --timeout.
@@ -61,6 +99,10 @@ func (a *app) rpcError(ctx context.Context, err error) error {
 	}
 	switch st.Code() {
 	case codes.Unavailable:
+		if strings.Contains(st.Message(), "leader") {
+			// sdnd answered: the cluster has no leader it can reach.
+			return fmt.Errorf("sdnd at %s: %s", a.server, st.Message())
+		}
 		return fmt.Errorf("cannot reach sdnd at %s: %s; is `sdnd --dev` running? (set --server or SDN_SERVER)",
 			a.server, st.Message())
 	case codes.DeadlineExceeded:

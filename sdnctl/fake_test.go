@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 type fakeSDND struct {
 	sdnv1.UnimplementedConfigServiceServer
 	sdnv1.UnimplementedStatusServiceServer
+	sdnv1.UnimplementedClusterServiceServer
 
 	applyResp  *sdnv1.ApplyResponse
 	applyErr   error
@@ -25,12 +27,42 @@ type fakeSDND struct {
 	statusResp *sdnv1.StatusResponse
 	progress   []*sdnv1.WaitRealizedProgress
 	waitErr    error // returned after progress is sent
+	members    *sdnv1.MembersResponse
+	clusterErr error // returned by the ClusterService calls
+	joinResp   *sdnv1.JoinResponse
 
 	mu         sync.Mutex
 	applyReqs  []*sdnv1.ApplyRequest
 	listReqs   []*sdnv1.ListRequest
 	deleteReqs []*sdnv1.DeleteRequest
 	waitReqs   []*sdnv1.WaitRealizedRequest
+	clusterReq []string // what the ClusterService was asked, as text
+}
+
+func (f *fakeSDND) record(s string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.clusterReq = append(f.clusterReq, s)
+}
+
+func (f *fakeSDND) Members(_ context.Context, req *sdnv1.MembersRequest) (*sdnv1.MembersResponse, error) {
+	f.record("members stale=" + fmt.Sprint(req.Stale))
+	return f.members, f.clusterErr
+}
+
+func (f *fakeSDND) Join(_ context.Context, req *sdnv1.JoinRequest) (*sdnv1.JoinResponse, error) {
+	f.record("join " + req.Address + " id=" + req.Id)
+	return f.joinResp, f.clusterErr
+}
+
+func (f *fakeSDND) RemoveServer(_ context.Context, req *sdnv1.RemoveServerRequest) (*sdnv1.RemoveServerResponse, error) {
+	f.record("remove " + req.Id)
+	return &sdnv1.RemoveServerResponse{}, f.clusterErr
+}
+
+func (f *fakeSDND) TransferLeader(_ context.Context, req *sdnv1.TransferLeaderRequest) (*sdnv1.TransferLeaderResponse, error) {
+	f.record("transfer " + req.Id)
+	return &sdnv1.TransferLeaderResponse{LeaderId: "s2"}, f.clusterErr
 }
 
 func (f *fakeSDND) Apply(_ context.Context, req *sdnv1.ApplyRequest) (*sdnv1.ApplyResponse, error) {
@@ -80,6 +112,7 @@ func serve(t *testing.T, f *fakeSDND) string {
 	s := grpc.NewServer()
 	sdnv1.RegisterConfigServiceServer(s, f)
 	sdnv1.RegisterStatusServiceServer(s, f)
+	sdnv1.RegisterClusterServiceServer(s, f)
 	go s.Serve(lis)
 	t.Cleanup(s.Stop)
 	return lis.Addr().String()

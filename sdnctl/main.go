@@ -12,10 +12,15 @@
 //	sdnctl get cluster|nodes|networks|workloads [-o table|json] [--network N] [--node N] [--stale]
 //	sdnctl delete network|workload|node NAME    (a workload NAME is network/name)
 //	sdnctl status [-o table|json]               desired revision and what each host realized
+//	sdnctl cluster members [-o table|json] [--stale]   the raft servers: leader, state, indexes
+//	sdnctl cluster join ADDRESS [--id ID]       add a running server with no state as a voter
+//	sdnctl cluster remove ID                    remove a server from raft
+//	sdnctl cluster transfer-leader [ID]         hand leadership to another voter
 //	sdnctl version
 //
-// Global flags: --server ADDR (default $SDN_SERVER, else 127.0.0.1:7420) and
-// --timeout (default 30s, for each unary call).
+// Global flags: --server ADDR[,ADDR...] (default $SDN_SERVER, else
+// 127.0.0.1:7420; several servers are tried in order, and any of them
+// answers any command) and --timeout (default 30s, for each unary call).
 //
 // Results go to stdout, progress and errors to stderr. Errors are prefixed
 // "sdnctl: "; the exit code is 1 for a failure and 2 for a usage error.
@@ -130,7 +135,7 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 		server = defaultServer
 	}
 	root.PersistentFlags().StringVar(&a.server, "server", server,
-		"address of sdnd's gRPC API, host:port or unix:///path (env SDN_SERVER)")
+		"address of sdnd's gRPC API, host:port or unix:///path; several servers as host:port,host:port (env SDN_SERVER)")
 	root.PersistentFlags().DurationVar(&a.timeout, "timeout", 30*time.Second,
 		"how long to wait for each request to sdnd")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
@@ -143,6 +148,7 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 		a.getCommand(),
 		a.deleteCommand(),
 		a.statusCommand(),
+		a.clusterCommand(),
 		a.versionCommand(),
 	)
 	return root
