@@ -194,7 +194,11 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// follow runs one watch stream.
+// follow runs one watch stream. Revisions are applied to the mirror as
+// they arrive, but the host is realized once per burst: after a revision,
+// every one already received is applied too before the realize, so an
+// agent behind by many revisions (a write storm, a reconnect) catches up
+// with one realize instead of one per revision.
 func (a *Agent) follow(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -208,15 +212,56 @@ func (a *Agent) follow(ctx context.Context) error {
 	if last != nil {
 		a.report(ctx, last)
 	}
+	type received struct {
+		ev  *sdnv1.WatchEvent
+		err error
+	}
+	events := make(chan received, 64)
+	go func() {
+		for {
+			ev, err := stream.Recv()
+			select {
+			case events <- received{ev, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	var next *Mirror // a snapshot being received
+	dirty := false   // the mirror changed since the last realize
+	flush := func() {
+		if dirty && next == nil && ctx.Err() == nil {
+			a.realizeMu.Lock()
+			rep := a.realize(ctx)
+			a.realizeMu.Unlock()
+			a.report(ctx, rep)
+			dirty = false
+		}
+	}
 	for {
-		ev, err := stream.Recv()
-		if err == io.EOF {
-			return errors.New("server closed the watch")
+		var r received
+		select {
+		case r = <-events:
+		default:
+			// Nothing more has arrived: realize what did, then wait.
+			flush()
+			select {
+			case r = <-events:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-		if err != nil {
-			return err
+		if r.err != nil {
+			flush()
+			if r.err == io.EOF {
+				return errors.New("server closed the watch")
+			}
+			return r.err
 		}
+		ev := r.ev
 		var change func()
 		switch ev.Type {
 		case sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT:
@@ -244,11 +289,12 @@ func (a *Agent) follow(ctx context.Context) error {
 		default:
 			return fmt.Errorf("unknown watch event type %v", ev.Type)
 		}
+		// Whole revisions only, under realizeMu: a realize (a resync, a
+		// CNI Sync) never sees half of one.
 		a.realizeMu.Lock()
 		a.update(change)
-		rep := a.realize(ctx)
 		a.realizeMu.Unlock()
-		a.report(ctx, rep)
+		dirty = true
 	}
 }
 
