@@ -14,7 +14,7 @@ import (
 
 // Down removes everything the lab made and nothing else: its sdnd and OVS
 // daemons (by pidfile, then any lab daemon whose command line still names
-// DIR), its namespaces (by name: NAME-ul, NAME-hN, NAME-hostN-W; their links
+// DIR), its namespaces (by name: NAME-ul, NAME-hN, NAME-sK, NAME-hostN-W; their links
 // go with them) and DIR (only if DIR/lab.json says it is this lab's). It is
 // safe to call twice and works on a Lab from Open in a fresh process.
 func (l *Lab) Down() error {
@@ -25,6 +25,10 @@ func (l *Lab) Down() error {
 		if err := l.sdnd(i).stop(15 * time.Second); err != nil {
 			errs = append(errs, fmt.Errorf("%s: stop sdnd: %w", HostName(i), err))
 		}
+	}
+	// Separate servers (UpServers), after the agents that talk to them.
+	if err := l.stopServers(); err != nil {
+		errs = append(errs, err)
 	}
 	for _, i := range hosts {
 		if err := l.stopHost(i); err != nil {
@@ -92,7 +96,7 @@ func (l *Lab) namespaces() ([]string, error) {
 	for _, e := range ents {
 		ns := e.Name()
 		switch {
-		case !nsOfLab(l.Name, ns):
+		case !nsOfLab(l.Name, ns) && !serverNSOfLab(l.Name, ns):
 		case ns == l.UnderlayNS():
 			ul = append(ul, ns)
 		case strings.HasPrefix(ns, l.Name+"-host"):
