@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -47,11 +48,9 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 }
 
 // leaderAddr returns where a call for the leader goes: "" when this server
-// leads. With no leader known it waits (up to LeaderWait and the call's
+// leads. With no leader known it waits (until until, and the call's
 // deadline) for an election to end.
-func (s *Server) leaderAddr(ctx context.Context) (id, addr string, err error) {
-	wait := time.NewTimer(s.leaderWait)
-	defer wait.Stop()
+func (s *Server) leaderAddr(ctx context.Context, until time.Time) (id, addr string, err error) {
 	for {
 		if s.cluster.IsLeader() {
 			return "", "", nil
@@ -63,17 +62,18 @@ func (s *Server) leaderAddr(ctx context.Context) (id, addr string, err error) {
 		select {
 		case <-ctx.Done():
 			return "", "", status.Errorf(status.Code(toStatus(ctx.Err())), "no raft leader is known: %v", ctx.Err())
-		case <-wait.C:
+		case <-time.After(min(25*time.Millisecond, time.Until(until))):
+		}
+		if time.Now().After(until) {
 			return "", "", status.Errorf(codes.Unavailable, "no raft leader is known after %s (an election is in progress, or fewer than a quorum of servers are up); retry, and check `sdnctl cluster members --stale`", s.leaderWait)
-		case <-time.After(25 * time.Millisecond):
 		}
 	}
 }
 
 // forwardTarget decides whether this server answers a call that needs the
 // leader (""), or which address to forward it to.
-func (s *Server) forwardTarget(ctx context.Context) (id, addr string, err error) {
-	id, addr, err = s.leaderAddr(ctx)
+func (s *Server) forwardTarget(ctx context.Context, until time.Time) (id, addr string, err error) {
+	id, addr, err = s.leaderAddr(ctx, until)
 	if err != nil || addr == "" {
 		return id, addr, err
 	}
@@ -83,6 +83,25 @@ func (s *Server) forwardTarget(ctx context.Context) (id, addr string, err error)
 		}
 	}
 	return id, addr, nil
+}
+
+// unsent reports whether a failed call never reached the server: gRPC
+// could not connect, so it did not send it. Such a call is safe to send to
+// another leader.
+func unsent(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.Unavailable && strings.Contains(st.Message(), "while dialing")
+}
+
+// waitLeaderChange waits until this server's view of the leader is no
+// longer id (it changed, or none is known), until until.
+func (s *Server) waitLeaderChange(ctx context.Context, id string, until time.Time) {
+	for time.Now().Before(until) && ctx.Err() == nil {
+		if now, _ := s.cluster.Leader(); now != id {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
 }
 
 // outgoing is the context of a forwarded call: the caller's deadline and
@@ -108,22 +127,31 @@ func (s *Server) forwardUnary(ctx context.Context, req any, info *grpc.UnaryServ
 	if routeOf(info.FullMethod, req) != toLeader {
 		return handler(ctx, req)
 	}
-	id, addr, err := s.forwardTarget(ctx)
-	if err != nil {
-		return nil, err
+	until := time.Now().Add(s.leaderWait)
+	for {
+		id, addr, err := s.forwardTarget(ctx, until)
+		if err != nil {
+			return nil, err
+		}
+		if addr == "" {
+			return handler(ctx, req)
+		}
+		conn, err := s.peers.Conn(addr)
+		if err != nil {
+			return nil, status.Error(codes.Unavailable, err.Error())
+		}
+		reply := ctors[info.FullMethod][1]()
+		err = conn.Invoke(s.outgoing(ctx), info.FullMethod, req, reply)
+		if err == nil {
+			return reply, nil
+		}
+		if !unsent(err) || time.Now().After(until) {
+			return nil, forwardError(err, id, addr)
+		}
+		// The leader this server knows is unreachable (it just died):
+		// wait for raft to notice, and send the call to the next one.
+		s.waitLeaderChange(ctx, id, until)
 	}
-	if addr == "" {
-		return handler(ctx, req)
-	}
-	conn, err := s.peers.Conn(addr)
-	if err != nil {
-		return nil, status.Error(codes.Unavailable, err.Error())
-	}
-	reply := ctors[info.FullMethod][1]()
-	if err := conn.Invoke(s.outgoing(ctx), info.FullMethod, req, reply); err != nil {
-		return nil, forwardError(err, id, addr)
-	}
-	return reply, nil
 }
 
 // forwardStream forwards server-streaming calls (WaitRealized) whole: the
@@ -133,7 +161,7 @@ func (s *Server) forwardStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 		return handler(srv, ss)
 	}
 	ctx := ss.Context()
-	id, addr, err := s.forwardTarget(ctx)
+	id, addr, err := s.forwardTarget(ctx, time.Now().Add(s.leaderWait))
 	if err != nil {
 		return err
 	}
