@@ -13,6 +13,9 @@
 //	                 (server+agent on host1, agent on the others); node names
 //	                 host1..hostN
 //	NAME-hostI-W     workload namespaces, attached with `sdn` (CNI) on hostI
+//	NAME-s1..-sK     with UpServers: separate `sdnd --server`s (198.18.X.201..),
+//	                 raft ids s1..sK, files in DIR/serverK/; StartAgents then
+//	                 runs agent-only sdnds on the hosts (servers.go)
 //	DIR/lab.json     marker: which lab owns DIR (Down removes DIR only with it)
 //	DIR/hcl/         the HCL files applied (examples/, isolation overridden if asked)
 //	DIR/bin.path     the binaries' directory, for Open
