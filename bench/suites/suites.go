@@ -12,5 +12,6 @@ func All() []bench.Suite {
 		Memory(),
 		Dataplane(),
 		Megaflows(),
+		Raft(),
 	}
 }
