@@ -260,6 +260,16 @@ func TestMembership(t *testing.T) {
 	if len(ms) != 2 || ms[0].ID != "s2" || ms[1].ID != "s3" {
 		t.Fatalf("members after removing s1: %v", ms)
 	}
+	if s3.Removed() || s2.Removed() {
+		t.Fatal("a member says it was removed")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !s1.Removed() {
+		if time.Now().After(deadline) {
+			t.Fatal("s1 does not know it was removed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestConcurrentProposalsShareEntries: many concurrent writers are

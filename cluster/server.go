@@ -226,6 +226,30 @@ func (s *Server) Addr() string { return string(s.trans.LocalAddr()) }
 // bootstrapped or has joined a cluster.
 func (s *Server) HasState() bool { return s.raft.LastIndex() > 0 }
 
+// Removed reports whether this server looks removed from its cluster: raft
+// stopped (a leader that removed itself does that), or it holds raft state
+// but the latest configuration it knows does not list it. A server still
+// catching up on its log may briefly look so; callers wait before they
+// conclude.
+func (s *Server) Removed() bool {
+	if s.raft.State() == raft.Shutdown {
+		return true
+	}
+	if !s.HasState() {
+		return false
+	}
+	ms, err := s.Members()
+	if err != nil {
+		return false
+	}
+	for _, m := range ms {
+		if m.ID == s.cfg.ID {
+			return false
+		}
+	}
+	return true
+}
+
 // FSM is the server's state machine (for reads).
 func (s *Server) FSM() *FSM { return s.fsm }
 

@@ -107,7 +107,18 @@ func startServer(ctx context.Context, o *options, sec connSecurity, log *slog.Lo
 // server or another), NOT_SERVING otherwise.
 func (s *serverRole) trackHealth(ctx context.Context, addrs string) {
 	serving, said := false, false
+	var removedSince time.Time // zero while this server is a member
+	removedSaid := false
 	for {
+		switch removed := s.srv.Removed(); {
+		case !removed:
+			removedSince, removedSaid = time.Time{}, false
+		case removedSince.IsZero():
+			removedSince = time.Now()
+		case !removedSaid && time.Since(removedSince) > 10*time.Second:
+			removedSaid = true
+			s.log.Error("this server was removed from the cluster (the raft configuration does not list it); stop sdnd, and empty its --data-dir before it joins a cluster again")
+		}
 		_, leader := s.srv.Leader()
 		if now := leader != ""; now != serving {
 			serving = now
