@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,46 +33,62 @@ import (
 // forwarding flow per direction, which says what sdn's pipeline costs over
 // OVS itself.
 //
-// All figures are one batch: each round runs every variant once, and a
-// variant measures every figure at both MTUs before the next one runs, so
-// minimal-ovs switches each lab's flows once per round.
+// Each MTU and kind of measurement is one batch (throughput and CPU come
+// from the same iperf3 run), so within a round sdn and minimal-ovs are
+// measured a few seconds apart; minimal-ovs switches its lab's flows on and
+// off around each of its measurements (a few flow-mods, no restart).
 func Dataplane() bench.Suite {
 	d := &dataplane{mtus: []int{1500, 9000}}
-	var figs []bench.Figure
-	for _, m := range d.mtus {
-		figs = append(figs,
-			bench.Figure{Name: figThroughput(m), Unit: "Gbit/s", HigherIsBetter: true, Ratios: [][2]string{
-				{"sdn", "minimal-ovs"}, {"sdn", "kernel-vxlan-no-offload"}, {"sdn", "kernel-vxlan-offload"}, {"minimal-ovs", "kernel-vxlan-no-offload"}}},
-			bench.Figure{Name: figRTT(m), Unit: "µs", Ratios: [][2]string{{"sdn", "minimal-ovs"}, {"sdn", "kernel-vxlan-no-offload"}}},
-			bench.Figure{Name: figConns(m), Unit: "conn/s", HigherIsBetter: true, Ratios: [][2]string{{"sdn", "minimal-ovs"}, {"sdn", "kernel-vxlan-no-offload"}}},
-			bench.Figure{Name: figCPU(m), Unit: "CPU s/GB", Ratios: [][2]string{{"sdn", "minimal-ovs"}}},
-		)
-	}
-	var kernelFigs []string
-	for _, f := range figs {
-		if !strings.HasPrefix(f.Name, "ovs-vswitchd") {
-			kernelFigs = append(kernelFigs, f.Name)
+	var batches []bench.Batch
+	for k, m := range d.mtus {
+		vsAll := func(kind metric, ovsFigs, kernelFigs []string) []bench.BatchVariant {
+			// sdn and minimal-ovs back to back: their ratio is the
+			// pipeline's cost.
+			return []bench.BatchVariant{
+				{Name: "sdn", Figures: ovsFigs, Run: d.measure(k, kind, "sdn")},
+				{Name: "minimal-ovs", Figures: ovsFigs, Run: d.measure(k, kind, "minimal-ovs")},
+				{Name: "kernel-vxlan-no-offload", Figures: kernelFigs, Run: d.measure(k, kind, "kernel-vxlan-no-offload")},
+				{Name: "kernel-vxlan-offload", Figures: kernelFigs, Run: d.measure(k, kind, "kernel-vxlan-offload")},
+				{Name: "kernel-veth", Figures: kernelFigs, Run: d.measure(k, kind, "kernel-veth")},
+			}
 		}
+		thr, cpu, rtt, conns := figThroughput(m), figCPU(m), figRTT(m), figConns(m)
+		batches = append(batches,
+			bench.Batch{
+				Figures: []bench.Figure{
+					{Name: thr, Unit: "Gbit/s", HigherIsBetter: true, Ratios: [][2]string{
+						{"sdn", "minimal-ovs"}, {"sdn", "kernel-vxlan-no-offload"}, {"sdn", "kernel-vxlan-offload"}, {"minimal-ovs", "kernel-vxlan-no-offload"}}},
+					{Name: cpu, Unit: "CPU s/GB", Ratios: [][2]string{{"sdn", "minimal-ovs"}}},
+				},
+				Variants: vsAll(throughput, []string{thr, cpu}, []string{thr}),
+			},
+			bench.Batch{
+				Figures:  []bench.Figure{{Name: rtt, Unit: "µs", Ratios: [][2]string{{"sdn", "minimal-ovs"}, {"sdn", "kernel-vxlan-no-offload"}}}},
+				Variants: vsAll(roundTrip, nil, nil),
+			},
+			bench.Batch{
+				Figures:  []bench.Figure{{Name: conns, Unit: "conn/s", HigherIsBetter: true, Ratios: [][2]string{{"sdn", "minimal-ovs"}, {"sdn", "kernel-vxlan-no-offload"}}}},
+				Variants: vsAll(connections, nil, nil),
+			},
+		)
 	}
 	return bench.Suite{
 		Name: "dataplane",
 		Description: "TCP throughput (iperf3), request/response round trip (sockperf), connections/s (wrk) and ovs-vswitchd CPU per GB between proj1 workloads on two lab hosts, " +
 			"at underlay MTU 1500 and 9000, vs the same labs with br-int reduced to one flow per direction (minimal-ovs), kernel VXLAN (offloads off and on) and a kernel veth pair.",
-		Setup: d.setup,
-		Batches: []bench.Batch{{
-			Figures: figs,
-			// sdn and minimal-ovs back to back: their ratio is the
-			// pipeline's cost.
-			Variants: []bench.BatchVariant{
-				{Name: "sdn", Run: d.measureOVS(false)},
-				{Name: "minimal-ovs", Run: d.measureOVS(true)},
-				{Name: "kernel-vxlan-no-offload", Figures: kernelFigs, Run: d.measureKernel("kernel-vxlan-no-offload")},
-				{Name: "kernel-vxlan-offload", Figures: kernelFigs, Run: d.measureKernel("kernel-vxlan-offload")},
-				{Name: "kernel-veth", Figures: kernelFigs, Run: d.measureKernel("kernel-veth")},
-			},
-		}},
+		Setup:   d.setup,
+		Batches: batches,
 	}
 }
+
+// metric is what one batch measures.
+type metric int
+
+const (
+	throughput  metric = iota // iperf3, and ovs-vswitchd CPU for the OVS variants
+	roundTrip                 // sockperf ping-pong
+	connections               // wrk
+)
 
 func figThroughput(mtu int) string { return fmt.Sprintf("TCP throughput, underlay MTU %d", mtu) }
 func figRTT(mtu int) string {
@@ -121,17 +138,18 @@ type dataplane struct {
 	rounds  map[string]int // variant → rounds it started
 }
 
-// latencyRound reports whether variant's current round measures the round
-// trip: every round, but in a quick run only the first (sockperf sleeps 2 s
-// after its warm-up whatever -t says, which would make QUICK=1 too slow).
-func (d *dataplane) latencyRound(variant string) bool {
+// skipRound reports whether this run of a variant (key: variant and batch)
+// is to be skipped: the round trip is measured in every round, but in a
+// quick run only in the first (sockperf sleeps 2 s after its warm-up
+// whatever -t says, which would make QUICK=1 too slow).
+func (d *dataplane) skipRound(key string, kind metric) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.rounds == nil {
 		d.rounds = map[string]int{}
 	}
-	d.rounds[variant]++
-	return !d.tools.quick || d.rounds[variant] == 1
+	d.rounds[key]++
+	return kind == roundTrip && d.tools.quick && d.rounds[key] > 1
 }
 
 // noOffloadFlags is what the no-offload variant turns off, with
@@ -456,101 +474,76 @@ func run(ctx context.Context, prog string, args ...string) error {
 	return nil
 }
 
-// measureKernel returns the variant measuring one kernel baseline at every
-// MTU.
-func (d *dataplane) measureKernel(name string) func(context.Context, *bench.Env) (map[string]float64, error) {
-	return func(ctx context.Context, env *bench.Env) (map[string]float64, error) {
-		vals := map[string]float64{}
-		latency := d.latencyRound(name)
-		for _, w := range d.worlds {
-			e := w.kernel[name]
-			tr, err := d.tools.iperf(ctx, e)
+// measure returns variant's Run in a batch: one measurement of kind in
+// world k.
+func (d *dataplane) measure(k int, kind metric, variant string) func(context.Context, *bench.Env) (map[string]float64, error) {
+	return func(ctx context.Context, env *bench.Env) (vals map[string]float64, err error) {
+		vals = map[string]float64{}
+		if d.skipRound(fmt.Sprintf("%s/%d/%d", variant, k, kind), kind) {
+			return vals, nil
+		}
+		w := d.worlds[k]
+		defer func() {
 			if err != nil {
-				return nil, fmt.Errorf("MTU %d: %w", w.mtu, err)
+				err = fmt.Errorf("MTU %d: %w", w.mtu, err)
 			}
-			vals[figThroughput(w.mtu)] = tr.gbps
-			if latency {
-				if vals[figRTT(w.mtu)], err = d.tools.sockperf(ctx, e); err != nil {
-					return nil, fmt.Errorf("MTU %d: %w", w.mtu, err)
+		}()
+		switch variant {
+		case "sdn":
+			for i := 1; i <= 2; i++ {
+				n, err := minimalFlowPackets(ctx, w.lab, i)
+				if err != nil {
+					return nil, err
+				}
+				if len(n) > 0 {
+					return nil, fmt.Errorf("%s: br-int still holds minimal-ovs flows (cookie %s); sdn would not be measured", lab.HostName(i), minimalCookie)
 				}
 			}
-			if vals[figConns(w.mtu)], err = d.tools.wrk(ctx, e); err != nil {
-				return nil, fmt.Errorf("MTU %d: %w", w.mtu, err)
-			}
+			return vals, d.measureEndpoints(ctx, w, w.sdn, kind, true, vals)
+		case "minimal-ovs":
+			return vals, d.measureMinimal(ctx, w, kind, vals)
+		default:
+			return vals, d.measureEndpoints(ctx, w, w.kernel[variant], kind, false, vals)
 		}
-		return vals, nil
 	}
 }
 
-// measureOVS returns the variant measuring the labs, through sdn's
-// pipeline or (minimal) through one flow per direction.
-func (d *dataplane) measureOVS(minimal bool) func(context.Context, *bench.Env) (map[string]float64, error) {
-	return func(ctx context.Context, env *bench.Env) (map[string]float64, error) {
-		vals := map[string]float64{}
-		name := "sdn"
-		if minimal {
-			name = "minimal-ovs"
-		}
-		latency := d.latencyRound(name)
-		for _, w := range d.worlds {
-			var err error
-			if minimal {
-				err = d.measureMinimal(ctx, w, vals, latency)
-			} else {
-				err = d.measureLab(ctx, w, vals, false, latency)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("MTU %d: %w", w.mtu, err)
-			}
-		}
-		return vals, nil
-	}
-}
-
-// measureLab measures w's lab as it is into vals (the round trip only if
-// latency); when minimal is false it first checks no minimal-ovs flow is
-// left on br-int.
-func (d *dataplane) measureLab(ctx context.Context, w *world, vals map[string]float64, minimal, latency bool) error {
-	if !minimal {
-		for i := 1; i <= 2; i++ {
-			n, err := minimalFlowPackets(ctx, w.lab, i)
-			if err != nil {
+// measureEndpoints measures kind between e's namespaces into vals; with
+// ovsCPU (the lab's endpoints) also the CPU both hosts' ovs-vswitchd spend
+// on the iperf3 run.
+func (d *dataplane) measureEndpoints(ctx context.Context, w *world, e endpoints, kind metric, ovsCPU bool, vals map[string]float64) error {
+	var err error
+	switch kind {
+	case throughput:
+		var cpu0, cpu1 time.Duration
+		if ovsCPU {
+			if cpu0, err = vswitchdCPU(w.lab); err != nil {
 				return err
 			}
-			if len(n) > 0 {
-				return fmt.Errorf("%s: br-int still holds minimal-ovs flows (cookie %s); sdn would not be measured", lab.HostName(i), minimalCookie)
-			}
 		}
-	}
-	cpu0, err := vswitchdCPU(w.lab)
-	if err != nil {
-		return err
-	}
-	tr, err := d.tools.iperf(ctx, w.sdn)
-	if err != nil {
-		return err
-	}
-	cpu1, err := vswitchdCPU(w.lab)
-	if err != nil {
-		return err
-	}
-	vals[figThroughput(w.mtu)] = tr.gbps
-	vals[figCPU(w.mtu)] = (cpu1 - cpu0).Seconds() / (float64(tr.bytes) / 1e9)
-	if latency {
-		if vals[figRTT(w.mtu)], err = d.tools.sockperf(ctx, w.sdn); err != nil {
+		tr, err := d.tools.iperf(ctx, e)
+		if err != nil {
 			return err
 		}
+		vals[figThroughput(w.mtu)] = tr.gbps
+		if ovsCPU {
+			if cpu1, err = vswitchdCPU(w.lab); err != nil {
+				return err
+			}
+			vals[figCPU(w.mtu)] = (cpu1 - cpu0).Seconds() / (float64(tr.bytes) / 1e9)
+		}
+	case roundTrip:
+		vals[figRTT(w.mtu)], err = d.tools.sockperf(ctx, e)
+	case connections:
+		vals[figConns(w.mtu)], err = d.tools.wrk(ctx, e)
 	}
-	if vals[figConns(w.mtu)], err = d.tools.wrk(ctx, w.sdn); err != nil {
-		return err
-	}
-	return nil
+	return err
 }
 
 // measureMinimal bypasses sdn's pipeline in w's lab with the minimal flows,
 // measures, checks they carried the traffic, and puts sdn back (also when
 // the measurement failed).
-func (d *dataplane) measureMinimal(ctx context.Context, w *world, vals map[string]float64, latency bool) (err error) {
+func (d *dataplane) measureMinimal(ctx context.Context, w *world, kind metric, vals map[string]float64) (err error) {
 	defer func() {
 		if rerr := d.restoreSDN(ctx, w); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("restoring sdn: %w", rerr))
@@ -566,7 +559,7 @@ func (d *dataplane) measureMinimal(ctx context.Context, w *world, vals map[strin
 			}
 		}
 	}
-	if err := d.measureLab(ctx, w, vals, true, latency); err != nil {
+	if err := d.measureEndpoints(ctx, w, w.sdn, kind, true, vals); err != nil {
 		return err
 	}
 	for i := 1; i <= 2; i++ {
@@ -574,7 +567,7 @@ func (d *dataplane) measureMinimal(ctx context.Context, w *world, vals map[strin
 		if err != nil {
 			return err
 		}
-		if len(n) != len(w.minimal[i-1]) || n[0] == 0 || n[len(n)-1] == 0 {
+		if len(n) != len(w.minimal[i-1]) || slices.Contains(n, 0) {
 			return fmt.Errorf("%s: the minimal-ovs flows counted %v packets; each should have carried the traffic", lab.HostName(i), n)
 		}
 	}
