@@ -53,7 +53,7 @@ func (s *Server) Info() Info {
 	in := Info{
 		ID: s.cfg.ID, Address: s.Addr(), State: strings.ToLower(s.raft.State().String()),
 		Term: s.raft.CurrentTerm(), LastIndex: s.raft.LastIndex(), CommitIndex: s.raft.CommitIndex(),
-		AppliedIndex: s.fsm.AppliedIndex(), LeaderID: lid, LeaderAddress: laddr, Started: s.started,
+		AppliedIndex: s.raft.AppliedIndex(), LeaderID: lid, LeaderAddress: laddr, Started: s.started,
 		HasState: s.HasState(),
 	}
 	if in.State == "follower" {
@@ -170,7 +170,11 @@ func (s *Server) TransferLeadership(ctx context.Context, id string) (string, err
 		f = s.raft.LeadershipTransfer()
 	}
 	if err := f.Error(); err != nil {
-		return "", s.raftError("transfer leadership", err)
+		who := "no voter"
+		if target != nil {
+			who = target.ID
+		}
+		return "", s.raftError(fmt.Sprintf("transfer leadership: %s did not take over within raft's election timeout (is it up and caught up? see `sdnctl cluster members`)", who), err)
 	}
 	for {
 		if lid, _ := s.Leader(); lid != "" && lid != s.cfg.ID {
@@ -183,6 +187,33 @@ func (s *Server) TransferLeadership(ctx context.Context, id string) (string, err
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// HandOver gives leadership to another voter, if this server leads and
+// another voter exists, without waiting for it to be elected: what a
+// stopping leader does so the cluster need not wait for an election
+// timeout. raft bounds the transfer by its election timeout.
+func (s *Server) HandOver() error {
+	if s.raft.State() != raft.Leader {
+		return nil
+	}
+	ms, err := s.Members()
+	if err != nil {
+		return err
+	}
+	others := 0
+	for _, m := range ms {
+		if m.Voter && m.ID != s.cfg.ID {
+			others++
+		}
+	}
+	if others == 0 {
+		return nil
+	}
+	if err := s.raft.LeadershipTransfer().Error(); err != nil {
+		return s.raftError("hand leadership over", err)
+	}
+	return nil
 }
 
 // raftError maps raft's errors on a configuration change to ours.

@@ -163,11 +163,11 @@ func listen(addr string) (net.Listener, error) {
 // calls get 5 s) and leaves raft.
 func (s *serverRole) stop() {
 	if s.srv.IsLeader() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if to, err := s.srv.TransferLeadership(ctx, ""); err == nil {
-			s.log.Info("handed leadership over before stopping", "to", to)
+		if err := s.srv.HandOver(); err != nil {
+			s.log.Warn("could not hand leadership over before stopping; the others elect a leader after their timeout", "err", err)
+		} else if !s.srv.IsLeader() {
+			s.log.Info("handed leadership over before stopping")
 		}
-		cancel()
 	}
 	s.cancel()
 	s.health.Shutdown()
