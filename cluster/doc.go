@@ -12,6 +12,13 @@
 // iteration. Each changing command bumps the revision and records its
 // changes, which watches resume from.
 //
-// Liveness and realization reports live in the server's memory
+// A cluster has 3 or 5 voters (Config.Bootstrap for one, Config.Peers for
+// a static list, package join for servers that find each other); the
+// membership methods add, remove and hand leadership over. Propose commits
+// concurrent proposals together (group commit: a Batch command carries
+// them in one raft entry); ReadBarrier makes a leader's read linearizable.
+// Package transport puts raft and the API on one address.
+//
+// Liveness and realization reports live in the leader's memory
 // (Realization), never in raft.
 package cluster
