@@ -238,9 +238,27 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 		c.Close()
 		return nil, err
 	}
-	_ = c.SetWriteDeadline(time.Time{})
-	if s.mux.cfg.ClientTLS != nil {
-		return tls.Client(c, s.mux.cfg.ClientTLS), nil
+	if s.mux.cfg.ClientTLS == nil {
+		_ = c.SetWriteDeadline(time.Time{})
+		return c, nil
 	}
-	return c, nil
+	cfg := s.mux.cfg.ClientTLS
+	if cfg.ServerName == "" {
+		// As tls.Dial does: verify the certificate for the host dialled.
+		host, _, err := net.SplitHostPort(string(address))
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	tc := tls.Client(c, cfg)
+	_ = tc.SetDeadline(time.Now().Add(timeout))
+	if err := tc.Handshake(); err != nil {
+		tc.Close()
+		return nil, fmt.Errorf("TLS handshake with %s: %w", address, err)
+	}
+	_ = tc.SetDeadline(time.Time{})
+	return tc, nil
 }

@@ -137,7 +137,7 @@ func TestRaftTLS(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(cert.Leaf)
 	srv := &tls.Config{Certificates: []tls.Certificate{cert}}
-	cli := &tls.Config{RootCAs: pool, ServerName: "sdn-test"}
+	cli := &tls.Config{RootCAs: pool} // ServerName comes from the address dialled
 	a := listen(t, Config{ServerTLS: srv, ClientTLS: cli})
 	b := listen(t, Config{ServerTLS: srv, ClientTLS: cli})
 	go func() {
@@ -171,7 +171,7 @@ func selfSigned(t *testing.T) tls.Certificate {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sdn-test"}, DNSNames: []string{"sdn-test"},
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sdn-test"}, DNSNames: []string{"sdn-test"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
