@@ -135,7 +135,7 @@ type dataplane struct {
 
 	mu      sync.Mutex
 	servers []*exec.Cmd
-	rounds  map[string]int // variant → rounds it started
+	rounds  map[string]int // variant/world/metric → runs so far
 }
 
 // skipRound reports whether this run of a variant (key: variant and batch)
@@ -338,7 +338,7 @@ func (d *dataplane) setup(ctx context.Context, env *bench.Env) (func(), error) {
 			}
 		}
 	}
-	env.Note("minimal-ovs", fmt.Sprintf("the sdn labs (same bridges, ports, MTU, offloads, servers; sdnd keeps running), per round and per lab: "+
+	env.Note("minimal-ovs", fmt.Sprintf("the sdn labs (same bridges, ports, MTU, offloads, servers; sdnd keeps running), around each of its measurements: "+
 		"`ip neigh replace GW lladdr GWMAC nud permanent dev eth0` in both workloads (the flows answer no ARP), then on each host's br-int "+
 		"`ovs-ofctl add-flow` of one flow per direction at priority %d, cookie %s (not sdn's, so sdnd's reconciler leaves them alone), "+
 		"above every flow of sdn's pipeline, so the classifier stops there and the datapath flows are those of a one-rule table; "+
