@@ -76,6 +76,9 @@ func New(c *cluster.Server, log *slog.Logger, opts Options) *Server {
 	if opts.LeaderWait <= 0 {
 		opts.LeaderWait = defaultLeaderWait
 	}
+	if unsafeFollowerReads {
+		log.Warn("UNSAFE, FOR TESTS ONLY: " + UnsafeFollowerReadsEnv + "=1: followers answer linearizable reads from their own state, which may be stale; unset it")
+	}
 	return &Server{cluster: c, realized: cluster.NewRealization(), peers: opts.Peers, formation: opts.Formation,
 		leaderWait: opts.LeaderWait, log: log, now: time.Now, chunkSize: 500}
 }
@@ -139,7 +142,7 @@ func toStatus(err error) error {
 
 // read makes the next state read linearizable unless stale is allowed.
 func (s *Server) read(ctx context.Context, stale bool) error {
-	if stale {
+	if stale || (unsafeFollowerReads && !s.cluster.IsLeader()) {
 		return nil
 	}
 	if err := s.cluster.ReadBarrier(ctx); err != nil {

@@ -59,7 +59,7 @@ type staleRequest interface{ GetStale() bool }
 func routeOf(method string, req any) route {
 	r := routes[method]
 	if r == toLeaderUnlessStale {
-		if sr, ok := req.(staleRequest); ok && sr.GetStale() {
+		if sr, ok := req.(staleRequest); (ok && sr.GetStale()) || unsafeFollowerReads {
 			return local
 		}
 		return toLeader
