@@ -88,8 +88,8 @@ func formatNodeState(s sdnv1.NodeState) string {
 		return "ready"
 	case sdnv1.NodeState_NODE_STATE_DOWN:
 		return "down"
-	case sdnv1.NodeState_NODE_STATE_DRAINING:
-		return "draining"
+	case sdnv1.NodeState_NODE_STATE_DRAINED:
+		return "drained"
 	}
 	return "unknown"
 }

@@ -260,7 +260,7 @@ func TestWriteStatus(t *testing.T) {
 				LastReportUnixMs: now.Add(-5*time.Minute - 3*time.Second).UnixMilli(), Error: "ovs-vswitchd not running"},
 			{Name: "host1", State: sdnv1.NodeState_NODE_STATE_READY, RealizedRevision: 14,
 				LastReportUnixMs: now.Add(-2 * time.Second).UnixMilli()},
-			{Name: "host3", State: sdnv1.NodeState_NODE_STATE_DRAINING},
+			{Name: "host3", State: sdnv1.NodeState_NODE_STATE_DRAINED},
 		},
 	}
 	var b bytes.Buffer
@@ -268,10 +268,10 @@ func TestWriteStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `revision 14 (watch history from 3)
-NODE    STATE      REALIZED   LAG   LAST-REPORT   ERROR
-host1   ready      14         0     2s ago        -
-host2   down       11         3     5m03s ago     ovs-vswitchd not running
-host3   draining   0          14    never         -
+NODE    STATE     REALIZED   LAG   LAST-REPORT   ERROR
+host1   ready     14         0     2s ago        -
+host2   down      11         3     5m03s ago     ovs-vswitchd not running
+host3   drained   0          14    never         -
 `
 	if got := b.String(); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)

@@ -35,6 +35,8 @@ var routes = map[string]route{
 	sdnv1.NodeService_Remove_FullMethodName:         toLeader,
 	sdnv1.NodeService_Watch_FullMethodName:          local, // served from the local state
 	sdnv1.NodeService_ReportRealized_FullMethodName: toLeader,
+	sdnv1.NodeService_Heartbeat_FullMethodName:      toLeader, // held in the leader's memory
+	sdnv1.NodeService_Drain_FullMethodName:          toLeader,
 
 	sdnv1.WorkloadService_Attach_FullMethodName: toLeader,
 	sdnv1.WorkloadService_Detach_FullMethodName: toLeader,

@@ -205,8 +205,11 @@ func (x *RegisterNodeResponse) GetRevision() uint64 {
 }
 
 type RemoveNodeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Remove the host even though it is up (heartbeating, not marked
+	// down). Never part of the raft command.
+	Force         bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -248,9 +251,21 @@ func (x *RemoveNodeRequest) GetName() string {
 	return ""
 }
 
+func (x *RemoveNodeRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
 type RemoveNodeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Revision      uint64                 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Revision uint64                 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// What the removal changed: the node, its workloads (removed, or back to
+	// pending for those declared in HCL).
+	Changes []*Change `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
+	// The subnet released.
+	Subnet        string `protobuf:"bytes,3,opt,name=subnet,proto3" json:"subnet,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -292,6 +307,334 @@ func (x *RemoveNodeResponse) GetRevision() uint64 {
 	return 0
 }
 
+func (x *RemoveNodeResponse) GetChanges() []*Change {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *RemoveNodeResponse) GetSubnet() string {
+	if x != nil {
+		return x.Subnet
+	}
+	return ""
+}
+
+type HeartbeatRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeartbeatRequest) Reset() {
+	*x = HeartbeatRequest{}
+	mi := &file_sdn_v1_node_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeartbeatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeartbeatRequest) ProtoMessage() {}
+
+func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_node_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
+func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *HeartbeatRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+type HeartbeatResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeartbeatResponse) Reset() {
+	*x = HeartbeatResponse{}
+	mi := &file_sdn_v1_node_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeartbeatResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeartbeatResponse) ProtoMessage() {}
+
+func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_node_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
+func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{5}
+}
+
+type DrainNodeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// true drains (refuse new workloads), false undrains.
+	Drain         bool `protobuf:"varint,2,opt,name=drain,proto3" json:"drain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainNodeRequest) Reset() {
+	*x = DrainNodeRequest{}
+	mi := &file_sdn_v1_node_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainNodeRequest) ProtoMessage() {}
+
+func (x *DrainNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_node_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainNodeRequest.ProtoReflect.Descriptor instead.
+func (*DrainNodeRequest) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DrainNodeRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DrainNodeRequest) GetDrain() bool {
+	if x != nil {
+		return x.Drain
+	}
+	return false
+}
+
+type DrainNodeResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Revision uint64                 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// False when the host already was as asked.
+	Changed bool `protobuf:"varint,2,opt,name=changed,proto3" json:"changed,omitempty"`
+	// Workloads on the host now (draining leaves them running).
+	Workloads     uint32 `protobuf:"varint,3,opt,name=workloads,proto3" json:"workloads,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainNodeResponse) Reset() {
+	*x = DrainNodeResponse{}
+	mi := &file_sdn_v1_node_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainNodeResponse) ProtoMessage() {}
+
+func (x *DrainNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_node_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainNodeResponse.ProtoReflect.Descriptor instead.
+func (*DrainNodeResponse) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DrainNodeResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *DrainNodeResponse) GetChanged() bool {
+	if x != nil {
+		return x.Changed
+	}
+	return false
+}
+
+func (x *DrainNodeResponse) GetWorkloads() uint32 {
+	if x != nil {
+		return x.Workloads
+	}
+	return 0
+}
+
+// SetNodeLivenessRequest is a raft command the leader proposes, never an
+// API request: it marks a host down (since at_unix_ms, the leader's clock)
+// or up again.
+type SetNodeLivenessRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Down          bool                   `protobuf:"varint,2,opt,name=down,proto3" json:"down,omitempty"`
+	AtUnixMs      int64                  `protobuf:"varint,3,opt,name=at_unix_ms,json=atUnixMs,proto3" json:"at_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNodeLivenessRequest) Reset() {
+	*x = SetNodeLivenessRequest{}
+	mi := &file_sdn_v1_node_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNodeLivenessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNodeLivenessRequest) ProtoMessage() {}
+
+func (x *SetNodeLivenessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_node_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNodeLivenessRequest.ProtoReflect.Descriptor instead.
+func (*SetNodeLivenessRequest) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SetNodeLivenessRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetNodeLivenessRequest) GetDown() bool {
+	if x != nil {
+		return x.Down
+	}
+	return false
+}
+
+func (x *SetNodeLivenessRequest) GetAtUnixMs() int64 {
+	if x != nil {
+		return x.AtUnixMs
+	}
+	return 0
+}
+
+// ReleaseNodeRequest is a raft command the leader proposes, never an API
+// request: it removes a host that stayed down past the cluster's
+// node_release_after, only if it is still down since down_since_unix_ms
+// (it did not come back meanwhile).
+type ReleaseNodeRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	DownSinceUnixMs int64                  `protobuf:"varint,2,opt,name=down_since_unix_ms,json=downSinceUnixMs,proto3" json:"down_since_unix_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ReleaseNodeRequest) Reset() {
+	*x = ReleaseNodeRequest{}
+	mi := &file_sdn_v1_node_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseNodeRequest) ProtoMessage() {}
+
+func (x *ReleaseNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_node_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseNodeRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseNodeRequest) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ReleaseNodeRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ReleaseNodeRequest) GetDownSinceUnixMs() int64 {
+	if x != nil {
+		return x.DownSinceUnixMs
+	}
+	return 0
+}
+
 type WatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The node asking; its view is filtered to what it needs.
@@ -304,7 +647,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_sdn_v1_node_proto_msgTypes[4]
+	mi := &file_sdn_v1_node_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -316,7 +659,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_node_proto_msgTypes[4]
+	mi := &file_sdn_v1_node_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -329,7 +672,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_node_proto_rawDescGZIP(), []int{4}
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *WatchRequest) GetNode() string {
@@ -362,7 +705,7 @@ type ObjectChange struct {
 
 func (x *ObjectChange) Reset() {
 	*x = ObjectChange{}
-	mi := &file_sdn_v1_node_proto_msgTypes[5]
+	mi := &file_sdn_v1_node_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +717,7 @@ func (x *ObjectChange) String() string {
 func (*ObjectChange) ProtoMessage() {}
 
 func (x *ObjectChange) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_node_proto_msgTypes[5]
+	mi := &file_sdn_v1_node_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +730,7 @@ func (x *ObjectChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectChange.ProtoReflect.Descriptor instead.
 func (*ObjectChange) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_node_proto_rawDescGZIP(), []int{5}
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ObjectChange) GetOp() ChangeOp {
@@ -456,7 +799,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_sdn_v1_node_proto_msgTypes[6]
+	mi := &file_sdn_v1_node_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -468,7 +811,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_node_proto_msgTypes[6]
+	mi := &file_sdn_v1_node_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -481,7 +824,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_node_proto_rawDescGZIP(), []int{6}
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WatchEvent) GetType() WatchEventType {
@@ -532,7 +875,7 @@ type ReportRealizedRequest struct {
 
 func (x *ReportRealizedRequest) Reset() {
 	*x = ReportRealizedRequest{}
-	mi := &file_sdn_v1_node_proto_msgTypes[7]
+	mi := &file_sdn_v1_node_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -544,7 +887,7 @@ func (x *ReportRealizedRequest) String() string {
 func (*ReportRealizedRequest) ProtoMessage() {}
 
 func (x *ReportRealizedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_node_proto_msgTypes[7]
+	mi := &file_sdn_v1_node_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -557,7 +900,7 @@ func (x *ReportRealizedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRealizedRequest.ProtoReflect.Descriptor instead.
 func (*ReportRealizedRequest) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_node_proto_rawDescGZIP(), []int{7}
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReportRealizedRequest) GetNode() string {
@@ -589,7 +932,7 @@ type ReportRealizedResponse struct {
 
 func (x *ReportRealizedResponse) Reset() {
 	*x = ReportRealizedResponse{}
-	mi := &file_sdn_v1_node_proto_msgTypes[8]
+	mi := &file_sdn_v1_node_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +944,7 @@ func (x *ReportRealizedResponse) String() string {
 func (*ReportRealizedResponse) ProtoMessage() {}
 
 func (x *ReportRealizedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_node_proto_msgTypes[8]
+	mi := &file_sdn_v1_node_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +957,7 @@ func (x *ReportRealizedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRealizedResponse.ProtoReflect.Descriptor instead.
 func (*ReportRealizedResponse) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_node_proto_rawDescGZIP(), []int{8}
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{14}
 }
 
 var File_sdn_v1_node_proto protoreflect.FileDescriptor
@@ -634,11 +977,32 @@ const file_sdn_v1_node_proto_rawDesc = "" +
 	"\x14RegisterNodeResponse\x12 \n" +
 	"\x04node\x18\x01 \x01(\v2\f.sdn.v1.NodeR\x04node\x121\n" +
 	"\acluster\x18\x02 \x01(\v2\x17.sdn.v1.ClusterSettingsR\acluster\x12\x1a\n" +
-	"\brevision\x18\x03 \x01(\x04R\brevision\"'\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\"=\n" +
 	"\x11RemoveNodeRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"0\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"r\n" +
 	"\x12RemoveNodeResponse\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x04R\brevision\"I\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision\x12(\n" +
+	"\achanges\x18\x02 \x03(\v2\x0e.sdn.v1.ChangeR\achanges\x12\x16\n" +
+	"\x06subnet\x18\x03 \x01(\tR\x06subnet\"&\n" +
+	"\x10HeartbeatRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\"\x13\n" +
+	"\x11HeartbeatResponse\"<\n" +
+	"\x10DrainNodeRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05drain\x18\x02 \x01(\bR\x05drain\"g\n" +
+	"\x11DrainNodeResponse\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevision\x12\x18\n" +
+	"\achanged\x18\x02 \x01(\bR\achanged\x12\x1c\n" +
+	"\tworkloads\x18\x03 \x01(\rR\tworkloads\"^\n" +
+	"\x16SetNodeLivenessRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04down\x18\x02 \x01(\bR\x04down\x12\x1c\n" +
+	"\n" +
+	"at_unix_ms\x18\x03 \x01(\x03R\batUnixMs\"U\n" +
+	"\x12ReleaseNodeRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
+	"\x12down_since_unix_ms\x18\x02 \x01(\x03R\x0fdownSinceUnixMs\"I\n" +
 	"\fWatchRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12%\n" +
 	"\x0eafter_revision\x18\x02 \x01(\x04R\rafterRevision\"\x86\x02\n" +
@@ -665,12 +1029,14 @@ const file_sdn_v1_node_proto_rawDesc = "" +
 	"\x0eWatchEventType\x12 \n" +
 	"\x1cWATCH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19WATCH_EVENT_TYPE_SNAPSHOT\x10\x01\x12\x1a\n" +
-	"\x16WATCH_EVENT_TYPE_DELTA\x10\x022\x9b\x02\n" +
+	"\x16WATCH_EVENT_TYPE_DELTA\x10\x022\x9b\x03\n" +
 	"\vNodeService\x12E\n" +
 	"\bRegister\x12\x1b.sdn.v1.RegisterNodeRequest\x1a\x1c.sdn.v1.RegisterNodeResponse\x12?\n" +
 	"\x06Remove\x12\x19.sdn.v1.RemoveNodeRequest\x1a\x1a.sdn.v1.RemoveNodeResponse\x123\n" +
 	"\x05Watch\x12\x14.sdn.v1.WatchRequest\x1a\x12.sdn.v1.WatchEvent0\x01\x12O\n" +
-	"\x0eReportRealized\x12\x1d.sdn.v1.ReportRealizedRequest\x1a\x1e.sdn.v1.ReportRealizedResponseB+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
+	"\x0eReportRealized\x12\x1d.sdn.v1.ReportRealizedRequest\x1a\x1e.sdn.v1.ReportRealizedResponse\x12@\n" +
+	"\tHeartbeat\x12\x18.sdn.v1.HeartbeatRequest\x1a\x19.sdn.v1.HeartbeatResponse\x12<\n" +
+	"\x05Drain\x12\x18.sdn.v1.DrainNodeRequest\x1a\x19.sdn.v1.DrainNodeResponseB+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
 
 var (
 	file_sdn_v1_node_proto_rawDescOnce sync.Once
@@ -685,49 +1051,61 @@ func file_sdn_v1_node_proto_rawDescGZIP() []byte {
 }
 
 var file_sdn_v1_node_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sdn_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_sdn_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_sdn_v1_node_proto_goTypes = []any{
 	(WatchEventType)(0),            // 0: sdn.v1.WatchEventType
 	(*RegisterNodeRequest)(nil),    // 1: sdn.v1.RegisterNodeRequest
 	(*RegisterNodeResponse)(nil),   // 2: sdn.v1.RegisterNodeResponse
 	(*RemoveNodeRequest)(nil),      // 3: sdn.v1.RemoveNodeRequest
 	(*RemoveNodeResponse)(nil),     // 4: sdn.v1.RemoveNodeResponse
-	(*WatchRequest)(nil),           // 5: sdn.v1.WatchRequest
-	(*ObjectChange)(nil),           // 6: sdn.v1.ObjectChange
-	(*WatchEvent)(nil),             // 7: sdn.v1.WatchEvent
-	(*ReportRealizedRequest)(nil),  // 8: sdn.v1.ReportRealizedRequest
-	(*ReportRealizedResponse)(nil), // 9: sdn.v1.ReportRealizedResponse
-	nil,                            // 10: sdn.v1.RegisterNodeRequest.LabelsEntry
-	(*Node)(nil),                   // 11: sdn.v1.Node
-	(*ClusterSettings)(nil),        // 12: sdn.v1.ClusterSettings
-	(ChangeOp)(0),                  // 13: sdn.v1.ChangeOp
-	(*Network)(nil),                // 14: sdn.v1.Network
-	(*Workload)(nil),               // 15: sdn.v1.Workload
+	(*HeartbeatRequest)(nil),       // 5: sdn.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),      // 6: sdn.v1.HeartbeatResponse
+	(*DrainNodeRequest)(nil),       // 7: sdn.v1.DrainNodeRequest
+	(*DrainNodeResponse)(nil),      // 8: sdn.v1.DrainNodeResponse
+	(*SetNodeLivenessRequest)(nil), // 9: sdn.v1.SetNodeLivenessRequest
+	(*ReleaseNodeRequest)(nil),     // 10: sdn.v1.ReleaseNodeRequest
+	(*WatchRequest)(nil),           // 11: sdn.v1.WatchRequest
+	(*ObjectChange)(nil),           // 12: sdn.v1.ObjectChange
+	(*WatchEvent)(nil),             // 13: sdn.v1.WatchEvent
+	(*ReportRealizedRequest)(nil),  // 14: sdn.v1.ReportRealizedRequest
+	(*ReportRealizedResponse)(nil), // 15: sdn.v1.ReportRealizedResponse
+	nil,                            // 16: sdn.v1.RegisterNodeRequest.LabelsEntry
+	(*Node)(nil),                   // 17: sdn.v1.Node
+	(*ClusterSettings)(nil),        // 18: sdn.v1.ClusterSettings
+	(*Change)(nil),                 // 19: sdn.v1.Change
+	(ChangeOp)(0),                  // 20: sdn.v1.ChangeOp
+	(*Network)(nil),                // 21: sdn.v1.Network
+	(*Workload)(nil),               // 22: sdn.v1.Workload
 }
 var file_sdn_v1_node_proto_depIdxs = []int32{
-	10, // 0: sdn.v1.RegisterNodeRequest.labels:type_name -> sdn.v1.RegisterNodeRequest.LabelsEntry
-	11, // 1: sdn.v1.RegisterNodeResponse.node:type_name -> sdn.v1.Node
-	12, // 2: sdn.v1.RegisterNodeResponse.cluster:type_name -> sdn.v1.ClusterSettings
-	13, // 3: sdn.v1.ObjectChange.op:type_name -> sdn.v1.ChangeOp
-	12, // 4: sdn.v1.ObjectChange.cluster:type_name -> sdn.v1.ClusterSettings
-	14, // 5: sdn.v1.ObjectChange.network:type_name -> sdn.v1.Network
-	11, // 6: sdn.v1.ObjectChange.node:type_name -> sdn.v1.Node
-	15, // 7: sdn.v1.ObjectChange.workload:type_name -> sdn.v1.Workload
-	0,  // 8: sdn.v1.WatchEvent.type:type_name -> sdn.v1.WatchEventType
-	6,  // 9: sdn.v1.WatchEvent.changes:type_name -> sdn.v1.ObjectChange
-	1,  // 10: sdn.v1.NodeService.Register:input_type -> sdn.v1.RegisterNodeRequest
-	3,  // 11: sdn.v1.NodeService.Remove:input_type -> sdn.v1.RemoveNodeRequest
-	5,  // 12: sdn.v1.NodeService.Watch:input_type -> sdn.v1.WatchRequest
-	8,  // 13: sdn.v1.NodeService.ReportRealized:input_type -> sdn.v1.ReportRealizedRequest
-	2,  // 14: sdn.v1.NodeService.Register:output_type -> sdn.v1.RegisterNodeResponse
-	4,  // 15: sdn.v1.NodeService.Remove:output_type -> sdn.v1.RemoveNodeResponse
-	7,  // 16: sdn.v1.NodeService.Watch:output_type -> sdn.v1.WatchEvent
-	9,  // 17: sdn.v1.NodeService.ReportRealized:output_type -> sdn.v1.ReportRealizedResponse
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	16, // 0: sdn.v1.RegisterNodeRequest.labels:type_name -> sdn.v1.RegisterNodeRequest.LabelsEntry
+	17, // 1: sdn.v1.RegisterNodeResponse.node:type_name -> sdn.v1.Node
+	18, // 2: sdn.v1.RegisterNodeResponse.cluster:type_name -> sdn.v1.ClusterSettings
+	19, // 3: sdn.v1.RemoveNodeResponse.changes:type_name -> sdn.v1.Change
+	20, // 4: sdn.v1.ObjectChange.op:type_name -> sdn.v1.ChangeOp
+	18, // 5: sdn.v1.ObjectChange.cluster:type_name -> sdn.v1.ClusterSettings
+	21, // 6: sdn.v1.ObjectChange.network:type_name -> sdn.v1.Network
+	17, // 7: sdn.v1.ObjectChange.node:type_name -> sdn.v1.Node
+	22, // 8: sdn.v1.ObjectChange.workload:type_name -> sdn.v1.Workload
+	0,  // 9: sdn.v1.WatchEvent.type:type_name -> sdn.v1.WatchEventType
+	12, // 10: sdn.v1.WatchEvent.changes:type_name -> sdn.v1.ObjectChange
+	1,  // 11: sdn.v1.NodeService.Register:input_type -> sdn.v1.RegisterNodeRequest
+	3,  // 12: sdn.v1.NodeService.Remove:input_type -> sdn.v1.RemoveNodeRequest
+	11, // 13: sdn.v1.NodeService.Watch:input_type -> sdn.v1.WatchRequest
+	14, // 14: sdn.v1.NodeService.ReportRealized:input_type -> sdn.v1.ReportRealizedRequest
+	5,  // 15: sdn.v1.NodeService.Heartbeat:input_type -> sdn.v1.HeartbeatRequest
+	7,  // 16: sdn.v1.NodeService.Drain:input_type -> sdn.v1.DrainNodeRequest
+	2,  // 17: sdn.v1.NodeService.Register:output_type -> sdn.v1.RegisterNodeResponse
+	4,  // 18: sdn.v1.NodeService.Remove:output_type -> sdn.v1.RemoveNodeResponse
+	13, // 19: sdn.v1.NodeService.Watch:output_type -> sdn.v1.WatchEvent
+	15, // 20: sdn.v1.NodeService.ReportRealized:output_type -> sdn.v1.ReportRealizedResponse
+	6,  // 21: sdn.v1.NodeService.Heartbeat:output_type -> sdn.v1.HeartbeatResponse
+	8,  // 22: sdn.v1.NodeService.Drain:output_type -> sdn.v1.DrainNodeResponse
+	17, // [17:23] is the sub-list for method output_type
+	11, // [11:17] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_node_proto_init() }
@@ -743,7 +1121,7 @@ func file_sdn_v1_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdn_v1_node_proto_rawDesc), len(file_sdn_v1_node_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

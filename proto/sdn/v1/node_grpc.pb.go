@@ -25,6 +25,8 @@ const (
 	NodeService_Remove_FullMethodName         = "/sdn.v1.NodeService/Remove"
 	NodeService_Watch_FullMethodName          = "/sdn.v1.NodeService/Watch"
 	NodeService_ReportRealized_FullMethodName = "/sdn.v1.NodeService/ReportRealized"
+	NodeService_Heartbeat_FullMethodName      = "/sdn.v1.NodeService/Heartbeat"
+	NodeService_Drain_FullMethodName          = "/sdn.v1.NodeService/Drain"
 )
 
 // NodeServiceClient is the client API for NodeService service.
@@ -36,6 +38,14 @@ type NodeServiceClient interface {
 	// Watch streams the desired state a node needs, from a revision.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEvent], error)
 	ReportRealized(ctx context.Context, in *ReportRealizedRequest, opts ...grpc.CallOption) (*ReportRealizedResponse, error)
+	// Heartbeat tells the leader the host's agent is alive. The leader keeps
+	// heartbeats in memory only (never in raft); a host silent for the
+	// down-after time is marked down with one raft command. NotFound: the
+	// host is not registered (the agent registers again).
+	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
+	// Drain refuses new workloads on a host (or, with drain false, accepts
+	// them again); workloads already there are untouched.
+	Drain(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeResponse, error)
 }
 
 type nodeServiceClient struct {
@@ -95,6 +105,26 @@ func (c *nodeServiceClient) ReportRealized(ctx context.Context, in *ReportRealiz
 	return out, nil
 }
 
+func (c *nodeServiceClient) Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HeartbeatResponse)
+	err := c.cc.Invoke(ctx, NodeService_Heartbeat_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeServiceClient) Drain(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DrainNodeResponse)
+	err := c.cc.Invoke(ctx, NodeService_Drain_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NodeServiceServer is the server API for NodeService service.
 // All implementations must embed UnimplementedNodeServiceServer
 // for forward compatibility.
@@ -104,6 +134,14 @@ type NodeServiceServer interface {
 	// Watch streams the desired state a node needs, from a revision.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchEvent]) error
 	ReportRealized(context.Context, *ReportRealizedRequest) (*ReportRealizedResponse, error)
+	// Heartbeat tells the leader the host's agent is alive. The leader keeps
+	// heartbeats in memory only (never in raft); a host silent for the
+	// down-after time is marked down with one raft command. NotFound: the
+	// host is not registered (the agent registers again).
+	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
+	// Drain refuses new workloads on a host (or, with drain false, accepts
+	// them again); workloads already there are untouched.
+	Drain(context.Context, *DrainNodeRequest) (*DrainNodeResponse, error)
 	mustEmbedUnimplementedNodeServiceServer()
 }
 
@@ -125,6 +163,12 @@ func (UnimplementedNodeServiceServer) Watch(*WatchRequest, grpc.ServerStreamingS
 }
 func (UnimplementedNodeServiceServer) ReportRealized(context.Context, *ReportRealizedRequest) (*ReportRealizedResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportRealized not implemented")
+}
+func (UnimplementedNodeServiceServer) Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Heartbeat not implemented")
+}
+func (UnimplementedNodeServiceServer) Drain(context.Context, *DrainNodeRequest) (*DrainNodeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Drain not implemented")
 }
 func (UnimplementedNodeServiceServer) mustEmbedUnimplementedNodeServiceServer() {}
 func (UnimplementedNodeServiceServer) testEmbeddedByValue()                     {}
@@ -212,6 +256,42 @@ func _NodeService_ReportRealized_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NodeService_Heartbeat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HeartbeatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServiceServer).Heartbeat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeService_Heartbeat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServiceServer).Heartbeat(ctx, req.(*HeartbeatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _NodeService_Drain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DrainNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServiceServer).Drain(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeService_Drain_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServiceServer).Drain(ctx, req.(*DrainNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NodeService_ServiceDesc is the grpc.ServiceDesc for NodeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -230,6 +310,14 @@ var NodeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReportRealized",
 			Handler:    _NodeService_ReportRealized_Handler,
+		},
+		{
+			MethodName: "Heartbeat",
+			Handler:    _NodeService_Heartbeat_Handler,
+		},
+		{
+			MethodName: "Drain",
+			Handler:    _NodeService_Drain_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -32,9 +32,12 @@ type NodeState int32
 
 const (
 	NodeState_NODE_STATE_UNSPECIFIED NodeState = 0
-	NodeState_NODE_STATE_READY       NodeState = 1
-	NodeState_NODE_STATE_DOWN        NodeState = 2
-	NodeState_NODE_STATE_DRAINING    NodeState = 3
+	// Heartbeating (or not yet missed for the down-after time).
+	NodeState_NODE_STATE_READY NodeState = 1
+	// Marked down by the leader: no heartbeat for the down-after time.
+	NodeState_NODE_STATE_DOWN NodeState = 2
+	// Up, and drained: new workloads are refused there.
+	NodeState_NODE_STATE_DRAINED NodeState = 3
 )
 
 // Enum value maps for NodeState.
@@ -43,13 +46,13 @@ var (
 		0: "NODE_STATE_UNSPECIFIED",
 		1: "NODE_STATE_READY",
 		2: "NODE_STATE_DOWN",
-		3: "NODE_STATE_DRAINING",
+		3: "NODE_STATE_DRAINED",
 	}
 	NodeState_value = map[string]int32{
 		"NODE_STATE_UNSPECIFIED": 0,
 		"NODE_STATE_READY":       1,
 		"NODE_STATE_DOWN":        2,
-		"NODE_STATE_DRAINING":    3,
+		"NODE_STATE_DRAINED":     3,
 	}
 )
 
@@ -101,9 +104,13 @@ type ClusterSettings struct {
 	ModRevision  uint64  `protobuf:"varint,9,opt,name=mod_revision,json=modRevision,proto3" json:"mod_revision,omitempty"`
 	// Input only: per-attribute source ranges, keyed by attribute name
 	// ("cidr", "host_prefix", ...); "" is the whole block.
-	Ranges        map[string]*SourceRange `protobuf:"bytes,10,rep,name=ranges,proto3" json:"ranges,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Ranges map[string]*SourceRange `protobuf:"bytes,10,rep,name=ranges,proto3" json:"ranges,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// How long a host marked down keeps its subnet and workload addresses
+	// before the leader releases them (removes the host), in seconds: 0 is
+	// the default (86400, a day); a negative value means never.
+	NodeReleaseAfterSeconds int64 `protobuf:"varint,11,opt,name=node_release_after_seconds,json=nodeReleaseAfterSeconds,proto3" json:"node_release_after_seconds,omitempty"`
+	unknownFields           protoimpl.UnknownFields
+	sizeCache               protoimpl.SizeCache
 }
 
 func (x *ClusterSettings) Reset() {
@@ -204,6 +211,13 @@ func (x *ClusterSettings) GetRanges() map[string]*SourceRange {
 		return x.Ranges
 	}
 	return nil
+}
+
+func (x *ClusterSettings) GetNodeReleaseAfterSeconds() int64 {
+	if x != nil {
+		return x.NodeReleaseAfterSeconds
+	}
+	return 0
 }
 
 // Network is a tenant network (a project) with its own VNID.
@@ -326,8 +340,21 @@ type Node struct {
 	CreateRevision uint64            `protobuf:"varint,7,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
 	ModRevision    uint64            `protobuf:"varint,8,opt,name=mod_revision,json=modRevision,proto3" json:"mod_revision,omitempty"`
 	Labels         map[string]string `protobuf:"bytes,9,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Set by `sdnctl node drain`: new workloads are refused on this host;
+	// those already there stay.
+	Drained bool `protobuf:"varint,10,opt,name=drained,proto3" json:"drained,omitempty"`
+	// Output: when the leader marked the host down (Unix milliseconds, the
+	// leader's clock); 0 while it is up. A down host keeps its subnet and
+	// workload addresses until it comes back, is removed, or the cluster's
+	// node_release_after passes.
+	DownSinceUnixMs int64 `protobuf:"varint,11,opt,name=down_since_unix_ms,json=downSinceUnixMs,proto3" json:"down_since_unix_ms,omitempty"`
+	// Output of a linearizable List only (the leader's memory, never
+	// stored): when the leader last heard from the host's agent (Unix
+	// milliseconds); 0 when it has not since it became leader, and in stale
+	// reads and watches.
+	LastHeartbeatUnixMs int64 `protobuf:"varint,12,opt,name=last_heartbeat_unix_ms,json=lastHeartbeatUnixMs,proto3" json:"last_heartbeat_unix_ms,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
@@ -421,6 +448,27 @@ func (x *Node) GetLabels() map[string]string {
 		return x.Labels
 	}
 	return nil
+}
+
+func (x *Node) GetDrained() bool {
+	if x != nil {
+		return x.Drained
+	}
+	return false
+}
+
+func (x *Node) GetDownSinceUnixMs() int64 {
+	if x != nil {
+		return x.DownSinceUnixMs
+	}
+	return 0
+}
+
+func (x *Node) GetLastHeartbeatUnixMs() int64 {
+	if x != nil {
+		return x.LastHeartbeatUnixMs
+	}
+	return 0
 }
 
 // Workload is an endpoint: a container, VM or static host on a network.
@@ -569,7 +617,7 @@ var File_sdn_v1_objects_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\n" +
-	"\x14sdn/v1/objects.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\"\xcc\x03\n" +
+	"\x14sdn/v1/objects.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\"\x89\x04\n" +
 	"\x0fClusterSettings\x12\x12\n" +
 	"\x04cidr\x18\x01 \x01(\tR\x04cidr\x12\x1f\n" +
 	"\vhost_prefix\x18\x02 \x01(\rR\n" +
@@ -583,7 +631,8 @@ const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\x06origin\x18\b \x01(\v2\x0e.sdn.v1.OriginR\x06origin\x12!\n" +
 	"\fmod_revision\x18\t \x01(\x04R\vmodRevision\x12;\n" +
 	"\x06ranges\x18\n" +
-	" \x03(\v2#.sdn.v1.ClusterSettings.RangesEntryR\x06ranges\x1aN\n" +
+	" \x03(\v2#.sdn.v1.ClusterSettings.RangesEntryR\x06ranges\x12;\n" +
+	"\x1anode_release_after_seconds\x18\v \x01(\x03R\x17nodeReleaseAfterSeconds\x1aN\n" +
 	"\vRangesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
 	"\x05value\x18\x02 \x01(\v2\x13.sdn.v1.SourceRangeR\x05value:\x028\x01\"\xb0\x03\n" +
@@ -601,7 +650,7 @@ const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aN\n" +
 	"\vRangesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
-	"\x05value\x18\x02 \x01(\v2\x13.sdn.v1.SourceRangeR\x05value:\x028\x01\"\xf6\x02\n" +
+	"\x05value\x18\x02 \x01(\v2\x13.sdn.v1.SourceRangeR\x05value:\x028\x01\"\xf2\x03\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vunderlay_ip\x18\x02 \x01(\tR\n" +
@@ -613,7 +662,11 @@ const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\x06origin\x18\x06 \x01(\v2\x0e.sdn.v1.OriginR\x06origin\x12'\n" +
 	"\x0fcreate_revision\x18\a \x01(\x04R\x0ecreateRevision\x12!\n" +
 	"\fmod_revision\x18\b \x01(\x04R\vmodRevision\x120\n" +
-	"\x06labels\x18\t \x03(\v2\x18.sdn.v1.Node.LabelsEntryR\x06labels\x1a9\n" +
+	"\x06labels\x18\t \x03(\v2\x18.sdn.v1.Node.LabelsEntryR\x06labels\x12\x18\n" +
+	"\adrained\x18\n" +
+	" \x01(\bR\adrained\x12+\n" +
+	"\x12down_since_unix_ms\x18\v \x01(\x03R\x0fdownSinceUnixMs\x123\n" +
+	"\x16last_heartbeat_unix_ms\x18\f \x01(\x03R\x13lastHeartbeatUnixMs\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x87\x04\n" +
@@ -636,12 +689,12 @@ const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aN\n" +
 	"\vRangesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
-	"\x05value\x18\x02 \x01(\v2\x13.sdn.v1.SourceRangeR\x05value:\x028\x01*k\n" +
+	"\x05value\x18\x02 \x01(\v2\x13.sdn.v1.SourceRangeR\x05value:\x028\x01*j\n" +
 	"\tNodeState\x12\x1a\n" +
 	"\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10NODE_STATE_READY\x10\x01\x12\x13\n" +
-	"\x0fNODE_STATE_DOWN\x10\x02\x12\x17\n" +
-	"\x13NODE_STATE_DRAINING\x10\x03B+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
+	"\x0fNODE_STATE_DOWN\x10\x02\x12\x16\n" +
+	"\x12NODE_STATE_DRAINED\x10\x03B+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
 
 var (
 	file_sdn_v1_objects_proto_rawDescOnce sync.Once

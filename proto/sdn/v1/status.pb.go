@@ -32,8 +32,15 @@ type NodeStatus struct {
 	// Unix milliseconds of the last report; 0 if none since the leader started.
 	LastReportUnixMs int64  `protobuf:"varint,4,opt,name=last_report_unix_ms,json=lastReportUnixMs,proto3" json:"last_report_unix_ms,omitempty"`
 	Error            string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Unix milliseconds of the last heartbeat (or report) the leader
+	// received; 0 if none since it became leader.
+	LastHeartbeatUnixMs int64 `protobuf:"varint,6,opt,name=last_heartbeat_unix_ms,json=lastHeartbeatUnixMs,proto3" json:"last_heartbeat_unix_ms,omitempty"`
+	// When the host was marked down (Unix milliseconds); 0 while it is up.
+	DownSinceUnixMs int64 `protobuf:"varint,7,opt,name=down_since_unix_ms,json=downSinceUnixMs,proto3" json:"down_since_unix_ms,omitempty"`
+	// The host is drained (new workloads are refused there).
+	Drained       bool `protobuf:"varint,8,opt,name=drained,proto3" json:"drained,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
@@ -99,6 +106,27 @@ func (x *NodeStatus) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *NodeStatus) GetLastHeartbeatUnixMs() int64 {
+	if x != nil {
+		return x.LastHeartbeatUnixMs
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetDownSinceUnixMs() int64 {
+	if x != nil {
+		return x.DownSinceUnixMs
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetDrained() bool {
+	if x != nil {
+		return x.Drained
+	}
+	return false
 }
 
 type StatusRequest struct {
@@ -259,8 +287,11 @@ type WaitRealizedProgress struct {
 	Realized uint32                 `protobuf:"varint,1,opt,name=realized,proto3" json:"realized,omitempty"`
 	Total    uint32                 `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
 	// Hosts not there yet.
-	Pending       []string `protobuf:"bytes,3,rep,name=pending,proto3" json:"pending,omitempty"`
-	Done          bool     `protobuf:"varint,4,opt,name=done,proto3" json:"done,omitempty"`
+	Pending []string `protobuf:"bytes,3,rep,name=pending,proto3" json:"pending,omitempty"`
+	Done    bool     `protobuf:"varint,4,opt,name=done,proto3" json:"done,omitempty"`
+	// Hosts marked down, not waited for (they catch up when they come
+	// back); not counted in total.
+	Down          []string `protobuf:"bytes,5,rep,name=down,proto3" json:"down,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -321,6 +352,13 @@ func (x *WaitRealizedProgress) GetDone() bool {
 		return x.Done
 	}
 	return false
+}
+
+func (x *WaitRealizedProgress) GetDown() []string {
+	if x != nil {
+		return x.Down
+	}
+	return nil
 }
 
 type CompactRequest struct {
@@ -416,14 +454,17 @@ var File_sdn_v1_status_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_status_proto_rawDesc = "" +
 	"\n" +
-	"\x13sdn/v1/status.proto\x12\x06sdn.v1\x1a\x14sdn/v1/objects.proto\"\xbb\x01\n" +
+	"\x13sdn/v1/status.proto\x12\x06sdn.v1\x1a\x14sdn/v1/objects.proto\"\xb7\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x11.sdn.v1.NodeStateR\x05state\x12+\n" +
 	"\x11realized_revision\x18\x03 \x01(\x04R\x10realizedRevision\x12-\n" +
 	"\x13last_report_unix_ms\x18\x04 \x01(\x03R\x10lastReportUnixMs\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"\x0f\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x123\n" +
+	"\x16last_heartbeat_unix_ms\x18\x06 \x01(\x03R\x13lastHeartbeatUnixMs\x12+\n" +
+	"\x12down_since_unix_ms\x18\a \x01(\x03R\x0fdownSinceUnixMs\x12\x18\n" +
+	"\adrained\x18\b \x01(\bR\adrained\"\x0f\n" +
 	"\rStatusRequest\"\x85\x01\n" +
 	"\x0eStatusResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12(\n" +
@@ -432,12 +473,13 @@ const file_sdn_v1_status_proto_rawDesc = "" +
 	"\x13WaitRealizedRequest\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\x02 \x01(\x03R\ttimeoutMs\"v\n" +
+	"timeout_ms\x18\x02 \x01(\x03R\ttimeoutMs\"\x8a\x01\n" +
 	"\x14WaitRealizedProgress\x12\x1a\n" +
 	"\brealized\x18\x01 \x01(\rR\brealized\x12\x14\n" +
 	"\x05total\x18\x02 \x01(\rR\x05total\x12\x18\n" +
 	"\apending\x18\x03 \x03(\tR\apending\x12\x12\n" +
-	"\x04done\x18\x04 \x01(\bR\x04done\",\n" +
+	"\x04done\x18\x04 \x01(\bR\x04done\x12\x12\n" +
+	"\x04down\x18\x05 \x03(\tR\x04down\",\n" +
 	"\x0eCompactRequest\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\"@\n" +
 	"\x0fCompactResponse\x12-\n" +
