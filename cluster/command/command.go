@@ -35,6 +35,14 @@ const (
 	// `message Batch { repeated bytes commands = 1; }`, each an envelope of
 	// its own, applied in order. Never ignorable: it holds real commands.
 	Batch Type = 8
+	// Host liveness and drain. SetNodeLiveness and ReleaseNode are proposed
+	// by the leader alone (its liveness loop), with the time inside the
+	// command, so applying them needs no clock. None is ignorable: each
+	// changes objects and the revision, and a server that skipped one
+	// would count revisions differently from the others.
+	SetNodeLiveness Type = 9  // sdnv1.SetNodeLivenessRequest: mark a host down, or up again
+	DrainNode       Type = 10 // sdnv1.DrainNodeRequest
+	ReleaseNode     Type = 11 // sdnv1.ReleaseNodeRequest: remove a host down past the grace
 )
 
 var names = map[Type]string{
@@ -46,6 +54,10 @@ var names = map[Type]string{
 	DetachWorkload: "DetachWorkload",
 	Compact:        "Compact",
 	Batch:          "Batch",
+
+	SetNodeLiveness: "SetNodeLiveness",
+	DrainNode:       "DrainNode",
+	ReleaseNode:     "ReleaseNode",
 }
 
 // Base is the type without the flag.
