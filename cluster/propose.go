@@ -74,6 +74,7 @@ type proposer struct {
 	mu      sync.Mutex
 	queue   []*proposal
 	running bool
+	paused  bool // a restore is replacing the state: refuse new proposals
 }
 
 type proposal struct {
@@ -91,6 +92,10 @@ type outcome struct {
 func (p *proposer) propose(ctx context.Context, typ command.Type, data []byte) (*Result, error) {
 	pr := &proposal{ctx: ctx, typ: typ, data: data, done: make(chan outcome, 1)}
 	p.mu.Lock()
+	if p.paused {
+		p.mu.Unlock()
+		return nil, fmt.Errorf("commit %s: %w", typ, ErrRestoreInProgress)
+	}
 	p.queue = append(p.queue, pr)
 	if !p.running {
 		p.running = true
@@ -103,6 +108,38 @@ func (p *proposer) propose(ctx context.Context, typ command.Type, data []byte) (
 	case <-ctx.Done():
 		return nil, fmt.Errorf("commit %s: %w (it may still be committed)", typ, ctx.Err())
 	}
+}
+
+// ErrRestoreInProgress refuses writes while a snapshot restore replaces the
+// state; they can be sent again once it is done.
+var ErrRestoreInProgress = errors.New("a snapshot restore is replacing the cluster's state; retry when it is done")
+
+// pause refuses new proposals and waits until those already queued are
+// committed (or ctx ends, which resumes).
+func (p *proposer) pause(ctx context.Context) error {
+	p.mu.Lock()
+	p.paused = true
+	p.mu.Unlock()
+	for {
+		p.mu.Lock()
+		idle := !p.running
+		p.mu.Unlock()
+		if idle {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			p.resume()
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+func (p *proposer) resume() {
+	p.mu.Lock()
+	p.paused = false
+	p.mu.Unlock()
 }
 
 // run commits queued proposals until none are left.

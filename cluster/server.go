@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -62,6 +63,8 @@ type Server struct {
 	log      *slog.Logger
 	proposer *proposer
 	started  time.Time
+	// restoring is set while RestoreState runs (one at a time).
+	restoring atomic.Bool
 }
 
 // NewServer opens (or creates) the server's data and starts raft.
@@ -121,7 +124,7 @@ func (s *Server) start(raftDir string) error {
 		return fmt.Errorf("open raft log %s: %w", filepath.Join(raftDir, "raft.db"), err)
 	}
 	s.logs = logs
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, 2, hclogFor(s.log, "snapshots"))
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, snapshotsRetained, hclogFor(s.log, "snapshots"))
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
@@ -129,8 +132,19 @@ func (s *Server) start(raftDir string) error {
 	rc.LocalID = raft.ServerID(cfg.ID)
 	rc.Logger = hclogFor(s.log, "raft")
 	// The FSM persists its own state with the applied index; replaying a
-	// snapshot over it at every start would only waste time.
+	// snapshot over it at every start would only waste time. Unless the
+	// state is behind the newest snapshot: raft stored a snapshot the FSM
+	// had not taken yet when the process died (an InstallSnapshot or a
+	// restore), or a restore installed a state that has applied nothing
+	// since. Raft starts after the snapshot, so the state must be it.
 	rc.NoSnapshotRestoreOnStart = true
+	if list, err := snaps.List(); err == nil && len(list) > 0 && list[0].Index > s.fsm.AppliedIndex() {
+		rc.NoSnapshotRestoreOnStart = false
+		s.log.Info("the state is behind the newest raft snapshot; restoring it", "state_index", s.fsm.AppliedIndex(), "snapshot_index", list[0].Index)
+	}
+	rc.SnapshotThreshold = snapshotThreshold
+	rc.SnapshotInterval = snapshotInterval
+	rc.TrailingLogs = trailingLogs
 	rc.BatchApplyCh = true
 	rc.MaxAppendEntries = 512
 	if cfg.Tune != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -48,9 +50,10 @@ var migrations = map[uint32]migration{
 	},
 }
 
-// DB is an open state file.
+// DB is an open state file. Replace swaps the file underneath while reads
+// go on: they run on whichever file is current when they start.
 type DB struct {
-	bolt *bolt.DB
+	b    atomic.Pointer[bolt.DB]
 	path string
 }
 
@@ -64,14 +67,12 @@ type Options struct {
 // Open opens or creates the state file at path and migrates it to
 // SchemaVersion. A file written by a newer schema is refused.
 func Open(path string, opts Options) (*DB, error) {
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: opts.NoSync})
+	b, err := openBolt(path, opts)
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("open state %s: locked by another process (is another sdnd using this data dir?)", path)
-		}
-		return nil, fmt.Errorf("open state %s: %w", path, err)
+		return nil, err
 	}
-	db := &DB{bolt: b, path: path}
+	db := &DB{path: path}
+	db.b.Store(b)
 	if err := db.migrate(); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
@@ -79,8 +80,19 @@ func Open(path string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+func openBolt(path string, opts Options) (*bolt.DB, error) {
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: opts.NoSync})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open state %s: locked by another process (is another sdnd using this data dir?)", path)
+		}
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	return b, nil
+}
+
 func (db *DB) migrate() error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.b.Load().Update(func(tx *bolt.Tx) error {
 		v := uint32(0)
 		if m := tx.Bucket(bucketMeta); m != nil {
 			if raw := m.Get(keySchema); len(raw) == 4 {
@@ -107,32 +119,63 @@ func (db *DB) migrate() error {
 func (db *DB) Path() string { return db.path }
 
 // Close closes the file.
-func (db *DB) Close() error { return db.bolt.Close() }
+func (db *DB) Close() error { return db.b.Load().Close() }
+
+// current runs fn on the current bbolt file. A transaction that could not
+// begin because Replace closed that file meanwhile runs on the new one.
+func (db *DB) current(fn func(*bolt.DB) error) error {
+	for {
+		b := db.b.Load()
+		err := fn(b)
+		if errors.Is(err, bolt.ErrDatabaseNotOpen) && db.b.Load() != b {
+			continue
+		}
+		return err
+	}
+}
 
 // View runs fn in a read-only transaction.
 func (db *DB) View(fn func(*Tx) error) error {
-	return db.bolt.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+	return db.current(func(b *bolt.DB) error {
+		return b.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+	})
 }
 
 // Update runs fn in a read-write transaction, committed when fn returns nil.
 func (db *DB) Update(fn func(*Tx) error) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+	return db.current(func(b *bolt.DB) error {
+		return b.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+	})
 }
 
-// WriteTo writes a consistent copy of the whole file (for raft snapshots).
-func (db *DB) WriteTo(w io.Writer) (int64, error) {
+// WriteTo writes a consistent copy of the whole file (a bbolt image: raft
+// snapshots).
+func (db *DB) WriteTo(w io.Writer) (int64, error) { return db.WriteImage(w, nil) }
+
+// WriteImage writes a consistent copy of the whole file to w (a bbolt
+// image), after fn (when not nil) has read the very state the copy holds.
+func (db *DB) WriteImage(w io.Writer, fn func(*Tx) error) (int64, error) {
 	var n int64
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
+	err := db.current(func(b *bolt.DB) error {
+		return b.View(func(tx *bolt.Tx) error {
+			if fn != nil {
+				if err := fn(&Tx{tx: tx}); err != nil {
+					return err
+				}
+			}
+			var err error
+			n, err = tx.WriteTo(w)
+			return err
+		})
 	})
 	return n, err
 }
 
 // Replace swaps the file for the bbolt image read from r (a raft snapshot)
-// and reopens it. The image is checked to be a store this code can read
-// before the old file is replaced.
+// atomically: the image is written beside the file, synced and checked to be
+// a store this code can read (older schemas are migrated), then renamed over
+// the file. Reads in progress finish on the old file; later ones see the new
+// one. A crash at any point leaves either the old file or the new one.
 func (db *DB) Replace(r io.Reader, opts Options) error {
 	tmp := db.path + ".restore"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
@@ -155,25 +198,58 @@ func (db *DB) Replace(r io.Reader, opts Options) error {
 		os.Remove(tmp)
 		return fmt.Errorf("restore state: snapshot is not a readable store: %w", err)
 	}
-	check.Close()
-	if err := db.bolt.Close(); err != nil {
-		return fmt.Errorf("restore state: close current: %w", err)
-	}
-	if err := os.Rename(tmp, db.path); err != nil {
+	if err := check.Close(); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("restore state: %w", err)
 	}
-	nb, err := Open(db.path, opts)
+	// The old file stays open (its readers finish on it) while the new one
+	// takes its name; its lock is on the old inode, so the new file opens.
+	if err := os.Rename(tmp, db.path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("restore state: %w", err)
+	}
+	if err := syncDir(filepath.Dir(db.path)); err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
+	nb, err := openBolt(db.path, opts)
+	if err != nil {
+		return fmt.Errorf("restore state: reopen: %w", err)
+	}
+	old := db.b.Swap(nb)
+	if err := old.Close(); err != nil {
+		return fmt.Errorf("restore state: close the replaced file: %w", err)
+	}
+	return nil
+}
+
+// Check verifies the file's structure (bbolt's consistency check: every
+// page reachable once, free pages not in use).
+func (db *DB) Check() error {
+	return db.current(func(b *bolt.DB) error {
+		return b.View(func(tx *bolt.Tx) error {
+			var errs []error
+			for err := range tx.Check() {
+				errs = append(errs, err)
+			}
+			return errors.Join(errs...)
+		})
+	})
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
-	*db = *nb
-	return nil
+	defer d.Close()
+	return d.Sync()
 }
 
 // ForceSchema overwrites the stored schema version. Tests use it to stand in
 // for a file written by another release.
 func (db *DB) ForceSchema(v uint32) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.b.Load().Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint32(nil, v))
 	})
 }

@@ -254,3 +254,30 @@ func (t *Tx) Dump() []string {
 	sort.Strings(lines)
 	return lines
 }
+
+// Rebase prepares a state image for installation as another cluster's (or
+// this one's after it moved on) whole state, the way a restore needs it:
+// the revision jumps to revision, the change history is dropped and marked
+// compacted up to it, so every watcher resumes with a full snapshot, and
+// the applied raft index becomes index (the image's own belongs to the log
+// it came from): the index it will be installed at in this cluster's log,
+// or below it. Objects, their revisions and the allocator cursors are
+// kept. revision must not be below the image's own.
+func (t *Tx) Rebase(revision, index uint64) error {
+	if m := t.Meta(); revision < m.Revision {
+		return fmt.Errorf("rebase to revision %d: the state is already at %d", revision, m.Revision)
+	}
+	if err := putU64(t.tx.Bucket(bucketMeta), keyRevision, revision); err != nil {
+		return err
+	}
+	if err := t.tx.DeleteBucket(bucketChanges); err != nil {
+		return err
+	}
+	if _, err := t.tx.CreateBucket(bucketChanges); err != nil {
+		return err
+	}
+	if err := putU64(t.tx.Bucket(bucketMeta), keyCompacted, revision); err != nil {
+		return err
+	}
+	return t.SetAppliedIndex(index)
+}
