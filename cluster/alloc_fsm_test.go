@@ -114,14 +114,17 @@ var genOps = map[genMood][]genOp{
 	moodGrow: {
 		{14, (*fsmGen).applyHCL}, {40, (*fsmGen).attach}, {8, (*fsmGen).detach}, {32, (*fsmGen).register},
 		{2, (*fsmGen).removeNode}, {3, (*fsmGen).deleteNetwork}, {1, (*fsmGen).changeSettings}, {1, (*fsmGen).compact},
+		{3, (*fsmGen).liveness},
 	},
 	moodChurn: {
 		{15, (*fsmGen).applyHCL}, {28, (*fsmGen).attach}, {24, (*fsmGen).detach}, {10, (*fsmGen).register},
 		{8, (*fsmGen).removeNode}, {5, (*fsmGen).deleteNetwork}, {1, (*fsmGen).changeSettings}, {1, (*fsmGen).compact},
+		{6, (*fsmGen).liveness},
 	},
 	moodDrain: {
 		{12, (*fsmGen).applyHCL}, {5, (*fsmGen).attach}, {35, (*fsmGen).detach}, {2, (*fsmGen).register},
 		{30, (*fsmGen).removeNode}, {12, (*fsmGen).deleteNetwork}, {4, (*fsmGen).changeSettings}, {1, (*fsmGen).compact},
+		{6, (*fsmGen).liveness},
 	},
 }
 
@@ -367,6 +370,31 @@ func (g *fsmGen) removeNode(s *genState) genCmd {
 		return genCmd{command.RemoveNode, &sdnv1.RemoveNodeRequest{Name: name}, "remove node " + name}
 	}
 	return genCmd{command.Delete, &sdnv1.DeleteRequest{Kind: "node", Name: name}, "delete node " + name}
+}
+
+// liveness drains and undrains hosts, marks them down and up (at times
+// derived from the step, as the leader's clock would be), and releases down
+// ones, sometimes with a stale down-since time (refused).
+func (g *fsmGen) liveness(s *genState) genCmd {
+	name := g.pickNode(s)
+	n := s.nodeByNm[name]
+	at := int64(1772366400000) + int64(g.step)*1000
+	switch r := g.rng.IntN(100); {
+	case r < 30:
+		// Hot hosts are only undrained, so their blocks still fill.
+		drain := nodeIndex(name) >= genHot && g.pct(50)
+		return genCmd{command.DrainNode, &sdnv1.DrainNodeRequest{Name: name, Drain: drain}, fmt.Sprintf("drain %s: %t", name, drain)}
+	case r < 60:
+		return genCmd{command.SetNodeLiveness, &sdnv1.SetNodeLivenessRequest{Name: name, Down: true, AtUnixMs: at}, "mark down " + name}
+	case r < 85:
+		return genCmd{command.SetNodeLiveness, &sdnv1.SetNodeLivenessRequest{Name: name, Down: false, AtUnixMs: at}, "mark up " + name}
+	default:
+		since := n.GetDownSinceUnixMs()
+		if g.pct(20) {
+			since = at // stale: refused
+		}
+		return genCmd{command.ReleaseNode, &sdnv1.ReleaseNodeRequest{Name: name, DownSinceUnixMs: since}, "release " + name}
+	}
 }
 
 func (g *fsmGen) deleteNetwork(s *genState) genCmd {

@@ -112,6 +112,13 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 		if old, ok := storedW[key]; ok && old.GetOrigin().GetKind() != sdnv1.OriginKind_ORIGIN_KIND_HCL {
 			e.vs.add(CodeConflict, "workload", key, "", fmt.Sprintf("exists and was attached by %s, not HCL; choose another name", originName(old.Origin)))
 		}
+		if n, ok := e.tx.Node(w.Node); ok && n.Drained {
+			// New workloads (or ones moving here) only; those already on
+			// the host stay.
+			if old, ok := storedW[key]; !ok || old.Node != w.Node {
+				e.vs.add(CodeConflict, "workload", key, "node", drainedRefusal(w.Node))
+			}
+		}
 		wantedW[key] = w
 		wantedKeys = append(wantedKeys, key)
 	}

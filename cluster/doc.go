@@ -19,6 +19,13 @@
 // them in one raft entry); ReadBarrier makes a leader's read linearizable.
 // Package transport puts raft and the API on one address.
 //
-// Liveness and realization reports live in the leader's memory
-// (Realization), never in raft.
+// Heartbeats and realization reports live in the leader's memory
+// (Liveness, Realization), never in raft. RunLiveness, on the leader,
+// turns silence into raft commands only at transitions: a host quiet for
+// the down-after time is marked down once (SetNodeLiveness, the leader's
+// time inside the command), marked up once when it heartbeats again, and
+// released (ReleaseNode: its subnet and workload addresses freed) when it
+// stays down past the cluster's node_release_after. A new leader starts
+// every host's clock at its election. Drained hosts (DrainNode) refuse new
+// workloads.
 package cluster

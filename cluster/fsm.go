@@ -57,6 +57,10 @@ var handlers = map[command.Type]handler{
 	command.AttachWorkload: decodeInto(func() *sdnv1.AttachWorkloadRequest { return &sdnv1.AttachWorkloadRequest{} }, attachWorkload),
 	command.DetachWorkload: decodeInto(func() *sdnv1.DetachWorkloadRequest { return &sdnv1.DetachWorkloadRequest{} }, detachWorkload),
 	command.Compact:        decodeInto(func() *sdnv1.CompactRequest { return &sdnv1.CompactRequest{} }, compact),
+
+	command.SetNodeLiveness: decodeInto(func() *sdnv1.SetNodeLivenessRequest { return &sdnv1.SetNodeLivenessRequest{} }, setNodeLiveness),
+	command.DrainNode:       decodeInto(func() *sdnv1.DrainNodeRequest { return &sdnv1.DrainNodeRequest{} }, drainNode),
+	command.ReleaseNode:     decodeInto(func() *sdnv1.ReleaseNodeRequest { return &sdnv1.ReleaseNodeRequest{} }, releaseNode),
 }
 
 func compact(e *exec, r *sdnv1.CompactRequest) (*Result, *Error) {

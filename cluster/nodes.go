@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"github.com/sdn-dev/sdn/spec"
@@ -43,6 +44,11 @@ func registerNode(e *exec, req *sdnv1.RegisterNodeRequest) (*Result, *Error) {
 	old, exists := e.tx.Node(req.Name)
 	n := &sdnv1.Node{Name: req.Name, UnderlayIp: ip.String(), UnderlayMtu: req.UnderlayMtu, Labels: req.Labels,
 		Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_AGENT}}
+	if exists {
+		// Drain is the operator's, liveness the leader's (SetNodeLiveness
+		// brings a down host back, once its heartbeats resume).
+		n.Drained, n.DownSinceUnixMs = old.Drained, old.DownSinceUnixMs
+	}
 	if exists && old.Subnet != "" {
 		n.Subnet, n.GatewayIp, n.CreateRevision = old.Subnet, old.GatewayIp, old.CreateRevision
 	} else {
@@ -182,4 +188,88 @@ func removeNode(e *exec, name string) (*Result, *Error) {
 		}
 	}
 	return e.finish()
+}
+
+// formatUnixMs renders a time carried in a command (never the clock).
+func formatUnixMs(ms int64) string {
+	return time.UnixMilli(ms).UTC().Format(time.RFC3339)
+}
+
+// setNodeLiveness marks a host down, or up again. The leader proposes it
+// when a host's heartbeats stop for the down-after time or resume; the
+// time is the leader's, inside the command. Marking a down host down (or
+// an up host up) changes nothing: a repeated proposal is harmless.
+func setNodeLiveness(e *exec, req *sdnv1.SetNodeLivenessRequest) (*Result, *Error) {
+	old, ok := e.tx.Node(req.Name)
+	if !ok {
+		return nil, refuse(CodeNotFound, "node", req.Name, "", fmt.Sprintf("no host named %q is registered", req.Name))
+	}
+	if req.Down && req.AtUnixMs <= 0 {
+		return nil, refuse(CodeInvalid, "node", req.Name, "at_unix_ms", "marking a host down needs the time it happened")
+	}
+	if req.Down == (old.DownSinceUnixMs != 0) {
+		return &Result{Revision: e.tx.Meta().Revision, Node: old}, nil
+	}
+	n := proto.Clone(old).(*sdnv1.Node)
+	var detail string
+	if req.Down {
+		n.DownSinceUnixMs = req.AtUnixMs
+		detail = fmt.Sprintf("status: ready -> down (since %s)", formatUnixMs(req.AtUnixMs))
+	} else {
+		n.DownSinceUnixMs = 0
+		detail = fmt.Sprintf("status: down (since %s) -> ready", formatUnixMs(old.DownSinceUnixMs))
+	}
+	if err := e.putNode(sdnv1.ChangeOp_CHANGE_OP_UPDATE, n, []string{detail}); err != nil {
+		return nil, ioError(err)
+	}
+	res, verr := e.finish()
+	if verr != nil {
+		return nil, verr
+	}
+	res.Node = n
+	return res, nil
+}
+
+// drainNode sets or clears a host's drained flag: a drained host accepts no
+// new workloads (attachWorkload, applyConfig refuse them); those already
+// there stay.
+func drainNode(e *exec, req *sdnv1.DrainNodeRequest) (*Result, *Error) {
+	old, ok := e.tx.Node(req.Name)
+	if !ok {
+		return nil, refuse(CodeNotFound, "node", req.Name, "", fmt.Sprintf("no host named %q is registered; `sdnctl get nodes` lists them", req.Name))
+	}
+	if old.Drained == req.Drain {
+		return &Result{Revision: e.tx.Meta().Revision, Node: old}, nil
+	}
+	n := proto.Clone(old).(*sdnv1.Node)
+	n.Drained = req.Drain
+	if err := e.putNode(sdnv1.ChangeOp_CHANGE_OP_UPDATE, n, []string{fmt.Sprintf("drained: %t -> %t", old.Drained, n.Drained)}); err != nil {
+		return nil, ioError(err)
+	}
+	res, verr := e.finish()
+	if verr != nil {
+		return nil, verr
+	}
+	res.Node = n
+	return res, nil
+}
+
+// releaseNode removes a host the leader found down past the cluster's
+// node_release_after, as removeNode does, but only if it is still down
+// since the time the leader saw: a host that came back (or was marked
+// down again, later) in between is kept.
+func releaseNode(e *exec, req *sdnv1.ReleaseNodeRequest) (*Result, *Error) {
+	n, ok := e.tx.Node(req.Name)
+	if !ok {
+		return nil, refuse(CodeNotFound, "node", req.Name, "", fmt.Sprintf("no host named %q is registered", req.Name))
+	}
+	if n.DownSinceUnixMs == 0 || n.DownSinceUnixMs != req.DownSinceUnixMs {
+		return nil, refuse(CodeConflict, "node", req.Name, "", fmt.Sprintf("host %s is no longer down since %s (it came back); kept", req.Name, formatUnixMs(req.DownSinceUnixMs)))
+	}
+	return removeNode(e, req.Name)
+}
+
+// drainedRefusal is the message for a new workload on a drained host.
+func drainedRefusal(node string) string {
+	return fmt.Sprintf("host %s is drained (`sdnctl node drain`): it takes no new workloads; start the workload on another host, or run `sdnctl node undrain %s` when its maintenance is over", node, node)
 }

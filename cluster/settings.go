@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/sdn-dev/sdn/cluster/state"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -88,6 +89,9 @@ func checkSettings(vs *violations, tx *state.Tx, c *sdnv1.ClusterSettings) {
 	default:
 		bad("isolation", fmt.Sprintf("isolation %v is not flat, multitenant or policy", c.Isolation))
 	}
+	if r := c.NodeReleaseAfterSeconds; r < 0 && r != spec.NeverReleaseNodes {
+		bad("node_release_after_seconds", fmt.Sprintf("node_release_after_seconds %d: want 0 (the default, %s), a number of seconds, or %d (never)", r, spec.DefaultNodeReleaseAfter, spec.NeverReleaseNodes))
+	}
 	if c.Mtu != 0 && (c.Mtu < 576 || c.Mtu > 9000) {
 		bad("mtu", fmt.Sprintf("mtu %d is outside 576-9000", c.Mtu))
 	}
@@ -125,5 +129,20 @@ func settingsDetails(old, cur *sdnv1.ClusterSettings) []string {
 	add("vxlan_port", old.VxlanPort, cur.VxlanPort)
 	add("isolation", spec.IsolationName(old.Isolation), spec.IsolationName(cur.Isolation))
 	add("mtu", old.Mtu, cur.Mtu)
+	add("node_release_after", spec.FormatNodeReleaseAfter(old.NodeReleaseAfterSeconds), spec.FormatNodeReleaseAfter(cur.NodeReleaseAfterSeconds))
 	return d
+}
+
+// NodeReleaseAfter is how long a host marked down keeps its subnet and
+// workload addresses under these settings (nil: the defaults); never is
+// true when they are kept until `sdnctl node remove`.
+func NodeReleaseAfter(c *sdnv1.ClusterSettings) (d time.Duration, never bool) {
+	switch r := c.GetNodeReleaseAfterSeconds(); {
+	case r < 0:
+		return 0, true
+	case r == 0:
+		return spec.DefaultNodeReleaseAfter, false
+	default:
+		return time.Duration(r) * time.Second, false
+	}
 }

@@ -35,8 +35,12 @@ func attachWorkload(e *exec, req *sdnv1.AttachWorkloadRequest) (*Result, *Error)
 	if !ok {
 		return nil, refuse(CodeNotFound, "workload", key, "network", fmt.Sprintf("unknown network %q; `sdnctl get networks` lists them", in.Network))
 	}
-	if _, ok := e.tx.Node(in.Node); !ok {
+	node, ok := e.tx.Node(in.Node)
+	if !ok {
 		return nil, refuse(CodeNotFound, "workload", key, "node", fmt.Sprintf("host %q is not registered", in.Node))
+	}
+	if node.Drained {
+		return nil, refuse(CodeConflict, "workload", key, "node", drainedRefusal(in.Node))
 	}
 	if _, taken := e.tx.Workload(in.Network, in.Name); taken {
 		return nil, refuse(CodeConflict, "workload", key, "name", fmt.Sprintf("a workload named %s already exists in network %s", in.Name, in.Network))

@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -16,7 +17,14 @@ const (
 	DefaultServiceCIDR = "172.30.0.0/16"
 	DefaultVXLANPort   = 4789
 	DefaultIsolation   = "multitenant"
+	// DefaultNodeReleaseAfter is how long a host marked down keeps its
+	// subnet and workload addresses when node_release_after is not set.
+	DefaultNodeReleaseAfter = 24 * time.Hour
 )
+
+// NeverReleaseNodes is node_release_after's value for "never" in the API
+// (node_release_after_seconds).
+const NeverReleaseNodes = -1
 
 var clusterSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
@@ -26,6 +34,7 @@ var clusterSchema = &hcl.BodySchema{
 		{Name: "vxlan_port"},
 		{Name: "isolation"},
 		{Name: "mtu"},
+		{Name: "node_release_after"},
 	},
 }
 
@@ -120,7 +129,41 @@ func decodeCluster(filename string, b *hcl.Block) (*sdnv1.ClusterSettings, hcl.D
 			cs.Mtu = uint32(mtu)
 		}
 	}
+
+	if s, attr, ok := bl.str(attrs, "node_release_after"); ok {
+		if secs, err := ParseNodeReleaseAfter(s); err != nil {
+			bl.errorf(attr.Expr.Range(), "Invalid value", "node_release_after %q: %v.", s, err)
+		} else {
+			cs.NodeReleaseAfterSeconds = secs
+		}
+	}
 	return cs, bl.diags
+}
+
+// ParseNodeReleaseAfter reads node_release_after: a duration of at least
+// a second ("24h", "90m") or "never", as the API's seconds (never is
+// NeverReleaseNodes).
+func ParseNodeReleaseAfter(s string) (int64, error) {
+	if s == "never" {
+		return NeverReleaseNodes, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Second {
+		return 0, fmt.Errorf("want a duration of at least 1s, like \"24h\" or \"90m\", or \"never\" (a host marked down keeps its subnet and workload addresses this long, then they are released)")
+	}
+	return int64(d / time.Second), nil
+}
+
+// FormatNodeReleaseAfter renders node_release_after_seconds as HCL spells
+// it: "24h0m0s", "never"; 0 is the default.
+func FormatNodeReleaseAfter(secs int64) string {
+	switch {
+	case secs < 0:
+		return "never"
+	case secs == 0:
+		return DefaultNodeReleaseAfter.String()
+	}
+	return (time.Duration(secs) * time.Second).String()
 }
 
 // prefix decodes a CIDR attribute, or returns the default when it is absent.

@@ -5,4 +5,6 @@ cluster {
   vxlan_port   = 8472
   isolation    = "policy"
   mtu          = 8950
+
+  node_release_after = "2h30m"
 }

@@ -1,0 +1,202 @@
+package cluster
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+)
+
+// DefaultNodeDownAfter is how long the leader waits without a heartbeat
+// from a host before it marks the host down, when not configured.
+const DefaultNodeDownAfter = 30 * time.Second
+
+// Liveness is the leader's view of which hosts are alive. Heartbeats live
+// here, in memory only: writing one raft entry per host per interval is
+// what made OVN's raft databases lose their leader under load. Raft holds
+// only the transitions (SetNodeLiveness: down since T, or up again) and a
+// release (ReleaseNode) after the grace period, each decided by Decide and
+// proposed once by the leader (RunLiveness), with the leader's time inside
+// the command.
+//
+// Every host's clock starts when this server becomes leader (Lead): a
+// host that has not been heard from by a new leader is given the whole
+// down-after time, so a leader change never marks a host down.
+//
+// Liveness is pure logic over an injected clock; tests drive it with a
+// fake one.
+type Liveness struct {
+	downAfter time.Duration
+	now       func() time.Time
+
+	mu      sync.Mutex
+	leading bool
+	term    uint64
+	since   time.Time            // when the current leadership began
+	beats   map[string]time.Time // last heartbeat per host, this leadership
+}
+
+// NewLiveness returns a tracker that marks hosts down after downAfter
+// without a heartbeat (0: DefaultNodeDownAfter), reading time from now
+// (nil: time.Now).
+func NewLiveness(downAfter time.Duration, now func() time.Time) *Liveness {
+	if downAfter <= 0 {
+		downAfter = DefaultNodeDownAfter
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Liveness{downAfter: downAfter, now: now, beats: map[string]time.Time{}}
+}
+
+// DownAfter is how long a host may be silent before it is marked down.
+func (l *Liveness) DownAfter() time.Duration { return l.downAfter }
+
+// Heartbeat records a sign of life from host (a heartbeat, a realization
+// report, a registration), at the tracker's now.
+func (l *Liveness) Heartbeat(host string) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.beats[host] = now
+}
+
+// LastHeartbeat is when this server last heard from host during its
+// current leadership; false when it has not (or does not lead).
+func (l *Liveness) LastHeartbeat(host string) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.leading {
+		return time.Time{}, false
+	}
+	t, ok := l.beats[host]
+	return t, ok
+}
+
+// Lead starts (or continues) leadership in term. A new term drops what was
+// heard before and starts every host's clock now.
+func (l *Liveness) Lead(term uint64) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.leading && l.term == term {
+		return
+	}
+	l.leading, l.term, l.since = true, term, now
+	clear(l.beats)
+}
+
+// Follow notes that this server no longer leads.
+func (l *Liveness) Follow() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.leading = false
+	clear(l.beats)
+}
+
+// Leading reports whether the tracker is in a leadership, and since when.
+func (l *Liveness) Leading() (bool, time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.leading, l.since
+}
+
+// TransitionKind is what Decide asks the leader to propose.
+type TransitionKind int
+
+const (
+	// MarkDown: the host was silent for the down-after time.
+	MarkDown TransitionKind = iota + 1
+	// MarkUp: a host marked down is heartbeating again.
+	MarkUp
+	// Release: a host stayed down for the release grace (and is still
+	// silent): remove it, releasing its subnet and workload addresses.
+	Release
+)
+
+func (k TransitionKind) String() string {
+	switch k {
+	case MarkDown:
+		return "down"
+	case MarkUp:
+		return "up"
+	case Release:
+		return "release"
+	}
+	return "unknown"
+}
+
+// Transition is one change Decide wants in raft.
+type Transition struct {
+	Kind TransitionKind
+	Host string
+	// At is the tracker's now: for MarkDown, the down-since time that goes
+	// into the command.
+	At time.Time
+	// DownSinceUnixMs is the host's stored down-since time (MarkUp,
+	// Release): a Release applies only if it is unchanged.
+	DownSinceUnixMs int64
+	// LastHeartbeat is when the host was last heard from in this
+	// leadership (zero: never).
+	LastHeartbeat time.Time
+	// Silent is how long the host has not been heard from, counted from
+	// this leadership's start when it never was.
+	Silent time.Duration
+}
+
+// Decide compares the stored hosts with what this leader heard and returns
+// the transitions to propose, in host name order. releaseAfter is the
+// cluster's grace for down hosts; never disables releases. A follower
+// decides nothing.
+//
+//   - An up host silent for the down-after time is marked down.
+//   - A down host heard from within the down-after time is marked up.
+//   - A down host down for releaseAfter and silent for the down-after time
+//     in this leadership is released (a new leader first gives it the
+//     down-after time to heartbeat).
+func (l *Liveness) Decide(nodes []*sdnv1.Node, releaseAfter time.Duration, never bool) []Transition {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.leading {
+		return nil
+	}
+	known := make(map[string]bool, len(nodes))
+	var out []Transition
+	for _, n := range nodes {
+		known[n.Name] = true
+		last, heard := l.beats[n.Name]
+		seen := l.since
+		if heard && last.After(seen) {
+			seen = last
+		}
+		silent := now.Sub(seen)
+		tr := Transition{Host: n.Name, At: now, DownSinceUnixMs: n.DownSinceUnixMs, Silent: silent}
+		if heard {
+			tr.LastHeartbeat = last
+		}
+		switch {
+		case n.DownSinceUnixMs == 0:
+			if silent >= l.downAfter {
+				tr.Kind = MarkDown
+			}
+		case heard && silent < l.downAfter:
+			tr.Kind = MarkUp
+		case !never && silent >= l.downAfter && now.Sub(time.UnixMilli(n.DownSinceUnixMs)) >= releaseAfter:
+			tr.Kind = Release
+		}
+		if tr.Kind != 0 {
+			out = append(out, tr)
+		}
+	}
+	// Forget hosts that are gone, once their last heartbeat is old (a
+	// host that just registered may not be in nodes yet).
+	for h, t := range l.beats {
+		if !known[h] && now.Sub(t) >= l.downAfter {
+			delete(l.beats, h)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Host < out[j].Host })
+	return out
+}

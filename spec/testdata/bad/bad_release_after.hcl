@@ -1,0 +1,3 @@
+cluster {
+  node_release_after = "5ms"
+}
