@@ -62,14 +62,11 @@ func (l *Liveness) Heartbeat(host string) {
 	l.beats[host] = now
 }
 
-// LastHeartbeat is when this server last heard from host during its
-// current leadership; false when it has not (or does not lead).
+// LastHeartbeat is when this server last heard from host since it became
+// leader; false when it has not (Follow and a new term forget all).
 func (l *Liveness) LastHeartbeat(host string) (time.Time, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.leading {
-		return time.Time{}, false
-	}
 	t, ok := l.beats[host]
 	return t, ok
 }

@@ -37,9 +37,11 @@ type Server struct {
 	sdnv1.UnimplementedWorkloadServiceServer
 	sdnv1.UnimplementedStatusServiceServer
 	sdnv1.UnimplementedClusterServiceServer
+	sdnv1.UnimplementedSnapshotServiceServer
 
 	cluster    *cluster.Server
 	realized   *cluster.Realization
+	live       *cluster.Liveness
 	peers      *Peers
 	formation  Formation
 	leaderWait time.Duration
@@ -59,6 +61,10 @@ type Options struct {
 	// LeaderWait bounds how long a call that needs the leader waits for
 	// an election; 0 means 5 s.
 	LeaderWait time.Duration
+	// Liveness holds the hosts' heartbeats (this server's, while it
+	// leads); the caller runs its loop (cluster.Server.RunLiveness). nil
+	// makes one with the default down-after time that nothing acts on.
+	Liveness *cluster.Liveness
 }
 
 // Formation is the cluster-forming side of a server (cluster/join): it
@@ -76,10 +82,13 @@ func New(c *cluster.Server, log *slog.Logger, opts Options) *Server {
 	if opts.LeaderWait <= 0 {
 		opts.LeaderWait = defaultLeaderWait
 	}
+	if opts.Liveness == nil {
+		opts.Liveness = cluster.NewLiveness(0, nil)
+	}
 	if unsafeFollowerReads {
 		log.Warn("UNSAFE, FOR TESTS ONLY: " + UnsafeFollowerReadsEnv + "=1: followers answer linearizable reads from their own state, which may be stale; unset it")
 	}
-	return &Server{cluster: c, realized: cluster.NewRealization(), peers: opts.Peers, formation: opts.Formation,
+	return &Server{cluster: c, realized: cluster.NewRealization(), live: opts.Liveness, peers: opts.Peers, formation: opts.Formation,
 		leaderWait: opts.LeaderWait, log: log, now: time.Now, chunkSize: 500}
 }
 
@@ -91,6 +100,7 @@ func (s *Server) Install(g *grpc.Server) *health.Server {
 	sdnv1.RegisterWorkloadServiceServer(g, s)
 	sdnv1.RegisterStatusServiceServer(g, s)
 	sdnv1.RegisterClusterServiceServer(g, s)
+	sdnv1.RegisterSnapshotServiceServer(g, s)
 	h := health.NewServer()
 	healthpb.RegisterHealthServer(g, h)
 	reflection.Register(g)
@@ -129,6 +139,8 @@ func toStatus(err error) error {
 		return st.Err()
 	case errors.As(err, &nl):
 		return status.Error(codes.Unavailable, nl.Error())
+	case errors.Is(err, cluster.ErrRestoreInProgress):
+		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	case errors.Is(err, context.Canceled):

@@ -124,6 +124,16 @@ func (s *Server) List(ctx context.Context, req *sdnv1.ListRequest) (*sdnv1.ListR
 			out.Networks = tx.Networks()
 		case "node":
 			out.Nodes = tx.Nodes()
+			if !req.Stale {
+				// Answered by the leader: add what its memory holds.
+				for i, n := range out.Nodes {
+					if t, ok := s.live.LastHeartbeat(n.Name); ok {
+						n = proto.Clone(n).(*sdnv1.Node)
+						n.LastHeartbeatUnixMs = t.UnixMilli()
+						out.Nodes[i] = n
+					}
+				}
+			}
 		case "workload":
 			for _, w := range tx.Workloads(req.Network) {
 				if req.Node == "" || w.Node == req.Node {

@@ -154,8 +154,9 @@ func (s *Server) forwardUnary(ctx context.Context, req any, info *grpc.UnaryServ
 	}
 }
 
-// forwardStream forwards server-streaming calls (WaitRealized) whole: the
-// request goes to the leader, every message it streams comes back.
+// forwardStream forwards streaming calls whole: the caller's message (for
+// a client stream, Restore: every message until it closes its side) goes to
+// the leader, and every message the leader answers comes back.
 func (s *Server) forwardStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	if routes[info.FullMethod] != toLeader {
 		return handler(srv, ss)
@@ -177,12 +178,30 @@ func (s *Server) forwardStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 	if err := ss.RecvMsg(req); err != nil {
 		return err
 	}
-	cs, err := conn.NewStream(s.outgoing(ctx), &grpc.StreamDesc{ServerStreams: true}, info.FullMethod)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cs, err := conn.NewStream(s.outgoing(ctx), &grpc.StreamDesc{ServerStreams: info.IsServerStream, ClientStreams: info.IsClientStream}, info.FullMethod)
 	if err != nil {
 		return forwardError(err, id, addr)
 	}
-	if err := cs.SendMsg(req); err != nil {
-		return forwardError(err, id, addr)
+	for sending := true; sending; {
+		err := cs.SendMsg(req)
+		if errors.Is(err, io.EOF) {
+			break // the leader ended the call; RecvMsg below says how
+		}
+		if err != nil {
+			return forwardError(err, id, addr)
+		}
+		if !info.IsClientStream {
+			break
+		}
+		req = c[0]()
+		switch err := ss.RecvMsg(req); {
+		case errors.Is(err, io.EOF):
+			sending = false
+		case err != nil:
+			return err // the caller went away; cancel ends the forward
+		}
 	}
 	if err := cs.CloseSend(); err != nil {
 		return forwardError(err, id, addr)
@@ -198,6 +217,9 @@ func (s *Server) forwardStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 		}
 		if err := ss.SendMsg(m); err != nil {
 			return fmt.Errorf("relay to the caller: %w", err)
+		}
+		if !info.IsServerStream {
+			return nil
 		}
 	}
 }

@@ -51,6 +51,9 @@ var routes = map[string]route{
 	sdnv1.ClusterService_TransferLeader_FullMethodName: toLeader,
 	sdnv1.ClusterService_Hello_FullMethodName:          local,
 	sdnv1.ClusterService_Info_FullMethodName:           local,
+
+	sdnv1.SnapshotService_Save_FullMethodName:    toLeader, // linearizable
+	sdnv1.SnapshotService_Restore_FullMethodName: toLeader,
 }
 
 // staleRequest is a request that may allow a stale read.

@@ -13,28 +13,44 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Status reports, per host, the desired revision against the realized one.
+// Status reports, per host, the desired revision against the realized
+// one, and its liveness: state, last heartbeat (the leader's memory), down
+// since, drained.
 func (s *Server) Status(ctx context.Context, _ *sdnv1.StatusRequest) (*sdnv1.StatusResponse, error) {
 	out := &sdnv1.StatusResponse{}
-	var hosts []string
+	var nodes []*sdnv1.Node
 	err := s.cluster.FSM().View(func(tx *state.Tx) error {
 		m := tx.Meta()
 		out.Revision, out.CompactedRevision = m.Revision, m.Compacted
-		hosts = hostNames(tx)
+		nodes = tx.Nodes()
 		return nil
 	})
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	for _, h := range hosts {
-		ns := &sdnv1.NodeStatus{Name: h, State: sdnv1.NodeState_NODE_STATE_READY}
-		if r, ok := s.realized.Get(h); ok {
+	for _, n := range nodes {
+		ns := &sdnv1.NodeStatus{Name: n.Name, State: nodeState(n), DownSinceUnixMs: n.DownSinceUnixMs, Drained: n.Drained}
+		if r, ok := s.realized.Get(n.Name); ok {
 			ns.RealizedRevision, ns.Error = r.Revision, r.Error
 			ns.LastReportUnixMs = r.At.UnixMilli()
+		}
+		if t, ok := s.live.LastHeartbeat(n.Name); ok {
+			ns.LastHeartbeatUnixMs = t.UnixMilli()
 		}
 		out.Nodes = append(out.Nodes, ns)
 	}
 	return out, nil
+}
+
+// nodeState is a stored host's state as Status shows it.
+func nodeState(n *sdnv1.Node) sdnv1.NodeState {
+	switch {
+	case n.DownSinceUnixMs != 0:
+		return sdnv1.NodeState_NODE_STATE_DOWN
+	case n.Drained:
+		return sdnv1.NodeState_NODE_STATE_DRAINED
+	}
+	return sdnv1.NodeState_NODE_STATE_READY
 }
 
 // WaitRealized streams progress until every registered host has realized
@@ -50,14 +66,25 @@ func (s *Server) WaitRealized(req *sdnv1.WaitRealizedRequest, stream grpc.Server
 	for {
 		changed := s.realized.Changed()
 		_, revChanged := s.cluster.FSM().Hub().Wait()
-		var hosts []string
-		err := s.cluster.FSM().View(func(tx *state.Tx) error { hosts = hostNames(tx); return nil })
+		// Hosts marked down are not waited for: they get the revision
+		// when they come back.
+		var hosts, down []string
+		err := s.cluster.FSM().View(func(tx *state.Tx) error {
+			for _, n := range tx.Nodes() {
+				if n.DownSinceUnixMs != 0 {
+					down = append(down, n.Name)
+				} else {
+					hosts = append(hosts, n.Name)
+				}
+			}
+			return nil
+		})
 		if err != nil {
 			return toStatus(err)
 		}
 		pending := s.realized.Pending(hosts, req.Revision)
-		p := &sdnv1.WaitRealizedProgress{Realized: uint32(len(hosts) - len(pending)), Total: uint32(len(hosts)), Pending: pending, Done: len(pending) == 0}
-		if last == nil || p.Realized != last.Realized || p.Total != last.Total || p.Done {
+		p := &sdnv1.WaitRealizedProgress{Realized: uint32(len(hosts) - len(pending)), Total: uint32(len(hosts)), Pending: pending, Done: len(pending) == 0, Down: down}
+		if last == nil || p.Realized != last.Realized || p.Total != last.Total || len(p.Down) != len(last.Down) || p.Done {
 			if err := stream.Send(p); err != nil {
 				return err
 			}
@@ -99,13 +126,4 @@ func joinMax(items []string, n int) string {
 		s += it
 	}
 	return s
-}
-
-// hostNames lists the registered hosts, in name order.
-func hostNames(tx *state.Tx) []string {
-	var names []string
-	for _, n := range tx.Nodes() {
-		names = append(names, n.Name)
-	}
-	return names
 }
