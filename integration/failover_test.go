@@ -73,7 +73,7 @@ func TestLeaderKilledDuringAllocations(t *testing.T) {
 	// The agents list s1 first: make s1 the leader, so killing the leader
 	// also takes the agents' server away.
 	if leaderNumber(t, ctx, conns[2]) != 1 {
-		if out, errs, code := sdnctlAt(t, "unix://"+l.ServerSocket(2), "cluster", "transfer-leader", "s1"); code != 0 {
+		if out, errs, code := sdnctlAt(t, "unix://"+l.ServerSocket(2), append(l.SdnctlTLSFlags(), "cluster", "transfer-leader", "s1")...); code != 0 {
 			t.Fatalf("sdnctl cluster transfer-leader s1: exit %d: %s%s", code, out, errs)
 		}
 	}

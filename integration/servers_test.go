@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,9 @@ func (p *serverProc) start(t *testing.T) {
 	t.Helper()
 	p.log = newSyncBuffer()
 	args := append([]string{"--server", "--node-name", p.id, "--listen", p.addr, "--data-dir", p.dataDir}, p.args...)
+	if !slices.ContainsFunc(p.args, func(a string) bool { return strings.HasPrefix(a, "--tls-") }) {
+		args = append(args, "--insecure-plaintext") // the tests that are not about TLS
+	}
 	p.cmd = exec.Command(filepath.Join(binaries(t), "sdnd"), args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {

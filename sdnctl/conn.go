@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 
+	"github.com/sdn-dev/sdn/pki"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -26,12 +29,42 @@ type client struct {
 
 func (c *client) Close() error { return c.conn.Close() }
 
-// dialOptions decides how sdnctl talks to sdnd. It is the one place that
-// chooses transport security: plaintext for now; mutual TLS slots in here.
-func (a *app) dialOptions() []grpc.DialOption {
-	return []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+// dialOptions decides how sdnctl talks to sdnd: mutual TLS with the
+// files of --tls-ca, --tls-cert and --tls-key (or SDN_TLS_CA,
+// SDN_TLS_CERT, SDN_TLS_KEY), plaintext with none of them (sdnd --dev).
+// It is the one place that chooses transport security.
+func (a *app) dialOptions() ([]grpc.DialOption, error) {
+	given, missing := a.tlsGiven()
+	switch {
+	case len(given) == 0:
+		return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, nil
+	case len(missing) > 0:
+		return nil, usagef("%s given without %s: mutual TLS needs the cluster CA certificate, your certificate and its key (flags or SDN_TLS_CA, SDN_TLS_CERT, SDN_TLS_KEY)",
+			strings.Join(given, ", "), strings.Join(missing, " and "))
 	}
+	cfg, err := pki.ClientTLS(a.tlsCert, a.tlsKey, a.tlsCA)
+	if err != nil {
+		return nil, fmt.Errorf("TLS: %w", err)
+	}
+	return []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(cfg))}, nil
+}
+
+// tlsGiven lists the TLS flags set and those missing.
+func (a *app) tlsGiven() (given, missing []string) {
+	for _, f := range []struct{ name, v string }{{pki.FlagCA, a.tlsCA}, {pki.FlagCert, a.tlsCert}, {pki.FlagKey, a.tlsKey}} {
+		if f.v != "" {
+			given = append(given, "--"+f.name)
+		} else {
+			missing = append(missing, "--"+f.name)
+		}
+	}
+	return given, missing
+}
+
+// useTLS reports whether sdnctl dials with TLS.
+func (a *app) useTLS() bool {
+	given, _ := a.tlsGiven()
+	return len(given) == 3
 }
 
 // connect makes a client for the server named by --server. The connection
@@ -42,7 +75,11 @@ func (a *app) connect() (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(target, append(a.dialOptions(), opts...)...)
+	dopts, err := a.dialOptions()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(target, append(dopts, opts...)...)
 	if err != nil {
 		return nil, usagef("bad --server %q: %v", a.server, err)
 	}
@@ -76,7 +113,12 @@ func (a *app) target() (string, []grpc.DialOption, error) {
 		if strings.Contains(s, "://") || strings.HasPrefix(s, "unix:") {
 			return "", nil, usagef("--server %q: several servers are host:port each, not %q", a.server, s)
 		}
-		ras[i] = resolver.Address{Addr: s}
+		host, _, err := net.SplitHostPort(s)
+		if err != nil {
+			return "", nil, usagef("--server %q: %q is not host:port", a.server, s)
+		}
+		// TLS checks each server's certificate for the host dialled.
+		ras[i] = resolver.Address{Addr: s, ServerName: host}
 	}
 	r.InitialState(resolver.State{Addresses: ras})
 	return r.Scheme() + ":///servers", []grpc.DialOption{grpc.WithResolvers(r)}, nil
@@ -103,8 +145,15 @@ func (a *app) rpcError(ctx context.Context, err error) error {
 			// sdnd answered: the cluster has no leader it can reach.
 			return fmt.Errorf("sdnd at %s: %s", a.server, st.Message())
 		}
+		if hint := a.tlsHint(st.Message()); hint != "" {
+			return fmt.Errorf("cannot talk to sdnd at %s: %s\n(%s)", a.server, hint, st.Message())
+		}
 		return fmt.Errorf("cannot reach sdnd at %s: %s; is `sdnd --dev` running? (set --server or SDN_SERVER)",
 			a.server, st.Message())
+	case codes.Unauthenticated:
+		return fmt.Errorf("sdnd at %s wants a certificate: %s", a.server, st.Message())
+	case codes.PermissionDenied:
+		return fmt.Errorf("sdnd at %s refused the call: %s", a.server, st.Message())
 	case codes.DeadlineExceeded:
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return fmt.Errorf("sdnd at %s did not answer within %s (raise --timeout): %s",

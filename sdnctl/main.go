@@ -17,10 +17,15 @@
 //	sdnctl cluster remove ID                    remove a server from raft
 //	sdnctl cluster transfer-leader [ID]         hand leadership to another voter
 //	sdnctl version
+//	sdnctl tls init|issue|list ...              the cluster CA and certificates (mutual TLS)
 //
 // Global flags: --server ADDR[,ADDR...] (default $SDN_SERVER, else
 // 127.0.0.1:7420; several servers are tried in order, and any of them
-// answers any command) and --timeout (default 30s, for each unary call).
+// answers any command), --timeout (default 30s, for each unary call), and
+// for mutual TLS --tls-ca, --tls-cert and --tls-key (default $SDN_TLS_CA,
+// $SDN_TLS_CERT, $SDN_TLS_KEY): the cluster CA and a client certificate.
+// Without them sdnctl speaks plaintext, which only sdnd --dev (or
+// --insecure-plaintext) accepts.
 //
 // Results go to stdout, progress and errors to stderr. Errors are prefixed
 // "sdnctl: "; the exit code is 1 for a failure and 2 for a usage error.
@@ -37,6 +42,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sdn-dev/sdn/pki"
 )
 
 const defaultServer = "127.0.0.1:7420"
@@ -54,6 +61,8 @@ type app struct {
 	stdout, stderr io.Writer
 	server         string
 	timeout        time.Duration
+	tlsCA, tlsCert string // mutual TLS; none of the three: plaintext
+	tlsKey         string
 	now            func() time.Time
 
 	// started is set when a command's own code begins to run; an error
@@ -138,6 +147,12 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 		"address of sdnd's gRPC API, host:port or unix:///path; several servers as host:port,host:port (env SDN_SERVER)")
 	root.PersistentFlags().DurationVar(&a.timeout, "timeout", 30*time.Second,
 		"how long to wait for each request to sdnd")
+	root.PersistentFlags().StringVar(&a.tlsCA, pki.FlagCA, getenv("SDN_TLS_CA"),
+		"mutual TLS: the cluster CA certificate, ca.crt (env SDN_TLS_CA); without the three TLS flags sdnctl speaks plaintext, as sdnd --dev does")
+	root.PersistentFlags().StringVar(&a.tlsCert, pki.FlagCert, getenv("SDN_TLS_CERT"),
+		"mutual TLS: your client certificate, client-NAME.crt from `sdnctl tls init` or `tls issue --role client` (env SDN_TLS_CERT)")
+	root.PersistentFlags().StringVar(&a.tlsKey, pki.FlagKey, getenv("SDN_TLS_KEY"),
+		"mutual TLS: the key of --tls-cert (env SDN_TLS_KEY)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &usageError{err}
 	})
@@ -150,6 +165,7 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 		a.statusCommand(),
 		a.clusterCommand(),
 		a.versionCommand(),
+		a.tlsCommand(),
 	)
 	return root
 }

@@ -183,7 +183,13 @@ func dialServers(servers []string, opts []grpc.DialOption) (*grpc.ClientConn, er
 	r := manual.NewBuilderWithScheme("sdn-servers")
 	addrs := make([]resolver.Address, len(servers))
 	for i, s := range servers {
-		addrs[i] = resolver.Address{Addr: s}
+		// The target names no server; TLS checks each server's
+		// certificate for the host dialled.
+		host, _, err := net.SplitHostPort(s)
+		if err != nil {
+			return nil, fmt.Errorf("servers %q: %w", s, err)
+		}
+		addrs[i] = resolver.Address{Addr: s, ServerName: host}
 	}
 	r.InitialState(resolver.State{Addresses: addrs})
 	return grpc.NewClient(r.Scheme()+":///servers", append(opts, grpc.WithResolvers(r))...)

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/sdn-dev/sdn/cluster"
+	"github.com/sdn-dev/sdn/pki"
 	"github.com/sdn-dev/sdn/sdnd/cnisrv"
 	"github.com/sdn-dev/sdn/spec"
 )
@@ -52,6 +53,12 @@ type options struct {
 	datapath      string // netdev or system
 	cniSocket     string
 
+	// Mutual TLS (pki/): the cluster CA and this process's certificate and
+	// key; all three, or none with plaintext asked for (--dev,
+	// --insecure-plaintext).
+	tlsCA, tlsCert, tlsKey string
+	insecurePlaintext      bool
+
 	config string // the HCL file the settings were read from, if any
 }
 
@@ -85,7 +92,7 @@ var (
 func newFlagSet(o *options, listen, servers, peers, join *listFlag, logLevel *string, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("sdnd", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.BoolVar(&o.dev, "dev", false, "run one server that bootstraps a single-voter cluster (plaintext gRPC, for trying sdn out); add --agent to make this host an agent too")
+	fs.BoolVar(&o.dev, "dev", false, "run one server that bootstraps a single-voter cluster (plaintext gRPC and raft unless TLS files are given, for trying sdn out); add --agent to make this host an agent too")
 	fs.BoolVar(&o.server, "server", false, "run the server role (raft voter and API)")
 	fs.BoolVar(&o.bootstrap, "bootstrap", false, "with --server: start a new cluster with this server as the only voter if it has no raft state")
 	fs.BoolVar(&o.agent, "agent", false, "run the agent role: program this host's OVS and serve the CNI plugin")
@@ -103,6 +110,10 @@ func newFlagSet(o *options, listen, servers, peers, join *listFlag, logLevel *st
 	fs.StringVar(&o.ovsDBDir, "ovs-dbdir", "", "agent: OVS_DBDIR of that Open vSwitch (default: /etc/openvswitch with the default --ovs-rundir, else --ovs-rundir)")
 	fs.StringVar(&o.datapath, "datapath", "", "agent: OVS datapath type, netdev or system (default: system when /sys/module/openvswitch exists, else netdev)")
 	fs.StringVar(&o.cniSocket, "cni-socket", defaultCNISocket, "agent: unix socket for the CNI plugin (mode 0600)")
+	fs.StringVar(&o.tlsCA, pki.FlagCA, "", "the cluster CA certificate(s) (ca.crt from `sdnd tls init` or `sdnctl tls init`): peers must present a certificate it signed")
+	fs.StringVar(&o.tlsCert, pki.FlagCert, "", "this process's certificate: server-NAME.crt for --server, agent-NAME.crt for --agent (NAME is --node-name)")
+	fs.StringVar(&o.tlsKey, pki.FlagKey, "", "the key of --"+pki.FlagCert)
+	fs.BoolVar(&o.insecurePlaintext, insecurePlaintextFlag, false, "run --server or --agent without TLS (plaintext gRPC and raft, no authentication: whoever reaches the API can change the network); --dev implies it unless TLS files are given")
 	fs.StringVar(logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.config, "config", "", "read settings from this HCL file: attributes named like the flags (data-dir or data_dir); flags given on the command line win")
 	return fs
@@ -198,6 +209,7 @@ func (o *options) complete(given map[string]bool, e env) error {
 	} else if abs, err := filepath.Abs(o.dataDir); err == nil {
 		o.dataDir = abs
 	}
+	errs = append(errs, o.completeTLS()...)
 	if o.server {
 		errs = append(errs, o.completeServer()...)
 	}
@@ -205,6 +217,50 @@ func (o *options) complete(given map[string]bool, e env) error {
 		errs = append(errs, o.completeAgent(e)...)
 	}
 	return errors.Join(errs...)
+}
+
+// insecurePlaintextFlag asks for plaintext without --dev.
+const insecurePlaintextFlag = "insecure-plaintext"
+
+// plaintext reports whether sdnd runs without TLS: asked for with
+// --insecure-plaintext, or --dev given no TLS files.
+func (o *options) plaintext() bool {
+	return o.insecurePlaintext || (o.dev && o.tlsCA == "" && o.tlsCert == "" && o.tlsKey == "")
+}
+
+// completeTLS checks that TLS is configured whole, or plaintext asked for:
+// plaintext is never a fallback.
+func (o *options) completeTLS() []error {
+	files := map[string]*string{pki.FlagCA: &o.tlsCA, pki.FlagCert: &o.tlsCert, pki.FlagKey: &o.tlsKey}
+	var given, missing []string
+	for _, name := range []string{pki.FlagCA, pki.FlagCert, pki.FlagKey} {
+		p := files[name]
+		if *p == "" {
+			missing = append(missing, "--"+name)
+			continue
+		}
+		given = append(given, "--"+name)
+		if abs, err := filepath.Abs(*p); err == nil {
+			*p = abs
+		}
+	}
+	switch {
+	case o.insecurePlaintext && len(given) > 0:
+		return []error{fmt.Errorf("--%s and %s contradict each other: drop --%s to use TLS, or the TLS files to run plaintext", insecurePlaintextFlag, strings.Join(given, ", "), insecurePlaintextFlag)}
+	case len(given) > 0 && len(missing) > 0:
+		return []error{fmt.Errorf("%s given without %s: mutual TLS needs all three, the cluster CA certificate, this process's certificate and its key", strings.Join(given, ", "), strings.Join(missing, " and "))}
+	case len(given) == 0 && !o.plaintext():
+		roles := "--server"
+		if o.agent && !o.server {
+			roles = "--agent"
+		} else if o.agent {
+			roles = "--server --agent"
+		}
+		return []error{fmt.Errorf("sdnd %s speaks mutual TLS and no TLS files were given: pass --%s, --%s and --%s (create them with `sdnctl tls init` or `sdnd tls init`; see docs/security.md), "+
+			"or run plaintext on purpose: --dev (one server trying sdn out) or --%s (no authentication: whoever reaches the API can change the network)",
+			roles, pki.FlagCA, pki.FlagCert, pki.FlagKey, insecurePlaintextFlag)}
+	}
+	return nil
 }
 
 func (o *options) completeServer() []error {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -28,6 +29,10 @@ func testEnv(files map[string]string) env {
 
 // want lists the fields a case checks; the rest are compared to defaults.
 func TestParseFlags(t *testing.T) {
+	cwd, err := os.Getwd() // relative TLS paths are made absolute
+	if err != nil {
+		t.Fatal(err)
+	}
 	base := options{dataDir: defaultDataDir, listen: []string{defaultListen}, nodeName: "host-a",
 		ovsRunDir: defaultOVSRunDir, cniSocket: defaultCNISocket, logLevel: slog.LevelInfo}
 	agentBase := base
@@ -42,23 +47,27 @@ func TestParseFlags(t *testing.T) {
 		{name: "dev", args: []string{"--dev"}, change: func(o *options) { o.dev, o.server, o.bootstrap, o.raftAddr = true, true, true, defaultListen }},
 		{name: "dev with its own raft address (tests, bench)", args: []string{"--dev", "--raft-addr", "127.0.0.1:9"},
 			change: func(o *options) { o.dev, o.server, o.bootstrap, o.raftAddr = true, true, true, "127.0.0.1:9" }},
-		{name: "static peers", args: []string{"--server", "--node-name", "s2", "--listen", "10.0.0.2:7420", "--peers", "s1=10.0.0.1:7420,s2=10.0.0.2:7420", "--peers=s3=10.0.0.3:7420"},
+		{name: "static peers", args: []string{"--server", "--node-name", "s2", "--listen", "10.0.0.2:7420", "--peers", "s1=10.0.0.1:7420,s2=10.0.0.2:7420", "--peers=s3=10.0.0.3:7420", "--tls-ca=/tls/ca.crt", "--tls-cert=/tls/server-s2.crt", "--tls-key=/tls/server-s2.key"},
 			change: func(o *options) {
+				o.tlsCA, o.tlsCert, o.tlsKey = "/tls/ca.crt", "/tls/server-s2.crt", "/tls/server-s2.key"
 				o.server, o.nodeName, o.listen, o.raftAddr = true, "s2", []string{"10.0.0.2:7420"}, "10.0.0.2:7420"
 				o.peers = []cluster.Peer{{ID: "s1", Address: "10.0.0.1:7420"}, {ID: "s2", Address: "10.0.0.2:7420"}, {ID: "s3", Address: "10.0.0.3:7420"}}
 			}},
-		{name: "bootstrap-expect with join, wildcard listen and advertise", args: []string{"--server", "--listen", "0.0.0.0:7420", "--raft-advertise", "10.0.0.1:7420", "--bootstrap-expect", "3", "--join", "10.0.0.2:7420,10.0.0.3:7420"},
+		{name: "bootstrap-expect with join, wildcard listen and advertise", args: []string{"--server", "--listen", "0.0.0.0:7420", "--raft-advertise", "10.0.0.1:7420", "--bootstrap-expect", "3", "--join", "10.0.0.2:7420,10.0.0.3:7420", "--insecure-plaintext"},
 			change: func(o *options) {
+				o.insecurePlaintext = true
 				o.server, o.listen, o.raftAddr, o.advertise = true, []string{"0.0.0.0:7420"}, "0.0.0.0:7420", "10.0.0.1:7420"
 				o.bootstrapExpect, o.join = 3, []string{"10.0.0.2:7420", "10.0.0.3:7420"}
 			}},
 		{name: "bootstrap-expect from the config file as a number", args: []string{"--config=/s.hcl"},
-			files: map[string]string{"/s.hcl": "server = true\nbootstrap-expect = 3\njoin = [\"10.0.0.2:7420\"]\n"},
+			files: map[string]string{"/s.hcl": "server = true\nbootstrap-expect = 3\njoin = [\"10.0.0.2:7420\"]\ntls_ca = \"/tls/ca.crt\"\ntls-cert = \"/tls/s.crt\"\ntls-key = \"/tls/s.key\"\n"},
 			change: func(o *options) {
+				o.tlsCA, o.tlsCert, o.tlsKey = "/tls/ca.crt", "/tls/s.crt", "/tls/s.key"
 				o.config, o.server, o.raftAddr, o.bootstrapExpect, o.join = "/s.hcl", true, defaultListen, 3, []string{"10.0.0.2:7420"}
 			}},
-		{name: "server with listeners, comma and repeat", args: []string{"--server", "--listen", "unix:/run/sdn/api.sock,10.0.0.1:7420", "--listen=[::1]:7420", "--node-name", "s1", "--log-level", "debug"},
+		{name: "server with listeners, comma and repeat", args: []string{"--server", "--listen", "unix:/run/sdn/api.sock,10.0.0.1:7420", "--listen=[::1]:7420", "--node-name", "s1", "--log-level", "debug", "--insecure-plaintext"},
 			change: func(o *options) {
+				o.insecurePlaintext = true
 				o.server, o.listen, o.nodeName, o.logLevel = true, []string{"unix:/run/sdn/api.sock", "10.0.0.1:7420", "[::1]:7420"}, "s1", slog.LevelDebug
 				o.raftAddr = "10.0.0.1:7420"
 			}},
@@ -69,16 +78,18 @@ func TestParseFlags(t *testing.T) {
 				o.raftAddr = "0.0.0.0:7000"
 			}},
 		{name: "server+agent on a unix API socket (the lab)", args: []string{"--server", "--bootstrap", "--agent", "--listen=unix:/lab/api.sock,198.18.7.1:7420",
-			"--underlay-iface=ul0", "--ovs-rundir=/lab/ovs", "--datapath=netdev", "--cni-socket=/lab/cni.sock"},
+			"--underlay-iface=ul0", "--ovs-rundir=/lab/ovs", "--datapath=netdev", "--cni-socket=/lab/cni.sock", "--insecure-plaintext"},
 			change: func(o *options) {
 				*o = agentBase
+				o.insecurePlaintext = true
 				o.server, o.bootstrap, o.listen, o.servers = true, true, []string{"unix:/lab/api.sock", "198.18.7.1:7420"}, []string{"unix:/lab/api.sock"}
 				o.raftAddr = "198.18.7.1:7420"
 				o.underlayIface, o.ovsRunDir, o.ovsDBDir, o.cniSocket = "ul0", "/lab/ovs", "/lab/ovs", "/lab/cni.sock"
 			}},
-		{name: "agent only, kernel module present", kmod: true, args: []string{"--agent", "--servers", "10.0.0.1:7420,10.0.0.2:7420", "--underlay-iface", "eth0"},
+		{name: "agent only, kernel module present", kmod: true, args: []string{"--agent", "--servers", "10.0.0.1:7420,10.0.0.2:7420", "--underlay-iface", "eth0", "--tls-ca", "ca.crt", "--tls-cert", "/t/agent-host-a.crt", "--tls-key", "/t/agent-host-a.key"},
 			change: func(o *options) {
 				*o = agentBase
+				o.tlsCA, o.tlsCert, o.tlsKey = cwd+"/ca.crt", "/t/agent-host-a.crt", "/t/agent-host-a.key"
 				o.servers, o.datapath = []string{"10.0.0.1:7420", "10.0.0.2:7420"}, "system"
 			}},
 		{name: "config file, flags win", args: []string{"--config", "/etc/sdnd.hcl", "--node-name", "cli"},
@@ -89,14 +100,17 @@ underlay_iface = "eth1"
 node-name      = "file"
 datapath       = "system"
 log-level      = "warn"
+insecure-plaintext = true
 `},
 			change: func(o *options) {
 				*o = agentBase
+				o.insecurePlaintext = true
 				o.config, o.nodeName, o.servers, o.underlayIface, o.datapath, o.logLevel = "/etc/sdnd.hcl", "cli", []string{"10.0.0.1:7420", "10.0.0.2:7420"}, "eth1", "system", slog.LevelWarn
 			}},
 		{name: "config file list as comma string", args: []string{"--config=/c.hcl"},
-			files: map[string]string{"/c.hcl": `server = true` + "\n" + `listen = "127.0.0.1:1,unix:/x.sock"`},
+			files: map[string]string{"/c.hcl": `server = true` + "\n" + `listen = "127.0.0.1:1,unix:/x.sock"` + "\ninsecure_plaintext = true\n"},
 			change: func(o *options) {
+				o.insecurePlaintext = true
 				o.config, o.server, o.listen, o.raftAddr = "/c.hcl", true, []string{"127.0.0.1:1", "unix:/x.sock"}, "127.0.0.1:1"
 			}},
 	}
@@ -156,6 +170,13 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"config block", []string{"--config", "/c.hcl"}, map[string]string{"/c.hcl": "agent {\n}\n"}, []string{"/c.hcl:1", "Unexpected \"agent\" block"}},
 		{"config twice", []string{"--config", "/c.hcl"}, map[string]string{"/c.hcl": "data-dir = \"/a\"\ndata_dir = \"/b\"\ndev = true\n"},
 			[]string{`/c.hcl:2,1-9: Setting "data-dir" given twice`}},
+		{"server without TLS", []string{"--server", "--bootstrap"}, nil,
+			[]string{"sdnd --server speaks mutual TLS and no TLS files were given: pass --tls-ca, --tls-cert and --tls-key", "`sdnctl tls init`", "--dev", "--insecure-plaintext"}},
+		{"agent without TLS", []string{"--agent", "--servers", "a:1", "--underlay-iface", "e"}, nil, []string{"sdnd --agent speaks mutual TLS"}},
+		{"TLS half given", []string{"--server", "--tls-ca", "/ca.crt", "--tls-cert", "/s.crt"}, nil,
+			[]string{"--tls-ca, --tls-cert given without --tls-key: mutual TLS needs all three"}},
+		{"TLS and plaintext", []string{"--dev", "--insecure-plaintext", "--tls-ca", "/ca.crt", "--tls-cert", "/s.crt", "--tls-key", "/s.key"}, nil,
+			[]string{"--insecure-plaintext and --tls-ca, --tls-cert, --tls-key contradict each other"}},
 		{"config cannot include config", []string{"--config", "/c.hcl"}, map[string]string{"/c.hcl": "config = \"/d.hcl\"\n"}, []string{`Unknown setting "config"`}},
 	}
 	for _, tt := range tests {

@@ -27,6 +27,15 @@
 //	                  --join ADDR,...                 be added to a running cluster
 //	sdnd --agent --servers ADDR[,ADDR] --underlay-iface IFACE [--datapath netdev|system]
 //	sdnd --config FILE   (HCL attributes named like the flags; flags win)
+//	sdnd tls init|issue|list ...   create the cluster CA and certificates (as `sdnctl tls`)
+//
+// Every connection is mutual TLS (--tls-ca, --tls-cert, --tls-key; see
+// docs/security.md and package pki): between servers (raft and the API),
+// from agents and from sdnctl; the API admits each call by the role of the
+// caller's certificate. --server and --agent refuse to start without TLS
+// files unless plaintext is asked for: --dev (one server, trying sdn out)
+// or --insecure-plaintext. The CNI plugin's unix socket is root only and
+// needs no TLS.
 //
 // SIGTERM or SIGINT stops it gracefully: the CNI service finishes what it
 // is doing, the agent stops following (the host keeps its flows), and the
@@ -42,9 +51,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/sdn-dev/sdn/pki"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "tls" {
+		os.Exit(pki.Command("sdnd tls", os.Args[2:], os.Stdout, os.Stderr))
+	}
 	o, err := parseFlags(os.Args[1:], machineEnv())
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -53,10 +67,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "sdnd:", err)
 		os.Exit(2)
 	}
+	sec, err := security(o)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sdnd:", err)
+		os.Exit(1)
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: o.logLevel}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, o, log); err != nil {
+	if err := run(ctx, o, sec, log); err != nil {
 		log.Error("sdnd stopped", "err", err)
 		os.Exit(1)
 	}
@@ -64,16 +83,18 @@ func main() {
 
 // run starts the roles o asks for and runs until ctx ends or a role fails;
 // the agent stops before the server it may be talking to.
-func run(ctx context.Context, o *options, log *slog.Logger) error {
+func run(ctx context.Context, o *options, sec connSecurity, log *slog.Logger) error {
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	failed := make(chan error, 2)
-	sec, err := security(o)
-	if err != nil {
-		return err
+	switch {
+	case sec.tls():
+		log.Info("mutual TLS on every connection", "identity", sec.self.String(), "ca", o.tlsCA)
+	case sec.plaintext != "--dev":
+		log.Warn("plaintext gRPC and raft (" + sec.plaintext + "): no connection is authenticated; whoever reaches the API can read and change the whole network")
 	}
 	if o.server {
 		s, err := startServer(ctx, o, sec, log, failed)

@@ -35,7 +35,7 @@ type serverRole struct {
 // later is reported on failed.
 func startServer(ctx context.Context, o *options, sec connSecurity, log *slog.Logger, failed chan<- error) (*serverRole, error) {
 	mux, err := transport.Listen(transport.Config{Addr: o.raftAddr, Advertise: o.advertise,
-		ServerTLS: sec.serverTLS, ClientTLS: sec.clientTLS, Logger: log})
+		ServerTLS: sec.raftTLS, ClientTLS: sec.clientTLS, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("cluster address: %w", err)
 	}
@@ -69,13 +69,13 @@ func startServer(ctx context.Context, o *options, sec connSecurity, log *slog.Lo
 	if o.bootstrapExpect > 0 || len(o.join) > 0 {
 		former = join.New(join.Config{Expect: o.bootstrapExpect, Join: o.join, Local: srv, Dialer: peerDialer{peers}, Logger: log.With("component", "join")})
 	}
-	opts := api.Options{Peers: peers}
+	opts := api.Options{Peers: peers, Authorize: sec.tls()}
 	if former != nil {
 		opts.Formation = former
 	}
 	a := api.New(srv, log, opts)
 	s := &serverRole{srv: srv, mux: mux, peers: peers, cancel: cancel, log: log,
-		g: grpc.NewServer(append(sec.serverOptions(), a.ServerOptions()...)...)}
+		g: grpc.NewServer(append(sec.serverOptions(log), a.ServerOptions()...)...)}
 	s.health = a.Install(s.g)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	addrs := make([]string, len(lis))

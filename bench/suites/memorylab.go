@@ -295,7 +295,7 @@ func (ml *memLab) seed(ctx context.Context, env *bench.Env, hcl string) (time.Du
 	defer logf.Close()
 	cmd := exec.Command("ip", "netns", "exec", l.HostNS(1), filepath.Join(l.Bin, "sdnd"),
 		"--server", "--bootstrap", "--node-name="+lab.HostName(1), "--data-dir="+filepath.Join(l.HostDir(1), "data"),
-		"--listen=unix:"+sock, "--raft-addr="+l.HostIP(1).String()+":7421", "--log-level=warn")
+		"--listen=unix:"+sock, "--raft-addr="+l.HostIP(1).String()+":7421", "--log-level=warn", "--insecure-plaintext")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("seed server: %w", err)

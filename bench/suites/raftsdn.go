@@ -123,7 +123,8 @@ func (c *sdnCluster) start(i int) error {
 		return err
 	}
 	s.cmd = exec.Command(c.bin, "--server", "--node-name", s.id, "--data-dir", s.dir,
-		"--listen", s.addr, "--peers", c.peers, "--log-level", "warn")
+		"--listen", s.addr, "--peers", c.peers, "--log-level", "warn",
+		"--insecure-plaintext") // as etcd runs here: plaintext on loopback
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		logf.Close()

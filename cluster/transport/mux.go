@@ -6,10 +6,15 @@
 // address, so a follower forwards a write to the leader's raft address
 // without any table of addresses.
 //
-// Transport security plugs in here for raft: Config.ServerTLS and
+// Transport security for raft plugs in here: Config.ServerTLS and
 // Config.ClientTLS, when set, wrap every raft connection after its type
-// byte (nil today: plaintext). The API side gets its TLS from the
-// credentials of the grpc.Server that serves Mux.API().
+// byte. sdnd sets them from its certificates (mutual TLS, servers only:
+// pki.RequirePeerRole on the accepting side, a server certificate for the
+// address dialled on the dialling side), or leaves them nil for plaintext
+// (--dev). An accepted raft connection finishes its handshake within
+// handshakeTimeout before raft sees it, and a refused one is logged with
+// why. The API side gets its TLS from the credentials of the grpc.Server
+// that serves Mux.API().
 package transport
 
 import (
@@ -45,7 +50,8 @@ type Config struct {
 	Advertise string
 	// ServerTLS, when set, wraps accepted raft connections (after the type
 	// byte) in TLS; ClientTLS wraps dialled ones. nil: plaintext. This is
-	// where mutual TLS between servers plugs into raft.
+	// where mutual TLS between servers plugs into raft: ServerTLS should
+	// admit server certificates only (pki.RequirePeerRole).
 	ServerTLS *tls.Config
 	ClientTLS *tls.Config
 	// Logger receives connection-level warnings; nil = slog.Default().
@@ -168,7 +174,15 @@ func (m *Mux) sort(c net.Conn) {
 		_, _ = br.Discard(1)
 		var rc net.Conn = &bufConn{Conn: c, r: br}
 		if m.cfg.ServerTLS != nil {
-			rc = tls.Server(rc, m.cfg.ServerTLS)
+			tc := tls.Server(rc, m.cfg.ServerTLS)
+			_ = tc.SetDeadline(time.Now().Add(handshakeTimeout))
+			if err := tc.Handshake(); err != nil {
+				m.log.Warn("raft connection refused: TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
+				tc.Close()
+				return
+			}
+			_ = tc.SetDeadline(time.Time{})
+			rc = tc
 		}
 		m.raft.deliver(rc)
 		return

@@ -8,22 +8,31 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"io"
 	"log/slog"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/sdn-dev/sdn/pki"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+var hclogDiscard = hclog.NewNullLogger()
 
 func listen(t *testing.T, cfg Config) *Mux {
 	t.Helper()
@@ -185,4 +194,135 @@ func selfSigned(t *testing.T) tls.Certificate {
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+// syncWriter collects log output written from several goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// TestRaftMutualTLS: with sdnd's certificates (pki), raft between servers
+// is mutual TLS: a server reaches another, while a plaintext raft dial, an
+// agent's certificate and a certificate from another CA are refused at the
+// handshake (and the refusing server logs why), and a server does not
+// talk raft to a listener presenting a non-server certificate.
+func TestRaftMutualTLS(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tls")
+	other := filepath.Join(t.TempDir(), "other")
+	for _, d := range []string{dir, other} {
+		if err := pki.InitCA(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	issue := func(d string, role pki.Role, name string) pki.Paths {
+		if _, err := pki.Issue(d, role, name, []string{"127.0.0.1"}, pki.DefaultValidity); err != nil {
+			t.Fatal(err)
+		}
+		return pki.PathsFor(d, role, name)
+	}
+	// A mux as sdnd configures it for the holder of p.
+	muxFor := func(p pki.Paths, log io.Writer) *Mux {
+		srv, err := p.Server()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, err := p.Client()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Listen(Config{Addr: "127.0.0.1:0", ServerTLS: pki.RequirePeerRole(srv, pki.RoleServer), ClientTLS: cli,
+			Logger: slog.New(slog.NewTextHandler(log, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	transport := func(m *Mux) *raft.NetworkTransport {
+		tr := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: m.Raft(), MaxPool: 2, Timeout: 2 * time.Second, Logger: hclogDiscard})
+		t.Cleanup(func() { tr.Close() })
+		return tr
+	}
+	s1log := &syncWriter{}
+	s1 := muxFor(issue(dir, pki.RoleServer, "s1"), s1log)
+	s2 := muxFor(issue(dir, pki.RoleServer, "s2"), io.Discard)
+	t1 := transport(s1)
+	go func() {
+		for rpc := range t1.Consumer() {
+			rpc.Respond(&raft.AppendEntriesResponse{Term: 7, Success: true}, nil)
+		}
+	}()
+	appendTo := func(from *raft.NetworkTransport) error {
+		var resp raft.AppendEntriesResponse
+		err := from.AppendEntries("s1", t1.LocalAddr(), &raft.AppendEntriesRequest{Term: 7}, &resp)
+		if err == nil && !resp.Success {
+			return errors.New("not acknowledged")
+		}
+		return err
+	}
+	if err := appendTo(transport(s2)); err != nil {
+		t.Fatalf("s2 → s1 AppendEntries over mutual TLS: %v", err)
+	}
+
+	refused := []struct {
+		name, log string
+		mux       *Mux
+	}{
+		{"plaintext", "first record does not look like a TLS handshake", listen(t, Config{})},
+		{"agent certificate", "peer agent/h1 is refused: only server certificates are accepted here", muxFor(issue(dir, pki.RoleAgent, "h1"), io.Discard)},
+		// s9 trusts both CAs, so it gets as far as presenting its
+		// certificate, which s1's CA did not sign.
+		{"server certificate of another CA", "certificate signed by unknown authority", muxFor(bundled(t, issue(other, pki.RoleServer, "s9"), dir), io.Discard)},
+	}
+	for _, r := range refused {
+		if err := appendTo(transport(r.mux)); err == nil {
+			t.Errorf("%s: AppendEntries reached s1's raft", r.name)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(s1log.String(), r.log) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !strings.Contains(s1log.String(), r.log) {
+			t.Errorf("%s: s1's log does not say %q:\n%s", r.name, r.log, s1log.String())
+		}
+	}
+
+	// s1 dialling a listener whose certificate is an agent's (issued with
+	// an address) refuses it before sending anything.
+	h2 := muxFor(issue(dir, pki.RoleAgent, "h2"), io.Discard)
+	_, err := s1.Raft().Dial(raft.ServerAddress(h2.Addr().String()), 2*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "only server certificates are accepted here") {
+		t.Fatalf("s1 dialled a non-server: %v", err)
+	}
+}
+
+// bundled returns p with a CA file that also trusts the CA of dir.
+func bundled(t *testing.T, p pki.Paths, dir string) pki.Paths {
+	t.Helper()
+	a, err := os.ReadFile(p.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(pki.CAPaths(dir).Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.CA = filepath.Join(t.TempDir(), "bundle.crt")
+	if err := os.WriteFile(p.CA, append(a, b...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

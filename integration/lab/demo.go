@@ -113,6 +113,8 @@ func admins(isolation string, networks map[string]bool) string {
 // Hints tells how to poke at the lab.
 func (l *Lab) Hints(w io.Writer, ws []*Workload) {
 	fmt.Fprintf(w, "\nLab %q is up (%d hosts, underlay %s, files in %s).\n", l.Name, l.Hosts, Subnet(l.Name), l.Dir)
+	fmt.Fprintf(w, "  security:   plaintext (sdnd --insecure-plaintext), like sdnd --dev: the API is host1's root-only unix socket;\n")
+	fmt.Fprintf(w, "              a real cluster runs mutual TLS (docs/security.md)\n")
 	fmt.Fprintf(w, "  sdnctl:     %s/sdnctl --server %s get workloads\n", l.Bin, l.SdnctlServer())
 	fmt.Fprintf(w, "              %s/sdnctl --server %s status\n", l.Bin, l.SdnctlServer())
 	if len(ws) > 1 {

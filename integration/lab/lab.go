@@ -60,6 +60,7 @@ type Lab struct {
 
 	cfg   Config
 	logMu sync.Mutex
+	tlsMu sync.Mutex // ensureTLS
 }
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,11}$`)

@@ -13,10 +13,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/sdn-dev/sdn/datapath/link"
+	"github.com/sdn-dev/sdn/pki"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -27,6 +28,14 @@ import (
 // with Config.UnderlayOnly (no sdnd of the lab's own). Servers keep their
 // files in DIR/serverK/ (data/, sdnd.log, sdnd.pid, api.sock); Down removes
 // them like everything else.
+//
+// These servers and agents run with mutual TLS, as a real cluster does:
+// the lab makes a CA and certificates in DIR/tls/ (package pki): server-sK
+// (valid for the server's underlay address), agent-hostI, client-admin for
+// sdnctl (SdnctlTLSFlags) and server-lab, the identity DialServer connects
+// with. A server certificate may make any call, so a test driving the API
+// through DialServer may also act as hosts (register fake ones, attach
+// workloads on them).
 
 // maxServers bounds UpServers; server addresses are .201 to .209.
 const maxServers = 9
@@ -64,9 +73,71 @@ func (l *Lab) serverDaemon(k int) daemon {
 // ServerPID is server k's sdnd pid, 0 when it does not run.
 func (l *Lab) ServerPID(k int) int { return l.serverDaemon(k).pid() }
 
-// DialServer connects to server k's API socket.
+// DialServer connects to server k's API socket, with mutual TLS as
+// server/lab.
 func (l *Lab) DialServer(k int) (*grpc.ClientConn, error) {
-	return grpc.NewClient("unix://"+l.ServerSocket(k), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err := l.ensureTLS(k); err != nil {
+		return nil, err
+	}
+	cfg, err := pki.PathsFor(l.TLSDir(), pki.RoleServer, labIdentity).Client()
+	if err != nil {
+		return nil, err
+	}
+	return grpc.NewClient("unix://"+l.ServerSocket(k), grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+}
+
+// labIdentity is the name of the server certificate the lab's own calls
+// use.
+const labIdentity = "lab"
+
+// TLSDir holds the lab's CA and certificates.
+func (l *Lab) TLSDir() string { return filepath.Join(l.Dir, "tls") }
+
+// SdnctlTLSFlags are the flags with which sdnctl reaches the separate
+// servers: the lab CA and the client-admin certificate.
+func (l *Lab) SdnctlTLSFlags() []string {
+	p := pki.PathsFor(l.TLSDir(), pki.RoleClient, "admin")
+	return []string{"--" + pki.FlagCA, p.CA, "--" + pki.FlagCert, p.Cert, "--" + pki.FlagKey, p.Key}
+}
+
+// tlsFlags are the TLS flags of an sdnd with identity role/name.
+func (l *Lab) tlsFlags(role pki.Role, name string) []string {
+	p := pki.PathsFor(l.TLSDir(), role, name)
+	return []string{"--" + pki.FlagCA + "=" + p.CA, "--" + pki.FlagCert + "=" + p.Cert, "--" + pki.FlagKey + "=" + p.Key}
+}
+
+// ensureTLS makes the lab's CA and the certificates of servers 1..n, of
+// every host's agent, of sdnctl (client-admin) and of the lab itself
+// (server-lab), keeping those that exist.
+func (l *Lab) ensureTLS(n int) error {
+	l.tlsMu.Lock()
+	defer l.tlsMu.Unlock()
+	dir := l.TLSDir()
+	if _, err := os.Stat(pki.CAPaths(dir).Cert); errors.Is(err, os.ErrNotExist) {
+		if err := pki.InitCA(dir); err != nil {
+			return fmt.Errorf("lab CA: %w", err)
+		}
+	}
+	type cert struct {
+		id    pki.Identity
+		hosts []string
+	}
+	want := []cert{{pki.Identity{Role: pki.RoleClient, Name: "admin"}, nil}, {pki.Identity{Role: pki.RoleServer, Name: labIdentity}, nil}}
+	for k := 1; k <= n; k++ {
+		want = append(want, cert{pki.Identity{Role: pki.RoleServer, Name: ServerName(k)}, []string{l.ServerIP(k).String()}})
+	}
+	for i := 1; i <= l.Hosts; i++ {
+		want = append(want, cert{pki.Identity{Role: pki.RoleAgent, Name: HostName(i)}, nil})
+	}
+	for _, c := range want {
+		if _, err := os.Stat(pki.PathsFor(dir, c.id.Role, c.id.Name).Cert); err == nil {
+			continue
+		}
+		if _, err := pki.Issue(dir, c.id.Role, c.id.Name, c.hosts, pki.DefaultValidity); err != nil {
+			return fmt.Errorf("lab certificate %s: %w", c.id, err)
+		}
+	}
+	return nil
 }
 
 // UpServers starts n servers (1 to 9) and waits until each knows a leader.
@@ -79,6 +150,9 @@ func (l *Lab) UpServers(ctx context.Context, n int) error {
 		return fmt.Errorf("lab %s: %d hosts leave no room for servers at .201-.209 of %s; use at most 200 hosts", l.Name, l.Hosts, Subnet(l.Name))
 	}
 	if err := writeServerCount(l.Dir, n); err != nil {
+		return err
+	}
+	if err := l.ensureTLS(n); err != nil {
 		return err
 	}
 	var peers []string
@@ -157,13 +231,14 @@ func (l *Lab) startServer(k int, peers string) error {
 	if err := os.WriteFile(filepath.Join(l.ServerDir(k), "peers"), []byte(peers), 0o644); err != nil {
 		return err
 	}
-	args := []string{"--server", "--node-name=" + ServerName(k), "--data-dir=" + data,
-		"--listen=unix:" + l.ServerSocket(k) + "," + l.ServerAddr(k), "--peers=" + peers}
+	args := append([]string{"--server", "--node-name=" + ServerName(k), "--data-dir=" + data,
+		"--listen=unix:" + l.ServerSocket(k) + "," + l.ServerAddr(k), "--peers=" + peers},
+		l.tlsFlags(pki.RoleServer, ServerName(k))...)
 	pid, err := d.start(l.ServerNS(k), l.ServerLog(k), filepath.Join(l.Bin, "sdnd"), args...)
 	if err != nil {
 		return err
 	}
-	l.logf("%s: sdnd server started (pid %d, %s, log %s)", ServerName(k), pid, l.ServerAddr(k), l.ServerLog(k))
+	l.logf("%s: sdnd server started (pid %d, %s, mutual TLS, log %s)", ServerName(k), pid, l.ServerAddr(k), l.ServerLog(k))
 	return nil
 }
 
@@ -221,6 +296,9 @@ func (l *Lab) StartAgents(ctx context.Context, n int) error {
 	for k := 1; k <= n; k++ {
 		servers = append(servers, l.ServerAddr(k))
 	}
+	if err := l.ensureTLS(n); err != nil {
+		return err
+	}
 	if err := l.eachHost(func(i int) error {
 		d := l.sdnd(i)
 		if pid := d.pid(); pid != 0 {
@@ -233,6 +311,7 @@ func (l *Lab) StartAgents(ctx context.Context, n int) error {
 		args := []string{"--agent", "--servers=" + strings.Join(servers, ","), "--node-name=" + HostName(i),
 			"--data-dir=" + l.dataDir(i), "--underlay-iface=ul0", "--ovs-rundir=" + l.ovsDir(i), "--ovs-dbdir=" + l.ovsDir(i),
 			"--datapath=netdev", "--cni-socket=" + l.CNISocket(i)}
+		args = append(args, l.tlsFlags(pki.RoleAgent, HostName(i))...)
 		pid, err := d.start(l.HostNS(i), l.sdndLog(i), filepath.Join(l.Bin, "sdnd"), args...)
 		if err != nil {
 			return err

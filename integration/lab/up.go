@@ -225,7 +225,7 @@ func (l *Lab) upSDND(ctx context.Context, i int) error {
 	if i == 1 {
 		role = "server+agent"
 	}
-	l.logf("%s: sdnd %s started (pid %d, log %s)", HostName(i), role, pid, l.sdndLog(i))
+	l.logf("%s: sdnd %s started (pid %d, plaintext, log %s)", HostName(i), role, pid, l.sdndLog(i))
 	return nil
 }
 
@@ -238,7 +238,10 @@ func (l *Lab) sdndLog(i int) string { return filepath.Join(l.HostDir(i), "sdnd.l
 func (l *Lab) ovsDir(i int) string  { return filepath.Join(l.HostDir(i), "ovs") }
 
 // sdndArgs is host i's sdnd command line: server and agent on host1, agent
-// elsewhere.
+// elsewhere. This single-server lab runs plaintext (--insecure-plaintext),
+// like `sdnd --dev`: its API is host1's unix socket and the underlay
+// namespaces, which only root on this machine reaches. The separate
+// servers of UpServers run with mutual TLS.
 func (l *Lab) sdndArgs(i int) []string {
 	var args []string
 	if i == 1 {
@@ -256,6 +259,7 @@ func (l *Lab) sdndArgs(i int) []string {
 		"--ovs-dbdir="+l.ovsDir(i),
 		"--datapath=netdev",
 		"--cni-socket="+l.CNISocket(i),
+		"--insecure-plaintext",
 	)
 }
 

@@ -45,6 +45,7 @@ type Server struct {
 	peers      *Peers
 	formation  Formation
 	leaderWait time.Duration
+	authz      bool
 	log        *slog.Logger
 	now        func() time.Time
 	chunkSize  int
@@ -65,6 +66,10 @@ type Options struct {
 	// leads); the caller runs its loop (cluster.Server.RunLiveness). nil
 	// makes one with the default down-after time that nothing acts on.
 	Liveness *cluster.Liveness
+	// Authorize admits each call by the role of the caller's certificate
+	// (authz.go, roles.go); for a grpc.Server with mutual TLS. False:
+	// plaintext, every call admitted.
+	Authorize bool
 }
 
 // Formation is the cluster-forming side of a server (cluster/join): it
@@ -89,7 +94,7 @@ func New(c *cluster.Server, log *slog.Logger, opts Options) *Server {
 		log.Warn("UNSAFE, FOR TESTS ONLY: " + UnsafeFollowerReadsEnv + "=1: followers answer linearizable reads from their own state, which may be stale; unset it")
 	}
 	return &Server{cluster: c, realized: cluster.NewRealization(), live: opts.Liveness, peers: opts.Peers, formation: opts.Formation,
-		leaderWait: opts.LeaderWait, log: log, now: time.Now, chunkSize: 500}
+		leaderWait: opts.LeaderWait, authz: opts.Authorize, log: log, now: time.Now, chunkSize: 500}
 }
 
 // Install adds the services, gRPC health and reflection to g, which must

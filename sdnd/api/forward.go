@@ -39,8 +39,15 @@ var ctors = func() map[string][2]func() proto.Message {
 }()
 
 // ServerOptions are the options the grpc.Server serving this API needs:
-// the interceptors that forward calls to the leader.
+// the interceptors that authorize calls (with Options.Authorize), then
+// forward them to the leader.
 func (s *Server) ServerOptions() []grpc.ServerOption {
+	if s.authz {
+		return []grpc.ServerOption{
+			grpc.ChainUnaryInterceptor(s.authorizeUnary, s.forwardUnary),
+			grpc.ChainStreamInterceptor(s.authorizeStream, s.forwardStream),
+		}
+	}
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.forwardUnary),
 		grpc.ChainStreamInterceptor(s.forwardStream),
@@ -105,9 +112,10 @@ func (s *Server) waitLeaderChange(ctx context.Context, id string, until time.Tim
 }
 
 // outgoing is the context of a forwarded call: the caller's deadline and
-// cancellation, and the forwarded mark.
+// cancellation, the forwarded mark and, with authorization, the caller
+// admitted (authz.go).
 func (s *Server) outgoing(ctx context.Context) context.Context {
-	return metadata.NewOutgoingContext(ctx, metadata.Pairs(forwardedHeader, s.cluster.ID()))
+	return metadata.NewOutgoingContext(ctx, metadata.Pairs(append([]string{forwardedHeader, s.cluster.ID()}, forwardedFor(ctx)...)...))
 }
 
 // forwardError explains a failed forward; answers from the leader itself
