@@ -275,9 +275,19 @@ func (f *FSM) DryRun(typ command.Type, msg proto.Message) (*Result, error) {
 // applies). That copy may include entries applied after Snapshot returned;
 // this is safe because the applied index travels inside the copy and a
 // restored FSM skips the entries it already holds.
+//
+// The state file is written without fsync (cluster/recover.go); raft may
+// compact its log up to this snapshot once it is persisted, so the file is
+// synced first: on disk it is never behind the log's first entry.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	if err := f.db.Sync(); err != nil {
+		return nil, fmt.Errorf("sync state before a snapshot: %w", err)
+	}
 	return &fsmSnapshot{db: f.db}, nil
 }
+
+// Sync flushes the state file to disk.
+func (f *FSM) Sync() error { return f.db.Sync() }
 
 // Restore implements raft.FSM: the state file is replaced by the snapshot.
 func (f *FSM) Restore(r io.ReadCloser) error {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"github.com/sdn-dev/sdn/cluster/state"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Config configures a raft server.
@@ -44,6 +44,11 @@ type Config struct {
 	// Tune, when set, adjusts raft's configuration before it starts
 	// (tests shorten the timeouts).
 	Tune func(*raft.Config)
+
+	// syncState fsyncs the state file on every apply, and logFreelistSync
+	// makes raft.db persist its freelist: what sdnd did before (benchmarks
+	// compare).
+	syncState, logFreelistSync bool
 }
 
 // Peer is one voter of a cluster: its raft id and the address the others
@@ -63,6 +68,8 @@ type Server struct {
 	log      *slog.Logger
 	proposer *proposer
 	started  time.Time
+	// stateNoSync: the state file is written without fsync.
+	stateNoSync bool
 	// restoring is set while RestoreState runs (one at a time).
 	restoring atomic.Bool
 }
@@ -82,14 +89,14 @@ func NewServer(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(raftDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	fsm, err := OpenFSM(filepath.Join(cfg.DataDir, "state.db"), state.Options{}, cfg.Logger)
+	fsm, noSync, err := openState(cfg.DataDir, cfg.syncState, cfg.Logger)
 	if err != nil {
 		if cfg.Transport != nil {
 			closeTransport(cfg.Transport)
 		}
 		return nil, err
 	}
-	s := &Server{cfg: cfg, fsm: fsm, log: cfg.Logger, started: time.Now()}
+	s := &Server{cfg: cfg, fsm: fsm, stateNoSync: noSync, log: cfg.Logger, started: time.Now()}
 	s.proposer = &proposer{s: s}
 	if err := s.start(raftDir); err != nil {
 		s.closeStores()
@@ -119,8 +126,16 @@ func (s *Server) start(raftDir string) error {
 	if err := checkPeers(cfg.ID, string(s.trans.LocalAddr()), cfg.Peers); err != nil {
 		return err
 	}
-	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(raftDir, "raft.db")})
+	// Every StoreLogs is one bbolt commit with its two fdatasyncs: the raft
+	// log stays durable per batch. The freelist is not written with each
+	// commit (bbolt rebuilds it when it opens the file), as etcd and Consul
+	// do.
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(raftDir, "raft.db"),
+		BoltOptions: &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: !cfg.logFreelistSync, FreelistType: bolt.FreelistMapType}})
 	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return fmt.Errorf("open raft log %s: locked by another process (is another sdnd using this data dir?)", filepath.Join(raftDir, "raft.db"))
+		}
 		return fmt.Errorf("open raft log %s: %w", filepath.Join(raftDir, "raft.db"), err)
 	}
 	s.logs = logs
@@ -311,7 +326,7 @@ func (s *Server) closeStores() error {
 	if s.logs != nil {
 		errs = append(errs, s.logs.Close())
 	}
-	errs = append(errs, s.fsm.Close())
+	errs = append(errs, closeState(s.fsm, s.cfg.DataDir, s.stateNoSync))
 	return errors.Join(errs...)
 }
 

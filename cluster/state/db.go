@@ -121,6 +121,10 @@ func (db *DB) Path() string { return db.path }
 // Close closes the file.
 func (db *DB) Close() error { return db.b.Load().Close() }
 
+// Sync flushes every committed transaction to disk (fdatasync): with
+// NoSync, commits reach the page cache only.
+func (db *DB) Sync() error { return db.current(func(b *bolt.DB) error { return b.Sync() }) }
+
 // current runs fn on the current bbolt file. A transaction that could not
 // begin because Replace closed that file meanwhile runs on the new one.
 func (db *DB) current(fn func(*bolt.DB) error) error {
