@@ -19,12 +19,31 @@ func (a *app) tlsCommand() *cobra.Command {
 			"sdnctl: `sdnctl tls help` shows its commands and flags. See docs/security.md.",
 		DisableFlagParsing: true,
 		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
-			if code := pki.Command("sdnctl tls", args, a.stdout, a.stderr); code != 0 {
+			if code := pki.Command("sdnctl tls", dropGlobalFlags(cmd, args), a.stdout, a.stderr); code != 0 {
 				return &exitError{code: code}
 			}
 			return nil
 		}),
 	}
+}
+
+// dropGlobalFlags removes sdnctl's global flags (--server, --timeout, ...)
+// given before `tls`: with its own flag parsing off, the command gets them
+// in args, and they mean nothing to it.
+func dropGlobalFlags(cmd *cobra.Command, args []string) []string {
+	global := cmd.Root().PersistentFlags()
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		name, _, inline := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
+		f := global.Lookup(name)
+		if f == nil {
+			break
+		}
+		args = args[1:]
+		if !inline && f.Value.Type() != "bool" && len(args) > 0 {
+			args = args[1:]
+		}
+	}
+	return args
 }
 
 // tlsHint explains a failed connection that TLS (or its absence) caused,
