@@ -53,7 +53,7 @@ func startAgent(ctx context.Context, o *options, sec connSecurity, log *slog.Log
 	}
 	a, err := agent.New(conn, dp, agent.Config{
 		Node: o.nodeName, UnderlayIP: ip.String(), UnderlayMTU: uint32(mtu),
-		StatePath: statePath, Logger: log,
+		StatePath: statePath, Logger: log, HeartbeatInterval: o.heartbeatInterval,
 	})
 	if err != nil {
 		conn.Close()

@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sdn-dev/sdn/cluster"
 	"github.com/sdn-dev/sdn/pki"
+	"github.com/sdn-dev/sdn/sdnd/agent"
 	"github.com/sdn-dev/sdn/sdnd/cnisrv"
 	"github.com/sdn-dev/sdn/spec"
 )
@@ -53,6 +55,11 @@ type options struct {
 	datapath      string // netdev or system
 	cniSocket     string
 
+	// Host liveness: how long the leader waits without a heartbeat before
+	// it marks a host down (server), how often the agent sends one.
+	nodeDownAfter     time.Duration
+	heartbeatInterval time.Duration
+
 	// Mutual TLS (pki/): the cluster CA and this process's certificate and
 	// key; all three, or none with plaintext asked for (--dev,
 	// --insecure-plaintext).
@@ -84,8 +91,8 @@ func (l *listFlag) Set(s string) error {
 
 // Which flags belong to which role, for "flag X needs role Y" errors.
 var (
-	serverFlags = []string{"bootstrap", "listen", "raft-addr", "raft-advertise", "peers", "bootstrap-expect", "join"}
-	agentFlags  = []string{"servers", "underlay-iface", "ovs-rundir", "ovs-dbdir", "datapath", "cni-socket"}
+	serverFlags = []string{"bootstrap", "listen", "raft-addr", "raft-advertise", "peers", "bootstrap-expect", "join", "node-down-after"}
+	agentFlags  = []string{"servers", "underlay-iface", "ovs-rundir", "ovs-dbdir", "datapath", "cni-socket", "heartbeat-interval"}
 )
 
 // newFlagSet declares sdnd's flags into o.
@@ -110,6 +117,8 @@ func newFlagSet(o *options, listen, servers, peers, join *listFlag, logLevel *st
 	fs.StringVar(&o.ovsDBDir, "ovs-dbdir", "", "agent: OVS_DBDIR of that Open vSwitch (default: /etc/openvswitch with the default --ovs-rundir, else --ovs-rundir)")
 	fs.StringVar(&o.datapath, "datapath", "", "agent: OVS datapath type, netdev or system (default: system when /sys/module/openvswitch exists, else netdev)")
 	fs.StringVar(&o.cniSocket, "cni-socket", defaultCNISocket, "agent: unix socket for the CNI plugin (mode 0600)")
+	fs.DurationVar(&o.nodeDownAfter, "node-down-after", cluster.DefaultNodeDownAfter, "with --server: mark a host down after this long without a heartbeat (it keeps its subnet and workloads; the cluster's node_release_after releases them); at least 1s, and several agent --heartbeat-intervals")
+	fs.DurationVar(&o.heartbeatInterval, "heartbeat-interval", agent.DefaultHeartbeatInterval, "agent: how often to tell the leader this host is alive (held in its memory, not in raft); keep it well under the servers' --node-down-after")
 	fs.StringVar(&o.tlsCA, pki.FlagCA, "", "the cluster CA certificate(s) (ca.crt from `sdnd tls init` or `sdnctl tls init`): peers must present a certificate it signed")
 	fs.StringVar(&o.tlsCert, pki.FlagCert, "", "this process's certificate: server-NAME.crt for --server, agent-NAME.crt for --agent (NAME is --node-name)")
 	fs.StringVar(&o.tlsKey, pki.FlagKey, "", "the key of --"+pki.FlagCert)
@@ -195,6 +204,14 @@ func (o *options) complete(given map[string]bool, e env) error {
 	}
 	need("server", o.server, serverFlags)
 	need("agent", o.agent, agentFlags)
+	if o.nodeDownAfter < time.Second {
+		errs = append(errs, fmt.Errorf("node-down-after %s: want at least 1s (the default is %s)", o.nodeDownAfter, cluster.DefaultNodeDownAfter))
+	}
+	if o.heartbeatInterval <= 0 {
+		errs = append(errs, fmt.Errorf("heartbeat-interval %s: want a positive duration (the default is %s)", o.heartbeatInterval, agent.DefaultHeartbeatInterval))
+	} else if o.server && o.agent && o.heartbeatInterval*2 > o.nodeDownAfter {
+		errs = append(errs, fmt.Errorf("heartbeat-interval %s and node-down-after %s: a host would be marked down after missing fewer than two heartbeats; shorten the interval or lengthen node-down-after", o.heartbeatInterval, o.nodeDownAfter))
+	}
 
 	if o.nodeName == "" {
 		o.nodeName = strings.ToLower(e.hostname)

@@ -10,8 +10,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sdn-dev/sdn/cluster"
+	"github.com/sdn-dev/sdn/sdnd/agent"
 )
 
 func testEnv(files map[string]string) env {
@@ -34,7 +36,8 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := options{dataDir: defaultDataDir, listen: []string{defaultListen}, nodeName: "host-a",
-		ovsRunDir: defaultOVSRunDir, cniSocket: defaultCNISocket, logLevel: slog.LevelInfo}
+		ovsRunDir: defaultOVSRunDir, cniSocket: defaultCNISocket, logLevel: slog.LevelInfo,
+		nodeDownAfter: cluster.DefaultNodeDownAfter, heartbeatInterval: agent.DefaultHeartbeatInterval}
 	agentBase := base
 	agentBase.agent, agentBase.underlayIface, agentBase.datapath, agentBase.ovsDBDir = true, "eth0", "netdev", defaultOVSDBDir
 	tests := []struct {
@@ -107,6 +110,13 @@ insecure-plaintext = true
 				o.insecurePlaintext = true
 				o.config, o.nodeName, o.servers, o.underlayIface, o.datapath, o.logLevel = "/etc/sdnd.hcl", "cli", []string{"10.0.0.1:7420", "10.0.0.2:7420"}, "eth1", "system", slog.LevelWarn
 			}},
+		{name: "liveness timings, down-after from the config file", args: []string{"--dev", "--agent", "--underlay-iface", "eth0", "--heartbeat-interval", "500ms", "--config", "/l.hcl"},
+			files: map[string]string{"/l.hcl": `node-down-after = "3s"` + "\n"},
+			change: func(o *options) {
+				o.dev, o.server, o.bootstrap, o.agent, o.raftAddr = true, true, true, true, defaultListen
+				o.servers, o.underlayIface, o.datapath, o.ovsDBDir = []string{defaultListen}, "eth0", "netdev", defaultOVSDBDir
+				o.config, o.nodeDownAfter, o.heartbeatInterval = "/l.hcl", 3*time.Second, 500*time.Millisecond
+			}},
 		{name: "config file list as comma string", args: []string{"--config=/c.hcl"},
 			files: map[string]string{"/c.hcl": `server = true` + "\n" + `listen = "127.0.0.1:1,unix:/x.sock"` + "\ninsecure_plaintext = true\n"},
 			change: func(o *options) {
@@ -177,6 +187,11 @@ func TestParseFlagsErrors(t *testing.T) {
 			[]string{"--tls-ca, --tls-cert given without --tls-key: mutual TLS needs all three"}},
 		{"TLS and plaintext", []string{"--dev", "--insecure-plaintext", "--tls-ca", "/ca.crt", "--tls-cert", "/s.crt", "--tls-key", "/s.key"}, nil,
 			[]string{"--insecure-plaintext and --tls-ca, --tls-cert, --tls-key contradict each other"}},
+		{"down-after too short", []string{"--dev", "--node-down-after", "100ms"}, nil, []string{"node-down-after 100ms: want at least 1s"}},
+		{"heartbeat not positive", []string{"--dev", "--agent", "--underlay-iface", "e", "--heartbeat-interval", "0s"}, nil, []string{"heartbeat-interval 0s: want a positive duration"}},
+		{"heartbeat too slow for down-after", []string{"--dev", "--agent", "--underlay-iface", "e", "--heartbeat-interval", "20s"}, nil,
+			[]string{"a host would be marked down after missing fewer than two heartbeats"}},
+		{"down-after without server", []string{"--agent", "--servers", "a:1", "--underlay-iface", "e", "--node-down-after", "9s"}, nil, []string{"--node-down-after is a setting of the server role"}},
 		{"config cannot include config", []string{"--config", "/c.hcl"}, map[string]string{"/c.hcl": "config = \"/d.hcl\"\n"}, []string{`Unknown setting "config"`}},
 	}
 	for _, tt := range tests {

@@ -26,6 +26,8 @@
 //	                  --bootstrap-expect N --join ADDR,...   servers find each other
 //	                  --join ADDR,...                 be added to a running cluster
 //	sdnd --agent --servers ADDR[,ADDR] --underlay-iface IFACE [--datapath netdev|system]
+//	     [--heartbeat-interval 5s]      servers mark a host down after --node-down-after (30s)
+//	                                    without a heartbeat; the leader holds heartbeats in memory
 //	sdnd --config FILE   (HCL attributes named like the flags; flags win)
 //	sdnd tls init|issue|list ...   create the cluster CA and certificates (as `sdnctl tls`)
 //

@@ -69,7 +69,8 @@ func startServer(ctx context.Context, o *options, sec connSecurity, log *slog.Lo
 	if o.bootstrapExpect > 0 || len(o.join) > 0 {
 		former = join.New(join.Config{Expect: o.bootstrapExpect, Join: o.join, Local: srv, Dialer: peerDialer{peers}, Logger: log.With("component", "join")})
 	}
-	opts := api.Options{Peers: peers, Authorize: sec.tls()}
+	live := cluster.NewLiveness(o.nodeDownAfter, nil)
+	opts := api.Options{Peers: peers, Authorize: sec.tls(), Liveness: live}
 	if former != nil {
 		opts.Formation = former
 	}
@@ -98,6 +99,7 @@ func startServer(ctx context.Context, o *options, sec connSecurity, log *slog.Lo
 		log.Warn("this server has no raft state and no way to start a cluster; it waits to be added to one (`sdnctl cluster join " + srv.Addr() + "` against a running server), or restart it with --bootstrap, --peers or --bootstrap-expect and --join")
 	}
 	go s.trackHealth(rctx, strings.Join(addrs, ","))
+	go srv.RunLiveness(rctx, live) // acts while this server leads
 	log.Info("server started", "node", o.nodeName, "api", strings.Join(addrs, ","), "cluster_address", srv.Addr(),
 		"bootstrap", o.bootstrap, "peers", len(o.peers), "bootstrap_expect", o.bootstrapExpect, "join", strings.Join(o.join, ","))
 	return s, nil

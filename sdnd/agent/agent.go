@@ -36,10 +36,19 @@ type Config struct {
 	// put back. The realizer diffs against the world, so a resync of a
 	// correct host changes nothing. 0 means DefaultResyncInterval.
 	ResyncInterval time.Duration
+	// HeartbeatInterval is how often the agent tells the leader the host
+	// is alive (NodeService.Heartbeat, held in the leader's memory); the
+	// servers mark a host down after their --node-down-after without one.
+	// 0 means DefaultHeartbeatInterval.
+	HeartbeatInterval time.Duration
 }
 
 // DefaultResyncInterval is the resync period when none is configured.
 const DefaultResyncInterval = 15 * time.Second
+
+// DefaultHeartbeatInterval is the heartbeat period when none is
+// configured: six of them fit in the servers' default down-after (30 s).
+const DefaultHeartbeatInterval = 5 * time.Second
 
 // Agent follows the servers for one host.
 type Agent struct {
@@ -114,7 +123,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	go a.resyncLoop(ctx)
 	backoff := 100 * time.Millisecond
-	registered := false
+	registered, beating := false, false
 	for ctx.Err() == nil {
 		if !registered {
 			if _, err := a.Register(ctx); err != nil {
@@ -127,6 +136,10 @@ func (a *Agent) Run(ctx context.Context) error {
 				continue
 			}
 			registered = true
+			if !beating {
+				beating = true
+				go a.heartbeatLoop(ctx)
+			}
 		}
 		err := a.follow(ctx)
 		if ctx.Err() != nil {
@@ -175,6 +188,50 @@ func (a *Agent) resyncLoop(ctx context.Context) {
 		a.realizeMu.Unlock()
 		if ctx.Err() == nil {
 			a.report(ctx, rep)
+		}
+	}
+}
+
+// heartbeatLoop tells the leader every HeartbeatInterval that this host is
+// alive. Heartbeats cost the servers no raft write: the leader keeps them
+// in memory and writes only when a host goes down or comes back. A host
+// the servers no longer know (removed, or released after being down past
+// the cluster's node_release_after) registers again.
+func (a *Agent) heartbeatLoop(ctx context.Context) {
+	every := a.cfg.HeartbeatInterval
+	if every <= 0 {
+		every = DefaultHeartbeatInterval
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		hctx, cancel := context.WithTimeout(ctx, max(every, 5*time.Second))
+		_, err := a.nodes.Heartbeat(hctx, &sdnv1.HeartbeatRequest{Node: a.cfg.Node})
+		cancel()
+		switch {
+		case err == nil:
+			if failing {
+				a.log.Info("heartbeats reach the leader again")
+			}
+			failing = false
+		case ctx.Err() != nil:
+			return
+		case status.Code(err) == codes.NotFound:
+			a.log.Warn("the servers do not know this host (removed, or released after being down longer than the cluster's node_release_after); registering again", "err", err)
+			if _, err := a.Register(ctx); err != nil {
+				a.log.Warn("register again", "err", err)
+			}
+		case !failing:
+			// Once per outage; the servers mark the host down if it
+			// lasts their --node-down-after.
+			failing = true
+			a.log.Warn("heartbeat to the leader failed; retrying every interval", "interval", every, "err", err)
 		}
 	}
 }
