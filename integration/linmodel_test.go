@@ -312,7 +312,8 @@ func (h *linHistory) operations() ([]porcupine.Operation, linStats) {
 
 // linCheck checks a history with porcupine (within timeout) and, unless it
 // is linearizable, writes porcupine's visualization of it to a file whose
-// path it returns: under $SDN_TEST_ARTIFACTS when set, else under dir.
+// path it returns (under $SDN_TEST_ARTIFACTS when set, else under dir) and
+// logs which keys have no linearization, and where theirs stops.
 func linCheck(t *testing.T, model porcupine.Model, ops []porcupine.Operation, timeout time.Duration, dir, name string) (porcupine.CheckResult, time.Duration, string) {
 	t.Helper()
 	start := time.Now()
@@ -320,6 +321,9 @@ func linCheck(t *testing.T, model porcupine.Model, ops []porcupine.Operation, ti
 	took := time.Since(start)
 	if res == porcupine.Ok {
 		return res, took, ""
+	}
+	if res == porcupine.Illegal {
+		t.Log(linExplain(model, ops, info))
 	}
 	if a := os.Getenv("SDN_TEST_ARTIFACTS"); a != "" {
 		dir = a
@@ -398,4 +402,63 @@ func TestLinearizabilityModel(t *testing.T) {
 			t.Errorf("%s: linearizable = %v, want %v", tc.name, got, tc.ok)
 		}
 	}
+}
+
+// linExplain says, for each key whose history has no linearization, the
+// end of the longest linearizable part porcupine found and the earliest
+// operations that cannot follow it.
+func linExplain(model porcupine.Model, ops []porcupine.Operation, info porcupine.LinearizationInfo) string {
+	var b strings.Builder
+	parts := model.Partition(ops)
+	partials := info.PartialLinearizationsOperations()
+	ms := func(ns int64) string { return time.Duration(ns).Round(time.Millisecond).String() }
+	describe := func(op porcupine.Operation) string {
+		m, _ := op.Metadata.(linMeta)
+		ret := ms(op.Return)
+		if op.Output.(linOutput).Unknown {
+			ret = "end"
+		}
+		return fmt.Sprintf("[%s..%s] client %d: %s (%s)", ms(op.Call), ret, op.ClientId, model.DescribeOperation(op.Input, op.Output), model.DescribeOperationMetadata(m))
+	}
+	for p, part := range parts {
+		if p >= len(partials) {
+			break
+		}
+		var longest []porcupine.Operation
+		for _, l := range partials[p] {
+			if len(l) > len(longest) {
+				longest = l
+			}
+		}
+		if len(longest) == len(part) {
+			continue
+		}
+		key := part[0].Input.(linInput).Key
+		fmt.Fprintf(&b, "key %s: none of the orders of its %d operations is legal; the longest legal prefix porcupine found has %d, ending:\n", key, len(part), len(longest))
+		var st any = model.Init()
+		states := make([]any, len(longest))
+		for i, op := range longest {
+			_, st = model.Step(st, op.Input, op.Output)
+			states[i] = st
+		}
+		for i := max(0, len(longest)-6); i < len(longest); i++ {
+			fmt.Fprintf(&b, "    %s  => %s\n", describe(longest[i]), model.DescribeState(states[i]))
+		}
+		in := map[[2]int64]bool{}
+		for _, op := range longest {
+			in[[2]int64{op.Call, int64(op.ClientId)}] = true
+		}
+		var rest []porcupine.Operation
+		for _, op := range part {
+			if !in[[2]int64{op.Call, int64(op.ClientId)}] {
+				rest = append(rest, op)
+			}
+		}
+		sort.Slice(rest, func(i, j int) bool { return rest[i].Call < rest[j].Call })
+		fmt.Fprintf(&b, "  and none of these can come next (earliest called first):\n")
+		for _, op := range rest[:min(4, len(rest))] {
+			fmt.Fprintf(&b, "    %s\n", describe(op))
+		}
+	}
+	return b.String()
 }
