@@ -189,7 +189,7 @@ func (ml *memLab) realizeRate(ctx context.Context, env *bench.Env) (float64, err
 	if ml.err != nil {
 		return 0, fmt.Errorf("lab not loaded: %w", ml.err)
 	}
-	conn, err := grpc.NewClient("unix://"+ml.lab.APISocket(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := ml.lab.Dial()
 	if err != nil {
 		return 0, err
 	}

@@ -12,16 +12,17 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/sdn-dev/sdn/pki"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
-// Sdnctl runs bin/sdnctl against the lab's API (host1's unix socket) and
-// returns its combined output.
+// Sdnctl runs bin/sdnctl against the lab's API (host1's unix socket, with
+// the lab's client-admin certificate) and returns its combined output.
 func (l *Lab) Sdnctl(args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(l.Bin, "sdnctl"), append([]string{"--server", l.SdnctlServer()}, args...)...)
+	cmd := exec.Command(filepath.Join(l.Bin, "sdnctl"), append(append([]string{"--server", l.SdnctlServer()}, l.SdnctlTLSFlags()...), args...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("sdnctl %s: %w\n%s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
@@ -41,8 +42,24 @@ func (l *Lab) Exec(ns string, args ...string) (string, error) {
 	return out.String(), nil
 }
 
-func (l *Lab) dial() (*grpc.ClientConn, error) {
-	return grpc.NewClient("unix://"+l.APISocket(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+func (l *Lab) dial() (*grpc.ClientConn, error) { return l.Dial() }
+
+// Dial connects to host1's API socket with mutual TLS, as server/lab (see
+// DialServer).
+func (l *Lab) Dial() (*grpc.ClientConn, error) {
+	return l.dialTLS("unix://" + l.APISocket())
+}
+
+// dialTLS connects to target as server/lab.
+func (l *Lab) dialTLS(target string) (*grpc.ClientConn, error) {
+	if err := l.ensureTLS(0); err != nil {
+		return nil, err
+	}
+	cfg, err := pki.PathsFor(l.TLSDir(), pki.RoleServer, labIdentity).Client()
+	if err != nil {
+		return nil, err
+	}
+	return grpc.NewClient(target, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
 }
 
 // poll calls check every 200 ms until it returns true or an error, or

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sdn-dev/sdn/pki"
 )
 
 // AttachDefaults attaches, on every host, one workload to each network of
@@ -113,8 +115,9 @@ func admins(isolation string, networks map[string]bool) string {
 // Hints tells how to poke at the lab.
 func (l *Lab) Hints(w io.Writer, ws []*Workload) {
 	fmt.Fprintf(w, "\nLab %q is up (%d hosts, underlay %s, files in %s).\n", l.Name, l.Hosts, Subnet(l.Name), l.Dir)
-	fmt.Fprintf(w, "  security:   plaintext (sdnd --insecure-plaintext), like sdnd --dev: the API is host1's root-only unix socket;\n")
-	fmt.Fprintf(w, "              a real cluster runs mutual TLS (docs/security.md)\n")
+	tlsf := pki.PathsFor(l.TLSDir(), pki.RoleClient, "admin")
+	fmt.Fprintf(w, "  security:   mutual TLS, the lab's CA and certificates in %s (docs/security.md); for sdnctl:\n", l.TLSDir())
+	fmt.Fprintf(w, "              export SDN_TLS_CA=%s SDN_TLS_CERT=%s SDN_TLS_KEY=%s\n", tlsf.CA, tlsf.Cert, tlsf.Key)
 	fmt.Fprintf(w, "  sdnctl:     %s/sdnctl --server %s get workloads\n", l.Bin, l.SdnctlServer())
 	fmt.Fprintf(w, "              %s/sdnctl --server %s status\n", l.Bin, l.SdnctlServer())
 	if len(ws) > 1 {

@@ -21,6 +21,9 @@
 //	DIR/bin.path     the binaries' directory, for Open
 //	DIR/hostI/       ovs/ (OVS run, db and log dir), data/ (sdnd), sdnd.log,
 //	                 sdnd.pid, api.sock (host1), cni.sock, workloads/*.json
+//	DIR/tls/         the lab's CA and certificates: every sdnd runs with mutual
+//	                 TLS (server-host1, server-sK, agent-hostI); sdnctl uses
+//	                 client-admin (SdnctlTLSFlags), the lab's own calls server-lab
 //
 // The underlay subnet 198.18.X.0/24 lies in 198.18.0.0/15 and is derived from
 // NAME (stable, see Subnet). Nothing is created in the root namespace: no

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/sdn-dev/sdn/datapath/link"
@@ -28,14 +27,6 @@ import (
 // with Config.UnderlayOnly (no sdnd of the lab's own). Servers keep their
 // files in DIR/serverK/ (data/, sdnd.log, sdnd.pid, api.sock); Down removes
 // them like everything else.
-//
-// These servers and agents run with mutual TLS, as a real cluster does:
-// the lab makes a CA and certificates in DIR/tls/ (package pki): server-sK
-// (valid for the server's underlay address), agent-hostI, client-admin for
-// sdnctl (SdnctlTLSFlags) and server-lab, the identity DialServer connects
-// with. A server certificate may make any call, so a test driving the API
-// through DialServer may also act as hosts (register fake ones, attach
-// workloads on them).
 
 // maxServers bounds UpServers; server addresses are .201 to .209.
 const maxServers = 9
@@ -76,19 +67,21 @@ func (l *Lab) ServerPID(k int) int { return l.serverDaemon(k).pid() }
 // DialServer connects to server k's API socket, with mutual TLS as
 // server/lab.
 func (l *Lab) DialServer(k int) (*grpc.ClientConn, error) {
-	if err := l.ensureTLS(k); err != nil {
-		return nil, err
-	}
-	cfg, err := pki.PathsFor(l.TLSDir(), pki.RoleServer, labIdentity).Client()
-	if err != nil {
-		return nil, err
-	}
-	return grpc.NewClient("unix://"+l.ServerSocket(k), grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+	return l.dialTLS("unix://" + l.ServerSocket(k))
 }
 
 // labIdentity is the name of the server certificate the lab's own calls
 // use.
 const labIdentity = "lab"
+
+// Every sdnd of a lab runs with mutual TLS, as a real cluster does: the lab
+// makes a CA and certificates in DIR/tls/ (package pki): server-host1 (the
+// single server, valid for host1's underlay address) and server-sK (the
+// separate servers, for theirs), agent-hostI for every host, client-admin
+// for sdnctl (SdnctlTLSFlags) and server-lab, the identity Dial and
+// DialServer connect with. A server certificate may make any call, so a
+// test driving the API through them may also act as hosts (register fake
+// ones, attach workloads on them).
 
 // TLSDir holds the lab's CA and certificates.
 func (l *Lab) TLSDir() string { return filepath.Join(l.Dir, "tls") }
@@ -106,9 +99,9 @@ func (l *Lab) tlsFlags(role pki.Role, name string) []string {
 	return []string{"--" + pki.FlagCA + "=" + p.CA, "--" + pki.FlagCert + "=" + p.Cert, "--" + pki.FlagKey + "=" + p.Key}
 }
 
-// ensureTLS makes the lab's CA and the certificates of servers 1..n, of
-// every host's agent, of sdnctl (client-admin) and of the lab itself
-// (server-lab), keeping those that exist.
+// ensureTLS makes the lab's CA and the certificates of host1's server, of
+// separate servers 1..n, of every host's agent, of sdnctl (client-admin)
+// and of the lab itself (server-lab), keeping those that exist.
 func (l *Lab) ensureTLS(n int) error {
 	l.tlsMu.Lock()
 	defer l.tlsMu.Unlock()
@@ -122,7 +115,8 @@ func (l *Lab) ensureTLS(n int) error {
 		id    pki.Identity
 		hosts []string
 	}
-	want := []cert{{pki.Identity{Role: pki.RoleClient, Name: "admin"}, nil}, {pki.Identity{Role: pki.RoleServer, Name: labIdentity}, nil}}
+	want := []cert{{pki.Identity{Role: pki.RoleClient, Name: "admin"}, nil}, {pki.Identity{Role: pki.RoleServer, Name: labIdentity}, nil},
+		{pki.Identity{Role: pki.RoleServer, Name: HostName(1)}, []string{l.HostIP(1).String()}}}
 	for k := 1; k <= n; k++ {
 		want = append(want, cert{pki.Identity{Role: pki.RoleServer, Name: ServerName(k)}, []string{l.ServerIP(k).String()}})
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sdn-dev/sdn/pki"
 )
 
 // Up brings the lab up and returns it: namespaces, underlay, one OVS
@@ -48,6 +50,9 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 	}
 	if cfg.UnderlayOnly {
 		return l, l.checkUnderlay()
+	}
+	if err := l.ensureTLS(0); err != nil {
+		return nil, err
 	}
 	if err := l.upSDND(ctx, 1); err != nil {
 		return nil, err
@@ -200,6 +205,8 @@ func (l *Lab) upSDND(ctx context.Context, i int) error {
 		case binaryReplaced(pid):
 			// Restarts are normal for sdnd: run the rebuilt binary.
 			why = "bin/sdnd was rebuilt"
+		case !strings.Contains(string(cmdline(pid)), "--"+pki.FlagCert+"="):
+			why = "it runs without TLS (started by an older lab)"
 		case startTime(l.vswitchdPID(i)) > startTime(pid):
 			// A new ovs-vswitchd starts with no flows, and this agent
 			// does not replay them (yet); a fresh one realizes everything.
@@ -225,7 +232,7 @@ func (l *Lab) upSDND(ctx context.Context, i int) error {
 	if i == 1 {
 		role = "server+agent"
 	}
-	l.logf("%s: sdnd %s started (pid %d, plaintext, log %s)", HostName(i), role, pid, l.sdndLog(i))
+	l.logf("%s: sdnd %s started (pid %d, mutual TLS, log %s)", HostName(i), role, pid, l.sdndLog(i))
 	return nil
 }
 
@@ -237,19 +244,19 @@ func (l *Lab) dataDir(i int) string { return filepath.Join(l.HostDir(i), "data")
 func (l *Lab) sdndLog(i int) string { return filepath.Join(l.HostDir(i), "sdnd.log") }
 func (l *Lab) ovsDir(i int) string  { return filepath.Join(l.HostDir(i), "ovs") }
 
-// sdndArgs is host i's sdnd command line: server and agent on host1, agent
-// elsewhere. This single-server lab runs plaintext (--insecure-plaintext),
-// like `sdnd --dev`: its API is host1's unix socket and the underlay
-// namespaces, which only root on this machine reaches. The separate
-// servers of UpServers run with mutual TLS.
+// sdndArgs is host i's sdnd command line: server and agent on host1 (with
+// its server certificate), agent elsewhere (with the host's agent
+// certificate); mutual TLS everywhere (servers.go).
 func (l *Lab) sdndArgs(i int) []string {
 	var args []string
 	if i == 1 {
 		ip := l.HostIP(1).String()
 		args = append(args, "--server", "--bootstrap", "--agent",
 			"--listen=unix:"+l.APISocket()+","+ip+":7420", "--raft-addr="+ip+":7421")
+		args = append(args, l.tlsFlags(pki.RoleServer, HostName(1))...)
 	} else {
 		args = append(args, "--agent", "--servers="+l.HostIP(1).String()+":7420")
+		args = append(args, l.tlsFlags(pki.RoleAgent, HostName(i))...)
 	}
 	return append(args,
 		"--node-name="+HostName(i),
@@ -259,7 +266,6 @@ func (l *Lab) sdndArgs(i int) []string {
 		"--ovs-dbdir="+l.ovsDir(i),
 		"--datapath=netdev",
 		"--cni-socket="+l.CNISocket(i),
-		"--insecure-plaintext",
 	)
 }
 
