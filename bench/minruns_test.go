@@ -29,3 +29,13 @@ func TestMinRunsRaisesRoundsOfOneFigure(t *testing.T) {
 		t.Errorf("with -runs 12 the kills figure has %d samples, want 12 (MinRuns only raises)", n)
 	}
 }
+
+func TestQuickIgnoresMinRuns(t *testing.T) {
+	n := 0
+	s := Suite{Name: "t", Figures: []Figure{{Name: "kills", Unit: "s", MinRuns: 10,
+		Variants: []Variant{{Name: "v", Run: func(context.Context, *Env) (float64, error) { n++; return 1, nil }}}}}}
+	Run(context.Background(), []Suite{s}, Options{Runs: 3, Quick: true, TempDir: t.TempDir()})
+	if n != 3 {
+		t.Errorf("quick run made %d rounds, want 3", n)
+	}
+}

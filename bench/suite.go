@@ -76,7 +76,8 @@ type Figure struct {
 	Ratios [][2]string
 	// MinRuns raises the number of rounds of this figure above the run's
 	// (-runs, QUICK) when a figure needs more samples to mean anything,
-	// e.g. "failover time over at least 10 kills". 0: the run's.
+	// e.g. "failover time over at least 10 kills". 0: the run's. QUICK
+	// runs ignore it (a smoke test).
 	MinRuns int
 }
 
