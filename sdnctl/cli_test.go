@@ -312,7 +312,7 @@ func TestRenderStatusAndDelete(t *testing.T) {
 	}
 	addr := serve(t, f)
 	r := sdnctl(t, addr, "status")
-	if r.code != 0 || r.stdout != "revision 14 (watch history from 3)\nNODE   STATE   REALIZED   LAG   LAST-REPORT   ERROR\n" {
+	if r.code != 0 || r.stdout != "revision 14 (watch history from 3)\nNODE   STATE   REALIZED   LAG   LAST-REPORT   HEARTBEAT   ERROR\n" {
 		t.Errorf("status: code %d, stdout:\n%s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 	r = sdnctl(t, addr, "status", "-o", "json")

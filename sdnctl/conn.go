@@ -25,6 +25,7 @@ type client struct {
 	config  sdnv1.ConfigServiceClient
 	status  sdnv1.StatusServiceClient
 	cluster sdnv1.ClusterServiceClient
+	nodes   sdnv1.NodeServiceClient
 }
 
 func (c *client) Close() error { return c.conn.Close() }
@@ -87,6 +88,7 @@ func (a *app) connect() (*client, error) {
 		conn:    conn,
 		config:  sdnv1.NewConfigServiceClient(conn),
 		status:  sdnv1.NewStatusServiceClient(conn),
+		nodes:   sdnv1.NewNodeServiceClient(conn),
 		cluster: sdnv1.NewClusterServiceClient(conn),
 	}, nil
 }

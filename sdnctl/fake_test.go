@@ -18,6 +18,7 @@ type fakeSDND struct {
 	sdnv1.UnimplementedConfigServiceServer
 	sdnv1.UnimplementedStatusServiceServer
 	sdnv1.UnimplementedClusterServiceServer
+	sdnv1.UnimplementedNodeServiceServer
 
 	applyResp  *sdnv1.ApplyResponse
 	applyErr   error
@@ -30,6 +31,9 @@ type fakeSDND struct {
 	members    *sdnv1.MembersResponse
 	clusterErr error // returned by the ClusterService calls
 	joinResp   *sdnv1.JoinResponse
+	drainResp  *sdnv1.DrainNodeResponse
+	removeResp *sdnv1.RemoveNodeResponse
+	nodeErr    error // returned by Drain and Remove
 
 	mu         sync.Mutex
 	applyReqs  []*sdnv1.ApplyRequest
@@ -37,6 +41,21 @@ type fakeSDND struct {
 	deleteReqs []*sdnv1.DeleteRequest
 	waitReqs   []*sdnv1.WaitRealizedRequest
 	clusterReq []string // what the ClusterService was asked, as text
+	nodeReqs   []string // what Drain and Remove were asked, as text
+}
+
+func (f *fakeSDND) Drain(_ context.Context, req *sdnv1.DrainNodeRequest) (*sdnv1.DrainNodeResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nodeReqs = append(f.nodeReqs, fmt.Sprintf("drain %s %t", req.Name, req.Drain))
+	return f.drainResp, f.nodeErr
+}
+
+func (f *fakeSDND) Remove(_ context.Context, req *sdnv1.RemoveNodeRequest) (*sdnv1.RemoveNodeResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nodeReqs = append(f.nodeReqs, fmt.Sprintf("remove %s force=%t", req.Name, req.Force))
+	return f.removeResp, f.nodeErr
 }
 
 func (f *fakeSDND) record(s string) {
@@ -113,6 +132,7 @@ func serve(t *testing.T, f *fakeSDND) string {
 	sdnv1.RegisterConfigServiceServer(s, f)
 	sdnv1.RegisterStatusServiceServer(s, f)
 	sdnv1.RegisterClusterServiceServer(s, f)
+	sdnv1.RegisterNodeServiceServer(s, f)
 	go s.Serve(lis)
 	t.Cleanup(s.Stop)
 	return lis.Addr().String()

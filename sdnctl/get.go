@@ -88,7 +88,7 @@ func (a *app) getCommand() *cobra.Command {
 			if err != nil {
 				return a.rpcError(ctx, err)
 			}
-			return a.writeList(kind, output, resp)
+			return a.writeList(kind, output, resp, stale)
 		}),
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", formatTable, "output format: table or json")
@@ -98,8 +98,9 @@ func (a *app) getCommand() *cobra.Command {
 	return cmd
 }
 
-// writeList prints the objects of kind from resp in format.
-func (a *app) writeList(kind, format string, resp *sdnv1.ListResponse) error {
+// writeList prints the objects of kind from resp in format; stale says
+// the answer came from a server's own copy (no heartbeats in it).
+func (a *app) writeList(kind, format string, resp *sdnv1.ListResponse, stale bool) error {
 	if format == formatJSON {
 		var (
 			b   []byte
@@ -127,7 +128,7 @@ func (a *app) writeList(kind, format string, resp *sdnv1.ListResponse) error {
 	case kindCluster:
 		return writeClusterTable(a.stdout, resp.GetCluster(), resp.GetRevision())
 	case kindNode:
-		return writeNodesTable(a.stdout, resp.GetNodes())
+		return writeNodesTable(a.stdout, resp.GetNodes(), !stale, a.now())
 	case kindNetwork:
 		return writeNetworksTable(a.stdout, resp.GetNetworks())
 	case kindWorkload:

@@ -11,6 +11,9 @@
 //	                                            when every host realized the new revision
 //	sdnctl get cluster|nodes|networks|workloads [-o table|json] [--network N] [--node N] [--stale]
 //	sdnctl delete network|workload|node NAME    (a workload NAME is network/name)
+//	sdnctl node list [-o table|json] [--stale]  hosts: status (ready, drained, down for how long), heartbeat
+//	sdnctl node drain|undrain HOST              refuse (or accept again) new workloads on a host
+//	sdnctl node remove HOST [--force]           release a host's subnet and workload addresses
 //	sdnctl status [-o table|json]               desired revision and what each host realized
 //	sdnctl cluster members [-o table|json] [--stale]   the raft servers: leader, state, indexes
 //	sdnctl cluster join ADDRESS [--id ID]       add a running server with no state as a voter
@@ -162,6 +165,7 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 		a.applyCommand(),
 		a.getCommand(),
 		a.deleteCommand(),
+		a.nodeCommand(),
 		a.statusCommand(),
 		a.clusterCommand(),
 		a.versionCommand(),

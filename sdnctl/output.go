@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -94,13 +95,54 @@ func formatNodeState(s sdnv1.NodeState) string {
 	return "unknown"
 }
 
-func writeNodesTable(w io.Writer, nodes []*sdnv1.Node) error {
+// writeNodesTable prints the hosts with their status (ready, drained,
+// down for how long) and, when the answer came from the leader
+// (heartbeats), how long ago it last heard from each.
+func writeNodesTable(w io.Writer, nodes []*sdnv1.Node, heartbeats bool, now time.Time) error {
 	tw := newTable(w)
-	fmt.Fprintln(tw, "NAME\tUNDERLAY-IP\tMTU\tSUBNET\tGATEWAY")
+	fmt.Fprintln(tw, "NAME\tUNDERLAY-IP\tMTU\tSUBNET\tGATEWAY\tSTATUS\tHEARTBEAT")
 	for _, n := range sortedNodes(nodes) {
-		row(tw, n.GetName(), n.GetUnderlayIp(), uintCell(n.GetUnderlayMtu()), n.GetSubnet(), n.GetGatewayIp())
+		hb := ""
+		if heartbeats {
+			hb = formatAgo(n.GetLastHeartbeatUnixMs(), now)
+		}
+		row(tw, n.GetName(), n.GetUnderlayIp(), uintCell(n.GetUnderlayMtu()), n.GetSubnet(), n.GetGatewayIp(),
+			formatNodeStatus(n.GetDownSinceUnixMs(), n.GetDrained(), now), hb)
 	}
 	return tw.Flush()
+}
+
+// formatNodeStatus renders a host's liveness: "ready", "drained",
+// "down for 3m12s", "down for 3m12s, drained".
+func formatNodeStatus(downSinceUnixMs int64, drained bool, now time.Time) string {
+	s := "ready"
+	if downSinceUnixMs != 0 {
+		s = "down for " + formatDuration(now.Sub(time.UnixMilli(downSinceUnixMs)))
+		if drained {
+			s += ", drained"
+		}
+		return s
+	}
+	if drained {
+		s = "drained"
+	}
+	return s
+}
+
+// formatDuration renders an elapsed time coarsely: "12s", "3m12s",
+// "5h02m", "3d".
+func formatDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d/time.Minute), int(d%time.Minute/time.Second))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
 }
 
 func writeNetworksTable(w io.Writer, networks []*sdnv1.Network) error {
@@ -157,6 +199,7 @@ func writeClusterTable(w io.Writer, c *sdnv1.ClusterSettings, revision uint64) e
 		{"isolation", spec.IsolationName(c.GetIsolation())},
 		{"mtu", mtu},
 		{"effective-mtu", effective},
+		{"node-release-after", spec.FormatNodeReleaseAfter(c.GetNodeReleaseAfterSeconds())},
 		{"origin", origin},
 		{"revision", uint64Cell(c.GetModRevision())},
 	} {

@@ -33,6 +33,9 @@ func testWorkloads() []*sdnv1.Workload {
 	}
 }
 
+// tableNow is "now" for the tables that show ages.
+var tableNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
 func TestTables(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -43,19 +46,36 @@ func TestTables(t *testing.T) {
 			name: "nodes",
 			write: func(b *bytes.Buffer) error {
 				return writeNodesTable(b, []*sdnv1.Node{
-					{Name: "host2", UnderlayIp: "198.18.0.2", UnderlayMtu: 1500, Subnet: "10.128.2.0/23", GatewayIp: "10.128.2.1"},
-					{Name: "host1", UnderlayIp: "198.18.0.1", UnderlayMtu: 9000, Subnet: "10.128.0.0/23", GatewayIp: "10.128.0.1"},
-				})
+					{Name: "host2", UnderlayIp: "198.18.0.2", UnderlayMtu: 1500, Subnet: "10.128.2.0/23", GatewayIp: "10.128.2.1",
+						DownSinceUnixMs: tableNow.Add(-3*time.Minute - 12*time.Second).UnixMilli(), LastHeartbeatUnixMs: 0},
+					{Name: "host1", UnderlayIp: "198.18.0.1", UnderlayMtu: 9000, Subnet: "10.128.0.0/23", GatewayIp: "10.128.0.1",
+						LastHeartbeatUnixMs: tableNow.Add(-2 * time.Second).UnixMilli()},
+					{Name: "host3", UnderlayIp: "198.18.0.3", UnderlayMtu: 1500, Subnet: "10.128.4.0/23", GatewayIp: "10.128.4.1",
+						Drained: true, LastHeartbeatUnixMs: tableNow.Add(-4 * time.Second).UnixMilli()},
+					{Name: "host4", UnderlayIp: "198.18.0.4", UnderlayMtu: 1500, Subnet: "10.128.6.0/23", GatewayIp: "10.128.6.1",
+						Drained: true, DownSinceUnixMs: tableNow.Add(-26 * time.Hour).UnixMilli()},
+				}, true, tableNow)
 			},
-			want: `NAME    UNDERLAY-IP   MTU    SUBNET          GATEWAY
-host1   198.18.0.1    9000   10.128.0.0/23   10.128.0.1
-host2   198.18.0.2    1500   10.128.2.0/23   10.128.2.1
+			want: `NAME    UNDERLAY-IP   MTU    SUBNET          GATEWAY      STATUS                     HEARTBEAT
+host1   198.18.0.1    9000   10.128.0.0/23   10.128.0.1   ready                      2s ago
+host2   198.18.0.2    1500   10.128.2.0/23   10.128.2.1   down for 3m12s             never
+host3   198.18.0.3    1500   10.128.4.0/23   10.128.4.1   drained                    4s ago
+host4   198.18.0.4    1500   10.128.6.0/23   10.128.6.1   down for 26h00m, drained   never
+`,
+		},
+		{
+			name: "nodes, stale read (no heartbeats)",
+			write: func(b *bytes.Buffer) error {
+				return writeNodesTable(b, []*sdnv1.Node{{Name: "host1", UnderlayIp: "198.18.0.1", UnderlayMtu: 1500}}, false, tableNow)
+			},
+			want: `NAME    UNDERLAY-IP   MTU    SUBNET   GATEWAY   STATUS   HEARTBEAT
+host1   198.18.0.1    1500   -        -         ready    -
 `,
 		},
 		{
 			name:  "no nodes",
-			write: func(b *bytes.Buffer) error { return writeNodesTable(b, nil) },
-			want:  "NAME   UNDERLAY-IP   MTU   SUBNET   GATEWAY\n",
+			write: func(b *bytes.Buffer) error { return writeNodesTable(b, nil, true, tableNow) },
+			want:  "NAME   UNDERLAY-IP   MTU   SUBNET   GATEWAY   STATUS   HEARTBEAT\n",
 		},
 		{
 			name:  "networks",
@@ -94,15 +114,16 @@ proj1     web1   host2   10.128.2.5   0a:58:0a:80:02:05   app=web               
 					Origin: hclOrigin(), ModRevision: 7,
 				}, 12)
 			},
-			want: `cidr:            10.128.0.0/14
-host-prefix:     23
-service-cidr:    172.30.0.0/16
-vxlan-port:      4789
-isolation:       multitenant
-mtu:             auto
-effective-mtu:   1450
-origin:          hcl (prod.hcl)
-revision:        7
+			want: `cidr:                 10.128.0.0/14
+host-prefix:          23
+service-cidr:         172.30.0.0/16
+vxlan-port:           4789
+isolation:            multitenant
+mtu:                  auto
+effective-mtu:        1450
+node-release-after:   24h
+origin:               hcl (prod.hcl)
+revision:             7
 `,
 		},
 		{
@@ -257,10 +278,11 @@ func TestWriteStatus(t *testing.T) {
 		CompactedRevision: 3,
 		Nodes: []*sdnv1.NodeStatus{
 			{Name: "host2", State: sdnv1.NodeState_NODE_STATE_DOWN, RealizedRevision: 11,
-				LastReportUnixMs: now.Add(-5*time.Minute - 3*time.Second).UnixMilli(), Error: "ovs-vswitchd not running"},
+				LastReportUnixMs: now.Add(-5*time.Minute - 3*time.Second).UnixMilli(), Error: "ovs-vswitchd not running",
+				DownSinceUnixMs: now.Add(-4*time.Minute - 30*time.Second).UnixMilli()},
 			{Name: "host1", State: sdnv1.NodeState_NODE_STATE_READY, RealizedRevision: 14,
-				LastReportUnixMs: now.Add(-2 * time.Second).UnixMilli()},
-			{Name: "host3", State: sdnv1.NodeState_NODE_STATE_DRAINED},
+				LastReportUnixMs: now.Add(-2 * time.Second).UnixMilli(), LastHeartbeatUnixMs: now.Add(-1 * time.Second).UnixMilli()},
+			{Name: "host3", State: sdnv1.NodeState_NODE_STATE_DRAINED, Drained: true},
 		},
 	}
 	var b bytes.Buffer
@@ -268,10 +290,10 @@ func TestWriteStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `revision 14 (watch history from 3)
-NODE    STATE     REALIZED   LAG   LAST-REPORT   ERROR
-host1   ready     14         0     2s ago        -
-host2   down      11         3     5m03s ago     ovs-vswitchd not running
-host3   drained   0          14    never         -
+NODE    STATE            REALIZED   LAG   LAST-REPORT   HEARTBEAT   ERROR
+host1   ready            14         0     2s ago        1s ago      -
+host2   down for 4m30s   11         3     5m03s ago     never       ovs-vswitchd not running
+host3   drained          0          14    never         never       -
 `
 	if got := b.String(); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)

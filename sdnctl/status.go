@@ -54,20 +54,25 @@ func sortNodeStatus(nodes []*sdnv1.NodeStatus) {
 
 // writeStatus prints the desired revision and a table of hosts; LAG is how
 // many revisions a host is behind, LAST-REPORT how long ago it reported
-// (relative to now).
+// and HEARTBEAT how long ago the leader last heard from it (relative to
+// now); STATE is ready, drained or down (for how long).
 func writeStatus(w io.Writer, resp *sdnv1.StatusResponse, now time.Time) error {
 	fmt.Fprintf(w, "revision %d (watch history from %d)\n", resp.GetRevision(), resp.GetCompactedRevision())
 	nodes := append([]*sdnv1.NodeStatus(nil), resp.GetNodes()...)
 	sortNodeStatus(nodes)
 	tw := newTable(w)
-	fmt.Fprintln(tw, "NODE\tSTATE\tREALIZED\tLAG\tLAST-REPORT\tERROR")
+	fmt.Fprintln(tw, "NODE\tSTATE\tREALIZED\tLAG\tLAST-REPORT\tHEARTBEAT\tERROR")
 	for _, n := range nodes {
 		lag := uint64(0)
 		if r := n.GetRealizedRevision(); r < resp.GetRevision() {
 			lag = resp.GetRevision() - r
 		}
-		row(tw, n.GetName(), formatNodeState(n.GetState()), fmt.Sprint(n.GetRealizedRevision()),
-			fmt.Sprint(lag), formatAgo(n.GetLastReportUnixMs(), now), n.GetError())
+		state := formatNodeState(n.GetState())
+		if n.GetDownSinceUnixMs() != 0 || n.GetDrained() {
+			state = formatNodeStatus(n.GetDownSinceUnixMs(), n.GetDrained(), now)
+		}
+		row(tw, n.GetName(), state, fmt.Sprint(n.GetRealizedRevision()),
+			fmt.Sprint(lag), formatAgo(n.GetLastReportUnixMs(), now), formatAgo(n.GetLastHeartbeatUnixMs(), now), n.GetError())
 	}
 	return tw.Flush()
 }

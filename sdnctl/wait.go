@@ -50,11 +50,20 @@ func (a *app) waitRealized(ctx context.Context, c *client, revision uint64, time
 			return a.rpcError(ctx, err)
 		}
 		last = p
-		if p.GetTotal() == 0 {
+		if p.GetTotal() == 0 && len(p.GetDown()) == 0 {
 			fmt.Fprintln(a.stdout, "no hosts registered; nothing to wait for")
 			return nil
 		}
+		if p.GetTotal() == 0 {
+			fmt.Fprintf(a.stdout, "every host is down (%s); nothing to wait for: they realize revision %d when they come back\n", pendingList(p.GetDown()), revision)
+			return nil
+		}
 		if p.GetDone() && len(p.GetPending()) == 0 {
+			if down := p.GetDown(); len(down) > 0 {
+				fmt.Fprintf(a.stdout, "revision %d realized on all %s that are up; not waited for, down: %s (they catch up when they come back)\n",
+					revision, count(int(p.GetTotal()), "host"), pendingList(down))
+				return nil
+			}
 			fmt.Fprintf(a.stdout, "revision %d realized on all %s\n", revision, count(int(p.GetTotal()), "host"))
 			return nil
 		}

@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -155,15 +156,23 @@ func ParseNodeReleaseAfter(s string) (int64, error) {
 }
 
 // FormatNodeReleaseAfter renders node_release_after_seconds as HCL spells
-// it: "24h0m0s", "never"; 0 is the default.
+// it: "24h", "2h30m", "90s" ("1m30s"), "never"; 0 is the default.
 func FormatNodeReleaseAfter(secs int64) string {
+	d := time.Duration(secs) * time.Second
 	switch {
 	case secs < 0:
 		return "never"
 	case secs == 0:
-		return DefaultNodeReleaseAfter.String()
+		d = DefaultNodeReleaseAfter
 	}
-	return (time.Duration(secs) * time.Second).String()
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // prefix decodes a CIDR attribute, or returns the default when it is absent.
