@@ -46,14 +46,13 @@ type ImageInfo struct {
 	AppliedIndex, Term         uint64
 	Revision                   uint64
 	Networks, Nodes, Workloads int
-	HasSettings                bool
 }
 
 func imageInfo(tx *state.Tx) ImageInfo {
 	m := tx.Meta()
 	c := tx.Counts()
 	return ImageInfo{Schema: m.Schema, AppliedIndex: m.AppliedIndex, Revision: m.Revision,
-		Networks: c["networks"], Nodes: c["nodes"], Workloads: c["workloads"], HasSettings: tx.Cluster() != nil}
+		Networks: c["networks"], Nodes: c["nodes"], Workloads: c["workloads"]}
 }
 
 // SaveState writes a consistent image of the whole state (the bbolt file)
@@ -94,11 +93,11 @@ type RestoreResult struct {
 // Nothing changes unless every check passes first: the image must be a
 // state store this release reads whose allocations are consistent (no
 // address, subnet or VNID twice), and, unless force, the cluster must be
-// empty (no networks, workloads or cluster settings; hosts registered
-// meanwhile are replaced). Writes are refused while it runs. The restored
-// state continues at a revision above any this cluster or the image's
-// reached (restoreRevisionGap), with its history compacted, so every agent
-// and watcher gets the restored state whole.
+// empty (no networks or workloads; hosts registered meanwhile, and the
+// settings the first of them set, are replaced). Writes are refused while
+// it runs. The restored state continues at a revision above any this
+// cluster or the image's reached (restoreRevisionGap), with its history
+// compacted, so every agent and watcher gets the restored state whole.
 func (s *Server) RestoreState(ctx context.Context, path string, force bool) (*RestoreResult, error) {
 	if s.raft.State() != raft.Leader {
 		return nil, s.notLeader()
@@ -136,7 +135,7 @@ func (s *Server) RestoreState(ctx context.Context, path string, force bool) (*Re
 	if err := s.fsm.View(func(tx *state.Tx) error { replaced = imageInfo(tx); return nil }); err != nil {
 		return nil, err
 	}
-	if !force && (replaced.Networks > 0 || replaced.Workloads > 0 || replaced.HasSettings) {
+	if !force && (replaced.Networks > 0 || replaced.Workloads > 0) {
 		return nil, refuse(CodeConflict, "", "", "", fmt.Sprintf(
 			"the cluster is not empty (%d networks, %d workloads, %d hosts, revision %d); a restore replaces all of it: restore into a new cluster, or pass --force to replace this one",
 			replaced.Networks, replaced.Workloads, replaced.Nodes, replaced.Revision))

@@ -19,6 +19,9 @@
 //	sdnctl cluster join ADDRESS [--id ID]       add a running server with no state as a voter
 //	sdnctl cluster remove ID                    remove a server from raft
 //	sdnctl cluster transfer-leader [ID]         hand leadership to another voter
+//	sdnctl snapshot save FILE                   the whole state to FILE (atomically), for backups
+//	sdnctl snapshot restore FILE [--force]      replace the whole cluster's state with FILE's
+//	sdnctl snapshot inspect FILE [-o table|json]  a snapshot file's header, checksum verified
 //	sdnctl version
 //	sdnctl tls init|issue|list ...              the cluster CA and certificates (mutual TLS)
 //
@@ -168,6 +171,7 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 		a.nodeCommand(),
 		a.statusCommand(),
 		a.clusterCommand(),
+		a.snapshotCommand(),
 		a.versionCommand(),
 		a.tlsCommand(),
 	)

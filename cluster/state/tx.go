@@ -230,6 +230,18 @@ func (t *Tx) Compact(rev uint64) (uint64, error) {
 	return rev, putU64(t.tx.Bucket(bucketMeta), keyCompacted, rev)
 }
 
+// Empty reports whether the state holds no networks and no workloads:
+// nothing but hosts that registered themselves (and the settings the
+// first of them set).
+func (t *Tx) Empty() bool {
+	for _, b := range [][]byte{bucketNetworks, bucketWorkloads} {
+		if k, _ := t.tx.Bucket(b).Cursor().First(); k != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // Counts returns how many objects of each kind are stored.
 func (t *Tx) Counts() map[string]int {
 	return map[string]int{

@@ -12,8 +12,16 @@ import (
 )
 
 // catchUpWait is how long a watch from a revision this server has not
-// reached yet waits for it before falling back to a full snapshot.
-const catchUpWait = 5 * time.Second
+// reached yet waits for it before falling back to a full snapshot (a
+// variable for tests).
+var catchUpWait = 5 * time.Second
+
+// A watch from a revision ahead of a server whose state is empty (a new
+// cluster waiting for a snapshot restore, maybe with hosts registered
+// again) is held, however long: sending that host the empty state would
+// take every workload it runs off the network. The restore (which moves
+// the revision past every host's) or the first network or workload
+// declared ends the wait with a full snapshot.
 
 // Watch streams what a host needs, from a revision: the history after it
 // when the server still has it, otherwise (or when asked from 0) a full
@@ -33,16 +41,20 @@ func (s *Server) Watch(req *sdnv1.WatchRequest, stream grpc.ServerStreamingServe
 	// what this one has not applied yet: give it time to catch up before
 	// sending a full state.
 	catchUp := time.Now().Add(catchUpWait)
+	held := false
 	for {
 		_, wake := hub.Wait()
 		var events []*sdnv1.WatchEvent
-		behind := false
+		behind, hold := false, false
 		err := s.cluster.FSM().View(func(tx *state.Tx) error {
 			m := tx.Meta()
 			switch {
 			case resync:
 			case rev < m.Compacted:
 				resync, reason = true, fmt.Sprintf("revision %d was compacted (history starts after %d)", rev, m.Compacted)
+			case rev > m.Revision && tx.Empty():
+				behind, hold = true, true
+				return nil
 			case rev > m.Revision && time.Now().Before(catchUp):
 				behind = true
 				return nil
@@ -69,11 +81,18 @@ func (s *Server) Watch(req *sdnv1.WatchRequest, stream grpc.ServerStreamingServe
 			if hub.Closed() {
 				return status.Error(codes.Unavailable, "server shutting down")
 			}
+			var timeout <-chan time.Time
+			if !hold {
+				timeout = time.After(time.Until(catchUp))
+			} else if !held {
+				held = true
+				s.log.Warn("holding the watch of a host ahead of this server's empty state until a snapshot is restored or something is declared; it keeps what it runs", "node", req.Node, "after_revision", rev)
+			}
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-wake:
-			case <-time.After(time.Until(catchUp)):
+			case <-timeout:
 			}
 			continue
 		}

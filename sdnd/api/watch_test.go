@@ -49,6 +49,7 @@ func serverView(t *testing.T, ts *testServer, node string) *agent.Mirror {
 			ch = append(ch, &sdnv1.ObjectChange{Kind: "network", Name: n.Name, Network: n})
 		}
 		for _, n := range res.Nodes {
+			n.LastHeartbeatUnixMs = 0 // the leader's memory, not the watched state
 			ch = append(ch, &sdnv1.ObjectChange{Kind: "node", Name: n.Name, Node: n})
 		}
 		for _, w := range res.Workloads {

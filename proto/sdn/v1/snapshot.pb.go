@@ -292,9 +292,9 @@ func (x *SnapshotChunk) GetData() []byte {
 
 type RestoreSnapshotRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// On the first message only: replace a cluster that holds state (networks,
-	// workloads or cluster settings). Without it only an empty cluster is
-	// restored into.
+	// On the first message only: replace a cluster that holds state (networks
+	// or workloads). Without it only an empty cluster (hosts registered at
+	// most) is restored into.
 	Force bool `protobuf:"varint,1,opt,name=force,proto3" json:"force,omitempty"`
 	// The next bytes of the snapshot file.
 	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
