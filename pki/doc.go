@@ -112,7 +112,10 @@
 //
 // # Plaintext
 //
-// Plaintext gRPC and raft happen only when asked for explicitly (sdnd --dev,
-// a single machine trying sdn out). The CNI plugin talks to its agent over a
-// unix socket of mode 0600, so only root reaches it; it needs no TLS.
+// Plaintext gRPC and raft happen only when asked for explicitly: sdnd --dev
+// (a single machine trying sdn out) or --insecure-plaintext; sdnd --server
+// and --agent refuse to start without TLS files otherwise. The CNI plugin
+// talks to its agent over a unix socket of mode 0600, so only root reaches
+// it; it needs no TLS. sdnd serves the API with TLS on its unix sockets
+// too, so every call carries an identity its role table judges.
 package pki
