@@ -20,10 +20,12 @@ import (
 // with the same payload: for sdn WorkloadService.Attach (an IP allocation)
 // and Detach, for etcd a transaction creating the key if absent (its value
 // the Attach request's bytes) and a DeleteRange. Clients spread over the
-// members (client c talks to member c mod 3), so both systems forward two
-// thirds of the writes to their leader. Then failover: SIGKILL of the
-// leader to the first acknowledged write of a client retrying on the
-// surviving members, at least 10 kills each.
+// members, each moving to the next member with every pair (client c sends
+// its k-th pair to member (c+k) mod 3), so both systems forward two thirds
+// of the writes to their leader whatever the client count and whichever
+// member leads. Then failover: SIGKILL of the leader to the first
+// acknowledged write of a client retrying on the surviving members, at
+// least 10 kills each.
 func Raft() bench.Suite {
 	r := &raftSuite{clients: []int{1, 16, 64, 256}}
 	s := bench.Suite{
@@ -114,7 +116,8 @@ func (r *raftSuite) setup(ctx context.Context, env *bench.Env) (func(), error) {
 	r.sdn = sdn
 	env.Note("operation", fmt.Sprintf("a pair per record: create then delete, each one acknowledged write; sdn: WorkloadService.Attach (IP allocation; "+
 		"request %d bytes) and Detach; etcd: Txn(create_revision(key)==0 → Put(key, the same %d bytes)) and DeleteRange(key)", len(attachPayload()), len(attachPayload())))
-	env.Note("load", fmt.Sprintf("closed loop, %v per round and client count; client c uses member c mod 3 over one gRPC connection per member (plaintext, loopback); "+
+	env.Note("load", fmt.Sprintf("closed loop, %v per round and client count; client c sends its k-th create/delete pair to member (c+k) mod 3, "+
+		"so two thirds of the writes reach a follower and are forwarded, at every client count; one gRPC connection per member (plaintext, loopback); "+
 		"throughput = writes acknowledged inside the window / window; latency = each acknowledged write's time, nearest rank", r.window))
 	env.Note("etcd", "Debian's etcd-server 3.4 (`etcd --version`), 3 members on loopback, default settings (WAL fsync per batch, snapshot-count 100000), data under the suite's scratch directory")
 	env.Note("failover", "per round: find the leader, SIGKILL it, then one client retries create on the surviving members (each try bounded by 500 ms, 20 ms between failed tries) until one is acknowledged; "+
@@ -130,7 +133,7 @@ func (r *raftSuite) load(clients int, sys func() raftSystem) func(context.Contex
 		run := r.runs.Add(1)
 		res, err := runLoad(ctx, clients, r.window, func(ctx context.Context, c, seq int) error {
 			key := "b" + strconv.FormatInt(run, 10) + "-c" + strconv.Itoa(c) + "-" + strconv.Itoa(seq/2)
-			m := c % s.size()
+			m := (c + seq/2) % s.size()
 			if seq%2 == 0 {
 				return s.create(ctx, m, key)
 			}
