@@ -46,6 +46,12 @@ type Config struct {
 	// 0 = the running lab's (as recorded in DIR/lab.json), else 1500. A lab
 	// cannot change its MTU while up: a different value is an error.
 	UnderlayMTU int
+	// ServerArgs and AgentArgs are extra sdnd flags for the servers (host1's
+	// with the single server, the separate ones of UpServers) and for the
+	// agents, e.g. shorter liveness timings ("--node-down-after=3s",
+	// "--heartbeat-interval=300ms"). Not recorded: a lab from Open does not
+	// know them.
+	ServerArgs, AgentArgs []string
 }
 
 // DefaultUnderlayMTU is the underlay MTU of a lab that does not ask for one.

@@ -228,6 +228,7 @@ func (l *Lab) startServer(k int, peers string) error {
 	args := append([]string{"--server", "--node-name=" + ServerName(k), "--data-dir=" + data,
 		"--listen=unix:" + l.ServerSocket(k) + "," + l.ServerAddr(k), "--peers=" + peers},
 		l.tlsFlags(pki.RoleServer, ServerName(k))...)
+	args = append(args, l.cfg.ServerArgs...)
 	pid, err := d.start(l.ServerNS(k), l.ServerLog(k), filepath.Join(l.Bin, "sdnd"), args...)
 	if err != nil {
 		return err
@@ -293,26 +294,7 @@ func (l *Lab) StartAgents(ctx context.Context, n int) error {
 	if err := l.ensureTLS(n); err != nil {
 		return err
 	}
-	if err := l.eachHost(func(i int) error {
-		d := l.sdnd(i)
-		if pid := d.pid(); pid != 0 {
-			l.logf("%s: sdnd running (pid %d, kept)", HostName(i), pid)
-			return nil
-		}
-		if err := os.MkdirAll(l.dataDir(i), 0o700); err != nil {
-			return err
-		}
-		args := []string{"--agent", "--servers=" + strings.Join(servers, ","), "--node-name=" + HostName(i),
-			"--data-dir=" + l.dataDir(i), "--underlay-iface=ul0", "--ovs-rundir=" + l.ovsDir(i), "--ovs-dbdir=" + l.ovsDir(i),
-			"--datapath=netdev", "--cni-socket=" + l.CNISocket(i)}
-		args = append(args, l.tlsFlags(pki.RoleAgent, HostName(i))...)
-		pid, err := d.start(l.HostNS(i), l.sdndLog(i), filepath.Join(l.Bin, "sdnd"), args...)
-		if err != nil {
-			return err
-		}
-		l.logf("%s: sdnd agent started (pid %d, servers %s)", HostName(i), pid, strings.Join(servers, ","))
-		return nil
-	}); err != nil {
+	if err := l.eachHost(func(i int) error { return l.startAgent(i, servers) }); err != nil {
 		return err
 	}
 	conn, err := l.DialServer(1)
@@ -339,6 +321,44 @@ func (l *Lab) StartAgents(ctx context.Context, n int) error {
 		}
 		return seen == l.Hosts, nil
 	}, func() string { return "" })
+}
+
+// startAgent starts host i's agent-only sdnd, given servers, unless it
+// runs.
+func (l *Lab) startAgent(i int, servers []string) error {
+	d := l.sdnd(i)
+	if pid := d.pid(); pid != 0 {
+		l.logf("%s: sdnd running (pid %d, kept)", HostName(i), pid)
+		return nil
+	}
+	if err := os.MkdirAll(l.dataDir(i), 0o700); err != nil {
+		return err
+	}
+	args := []string{"--agent", "--servers=" + strings.Join(servers, ","), "--node-name=" + HostName(i),
+		"--data-dir=" + l.dataDir(i), "--underlay-iface=ul0", "--ovs-rundir=" + l.ovsDir(i), "--ovs-dbdir=" + l.ovsDir(i),
+		"--datapath=netdev", "--cni-socket=" + l.CNISocket(i)}
+	args = append(args, l.tlsFlags(pki.RoleAgent, HostName(i))...)
+	args = append(args, l.cfg.AgentArgs...)
+	pid, err := d.start(l.HostNS(i), l.sdndLog(i), filepath.Join(l.Bin, "sdnd"), args...)
+	if err != nil {
+		return err
+	}
+	l.logf("%s: sdnd agent started (pid %d, servers %s)", HostName(i), pid, strings.Join(servers, ","))
+	return nil
+}
+
+// StartAgent starts host i's agent again (after KillSDND) in a lab with
+// separate servers, given every server UpServers started.
+func (l *Lab) StartAgent(i int) error {
+	n, err := readServerCount(l.Dir)
+	if err != nil {
+		return fmt.Errorf("%s: how many servers the lab has: %w", HostName(i), err)
+	}
+	var servers []string
+	for k := 1; k <= n; k++ {
+		servers = append(servers, l.ServerAddr(k))
+	}
+	return l.startAgent(i, servers)
 }
 
 // serverCountFile is DIR/servers: how many servers UpServers started, so

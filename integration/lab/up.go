@@ -254,10 +254,12 @@ func (l *Lab) sdndArgs(i int) []string {
 		args = append(args, "--server", "--bootstrap", "--agent",
 			"--listen=unix:"+l.APISocket()+","+ip+":7420", "--raft-addr="+ip+":7421")
 		args = append(args, l.tlsFlags(pki.RoleServer, HostName(1))...)
+		args = append(args, l.cfg.ServerArgs...)
 	} else {
 		args = append(args, "--agent", "--servers="+l.HostIP(1).String()+":7420")
 		args = append(args, l.tlsFlags(pki.RoleAgent, HostName(i))...)
 	}
+	args = append(args, l.cfg.AgentArgs...)
 	return append(args,
 		"--node-name="+HostName(i),
 		"--data-dir="+l.dataDir(i),
