@@ -397,12 +397,12 @@ type dump struct {
 func readDump(ctx context.Context, cc *grpc.ClientConn) (*dump, error) {
 	cfg := sdnv1.NewConfigServiceClient(cc)
 	d := &dump{}
-	for _, kind := range []string{"networks", "nodes", "workloads"} {
+	for i, kind := range []string{"networks", "nodes", "workloads"} {
 		r, err := cfg.List(ctx, &sdnv1.ListRequest{Kind: kind, Stale: true})
 		if err != nil {
 			return nil, err
 		}
-		if d.revision != 0 && r.Revision != d.revision {
+		if i > 0 && r.Revision != d.revision { // revision 0 too (a restore)
 			return nil, fmt.Errorf("revision moved from %d to %d while dumping", d.revision, r.Revision)
 		}
 		d.revision = r.Revision
