@@ -25,4 +25,10 @@ cluster {
   # Workload MTU. Omitted (or 0): the smallest underlay MTU of the hosts
   # minus 50 bytes of VXLAN overhead, e.g. 1450 on a 1500 underlay.
   # mtu = 1450
+
+  # A host the leader has not heard from for the servers' --node-down-after
+  # (30s) is marked down; it keeps its subnet and its workloads' addresses
+  # this long (so a rebooted host gets them back), then they are released.
+  # A duration, or "never" (only `sdnctl node remove` releases them).
+  # node_release_after = "24h"
 }
