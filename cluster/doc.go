@@ -19,6 +19,11 @@
 // them in one raft entry); ReadBarrier makes a leader's read linearizable.
 // Package transport puts raft and the API on one address.
 //
+// Raft snapshots copy the bbolt file and compact the log (snapshot.go has
+// the thresholds). SaveState and RestoreState back `sdnctl snapshot`: a
+// linearizable image of the state, and its installation on every server
+// through Raft.Restore with the revision moved past every watcher's.
+//
 // Heartbeats and realization reports live in the leader's memory
 // (Liveness, Realization), never in raft. RunLiveness, on the leader,
 // turns silence into raft commands only at transitions: a host quiet for
