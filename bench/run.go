@@ -222,6 +222,9 @@ func runBatch(ctx context.Context, env *Env, b Batch, runs int, progress func(st
 					vrs[f][k].Samples = append(vrs[f][k].Samples, Sample{Round: round, Value: val})
 				}
 			}
+			if len(got) == 0 {
+				got = []string{"nothing measured this round"}
+			}
 			progress("[%d/%d] %s (%v): %s", round+1, runs, v.Name, took, strings.Join(got, "; "))
 		}
 	}

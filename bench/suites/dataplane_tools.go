@@ -31,7 +31,7 @@ var (
 func (t toolSettings) describe() string {
 	quickNote := ""
 	if t.quick {
-		quickNote = " Quick run: the round trip is measured in the first round only (sockperf sleeps 2 s after its warm-up whatever -t says)."
+		quickNote = " Quick run: the round trip (sockperf sleeps 2 s after its warm-up whatever -t says), kernel-vxlan-offload and kernel-veth are measured in the first round only."
 	}
 	return fmt.Sprintf("throughput: `iperf3 -c SERVER -t %d -J` (one TCP stream, default settings; figure = end.sum_received.bits_per_second); "+
 		"round trip: `sockperf ping-pong --tcp -i SERVER -t %d -m %d --full-rtt` against `sockperf server --tcp` (one connection, one %d-byte message each way at a time; figure = sockperf's percentile 50.000 of the round-trip times, after its 400 ms warm-up); "+
