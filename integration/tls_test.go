@@ -186,6 +186,14 @@ func TestMutualTLS(t *testing.T) {
 		return strings.Contains(follower.log.String(), "API connection refused: TLS handshake failed") &&
 			strings.Contains(follower.log.String(), "certificate signed by unknown authority")
 	}, follower)
+	// The follower refused the agent's apply itself: it never reached the
+	// leader.
+	if !strings.Contains(follower.log.String(), "call refused") || !strings.Contains(follower.log.String(), agentCall) {
+		t.Errorf("%s's log does not show the refused apply:\n%s", follower.id, tailString(follower.log.String(), 20))
+	}
+	if strings.Contains(leader.log.String(), "agent/h1 may not call ConfigService/Apply") {
+		t.Errorf("the agent's apply through %s was forwarded to the leader %s", follower.id, leader.id)
+	}
 	// An agent may read.
 	if out, errs, code := ctl(follower, h1, "get", "networks"); code != 0 {
 		t.Errorf("get networks as agent/h1: exit %d\n%s%s", code, out, errs)

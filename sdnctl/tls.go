@@ -59,7 +59,9 @@ func (a *app) tlsHint(msg string) string {
 		return false
 	}
 	switch {
-	case !a.useTLS() && has("error reading server preface", "connection reset by peer", "EOF", "http2: frame too large", "first record does not look like"):
+	case !a.useTLS() && has("error reading server preface", "connection reset by peer", "broken pipe", "EOF", "http2: frame too large", "first record does not look like"):
+		// A TLS server closes a plaintext connection at its first bytes;
+		// gRPC sees that as whichever of these came first.
 		return "it speaks mutual TLS and sdnctl ran without TLS: pass " + tlsFlags +
 			" with the cluster's ca.crt and your client certificate and key (made by `sdnctl tls init` or `sdnctl tls issue --role client --name YOU`)"
 	case !a.useTLS():

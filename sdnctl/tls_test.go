@@ -63,6 +63,7 @@ func TestTLSHints(t *testing.T) {
 		want string
 	}{
 		{plain, `connection error: desc = "error reading server preface: connection reset by peer"`, "it speaks mutual TLS and sdnctl ran without TLS: pass --tls-ca"},
+		{plain, `write tcp 127.0.0.1:37432->127.0.0.1:17420: write: broken pipe`, "it speaks mutual TLS and sdnctl ran without TLS"},
 		{plain, `connection error: desc = "transport: Error while dialing: dial tcp: connect: connection refused"`, "cannot reach sdnd at s:1"},
 		{withTLS, `connection error: desc = "transport: authentication handshake failed: tls: first record does not look like a TLS handshake"`, "it speaks plaintext (sdnd --dev or --insecure-plaintext)"},
 		{withTLS, `connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"`, "was not signed by the CA in --tls-ca (ca.crt)"},
