@@ -84,7 +84,7 @@ func TestLinearizability(t *testing.T) {
 
 	ops, stats := h.operations()
 	t.Logf("history: %s; %d completed operations were called while a fault was on", stats, ll.duringFaults(ops))
-	res, took, viz := linCheck(t, lc.model(), ops, 30*time.Second, linArtifactDir(t), "linearizability")
+	res, took, viz := linCheck(t, lc.model(), ops, 30*time.Second, linArtifactDir(t, ll), "linearizability")
 	t.Logf("porcupine: %s in %s", res, took.Round(time.Millisecond))
 	switch res {
 	case porcupine.Illegal:
@@ -166,7 +166,7 @@ func TestLinearizabilityCatchesStaleFollowerReads(t *testing.T) {
 		t.Fatalf("the cut-off follower s%d read %q, not the stale \"0\": is the unsafe switch on?", follower, stale.Value)
 	}
 	ops, stats := h.operations()
-	res, took, viz := linCheck(t, lc.model(), ops, 10*time.Second, linArtifactDir(t), "stale-follower-reads")
+	res, took, viz := linCheck(t, lc.model(), ops, 10*time.Second, linArtifactDir(t, ll), "stale-follower-reads")
 	t.Logf("history: %s; porcupine: %s in %s", stats, res, took.Round(time.Millisecond))
 	if res != porcupine.Illegal {
 		t.Fatalf("porcupine says %s for a history with a stale read from a cut-off follower; want Illegal", res)
@@ -175,23 +175,34 @@ func TestLinearizabilityCatchesStaleFollowerReads(t *testing.T) {
 }
 
 // linArtifactDir is where visualizations go when $SDN_TEST_ARTIFACTS is
-// not set: a directory that outlives the test when it fails (so the path
-// printed can be opened), the test's own temporary one otherwise.
-func linArtifactDir(t *testing.T) string {
+// not set: the test's own temporary directory, moved to one that outlives
+// the test if it fails (so the path printed can be opened), with the
+// servers' logs beside them.
+func linArtifactDir(t *testing.T, ll *linLab) string {
 	dir := t.TempDir()
+	// Registered after the lab's: runs before the lab goes down.
 	t.Cleanup(func() {
-		if t.Failed() {
-			if keep, err := os.MkdirTemp("", "sdn-linearizability-"); err == nil {
-				if ents, _ := os.ReadDir(dir); len(ents) > 0 {
-					for _, e := range ents {
-						_ = os.Rename(filepath.Join(dir, e.Name()), filepath.Join(keep, e.Name()))
-					}
-					t.Logf("visualizations kept in %s", keep)
-					return
-				}
-				os.Remove(keep)
+		if !t.Failed() {
+			return
+		}
+		keep := os.Getenv("SDN_TEST_ARTIFACTS")
+		if keep == "" {
+			var err error
+			if keep, err = os.MkdirTemp("", "sdn-linearizability-"); err != nil {
+				t.Logf("keep the artifacts: %v", err)
+				return
 			}
 		}
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			_ = os.Rename(filepath.Join(dir, e.Name()), filepath.Join(keep, e.Name()))
+		}
+		for k := 1; k <= ll.n; k++ {
+			if b, err := os.ReadFile(ll.l.ServerLog(k)); err == nil {
+				_ = os.WriteFile(filepath.Join(keep, fmt.Sprintf("%s-s%d.log", t.Name(), k)), b, 0o644)
+			}
+		}
+		t.Logf("visualizations and the servers' logs kept in %s", keep)
 	})
 	return dir
 }
@@ -339,55 +350,55 @@ func classify(err error) linOutcome {
 }
 
 // call runs one operation through server k and returns its output.
-func (lc *linClients) call(ctx context.Context, k int, in linInput) (linOutput, error) {
+func (lc *linClients) call(ctx context.Context, k int, in linInput) (linOutput, uint64, error) {
 	cc := lc.ll.conns[k]
 	switch in.Kind {
 	case linPut:
-		_, err := sdnv1.NewConfigServiceClient(cc).Apply(ctx, &sdnv1.ApplyRequest{Networks: []*sdnv1.Network{
+		r, err := sdnv1.NewConfigServiceClient(cc).Apply(ctx, &sdnv1.ApplyRequest{Networks: []*sdnv1.Network{
 			{Name: in.Key, Labels: map[string]string{"v": in.Value}, Origin: &sdnv1.Origin{File: linOrigin}}}})
-		return linOutput{}, err
+		return linOutput{}, r.GetRevision(), err
 	case linGet:
 		r, err := sdnv1.NewConfigServiceClient(cc).List(ctx, &sdnv1.ListRequest{Kind: "networks"})
 		if err != nil {
-			return linOutput{}, err
+			return linOutput{}, 0, err
 		}
 		for _, n := range r.Networks {
 			if n.Name == in.Key {
-				return linOutput{Value: n.Labels["v"]}, nil
+				return linOutput{Value: n.Labels["v"]}, r.Revision, nil
 			}
 		}
-		return linOutput{}, status.Errorf(codes.FailedPrecondition, "network %s is missing from a linearizable List", in.Key)
+		return linOutput{}, r.Revision, status.Errorf(codes.FailedPrecondition, "network %s is missing from a linearizable List", in.Key)
 	case linAttach:
 		r, err := sdnv1.NewWorkloadServiceClient(cc).Attach(ctx, &sdnv1.AttachWorkloadRequest{Workload: &sdnv1.Workload{
 			Name: in.Key, Network: lc.wlNet, Node: lc.node,
 			Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_CNI, ContainerId: "cid-" + in.Key, Ifname: "eth0"}}})
 		if err != nil {
-			return linOutput{}, err
+			return linOutput{}, 0, err
 		}
 		if r.Workload.GetIp() == "" || r.Workload.GetPending() != "" {
-			return linOutput{}, status.Errorf(codes.FailedPrecondition, "attach %s: no address (%q)", in.Key, r.Workload.GetPending())
+			return linOutput{}, r.Revision, status.Errorf(codes.FailedPrecondition, "attach %s: no address (%q)", in.Key, r.Workload.GetPending())
 		}
-		return linOutput{IP: r.Workload.Ip}, nil
+		return linOutput{IP: r.Workload.Ip}, r.Revision, nil
 	case linDetach:
 		r, err := sdnv1.NewWorkloadServiceClient(cc).Detach(ctx, &sdnv1.DetachWorkloadRequest{Network: lc.wlNet, Name: in.Key})
 		if err != nil {
-			return linOutput{}, err
+			return linOutput{}, 0, err
 		}
-		return linOutput{Removed: r.Removed}, nil
+		return linOutput{Removed: r.Removed}, r.Revision, nil
 	case linRead:
 		r, err := sdnv1.NewConfigServiceClient(cc).List(ctx, &sdnv1.ListRequest{Kind: "workloads", Network: lc.wlNet})
 		if err != nil {
-			return linOutput{}, err
+			return linOutput{}, 0, err
 		}
 		lc.checkIPs(r.Workloads, fmt.Sprintf("a read through s%d at %s", k, time.Duration(lc.h.now()).Round(time.Millisecond)))
 		for _, w := range r.Workloads {
 			if w.Name == in.Key {
-				return linOutput{Present: true, IP: w.Ip}, nil
+				return linOutput{Present: true, IP: w.Ip}, r.Revision, nil
 			}
 		}
-		return linOutput{}, nil
+		return linOutput{}, r.Revision, nil
 	}
-	return linOutput{}, fmt.Errorf("unknown operation %q", in.Kind)
+	return linOutput{}, 0, fmt.Errorf("unknown operation %q", in.Kind)
 }
 
 // op runs one operation through server k as client c and records it: done,
@@ -397,12 +408,12 @@ func (lc *linClients) call(ctx context.Context, k int, in linInput) (linOutput, 
 func (lc *linClients) op(ctx context.Context, c, k int, in linInput) (linOutput, error) {
 	cctx, cancel := context.WithTimeout(ctx, lc.callTimeout)
 	call := lc.h.now()
-	out, err := lc.call(cctx, k, in)
+	out, rev, err := lc.call(cctx, k, in)
 	ret := lc.h.now()
 	cancel()
 	switch classify(err) {
 	case linDone:
-		lc.h.add(c, in, call, ret, out, linMeta{Server: k})
+		lc.h.add(c, in, call, ret, out, linMeta{Server: k, Revision: rev})
 	case linUnknownOutcome:
 		if in.Kind == linPut || in.Kind == linAttach || in.Kind == linDetach {
 			lc.h.add(c, in, call, ret, linOutput{Unknown: true}, linMeta{Server: k, Err: status.Code(err).String()})

@@ -61,8 +61,9 @@ type linOutput struct {
 
 // linMeta annotates an operation in the visualization.
 type linMeta struct {
-	Server int
-	Err    string
+	Server   int
+	Revision uint64 // the revision the answer came from
+	Err      string
 }
 
 // linState is one key's state: a register's value, or whether a workload
@@ -160,6 +161,9 @@ func linModel(init func(key string) linState) porcupine.Model {
 				return ""
 			}
 			s := fmt.Sprintf("via s%d", m.Server)
+			if m.Revision != 0 {
+				s += fmt.Sprintf(", revision %d", m.Revision)
+			}
 			if m.Err != "" {
 				s += ": " + m.Err
 			}
