@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -75,6 +76,10 @@ type proposer struct {
 	queue   []*proposal
 	running bool
 	paused  bool // a restore is replacing the state: refuse new proposals
+
+	// readyTerm is the term in which this server, leading, last saw an
+	// entry of its own term applied (ReadBarrier).
+	readyTerm atomic.Uint64
 }
 
 type proposal struct {
@@ -246,6 +251,19 @@ func (p *proposer) commit(batch []*proposal) {
 func (s *Server) ReadBarrier(ctx context.Context) error {
 	if s.raft.State() != raft.Leader {
 		return s.notLeader()
+	}
+	// A new leader learns how far the log is committed only when an entry
+	// of its own term commits: until then its commit index may lag writes
+	// the previous leader acknowledged, and a read would miss them. So once
+	// per term, a barrier entry commits and applies first.
+	if term := s.raft.CurrentTerm(); s.proposer.readyTerm.Load() != term {
+		if err := s.raft.Barrier(s.cfg.ApplyTimeout).Error(); err != nil {
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+				return s.notLeader()
+			}
+			return fmt.Errorf("read barrier: %w", err)
+		}
+		s.proposer.readyTerm.Store(term)
 	}
 	commit := s.raft.CommitIndex()
 	if err := s.raft.VerifyLeader().Error(); err != nil {
