@@ -42,6 +42,7 @@ func TestLinearizability(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	ll := upLinLab(t, ctx, fmt.Sprintf("lz%d", os.Getpid()%100000), 3)
+	artifacts := linArtifactDir(t, ll)
 	lc := newLinClients(ll, 4, 4)
 	lc.setup(t, ctx)
 	t.Logf("lab and 3 servers up, %d registers and %d workload keys created (%s)", len(lc.regKeys), len(lc.wlKeys), time.Since(start).Round(time.Millisecond))
@@ -84,7 +85,7 @@ func TestLinearizability(t *testing.T) {
 
 	ops, stats := h.operations()
 	t.Logf("history: %s; %d completed operations were called while a fault was on", stats, ll.duringFaults(ops))
-	res, took, viz := linCheck(t, lc.model(), ops, 30*time.Second, linArtifactDir(t, ll), "linearizability")
+	res, took, viz := linCheck(t, lc.model(), ops, 30*time.Second, artifacts, "linearizability")
 	t.Logf("porcupine: %s in %s", res, took.Round(time.Millisecond))
 	switch res {
 	case porcupine.Illegal:
@@ -125,6 +126,7 @@ func TestLinearizabilityCatchesStaleFollowerReads(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	ll := upLinLab(t, ctx, fmt.Sprintf("lb%d", os.Getpid()%100000), 3)
+	artifacts := linArtifactDir(t, ll)
 	for k := 1; k <= ll.n; k++ {
 		if b, _ := os.ReadFile(ll.l.ServerLog(k)); !strings.Contains(string(b), "UNSAFE, FOR TESTS ONLY") {
 			t.Fatalf("s%d does not warn that its reads are unsafe; its log:\n%s", k, tailString(string(b), 20))
@@ -166,7 +168,7 @@ func TestLinearizabilityCatchesStaleFollowerReads(t *testing.T) {
 		t.Fatalf("the cut-off follower s%d read %q, not the stale \"0\": is the unsafe switch on?", follower, stale.Value)
 	}
 	ops, stats := h.operations()
-	res, took, viz := linCheck(t, lc.model(), ops, 10*time.Second, linArtifactDir(t, ll), "stale-follower-reads")
+	res, took, viz := linCheck(t, lc.model(), ops, 10*time.Second, artifacts, "stale-follower-reads")
 	t.Logf("history: %s; porcupine: %s in %s", stats, res, took.Round(time.Millisecond))
 	if res != porcupine.Illegal {
 		t.Fatalf("porcupine says %s for a history with a stale read from a cut-off follower; want Illegal", res)
