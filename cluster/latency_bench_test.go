@@ -35,18 +35,24 @@ import (
 //	go test -run - -bench WriteLatency -benchtime 400x ./cluster/
 func BenchmarkWriteLatency(b *testing.B) {
 	for _, v := range []struct {
-		name                       string
-		syncState, logFreelistSync bool
+		name string
+		cfg  Config
 	}{
-		{"before", true, true},        // state fsynced per apply, raft.db's freelist written per commit
-		{"state-nosync", false, true}, // state without fsync
-		{"after", false, false},       // and raft.db without its freelist
+		// state fsynced per apply, raft.db's freelist written per commit
+		{"before", Config{syncState: true, logFreelistSync: true}},
+		// the state without fsync
+		{"state-nosync", Config{logFreelistSync: true}},
+		// and raft.db without its freelist: what sdnd runs
+		{"after", Config{}},
+		// not a setting: the raft log without fsync (unsafe), to measure
+		// what its fsyncs cost
+		{"measure-log-nosync", Config{unsafeLogNoSync: true}},
 	} {
-		b.Run(v.name, func(b *testing.B) { benchWriteLatency(b, v.syncState, v.logFreelistSync) })
+		b.Run(v.name, func(b *testing.B) { benchWriteLatency(b, v.cfg) })
 	}
 }
 
-func benchWriteLatency(b *testing.B, syncState, logFreelistSync bool) {
+func benchWriteLatency(b *testing.B, knobs Config) {
 	sink := metrics.NewInmemSink(time.Hour, time.Hour)
 	cfg := metrics.DefaultConfig("")
 	cfg.EnableHostname, cfg.EnableRuntimeMetrics, cfg.EnableHostnameLabel = false, false, false
@@ -68,7 +74,8 @@ func benchWriteLatency(b *testing.B, syncState, logFreelistSync bool) {
 	var servers []*Server
 	for i := range 3 {
 		s, err := NewServer(Config{DataDir: b.TempDir(), ID: peers[i].ID, Transport: trans[i], Peers: peers,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), syncState: syncState, logFreelistSync: logFreelistSync})
+			Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+			syncState: knobs.syncState, logFreelistSync: knobs.logFreelistSync, unsafeLogNoSync: knobs.unsafeLogNoSync})
 		if err != nil {
 			b.Fatal(err)
 		}

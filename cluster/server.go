@@ -49,6 +49,9 @@ type Config struct {
 	// makes raft.db persist its freelist: what sdnd did before (benchmarks
 	// compare).
 	syncState, logFreelistSync bool
+	// unsafeLogNoSync skips the raft log's fsyncs: unsafe, never set but
+	// by a benchmark measuring what they cost.
+	unsafeLogNoSync bool
 }
 
 // Peer is one voter of a cluster: its raft id and the address the others
@@ -130,7 +133,7 @@ func (s *Server) start(raftDir string) error {
 	// log stays durable per batch. The freelist is not written with each
 	// commit (bbolt rebuilds it when it opens the file), as etcd and Consul
 	// do.
-	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(raftDir, "raft.db"),
+	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(raftDir, "raft.db"), NoSync: cfg.unsafeLogNoSync,
 		BoltOptions: &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: !cfg.logFreelistSync, FreelistType: bolt.FreelistMapType}})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
