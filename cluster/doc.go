@@ -19,8 +19,10 @@
 // them in one raft entry); ReadBarrier makes a leader's read linearizable.
 // Package transport puts raft and the API on one address.
 //
-// Raft snapshots copy the bbolt file and compact the log (snapshot.go has
-// the thresholds). SaveState and RestoreState back `sdnctl snapshot`: a
+// The raft log is fsynced per batch; the state file is not (recover.go:
+// a file a power loss may have torn is set aside and rebuilt from the
+// newest raft snapshot and the log). Raft snapshots copy the bbolt file and
+// compact the log (snapshot.go has the thresholds). SaveState and RestoreState back `sdnctl snapshot`: a
 // linearizable image of the state, and its installation on every server
 // through Raft.Restore with the revision moved past every watcher's.
 //
