@@ -214,7 +214,10 @@ func (n *node) start(t *testing.T) {
 	n.sdnd = exec.Command("ip", "netns", "exec", n.ns, filepath.Join(n.bin, "sdnd"),
 		"--server", "--bootstrap", "--agent", "--node-name", n.name, "--data-dir", filepath.Join(n.dir, "data"),
 		"--listen", n.api, "--raft-addr", "127.0.0.1:7421", "--underlay-iface", "ul0",
-		"--ovs-rundir", n.ovsDir, "--datapath", "netdev", "--cni-socket", n.cniSock, "--log-level", "debug")
+		"--ovs-rundir", n.ovsDir, "--datapath", "netdev", "--cni-socket", n.cniSock, "--log-level", "debug",
+		// The plugin's path is the root-only CNI socket, plaintext in every
+		// mode; the API's mutual TLS is tested in integration/.
+		"--insecure-plaintext")
 	n.sdnd.Stdout, n.sdnd.Stderr = n.log, n.log
 	if err := n.sdnd.Start(); err != nil {
 		t.Fatal(err)
