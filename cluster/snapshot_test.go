@@ -52,6 +52,17 @@ func statInt(s *Server, key string) uint64 {
 	return v
 }
 
+// steady is fast with a leader lease that survives a loaded machine: these
+// tests write through one leader throughout, and a leader that missed its
+// quorum for 250 ms (the race detector, a busy 2-core VM) would step down
+// in the middle.
+func steady(c *raft.Config) {
+	fast(c)
+	c.HeartbeatTimeout = time.Second
+	c.ElectionTimeout = time.Second
+	c.LeaderLeaseTimeout = time.Second
+}
+
 // hostCount numbers the hosts writeSome registers, for unique underlay
 // addresses.
 var hostCount atomic.Int32
@@ -87,7 +98,7 @@ func writeSome(t testing.TB, l *Server, prefix string, n int) {
 // state, allocator cursors included.
 func TestSnapshotsCompactTheLog(t *testing.T) {
 	mc := newMemClusterTB(t, 3, func(c *raft.Config) {
-		fast(c)
+		steady(c)
 		c.SnapshotThreshold = 40
 		c.SnapshotInterval = 50 * time.Millisecond
 		c.TrailingLogs = 10
@@ -176,7 +187,7 @@ func TestStateBehindSnapshotIsRestoredAtStart(t *testing.T) {
 	start := func() *Server {
 		_, tr := raft.NewInmemTransport("s1")
 		s, err := NewServer(Config{DataDir: dir, ID: "s1", Transport: tr, Bootstrap: true, Logger: log,
-			Tune: func(c *raft.Config) { fast(c); c.TrailingLogs = 0; c.SnapshotThreshold = 1 << 30 }})
+			Tune: func(c *raft.Config) { steady(c); c.TrailingLogs = 0; c.SnapshotThreshold = 1 << 30 }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,7 +235,7 @@ func TestStateBehindSnapshotIsRestoredAtStart(t *testing.T) {
 // allocate the same addresses next (so no address is handed out twice
 // against the restored state). Damaged images are refused first.
 func TestRestoreState(t *testing.T) {
-	src := newMemCluster(t, 1)
+	src := newMemClusterTB(t, 1, steady)
 	sl := src.leader()
 	writeSome(t, sl, "a", 60)
 	img := filepath.Join(t.TempDir(), "image.db")
@@ -242,7 +253,7 @@ func TestRestoreState(t *testing.T) {
 	}
 	want := objects(t, sl)
 
-	dst := newMemCluster(t, 3)
+	dst := newMemClusterTB(t, 3, steady)
 	dl := dst.leader()
 	writeSome(t, dl, "b", 25)
 	before := objects(t, dl)
