@@ -83,7 +83,10 @@ func startDev(t *testing.T) *devServer {
 func (d *devServer) start(t *testing.T) {
 	t.Helper()
 	d.log = &bytes.Buffer{}
-	d.cmd = exec.Command(filepath.Join(d.bin, "sdnd"), "--dev", "--data-dir", d.dataDir, "--listen", d.addr, "--raft-addr", freePort(t), "--node-name", "dev")
+	d.cmd = exec.Command(filepath.Join(d.bin, "sdnd"), "--dev", "--data-dir", d.dataDir, "--listen", d.addr, "--raft-addr", freePort(t), "--node-name", "dev",
+		// Hosts these tests register have no agent: never mark them down
+		// mid-test (that is a store change of its own; liveness_test.go).
+		"--node-down-after", "1h")
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
