@@ -107,6 +107,9 @@ func (l *Lab) sdndHint(i int) func() string {
 		s := ""
 		if l.sdnd(i).pid() == 0 {
 			s = fmt.Sprintf("; %s's sdnd is not running", HostName(i))
+			// Its reaper writes how it ended (exit status or signal) to
+			// the log: give it a moment, that line is the diagnosis.
+			time.Sleep(time.Second)
 		}
 		return fmt.Sprintf("%s; last lines of %s:\n%s", s, l.sdndLog(i), tail(l.sdndLog(i), 15))
 	}
