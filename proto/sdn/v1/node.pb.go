@@ -23,59 +23,6 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// WatchEventType says how to read a WatchEvent.
-type WatchEventType int32
-
-const (
-	WatchEventType_WATCH_EVENT_TYPE_UNSPECIFIED WatchEventType = 0
-	// A chunk of a full snapshot. The client starts a new state at the first
-	// chunk and swaps it in at the chunk with snapshot_done set.
-	WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT WatchEventType = 1
-	// Changes committed at one revision (possibly none for this node).
-	WatchEventType_WATCH_EVENT_TYPE_DELTA WatchEventType = 2
-)
-
-// Enum value maps for WatchEventType.
-var (
-	WatchEventType_name = map[int32]string{
-		0: "WATCH_EVENT_TYPE_UNSPECIFIED",
-		1: "WATCH_EVENT_TYPE_SNAPSHOT",
-		2: "WATCH_EVENT_TYPE_DELTA",
-	}
-	WatchEventType_value = map[string]int32{
-		"WATCH_EVENT_TYPE_UNSPECIFIED": 0,
-		"WATCH_EVENT_TYPE_SNAPSHOT":    1,
-		"WATCH_EVENT_TYPE_DELTA":       2,
-	}
-)
-
-func (x WatchEventType) Enum() *WatchEventType {
-	p := new(WatchEventType)
-	*p = x
-	return p
-}
-
-func (x WatchEventType) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (WatchEventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_sdn_v1_node_proto_enumTypes[0].Descriptor()
-}
-
-func (WatchEventType) Type() protoreflect.EnumType {
-	return &file_sdn_v1_node_proto_enumTypes[0]
-}
-
-func (x WatchEventType) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use WatchEventType.Descriptor instead.
-func (WatchEventType) EnumDescriptor() ([]byte, []int) {
-	return file_sdn_v1_node_proto_rawDescGZIP(), []int{0}
-}
-
 type RegisterNodeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -635,233 +582,6 @@ func (x *ReleaseNodeRequest) GetDownSinceUnixMs() int64 {
 	return 0
 }
 
-type WatchRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The node asking; its view is filtered to what it needs.
-	Node string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	// Resume after this revision; 0 asks for a full snapshot.
-	AfterRevision uint64 `protobuf:"varint,2,opt,name=after_revision,json=afterRevision,proto3" json:"after_revision,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *WatchRequest) Reset() {
-	*x = WatchRequest{}
-	mi := &file_sdn_v1_node_proto_msgTypes[10]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *WatchRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*WatchRequest) ProtoMessage() {}
-
-func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_node_proto_msgTypes[10]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
-func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_node_proto_rawDescGZIP(), []int{10}
-}
-
-func (x *WatchRequest) GetNode() string {
-	if x != nil {
-		return x.Node
-	}
-	return ""
-}
-
-func (x *WatchRequest) GetAfterRevision() uint64 {
-	if x != nil {
-		return x.AfterRevision
-	}
-	return 0
-}
-
-type ObjectChange struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// CREATE or UPDATE put the object; DELETE removes it.
-	Op            ChangeOp         `protobuf:"varint,1,opt,name=op,proto3,enum=sdn.v1.ChangeOp" json:"op,omitempty"`
-	Kind          string           `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	Name          string           `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	Cluster       *ClusterSettings `protobuf:"bytes,4,opt,name=cluster,proto3" json:"cluster,omitempty"`
-	Network       *Network         `protobuf:"bytes,5,opt,name=network,proto3" json:"network,omitempty"`
-	Node          *Node            `protobuf:"bytes,6,opt,name=node,proto3" json:"node,omitempty"`
-	Workload      *Workload        `protobuf:"bytes,7,opt,name=workload,proto3" json:"workload,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ObjectChange) Reset() {
-	*x = ObjectChange{}
-	mi := &file_sdn_v1_node_proto_msgTypes[11]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ObjectChange) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ObjectChange) ProtoMessage() {}
-
-func (x *ObjectChange) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_node_proto_msgTypes[11]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ObjectChange.ProtoReflect.Descriptor instead.
-func (*ObjectChange) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_node_proto_rawDescGZIP(), []int{11}
-}
-
-func (x *ObjectChange) GetOp() ChangeOp {
-	if x != nil {
-		return x.Op
-	}
-	return ChangeOp_CHANGE_OP_UNSPECIFIED
-}
-
-func (x *ObjectChange) GetKind() string {
-	if x != nil {
-		return x.Kind
-	}
-	return ""
-}
-
-func (x *ObjectChange) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *ObjectChange) GetCluster() *ClusterSettings {
-	if x != nil {
-		return x.Cluster
-	}
-	return nil
-}
-
-func (x *ObjectChange) GetNetwork() *Network {
-	if x != nil {
-		return x.Network
-	}
-	return nil
-}
-
-func (x *ObjectChange) GetNode() *Node {
-	if x != nil {
-		return x.Node
-	}
-	return nil
-}
-
-func (x *ObjectChange) GetWorkload() *Workload {
-	if x != nil {
-		return x.Workload
-	}
-	return nil
-}
-
-type WatchEvent struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Type  WatchEventType         `protobuf:"varint,1,opt,name=type,proto3,enum=sdn.v1.WatchEventType" json:"type,omitempty"`
-	// For DELTA: the revision these changes were committed at. For SNAPSHOT:
-	// the revision the snapshot reflects.
-	Revision uint64          `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
-	Changes  []*ObjectChange `protobuf:"bytes,3,rep,name=changes,proto3" json:"changes,omitempty"`
-	// Set on the last chunk of a snapshot.
-	SnapshotDone bool `protobuf:"varint,4,opt,name=snapshot_done,json=snapshotDone,proto3" json:"snapshot_done,omitempty"`
-	// Why a snapshot was sent instead of deltas (e.g. "revision 12 compacted").
-	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *WatchEvent) Reset() {
-	*x = WatchEvent{}
-	mi := &file_sdn_v1_node_proto_msgTypes[12]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *WatchEvent) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*WatchEvent) ProtoMessage() {}
-
-func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_node_proto_msgTypes[12]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
-func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_node_proto_rawDescGZIP(), []int{12}
-}
-
-func (x *WatchEvent) GetType() WatchEventType {
-	if x != nil {
-		return x.Type
-	}
-	return WatchEventType_WATCH_EVENT_TYPE_UNSPECIFIED
-}
-
-func (x *WatchEvent) GetRevision() uint64 {
-	if x != nil {
-		return x.Revision
-	}
-	return 0
-}
-
-func (x *WatchEvent) GetChanges() []*ObjectChange {
-	if x != nil {
-		return x.Changes
-	}
-	return nil
-}
-
-func (x *WatchEvent) GetSnapshotDone() bool {
-	if x != nil {
-		return x.SnapshotDone
-	}
-	return false
-}
-
-func (x *WatchEvent) GetReason() string {
-	if x != nil {
-		return x.Reason
-	}
-	return ""
-}
-
 type ReportRealizedRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
@@ -875,7 +595,7 @@ type ReportRealizedRequest struct {
 
 func (x *ReportRealizedRequest) Reset() {
 	*x = ReportRealizedRequest{}
-	mi := &file_sdn_v1_node_proto_msgTypes[13]
+	mi := &file_sdn_v1_node_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +607,7 @@ func (x *ReportRealizedRequest) String() string {
 func (*ReportRealizedRequest) ProtoMessage() {}
 
 func (x *ReportRealizedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_node_proto_msgTypes[13]
+	mi := &file_sdn_v1_node_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +620,7 @@ func (x *ReportRealizedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRealizedRequest.ProtoReflect.Descriptor instead.
 func (*ReportRealizedRequest) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_node_proto_rawDescGZIP(), []int{13}
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReportRealizedRequest) GetNode() string {
@@ -932,7 +652,7 @@ type ReportRealizedResponse struct {
 
 func (x *ReportRealizedResponse) Reset() {
 	*x = ReportRealizedResponse{}
-	mi := &file_sdn_v1_node_proto_msgTypes[14]
+	mi := &file_sdn_v1_node_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -944,7 +664,7 @@ func (x *ReportRealizedResponse) String() string {
 func (*ReportRealizedResponse) ProtoMessage() {}
 
 func (x *ReportRealizedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_node_proto_msgTypes[14]
+	mi := &file_sdn_v1_node_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -957,14 +677,14 @@ func (x *ReportRealizedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRealizedResponse.ProtoReflect.Descriptor instead.
 func (*ReportRealizedResponse) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_node_proto_rawDescGZIP(), []int{14}
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{11}
 }
 
 var File_sdn_v1_node_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_node_proto_rawDesc = "" +
 	"\n" +
-	"\x11sdn/v1/node.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\"\xe9\x01\n" +
+	"\x11sdn/v1/node.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\x1a\x12sdn/v1/watch.proto\"\xe9\x01\n" +
 	"\x13RegisterNodeRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vunderlay_ip\x18\x02 \x01(\tR\n" +
@@ -1002,34 +722,12 @@ const file_sdn_v1_node_proto_rawDesc = "" +
 	"at_unix_ms\x18\x03 \x01(\x03R\batUnixMs\"U\n" +
 	"\x12ReleaseNodeRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
-	"\x12down_since_unix_ms\x18\x02 \x01(\x03R\x0fdownSinceUnixMs\"I\n" +
-	"\fWatchRequest\x12\x12\n" +
-	"\x04node\x18\x01 \x01(\tR\x04node\x12%\n" +
-	"\x0eafter_revision\x18\x02 \x01(\x04R\rafterRevision\"\x86\x02\n" +
-	"\fObjectChange\x12 \n" +
-	"\x02op\x18\x01 \x01(\x0e2\x10.sdn.v1.ChangeOpR\x02op\x12\x12\n" +
-	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\x121\n" +
-	"\acluster\x18\x04 \x01(\v2\x17.sdn.v1.ClusterSettingsR\acluster\x12)\n" +
-	"\anetwork\x18\x05 \x01(\v2\x0f.sdn.v1.NetworkR\anetwork\x12 \n" +
-	"\x04node\x18\x06 \x01(\v2\f.sdn.v1.NodeR\x04node\x12,\n" +
-	"\bworkload\x18\a \x01(\v2\x10.sdn.v1.WorkloadR\bworkload\"\xc1\x01\n" +
-	"\n" +
-	"WatchEvent\x12*\n" +
-	"\x04type\x18\x01 \x01(\x0e2\x16.sdn.v1.WatchEventTypeR\x04type\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x04R\brevision\x12.\n" +
-	"\achanges\x18\x03 \x03(\v2\x14.sdn.v1.ObjectChangeR\achanges\x12#\n" +
-	"\rsnapshot_done\x18\x04 \x01(\bR\fsnapshotDone\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\"]\n" +
+	"\x12down_since_unix_ms\x18\x02 \x01(\x03R\x0fdownSinceUnixMs\"]\n" +
 	"\x15ReportRealizedRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\"\x18\n" +
-	"\x16ReportRealizedResponse*m\n" +
-	"\x0eWatchEventType\x12 \n" +
-	"\x1cWATCH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
-	"\x19WATCH_EVENT_TYPE_SNAPSHOT\x10\x01\x12\x1a\n" +
-	"\x16WATCH_EVENT_TYPE_DELTA\x10\x022\x9b\x03\n" +
+	"\x16ReportRealizedResponse2\x9b\x03\n" +
 	"\vNodeService\x12E\n" +
 	"\bRegister\x12\x1b.sdn.v1.RegisterNodeRequest\x1a\x1c.sdn.v1.RegisterNodeResponse\x12?\n" +
 	"\x06Remove\x12\x19.sdn.v1.RemoveNodeRequest\x1a\x1a.sdn.v1.RemoveNodeResponse\x123\n" +
@@ -1050,62 +748,49 @@ func file_sdn_v1_node_proto_rawDescGZIP() []byte {
 	return file_sdn_v1_node_proto_rawDescData
 }
 
-var file_sdn_v1_node_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sdn_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_sdn_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_sdn_v1_node_proto_goTypes = []any{
-	(WatchEventType)(0),            // 0: sdn.v1.WatchEventType
-	(*RegisterNodeRequest)(nil),    // 1: sdn.v1.RegisterNodeRequest
-	(*RegisterNodeResponse)(nil),   // 2: sdn.v1.RegisterNodeResponse
-	(*RemoveNodeRequest)(nil),      // 3: sdn.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),     // 4: sdn.v1.RemoveNodeResponse
-	(*HeartbeatRequest)(nil),       // 5: sdn.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),      // 6: sdn.v1.HeartbeatResponse
-	(*DrainNodeRequest)(nil),       // 7: sdn.v1.DrainNodeRequest
-	(*DrainNodeResponse)(nil),      // 8: sdn.v1.DrainNodeResponse
-	(*SetNodeLivenessRequest)(nil), // 9: sdn.v1.SetNodeLivenessRequest
-	(*ReleaseNodeRequest)(nil),     // 10: sdn.v1.ReleaseNodeRequest
-	(*WatchRequest)(nil),           // 11: sdn.v1.WatchRequest
-	(*ObjectChange)(nil),           // 12: sdn.v1.ObjectChange
-	(*WatchEvent)(nil),             // 13: sdn.v1.WatchEvent
-	(*ReportRealizedRequest)(nil),  // 14: sdn.v1.ReportRealizedRequest
-	(*ReportRealizedResponse)(nil), // 15: sdn.v1.ReportRealizedResponse
-	nil,                            // 16: sdn.v1.RegisterNodeRequest.LabelsEntry
-	(*Node)(nil),                   // 17: sdn.v1.Node
-	(*ClusterSettings)(nil),        // 18: sdn.v1.ClusterSettings
-	(*Change)(nil),                 // 19: sdn.v1.Change
-	(ChangeOp)(0),                  // 20: sdn.v1.ChangeOp
-	(*Network)(nil),                // 21: sdn.v1.Network
-	(*Workload)(nil),               // 22: sdn.v1.Workload
+	(*RegisterNodeRequest)(nil),    // 0: sdn.v1.RegisterNodeRequest
+	(*RegisterNodeResponse)(nil),   // 1: sdn.v1.RegisterNodeResponse
+	(*RemoveNodeRequest)(nil),      // 2: sdn.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),     // 3: sdn.v1.RemoveNodeResponse
+	(*HeartbeatRequest)(nil),       // 4: sdn.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),      // 5: sdn.v1.HeartbeatResponse
+	(*DrainNodeRequest)(nil),       // 6: sdn.v1.DrainNodeRequest
+	(*DrainNodeResponse)(nil),      // 7: sdn.v1.DrainNodeResponse
+	(*SetNodeLivenessRequest)(nil), // 8: sdn.v1.SetNodeLivenessRequest
+	(*ReleaseNodeRequest)(nil),     // 9: sdn.v1.ReleaseNodeRequest
+	(*ReportRealizedRequest)(nil),  // 10: sdn.v1.ReportRealizedRequest
+	(*ReportRealizedResponse)(nil), // 11: sdn.v1.ReportRealizedResponse
+	nil,                            // 12: sdn.v1.RegisterNodeRequest.LabelsEntry
+	(*Node)(nil),                   // 13: sdn.v1.Node
+	(*ClusterSettings)(nil),        // 14: sdn.v1.ClusterSettings
+	(*Change)(nil),                 // 15: sdn.v1.Change
+	(*WatchRequest)(nil),           // 16: sdn.v1.WatchRequest
+	(*WatchEvent)(nil),             // 17: sdn.v1.WatchEvent
 }
 var file_sdn_v1_node_proto_depIdxs = []int32{
-	16, // 0: sdn.v1.RegisterNodeRequest.labels:type_name -> sdn.v1.RegisterNodeRequest.LabelsEntry
-	17, // 1: sdn.v1.RegisterNodeResponse.node:type_name -> sdn.v1.Node
-	18, // 2: sdn.v1.RegisterNodeResponse.cluster:type_name -> sdn.v1.ClusterSettings
-	19, // 3: sdn.v1.RemoveNodeResponse.changes:type_name -> sdn.v1.Change
-	20, // 4: sdn.v1.ObjectChange.op:type_name -> sdn.v1.ChangeOp
-	18, // 5: sdn.v1.ObjectChange.cluster:type_name -> sdn.v1.ClusterSettings
-	21, // 6: sdn.v1.ObjectChange.network:type_name -> sdn.v1.Network
-	17, // 7: sdn.v1.ObjectChange.node:type_name -> sdn.v1.Node
-	22, // 8: sdn.v1.ObjectChange.workload:type_name -> sdn.v1.Workload
-	0,  // 9: sdn.v1.WatchEvent.type:type_name -> sdn.v1.WatchEventType
-	12, // 10: sdn.v1.WatchEvent.changes:type_name -> sdn.v1.ObjectChange
-	1,  // 11: sdn.v1.NodeService.Register:input_type -> sdn.v1.RegisterNodeRequest
-	3,  // 12: sdn.v1.NodeService.Remove:input_type -> sdn.v1.RemoveNodeRequest
-	11, // 13: sdn.v1.NodeService.Watch:input_type -> sdn.v1.WatchRequest
-	14, // 14: sdn.v1.NodeService.ReportRealized:input_type -> sdn.v1.ReportRealizedRequest
-	5,  // 15: sdn.v1.NodeService.Heartbeat:input_type -> sdn.v1.HeartbeatRequest
-	7,  // 16: sdn.v1.NodeService.Drain:input_type -> sdn.v1.DrainNodeRequest
-	2,  // 17: sdn.v1.NodeService.Register:output_type -> sdn.v1.RegisterNodeResponse
-	4,  // 18: sdn.v1.NodeService.Remove:output_type -> sdn.v1.RemoveNodeResponse
-	13, // 19: sdn.v1.NodeService.Watch:output_type -> sdn.v1.WatchEvent
-	15, // 20: sdn.v1.NodeService.ReportRealized:output_type -> sdn.v1.ReportRealizedResponse
-	6,  // 21: sdn.v1.NodeService.Heartbeat:output_type -> sdn.v1.HeartbeatResponse
-	8,  // 22: sdn.v1.NodeService.Drain:output_type -> sdn.v1.DrainNodeResponse
-	17, // [17:23] is the sub-list for method output_type
-	11, // [11:17] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	12, // 0: sdn.v1.RegisterNodeRequest.labels:type_name -> sdn.v1.RegisterNodeRequest.LabelsEntry
+	13, // 1: sdn.v1.RegisterNodeResponse.node:type_name -> sdn.v1.Node
+	14, // 2: sdn.v1.RegisterNodeResponse.cluster:type_name -> sdn.v1.ClusterSettings
+	15, // 3: sdn.v1.RemoveNodeResponse.changes:type_name -> sdn.v1.Change
+	0,  // 4: sdn.v1.NodeService.Register:input_type -> sdn.v1.RegisterNodeRequest
+	2,  // 5: sdn.v1.NodeService.Remove:input_type -> sdn.v1.RemoveNodeRequest
+	16, // 6: sdn.v1.NodeService.Watch:input_type -> sdn.v1.WatchRequest
+	10, // 7: sdn.v1.NodeService.ReportRealized:input_type -> sdn.v1.ReportRealizedRequest
+	4,  // 8: sdn.v1.NodeService.Heartbeat:input_type -> sdn.v1.HeartbeatRequest
+	6,  // 9: sdn.v1.NodeService.Drain:input_type -> sdn.v1.DrainNodeRequest
+	1,  // 10: sdn.v1.NodeService.Register:output_type -> sdn.v1.RegisterNodeResponse
+	3,  // 11: sdn.v1.NodeService.Remove:output_type -> sdn.v1.RemoveNodeResponse
+	17, // 12: sdn.v1.NodeService.Watch:output_type -> sdn.v1.WatchEvent
+	11, // 13: sdn.v1.NodeService.ReportRealized:output_type -> sdn.v1.ReportRealizedResponse
+	5,  // 14: sdn.v1.NodeService.Heartbeat:output_type -> sdn.v1.HeartbeatResponse
+	7,  // 15: sdn.v1.NodeService.Drain:output_type -> sdn.v1.DrainNodeResponse
+	10, // [10:16] is the sub-list for method output_type
+	4,  // [4:10] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_node_proto_init() }
@@ -1115,19 +800,19 @@ func file_sdn_v1_node_proto_init() {
 	}
 	file_sdn_v1_meta_proto_init()
 	file_sdn_v1_objects_proto_init()
+	file_sdn_v1_watch_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdn_v1_node_proto_rawDesc), len(file_sdn_v1_node_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   16,
+			NumEnums:      0,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_sdn_v1_node_proto_goTypes,
 		DependencyIndexes: file_sdn_v1_node_proto_depIdxs,
-		EnumInfos:         file_sdn_v1_node_proto_enumTypes,
 		MessageInfos:      file_sdn_v1_node_proto_msgTypes,
 	}.Build()
 	File_sdn_v1_node_proto = out.File
