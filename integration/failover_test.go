@@ -40,36 +40,10 @@ func TestLeaderKilledDuringAllocations(t *testing.T) {
 	needDatapath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	name := fmt.Sprintf("fo%d", os.Getpid()%100000)
-	dir := filepath.Join(t.TempDir(), "lab")
-	var progress strings.Builder
-	t.Cleanup(func() {
-		ol, err := lab.Open(name, dir, nil)
-		if err == nil {
-			err = ol.Down()
-		}
-		if err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
 	start := time.Now()
-	l, err := lab.Up(ctx, lab.Config{Name: name, Hosts: 2, Dir: dir, Bin: binaries(t), UnderlayOnly: true, Logger: &progress})
-	if err != nil {
-		t.Fatalf("lab up: %v\n%s", err, progress.String())
-	}
-	const servers = 3
-	if err := l.UpServers(ctx, servers); err != nil {
-		t.Fatalf("servers: %v\n%s", err, progress.String())
-	}
-	conns := make([]*grpc.ClientConn, servers+1) // by server number
-	for k := 1; k <= servers; k++ {
-		c, err := l.DialServer(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		conns[k] = c
-	}
+	sl := upServerLab(t, ctx, "fo", lab.Config{})
+	l, conns, progress := sl.Lab, sl.conns, sl.progress
+	const servers = labServers
 	// The agents list s1 first: make s1 the leader, so killing the leader
 	// also takes the agents' server away.
 	if leaderNumber(t, ctx, conns[2]) != 1 {
@@ -91,7 +65,7 @@ func TestLeaderKilledDuringAllocations(t *testing.T) {
 	// resolution does not wait for them.
 	var fakeIPs []string
 	for j := 0; j < 40; j++ {
-		a := lab.Subnet(name).Addr().As4()
+		a := lab.Subnet(l.Name).Addr().As4()
 		a[3] = byte(100 + j)
 		ip := fmt.Sprintf("%d.%d.%d.%d", a[0], a[1], a[2], a[3])
 		if _, err := l.Exec(l.UnderlayNS(), "ip", "addr", "add", ip+"/24", "dev", "br0"); err != nil {
@@ -189,7 +163,7 @@ func TestLeaderKilledDuringAllocations(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("agents did not realize revision %d: %v\nhost1's log:\n%s", rev, behind, tailFile(filepath.Join(dir, "host1", "sdnd.log"), 30))
+			t.Fatalf("agents did not realize revision %d: %v\nhost1's log:\n%s", rev, behind, tailFile(filepath.Join(l.HostDir(1), "sdnd.log"), 30))
 		}
 	}
 	t.Logf("agents realized revision %d (%s)", rev, time.Since(start).Round(time.Millisecond))

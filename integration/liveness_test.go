@@ -3,8 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -34,29 +32,11 @@ func TestHostLiveness(t *testing.T) {
 	const downAfter = 3 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	name := fmt.Sprintf("lv%d", os.Getpid()%100000)
-	dir := filepath.Join(t.TempDir(), "lab")
-	var progress strings.Builder
-	t.Cleanup(func() {
-		ol, err := lab.Open(name, dir, nil)
-		if err == nil {
-			err = ol.Down()
-		}
-		if err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	bin := binaries(t)
 	start := time.Now()
-	l, err := lab.Up(ctx, lab.Config{Name: name, Hosts: 2, Dir: dir, Bin: bin, UnderlayOnly: true, Logger: &progress,
+	sl := upServerLab(t, ctx, "lv", lab.Config{
 		ServerArgs: []string{"--node-down-after=" + downAfter.String()}, AgentArgs: []string{"--heartbeat-interval=300ms"}})
-	if err != nil {
-		t.Fatalf("lab up: %v\n%s", err, progress.String())
-	}
-	const servers = 3
-	if err := l.UpServers(ctx, servers); err != nil {
-		t.Fatalf("servers: %v\n%s", err, progress.String())
-	}
+	l, progress := sl.Lab, sl.progress
+	const servers = labServers
 	conn, err := l.DialServer(2)
 	if err != nil {
 		t.Fatal(err)

@@ -37,36 +37,10 @@ func TestServersDownAgentsKeepForwarding(t *testing.T) {
 	needDatapath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	name := fmt.Sprintf("sd%d", os.Getpid()%100000)
-	dir := filepath.Join(t.TempDir(), "lab")
-	var progress strings.Builder
-	t.Cleanup(func() {
-		ol, err := lab.Open(name, dir, nil)
-		if err == nil {
-			err = ol.Down()
-		}
-		if err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
 	start := time.Now()
-	l, err := lab.Up(ctx, lab.Config{Name: name, Hosts: 2, Dir: dir, Bin: binaries(t), UnderlayOnly: true, Logger: &progress})
-	if err != nil {
-		t.Fatalf("lab up: %v\n%s", err, progress.String())
-	}
-	const servers = 3
-	if err := l.UpServers(ctx, servers); err != nil {
-		t.Fatalf("servers: %v\n%s", err, progress.String())
-	}
-	conns := make([]*grpc.ClientConn, servers+1) // by server number
-	for k := 1; k <= servers; k++ {
-		c, err := l.DialServer(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		conns[k] = c
-	}
+	sl := upServerLab(t, ctx, "sd", lab.Config{})
+	l, conns, progress := sl.Lab, sl.conns, sl.progress
+	const servers = labServers
 	if _, err := sdnv1.NewConfigServiceClient(conns[1]).Apply(ctx, &sdnv1.ApplyRequest{Networks: []*sdnv1.Network{{Name: "base"}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +124,7 @@ func TestServersDownAgentsKeepForwarding(t *testing.T) {
 	if !pingRetry(l, a, b.IP) || !pingRetry(l, b, a.IP) {
 		t.Fatalf("%s and %s cannot reach each other with every server down", a.ID(), b.ID())
 	}
-	host2Log := filepath.Join(dir, "host2", "sdnd.log")
+	host2Log := filepath.Join(l.HostDir(2), "sdnd.log")
 	if l.SDNDPID(2) != newPID {
 		t.Fatalf("host2's restarted agent exited with no server up; its log:\n%s", tailFile(host2Log, 30))
 	}
