@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -29,8 +28,7 @@ type etcdMember struct {
 	name, client, peer string // client and peer: 127.0.0.1:port
 	cluster            string // --initial-cluster
 	dir                string
-	cmd                *exec.Cmd
-	exited             chan struct{}
+	memberProc
 }
 
 // startEtcd starts an n-member etcd cluster under dir with default
@@ -84,24 +82,11 @@ func startEtcd(ctx context.Context, dir string, n int) (*etcdCluster, error) {
 // start runs member i; state is "new" the first time, "existing" after.
 func (c *etcdCluster) start(i int, state string) error {
 	m := c.members[i]
-	logf, err := os.OpenFile(m.dir+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	m.cmd = exec.Command("etcd", "--name", m.name, "--data-dir", m.dir,
+	return m.memberProc.start(m.dir+".log", "etcd", "--name", m.name, "--data-dir", m.dir,
 		"--listen-client-urls", "http://"+m.client, "--advertise-client-urls", "http://"+m.client,
 		"--listen-peer-urls", "http://"+m.peer, "--initial-advertise-peer-urls", "http://"+m.peer,
 		"--initial-cluster", m.cluster, "--initial-cluster-state", state, "--initial-cluster-token", "sdnbench",
 		"--logger", "zap", "--log-level", "warn")
-	m.cmd.Stdout, m.cmd.Stderr = logf, logf
-	if err := m.cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("start %s: %w", m.name, err)
-	}
-	m.exited = make(chan struct{})
-	cmd, exited := m.cmd, m.exited
-	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
-	return nil
 }
 
 // members is how many members the cluster has.
@@ -143,42 +128,13 @@ func (c *etcdCluster) leader(ctx context.Context) (int, error) {
 }
 
 func (c *etcdCluster) waitLeader(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		_, err := c.leader(ctx)
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("%w (logs in %s)", err, c.dir)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return waitFor(ctx, timeout, " (logs in "+c.dir+")", func() error { _, err := c.leader(ctx); return err })
 }
 
-func (c *etcdCluster) running(i int) bool {
-	m := c.members[i]
-	if m.cmd == nil {
-		return false
-	}
-	select {
-	case <-m.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (c *etcdCluster) running(i int) bool { return c.members[i].running() }
 
 // kill SIGKILLs member i and waits until it is gone.
-func (c *etcdCluster) kill(i int) error {
-	m := c.members[i]
-	if !c.running(i) {
-		return fmt.Errorf("%s is not running", m.name)
-	}
-	_ = m.cmd.Process.Signal(syscall.SIGKILL)
-	<-m.exited
-	return nil
-}
+func (c *etcdCluster) kill(i int) error { return c.members[i].kill() }
 
 // restart starts a killed member again and waits until every member
 // answers and a leader is known.
@@ -230,17 +186,8 @@ func (c *etcdCluster) close() {
 	for _, conn := range c.conns {
 		conn.Close()
 	}
-	for i, m := range c.members {
-		if !c.running(i) {
-			continue
-		}
-		_ = m.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-m.exited:
-		case <-time.After(10 * time.Second):
-			_ = m.cmd.Process.Kill()
-			<-m.exited
-		}
+	for _, m := range c.members {
+		m.stop(10 * time.Second)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/sdn-dev/sdn/bench"
@@ -48,8 +47,7 @@ type sdnCluster struct {
 
 type sdnServer struct {
 	id, addr, dir string
-	cmd           *exec.Cmd
-	exited        chan struct{}
+	memberProc
 }
 
 // startSDNCluster builds sdnd, starts n servers bootstrapping from a
@@ -118,38 +116,14 @@ func (c *sdnCluster) start(i int) error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(s.dir+".log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	s.cmd = exec.Command(c.bin, "--server", "--node-name", s.id, "--data-dir", s.dir,
+	return s.memberProc.start(s.dir+".log", c.bin, "--server", "--node-name", s.id, "--data-dir", s.dir,
 		"--listen", s.addr, "--peers", c.peers, "--log-level", "warn",
 		"--insecure-plaintext") // as etcd runs here: plaintext on loopback
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("start sdnd %s: %w", s.id, err)
-	}
-	s.exited = make(chan struct{})
-	cmd, exited := s.cmd, s.exited
-	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
-	return nil
 }
 
 func (c *sdnCluster) size() int { return len(c.servers) }
 
-func (c *sdnCluster) running(i int) bool {
-	s := c.servers[i]
-	if s.cmd == nil {
-		return false
-	}
-	select {
-	case <-s.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (c *sdnCluster) running(i int) bool { return c.servers[i].running() }
 
 // leader returns the index of the server that says it leads.
 func (c *sdnCluster) leader(ctx context.Context) (int, error) {
@@ -174,28 +148,10 @@ func (c *sdnCluster) leader(ctx context.Context) (int, error) {
 }
 
 func (c *sdnCluster) waitLeader(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		_, err := c.leader(ctx)
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("%w (logs in %s)", err, c.dir)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return waitFor(ctx, timeout, " (logs in "+c.dir+")", func() error { _, err := c.leader(ctx); return err })
 }
 
-func (c *sdnCluster) kill(i int) error {
-	s := c.servers[i]
-	if !c.running(i) {
-		return fmt.Errorf("sdnd %s is not running", s.id)
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.exited
-	return nil
-}
+func (c *sdnCluster) kill(i int) error { return c.servers[i].kill() }
 
 // restart starts a killed server and waits until it answers and the
 // cluster has a leader.
@@ -239,16 +195,7 @@ func (c *sdnCluster) close() {
 	for _, conn := range c.conns {
 		conn.Close()
 	}
-	for i, s := range c.servers {
-		if !c.running(i) {
-			continue
-		}
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.exited:
-		case <-time.After(15 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.exited
-		}
+	for _, s := range c.servers {
+		s.stop(15 * time.Second)
 	}
 }
