@@ -41,7 +41,7 @@ func (d daemon) pid() int {
 
 // start runs `ip netns exec ns prog args...` with stdout and stderr
 // appended to logPath, and records its pid. `ip netns exec` execs prog, so
-// the pid is prog's.
+// the pid is prog's; start returns once that exec is done.
 func (d daemon) start(ns, logPath, prog string, args ...string) (int, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -71,15 +71,26 @@ func (d daemon) start(ns, logPath, prog string, args ...string) (int, error) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 		return 0, err
 	}
-	// Until `ip` has exec'd, /proc/PID/cmdline is still this process's and
-	// pid() would not recognise the daemon; wait for the exec.
-	for deadline := time.Now().Add(5 * time.Second); d.pid() == 0; time.Sleep(5 * time.Millisecond) {
+	// The mark is on `ip netns exec`'s command line too, so pid() already
+	// sees the daemon while `ip` still sets up the namespace; and while it
+	// execs prog, /proc/PID/cmdline reads empty for a moment, which pid()
+	// would take for an exit. Return only once the exec is done: the
+	// process runs prog's executable.
+	exe, _ := filepath.Abs(prog)
+	if r, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = r
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if runs, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); runs == exe && d.pid() == pid {
+			break
+		}
 		if !alive(pid) {
+			time.Sleep(100 * time.Millisecond) // the reaper's line
 			return 0, fmt.Errorf("%s exited at once in netns %s; see %s:\n%s", prog, ns, logPath, tail(logPath, 15))
 		}
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
-			return 0, fmt.Errorf("%s (pid %d) in netns %s: its command line never showed %s", prog, pid, ns, d.mark)
+			return 0, fmt.Errorf("%s (pid %d) in netns %s: it never ran %s with %s on its command line", prog, pid, ns, exe, d.mark)
 		}
 	}
 	return pid, nil

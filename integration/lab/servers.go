@@ -247,6 +247,11 @@ func (l *Lab) WaitServer(ctx context.Context, k int) error {
 	defer conn.Close()
 	hc := healthpb.NewHealthClient(conn)
 	hint := func() string {
+		if l.serverDaemon(k).pid() == 0 {
+			// Its reaper writes how it ended (exit status or signal) to
+			// the log: give it a moment, that line is the diagnosis.
+			time.Sleep(time.Second)
+		}
 		return fmt.Sprintf("; last lines of %s:\n%s", l.ServerLog(k), tail(l.ServerLog(k), 15))
 	}
 	return poll(ctx, 90*time.Second, ServerName(k)+"'s API", func(ctx context.Context) (bool, error) {
