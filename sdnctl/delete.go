@@ -14,6 +14,7 @@ func (a *app) deleteCommand() *cobra.Command {
 		Use:   "delete network|workload|node NAME",
 		Short: "Delete one object",
 		Long: "Delete removes one network, workload or node. A workload is named network/name.\n" +
+			"A node that is up (heartbeating) is refused; see `sdnctl node remove --force`.\n" +
 			"sdnd refuses to delete a network that still has workloads.",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 {

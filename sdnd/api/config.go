@@ -90,6 +90,12 @@ func attachRanges(err error, req *sdnv1.ApplyRequest) {
 
 // Delete removes one object.
 func (s *Server) Delete(ctx context.Context, req *sdnv1.DeleteRequest) (*sdnv1.DeleteResponse, error) {
+	if strings.HasPrefix(req.Kind, "node") {
+		// The same guard as `sdnctl node remove`, which alone can force.
+		if _, err := s.removable(req.Name, false, "or remove it anyway with `sdnctl node remove --force "+req.Name+"`"); err != nil {
+			return nil, err
+		}
+	}
 	res, err := s.propose(ctx, command.Delete, req)
 	if err != nil {
 		return nil, err

@@ -28,26 +28,9 @@ func (s *Server) Register(ctx context.Context, req *sdnv1.RegisterNodeRequest) (
 // host that is up (not marked down) is removed only with force: its
 // workloads may still run, and its agent would register it again.
 func (s *Server) Remove(ctx context.Context, req *sdnv1.RemoveNodeRequest) (*sdnv1.RemoveNodeResponse, error) {
-	var (
-		node      *sdnv1.Node
-		workloads int
-	)
-	err := s.cluster.FSM().View(func(tx *state.Tx) error {
-		node, _ = tx.Node(req.Name)
-		for _, w := range tx.Workloads("") {
-			if w.Node == req.Name {
-				workloads++
-			}
-		}
-		return nil
-	})
+	node, err := s.removable(req.Name, req.Force, "or remove it anyway with --force")
 	if err != nil {
-		return nil, toStatus(err)
-	}
-	if node != nil && node.DownSinceUnixMs == 0 && !req.Force {
-		return nil, status.Errorf(codes.FailedPrecondition,
-			"host %s is up (%s): removing it releases its subnet %s and the addresses of its %d workloads while they may still run, and its agent would register it again; drain it (`sdnctl node drain %s`), stop its agent and let it be marked down (after %s without a heartbeat), or remove it anyway with --force",
-			req.Name, s.heardFrom(req.Name), node.Subnet, workloads, req.Name, s.live.DownAfter())
+		return nil, err
 	}
 	// force is the API's decision, never part of the command.
 	res, err := s.propose(ctx, command.RemoveNode, &sdnv1.RemoveNodeRequest{Name: req.Name})
@@ -56,6 +39,34 @@ func (s *Server) Remove(ctx context.Context, req *sdnv1.RemoveNodeRequest) (*sdn
 	}
 	s.realized.Forget(req.Name)
 	return &sdnv1.RemoveNodeResponse{Revision: res.Revision, Changes: res.Changes, Subnet: node.GetSubnet()}, nil
+}
+
+// removable returns the host about to be removed (nil if unknown, and the
+// command then says so) or refuses when it is up and force is not given;
+// orForce ends the refusal with how to override it.
+func (s *Server) removable(name string, force bool, orForce string) (*sdnv1.Node, error) {
+	var (
+		node      *sdnv1.Node
+		workloads int
+	)
+	err := s.cluster.FSM().View(func(tx *state.Tx) error {
+		node, _ = tx.Node(name)
+		for _, w := range tx.Workloads("") {
+			if w.Node == name {
+				workloads++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if node != nil && node.DownSinceUnixMs == 0 && !force {
+		return nil, status.Errorf(codes.FailedPrecondition,
+			"host %s is up (%s): removing it releases its subnet %s and the addresses of its %d workloads while they may still run, and its agent would register it again; drain it (`sdnctl node drain %s`), stop its agent and let it be marked down (after %s without a heartbeat), %s",
+			name, s.heardFrom(name), node.Subnet, workloads, name, s.live.DownAfter(), orForce)
+	}
+	return node, nil
 }
 
 // heardFrom says when the leader last heard from a host.

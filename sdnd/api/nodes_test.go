@@ -86,6 +86,11 @@ func TestLivenessAndDrainAPI(t *testing.T) {
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "host host2 is up") || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("remove of an up host: %v", err)
 	}
+	// `sdnctl delete node` has the same guard, and points at the force.
+	_, err = cfg.Delete(ctx, &sdnv1.DeleteRequest{Kind: "node", Name: "host2"})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "host host2 is up") || !strings.Contains(err.Error(), "sdnctl node remove --force host2") {
+		t.Fatalf("delete of an up host: %v", err)
+	}
 	// Down hosts are not waited for, and are removed without force.
 	if _, err := ts.raft.Propose(ctx, command.SetNodeLiveness, &sdnv1.SetNodeLivenessRequest{Name: "host2", Down: true, AtUnixMs: time.Now().UnixMilli()}); err != nil {
 		t.Fatal(err)
