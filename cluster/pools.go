@@ -122,3 +122,17 @@ func (p *pools) saveCursors(tx *state.Tx, nodes ...string) error {
 	}
 	return nil
 }
+
+// Owner returns the workload a CNI owner (container id and interface)
+// holds, as network and name; ok is false when it holds none. The API
+// uses it to check, before proposing, that an agent detaches only its own
+// host's workloads.
+func (f *FSM) Owner(containerID, ifname string) (network, name string, ok bool) {
+	f.mu.Lock()
+	key, held := f.pools.owners[ownerKey(containerID, ifname)]
+	f.mu.Unlock()
+	if !held {
+		return "", "", false
+	}
+	return splitKey(key)
+}

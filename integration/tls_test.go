@@ -214,6 +214,23 @@ func TestMutualTLS(t *testing.T) {
 	wantRefused(t, "agent/h1 reporting for h2", err, codes.PermissionDenied, "it may not report for node \"h2\"")
 	_, err = sdnv1.NewWorkloadServiceClient(asH1).Attach(ctx, &sdnv1.AttachWorkloadRequest{Workload: &sdnv1.Workload{Network: "proj1", Name: "w", Node: "h2"}})
 	wantRefused(t, "agent/h1 attaching on h2", err, codes.PermissionDenied, "it may not attach workloads on node \"h2\"")
+	// Nor detach h2's workloads, by name or by CNI owner (container id).
+	asServer := dialTLS(t, leader.addr, pki.PathsFor(dir, pki.RoleServer, leader.id))
+	if _, err := sdnv1.NewNodeServiceClient(asServer).Register(ctx, &sdnv1.RegisterNodeRequest{Name: "h2", UnderlayIp: "198.18.0.2", UnderlayMtu: 1500}); err != nil {
+		t.Fatalf("registering h2 with a server certificate: %v", err)
+	}
+	onH2 := &sdnv1.Workload{Network: "proj1", Name: "on-h2", Node: "h2",
+		Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_CNI, ContainerId: "cid-on-h2", Ifname: "eth0"}}
+	if _, err := sdnv1.NewWorkloadServiceClient(asServer).Attach(ctx, &sdnv1.AttachWorkloadRequest{Workload: onH2}); err != nil {
+		t.Fatalf("attaching a CNI workload on h2 with a server certificate: %v", err)
+	}
+	_, err = sdnv1.NewWorkloadServiceClient(asH1).Detach(ctx, &sdnv1.DetachWorkloadRequest{ContainerId: "cid-on-h2", Ifname: "eth0"})
+	wantRefused(t, "agent/h1 detaching h2's workload by CNI owner", err, codes.PermissionDenied, "it may not detach workloads on node \"h2\"")
+	_, err = sdnv1.NewWorkloadServiceClient(asH1).Detach(ctx, &sdnv1.DetachWorkloadRequest{Network: "proj1", Name: "on-h2"})
+	wantRefused(t, "agent/h1 detaching h2's workload by name", err, codes.PermissionDenied, "it may not detach workloads on node \"h2\"")
+	if l, err := sdnv1.NewConfigServiceClient(asServer).List(ctx, &sdnv1.ListRequest{Kind: "workloads", Node: "h2"}); err != nil || len(l.Workloads) != 1 {
+		t.Errorf("h2's workloads after the refused detaches: %v %v", l, err)
+	}
 	w, err := nodes.Watch(ctx, &sdnv1.WatchRequest{Node: "h2"})
 	if err == nil {
 		_, err = w.Recv()

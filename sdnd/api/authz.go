@@ -102,15 +102,23 @@ func (s *Server) bindNode(id pki.Identity, req any) error {
 	case *sdnv1.AttachWorkloadRequest:
 		node, what = r.GetWorkload().GetNode(), "attach workloads on"
 	case *sdnv1.DetachWorkloadRequest:
-		// By network and name: the workload's host. By CNI owner
-		// (container id and interface), the FSM finds the workload; the
-		// agent learns only its own host's container ids.
-		if r.GetNetwork() == "" || r.GetName() == "" || s.cluster == nil {
+		// The workload's host, found as the FSM finds the workload: by
+		// CNI owner (container id and interface) first, else by network
+		// and name. A workload that is not there binds nothing (the
+		// detach is a no-op).
+		if s.cluster == nil {
+			return nil
+		}
+		network, name := r.GetNetwork(), r.GetName()
+		if r.GetContainerId() != "" {
+			network, name, _ = s.cluster.FSM().Owner(r.GetContainerId(), r.GetIfname())
+		}
+		if network == "" || name == "" {
 			return nil
 		}
 		found := false
 		_ = s.cluster.FSM().View(func(tx *state.Tx) error {
-			if w, ok := tx.Workload(r.GetNetwork(), r.GetName()); ok {
+			if w, ok := tx.Workload(network, name); ok {
 				node, found = w.GetNode(), true
 			}
 			return nil
