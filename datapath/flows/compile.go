@@ -159,10 +159,15 @@ func (c *compiler) forward() {
 	c.add(Forward, 60, fmt.Sprintf("ip,in_port=%d", c.h.TunnelPort), "drop")
 	remote := slices.Clone(c.h.Remote)
 	slices.SortFunc(remote, func(a, b RemoteHost) int { return cmp.Compare(a.Name, b.Name) })
+	// Tunnelled frames carry the virtual router's MAC as source and
+	// destination: the receiving host rewrites both anyway, and a set_field
+	// makes OVS match the field's old value in the megaflow, so frames
+	// carrying their workload's MAC would cost every receiving host one
+	// datapath flow per remote workload instead of one.
 	for _, r := range remote {
 		c.add(Forward, 50, fmt.Sprintf("ip,nw_dst=%s", r.Subnet),
-			"move:NXM_NX_REG0[0..23]->NXM_NX_TUN_ID[0..23],set_field:%s->tun_dst,load:%#x->%s,%s",
-			r.UnderlayIP, c.h.TunnelPort, regOutPort, gotoTable(Output))
+			"set_field:%s->eth_src,set_field:%s->eth_dst,move:NXM_NX_REG0[0..23]->NXM_NX_TUN_ID[0..23],set_field:%s->tun_dst,load:%#x->%s,%s",
+			RouterMAC, RouterMAC, r.UnderlayIP, c.h.TunnelPort, regOutPort, gotoTable(Output))
 	}
 	if c.h.Subnet.IsValid() {
 		c.add(Forward, 40, fmt.Sprintf("ip,nw_dst=%s", c.h.Subnet), "drop")
