@@ -24,17 +24,29 @@ const DefaultNodeDownAfter = 30 * time.Second
 // host that has not been heard from by a new leader is given the whole
 // down-after time, so a leader change never marks a host down.
 //
+// Heartbeats are stamped with the raft term in which they arrived
+// (UseTerm), so a new leadership keeps those of its own term that arrived
+// before the leader loop noticed it leads (a host registering right after
+// an election), and drops the rest.
+//
 // Liveness is pure logic over an injected clock; tests drive it with a
 // fake one.
 type Liveness struct {
 	downAfter time.Duration
 	now       func() time.Time
+	termOf    func() uint64 // the raft term now; nil: unknown (0)
 
 	mu      sync.Mutex
 	leading bool
 	term    uint64
-	since   time.Time            // when the current leadership began
-	beats   map[string]time.Time // last heartbeat per host, this leadership
+	since   time.Time       // when the current leadership began
+	beats   map[string]beat // last heartbeat per host, this leadership
+}
+
+// A beat is a host's last heartbeat and the raft term it arrived in.
+type beat struct {
+	at   time.Time
+	term uint64
 }
 
 // NewLiveness returns a tracker that marks hosts down after downAfter
@@ -47,7 +59,16 @@ func NewLiveness(downAfter time.Duration, now func() time.Time) *Liveness {
 	if now == nil {
 		now = time.Now
 	}
-	return &Liveness{downAfter: downAfter, now: now, beats: map[string]time.Time{}}
+	return &Liveness{downAfter: downAfter, now: now, beats: map[string]beat{}}
+}
+
+// UseTerm stamps heartbeats with the raft term f returns (the server's
+// current term); call it before heartbeats arrive. Without it every
+// heartbeat is of an unknown term and a new leadership drops them all.
+func (l *Liveness) UseTerm(f func() uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.termOf = f
 }
 
 // DownAfter is how long a host may be silent before it is marked down.
@@ -59,7 +80,11 @@ func (l *Liveness) Heartbeat(host string) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.beats[host] = now
+	b := beat{at: now}
+	if l.termOf != nil {
+		b.term = l.termOf()
+	}
+	l.beats[host] = b
 }
 
 // LastHeartbeat is when this server last heard from host since it became
@@ -67,12 +92,13 @@ func (l *Liveness) Heartbeat(host string) {
 func (l *Liveness) LastHeartbeat(host string) (time.Time, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	t, ok := l.beats[host]
-	return t, ok
+	b, ok := l.beats[host]
+	return b.at, ok
 }
 
 // Lead starts (or continues) leadership in term. A new term drops what was
-// heard before and starts every host's clock now.
+// heard in other terms (kept: heartbeats of this term that arrived before
+// Lead was called) and starts every host's clock now.
 func (l *Liveness) Lead(term uint64) {
 	now := l.now()
 	l.mu.Lock()
@@ -81,7 +107,11 @@ func (l *Liveness) Lead(term uint64) {
 		return
 	}
 	l.leading, l.term, l.since = true, term, now
-	clear(l.beats)
+	for h, b := range l.beats {
+		if b.term == 0 || b.term != term {
+			delete(l.beats, h)
+		}
+	}
 }
 
 // Follow notes that this server no longer leads.
@@ -163,7 +193,8 @@ func (l *Liveness) Decide(nodes []*sdnv1.Node, releaseAfter time.Duration, never
 	var out []Transition
 	for _, n := range nodes {
 		known[n.Name] = true
-		last, heard := l.beats[n.Name]
+		b, heard := l.beats[n.Name]
+		last := b.at
 		seen := l.since
 		if heard && last.After(seen) {
 			seen = last
@@ -189,8 +220,8 @@ func (l *Liveness) Decide(nodes []*sdnv1.Node, releaseAfter time.Duration, never
 	}
 	// Forget hosts that are gone, once their last heartbeat is old (a
 	// host that just registered may not be in nodes yet).
-	for h, t := range l.beats {
-		if !known[h] && now.Sub(t) >= l.downAfter {
+	for h, b := range l.beats {
+		if !known[h] && now.Sub(b.at) >= l.downAfter {
 			delete(l.beats, h)
 		}
 	}

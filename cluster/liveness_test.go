@@ -210,3 +210,37 @@ func TestLivenessForgetsRemovedHosts(t *testing.T) {
 		t.Fatalf("decided %q for a host heard 6 s ago", got)
 	}
 }
+
+// TestLivenessKeepsHeartbeatsOfItsTerm: a heartbeat that arrives after
+// raft made this server leader but before the leader loop called Lead (a
+// host registering right after an election) is kept; one from an earlier
+// term is dropped by the new leadership.
+func TestLivenessKeepsHeartbeatsOfItsTerm(t *testing.T) {
+	c := newFakeClock()
+	l := NewLiveness(10*time.Second, c.now)
+	term := uint64(1)
+	l.UseTerm(func() uint64 { return term })
+	l.Lead(1)
+	l.Heartbeat("old")
+	l.Follow()
+	term = 2
+	l.Heartbeat("early") // leader of term 2, loop not yet run
+	c.step(time.Second)
+	l.Lead(2)
+	if _, ok := l.LastHeartbeat("early"); !ok {
+		t.Fatal("the heartbeat of this term, received before Lead, was dropped")
+	}
+	l.Heartbeat("old")
+	term = 3
+	l.Lead(3)
+	if _, ok := l.LastHeartbeat("old"); ok {
+		t.Fatal("a heartbeat of term 2 survived leadership in term 3")
+	}
+	// Without a term source every earlier heartbeat is dropped.
+	u := NewLiveness(10*time.Second, c.now)
+	u.Heartbeat("a")
+	u.Lead(1)
+	if _, ok := u.LastHeartbeat("a"); ok {
+		t.Fatal("a heartbeat of an unknown term survived Lead")
+	}
+}

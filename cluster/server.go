@@ -285,6 +285,9 @@ func (s *Server) Removed() bool {
 // FSM is the server's state machine (for reads).
 func (s *Server) FSM() *FSM { return s.fsm }
 
+// Term is the raft term this server is in.
+func (s *Server) Term() uint64 { return s.raft.CurrentTerm() }
+
 // IsLeader reports whether this server leads.
 func (s *Server) IsLeader() bool { return s.raft.State() == raft.Leader }
 

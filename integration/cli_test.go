@@ -147,8 +147,8 @@ func TestServerSidePoolExhaustion(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "many.hcl:") || !strings.Contains(errs, "is full (5 of 5 addresses used)") {
 		t.Fatalf("exit %d:\n%s", code, errs)
 	}
-	if d.dump(t) != before {
-		t.Fatal("a refused apply changed the store")
+	if after := d.dump(t); after != before {
+		t.Fatalf("a refused apply changed the store:\n%s\n---\n%s", before, after)
 	}
 }
 

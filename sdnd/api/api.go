@@ -90,6 +90,9 @@ func New(c *cluster.Server, log *slog.Logger, opts Options) *Server {
 	if opts.Liveness == nil {
 		opts.Liveness = cluster.NewLiveness(0, nil)
 	}
+	if c != nil {
+		opts.Liveness.UseTerm(c.Term)
+	}
 	if unsafeFollowerReads {
 		log.Warn("UNSAFE, FOR TESTS ONLY: " + UnsafeFollowerReadsEnv + "=1: followers answer linearizable reads from their own state, which may be stale; unset it")
 	}
