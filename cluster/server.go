@@ -142,6 +142,9 @@ func (s *Server) start(raftDir string) error {
 		return fmt.Errorf("open raft log %s: %w", filepath.Join(raftDir, "raft.db"), err)
 	}
 	s.logs = logs
+	// This process holds the data directory now (raft.db's lock): what a
+	// save or restore that died midway left there is nobody's.
+	removeLeftovers(cfg.DataDir, s.log)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, snapshotsRetained, hclogFor(s.log, "snapshots"))
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)

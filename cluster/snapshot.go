@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -233,3 +235,24 @@ func copyFile(dst, src string) error {
 
 // DataDir is where the server keeps its files (temporary ones too).
 func (s *Server) DataDir() string { return s.cfg.DataDir }
+
+// leftoverPatterns are the temporary files a snapshot save or restore
+// writes in the data directory (snapshot.Create and snapshot.Read,
+// RestoreState, state.DB.Replace), each removed when it ends.
+var leftoverPatterns = []string{"snapshot-*.tmp", "restore-*.tmp", "restore-image-*.db", stateFile + ".restore"}
+
+// removeLeftovers removes those temporary files from dir, as a process
+// that died during a save or restore left them; only the process holding
+// the data directory may call it.
+func removeLeftovers(dir string, log *slog.Logger) {
+	for _, pat := range leftoverPatterns {
+		paths, _ := filepath.Glob(filepath.Join(dir, pat))
+		for _, p := range paths {
+			if err := os.Remove(p); err != nil {
+				log.Warn("could not remove a temporary file an interrupted snapshot save or restore left", "path", p, "err", err)
+				continue
+			}
+			log.Info("removed a temporary file an interrupted snapshot save or restore left", "path", p)
+		}
+	}
+}

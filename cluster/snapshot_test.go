@@ -331,3 +331,30 @@ func allocations(s *Server) []string {
 	})
 	return out
 }
+
+// TestLeftoversRemovedAtStart: the temporary files of a save or restore
+// that died midway are removed when the server starts; other files stay.
+func TestLeftoversRemovedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	left := []string{"snapshot-123.tmp", "restore-456.tmp", "restore-image-789.db", "state.db.restore"}
+	for _, f := range append(left, "keep.tmp") {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, tr := raft.NewInmemTransport("s1")
+	s, err := NewServer(Config{DataDir: dir, ID: "s1", Transport: tr, Bootstrap: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Tune: steady})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	for _, f := range left {
+		if _, err := os.Stat(filepath.Join(dir, f)); !os.IsNotExist(err) {
+			t.Errorf("%s is still there (%v)", f, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keep.tmp")); err != nil {
+		t.Errorf("keep.tmp, not a leftover, was removed: %v", err)
+	}
+}
