@@ -33,6 +33,10 @@ func NewRealization() *Realization {
 func (r *Realization) Report(host string, rev uint64, errMsg string, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.report(host, rev, errMsg, at)
+}
+
+func (r *Realization) report(host string, rev uint64, errMsg string, at time.Time) {
 	old := r.hosts[host]
 	if errMsg == "" && rev < old.Revision {
 		rev = old.Revision
@@ -43,6 +47,20 @@ func (r *Realization) Report(host string, rev uint64, errMsg string, at time.Tim
 	r.hosts[host] = HostReport{Revision: rev, At: at, Error: errMsg}
 	close(r.ch)
 	r.ch = make(chan struct{})
+}
+
+// Learn records a host's realized revision only if the host has no report
+// here yet: a report relayed by a heartbeat may be older than one that
+// arrived on its own, so it only fills a gap (a leader just elected).
+// It reports whether it was taken.
+func (r *Realization) Learn(host string, rev uint64, errMsg string, at time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.hosts[host]; ok {
+		return false
+	}
+	r.report(host, rev, errMsg, at)
+	return true
 }
 
 // Forget drops a removed host.

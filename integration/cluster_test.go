@@ -96,9 +96,21 @@ func TestThreeServersFromTheCLI(t *testing.T) {
 			break
 		}
 	}
+	// apply --wait outlives a leader change: a host that has realized
+	// nothing keeps it waiting, the leader hands over, sdnctl asks the new
+	// leader, which learns the host's realized revision from a heartbeat.
+	waiting := startWaitingApply(t, all, ps[0].addr, "h9")
+	waitFor(t, 10*time.Second, "apply --wait to wait for h9", func() bool {
+		return strings.Contains(waiting.stderr.String(), "(pending: h9)")
+	}, ps...)
 	if out, errs, code := ps[0].sdnctl(t, "cluster", "transfer-leader", follower.id); code != 0 || !strings.Contains(out, follower.id+" leads now") {
 		t.Fatalf("transfer-leader %s: %d %s %s", follower.id, code, out, errs)
 	}
+	waitFor(t, 10*time.Second, "apply --wait to be cut off by the handover", func() bool {
+		return strings.Contains(waiting.stderr.String(), "was cut off")
+	}, ps...)
+	waiting.heartbeat(t, ps[2].addr)
+	waiting.finish(t)
 	if m, _ := members(t, ps[0].addr, false); m.LeaderID != follower.id {
 		t.Fatalf("leader after the transfer: %s", m.LeaderID)
 	}

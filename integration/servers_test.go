@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // sdnctlAt runs the CLI against server (any --server value) and returns
@@ -117,4 +122,75 @@ func tailString(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// waitingApply is `sdnctl apply --wait` running in the background while a
+// registered host has realized nothing yet.
+type waitingApply struct {
+	host           string
+	cmd            *exec.Cmd
+	stdout, stderr *syncBuffer
+	revision       uint64 // the host's registration revision
+}
+
+// startWaitingApply registers host through server (no agent: it reports
+// nothing) and starts `sdnctl --server servers apply -f ../examples --wait`.
+func startWaitingApply(t *testing.T, servers, server, host string) *waitingApply {
+	t.Helper()
+	cc, err := grpc.NewClient(server, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reg, err := sdnv1.NewNodeServiceClient(cc).Register(ctx, &sdnv1.RegisterNodeRequest{Name: host, UnderlayIp: "198.18.9.9", UnderlayMtu: 1500})
+	if err != nil {
+		t.Fatalf("register %s: %v", host, err)
+	}
+	w := &waitingApply{host: host, stdout: newSyncBuffer(), stderr: newSyncBuffer(), revision: reg.Revision}
+	w.cmd = exec.Command(filepath.Join(binaries(t), "sdnctl"), "--server", servers, "apply", "-f", "../examples", "--wait", "--wait-timeout", "60s")
+	w.cmd.Stdout, w.cmd.Stderr = w.stdout, w.stderr
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if w.cmd.ProcessState == nil {
+			w.cmd.Process.Kill()
+			w.cmd.Wait()
+		}
+	})
+	return w
+}
+
+// heartbeat sends the host's heartbeat through server, relaying a realize
+// report of a revision far ahead of the apply's.
+func (w *waitingApply) heartbeat(t *testing.T, server string) {
+	t.Helper()
+	cc, err := grpc.NewClient(server, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := &sdnv1.HeartbeatRequest{Node: w.host, Realized: &sdnv1.ReportRealizedRequest{Revision: w.revision + 1000}}
+	if _, err := sdnv1.NewNodeServiceClient(cc).Heartbeat(ctx, req); err != nil {
+		t.Fatalf("heartbeat %s: %v", w.host, err)
+	}
+}
+
+// finish waits for sdnctl and checks it saw the wait through.
+func (w *waitingApply) finish(t *testing.T) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- w.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(w.stdout.String(), "realized on all 1 host") {
+			t.Fatalf("apply --wait across the handover: %v\nstdout:\n%s\nstderr:\n%s", err, w.stdout.String(), w.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("apply --wait did not finish after the heartbeat\nstderr:\n%s", w.stderr.String())
+	}
 }

@@ -157,6 +157,8 @@ func TestRenderWait(t *testing.T) {
 		name       string
 		progress   []*sdnv1.WaitRealizedProgress
 		waitErr    error
+		waitCuts   int
+		waits      int // WaitRealized calls expected; 0 means 1, -1 any
 		code       int
 		stdoutTail string
 		stderr     string
@@ -192,6 +194,28 @@ func TestRenderWait(t *testing.T) {
 				"sdnctl: timed out after 2s waiting for hosts to realize revision 13: 0/1 realized; pending: host1; see `sdnctl status`\n",
 		},
 		{
+			name: "leader changes twice",
+			progress: []*sdnv1.WaitRealizedProgress{
+				{Realized: 1, Total: 3, Pending: []string{"host2", "host3"}},
+				{Realized: 3, Total: 3, Done: true},
+			},
+			waitCuts:   2,
+			waits:      3,
+			stdoutTail: "revision 13 realized on all 3 hosts\n",
+			stderr: "waiting for hosts to realize revision 13: 1/3 realized (pending: host2, host3)\n" +
+				"the wait for revision 13 was cut off (this server stopped leading while waiting for hosts to realize the revision; ask the new leader); asking again\n",
+		},
+		{
+			name:     "cut off until the timeout",
+			progress: []*sdnv1.WaitRealizedProgress{{Realized: 1, Total: 3, Pending: []string{"host2", "host3"}}},
+			waitCuts: 1000,
+			waits:    -1,
+			code:     1,
+			stderr: "waiting for hosts to realize revision 13: 1/3 realized (pending: host2, host3)\n" +
+				"the wait for revision 13 was cut off (this server stopped leading while waiting for hosts to realize the revision; ask the new leader); asking again\n" +
+				"sdnctl: timed out after 2s waiting for hosts to realize revision 13: 1/3 realized; pending: host2, host3; see `sdnctl status`\n",
+		},
+		{
 			name:       "no hosts",
 			progress:   []*sdnv1.WaitRealizedProgress{{Total: 0, Done: true}},
 			stdoutTail: "no hosts registered; nothing to wait for\n",
@@ -199,14 +223,23 @@ func TestRenderWait(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := &fakeSDND{applyResp: resp, progress: tt.progress, waitErr: tt.waitErr}
+			f := &fakeSDND{applyResp: resp, progress: tt.progress, waitErr: tt.waitErr, waitCuts: tt.waitCuts}
 			r := sdnctl(t, serve(t, f), "apply", "-f", "file.hcl", "--wait", "--wait-timeout", "2s")
 			if r.code != tt.code || r.stderr != tt.stderr || !strings.HasSuffix(r.stdout, tt.stdoutTail) {
 				t.Errorf("code %d (want %d)\nstdout:\n%s\nstderr:\n%s\nwant stderr:\n%s",
 					r.code, tt.code, r.stdout, r.stderr, tt.stderr)
 			}
-			if len(f.waitReqs) != 1 || f.waitReqs[0].Revision != 13 || f.waitReqs[0].TimeoutMs != 2000 {
-				t.Errorf("WaitRealized requests: %v; want one for revision 13 with timeout_ms 2000", f.waitReqs)
+			waits := max(tt.waits, 1)
+			if tt.waits < 0 {
+				waits = len(f.waitReqs) // as many as fit in the timeout
+			}
+			if len(f.waitReqs) != waits || f.waitReqs[0].Revision != 13 || f.waitReqs[0].TimeoutMs != 2000 {
+				t.Errorf("WaitRealized requests: %v; want %d for revision 13, the first with timeout_ms 2000", f.waitReqs, waits)
+			}
+			for _, req := range f.waitReqs[1:] {
+				if req.Revision != 13 || req.TimeoutMs >= 2000 || req.TimeoutMs <= 0 {
+					t.Errorf("WaitRealized asked again with %v; want revision 13 and the time left of 2s", req)
+				}
 			}
 		})
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
@@ -28,6 +30,7 @@ type fakeSDND struct {
 	statusResp *sdnv1.StatusResponse
 	progress   []*sdnv1.WaitRealizedProgress
 	waitErr    error // returned after progress is sent
+	waitCuts   int   // this many first WaitRealized calls send progress[0], then fail Unavailable
 	members    *sdnv1.MembersResponse
 	clusterErr error // returned by the ClusterService calls
 	joinResp   *sdnv1.JoinResponse
@@ -112,7 +115,14 @@ func (f *fakeSDND) Status(context.Context, *sdnv1.StatusRequest) (*sdnv1.StatusR
 func (f *fakeSDND) WaitRealized(req *sdnv1.WaitRealizedRequest, stream grpc.ServerStreamingServer[sdnv1.WaitRealizedProgress]) error {
 	f.mu.Lock()
 	f.waitReqs = append(f.waitReqs, req)
+	cut := len(f.waitReqs) <= f.waitCuts
 	f.mu.Unlock()
+	if cut {
+		if err := stream.Send(f.progress[0]); err != nil {
+			return err
+		}
+		return status.Error(codes.Unavailable, "this server stopped leading while waiting for hosts to realize the revision; ask the new leader")
+	}
 	for _, p := range f.progress {
 		if err := stream.Send(p); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -61,11 +62,13 @@ type Agent struct {
 	// so a realize never sees a half-applied revision. mu guards the
 	// mirror pointer and changed, for readers that do not realize.
 	realizeMu sync.Mutex
-	// lastReport is the outcome of the latest realize (under realizeMu). It
-	// is sent again whenever a watch opens: reports live in the servers'
-	// memory, so a restarted server, or another one after a failover, knows
-	// this host's state without waiting for the next change.
-	lastReport *sdnv1.ReportRealizedRequest
+	// lastReport is the outcome of the latest realize (stored under
+	// realizeMu, read without it: heartbeats must not wait for a long
+	// realize). It is sent again whenever a watch opens and rides on every
+	// heartbeat: reports live in the servers' memory, so a restarted
+	// server, or another one after a failover, knows this host's state
+	// without waiting for the next change.
+	lastReport atomic.Pointer[sdnv1.ReportRealizedRequest]
 	mu         sync.Mutex
 	mirror     *Mirror
 	changed    chan struct{} // closed and replaced when the mirror changes
@@ -118,7 +121,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			rep.Error = err.Error()
 			a.log.Warn("realize persisted state", "revision", a.mirror.Revision, "err", err)
 		}
-		a.lastReport = rep
+		a.lastReport.Store(rep)
 		a.realizeMu.Unlock()
 	}
 	go a.resyncLoop(ctx)
@@ -183,7 +186,7 @@ func (a *Agent) resyncLoop(ctx context.Context) {
 			rep.Error = err.Error()
 			a.log.Error("resync desired state", "revision", a.mirror.Revision, "err", err)
 		}
-		a.lastReport = rep
+		a.lastReport.Store(rep)
 		a.Resyncs++
 		a.realizeMu.Unlock()
 		if ctx.Err() == nil {
@@ -211,8 +214,14 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		// The latest realize outcome rides along: a leader just elected
+		// learns it within one heartbeat (it only fills a gap there).
+		var realized *sdnv1.ReportRealizedRequest
+		if last := a.lastReport.Load(); last != nil {
+			realized = &sdnv1.ReportRealizedRequest{Revision: last.Revision, Error: last.Error}
+		}
 		hctx, cancel := context.WithTimeout(ctx, max(every, 5*time.Second))
-		_, err := a.nodes.Heartbeat(hctx, &sdnv1.HeartbeatRequest{Node: a.cfg.Node})
+		_, err := a.nodes.Heartbeat(hctx, &sdnv1.HeartbeatRequest{Node: a.cfg.Node, Realized: realized})
 		cancel()
 		switch {
 		case err == nil:
@@ -263,10 +272,7 @@ func (a *Agent) follow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.realizeMu.Lock()
-	last := a.lastReport
-	a.realizeMu.Unlock()
-	if last != nil {
+	if last := a.lastReport.Load(); last != nil {
 		a.report(ctx, last)
 	}
 	type received struct {
@@ -373,7 +379,7 @@ func (a *Agent) realize(ctx context.Context) *sdnv1.ReportRealizedRequest {
 		rep.Error = err.Error()
 		a.log.Error("realize desired state", "revision", a.mirror.Revision, "err", err)
 	}
-	a.lastReport = rep
+	a.lastReport.Store(rep)
 	return rep
 }
 
@@ -429,8 +435,9 @@ func (a *Agent) Sync(ctx context.Context, rev uint64) error {
 	if rerr != nil {
 		rep.Error = rerr.Error()
 	}
-	changed := a.lastReport == nil || a.lastReport.Error != rep.Error || a.lastReport.Revision != rep.Revision
-	a.lastReport = rep
+	prev := a.lastReport.Load()
+	changed := prev == nil || prev.Error != rep.Error || prev.Revision != rep.Revision
+	a.lastReport.Store(rep)
 	a.realizeMu.Unlock()
 	if changed {
 		// A realize that failed on the watch path and succeeds here must

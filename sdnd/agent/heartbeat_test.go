@@ -25,6 +25,7 @@ type beatServer struct {
 	registered bool
 	registers  int
 	beats      int
+	realized   *sdnv1.ReportRealizedRequest // the last heartbeat's
 }
 
 func (s *beatServer) Register(_ context.Context, req *sdnv1.RegisterNodeRequest) (*sdnv1.RegisterNodeResponse, error) {
@@ -42,6 +43,7 @@ func (s *beatServer) Heartbeat(_ context.Context, req *sdnv1.HeartbeatRequest) (
 		return nil, status.Errorf(codes.NotFound, "host %s is not registered", req.Node)
 	}
 	s.beats++
+	s.realized = req.Realized
 	return &sdnv1.HeartbeatResponse{}, nil
 }
 
@@ -104,4 +106,53 @@ func TestHeartbeatsAndRegisterAgain(t *testing.T) {
 	wait("a second registration", func(r, b int) bool { return r == 2 })
 	_, b := srv.counts()
 	wait("heartbeats again", func(r, b2 int) bool { return b2 >= b+3 })
+}
+
+// TestHeartbeatCarriesLastReport: every heartbeat relays the agent's latest
+// realize outcome, so a leader just elected learns it within one
+// heartbeat.
+func TestHeartbeatCarriesLastReport(t *testing.T) {
+	srv := &beatServer{}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	sdnv1.RegisterNodeServiceServer(g, srv)
+	go g.Serve(lis)
+	defer g.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A persisted state at revision 4: the agent realizes it at start.
+	statePath := filepath.Join(t.TempDir(), "desired.pb")
+	m := NewMirror()
+	m.Apply(nil, 4)
+	if err := m.Save(statePath); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(conn, &flakyRealizer{}, Config{Node: "h1", StatePath: statePath,
+		HeartbeatInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Run(ctx)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		srv.mu.Lock()
+		got := srv.realized
+		srv.mu.Unlock()
+		if got != nil {
+			if got.Revision != 4 || got.Error != "" {
+				t.Fatalf("heartbeat relayed %v; want revision 4 without error", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no heartbeat relayed the realized revision")
+		}
+	}
 }

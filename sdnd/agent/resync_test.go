@@ -81,8 +81,8 @@ func TestResyncWithoutChanges(t *testing.T) {
 	}
 	a.realizeMu.Lock()
 	defer a.realizeMu.Unlock()
-	if a.lastReport == nil || a.lastReport.Error != "" || a.lastReport.Revision != 3 {
-		t.Fatalf("last report %v: want revision 3 without error once the realizer recovered", a.lastReport)
+	if last := a.lastReport.Load(); last == nil || last.Error != "" || last.Revision != 3 {
+		t.Fatalf("last report %v: want revision 3 without error once the realizer recovered", a.lastReport.Load())
 	}
 }
 

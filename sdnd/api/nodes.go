@@ -104,6 +104,9 @@ func (s *Server) Heartbeat(ctx context.Context, req *sdnv1.HeartbeatRequest) (*s
 		return nil, status.Errorf(codes.NotFound, "host %s is not registered (it was removed, or released after being down longer than the cluster's node_release_after); its agent registers it again", req.Node)
 	}
 	s.live.Heartbeat(req.Node)
+	if rep := req.Realized; rep != nil {
+		s.realized.Learn(req.Node, rep.Revision, rep.Error, s.now())
+	}
 	return &sdnv1.HeartbeatResponse{}, nil
 }
 

@@ -53,6 +53,10 @@ func nodeState(n *sdnv1.Node) sdnv1.NodeState {
 	return sdnv1.NodeState_NODE_STATE_READY
 }
 
+// waitLeaderCheck is how often a WaitRealized stream checks that its
+// server still leads.
+const waitLeaderCheck = 500 * time.Millisecond
+
 // WaitRealized streams progress until every registered host has realized
 // the revision, or the timeout passes.
 func (s *Server) WaitRealized(req *sdnv1.WaitRealizedRequest, stream grpc.ServerStreamingServer[sdnv1.WaitRealizedProgress]) error {
@@ -63,7 +67,14 @@ func (s *Server) WaitRealized(req *sdnv1.WaitRealizedRequest, stream grpc.Server
 	ctx, cancel := context.WithTimeout(stream.Context(), timeout)
 	defer cancel()
 	var last *sdnv1.WaitRealizedProgress
+	// Realized revisions live in the leader's memory: a server that stops
+	// leading ends the stream, and the caller asks the new leader.
+	lead := time.NewTicker(waitLeaderCheck)
+	defer lead.Stop()
 	for {
+		if !s.cluster.IsLeader() {
+			return status.Error(codes.Unavailable, "this server stopped leading while waiting for hosts to realize the revision; ask the new leader")
+		}
 		changed := s.realized.Changed()
 		_, revChanged := s.cluster.FSM().Hub().Wait()
 		// Hosts marked down are not waited for: they get the revision
@@ -96,6 +107,7 @@ func (s *Server) WaitRealized(req *sdnv1.WaitRealizedRequest, stream grpc.Server
 		select {
 		case <-changed:
 		case <-revChanged:
+		case <-lead.C:
 		case <-ctx.Done():
 			if stream.Context().Err() != nil {
 				return stream.Context().Err()

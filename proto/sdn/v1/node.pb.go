@@ -269,8 +269,14 @@ func (x *RemoveNodeResponse) GetSubnet() string {
 }
 
 type HeartbeatRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// The agent's latest realize outcome (node is ignored: the heartbeat's
+	// node is meant). A leader that has no report of the host yet (it was
+	// just elected, or restarted) takes it, so Status and WaitRealized know
+	// every host's realized revision within one heartbeat of a failover
+	// instead of one resync. Reports proper always win over it.
+	Realized      *ReportRealizedRequest `protobuf:"bytes,2,opt,name=realized,proto3" json:"realized,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -310,6 +316,13 @@ func (x *HeartbeatRequest) GetNode() string {
 		return x.Node
 	}
 	return ""
+}
+
+func (x *HeartbeatRequest) GetRealized() *ReportRealizedRequest {
+	if x != nil {
+		return x.Realized
+	}
+	return nil
 }
 
 type HeartbeatResponse struct {
@@ -704,9 +717,10 @@ const file_sdn_v1_node_proto_rawDesc = "" +
 	"\x12RemoveNodeResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12(\n" +
 	"\achanges\x18\x02 \x03(\v2\x0e.sdn.v1.ChangeR\achanges\x12\x16\n" +
-	"\x06subnet\x18\x03 \x01(\tR\x06subnet\"&\n" +
+	"\x06subnet\x18\x03 \x01(\tR\x06subnet\"a\n" +
 	"\x10HeartbeatRequest\x12\x12\n" +
-	"\x04node\x18\x01 \x01(\tR\x04node\"\x13\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x129\n" +
+	"\brealized\x18\x02 \x01(\v2\x1d.sdn.v1.ReportRealizedRequestR\brealized\"\x13\n" +
 	"\x11HeartbeatResponse\"<\n" +
 	"\x10DrainNodeRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
@@ -774,23 +788,24 @@ var file_sdn_v1_node_proto_depIdxs = []int32{
 	13, // 1: sdn.v1.RegisterNodeResponse.node:type_name -> sdn.v1.Node
 	14, // 2: sdn.v1.RegisterNodeResponse.cluster:type_name -> sdn.v1.ClusterSettings
 	15, // 3: sdn.v1.RemoveNodeResponse.changes:type_name -> sdn.v1.Change
-	0,  // 4: sdn.v1.NodeService.Register:input_type -> sdn.v1.RegisterNodeRequest
-	2,  // 5: sdn.v1.NodeService.Remove:input_type -> sdn.v1.RemoveNodeRequest
-	16, // 6: sdn.v1.NodeService.Watch:input_type -> sdn.v1.WatchRequest
-	10, // 7: sdn.v1.NodeService.ReportRealized:input_type -> sdn.v1.ReportRealizedRequest
-	4,  // 8: sdn.v1.NodeService.Heartbeat:input_type -> sdn.v1.HeartbeatRequest
-	6,  // 9: sdn.v1.NodeService.Drain:input_type -> sdn.v1.DrainNodeRequest
-	1,  // 10: sdn.v1.NodeService.Register:output_type -> sdn.v1.RegisterNodeResponse
-	3,  // 11: sdn.v1.NodeService.Remove:output_type -> sdn.v1.RemoveNodeResponse
-	17, // 12: sdn.v1.NodeService.Watch:output_type -> sdn.v1.WatchEvent
-	11, // 13: sdn.v1.NodeService.ReportRealized:output_type -> sdn.v1.ReportRealizedResponse
-	5,  // 14: sdn.v1.NodeService.Heartbeat:output_type -> sdn.v1.HeartbeatResponse
-	7,  // 15: sdn.v1.NodeService.Drain:output_type -> sdn.v1.DrainNodeResponse
-	10, // [10:16] is the sub-list for method output_type
-	4,  // [4:10] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	10, // 4: sdn.v1.HeartbeatRequest.realized:type_name -> sdn.v1.ReportRealizedRequest
+	0,  // 5: sdn.v1.NodeService.Register:input_type -> sdn.v1.RegisterNodeRequest
+	2,  // 6: sdn.v1.NodeService.Remove:input_type -> sdn.v1.RemoveNodeRequest
+	16, // 7: sdn.v1.NodeService.Watch:input_type -> sdn.v1.WatchRequest
+	10, // 8: sdn.v1.NodeService.ReportRealized:input_type -> sdn.v1.ReportRealizedRequest
+	4,  // 9: sdn.v1.NodeService.Heartbeat:input_type -> sdn.v1.HeartbeatRequest
+	6,  // 10: sdn.v1.NodeService.Drain:input_type -> sdn.v1.DrainNodeRequest
+	1,  // 11: sdn.v1.NodeService.Register:output_type -> sdn.v1.RegisterNodeResponse
+	3,  // 12: sdn.v1.NodeService.Remove:output_type -> sdn.v1.RemoveNodeResponse
+	17, // 13: sdn.v1.NodeService.Watch:output_type -> sdn.v1.WatchEvent
+	11, // 14: sdn.v1.NodeService.ReportRealized:output_type -> sdn.v1.ReportRealizedResponse
+	5,  // 15: sdn.v1.NodeService.Heartbeat:output_type -> sdn.v1.HeartbeatResponse
+	7,  // 16: sdn.v1.NodeService.Drain:output_type -> sdn.v1.DrainNodeResponse
+	11, // [11:17] is the sub-list for method output_type
+	5,  // [5:11] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_node_proto_init() }
