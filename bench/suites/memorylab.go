@@ -164,7 +164,7 @@ func (ml *memLab) load(ctx context.Context, env *bench.Env, name, dir string) er
 		upTook.Round(time.Millisecond), ml.real, cniTook.Round(time.Millisecond), strings.Join(brInt, "; ")))
 	env.Note("lab caveat", "a workload attached through the API has no veth on its host: its agent holds it in its desired state (and the server in its store) but gives it no OVS port and no flows (datapath/host/ports.go), "+
 		"so ovs-vswitchd's size reflects only the real workloads, and the agents' the API ones as state, not as flows. "+
-		"The API workloads are attached before the agents start because agents save their whole state and realize once per revision, and every host gets every revision: 2,000 attached one by one to 3 running agents were realized everywhere only 2 min 49 s later (2026-11-23, this VM); the realize figure measures that rate. "+
+		"The API workloads are attached before the agents start, the quickest way to a loaded lab (every host gets every revision; an agent applies all the revisions it has received, then realizes once). The realize figure measures how fast running agents keep up with attaches: 2,000 attaches to 3 running agents were realized everywhere 5.5-5.7 s after the first (2026-12-05, this VM; 2 min 49 s before agents batched revisions). "+
 		"host1's sdnd is the lab's server and host1's agent in one process (the lab runs them so): its figures are both together; host2 and host3 run agents only")
 	return nil
 }
