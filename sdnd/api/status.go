@@ -15,8 +15,13 @@ import (
 
 // Status reports, per host, the desired revision against the realized
 // one, and its liveness: state, last heartbeat (the leader's memory), down
-// since, drained.
+// since, drained. It is answered by the leader after a read barrier: a
+// deposed leader that has not noticed yet (cut off from the others) must
+// not show its stale desired revision and reports.
 func (s *Server) Status(ctx context.Context, _ *sdnv1.StatusRequest) (*sdnv1.StatusResponse, error) {
+	if err := s.read(ctx, false); err != nil {
+		return nil, err
+	}
 	out := &sdnv1.StatusResponse{}
 	var nodes []*sdnv1.Node
 	err := s.cluster.FSM().View(func(tx *state.Tx) error {
@@ -66,6 +71,9 @@ func (s *Server) WaitRealized(req *sdnv1.WaitRealizedRequest, stream grpc.Server
 	}
 	ctx, cancel := context.WithTimeout(stream.Context(), timeout)
 	defer cancel()
+	if err := s.read(ctx, false); err != nil {
+		return err
+	}
 	var last *sdnv1.WaitRealizedProgress
 	// Realized revisions live in the leader's memory: a server that stops
 	// leading ends the stream, and the caller asks the new leader.
