@@ -61,6 +61,7 @@ var handlers = map[command.Type]handler{
 	command.SetNodeLiveness: decodeInto(func() *sdnv1.SetNodeLivenessRequest { return &sdnv1.SetNodeLivenessRequest{} }, setNodeLiveness),
 	command.DrainNode:       decodeInto(func() *sdnv1.DrainNodeRequest { return &sdnv1.DrainNodeRequest{} }, drainNode),
 	command.ReleaseNode:     decodeInto(func() *sdnv1.ReleaseNodeRequest { return &sdnv1.ReleaseNodeRequest{} }, releaseNode),
+	command.InitCluster:     decodeInto(func() *sdnv1.InitClusterRequest { return &sdnv1.InitClusterRequest{} }, initCluster),
 }
 
 func compact(e *exec, r *sdnv1.CompactRequest) (*Result, *Error) {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"time"
@@ -42,12 +43,16 @@ func (s *Server) livenessTick(ctx context.Context, l *Liveness) {
 	l.Lead(s.raft.CurrentTerm())
 	var nodes []*sdnv1.Node
 	var settings *sdnv1.ClusterSettings
+	var clusterID string
 	if err := s.fsm.View(func(tx *state.Tx) error {
-		nodes, settings = tx.Nodes(), tx.Cluster()
+		nodes, settings, clusterID = tx.Nodes(), tx.Cluster(), tx.ClusterID()
 		return nil
 	}); err != nil {
 		s.log.Error("host liveness: read the hosts", "err", err)
 		return
+	}
+	if clusterID == "" {
+		s.initClusterID(ctx)
 	}
 	grace, never := NodeReleaseAfter(settings)
 	for _, tr := range l.Decide(nodes, grace, never) {
@@ -105,5 +110,22 @@ func (s *Server) proposeTransition(ctx context.Context, l *Liveness, tr Transiti
 	case Release:
 		s.log.Warn("host released: down since "+time.UnixMilli(tr.DownSinceUnixMs).UTC().Format(time.RFC3339)+", longer than node_release_after ("+grace.String()+"); its subnet and workload addresses are free",
 			"node", tr.Host, "changes", len(res.Changes), "revision", res.Revision)
+	}
+}
+
+// initClusterID gives a cluster without an id (new, or from before ids) a
+// random one. It runs on the leader's tick until one is committed; a
+// second proposal racing it is ignored by the FSM.
+func (s *Server) initClusterID(ctx context.Context) {
+	id := rand.Text()
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
+	defer cancel()
+	if _, err := s.Propose(pctx, command.InitCluster|command.IgnoreUnknownFlag, &sdnv1.InitClusterRequest{ClusterId: id}); err != nil {
+		s.log.Warn("set the cluster id (retried next tick)", "err", err)
+		return
+	}
+	var got string
+	if err := s.fsm.View(func(tx *state.Tx) error { got = tx.ClusterID(); return nil }); err == nil {
+		s.log.Info("this cluster's id", "cluster_id", got)
 	}
 }

@@ -18,6 +18,14 @@ func registerNode(e *exec, req *sdnv1.RegisterNodeRequest) (*Result, *Error) {
 	if msg := checkName("node", req.Name); msg != "" {
 		return nil, refuse(CodeInvalid, "node", req.Name, "name", msg)
 	}
+	// A host holding another cluster's state is refused, unless this
+	// cluster declares nothing yet: a new cluster waiting for a snapshot
+	// restore (which brings the old cluster's id) takes its hosts in.
+	if id := e.tx.ClusterID(); req.ClusterId != "" && id != "" && req.ClusterId != id && !e.tx.Empty() {
+		return nil, refuse(CodeConflict, "node", req.Name, "cluster_id", fmt.Sprintf(
+			"host %s holds the state of cluster %s, but these servers are cluster %s: point its agent at its own cluster's servers, or, to move the host to this cluster, stop its agent and delete its saved desired state (DATA-DIR/agent/desired.pb) first",
+			req.Name, req.ClusterId, id))
+	}
 	ip, err := spec.ParseIPv4("underlay address", req.UnderlayIp)
 	if err != nil {
 		return nil, refuse(CodeInvalid, "node", req.Name, "underlay_ip", err.Error())
@@ -272,4 +280,19 @@ func releaseNode(e *exec, req *sdnv1.ReleaseNodeRequest) (*Result, *Error) {
 // drainedRefusal is the message for a new workload on a drained host.
 func drainedRefusal(node string) string {
 	return fmt.Sprintf("host %s is drained (`sdnctl node drain`): it takes no new workloads; start the workload on another host, or run `sdnctl node undrain %s` when its maintenance is over", node, node)
+}
+
+// initCluster gives the cluster its id; the first one committed wins, a
+// later one (a second leader that proposed before seeing the first) is
+// ignored.
+func initCluster(e *exec, req *sdnv1.InitClusterRequest) (*Result, *Error) {
+	if req.ClusterId == "" {
+		return nil, refuse(CodeInvalid, "cluster", "", "cluster_id", "an empty cluster id")
+	}
+	if e.write && e.tx.ClusterID() == "" {
+		if err := e.tx.SetClusterID(req.ClusterId); err != nil {
+			return nil, ioError(err)
+		}
+	}
+	return &Result{Revision: e.tx.Meta().Revision}, nil
 }

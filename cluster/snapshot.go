@@ -48,13 +48,14 @@ type ImageInfo struct {
 	AppliedIndex, Term         uint64
 	Revision                   uint64
 	Networks, Nodes, Workloads int
+	ClusterID                  string
 }
 
 func imageInfo(tx *state.Tx) ImageInfo {
 	m := tx.Meta()
 	c := tx.Counts()
 	return ImageInfo{Schema: m.Schema, AppliedIndex: m.AppliedIndex, Revision: m.Revision,
-		Networks: c["networks"], Nodes: c["nodes"], Workloads: c["workloads"]}
+		Networks: c["networks"], Nodes: c["nodes"], Workloads: c["workloads"], ClusterID: tx.ClusterID()}
 }
 
 // SaveState writes a consistent image of the whole state (the bbolt file)

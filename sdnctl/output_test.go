@@ -276,6 +276,7 @@ func TestWriteStatus(t *testing.T) {
 	resp := &sdnv1.StatusResponse{
 		Revision:          14,
 		CompactedRevision: 3,
+		ClusterId:         "W3KQ2ZKDOTXQ5HHRSWNJ5DQCXQ",
 		Nodes: []*sdnv1.NodeStatus{
 			{Name: "host2", State: sdnv1.NodeState_NODE_STATE_DOWN, RealizedRevision: 11,
 				LastReportUnixMs: now.Add(-5*time.Minute - 3*time.Second).UnixMilli(), Error: "ovs-vswitchd not running",
@@ -289,7 +290,8 @@ func TestWriteStatus(t *testing.T) {
 	if err := writeStatus(&b, resp, now); err != nil {
 		t.Fatal(err)
 	}
-	want := `revision 14 (watch history from 3)
+	want := `cluster W3KQ2ZKDOTXQ5HHRSWNJ5DQCXQ
+revision 14 (watch history from 3)
 NODE    STATE            REALIZED   LAG   LAST-REPORT   HEARTBEAT   ERROR
 host1   ready            14         0     2s ago        1s ago      -
 host2   down for 4m30s   11         3     5m03s ago     never       ovs-vswitchd not running

@@ -52,11 +52,15 @@ func sortNodeStatus(nodes []*sdnv1.NodeStatus) {
 	sort.SliceStable(nodes, func(i, j int) bool { return nodes[i].GetName() < nodes[j].GetName() })
 }
 
-// writeStatus prints the desired revision and a table of hosts; LAG is how
+// writeStatus prints the cluster's id, the desired revision and a table
+// of hosts; LAG is how
 // many revisions a host is behind, LAST-REPORT how long ago it reported
 // and HEARTBEAT how long ago the leader last heard from it (relative to
 // now); STATE is ready, drained or down (for how long).
 func writeStatus(w io.Writer, resp *sdnv1.StatusResponse, now time.Time) error {
+	if id := resp.GetClusterId(); id != "" {
+		fmt.Fprintf(w, "cluster %s\n", id)
+	}
 	fmt.Fprintf(w, "revision %d (watch history from %d)\n", resp.GetRevision(), resp.GetCompactedRevision())
 	nodes := append([]*sdnv1.NodeStatus(nil), resp.GetNodes()...)
 	sortNodeStatus(nodes)

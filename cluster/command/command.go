@@ -43,6 +43,11 @@ const (
 	SetNodeLiveness Type = 9  // sdnv1.SetNodeLivenessRequest: mark a host down, or up again
 	DrainNode       Type = 10 // sdnv1.DrainNodeRequest
 	ReleaseNode     Type = 11 // sdnv1.ReleaseNodeRequest: remove a host down past the grace
+
+	// InitCluster (sdnv1.InitClusterRequest) gives the cluster its id, once;
+	// the leader proposes it with IgnoreUnknownFlag. It changes no object
+	// and not the revision, so an older server may skip it.
+	InitCluster Type = 12
 )
 
 var names = map[Type]string{
@@ -58,6 +63,7 @@ var names = map[Type]string{
 	SetNodeLiveness: "SetNodeLiveness",
 	DrainNode:       "DrainNode",
 	ReleaseNode:     "ReleaseNode",
+	InitCluster:     "InitCluster",
 }
 
 // Base is the type without the flag.

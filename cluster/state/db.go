@@ -29,6 +29,7 @@ var (
 	keyApplied   = []byte("applied_index")
 	keyRevision  = []byte("revision")
 	keyCompacted = []byte("compacted")
+	keyClusterID = []byte("cluster_id")
 	keyCluster   = []byte("cluster")
 	keyCursorPfx = "cursor/"
 )

@@ -46,6 +46,18 @@ func (t *Tx) Meta() Meta {
 	return Meta{Schema: schema, AppliedIndex: u64(m.Get(keyApplied)), Revision: u64(m.Get(keyRevision)), Compacted: u64(m.Get(keyCompacted))}
 }
 
+// ClusterID returns the cluster's id, empty until the first leader set one
+// (InitCluster). It travels with the state: a snapshot restored elsewhere
+// brings it along, so the hosts of the cluster it saved keep following it.
+func (t *Tx) ClusterID() string {
+	return string(t.tx.Bucket(bucketMeta).Get(keyClusterID))
+}
+
+// SetClusterID stores the cluster's id.
+func (t *Tx) SetClusterID(id string) error {
+	return t.tx.Bucket(bucketMeta).Put(keyClusterID, []byte(id))
+}
+
 // SetAppliedIndex records the raft index this transaction brings the state to.
 func (t *Tx) SetAppliedIndex(i uint64) error {
 	return putU64(t.tx.Bucket(bucketMeta), keyApplied, i)

@@ -104,7 +104,9 @@ func (a *Agent) Mirror() *Mirror {
 
 // Register registers the host and returns its node record.
 func (a *Agent) Register(ctx context.Context) (*sdnv1.Node, error) {
-	res, err := a.nodes.Register(ctx, &sdnv1.RegisterNodeRequest{Name: a.cfg.Node, UnderlayIp: a.cfg.UnderlayIP, UnderlayMtu: a.cfg.UnderlayMTU, Labels: a.cfg.Labels})
+	var clusterID string
+	a.View(func(m *Mirror) { clusterID = m.ClusterID })
+	res, err := a.nodes.Register(ctx, &sdnv1.RegisterNodeRequest{Name: a.cfg.Node, UnderlayIp: a.cfg.UnderlayIP, UnderlayMtu: a.cfg.UnderlayMTU, Labels: a.cfg.Labels, ClusterId: clusterID})
 	if err != nil {
 		return nil, fmt.Errorf("register host %s: %w", a.cfg.Node, err)
 	}
@@ -147,6 +149,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		err := a.follow(ctx)
 		if ctx.Err() != nil {
 			break
+		}
+		var wrong *WrongClusterError
+		if errors.As(err, &wrong) {
+			return err
 		}
 		a.log.Warn("watch ended; resuming", "after_revision", a.mirror.Revision, "err", err)
 		if status.Code(err) == codes.NotFound {
@@ -325,12 +331,20 @@ func (a *Agent) follow(ctx context.Context) error {
 			return r.err
 		}
 		ev := r.ev
+		if err := a.checkCluster(ev.ClusterId); err != nil {
+			a.log.Error("refusing another cluster's state; keeping the host as it is", "err", err)
+			return err
+		}
 		var change func()
 		switch ev.Type {
 		case sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT:
 			if next == nil {
 				next = NewMirror()
+				next.ClusterID = a.mirror.ClusterID
 				a.log.Info("receiving full state", "revision", ev.Revision, "reason", ev.Reason)
+			}
+			if ev.ClusterId != "" {
+				next.ClusterID = ev.ClusterId
 			}
 			next.Apply(ev.Changes, ev.Revision)
 			if !ev.SnapshotDone {
@@ -347,7 +361,12 @@ func (a *Agent) follow(ctx context.Context) error {
 			if ev.Revision <= a.mirror.Revision {
 				continue
 			}
-			change = func() { a.mirror.Apply(ev.Changes, ev.Revision) }
+			change = func() {
+				a.mirror.Apply(ev.Changes, ev.Revision)
+				if ev.ClusterId != "" {
+					a.mirror.ClusterID = ev.ClusterId
+				}
+			}
 			a.Deltas++
 		default:
 			return fmt.Errorf("unknown watch event type %v", ev.Type)
@@ -359,6 +378,27 @@ func (a *Agent) follow(ctx context.Context) error {
 		a.realizeMu.Unlock()
 		dirty = true
 	}
+}
+
+// WrongClusterError says the servers belong to another cluster than the
+// state this host holds. The agent stops rather than give its host up.
+type WrongClusterError struct {
+	Node, Have, Servers string
+}
+
+func (e *WrongClusterError) Error() string {
+	return fmt.Sprintf("host %s holds the state of cluster %s, but these servers are cluster %s: point the agent at its own cluster's servers, or, to move the host to this cluster, stop the agent and delete its saved desired state (DATA-DIR/agent/desired.pb) first",
+		e.Node, e.Have, e.Servers)
+}
+
+// checkCluster refuses an event of another cluster than the mirror's (an
+// event or a mirror without an id, from before ids, passes).
+func (a *Agent) checkCluster(id string) error {
+	have := a.mirror.ClusterID
+	if id == "" || have == "" || id == have {
+		return nil
+	}
+	return &WrongClusterError{Node: a.cfg.Node, Have: have, Servers: id}
 }
 
 // update changes the mirror under mu and wakes WaitFor.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -12,7 +11,6 @@ import (
 
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // burstServer streams a burst of revisions to a watch, then idles, and
@@ -60,19 +58,7 @@ func (r *slowRealizer) Realize(ctx context.Context, m *Mirror) error {
 // reports the last.
 func TestBurstIsRealizedOnce(t *testing.T) {
 	srv := &burstServer{revisions: 500}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	sdnv1.RegisterNodeServiceServer(g, srv)
-	go g.Serve(lis)
-	defer g.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := serveNodes(t, srv)
 	rz := &slowRealizer{}
 	a, err := New(conn, rz, Config{Node: "h1", StatePath: filepath.Join(t.TempDir(), "desired.pb"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

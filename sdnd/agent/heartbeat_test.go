@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -66,19 +64,7 @@ func (s *beatServer) counts() (registers, beats int) {
 // interval, and registers again when the servers no longer know its host.
 func TestHeartbeatsAndRegisterAgain(t *testing.T) {
 	srv := &beatServer{}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	sdnv1.RegisterNodeServiceServer(g, srv)
-	go g.Serve(lis)
-	defer g.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := serveNodes(t, srv)
 	a, err := New(conn, &flakyRealizer{}, Config{Node: "h1", StatePath: filepath.Join(t.TempDir(), "desired.pb"),
 		HeartbeatInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -113,19 +99,7 @@ func TestHeartbeatsAndRegisterAgain(t *testing.T) {
 // heartbeat.
 func TestHeartbeatCarriesLastReport(t *testing.T) {
 	srv := &beatServer{}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	sdnv1.RegisterNodeServiceServer(g, srv)
-	go g.Serve(lis)
-	defer g.Stop()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := serveNodes(t, srv)
 	// A persisted state at revision 4: the agent realizes it at start.
 	statePath := filepath.Join(t.TempDir(), "desired.pb")
 	m := NewMirror()

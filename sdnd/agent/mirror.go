@@ -13,7 +13,10 @@ import (
 
 // Mirror is a host's copy of the desired state at one revision.
 type Mirror struct {
-	Revision  uint64
+	Revision uint64
+	// ClusterID is the id of the cluster this state came from (empty for
+	// state from before clusters had ids).
+	ClusterID string
 	Cluster   *sdnv1.ClusterSettings
 	Networks  map[string]*sdnv1.Network
 	Nodes     map[string]*sdnv1.Node
@@ -90,7 +93,7 @@ func (m *Mirror) Equal(o *Mirror) bool {
 // Save writes the mirror to path atomically (temp file, fsync, rename).
 func (m *Mirror) Save(path string) error {
 	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(&sdnv1.WatchEvent{
-		Type: sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT, Revision: m.Revision, Changes: m.Changes(), SnapshotDone: true,
+		Type: sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT, Revision: m.Revision, Changes: m.Changes(), SnapshotDone: true, ClusterId: m.ClusterID,
 	})
 	if err != nil {
 		return err
@@ -132,5 +135,6 @@ func LoadMirror(path string) (*Mirror, error) {
 	}
 	m := NewMirror()
 	m.Apply(ev.Changes, ev.Revision)
+	m.ClusterID = ev.ClusterId
 	return m, nil
 }

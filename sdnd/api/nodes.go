@@ -20,7 +20,11 @@ func (s *Server) Register(ctx context.Context, req *sdnv1.RegisterNodeRequest) (
 		return nil, err
 	}
 	s.live.Heartbeat(req.Name)
-	return &sdnv1.RegisterNodeResponse{Node: res.Node, Cluster: res.Cluster, Revision: res.Revision}, nil
+	out := &sdnv1.RegisterNodeResponse{Node: res.Node, Cluster: res.Cluster, Revision: res.Revision}
+	if err := s.cluster.FSM().View(func(tx *state.Tx) error { out.ClusterId = tx.ClusterID(); return nil }); err != nil {
+		return nil, toStatus(err)
+	}
+	return out, nil
 }
 
 // Remove decommissions a host: its subnet is released, the workloads

@@ -33,6 +33,7 @@ func (s *Server) Save(_ *sdnv1.SaveSnapshotRequest, stream grpc.ServerStreamingS
 		}
 		h.SchemaVersion, h.RaftIndex, h.RaftTerm, h.Revision = info.Schema, info.AppliedIndex, info.Term, info.Revision
 		h.Networks, h.Nodes, h.Workloads = uint32(info.Networks), uint32(info.Nodes), uint32(info.Workloads)
+		h.ClusterId = info.ClusterID
 		return nil
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sdn-dev/sdn/cluster/command"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"github.com/sdn-dev/sdn/sdnd/agent"
 	"github.com/sdn-dev/sdn/snapshot"
@@ -93,8 +94,27 @@ func revisionOf(t *testing.T, ts *testServer) uint64 {
 // damaged files and a restore over state without force are refused with
 // nothing changed; a restore into an empty server reproduces the objects
 // and continues at a revision past the saved one.
+// nameCluster gives a test server's cluster an id, as its leader's first
+// tick does in sdnd.
+func nameCluster(t *testing.T, ts *testServer, id string) {
+	t.Helper()
+	if _, err := ts.raft.Propose(tctx(t), command.InitCluster|command.IgnoreUnknownFlag, &sdnv1.InitClusterRequest{ClusterId: id}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func clusterIDOf(t *testing.T, ts *testServer) string {
+	t.Helper()
+	st, err := sdnv1.NewStatusServiceClient(ts.conn).Status(tctx(t), &sdnv1.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.ClusterId
+}
+
 func TestSnapshotSaveRestore(t *testing.T) {
 	a := startServer(t)
+	nameCluster(t, a, "cluster-a")
 	setup(t, a)
 	attach(t, a, "proj2", "w1", "host2")
 	file := saveSnapshot(t, a)
@@ -102,11 +122,12 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Networks != 3 || h.Nodes != 1 || h.Workloads != 2 || h.Revision != revisionOf(t, a) || h.RaftIndex == 0 || h.RaftTerm == 0 || h.ServerId != "s1" || h.CreatedUnixMs == 0 {
+	if h.Networks != 3 || h.Nodes != 1 || h.Workloads != 2 || h.Revision != revisionOf(t, a) || h.RaftIndex == 0 || h.RaftTerm == 0 || h.ServerId != "s1" || h.CreatedUnixMs == 0 || h.ClusterId != "cluster-a" {
 		t.Fatalf("header %v", h)
 	}
 
 	b := startServer(t)
+	nameCluster(t, b, "cluster-b")
 	mustApply(t, b, &sdnv1.ApplyRequest{Networks: []*sdnv1.Network{{Name: "other"}}})
 	before, beforeRev := listAll(t, b), revisionOf(t, b)
 	unchanged := func(what string) {
@@ -150,6 +171,10 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	if rev := revisionOf(t, b); rev != res.Revision {
 		t.Fatalf("revision after the restore %d, want %d", rev, res.Revision)
 	}
+	// The id travels with the state: the saved cluster's hosts follow it.
+	if id := clusterIDOf(t, b); id != "cluster-a" {
+		t.Fatalf("cluster id after the restore %q, want the saved cluster's", id)
+	}
 	// Writes go on, and allocate what the saved cluster would.
 	wa, wb := attach(t, a, "proj1", "next", "host2"), attach(t, b, "proj1", "next", "host2")
 	if wb != wa+1_000_000_000 {
@@ -169,6 +194,7 @@ func TestAgentKeepsItsStateUntilRestore(t *testing.T) {
 	defer func(d time.Duration) { catchUpWait = d }(catchUpWait)
 	catchUpWait = 200 * time.Millisecond
 	old := startServer(t)
+	nameCluster(t, old, "cluster-old")
 	setup(t, old)
 	path := filepath.Join(t.TempDir(), "desired.pb")
 	a, _, stop := runAgent(t, old, path)
@@ -180,8 +206,15 @@ func TestAgentKeepsItsStateUntilRestore(t *testing.T) {
 	waitRealized(t, old, rev)
 	stop()
 	want := a.Mirror()
+	if want.ClusterID != "cluster-old" {
+		t.Fatalf("the agent's state is of cluster %q, want cluster-old", want.ClusterID)
+	}
 
+	// The new cluster names itself at once; it takes the old cluster's
+	// host in while it declares nothing, and gets the old id back from the
+	// snapshot.
 	fresh := startServer(t)
+	nameCluster(t, fresh, "cluster-new")
 	a2, rec, stop2 := runAgent(t, fresh, path)
 	defer stop2()
 	waitRegistered(t, fresh, "host1") // it registered again
@@ -214,6 +247,9 @@ func TestAgentKeepsItsStateUntilRestore(t *testing.T) {
 	checkMirror(t, fresh, a2, rec)
 	if a2.Snapshots != 1 {
 		t.Fatalf("the agent took %d snapshots after the restore; want 1", a2.Snapshots)
+	}
+	if id := a2.Mirror().ClusterID; id != "cluster-old" {
+		t.Fatalf("the agent's cluster id after the restore %q", id)
 	}
 	var has bool
 	a2.View(func(m *agent.Mirror) { _, has = m.Workloads["proj1/after-the-backup"] })

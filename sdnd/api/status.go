@@ -26,7 +26,7 @@ func (s *Server) Status(ctx context.Context, _ *sdnv1.StatusRequest) (*sdnv1.Sta
 	var nodes []*sdnv1.Node
 	err := s.cluster.FSM().View(func(tx *state.Tx) error {
 		m := tx.Meta()
-		out.Revision, out.CompactedRevision = m.Revision, m.Compacted
+		out.Revision, out.CompactedRevision, out.ClusterId = m.Revision, m.Compacted, tx.ClusterID()
 		nodes = tx.Nodes()
 		return nil
 	})

@@ -46,8 +46,10 @@ func (s *Server) Watch(req *sdnv1.WatchRequest, stream grpc.ServerStreamingServe
 		_, wake := hub.Wait()
 		var events []*sdnv1.WatchEvent
 		behind, hold := false, false
+		var clusterID string
 		err := s.cluster.FSM().View(func(tx *state.Tx) error {
 			m := tx.Meta()
+			clusterID = tx.ClusterID()
 			switch {
 			case resync:
 			case rev < m.Compacted:
@@ -76,6 +78,9 @@ func (s *Server) Watch(req *sdnv1.WatchRequest, stream grpc.ServerStreamingServe
 		})
 		if err != nil {
 			return toStatus(err)
+		}
+		for _, ev := range events {
+			ev.ClusterId = clusterID
 		}
 		if behind {
 			if hub.Closed() {

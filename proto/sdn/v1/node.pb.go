@@ -24,11 +24,15 @@ const (
 )
 
 type RegisterNodeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	UnderlayIp    string                 `protobuf:"bytes,2,opt,name=underlay_ip,json=underlayIp,proto3" json:"underlay_ip,omitempty"`
-	UnderlayMtu   uint32                 `protobuf:"varint,3,opt,name=underlay_mtu,json=underlayMtu,proto3" json:"underlay_mtu,omitempty"`
-	Labels        map[string]string      `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	UnderlayIp  string                 `protobuf:"bytes,2,opt,name=underlay_ip,json=underlayIp,proto3" json:"underlay_ip,omitempty"`
+	UnderlayMtu uint32                 `protobuf:"varint,3,opt,name=underlay_mtu,json=underlayMtu,proto3" json:"underlay_mtu,omitempty"`
+	Labels      map[string]string      `protobuf:"bytes,4,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The id of the cluster whose state the host holds (empty for a host
+	// with none yet). A registration into another cluster is refused: an
+	// agent pointed at the wrong servers must not give its host up to them.
+	ClusterId     string `protobuf:"bytes,5,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -91,11 +95,20 @@ func (x *RegisterNodeRequest) GetLabels() map[string]string {
 	return nil
 }
 
+func (x *RegisterNodeRequest) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
 type RegisterNodeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          *Node                  `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Cluster       *ClusterSettings       `protobuf:"bytes,2,opt,name=cluster,proto3" json:"cluster,omitempty"`
-	Revision      uint64                 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Node     *Node                  `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Cluster  *ClusterSettings       `protobuf:"bytes,2,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Revision uint64                 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	// The cluster's id (empty until the first leader set one).
+	ClusterId     string `protobuf:"bytes,4,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -149,6 +162,13 @@ func (x *RegisterNodeResponse) GetRevision() uint64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *RegisterNodeResponse) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
 }
 
 type RemoveNodeRequest struct {
@@ -476,6 +496,52 @@ func (x *DrainNodeResponse) GetWorkloads() uint32 {
 	return 0
 }
 
+// InitClusterRequest is a raft command the leader proposes, never an API
+// request: it gives the cluster its id, once (a later one is ignored).
+type InitClusterRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId     string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InitClusterRequest) Reset() {
+	*x = InitClusterRequest{}
+	mi := &file_sdn_v1_node_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InitClusterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InitClusterRequest) ProtoMessage() {}
+
+func (x *InitClusterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_node_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InitClusterRequest.ProtoReflect.Descriptor instead.
+func (*InitClusterRequest) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *InitClusterRequest) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
 // SetNodeLivenessRequest is a raft command the leader proposes, never an
 // API request: it marks a host down (since at_unix_ms, the leader's clock)
 // or up again.
@@ -490,7 +556,7 @@ type SetNodeLivenessRequest struct {
 
 func (x *SetNodeLivenessRequest) Reset() {
 	*x = SetNodeLivenessRequest{}
-	mi := &file_sdn_v1_node_proto_msgTypes[8]
+	mi := &file_sdn_v1_node_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -502,7 +568,7 @@ func (x *SetNodeLivenessRequest) String() string {
 func (*SetNodeLivenessRequest) ProtoMessage() {}
 
 func (x *SetNodeLivenessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_node_proto_msgTypes[8]
+	mi := &file_sdn_v1_node_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -515,7 +581,7 @@ func (x *SetNodeLivenessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeLivenessRequest.ProtoReflect.Descriptor instead.
 func (*SetNodeLivenessRequest) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_node_proto_rawDescGZIP(), []int{8}
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SetNodeLivenessRequest) GetName() string {
@@ -553,7 +619,7 @@ type ReleaseNodeRequest struct {
 
 func (x *ReleaseNodeRequest) Reset() {
 	*x = ReleaseNodeRequest{}
-	mi := &file_sdn_v1_node_proto_msgTypes[9]
+	mi := &file_sdn_v1_node_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -565,7 +631,7 @@ func (x *ReleaseNodeRequest) String() string {
 func (*ReleaseNodeRequest) ProtoMessage() {}
 
 func (x *ReleaseNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_node_proto_msgTypes[9]
+	mi := &file_sdn_v1_node_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -578,7 +644,7 @@ func (x *ReleaseNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseNodeRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseNodeRequest) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_node_proto_rawDescGZIP(), []int{9}
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReleaseNodeRequest) GetName() string {
@@ -608,7 +674,7 @@ type ReportRealizedRequest struct {
 
 func (x *ReportRealizedRequest) Reset() {
 	*x = ReportRealizedRequest{}
-	mi := &file_sdn_v1_node_proto_msgTypes[10]
+	mi := &file_sdn_v1_node_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -620,7 +686,7 @@ func (x *ReportRealizedRequest) String() string {
 func (*ReportRealizedRequest) ProtoMessage() {}
 
 func (x *ReportRealizedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_node_proto_msgTypes[10]
+	mi := &file_sdn_v1_node_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -633,7 +699,7 @@ func (x *ReportRealizedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRealizedRequest.ProtoReflect.Descriptor instead.
 func (*ReportRealizedRequest) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_node_proto_rawDescGZIP(), []int{10}
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReportRealizedRequest) GetNode() string {
@@ -665,7 +731,7 @@ type ReportRealizedResponse struct {
 
 func (x *ReportRealizedResponse) Reset() {
 	*x = ReportRealizedResponse{}
-	mi := &file_sdn_v1_node_proto_msgTypes[11]
+	mi := &file_sdn_v1_node_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -677,7 +743,7 @@ func (x *ReportRealizedResponse) String() string {
 func (*ReportRealizedResponse) ProtoMessage() {}
 
 func (x *ReportRealizedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_node_proto_msgTypes[11]
+	mi := &file_sdn_v1_node_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -690,27 +756,31 @@ func (x *ReportRealizedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRealizedResponse.ProtoReflect.Descriptor instead.
 func (*ReportRealizedResponse) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_node_proto_rawDescGZIP(), []int{11}
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{12}
 }
 
 var File_sdn_v1_node_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_node_proto_rawDesc = "" +
 	"\n" +
-	"\x11sdn/v1/node.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\x1a\x12sdn/v1/watch.proto\"\xe9\x01\n" +
+	"\x11sdn/v1/node.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\x1a\x12sdn/v1/watch.proto\"\x88\x02\n" +
 	"\x13RegisterNodeRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vunderlay_ip\x18\x02 \x01(\tR\n" +
 	"underlayIp\x12!\n" +
 	"\funderlay_mtu\x18\x03 \x01(\rR\vunderlayMtu\x12?\n" +
-	"\x06labels\x18\x04 \x03(\v2'.sdn.v1.RegisterNodeRequest.LabelsEntryR\x06labels\x1a9\n" +
+	"\x06labels\x18\x04 \x03(\v2'.sdn.v1.RegisterNodeRequest.LabelsEntryR\x06labels\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x05 \x01(\tR\tclusterId\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x87\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa6\x01\n" +
 	"\x14RegisterNodeResponse\x12 \n" +
 	"\x04node\x18\x01 \x01(\v2\f.sdn.v1.NodeR\x04node\x121\n" +
 	"\acluster\x18\x02 \x01(\v2\x17.sdn.v1.ClusterSettingsR\acluster\x12\x1a\n" +
-	"\brevision\x18\x03 \x01(\x04R\brevision\"=\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x04 \x01(\tR\tclusterId\"=\n" +
 	"\x11RemoveNodeRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05force\x18\x02 \x01(\bR\x05force\"r\n" +
@@ -728,7 +798,10 @@ const file_sdn_v1_node_proto_rawDesc = "" +
 	"\x11DrainNodeResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12\x18\n" +
 	"\achanged\x18\x02 \x01(\bR\achanged\x12\x1c\n" +
-	"\tworkloads\x18\x03 \x01(\rR\tworkloads\"^\n" +
+	"\tworkloads\x18\x03 \x01(\rR\tworkloads\"3\n" +
+	"\x12InitClusterRequest\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x01 \x01(\tR\tclusterId\"^\n" +
 	"\x16SetNodeLivenessRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04down\x18\x02 \x01(\bR\x04down\x12\x1c\n" +
@@ -762,7 +835,7 @@ func file_sdn_v1_node_proto_rawDescGZIP() []byte {
 	return file_sdn_v1_node_proto_rawDescData
 }
 
-var file_sdn_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_sdn_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_sdn_v1_node_proto_goTypes = []any{
 	(*RegisterNodeRequest)(nil),    // 0: sdn.v1.RegisterNodeRequest
 	(*RegisterNodeResponse)(nil),   // 1: sdn.v1.RegisterNodeResponse
@@ -772,33 +845,34 @@ var file_sdn_v1_node_proto_goTypes = []any{
 	(*HeartbeatResponse)(nil),      // 5: sdn.v1.HeartbeatResponse
 	(*DrainNodeRequest)(nil),       // 6: sdn.v1.DrainNodeRequest
 	(*DrainNodeResponse)(nil),      // 7: sdn.v1.DrainNodeResponse
-	(*SetNodeLivenessRequest)(nil), // 8: sdn.v1.SetNodeLivenessRequest
-	(*ReleaseNodeRequest)(nil),     // 9: sdn.v1.ReleaseNodeRequest
-	(*ReportRealizedRequest)(nil),  // 10: sdn.v1.ReportRealizedRequest
-	(*ReportRealizedResponse)(nil), // 11: sdn.v1.ReportRealizedResponse
-	nil,                            // 12: sdn.v1.RegisterNodeRequest.LabelsEntry
-	(*Node)(nil),                   // 13: sdn.v1.Node
-	(*ClusterSettings)(nil),        // 14: sdn.v1.ClusterSettings
-	(*Change)(nil),                 // 15: sdn.v1.Change
-	(*WatchRequest)(nil),           // 16: sdn.v1.WatchRequest
-	(*WatchEvent)(nil),             // 17: sdn.v1.WatchEvent
+	(*InitClusterRequest)(nil),     // 8: sdn.v1.InitClusterRequest
+	(*SetNodeLivenessRequest)(nil), // 9: sdn.v1.SetNodeLivenessRequest
+	(*ReleaseNodeRequest)(nil),     // 10: sdn.v1.ReleaseNodeRequest
+	(*ReportRealizedRequest)(nil),  // 11: sdn.v1.ReportRealizedRequest
+	(*ReportRealizedResponse)(nil), // 12: sdn.v1.ReportRealizedResponse
+	nil,                            // 13: sdn.v1.RegisterNodeRequest.LabelsEntry
+	(*Node)(nil),                   // 14: sdn.v1.Node
+	(*ClusterSettings)(nil),        // 15: sdn.v1.ClusterSettings
+	(*Change)(nil),                 // 16: sdn.v1.Change
+	(*WatchRequest)(nil),           // 17: sdn.v1.WatchRequest
+	(*WatchEvent)(nil),             // 18: sdn.v1.WatchEvent
 }
 var file_sdn_v1_node_proto_depIdxs = []int32{
-	12, // 0: sdn.v1.RegisterNodeRequest.labels:type_name -> sdn.v1.RegisterNodeRequest.LabelsEntry
-	13, // 1: sdn.v1.RegisterNodeResponse.node:type_name -> sdn.v1.Node
-	14, // 2: sdn.v1.RegisterNodeResponse.cluster:type_name -> sdn.v1.ClusterSettings
-	15, // 3: sdn.v1.RemoveNodeResponse.changes:type_name -> sdn.v1.Change
-	10, // 4: sdn.v1.HeartbeatRequest.realized:type_name -> sdn.v1.ReportRealizedRequest
+	13, // 0: sdn.v1.RegisterNodeRequest.labels:type_name -> sdn.v1.RegisterNodeRequest.LabelsEntry
+	14, // 1: sdn.v1.RegisterNodeResponse.node:type_name -> sdn.v1.Node
+	15, // 2: sdn.v1.RegisterNodeResponse.cluster:type_name -> sdn.v1.ClusterSettings
+	16, // 3: sdn.v1.RemoveNodeResponse.changes:type_name -> sdn.v1.Change
+	11, // 4: sdn.v1.HeartbeatRequest.realized:type_name -> sdn.v1.ReportRealizedRequest
 	0,  // 5: sdn.v1.NodeService.Register:input_type -> sdn.v1.RegisterNodeRequest
 	2,  // 6: sdn.v1.NodeService.Remove:input_type -> sdn.v1.RemoveNodeRequest
-	16, // 7: sdn.v1.NodeService.Watch:input_type -> sdn.v1.WatchRequest
-	10, // 8: sdn.v1.NodeService.ReportRealized:input_type -> sdn.v1.ReportRealizedRequest
+	17, // 7: sdn.v1.NodeService.Watch:input_type -> sdn.v1.WatchRequest
+	11, // 8: sdn.v1.NodeService.ReportRealized:input_type -> sdn.v1.ReportRealizedRequest
 	4,  // 9: sdn.v1.NodeService.Heartbeat:input_type -> sdn.v1.HeartbeatRequest
 	6,  // 10: sdn.v1.NodeService.Drain:input_type -> sdn.v1.DrainNodeRequest
 	1,  // 11: sdn.v1.NodeService.Register:output_type -> sdn.v1.RegisterNodeResponse
 	3,  // 12: sdn.v1.NodeService.Remove:output_type -> sdn.v1.RemoveNodeResponse
-	17, // 13: sdn.v1.NodeService.Watch:output_type -> sdn.v1.WatchEvent
-	11, // 14: sdn.v1.NodeService.ReportRealized:output_type -> sdn.v1.ReportRealizedResponse
+	18, // 13: sdn.v1.NodeService.Watch:output_type -> sdn.v1.WatchEvent
+	12, // 14: sdn.v1.NodeService.ReportRealized:output_type -> sdn.v1.ReportRealizedResponse
 	5,  // 15: sdn.v1.NodeService.Heartbeat:output_type -> sdn.v1.HeartbeatResponse
 	7,  // 16: sdn.v1.NodeService.Drain:output_type -> sdn.v1.DrainNodeResponse
 	11, // [11:17] is the sub-list for method output_type
@@ -822,7 +896,7 @@ func file_sdn_v1_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdn_v1_node_proto_rawDesc), len(file_sdn_v1_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

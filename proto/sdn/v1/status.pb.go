@@ -170,6 +170,8 @@ type StatusResponse struct {
 	// The desired revision: what every host should realize.
 	Revision uint64        `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
 	Nodes    []*NodeStatus `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// The cluster's id (empty until the first leader set one).
+	ClusterId string `protobuf:"bytes,4,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	// The oldest revision a watch can resume from.
 	CompactedRevision uint64 `protobuf:"varint,3,opt,name=compacted_revision,json=compactedRevision,proto3" json:"compacted_revision,omitempty"`
 	unknownFields     protoimpl.UnknownFields
@@ -218,6 +220,13 @@ func (x *StatusResponse) GetNodes() []*NodeStatus {
 		return x.Nodes
 	}
 	return nil
+}
+
+func (x *StatusResponse) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
 }
 
 func (x *StatusResponse) GetCompactedRevision() uint64 {
@@ -465,10 +474,12 @@ const file_sdn_v1_status_proto_rawDesc = "" +
 	"\x16last_heartbeat_unix_ms\x18\x06 \x01(\x03R\x13lastHeartbeatUnixMs\x12+\n" +
 	"\x12down_since_unix_ms\x18\a \x01(\x03R\x0fdownSinceUnixMs\x12\x18\n" +
 	"\adrained\x18\b \x01(\bR\adrained\"\x0f\n" +
-	"\rStatusRequest\"\x85\x01\n" +
+	"\rStatusRequest\"\xa4\x01\n" +
 	"\x0eStatusResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12(\n" +
-	"\x05nodes\x18\x02 \x03(\v2\x12.sdn.v1.NodeStatusR\x05nodes\x12-\n" +
+	"\x05nodes\x18\x02 \x03(\v2\x12.sdn.v1.NodeStatusR\x05nodes\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x04 \x01(\tR\tclusterId\x12-\n" +
 	"\x12compacted_revision\x18\x03 \x01(\x04R\x11compactedRevision\"P\n" +
 	"\x13WaitRealizedRequest\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12\x1d\n" +

@@ -234,7 +234,11 @@ type WatchEvent struct {
 	// Set on the last chunk of a snapshot.
 	SnapshotDone bool `protobuf:"varint,4,opt,name=snapshot_done,json=snapshotDone,proto3" json:"snapshot_done,omitempty"`
 	// Why a snapshot was sent instead of deltas (e.g. "revision 12 compacted").
-	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The id of the cluster the state belongs to (empty until the first
+	// leader set one). An agent that holds another cluster's state refuses
+	// the event and keeps its host as it is.
+	ClusterId     string `protobuf:"bytes,6,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -304,6 +308,13 @@ func (x *WatchEvent) GetReason() string {
 	return ""
 }
 
+func (x *WatchEvent) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
 var File_sdn_v1_watch_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_watch_proto_rawDesc = "" +
@@ -319,14 +330,16 @@ const file_sdn_v1_watch_proto_rawDesc = "" +
 	"\acluster\x18\x04 \x01(\v2\x17.sdn.v1.ClusterSettingsR\acluster\x12)\n" +
 	"\anetwork\x18\x05 \x01(\v2\x0f.sdn.v1.NetworkR\anetwork\x12 \n" +
 	"\x04node\x18\x06 \x01(\v2\f.sdn.v1.NodeR\x04node\x12,\n" +
-	"\bworkload\x18\a \x01(\v2\x10.sdn.v1.WorkloadR\bworkload\"\xc1\x01\n" +
+	"\bworkload\x18\a \x01(\v2\x10.sdn.v1.WorkloadR\bworkload\"\xe0\x01\n" +
 	"\n" +
 	"WatchEvent\x12*\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x16.sdn.v1.WatchEventTypeR\x04type\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\x12.\n" +
 	"\achanges\x18\x03 \x03(\v2\x14.sdn.v1.ObjectChangeR\achanges\x12#\n" +
 	"\rsnapshot_done\x18\x04 \x01(\bR\fsnapshotDone\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason*m\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x06 \x01(\tR\tclusterId*m\n" +
 	"\x0eWatchEventType\x12 \n" +
 	"\x1cWATCH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19WATCH_EVENT_TYPE_SNAPSHOT\x10\x01\x12\x1a\n" +
