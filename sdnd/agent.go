@@ -75,6 +75,13 @@ func startAgent(ctx context.Context, o *options, sec connSecurity, log *slog.Log
 	go func() {
 		defer close(runDone)
 		if err := a.Run(actx); err != nil {
+			if o.server {
+				// A voter must not leave the quorum because its own
+				// host's agent was refused: the other hosts depend on it.
+				// The host keeps its datapath as it is.
+				log.Error("the agent stopped; this host's datapath stays as it is, the server role keeps running; fix the cause and restart sdnd", "err", err)
+				return
+			}
 			report(failed, fmt.Errorf("agent: %w", err))
 		}
 	}()

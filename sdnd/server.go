@@ -162,7 +162,7 @@ func listen(addr string) (net.Listener, error) {
 
 // stop hands leadership to another voter when this server leads (so the
 // cluster does not wait for an election timeout), ends the API (in-flight
-// calls get 5 s) and leaves raft.
+// calls get 5 s; watches end at once) and leaves raft.
 func (s *serverRole) stop() {
 	if s.srv.IsLeader() {
 		if err := s.srv.HandOver(); err != nil {
@@ -173,6 +173,10 @@ func (s *serverRole) stop() {
 	}
 	s.cancel()
 	s.health.Shutdown()
+	// Watches and WaitRealized streams never end by themselves: end them
+	// now (Unavailable), so their agents and clients move to another
+	// server at once and GracefulStop does not wait its 5 s for them.
+	s.srv.FSM().Hub().Close()
 	done := make(chan struct{})
 	go func() { s.g.GracefulStop(); close(done) }()
 	select {

@@ -85,6 +85,9 @@ func (s *Server) WaitRealized(req *sdnv1.WaitRealizedRequest, stream grpc.Server
 		}
 		changed := s.realized.Changed()
 		_, revChanged := s.cluster.FSM().Hub().Wait()
+		if s.cluster.FSM().Hub().Closed() {
+			return status.Error(codes.Unavailable, "server shutting down; ask another server")
+		}
 		// Hosts marked down are not waited for: they get the revision
 		// when they come back.
 		var hosts, down []string
