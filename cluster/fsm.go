@@ -62,6 +62,8 @@ var handlers = map[command.Type]handler{
 	command.DrainNode:       decodeInto(func() *sdnv1.DrainNodeRequest { return &sdnv1.DrainNodeRequest{} }, drainNode),
 	command.ReleaseNode:     decodeInto(func() *sdnv1.ReleaseNodeRequest { return &sdnv1.ReleaseNodeRequest{} }, releaseNode),
 	command.InitCluster:     decodeInto(func() *sdnv1.InitClusterRequest { return &sdnv1.InitClusterRequest{} }, initCluster),
+
+	command.RevokeCertificate: decodeInto(func() *sdnv1.RevokedCertificate { return &sdnv1.RevokedCertificate{} }, revokeCertificate),
 }
 
 func compact(e *exec, r *sdnv1.CompactRequest) (*Result, *Error) {

@@ -282,4 +282,5 @@ func TestMutualTLS(t *testing.T) {
 	if _, errs, code := ctl(follower, admin, "get", "nodes"); code != 0 {
 		t.Errorf("the cluster after the refusals: %s", errs)
 	}
+	checkRevocation(t, dir, ps, leader, follower)
 }

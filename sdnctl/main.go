@@ -23,7 +23,7 @@
 //	sdnctl snapshot restore FILE [--force]      replace the whole cluster's state with FILE's
 //	sdnctl snapshot inspect FILE [-o table|json]  a snapshot file's header, checksum verified
 //	sdnctl version
-//	sdnctl tls init|issue|list ...              the cluster CA and certificates (mutual TLS)
+//	sdnctl tls init|issue|list|revoke|revoked    the cluster CA, certificates and revocations (mutual TLS)
 //
 // Global flags: --server ADDR[,ADDR...] (default $SDN_SERVER, else
 // 127.0.0.1:7420; several servers are tried in order, and any of them

@@ -10,10 +10,10 @@ import (
 
 // tlsCommand is `sdnctl tls init|issue|list`: the cluster's CA and
 // certificates (package pki), made where the administrator keeps the CA
-// key. It needs no server.
+// key, with no server; and `tls revoke|revoked`, which ask the servers.
 func (a *app) tlsCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "tls init|issue|list [flags]",
+	cmd := &cobra.Command{
+		Use:   "tls init|issue|list|revoke|revoked [flags]",
 		Short: "Create the cluster CA and the certificates of servers, agents and users (mutual TLS)",
 		Long: "sdnctl tls creates the certificates for mutual TLS between sdnd servers, agents and\n" +
 			"sdnctl: `sdnctl tls help` shows its commands and flags. See docs/security.md.",
@@ -25,6 +25,10 @@ func (a *app) tlsCommand() *cobra.Command {
 			return nil
 		}),
 	}
+	// revoke and revoked talk to the servers; init, issue and list are
+	// pki's, offline.
+	cmd.AddCommand(a.revokeCommand(), a.revokedCommand())
+	return cmd
 }
 
 // dropGlobalFlags removes sdnctl's global flags (--server, --timeout, ...)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -43,6 +44,28 @@ type connSecurity struct {
 	raftTLS   *tls.Config // raft's accepted connections: servers only
 	self      pki.Identity
 	plaintext string // with no TLS, the flag that asked for it
+	// revocation checks peers' certificates against the revoked ones in
+	// the server's state, once the server role set it (agents have none).
+	revocation *revocation
+	// tracker holds every TLS connection (API, raft, dials), so that the
+	// server role closes those of a certificate revoked after their
+	// handshake.
+	tracker *pki.Tracker
+}
+
+// revocation is a pki.Revoked bound late: the TLS configs are made before
+// the state that holds the revoked certificates is open.
+type revocation struct {
+	check atomic.Pointer[pki.Revoked]
+}
+
+func (r *revocation) set(f pki.Revoked) { r.check.Store(&f) }
+
+func (r *revocation) revoked(serial string) (bool, string) {
+	if f := r.check.Load(); f != nil {
+		return (*f)(serial)
+	}
+	return false, ""
 }
 
 // tls reports whether connections use mutual TLS.
@@ -66,16 +89,20 @@ func security(o *options) (connSecurity, error) {
 	if err := checkIdentity(o, id); err != nil {
 		return connSecurity{}, err
 	}
-	sec := connSecurity{self: id}
+	sec := connSecurity{self: id, revocation: &revocation{}, tracker: pki.NewTracker()}
 	if o.server {
 		if sec.serverTLS, err = pki.ServerTLS(o.tlsCert, o.tlsKey, o.tlsCA); err != nil {
 			return connSecurity{}, fmt.Errorf("TLS of the server's listeners: %w", err)
 		}
-		sec.raftTLS = pki.RequirePeerRole(sec.serverTLS, pki.RoleServer)
+		sec.raftTLS = pki.WithRevocation(pki.RequirePeerRole(sec.serverTLS, pki.RoleServer), sec.revocation.revoked)
+		sec.serverTLS = pki.WithRevocation(sec.serverTLS, sec.revocation.revoked)
 	}
 	if sec.clientTLS, err = pki.ClientTLS(o.tlsCert, o.tlsKey, o.tlsCA); err != nil {
 		return connSecurity{}, fmt.Errorf("TLS of connections to servers: %w", err)
 	}
+	// A server dialling another (raft, forwarded calls) refuses a revoked
+	// server certificate too.
+	sec.clientTLS = pki.WithRevocation(sec.clientTLS, sec.revocation.revoked)
 	return sec, nil
 }
 
@@ -140,7 +167,7 @@ var (
 func (s connSecurity) serverOptions(log *slog.Logger) []grpc.ServerOption {
 	opts := []grpc.ServerOption{grpc.KeepaliveEnforcementPolicy(serverKeepalive)}
 	if s.serverTLS != nil {
-		opts = append(opts, grpc.Creds(loggedCreds{credentials.NewTLS(s.serverTLS), log}))
+		opts = append(opts, grpc.Creds(loggedCreds{s.tracker.Credentials(credentials.NewTLS(s.serverTLS)), log}))
 	}
 	return opts
 }
@@ -169,7 +196,7 @@ func (c loggedCreds) Clone() credentials.TransportCredentials {
 func (s connSecurity) dialOptions() []grpc.DialOption {
 	creds := insecure.NewCredentials()
 	if s.clientTLS != nil {
-		creds = credentials.NewTLS(s.clientTLS)
+		creds = s.tracker.Credentials(credentials.NewTLS(s.clientTLS))
 	}
 	return []grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithKeepaliveParams(clientKeepalive)}
 }

@@ -10,7 +10,9 @@ import (
 
 	"github.com/sdn-dev/sdn/cluster"
 	"github.com/sdn-dev/sdn/cluster/join"
+	"github.com/sdn-dev/sdn/cluster/state"
 	"github.com/sdn-dev/sdn/cluster/transport"
+	"github.com/sdn-dev/sdn/pki"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"github.com/sdn-dev/sdn/sdnd/api"
 	"github.com/sdn-dev/sdn/sdnd/cnisrv"
@@ -34,8 +36,12 @@ type serverRole struct {
 // raft shares) and every other --listen address. A listener that fails
 // later is reported on failed.
 func startServer(ctx context.Context, o *options, sec connSecurity, log *slog.Logger, failed chan<- error) (*serverRole, error) {
-	mux, err := transport.Listen(transport.Config{Addr: o.raftAddr, Advertise: o.advertise,
-		ServerTLS: sec.raftTLS, ClientTLS: sec.clientTLS, Logger: log})
+	tcfg := transport.Config{Addr: o.raftAddr, Advertise: o.advertise,
+		ServerTLS: sec.raftTLS, ClientTLS: sec.clientTLS, Logger: log}
+	if sec.tracker != nil {
+		tcfg.Track = sec.tracker.Track
+	}
+	mux, err := transport.Listen(tcfg)
 	if err != nil {
 		return nil, fmt.Errorf("cluster address: %w", err)
 	}
@@ -75,6 +81,9 @@ func startServer(ctx context.Context, o *options, sec connSecurity, log *slog.Lo
 		opts.Formation = former
 	}
 	a := api.New(srv, log, opts)
+	if sec.revocation != nil {
+		sec.revocation.set(a.Revoked)
+	}
 	s := &serverRole{srv: srv, mux: mux, peers: peers, cancel: cancel, log: log,
 		g: grpc.NewServer(append(sec.serverOptions(log), a.ServerOptions()...)...)}
 	s.health = a.Install(s.g)
@@ -100,6 +109,9 @@ func startServer(ctx context.Context, o *options, sec connSecurity, log *slog.Lo
 	}
 	go s.trackHealth(rctx, strings.Join(addrs, ","))
 	go srv.RunLiveness(rctx, live) // acts while this server leads
+	if sec.tracker != nil {
+		go s.closeRevoked(rctx, sec.tracker, a.Revoked)
+	}
 	log.Info("server started", "node", o.nodeName, "api", strings.Join(addrs, ","), "cluster_address", srv.Addr(),
 		"bootstrap", o.bootstrap, "peers", len(o.peers), "bootstrap_expect", o.bootstrapExpect, "join", strings.Join(o.join, ","))
 	return s, nil
@@ -144,6 +156,31 @@ func (s *serverRole) trackHealth(ctx context.Context, addrs string) {
 		case <-ctx.Done():
 			return
 		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// closeRevoked closes, within a second of this server applying a
+// revocation, every open connection (API, raft, dialled) whose peer's
+// certificate is revoked: an agent's watch, a client's stream or a revoked
+// server's raft link end then, not at their next handshake.
+func (s *serverRole) closeRevoked(ctx context.Context, tracker *pki.Tracker, revoked pki.Revoked) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	seen := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n := 0
+		if err := s.srv.FSM().View(func(tx *state.Tx) error { n = tx.RevokedCount(); return nil }); err != nil || n == seen {
+			continue
+		}
+		seen = n
+		for _, err := range tracker.CloseRevoked(revoked) {
+			s.log.Warn("closed a connection of a revoked certificate", "err", err)
 		}
 	}
 }

@@ -48,6 +48,11 @@ const (
 	// the leader proposes it with IgnoreUnknownFlag. It changes no object
 	// and not the revision, so an older server may skip it.
 	InitCluster Type = 12
+	// RevokeCertificate (sdnv1.RevokedCertificate) records a revoked
+	// certificate, proposed with IgnoreUnknownFlag: it changes no object
+	// and not the revision (an older server that skips it keeps accepting
+	// the certificate until it is upgraded).
+	RevokeCertificate Type = 13
 )
 
 var names = map[Type]string{
@@ -64,6 +69,8 @@ var names = map[Type]string{
 	DrainNode:       "DrainNode",
 	ReleaseNode:     "ReleaseNode",
 	InitCluster:     "InitCluster",
+
+	RevokeCertificate: "RevokeCertificate",
 }
 
 // Base is the type without the flag.

@@ -32,6 +32,9 @@ var (
 	keyClusterID = []byte("cluster_id")
 	keyCluster   = []byte("cluster")
 	keyCursorPfx = "cursor/"
+	// revoked certificates live in the meta bucket too, by serial: no
+	// schema change, and they travel with snapshots.
+	keyRevokedPfx = "revoked/"
 )
 
 var allBuckets = [][]byte{bucketMeta, bucketSettings, bucketNetworks, bucketNodes, bucketWorkloads, bucketChanges}

@@ -58,6 +58,32 @@ func (t *Tx) SetClusterID(id string) error {
 	return t.tx.Bucket(bucketMeta).Put(keyClusterID, []byte(id))
 }
 
+// Revoked returns the revocation of the certificate with serial (lower-case
+// hex), if any.
+func (t *Tx) Revoked(serial string) (*sdnv1.RevokedCertificate, bool) {
+	return get(t, bucketMeta, keyRevokedPfx+serial, &sdnv1.RevokedCertificate{})
+}
+
+// PutRevoked records a revoked certificate.
+func (t *Tx) PutRevoked(c *sdnv1.RevokedCertificate) error {
+	return put(t, bucketMeta, keyRevokedPfx+c.Serial, c)
+}
+
+// RevokedCertificates lists the revoked certificates by serial.
+func (t *Tx) RevokedCertificates() []*sdnv1.RevokedCertificate {
+	return list(t, bucketMeta, keyRevokedPfx, func() *sdnv1.RevokedCertificate { return &sdnv1.RevokedCertificate{} })
+}
+
+// RevokedCount is how many certificates are revoked.
+func (t *Tx) RevokedCount() int {
+	n := 0
+	c := t.tx.Bucket(bucketMeta).Cursor()
+	for k, _ := c.Seek([]byte(keyRevokedPfx)); k != nil && strings.HasPrefix(string(k), keyRevokedPfx); k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
 // SetAppliedIndex records the raft index this transaction brings the state to.
 func (t *Tx) SetAppliedIndex(i uint64) error {
 	return putU64(t.tx.Bucket(bucketMeta), keyApplied, i)

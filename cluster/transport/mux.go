@@ -54,6 +54,11 @@ type Config struct {
 	// admit server certificates only (pki.RequirePeerRole).
 	ServerTLS *tls.Config
 	ClientTLS *tls.Config
+	// Track, when set, is given every raft TLS connection after its
+	// handshake, accepted or dialled, and the connection it returns is
+	// used instead (pki.Tracker.Track: so that those of a certificate
+	// revoked later can be closed).
+	Track func(net.Conn, tls.ConnectionState) net.Conn
 	// Logger receives connection-level warnings; nil = slog.Default().
 	Logger *slog.Logger
 }
@@ -183,6 +188,9 @@ func (m *Mux) sort(c net.Conn) {
 			}
 			_ = tc.SetDeadline(time.Time{})
 			rc = tc
+			if m.cfg.Track != nil {
+				rc = m.cfg.Track(tc, tc.ConnectionState())
+			}
 		}
 		m.raft.deliver(rc)
 		return
@@ -274,5 +282,8 @@ func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 		return nil, fmt.Errorf("TLS handshake with %s: %w", address, err)
 	}
 	_ = tc.SetDeadline(time.Time{})
+	if s.mux.cfg.Track != nil {
+		return s.mux.cfg.Track(tc, tc.ConnectionState()), nil
+	}
 	return tc, nil
 }

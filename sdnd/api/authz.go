@@ -51,6 +51,15 @@ func (s *Server) authorize(ctx context.Context, method string) (pki.Identity, er
 	if err != nil {
 		return pki.Identity{}, err
 	}
+	// The handshake refuses a revoked certificate; this catches the
+	// connections opened before its revocation. (A forwarded call's
+	// connection is its server's: the forwarding server checked the
+	// caller's.)
+	if s.cluster != nil {
+		if err := pki.RevokedFromContext(ctx, s.Revoked); err != nil {
+			return pki.Identity{}, status.Error(codes.Unauthenticated, err.Error())
+		}
+	}
 	if !slices.Contains(accessRoles[acc], id.Role) {
 		return id, status.Errorf(codes.PermissionDenied, "%s may not call %s: it is %s", id, shortMethod(method), accessWhat[acc])
 	}

@@ -72,12 +72,14 @@ var methodAccess = map[string]access{
 	sdnv1.StatusService_WaitRealized_FullMethodName: anyRole,
 	sdnv1.StatusService_Compact_FullMethodName:      admin,
 
-	sdnv1.ClusterService_Members_FullMethodName:        anyRole,
-	sdnv1.ClusterService_Join_FullMethodName:           admin,
-	sdnv1.ClusterService_RemoveServer_FullMethodName:   admin,
-	sdnv1.ClusterService_TransferLeader_FullMethodName: admin,
-	sdnv1.ClusterService_Hello_FullMethodName:          serverOnly,
-	sdnv1.ClusterService_Info_FullMethodName:           serverOnly,
+	sdnv1.ClusterService_Members_FullMethodName:           anyRole,
+	sdnv1.ClusterService_Join_FullMethodName:              admin,
+	sdnv1.ClusterService_RemoveServer_FullMethodName:      admin,
+	sdnv1.ClusterService_TransferLeader_FullMethodName:    admin,
+	sdnv1.ClusterService_Hello_FullMethodName:             serverOnly,
+	sdnv1.ClusterService_Info_FullMethodName:              serverOnly,
+	sdnv1.ClusterService_RevokeCertificate_FullMethodName: admin,
+	sdnv1.ClusterService_ListRevoked_FullMethodName:       anyRole,
 
 	// A snapshot holds the whole state; a restore replaces it.
 	sdnv1.SnapshotService_Save_FullMethodName:    admin,

@@ -45,12 +45,14 @@ var routes = map[string]route{
 	sdnv1.StatusService_WaitRealized_FullMethodName: toLeader,
 	sdnv1.StatusService_Compact_FullMethodName:      toLeader,
 
-	sdnv1.ClusterService_Members_FullMethodName:        toLeaderUnlessStale,
-	sdnv1.ClusterService_Join_FullMethodName:           toLeader,
-	sdnv1.ClusterService_RemoveServer_FullMethodName:   toLeader,
-	sdnv1.ClusterService_TransferLeader_FullMethodName: toLeader,
-	sdnv1.ClusterService_Hello_FullMethodName:          local,
-	sdnv1.ClusterService_Info_FullMethodName:           local,
+	sdnv1.ClusterService_Members_FullMethodName:           toLeaderUnlessStale,
+	sdnv1.ClusterService_Join_FullMethodName:              toLeader,
+	sdnv1.ClusterService_RemoveServer_FullMethodName:      toLeader,
+	sdnv1.ClusterService_TransferLeader_FullMethodName:    toLeader,
+	sdnv1.ClusterService_Hello_FullMethodName:             local,
+	sdnv1.ClusterService_Info_FullMethodName:              local,
+	sdnv1.ClusterService_RevokeCertificate_FullMethodName: toLeader,
+	sdnv1.ClusterService_ListRevoked_FullMethodName:       toLeader,
 
 	sdnv1.SnapshotService_Save_FullMethodName:    toLeader, // linearizable
 	sdnv1.SnapshotService_Restore_FullMethodName: toLeader,

@@ -846,6 +846,277 @@ func (x *InfoResponse) GetServer() *Server {
 	return nil
 }
 
+// RevokedCertificate is a certificate the servers refuse. It is also the
+// RevokeCertificate raft command's payload (with revoked_unix_ms and
+// revoked_by set by the server that took the request).
+type RevokedCertificate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The certificate's serial number, lower-case hex without leading zeros
+	// (as Go's big.Int Text(16) writes it).
+	Serial string `protobuf:"bytes,1,opt,name=serial,proto3" json:"serial,omitempty"`
+	// Who the certificate names, ROLE/NAME (as the operator gave it or read
+	// from the file; for people reading the list).
+	Identity      string `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	RevokedUnixMs int64  `protobuf:"varint,4,opt,name=revoked_unix_ms,json=revokedUnixMs,proto3" json:"revoked_unix_ms,omitempty"`
+	// The certificate's expiry (0 when unknown): after it the entry is only
+	// history.
+	NotAfterUnixMs int64 `protobuf:"varint,5,opt,name=not_after_unix_ms,json=notAfterUnixMs,proto3" json:"not_after_unix_ms,omitempty"`
+	// The identity that revoked it.
+	RevokedBy     string `protobuf:"bytes,6,opt,name=revoked_by,json=revokedBy,proto3" json:"revoked_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokedCertificate) Reset() {
+	*x = RevokedCertificate{}
+	mi := &file_sdn_v1_cluster_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokedCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokedCertificate) ProtoMessage() {}
+
+func (x *RevokedCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_cluster_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokedCertificate.ProtoReflect.Descriptor instead.
+func (*RevokedCertificate) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_cluster_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RevokedCertificate) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *RevokedCertificate) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
+func (x *RevokedCertificate) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RevokedCertificate) GetRevokedUnixMs() int64 {
+	if x != nil {
+		return x.RevokedUnixMs
+	}
+	return 0
+}
+
+func (x *RevokedCertificate) GetNotAfterUnixMs() int64 {
+	if x != nil {
+		return x.NotAfterUnixMs
+	}
+	return 0
+}
+
+func (x *RevokedCertificate) GetRevokedBy() string {
+	if x != nil {
+		return x.RevokedBy
+	}
+	return ""
+}
+
+type RevokeCertificateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Certificate   *RevokedCertificate    `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeCertificateRequest) Reset() {
+	*x = RevokeCertificateRequest{}
+	mi := &file_sdn_v1_cluster_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeCertificateRequest) ProtoMessage() {}
+
+func (x *RevokeCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_cluster_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeCertificateRequest.ProtoReflect.Descriptor instead.
+func (*RevokeCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_cluster_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RevokeCertificateRequest) GetCertificate() *RevokedCertificate {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+type RevokeCertificateResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Certificate *RevokedCertificate    `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	// The certificate was revoked already; certificate is that entry.
+	Already       bool `protobuf:"varint,2,opt,name=already,proto3" json:"already,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeCertificateResponse) Reset() {
+	*x = RevokeCertificateResponse{}
+	mi := &file_sdn_v1_cluster_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeCertificateResponse) ProtoMessage() {}
+
+func (x *RevokeCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_cluster_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeCertificateResponse.ProtoReflect.Descriptor instead.
+func (*RevokeCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_cluster_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RevokeCertificateResponse) GetCertificate() *RevokedCertificate {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+func (x *RevokeCertificateResponse) GetAlready() bool {
+	if x != nil {
+		return x.Already
+	}
+	return false
+}
+
+type ListRevokedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRevokedRequest) Reset() {
+	*x = ListRevokedRequest{}
+	mi := &file_sdn_v1_cluster_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRevokedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRevokedRequest) ProtoMessage() {}
+
+func (x *ListRevokedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_cluster_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRevokedRequest.ProtoReflect.Descriptor instead.
+func (*ListRevokedRequest) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_cluster_proto_rawDescGZIP(), []int{17}
+}
+
+type ListRevokedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Certificates  []*RevokedCertificate  `protobuf:"bytes,1,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRevokedResponse) Reset() {
+	*x = ListRevokedResponse{}
+	mi := &file_sdn_v1_cluster_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRevokedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRevokedResponse) ProtoMessage() {}
+
+func (x *ListRevokedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_cluster_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRevokedResponse.ProtoReflect.Descriptor instead.
+func (*ListRevokedResponse) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_cluster_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListRevokedResponse) GetCertificates() []*RevokedCertificate {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
 var File_sdn_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_cluster_proto_rawDesc = "" +
@@ -903,14 +1174,32 @@ const file_sdn_v1_cluster_proto_rawDesc = "" +
 	"\x0eleader_address\x18\x06 \x01(\tR\rleaderAddress\"\r\n" +
 	"\vInfoRequest\"6\n" +
 	"\fInfoResponse\x12&\n" +
-	"\x06server\x18\x01 \x01(\v2\x0e.sdn.v1.ServerR\x06server2\x84\x03\n" +
+	"\x06server\x18\x01 \x01(\v2\x0e.sdn.v1.ServerR\x06server\"\xd2\x01\n" +
+	"\x12RevokedCertificate\x12\x16\n" +
+	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\x1a\n" +
+	"\bidentity\x18\x02 \x01(\tR\bidentity\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12&\n" +
+	"\x0frevoked_unix_ms\x18\x04 \x01(\x03R\rrevokedUnixMs\x12)\n" +
+	"\x11not_after_unix_ms\x18\x05 \x01(\x03R\x0enotAfterUnixMs\x12\x1d\n" +
+	"\n" +
+	"revoked_by\x18\x06 \x01(\tR\trevokedBy\"X\n" +
+	"\x18RevokeCertificateRequest\x12<\n" +
+	"\vcertificate\x18\x01 \x01(\v2\x1a.sdn.v1.RevokedCertificateR\vcertificate\"s\n" +
+	"\x19RevokeCertificateResponse\x12<\n" +
+	"\vcertificate\x18\x01 \x01(\v2\x1a.sdn.v1.RevokedCertificateR\vcertificate\x12\x18\n" +
+	"\aalready\x18\x02 \x01(\bR\aalready\"\x14\n" +
+	"\x12ListRevokedRequest\"U\n" +
+	"\x13ListRevokedResponse\x12>\n" +
+	"\fcertificates\x18\x01 \x03(\v2\x1a.sdn.v1.RevokedCertificateR\fcertificates2\xa6\x04\n" +
 	"\x0eClusterService\x12:\n" +
 	"\aMembers\x12\x16.sdn.v1.MembersRequest\x1a\x17.sdn.v1.MembersResponse\x121\n" +
 	"\x04Join\x12\x13.sdn.v1.JoinRequest\x1a\x14.sdn.v1.JoinResponse\x12I\n" +
 	"\fRemoveServer\x12\x1b.sdn.v1.RemoveServerRequest\x1a\x1c.sdn.v1.RemoveServerResponse\x12O\n" +
 	"\x0eTransferLeader\x12\x1d.sdn.v1.TransferLeaderRequest\x1a\x1e.sdn.v1.TransferLeaderResponse\x124\n" +
 	"\x05Hello\x12\x14.sdn.v1.HelloRequest\x1a\x15.sdn.v1.HelloResponse\x121\n" +
-	"\x04Info\x12\x13.sdn.v1.InfoRequest\x1a\x14.sdn.v1.InfoResponseB+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
+	"\x04Info\x12\x13.sdn.v1.InfoRequest\x1a\x14.sdn.v1.InfoResponse\x12X\n" +
+	"\x11RevokeCertificate\x12 .sdn.v1.RevokeCertificateRequest\x1a!.sdn.v1.RevokeCertificateResponse\x12F\n" +
+	"\vListRevoked\x12\x1a.sdn.v1.ListRevokedRequest\x1a\x1b.sdn.v1.ListRevokedResponseB+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
 
 var (
 	file_sdn_v1_cluster_proto_rawDescOnce sync.Once
@@ -924,22 +1213,27 @@ func file_sdn_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_sdn_v1_cluster_proto_rawDescData
 }
 
-var file_sdn_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_sdn_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_sdn_v1_cluster_proto_goTypes = []any{
-	(*Server)(nil),                 // 0: sdn.v1.Server
-	(*MembersRequest)(nil),         // 1: sdn.v1.MembersRequest
-	(*MembersResponse)(nil),        // 2: sdn.v1.MembersResponse
-	(*JoinRequest)(nil),            // 3: sdn.v1.JoinRequest
-	(*JoinResponse)(nil),           // 4: sdn.v1.JoinResponse
-	(*RemoveServerRequest)(nil),    // 5: sdn.v1.RemoveServerRequest
-	(*RemoveServerResponse)(nil),   // 6: sdn.v1.RemoveServerResponse
-	(*TransferLeaderRequest)(nil),  // 7: sdn.v1.TransferLeaderRequest
-	(*TransferLeaderResponse)(nil), // 8: sdn.v1.TransferLeaderResponse
-	(*Peer)(nil),                   // 9: sdn.v1.Peer
-	(*HelloRequest)(nil),           // 10: sdn.v1.HelloRequest
-	(*HelloResponse)(nil),          // 11: sdn.v1.HelloResponse
-	(*InfoRequest)(nil),            // 12: sdn.v1.InfoRequest
-	(*InfoResponse)(nil),           // 13: sdn.v1.InfoResponse
+	(*Server)(nil),                    // 0: sdn.v1.Server
+	(*MembersRequest)(nil),            // 1: sdn.v1.MembersRequest
+	(*MembersResponse)(nil),           // 2: sdn.v1.MembersResponse
+	(*JoinRequest)(nil),               // 3: sdn.v1.JoinRequest
+	(*JoinResponse)(nil),              // 4: sdn.v1.JoinResponse
+	(*RemoveServerRequest)(nil),       // 5: sdn.v1.RemoveServerRequest
+	(*RemoveServerResponse)(nil),      // 6: sdn.v1.RemoveServerResponse
+	(*TransferLeaderRequest)(nil),     // 7: sdn.v1.TransferLeaderRequest
+	(*TransferLeaderResponse)(nil),    // 8: sdn.v1.TransferLeaderResponse
+	(*Peer)(nil),                      // 9: sdn.v1.Peer
+	(*HelloRequest)(nil),              // 10: sdn.v1.HelloRequest
+	(*HelloResponse)(nil),             // 11: sdn.v1.HelloResponse
+	(*InfoRequest)(nil),               // 12: sdn.v1.InfoRequest
+	(*InfoResponse)(nil),              // 13: sdn.v1.InfoResponse
+	(*RevokedCertificate)(nil),        // 14: sdn.v1.RevokedCertificate
+	(*RevokeCertificateRequest)(nil),  // 15: sdn.v1.RevokeCertificateRequest
+	(*RevokeCertificateResponse)(nil), // 16: sdn.v1.RevokeCertificateResponse
+	(*ListRevokedRequest)(nil),        // 17: sdn.v1.ListRevokedRequest
+	(*ListRevokedResponse)(nil),       // 18: sdn.v1.ListRevokedResponse
 }
 var file_sdn_v1_cluster_proto_depIdxs = []int32{
 	0,  // 0: sdn.v1.MembersResponse.servers:type_name -> sdn.v1.Server
@@ -948,23 +1242,30 @@ var file_sdn_v1_cluster_proto_depIdxs = []int32{
 	9,  // 3: sdn.v1.HelloResponse.self:type_name -> sdn.v1.Peer
 	9,  // 4: sdn.v1.HelloResponse.known:type_name -> sdn.v1.Peer
 	0,  // 5: sdn.v1.InfoResponse.server:type_name -> sdn.v1.Server
-	1,  // 6: sdn.v1.ClusterService.Members:input_type -> sdn.v1.MembersRequest
-	3,  // 7: sdn.v1.ClusterService.Join:input_type -> sdn.v1.JoinRequest
-	5,  // 8: sdn.v1.ClusterService.RemoveServer:input_type -> sdn.v1.RemoveServerRequest
-	7,  // 9: sdn.v1.ClusterService.TransferLeader:input_type -> sdn.v1.TransferLeaderRequest
-	10, // 10: sdn.v1.ClusterService.Hello:input_type -> sdn.v1.HelloRequest
-	12, // 11: sdn.v1.ClusterService.Info:input_type -> sdn.v1.InfoRequest
-	2,  // 12: sdn.v1.ClusterService.Members:output_type -> sdn.v1.MembersResponse
-	4,  // 13: sdn.v1.ClusterService.Join:output_type -> sdn.v1.JoinResponse
-	6,  // 14: sdn.v1.ClusterService.RemoveServer:output_type -> sdn.v1.RemoveServerResponse
-	8,  // 15: sdn.v1.ClusterService.TransferLeader:output_type -> sdn.v1.TransferLeaderResponse
-	11, // 16: sdn.v1.ClusterService.Hello:output_type -> sdn.v1.HelloResponse
-	13, // 17: sdn.v1.ClusterService.Info:output_type -> sdn.v1.InfoResponse
-	12, // [12:18] is the sub-list for method output_type
-	6,  // [6:12] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	14, // 6: sdn.v1.RevokeCertificateRequest.certificate:type_name -> sdn.v1.RevokedCertificate
+	14, // 7: sdn.v1.RevokeCertificateResponse.certificate:type_name -> sdn.v1.RevokedCertificate
+	14, // 8: sdn.v1.ListRevokedResponse.certificates:type_name -> sdn.v1.RevokedCertificate
+	1,  // 9: sdn.v1.ClusterService.Members:input_type -> sdn.v1.MembersRequest
+	3,  // 10: sdn.v1.ClusterService.Join:input_type -> sdn.v1.JoinRequest
+	5,  // 11: sdn.v1.ClusterService.RemoveServer:input_type -> sdn.v1.RemoveServerRequest
+	7,  // 12: sdn.v1.ClusterService.TransferLeader:input_type -> sdn.v1.TransferLeaderRequest
+	10, // 13: sdn.v1.ClusterService.Hello:input_type -> sdn.v1.HelloRequest
+	12, // 14: sdn.v1.ClusterService.Info:input_type -> sdn.v1.InfoRequest
+	15, // 15: sdn.v1.ClusterService.RevokeCertificate:input_type -> sdn.v1.RevokeCertificateRequest
+	17, // 16: sdn.v1.ClusterService.ListRevoked:input_type -> sdn.v1.ListRevokedRequest
+	2,  // 17: sdn.v1.ClusterService.Members:output_type -> sdn.v1.MembersResponse
+	4,  // 18: sdn.v1.ClusterService.Join:output_type -> sdn.v1.JoinResponse
+	6,  // 19: sdn.v1.ClusterService.RemoveServer:output_type -> sdn.v1.RemoveServerResponse
+	8,  // 20: sdn.v1.ClusterService.TransferLeader:output_type -> sdn.v1.TransferLeaderResponse
+	11, // 21: sdn.v1.ClusterService.Hello:output_type -> sdn.v1.HelloResponse
+	13, // 22: sdn.v1.ClusterService.Info:output_type -> sdn.v1.InfoResponse
+	16, // 23: sdn.v1.ClusterService.RevokeCertificate:output_type -> sdn.v1.RevokeCertificateResponse
+	18, // 24: sdn.v1.ClusterService.ListRevoked:output_type -> sdn.v1.ListRevokedResponse
+	17, // [17:25] is the sub-list for method output_type
+	9,  // [9:17] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_cluster_proto_init() }
@@ -978,7 +1279,7 @@ func file_sdn_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdn_v1_cluster_proto_rawDesc), len(file_sdn_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

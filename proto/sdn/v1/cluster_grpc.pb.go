@@ -22,12 +22,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ClusterService_Members_FullMethodName        = "/sdn.v1.ClusterService/Members"
-	ClusterService_Join_FullMethodName           = "/sdn.v1.ClusterService/Join"
-	ClusterService_RemoveServer_FullMethodName   = "/sdn.v1.ClusterService/RemoveServer"
-	ClusterService_TransferLeader_FullMethodName = "/sdn.v1.ClusterService/TransferLeader"
-	ClusterService_Hello_FullMethodName          = "/sdn.v1.ClusterService/Hello"
-	ClusterService_Info_FullMethodName           = "/sdn.v1.ClusterService/Info"
+	ClusterService_Members_FullMethodName           = "/sdn.v1.ClusterService/Members"
+	ClusterService_Join_FullMethodName              = "/sdn.v1.ClusterService/Join"
+	ClusterService_RemoveServer_FullMethodName      = "/sdn.v1.ClusterService/RemoveServer"
+	ClusterService_TransferLeader_FullMethodName    = "/sdn.v1.ClusterService/TransferLeader"
+	ClusterService_Hello_FullMethodName             = "/sdn.v1.ClusterService/Hello"
+	ClusterService_Info_FullMethodName              = "/sdn.v1.ClusterService/Info"
+	ClusterService_RevokeCertificate_FullMethodName = "/sdn.v1.ClusterService/RevokeCertificate"
+	ClusterService_ListRevoked_FullMethodName       = "/sdn.v1.ClusterService/ListRevoked"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -47,6 +49,12 @@ type ClusterServiceClient interface {
 	Hello(ctx context.Context, in *HelloRequest, opts ...grpc.CallOption) (*HelloResponse, error)
 	// Info is the answering server's own raft state, never forwarded.
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error)
+	// RevokeCertificate refuses a certificate from now on, on every server
+	// (TLS handshakes and calls). Revoking one already revoked changes
+	// nothing.
+	RevokeCertificate(ctx context.Context, in *RevokeCertificateRequest, opts ...grpc.CallOption) (*RevokeCertificateResponse, error)
+	// ListRevoked lists the revoked certificates (linearizable).
+	ListRevoked(ctx context.Context, in *ListRevokedRequest, opts ...grpc.CallOption) (*ListRevokedResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -117,6 +125,26 @@ func (c *clusterServiceClient) Info(ctx context.Context, in *InfoRequest, opts .
 	return out, nil
 }
 
+func (c *clusterServiceClient) RevokeCertificate(ctx context.Context, in *RevokeCertificateRequest, opts ...grpc.CallOption) (*RevokeCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeCertificateResponse)
+	err := c.cc.Invoke(ctx, ClusterService_RevokeCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterServiceClient) ListRevoked(ctx context.Context, in *ListRevokedRequest, opts ...grpc.CallOption) (*ListRevokedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRevokedResponse)
+	err := c.cc.Invoke(ctx, ClusterService_ListRevoked_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -134,6 +162,12 @@ type ClusterServiceServer interface {
 	Hello(context.Context, *HelloRequest) (*HelloResponse, error)
 	// Info is the answering server's own raft state, never forwarded.
 	Info(context.Context, *InfoRequest) (*InfoResponse, error)
+	// RevokeCertificate refuses a certificate from now on, on every server
+	// (TLS handshakes and calls). Revoking one already revoked changes
+	// nothing.
+	RevokeCertificate(context.Context, *RevokeCertificateRequest) (*RevokeCertificateResponse, error)
+	// ListRevoked lists the revoked certificates (linearizable).
+	ListRevoked(context.Context, *ListRevokedRequest) (*ListRevokedResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -161,6 +195,12 @@ func (UnimplementedClusterServiceServer) Hello(context.Context, *HelloRequest) (
 }
 func (UnimplementedClusterServiceServer) Info(context.Context, *InfoRequest) (*InfoResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Info not implemented")
+}
+func (UnimplementedClusterServiceServer) RevokeCertificate(context.Context, *RevokeCertificateRequest) (*RevokeCertificateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeCertificate not implemented")
+}
+func (UnimplementedClusterServiceServer) ListRevoked(context.Context, *ListRevokedRequest) (*ListRevokedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRevoked not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -291,6 +331,42 @@ func _ClusterService_Info_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_RevokeCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).RevokeCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_RevokeCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).RevokeCertificate(ctx, req.(*RevokeCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ClusterService_ListRevoked_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRevokedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).ListRevoked(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_ListRevoked_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).ListRevoked(ctx, req.(*ListRevokedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -321,6 +397,14 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Info",
 			Handler:    _ClusterService_Info_Handler,
+		},
+		{
+			MethodName: "RevokeCertificate",
+			Handler:    _ClusterService_RevokeCertificate_Handler,
+		},
+		{
+			MethodName: "ListRevoked",
+			Handler:    _ClusterService_ListRevoked_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

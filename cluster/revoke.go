@@ -1,0 +1,56 @@
+package cluster
+
+import (
+	"fmt"
+	"math/big"
+
+	"github.com/sdn-dev/sdn/cluster/state"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+)
+
+// CanonicalSerial checks a certificate serial given in hex and returns it
+// as the store keys it: lower-case, no leading zeros, no colons.
+func CanonicalSerial(s string) (string, error) {
+	clean := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != ':' {
+			clean = append(clean, s[i])
+		}
+	}
+	n, ok := new(big.Int).SetString(string(clean), 16)
+	if !ok || n.Sign() <= 0 {
+		return "", fmt.Errorf("certificate serial %q is not a positive hexadecimal number (as `openssl x509 -noout -serial` prints it)", s)
+	}
+	return n.Text(16), nil
+}
+
+// revokeCertificate records a revoked certificate; the first revocation of
+// a serial is kept (a second changes nothing).
+func revokeCertificate(e *exec, c *sdnv1.RevokedCertificate) (*Result, *Error) {
+	serial, err := CanonicalSerial(c.Serial)
+	if err != nil {
+		return nil, refuse(CodeInvalid, "certificate", c.Serial, "serial", err.Error())
+	}
+	if serial != c.Serial {
+		return nil, refuse(CodeInvalid, "certificate", c.Serial, "serial", fmt.Sprintf("certificate serial %q is not in canonical form (%s)", c.Serial, serial))
+	}
+	if _, ok := e.tx.Revoked(serial); !ok && e.write {
+		if err := e.tx.PutRevoked(c); err != nil {
+			return nil, ioError(err)
+		}
+	}
+	return &Result{Revision: e.tx.Meta().Revision}, nil
+}
+
+// Revoked reports whether the certificate with serial (canonical hex) is
+// revoked, and its entry. It reads the local state: a revocation takes
+// effect on each server as it applies the command.
+func (f *FSM) Revoked(serial string) (*sdnv1.RevokedCertificate, bool) {
+	var c *sdnv1.RevokedCertificate
+	var ok bool
+	_ = f.View(func(tx *state.Tx) error {
+		c, ok = tx.Revoked(serial)
+		return nil
+	})
+	return c, ok
+}
