@@ -86,6 +86,19 @@ func keyPEM(key crypto.Signer) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
+// ReadCertificate returns the first certificate of a PEM file.
+func ReadCertificate(path string) (*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := parseCerts(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return certs[0], nil
+}
+
 // parseCerts returns every certificate in a PEM file's contents.
 func parseCerts(path string, data []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
-	"os"
 	"strings"
 	"time"
 
@@ -39,7 +35,7 @@ func (a *app) revokeCommand() *cobra.Command {
 			case len(args) == 1 && serial != "":
 				return usagef("give the certificate file or --serial, not both")
 			case len(args) == 1:
-				cert, err := readCert(args[0])
+				cert, err := pki.ReadCertificate(args[0])
 				if err != nil {
 					return err
 				}
@@ -61,7 +57,7 @@ func (a *app) revokeCommand() *cobra.Command {
 				return usagef("name the certificate to revoke: its file, or --serial")
 			}
 			if a.tlsCert != "" && !force {
-				if own, err := readCert(a.tlsCert); err == nil && pki.Serial(own) == c.Serial {
+				if own, err := pki.ReadCertificate(a.tlsCert); err == nil && pki.Serial(own) == c.Serial {
 					return usagef("%s is the certificate sdnctl runs with (--tls-cert): revoking it locks you out; use another administrator's certificate, or pass --force", c.Serial)
 				}
 			}
@@ -157,22 +153,4 @@ func writeRevoked(w io.Writer, certs []*sdnv1.RevokedCertificate, now time.Time)
 		row(tw, c.GetSerial(), c.GetIdentity(), time.UnixMilli(c.GetRevokedUnixMs()).UTC().Format(time.RFC3339), c.GetRevokedBy(), expires, c.GetReason())
 	}
 	return tw.Flush()
-}
-
-// readCert reads the first certificate of a PEM file.
-func readCert(path string) (*x509.Certificate, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			return nil, errors.New(path + " holds no PEM certificate")
-		}
-		if blk.Type == "CERTIFICATE" {
-			return x509.ParseCertificate(blk.Bytes)
-		}
-	}
 }

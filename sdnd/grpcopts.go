@@ -2,14 +2,11 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -128,29 +125,15 @@ func checkIdentity(o *options, id pki.Identity) error {
 // certIdentity reads the sdn identity of the first certificate in a PEM
 // file (pki.ServerTLS and ClientTLS verify it against the CA).
 func certIdentity(path string) (pki.Identity, error) {
-	b, err := os.ReadFile(path)
+	c, err := pki.ReadCertificate(path)
 	if err != nil {
-		return pki.Identity{}, fmt.Errorf("read certificate (--%s): %w", pki.FlagCert, err)
+		return pki.Identity{}, fmt.Errorf("--%s: %w; give the .crt made by `tls init` or `tls issue`", pki.FlagCert, err)
 	}
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			return pki.Identity{}, fmt.Errorf("--%s %s holds no PEM certificate; give the .crt made by `tls init` or `tls issue`", pki.FlagCert, path)
-		}
-		if blk.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			return pki.Identity{}, fmt.Errorf("--%s %s: %w", pki.FlagCert, path, err)
-		}
-		id, err := pki.IdentityOf(c)
-		if err != nil {
-			return pki.Identity{}, fmt.Errorf("--%s %s: %w", pki.FlagCert, path, err)
-		}
-		return id, nil
+	id, err := pki.IdentityOf(c)
+	if err != nil {
+		return pki.Identity{}, fmt.Errorf("--%s %s: %w", pki.FlagCert, path, err)
 	}
+	return id, nil
 }
 
 // Keepalives: a client pings a silent connection every 20 s and gives it
