@@ -324,3 +324,27 @@ func TestFormatAgo(t *testing.T) {
 		t.Errorf("formatAgo(0) = %q, want never", got)
 	}
 }
+
+func TestWriteRevoked(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	var b bytes.Buffer
+	if err := writeRevoked(&b, nil, now); err != nil || b.String() != "no certificate is revoked\n" {
+		t.Fatalf("none: %q %v", b.String(), err)
+	}
+	b.Reset()
+	certs := []*sdnv1.RevokedCertificate{
+		{Serial: "a1", Identity: "client/alice", Reason: "laptop stolen", RevokedBy: "client/admin",
+			RevokedUnixMs: now.Add(-time.Hour).UnixMilli(), NotAfterUnixMs: now.AddDate(1, 0, 0).UnixMilli()},
+		{Serial: "b2", RevokedBy: "client/admin", RevokedUnixMs: now.Add(-48 * time.Hour).UnixMilli(), NotAfterUnixMs: now.Add(-time.Hour).UnixMilli()},
+	}
+	if err := writeRevoked(&b, certs, now); err != nil {
+		t.Fatal(err)
+	}
+	want := `SERIAL   IDENTITY       REVOKED                BY             EXPIRES      REASON
+a1       client/alice   2026-12-05T11:00:00Z   client/admin   2027-12-05   laptop stolen
+b2       -              2026-12-03T12:00:00Z   client/admin   expired      -
+`
+	if got := b.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
