@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
@@ -18,6 +19,16 @@ func Serial(cert *x509.Certificate) string { return cert.SerialNumber.Text(16) }
 // Revoked says whether a certificate serial is revoked, and why (a text
 // for the refusal: who revoked it, when, the reason).
 type Revoked func(serial string) (revoked bool, why string)
+
+// RevokedWhy is how refusals say why a certificate is revoked: when, by
+// whom, and the reason if one was given.
+func RevokedWhy(at time.Time, by, reason string) string {
+	why := fmt.Sprintf("revoked %s by %s", at.UTC().Format(time.RFC3339), by)
+	if reason != "" {
+		why += ": " + reason
+	}
+	return why
+}
 
 // RevokedError is the refusal of a revoked certificate.
 type RevokedError struct {

@@ -92,6 +92,10 @@ func startAgent(ctx context.Context, o *options, sec connSecurity, log *slog.Log
 		}
 	}()
 	go func() { <-runDone; <-cniDone; close(r.done) }()
+	if sec.tls() && !o.server {
+		// A server's own state holds the revocations; an agent asks.
+		go pollRevoked(actx, sdnv1.NewClusterServiceClient(conn), sec, log)
+	}
 	log.Info("agent started", "node", o.nodeName, "servers", strings.Join(o.servers, ","), "underlay", o.underlayIface,
 		"underlay_ip", ip, "underlay_mtu", mtu, "datapath", o.datapath, "ovs_rundir", o.ovsRunDir, "cni_socket", o.cniSocket)
 	return r, nil

@@ -2,12 +2,12 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/sdn-dev/sdn/cluster"
 	"github.com/sdn-dev/sdn/cluster/command"
 	"github.com/sdn-dev/sdn/cluster/state"
+	"github.com/sdn-dev/sdn/pki"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -66,9 +66,5 @@ func (s *Server) Revoked(serial string) (bool, string) {
 	if !ok {
 		return false, ""
 	}
-	why := fmt.Sprintf("revoked %s by %s", time.UnixMilli(c.RevokedUnixMs).UTC().Format(time.RFC3339), c.RevokedBy)
-	if c.Reason != "" {
-		why += ": " + c.Reason
-	}
-	return true, why
+	return true, pki.RevokedWhy(time.UnixMilli(c.RevokedUnixMs), c.RevokedBy, c.Reason)
 }
