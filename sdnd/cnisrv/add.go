@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/sdn-dev/sdn/datapath/link"
@@ -27,6 +28,7 @@ func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIR
 	defer unlock()
 	log := s.log.With("op", "ADD", "container", req.ContainerId, "ifname", req.Ifname, "workload", req.Network+"/"+req.Name)
 	start := time.Now()
+	st := &stages{last: start}
 
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.RealizeTimeout)
 	err = s.cfg.Agent.WaitFor(wctx, s.registered)
@@ -47,6 +49,7 @@ func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIR
 		log.Warn("ADD failed", "err", err)
 		return nil, err
 	}
+	st.done("attach")
 	w := att.GetWorkload()
 	if w == nil {
 		return nil, errorf(codes.Internal, "attach: the server returned no workload")
@@ -57,7 +60,7 @@ func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIR
 			"container %s interface %s is already attached as %s/%s on host %s; DEL it before adding it as %s/%s",
 			req.ContainerId, req.Ifname, w.Network, w.Name, w.Node, req.Network, req.Name)
 	}
-	res, err := s.plumb(ctx, req, att)
+	res, err := s.plumb(ctx, req, att, st)
 	if err != nil {
 		if uerr := s.undo(ctx, req); uerr != nil {
 			log.Error("undo failed ADD", "err", uerr)
@@ -66,12 +69,12 @@ func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIR
 		log.Warn("ADD failed; undone", "err", err)
 		return nil, toStatus(err)
 	}
-	log.Info("workload added", "ip", res.Address, "mac", res.Mac, "host_ifname", res.HostIfname, "revision", att.Revision, "took", time.Since(start).Round(time.Millisecond))
+	log.Info("workload added", "ip", res.Address, "mac", res.Mac, "host_ifname", res.HostIfname, "revision", att.Revision, "took", time.Since(start).Round(time.Millisecond), "stages", st.String())
 	return res, nil
 }
 
 // plumb makes the host match an attached workload: veth pair, port, flows.
-func (s *Server) plumb(ctx context.Context, req *sdnv1.CNIRequest, att *sdnv1.AttachWorkloadResponse) (*sdnv1.CNIResult, error) {
+func (s *Server) plumb(ctx context.Context, req *sdnv1.CNIRequest, att *sdnv1.AttachWorkloadResponse, st *stages) (*sdnv1.CNIResult, error) {
 	w := att.Workload
 	if w.Pending != "" || w.Ip == "" {
 		return nil, errorf(codes.FailedPrecondition, "workload %s/%s has no address yet: %s", w.Network, w.Name, w.Pending)
@@ -84,9 +87,11 @@ func (s *Server) plumb(ctx context.Context, req *sdnv1.CNIRequest, att *sdnv1.At
 	if err != nil {
 		return nil, err
 	}
+	st.done("veth")
 	if _, err := s.cfg.Datapath.PlugWorkload(ctx, spec.HostName); err != nil {
 		return nil, fmt.Errorf("plug %s into the integration bridge: %w", spec.HostName, err)
 	}
+	st.done("port")
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.RealizeTimeout)
 	defer cancel()
 	if err := s.cfg.Agent.Sync(sctx, att.Revision); err != nil {
@@ -95,6 +100,7 @@ func (s *Server) plumb(ctx context.Context, req *sdnv1.CNIRequest, att *sdnv1.At
 		}
 		return nil, err
 	}
+	st.done("realize")
 	res := &sdnv1.CNIResult{
 		Address: spec.Addr.String(), Gateway: att.GatewayIp, Mac: w.Mac, Mtu: att.Mtu,
 		HostIfname: spec.HostName, SandboxIfname: req.Ifname, Sandbox: req.Netns, Workload: w,
@@ -231,3 +237,19 @@ func localWorkload(m *agent.Mirror, node, containerID, ifname string) *sdnv1.Wor
 	}
 	return nil
 }
+
+// stages times the steps of an ADD, for its log line: where the time of a
+// slow ADD went (the servers' attach, the veth pair, the OVS port, the
+// agent realizing the revision).
+type stages struct {
+	last  time.Time
+	parts []string
+}
+
+func (s *stages) done(name string) {
+	now := time.Now()
+	s.parts = append(s.parts, name+" "+now.Sub(s.last).Round(time.Millisecond).String())
+	s.last = now
+}
+
+func (s *stages) String() string { return strings.Join(s.parts, ", ") }
