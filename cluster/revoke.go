@@ -2,32 +2,16 @@ package cluster
 
 import (
 	"fmt"
-	"math/big"
 
 	"github.com/sdn-dev/sdn/cluster/state"
+	"github.com/sdn-dev/sdn/pki"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
-
-// CanonicalSerial checks a certificate serial given in hex and returns it
-// as the store keys it: lower-case, no leading zeros, no colons.
-func CanonicalSerial(s string) (string, error) {
-	clean := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] != ':' {
-			clean = append(clean, s[i])
-		}
-	}
-	n, ok := new(big.Int).SetString(string(clean), 16)
-	if !ok || n.Sign() <= 0 {
-		return "", fmt.Errorf("certificate serial %q is not a positive hexadecimal number (as `openssl x509 -noout -serial` prints it)", s)
-	}
-	return n.Text(16), nil
-}
 
 // revokeCertificate records a revoked certificate; the first revocation of
 // a serial is kept (a second changes nothing).
 func revokeCertificate(e *exec, c *sdnv1.RevokedCertificate) (*Result, *Error) {
-	serial, err := CanonicalSerial(c.Serial)
+	serial, err := pki.ParseSerial(c.Serial)
 	if err != nil {
 		return nil, refuse(CodeInvalid, "certificate", c.Serial, "serial", err.Error())
 	}

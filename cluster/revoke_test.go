@@ -8,15 +8,6 @@ import (
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
-func TestCanonicalSerial(t *testing.T) {
-	for in, want := range map[string]string{"0A:1b:FF": "a1bff", "00ff": "ff", "serialz": "", "0": "", "-5": ""} {
-		got, err := CanonicalSerial(in)
-		if (err != nil) != (want == "") || got != want {
-			t.Errorf("CanonicalSerial(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-}
-
 // TestRevokeCertificate: the first revocation of a serial is kept, a
 // second changes nothing, neither moves the revision, and a serial not in
 // canonical form is refused.

@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/big"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/credentials"
@@ -15,6 +17,18 @@ import (
 // Serial is a certificate's serial number as sdn writes it: lower-case hex
 // without leading zeros (big.Int.Text(16)).
 func Serial(cert *x509.Certificate) string { return cert.SerialNumber.Text(16) }
+
+// ParseSerial reads a certificate serial written in hex, as `openssl x509
+// -noout -serial` prints it (with or without "serial=", colons, either
+// case), and returns it as Serial writes it.
+func ParseSerial(s string) (string, error) {
+	clean := strings.ReplaceAll(strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "serial="), ":", "")
+	n, ok := new(big.Int).SetString(clean, 16)
+	if !ok || n.Sign() <= 0 {
+		return "", fmt.Errorf("certificate serial %q is not a positive hexadecimal number (as `openssl x509 -noout -serial` prints it)", s)
+	}
+	return n.Text(16), nil
+}
 
 // Revoked says whether a certificate serial is revoked, and why (a text
 // for the refusal: who revoked it, when, the reason).

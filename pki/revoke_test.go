@@ -105,3 +105,12 @@ func TestRevocationRefusesHandshakesCallsAndOpenConnections(t *testing.T) {
 		t.Fatalf("a server certificate after admin's revocation: %v", err)
 	}
 }
+
+func TestParseSerial(t *testing.T) {
+	for in, want := range map[string]string{"0A:1b:FF": "a1bff", "00ff": "ff", "serialz": "", "0": "", "-5": ""} {
+		got, err := ParseSerial(in)
+		if (err != nil) != (want == "") || got != want {
+			t.Errorf("ParseSerial(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}

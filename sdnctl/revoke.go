@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"math/big"
 	"strings"
 	"time"
 
@@ -48,11 +47,11 @@ func (a *app) revokeCommand() *cobra.Command {
 				}
 				c.Serial, c.Identity, c.NotAfterUnixMs = pki.Serial(cert), id.String(), cert.NotAfter.UnixMilli()
 			case serial != "":
-				n, ok := new(big.Int).SetString(strings.ReplaceAll(strings.TrimPrefix(strings.ToLower(serial), "serial="), ":", ""), 16)
-				if !ok || n.Sign() <= 0 {
+				s, err := pki.ParseSerial(serial)
+				if err != nil {
 					return usagef("--serial %q is not a hexadecimal serial number", serial)
 				}
-				c.Serial = n.Text(16)
+				c.Serial = s
 			default:
 				return usagef("name the certificate to revoke: its file, or --serial")
 			}

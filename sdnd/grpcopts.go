@@ -65,6 +65,14 @@ func (r *revocation) revoked(serial string) (bool, string) {
 	return false, ""
 }
 
+// closeRevoked closes every open connection whose peer's certificate the
+// bound check says is revoked, and logs each.
+func (s connSecurity) closeRevoked(log *slog.Logger) {
+	for _, err := range s.tracker.CloseRevoked(s.revocation.revoked) {
+		log.Warn("closed a connection of a revoked certificate", "err", err)
+	}
+}
+
 // tls reports whether connections use mutual TLS.
 func (s connSecurity) tls() bool { return s.clientTLS != nil }
 

@@ -54,9 +54,7 @@ func refreshRevoked(ctx context.Context, cluster sdnv1.ClusterServiceClient, sec
 		return ok, why
 	}
 	sec.revocation.set(check)
-	for _, err := range sec.tracker.CloseRevoked(check) {
-		log.Warn("closed a connection of a revoked certificate", "err", err)
-	}
+	sec.closeRevoked(log)
 	return got, nil
 }
 

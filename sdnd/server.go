@@ -12,7 +12,6 @@ import (
 	"github.com/sdn-dev/sdn/cluster/join"
 	"github.com/sdn-dev/sdn/cluster/state"
 	"github.com/sdn-dev/sdn/cluster/transport"
-	"github.com/sdn-dev/sdn/pki"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"github.com/sdn-dev/sdn/sdnd/api"
 	"github.com/sdn-dev/sdn/sdnd/cnisrv"
@@ -110,7 +109,7 @@ func startServer(ctx context.Context, o *options, sec connSecurity, log *slog.Lo
 	go s.trackHealth(rctx, strings.Join(addrs, ","))
 	go srv.RunLiveness(rctx, live) // acts while this server leads
 	if sec.tracker != nil {
-		go s.closeRevoked(rctx, sec.tracker, a.Revoked)
+		go s.closeRevoked(rctx, sec)
 	}
 	log.Info("server started", "node", o.nodeName, "api", strings.Join(addrs, ","), "cluster_address", srv.Addr(),
 		"bootstrap", o.bootstrap, "peers", len(o.peers), "bootstrap_expect", o.bootstrapExpect, "join", strings.Join(o.join, ","))
@@ -164,7 +163,7 @@ func (s *serverRole) trackHealth(ctx context.Context, addrs string) {
 // revocation, every open connection (API, raft, dialled) whose peer's
 // certificate is revoked: an agent's watch, a client's stream or a revoked
 // server's raft link end then, not at their next handshake.
-func (s *serverRole) closeRevoked(ctx context.Context, tracker *pki.Tracker, revoked pki.Revoked) {
+func (s *serverRole) closeRevoked(ctx context.Context, sec connSecurity) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	seen := 0
@@ -179,9 +178,7 @@ func (s *serverRole) closeRevoked(ctx context.Context, tracker *pki.Tracker, rev
 			continue
 		}
 		seen = n
-		for _, err := range tracker.CloseRevoked(revoked) {
-			s.log.Warn("closed a connection of a revoked certificate", "err", err)
-		}
+		sec.closeRevoked(s.log)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/sdn-dev/sdn/cluster"
 	"github.com/sdn-dev/sdn/cluster/command"
 	"github.com/sdn-dev/sdn/cluster/state"
 	"github.com/sdn-dev/sdn/pki"
@@ -22,7 +21,7 @@ func (s *Server) RevokeCertificate(ctx context.Context, req *sdnv1.RevokeCertifi
 		return nil, status.Error(codes.InvalidArgument, "revoke names no certificate serial")
 	}
 	c := proto.Clone(req.GetCertificate()).(*sdnv1.RevokedCertificate)
-	serial, err := cluster.CanonicalSerial(c.Serial)
+	serial, err := pki.ParseSerial(c.Serial)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
