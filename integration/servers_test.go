@@ -137,14 +137,8 @@ type waitingApply struct {
 // nothing) and starts `sdnctl --server servers apply -f ../examples --wait`.
 func startWaitingApply(t *testing.T, servers, server, host string) *waitingApply {
 	t.Helper()
-	cc, err := grpc.NewClient(server, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	reg, err := sdnv1.NewNodeServiceClient(cc).Register(ctx, &sdnv1.RegisterNodeRequest{Name: host, UnderlayIp: "198.18.9.9", UnderlayMtu: 1500})
+	nodes, ctx := plainNodes(t, server)
+	reg, err := nodes.Register(ctx, &sdnv1.RegisterNodeRequest{Name: host, UnderlayIp: "198.18.9.9", UnderlayMtu: 1500})
 	if err != nil {
 		t.Fatalf("register %s: %v", host, err)
 	}
@@ -167,15 +161,9 @@ func startWaitingApply(t *testing.T, servers, server, host string) *waitingApply
 // report of a revision far ahead of the apply's.
 func (w *waitingApply) heartbeat(t *testing.T, server string) {
 	t.Helper()
-	cc, err := grpc.NewClient(server, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	nodes, ctx := plainNodes(t, server)
 	req := &sdnv1.HeartbeatRequest{Node: w.host, Realized: &sdnv1.ReportRealizedRequest{Revision: w.revision + 1000}}
-	if _, err := sdnv1.NewNodeServiceClient(cc).Heartbeat(ctx, req); err != nil {
+	if _, err := nodes.Heartbeat(ctx, req); err != nil {
 		t.Fatalf("heartbeat %s: %v", w.host, err)
 	}
 }
@@ -193,4 +181,18 @@ func (w *waitingApply) finish(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("apply --wait did not finish after the heartbeat\nstderr:\n%s", w.stderr.String())
 	}
+}
+
+// plainNodes is a NodeService client of a plaintext server, closed with
+// the test, and a context of 10 s for its calls.
+func plainNodes(t *testing.T, server string) (sdnv1.NodeServiceClient, context.Context) {
+	t.Helper()
+	cc, err := grpc.NewClient(server, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return sdnv1.NewNodeServiceClient(cc), ctx
 }
