@@ -5,8 +5,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/spec"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -26,7 +26,7 @@ func registerNode(e *exec, req *sdnv1.RegisterNodeRequest) (*Result, *Error) {
 			"host %s holds the state of cluster %s, but these servers are cluster %s: point its agent at its own cluster's servers, or, to move the host to this cluster, stop its agent and delete its saved desired state (DATA-DIR/agent/desired.pb) first",
 			req.Name, req.ClusterId, id))
 	}
-	ip, err := spec.ParseIPv4("underlay address", req.UnderlayIp)
+	ip, err := model.ParseIPv4("underlay address", req.UnderlayIp)
 	if err != nil {
 		return nil, refuse(CodeInvalid, "node", req.Name, "underlay_ip", err.Error())
 	}

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/sdn-dev/sdn/cluster/state"
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/spec"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -17,10 +17,10 @@ const VXLANOverhead = 50
 // same defaults a cluster block gets for what it leaves out (spec's).
 func DefaultSettings() *sdnv1.ClusterSettings {
 	return &sdnv1.ClusterSettings{
-		Cidr:        spec.DefaultCIDR,
-		HostPrefix:  spec.DefaultHostPrefix,
-		ServiceCidr: spec.DefaultServiceCIDR,
-		VxlanPort:   spec.DefaultVXLANPort,
+		Cidr:        model.DefaultCIDR,
+		HostPrefix:  model.DefaultHostPrefix,
+		ServiceCidr: model.DefaultServiceCIDR,
+		VxlanPort:   model.DefaultVXLANPort,
 		Isolation:   sdnv1.IsolationMode_ISOLATION_MODE_MULTITENANT,
 	}
 }
@@ -60,11 +60,11 @@ func fillSettingDefaults(c *sdnv1.ClusterSettings) *sdnv1.ClusterSettings {
 // the hosts already registered.
 func checkSettings(vs *violations, tx *state.Tx, c *sdnv1.ClusterSettings) {
 	bad := func(field, msg string) { vs.add(CodeInvalid, "cluster", "", field, msg) }
-	cidr, err := spec.ParseIPv4Prefix("cidr", c.Cidr)
+	cidr, err := model.ParseIPv4Prefix("cidr", c.Cidr)
 	if err != nil {
 		bad("cidr", err.Error())
 	}
-	svc, serr := spec.ParseIPv4Prefix("service_cidr", c.ServiceCidr)
+	svc, serr := model.ParseIPv4Prefix("service_cidr", c.ServiceCidr)
 	switch {
 	case serr != nil:
 		bad("service_cidr", serr.Error())
@@ -89,8 +89,8 @@ func checkSettings(vs *violations, tx *state.Tx, c *sdnv1.ClusterSettings) {
 	default:
 		bad("isolation", fmt.Sprintf("isolation %v is not flat, multitenant or policy", c.Isolation))
 	}
-	if r := c.NodeReleaseAfterSeconds; r < 0 && r != spec.NeverReleaseNodes {
-		bad("node_release_after_seconds", fmt.Sprintf("node_release_after_seconds %d: want 0 (the default, %s), a number of seconds, or %d (never)", r, spec.DefaultNodeReleaseAfter, spec.NeverReleaseNodes))
+	if r := c.NodeReleaseAfterSeconds; r < 0 && r != model.NeverReleaseNodes {
+		bad("node_release_after_seconds", fmt.Sprintf("node_release_after_seconds %d: want 0 (the default, %s), a number of seconds, or %d (never)", r, model.DefaultNodeReleaseAfter, model.NeverReleaseNodes))
 	}
 	if c.Mtu != 0 && (c.Mtu < 576 || c.Mtu > 9000) {
 		bad("mtu", fmt.Sprintf("mtu %d is outside 576-9000", c.Mtu))
@@ -127,9 +127,9 @@ func settingsDetails(old, cur *sdnv1.ClusterSettings) []string {
 	add("host_prefix", old.HostPrefix, cur.HostPrefix)
 	add("service_cidr", old.ServiceCidr, cur.ServiceCidr)
 	add("vxlan_port", old.VxlanPort, cur.VxlanPort)
-	add("isolation", spec.IsolationName(old.Isolation), spec.IsolationName(cur.Isolation))
+	add("isolation", model.IsolationName(old.Isolation), model.IsolationName(cur.Isolation))
 	add("mtu", old.Mtu, cur.Mtu)
-	add("node_release_after", spec.FormatNodeReleaseAfter(old.NodeReleaseAfterSeconds), spec.FormatNodeReleaseAfter(cur.NodeReleaseAfterSeconds))
+	add("node_release_after", model.FormatNodeReleaseAfter(old.NodeReleaseAfterSeconds), model.FormatNodeReleaseAfter(cur.NodeReleaseAfterSeconds))
 	return d
 }
 
@@ -141,7 +141,7 @@ func NodeReleaseAfter(c *sdnv1.ClusterSettings) (d time.Duration, never bool) {
 	case r < 0:
 		return 0, true
 	case r == 0:
-		return spec.DefaultNodeReleaseAfter, false
+		return model.DefaultNodeReleaseAfter, false
 	default:
 		return time.Duration(r) * time.Second, false
 	}

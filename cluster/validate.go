@@ -5,8 +5,8 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/spec"
 )
 
 // The naming rules are spec's, so that sdnctl's local checks and the
@@ -14,9 +14,9 @@ import (
 
 // checkName validates a network, workload or node name.
 func checkName(what, name string) string {
-	validate := spec.ValidateName
+	validate := model.ValidateName
 	if what == "node" {
-		validate = spec.ValidateNodeName
+		validate = model.ValidateNodeName
 	}
 	if err := validate(name); err != nil {
 		return fmt.Sprintf("%s name %q: %v", what, name, err)
@@ -27,10 +27,10 @@ func checkName(what, name string) string {
 // checkLabels validates Kubernetes-style label keys and values.
 func checkLabels(labels map[string]string) string {
 	for _, k := range slices.Sorted(maps.Keys(labels)) {
-		if err := spec.ValidateLabelKey(k); err != nil {
+		if err := model.ValidateLabelKey(k); err != nil {
 			return fmt.Sprintf("label key %q: %v", k, err)
 		}
-		if err := spec.ValidateLabelValue(labels[k]); err != nil {
+		if err := model.ValidateLabelValue(labels[k]); err != nil {
 			return fmt.Sprintf("label %s=%q: %v", k, labels[k], err)
 		}
 	}
@@ -42,12 +42,12 @@ func checkLabels(labels map[string]string) string {
 // why.
 func checkAddrs(w *sdnv1.Workload) (string, string) {
 	if w.Ip != "" {
-		if _, err := spec.ParseIPv4("ip", w.Ip); err != nil {
+		if _, err := model.ParseIPv4("ip", w.Ip); err != nil {
 			return "ip", err.Error()
 		}
 	}
 	if w.Mac != "" {
-		m, err := spec.ParseMAC("mac", w.Mac)
+		m, err := model.ParseMAC("mac", w.Mac)
 		if err != nil {
 			return "mac", err.Error()
 		}

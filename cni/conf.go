@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/spec"
 )
 
 // DefaultSocket is where sdnd --agent serves the agent service by default.
@@ -133,12 +133,12 @@ func parseArgs(s string) (*Args, error) {
 	for _, p := range pairs {
 		switch k, v := p.k, p.v; {
 		case k == "SDN_NETWORK":
-			if err := spec.ValidateName(v); err != nil {
+			if err := model.ValidateName(v); err != nil {
 				return nil, argsError("SDN_NETWORK=%q is not a valid sdn network name: %v", v, err)
 			}
 			a.Network = v
 		case k == "SDN_NAME":
-			if err := spec.ValidateName(v); err != nil {
+			if err := model.ValidateName(v); err != nil {
 				return nil, argsError("SDN_NAME=%q is not a valid workload name: %v", v, err)
 			}
 			a.Name = v
@@ -157,9 +157,9 @@ func parseArgs(s string) (*Args, error) {
 		case strings.HasPrefix(k, "K8S_"), strings.HasPrefix(k, "NOMAD_"):
 			// Runtime metadata: K8S_POD_UID, K8S_POD_INFRA_CONTAINER_ID, ...
 		default:
-			err := spec.ValidateLabelKey(k)
+			err := model.ValidateLabelKey(k)
 			if err == nil {
-				if verr := spec.ValidateLabelValue(v); verr != nil {
+				if verr := model.ValidateLabelValue(v); verr != nil {
 					err = fmt.Errorf("value %q: %v", v, verr)
 				}
 			}
@@ -182,7 +182,7 @@ func parseArgs(s string) (*Args, error) {
 // be one (e.g. a pod name longer than 63 characters); the workload's name
 // still carries it.
 func (a *Args) label(key, arg, v string) {
-	if err := spec.ValidateLabelValue(v); err != nil {
+	if err := model.ValidateLabelValue(v); err != nil {
 		a.Dropped = append(a.Dropped, fmt.Sprintf("%s=%q (not a valid label value: %v)", arg, v, err))
 		return
 	}
@@ -200,7 +200,7 @@ func request(cmd string, containerID, netns, ifname string, conf *NetConf, args 
 	case conf.Network == "":
 		return nil, confError("network", "missing: say which sdn network to join with \"network\" in the network config or SDN_NETWORK= in CNI_ARGS")
 	default:
-		if err := spec.ValidateName(conf.Network); err != nil {
+		if err := model.ValidateName(conf.Network); err != nil {
 			return nil, confError("network", "%q is not a valid sdn network name: %v", conf.Network, err)
 		}
 		req.Network = conf.Network

@@ -7,8 +7,9 @@ import (
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/sdn-dev/sdn/model"
 	"github.com/sdn-dev/sdn/sdnd/cnisrv"
-	"github.com/sdn-dev/sdn/spec"
 )
 
 func TestParseConf(t *testing.T) {
@@ -171,7 +172,7 @@ func TestWorkloadName(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("workloadName(%q, %+v) = %q, want %q", tt.cid, tt.args, got, tt.want)
 		}
-		if err := spec.ValidateName(got); err != nil {
+		if err := model.ValidateName(got); err != nil {
 			t.Errorf("workloadName(%q, %+v) = %q: not a valid name: %v", tt.cid, tt.args, got, err)
 		}
 	}
@@ -179,7 +180,7 @@ func TestWorkloadName(t *testing.T) {
 
 func TestDNSLabelAlwaysValid(t *testing.T) {
 	for _, s := range []string{"", "-", "___", "9", "a-", "Ünïcode", strings.Repeat("x-", 50), strings.Repeat("9", 100)} {
-		if err := spec.ValidateName(dnsLabel(s)); err != nil {
+		if err := model.ValidateName(dnsLabel(s)); err != nil {
 			t.Errorf("dnsLabel(%q) = %q: %v", s, dnsLabel(s), err)
 		}
 	}

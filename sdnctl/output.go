@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/spec"
 )
 
 // Output formats of get and status.
@@ -196,10 +196,10 @@ func writeClusterTable(w io.Writer, c *sdnv1.ClusterSettings, revision uint64) e
 		{"host-prefix", uintCell(c.GetHostPrefix())},
 		{"service-cidr", c.GetServiceCidr()},
 		{"vxlan-port", uintCell(c.GetVxlanPort())},
-		{"isolation", spec.IsolationName(c.GetIsolation())},
+		{"isolation", model.IsolationName(c.GetIsolation())},
 		{"mtu", mtu},
 		{"effective-mtu", effective},
-		{"node-release-after", spec.FormatNodeReleaseAfter(c.GetNodeReleaseAfterSeconds())},
+		{"node-release-after", model.FormatNodeReleaseAfter(c.GetNodeReleaseAfterSeconds())},
 		{"origin", origin},
 		{"revision", uint64Cell(c.GetModRevision())},
 	} {

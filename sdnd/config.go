@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/sdn-dev/sdn/cluster"
+	"github.com/sdn-dev/sdn/model"
 	"github.com/sdn-dev/sdn/pki"
 	"github.com/sdn-dev/sdn/sdnd/agent"
 	"github.com/sdn-dev/sdn/sdnd/cnisrv"
-	"github.com/sdn-dev/sdn/spec"
 )
 
 // Defaults that are not empty.
@@ -218,7 +218,7 @@ func (o *options) complete(given map[string]bool, e env) error {
 	}
 	if o.nodeName == "" {
 		errs = append(errs, errors.New("--node-name is empty and the hostname is unknown"))
-	} else if err := spec.ValidateNodeName(o.nodeName); err != nil {
+	} else if err := model.ValidateNodeName(o.nodeName); err != nil {
 		errs = append(errs, fmt.Errorf("node-name %q: %v", o.nodeName, err))
 	}
 	if o.dataDir == "" {
@@ -327,7 +327,7 @@ func (o *options) completeServer() []error {
 		}
 	}
 	for _, p := range o.peers {
-		if err := spec.ValidateNodeName(p.ID); err != nil {
+		if err := model.ValidateNodeName(p.ID); err != nil {
 			errs = append(errs, fmt.Errorf("peers: id %q: %v (ids are the servers' --node-name)", p.ID, err))
 		}
 		if _, _, err := net.SplitHostPort(p.Address); err != nil {

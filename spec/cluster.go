@@ -3,29 +3,12 @@ package spec
 import (
 	"fmt"
 	"net/netip"
-	"strings"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
-
-// Defaults for attributes omitted from a cluster block.
-const (
-	DefaultCIDR        = "10.128.0.0/14"
-	DefaultHostPrefix  = 23
-	DefaultServiceCIDR = "172.30.0.0/16"
-	DefaultVXLANPort   = 4789
-	DefaultIsolation   = "multitenant"
-	// DefaultNodeReleaseAfter is how long a host marked down keeps its
-	// subnet and workload addresses when node_release_after is not set.
-	DefaultNodeReleaseAfter = 24 * time.Hour
-)
-
-// NeverReleaseNodes is node_release_after's value for "never" in the API
-// (node_release_after_seconds).
-const NeverReleaseNodes = -1
 
 var clusterSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
@@ -39,24 +22,6 @@ var clusterSchema = &hcl.BodySchema{
 	},
 }
 
-// isolationModes maps the HCL spelling of an isolation mode to the API's.
-var isolationModes = map[string]sdnv1.IsolationMode{
-	"flat":        sdnv1.IsolationMode_ISOLATION_MODE_FLAT,
-	"multitenant": sdnv1.IsolationMode_ISOLATION_MODE_MULTITENANT,
-	"policy":      sdnv1.IsolationMode_ISOLATION_MODE_POLICY,
-}
-
-// IsolationName is the HCL spelling of an isolation mode ("flat",
-// "multitenant", "policy"), or "" for an unspecified one.
-func IsolationName(m sdnv1.IsolationMode) string {
-	for name, mode := range isolationModes {
-		if mode == m {
-			return name
-		}
-	}
-	return ""
-}
-
 // decodeCluster decodes a cluster block. It always returns settings (with
 // defaults for what is missing or wrong) so later checks can name the block.
 func decodeCluster(filename string, b *hcl.Block) (*sdnv1.ClusterSettings, hcl.Diagnostics) {
@@ -66,19 +31,19 @@ func decodeCluster(filename string, b *hcl.Block) (*sdnv1.ClusterSettings, hcl.D
 	attrs := bl.present(content)
 
 	cs := &sdnv1.ClusterSettings{
-		Cidr:        DefaultCIDR,
-		HostPrefix:  DefaultHostPrefix,
-		ServiceCidr: DefaultServiceCIDR,
-		VxlanPort:   DefaultVXLANPort,
-		Isolation:   isolationModes[DefaultIsolation],
+		Cidr:        model.DefaultCIDR,
+		HostPrefix:  model.DefaultHostPrefix,
+		ServiceCidr: model.DefaultServiceCIDR,
+		VxlanPort:   model.DefaultVXLANPort,
+		Isolation:   model.DefaultIsolationMode,
 		Origin:      &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_HCL, File: filename},
 		Ranges:      bl.ranges,
 	}
 
 	// A CIDR that does not decode is kept as written (or emptied), so later
 	// checks do not test against a default the user did not ask for.
-	cidr, rawCIDR, cidrOK := bl.prefix(attrs, "cidr", DefaultCIDR)
-	svc, rawSvc, svcOK := bl.prefix(attrs, "service_cidr", DefaultServiceCIDR)
+	cidr, rawCIDR, cidrOK := bl.prefix(attrs, "cidr", model.DefaultCIDR)
+	svc, rawSvc, svcOK := bl.prefix(attrs, "service_cidr", model.DefaultServiceCIDR)
 	cs.Cidr, cs.ServiceCidr = rawCIDR, rawSvc
 	if svcOK {
 		if svc.Bits() > 30 {
@@ -113,12 +78,12 @@ func decodeCluster(filename string, b *hcl.Block) (*sdnv1.ClusterSettings, hcl.D
 	}
 
 	if s, attr, ok := bl.str(attrs, "isolation"); ok {
-		if mode, known := isolationModes[s]; known {
+		if mode, known := model.ParseIsolation(s); known {
 			cs.Isolation = mode
 		} else {
 			bl.errorf(attr.Expr.Range(), "Invalid isolation mode",
 				"isolation %q is not one of \"flat\" (all workloads talk), \"multitenant\" (networks are isolated; the admin network reaches all) or \"policy\" (policies decide).%s",
-				s, suggest(s, []string{"flat", "multitenant", "policy"}))
+				s, suggest(s, model.IsolationNames))
 		}
 	}
 
@@ -132,47 +97,13 @@ func decodeCluster(filename string, b *hcl.Block) (*sdnv1.ClusterSettings, hcl.D
 	}
 
 	if s, attr, ok := bl.str(attrs, "node_release_after"); ok {
-		if secs, err := ParseNodeReleaseAfter(s); err != nil {
+		if secs, err := model.ParseNodeReleaseAfter(s); err != nil {
 			bl.errorf(attr.Expr.Range(), "Invalid value", "node_release_after %q: %v.", s, err)
 		} else {
 			cs.NodeReleaseAfterSeconds = secs
 		}
 	}
 	return cs, bl.diags
-}
-
-// ParseNodeReleaseAfter reads node_release_after: a duration of at least
-// a second ("24h", "90m") or "never", as the API's seconds (never is
-// NeverReleaseNodes).
-func ParseNodeReleaseAfter(s string) (int64, error) {
-	if s == "never" {
-		return NeverReleaseNodes, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < time.Second {
-		return 0, fmt.Errorf("want a duration of at least 1s, like \"24h\" or \"90m\", or \"never\" (a host marked down keeps its subnet and workload addresses this long, then they are released)")
-	}
-	return int64(d / time.Second), nil
-}
-
-// FormatNodeReleaseAfter renders node_release_after_seconds as HCL spells
-// it: "24h", "2h30m", "90s" ("1m30s"), "never"; 0 is the default.
-func FormatNodeReleaseAfter(secs int64) string {
-	d := time.Duration(secs) * time.Second
-	switch {
-	case secs < 0:
-		return "never"
-	case secs == 0:
-		d = DefaultNodeReleaseAfter
-	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // prefix decodes a CIDR attribute, or returns the default when it is absent.
@@ -186,9 +117,9 @@ func (b *block) prefix(attrs hcl.Attributes, name, def string) (p netip.Prefix, 
 	if !ok {
 		return netip.Prefix{}, "", false
 	}
-	p, prob := parsePrefix(name, s)
-	if prob != nil {
-		b.errorf(attr.Expr.Range(), prob.summary, "%s", prob.detail)
+	p, err := model.ParseIPv4Prefix(name, s)
+	if err != nil {
+		b.errorf(attr.Expr.Range(), model.ProblemSummary(err, "Invalid CIDR"), "%s", err)
 		return netip.Prefix{}, s, false
 	}
 	return p, p.String(), true
@@ -223,7 +154,7 @@ func (b *block) checkPool(attrs hcl.Attributes, def hcl.Range, cidr netip.Prefix
 // suggestHostPrefix proposes a host_prefix for a cidr prefix: 23 when it
 // fits (512 addresses per host), else the longest that leaves 2+ hosts.
 func suggestHostPrefix(bits int) string {
-	hp := DefaultHostPrefix
+	hp := model.DefaultHostPrefix
 	if hp <= bits {
 		hp = min(bits+1, 30)
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -29,7 +30,7 @@ func decodeNetwork(filename string, b *hcl.Block) (*sdnv1.Network, hcl.Diagnosti
 		Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_HCL, File: filename},
 		Ranges: bl.ranges,
 	}
-	if err := ValidateName(name); err != nil {
+	if err := model.ValidateName(name); err != nil {
 		bl.errorf(b.LabelRanges[0], "Invalid network name",
 			"Network name %q is not a DNS label: %v. Names are 1-63 lowercase letters, digits and '-', start with a letter and end with a letter or digit, e.g. \"proj1\".",
 			name, err)

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -244,11 +245,11 @@ func (b *block) labels(attrs hcl.Attributes) (map[string]string, bool) {
 			continue
 		}
 		val := it.v.AsString()
-		if err := ValidateLabelKey(key); err != nil {
+		if err := model.ValidateLabelKey(key); err != nil {
 			b.errorf(it.kRange, "Invalid label key", "Label key %q in %s is not valid: %v.", key, b.what, err)
 			ok = false
 		}
-		if err := ValidateLabelValue(val); err != nil {
+		if err := model.ValidateLabelValue(val); err != nil {
 			b.errorf(it.vRange, "Invalid label value", "Value %q of label %q in %s is not valid: %v.", val, key, b.what, err)
 			ok = false
 		}

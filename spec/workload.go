@@ -5,6 +5,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -32,7 +33,7 @@ func decodeWorkload(filename string, b *hcl.Block) (*sdnv1.Workload, hcl.Diagnos
 		Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_HCL, File: filename},
 		Ranges: bl.ranges,
 	}
-	if err := ValidateName(name); err != nil {
+	if err := model.ValidateName(name); err != nil {
 		bl.errorf(b.LabelRanges[0], "Invalid workload name",
 			"Workload name %q is not a DNS label: %v. Names are 1-63 lowercase letters, digits and '-', start with a letter and end with a letter or digit, e.g. \"db1\".",
 			name, err)
@@ -43,7 +44,7 @@ func decodeWorkload(filename string, b *hcl.Block) (*sdnv1.Workload, hcl.Diagnos
 	})
 
 	if s, attr, ok := bl.str(attrs, "network"); ok {
-		if err := ValidateName(s); err != nil {
+		if err := model.ValidateName(s); err != nil {
 			bl.errorf(attr.Expr.Range(), "Invalid network name",
 				"network %q in %s is not a DNS label: %v.", s, bl.what, err)
 		} else {
@@ -51,7 +52,7 @@ func decodeWorkload(filename string, b *hcl.Block) (*sdnv1.Workload, hcl.Diagnos
 		}
 	}
 	if s, attr, ok := bl.str(attrs, "node"); ok {
-		if err := ValidateNodeName(s); err != nil {
+		if err := model.ValidateNodeName(s); err != nil {
 			bl.errorf(attr.Expr.Range(), "Invalid node name",
 				"node %q in %s is not a host name (a DNS subdomain): %v.", s, bl.what, err)
 		} else {
@@ -59,15 +60,15 @@ func decodeWorkload(filename string, b *hcl.Block) (*sdnv1.Workload, hcl.Diagnos
 		}
 	}
 	if s, attr, ok := bl.str(attrs, "ip"); ok {
-		if a, prob := parseAddr("ip", s); prob != nil {
-			bl.errorf(attr.Expr.Range(), prob.summary, "%s", prob.detail)
+		if a, err := model.ParseIPv4("ip", s); err != nil {
+			bl.errorf(attr.Expr.Range(), model.ProblemSummary(err, "Invalid IP address"), "%s", err)
 		} else {
 			w.Ip = a.String()
 		}
 	}
 	if s, attr, ok := bl.str(attrs, "mac"); ok {
-		if m, prob := parseMAC("mac", s); prob != nil {
-			bl.errorf(attr.Expr.Range(), prob.summary, "%s", prob.detail)
+		if m, err := model.ParseMAC("mac", s); err != nil {
+			bl.errorf(attr.Expr.Range(), model.ProblemSummary(err, "Invalid MAC address"), "%s", err)
 		} else {
 			w.Mac = m
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
+	"github.com/sdn-dev/sdn/model"
 	"github.com/sdn-dev/sdn/spec"
 )
 
@@ -114,7 +115,7 @@ func (l *Lab) Networks() (networks map[string]bool, isolation string, err error)
 	}
 	isolation = "multitenant"
 	if doc.Cluster != nil {
-		if s := spec.IsolationName(doc.Cluster.GetIsolation()); s != "" {
+		if s := model.IsolationName(doc.Cluster.GetIsolation()); s != "" {
 			isolation = s
 		}
 	}

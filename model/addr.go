@@ -1,0 +1,114 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+)
+
+// Problem is a value that does not parse: a short summary (a diagnostic's
+// title, e.g. "Invalid CIDR") and a detail that says what to write instead.
+// Its Error is the detail. The Parse functions below return a *Problem as
+// their error, so the HCL decoder can title its diagnostics with Summary.
+type Problem struct{ Summary, Detail string }
+
+func (p *Problem) Error() string { return p.Detail }
+
+// ProblemSummary returns err's summary when it is a *Problem, else fallback.
+func ProblemSummary(err error, fallback string) string {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p.Summary
+	}
+	return fallback
+}
+
+// ParseIPv4Prefix parses a CIDR such as "10.128.0.0/14". It refuses IPv6
+// (not supported yet) and host bits set beyond the prefix. attr names the
+// attribute in messages.
+func ParseIPv4Prefix(attr, s string) (netip.Prefix, error) {
+	if s == "" {
+		return netip.Prefix{}, &Problem{"Invalid CIDR", fmt.Sprintf(
+			"%s is empty; write an IPv4 address and a prefix length, e.g. \"10.128.0.0/14\", or remove it to use the default.", attr)}
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		if a, aerr := netip.ParseAddr(s); aerr == nil {
+			ex := "10.128.0.0/14"
+			if a.Is4() {
+				ex = a.String() + "/24"
+			}
+			return p, &Problem{"Invalid CIDR", fmt.Sprintf(
+				"%s %q is an address, not a CIDR: add the prefix length, e.g. %q.", attr, s, ex)}
+		}
+		return p, &Problem{"Invalid CIDR", fmt.Sprintf(
+			"%s %q is not a CIDR (%s); write an IPv4 address and a prefix length, e.g. \"10.128.0.0/14\".",
+			attr, s, netipReason(err))}
+	}
+	if !p.Addr().Is4() {
+		return p, &Problem{"IPv6 is not supported", fmt.Sprintf(
+			"%s %q is an IPv6 CIDR; only IPv4 is supported for now, e.g. \"10.128.0.0/14\".", attr, s)}
+	}
+	if p.Masked() != p {
+		return p, &Problem{"CIDR has host bits set", fmt.Sprintf(
+			"%s %q has bits set after its /%d prefix; did you mean %q?", attr, s, p.Bits(), p.Masked().String())}
+	}
+	return p, nil
+}
+
+// ParseIPv4 parses a workload address such as "10.128.0.10" (IPv4 only).
+func ParseIPv4(attr, s string) (netip.Addr, error) {
+	if s == "" {
+		return netip.Addr{}, &Problem{"Invalid IP address", fmt.Sprintf(
+			"%s is empty; write an IPv4 address, e.g. \"10.128.0.10\", or remove it to have one allocated.", attr)}
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		if _, perr := netip.ParsePrefix(s); perr == nil {
+			return a, &Problem{"Invalid IP address", fmt.Sprintf(
+				"%s %q is a CIDR; write the address alone, without the prefix length, e.g. %q.", attr, s, s[:strings.IndexByte(s, '/')])}
+		}
+		return a, &Problem{"Invalid IP address", fmt.Sprintf(
+			"%s %q is not an IP address (%s); write an IPv4 address, e.g. \"10.128.0.10\".", attr, s, netipReason(err))}
+	}
+	if !a.Is4() {
+		return a, &Problem{"IPv6 is not supported", fmt.Sprintf(
+			"%s %q is an IPv6 address; only IPv4 is supported for now, e.g. \"10.128.0.10\".", attr, s)}
+	}
+	return a, nil
+}
+
+// ParseMAC parses a unicast Ethernet address such as "0a:58:0a:80:00:0a" and
+// returns it in lowercase colon form.
+func ParseMAC(attr, s string) (string, error) {
+	if s == "" {
+		return "", &Problem{"Invalid MAC address", fmt.Sprintf(
+			"%s is empty; write six hex octets, e.g. \"0a:58:0a:80:00:0a\", or remove it to have one derived from the IP.", attr)}
+	}
+	hw, err := net.ParseMAC(s)
+	if err != nil || len(hw) != 6 {
+		return "", &Problem{"Invalid MAC address", fmt.Sprintf(
+			"%s %q is not an Ethernet MAC address; write six hex octets separated by colons, e.g. \"0a:58:0a:80:00:0a\".", attr, s)}
+	}
+	if hw[0]&1 == 1 {
+		return "", &Problem{"Invalid MAC address", fmt.Sprintf(
+			"%s %q is a multicast address (the first octet is odd); a workload needs a unicast MAC, e.g. \"0a:58:0a:80:00:0a\".", attr, s)}
+	}
+	if string(hw) == "\x00\x00\x00\x00\x00\x00" {
+		return "", &Problem{"Invalid MAC address", fmt.Sprintf(
+			"%s %q is the all-zero address; omit mac to have one derived from the IP.", attr, s)}
+	}
+	return hw.String(), nil
+}
+
+// netipReason trims net/netip's error down to the reason, e.g.
+// `ParseAddr("10.300.0.0"): IPv4 field has value >255` -> `IPv4 field has value >255`.
+func netipReason(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, "): "); i >= 0 {
+		return s[i+3:]
+	}
+	return s
+}
