@@ -16,6 +16,7 @@ import (
 
 	"github.com/sdn-dev/sdn/cluster/alloc"
 	"github.com/sdn-dev/sdn/cluster/state"
+	"github.com/sdn-dev/sdn/model"
 )
 
 // shrinkVNIDs swaps the FSM's VNID pool for one of VNIDs 1-max, so a random
@@ -66,13 +67,13 @@ func checkAllocations(tx *state.Tx) error {
 		vnidOf[n.Name] = n.Vnid
 		if n.Admin {
 			admins = append(admins, n.Name)
-			if n.Vnid != alloc.AdminVNID {
+			if n.Vnid != model.AdminVNID {
 				return fmt.Errorf("admin network %s has VNID %d, want 0", n.Name, n.Vnid)
 			}
 			continue
 		}
-		if n.Vnid == 0 || n.Vnid > alloc.MaxVNID {
-			return fmt.Errorf("network %s has VNID %d, outside 1-%d", n.Name, n.Vnid, alloc.MaxVNID)
+		if n.Vnid == 0 || n.Vnid > model.MaxVNID {
+			return fmt.Errorf("network %s has VNID %d, outside 1-%d", n.Name, n.Vnid, model.MaxVNID)
 		}
 		if other, dup := vnidHolder[n.Vnid]; dup {
 			return fmt.Errorf("VNID %d held by networks %s and %s", n.Vnid, other, n.Name)
@@ -141,8 +142,8 @@ func checkAllocations(tx *state.Tx) error {
 			return fmt.Errorf("address %s held by workloads %s and %s", a, other, key)
 		}
 		ipHolder[a] = key
-		if w.Mac != alloc.MACForIP(a).String() {
-			return fmt.Errorf("workload %s has MAC %s, want %s (derived from %s)", key, w.Mac, alloc.MACForIP(a), a)
+		if w.Mac != model.MACForIP(a).String() {
+			return fmt.Errorf("workload %s has MAC %s, want %s (derived from %s)", key, w.Mac, model.MACForIP(a), a)
 		}
 	}
 	return nil
@@ -235,7 +236,7 @@ func checkExhausted(tx *state.Tx, rerr *Error, vnidCap uint64) ([]string, error)
 		switch {
 		case m[1] == "allocate a VNID":
 			kind, pool, unit, hint, want = "vnid", "VNID space", "VNIDs", "delete unused networks", vnidCap
-			if vnidCap != uint64(alloc.MaxVNID) {
+			if vnidCap != uint64(model.MaxVNID) {
 				pool = fmt.Sprintf("VNID space 1-%d", vnidCap)
 			}
 		case m[1] == "allocate a subnet":

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sdn-dev/sdn/cluster/alloc"
 	"github.com/sdn-dev/sdn/cluster/state"
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -145,7 +146,7 @@ func (e *exec) place(w *sdnv1.Workload, requestedIP, requestedMAC string) (Code,
 		w.Ip = a.String()
 	}
 	if w.Mac == "" {
-		w.Mac = alloc.MACForIP(netip.MustParseAddr(w.Ip)).String()
+		w.Mac = model.MACForIP(netip.MustParseAddr(w.Ip)).String()
 	}
 	return 0, nil
 }

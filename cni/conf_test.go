@@ -9,7 +9,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/sdn-dev/sdn/model"
-	"github.com/sdn-dev/sdn/sdnd/cnisrv"
+	"github.com/sdn-dev/sdn/node/cnisrv"
 )
 
 func TestParseConf(t *testing.T) {

@@ -11,8 +11,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sdn-dev/sdn/model"
+	"github.com/sdn-dev/sdn/node/agent"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/sdnd/agent"
 )
 
 // TestQuickStart follows the README: sdnd --dev, then sdnctl validate,
@@ -158,7 +159,7 @@ type recorder struct {
 	rev uint64
 }
 
-func (r *recorder) Realize(_ context.Context, m *agent.Mirror) error {
+func (r *recorder) Realize(_ context.Context, m *model.Desired) error {
 	r.mu.Lock()
 	r.rev = m.Revision
 	r.mu.Unlock()

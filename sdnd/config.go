@@ -15,9 +15,9 @@ import (
 
 	"github.com/sdn-dev/sdn/cluster"
 	"github.com/sdn-dev/sdn/model"
+	"github.com/sdn-dev/sdn/node/agent"
+	"github.com/sdn-dev/sdn/node/cnisrv"
 	"github.com/sdn-dev/sdn/pki"
-	"github.com/sdn-dev/sdn/sdnd/agent"
-	"github.com/sdn-dev/sdn/sdnd/cnisrv"
 )
 
 // Defaults that are not empty.

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/sdn-dev/sdn/cluster"
-	"github.com/sdn-dev/sdn/sdnd/agent"
+	"github.com/sdn-dev/sdn/node/agent"
 )
 
 func testEnv(files map[string]string) env {

@@ -54,7 +54,11 @@ import (
 	"os/signal"
 	"syscall"
 
+	"google.golang.org/grpc"
+
+	"github.com/sdn-dev/sdn/node"
 	"github.com/sdn-dev/sdn/pki"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 func main() {
@@ -106,11 +110,11 @@ func run(ctx context.Context, o *options, sec connSecurity, log *slog.Logger) er
 		defer s.stop()
 	}
 	if o.agent {
-		a, err := startAgent(ctx, o, sec, log.With("role", "agent"), failed)
+		a, err := node.Start(ctx, hostConfig(o, sec, log.With("role", "agent")), failed)
 		if err != nil {
 			return err
 		}
-		defer a.stop()
+		defer a.Stop()
 	}
 	log.Info("sdnd started", "node", o.nodeName, "server", o.server, "agent", o.agent, "dev", o.dev, "data_dir", o.dataDir)
 	select {
@@ -120,4 +124,21 @@ func run(ctx context.Context, o *options, sec connSecurity, log *slog.Logger) er
 	case err := <-failed:
 		return err
 	}
+}
+
+// hostConfig is the host role's configuration from sdnd's options.
+func hostConfig(o *options, sec connSecurity, log *slog.Logger) node.Config {
+	c := node.Config{
+		NodeName: o.nodeName, DataDir: o.dataDir, UnderlayIface: o.underlayIface,
+		Servers: o.servers, DialOptions: sec.dialOptions(), Datapath: o.datapath,
+		OVSRunDir: o.ovsRunDir, OVSDBDir: o.ovsDBDir, CNISocket: o.cniSocket,
+		HeartbeatInterval: o.heartbeatInterval, AlsoServer: o.server, Logger: log,
+	}
+	if sec.tls() && !o.server {
+		// A server's own state holds the revocations; an agent asks.
+		c.Started = func(ctx context.Context, conn *grpc.ClientConn) {
+			pollRevoked(ctx, sdnv1.NewClusterServiceClient(conn), sec, log)
+		}
+	}
+	return c
 }

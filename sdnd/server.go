@@ -8,16 +8,17 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	"github.com/sdn-dev/sdn/cluster"
 	"github.com/sdn-dev/sdn/cluster/join"
 	"github.com/sdn-dev/sdn/cluster/state"
 	"github.com/sdn-dev/sdn/cluster/transport"
+	"github.com/sdn-dev/sdn/node/cnisrv"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"github.com/sdn-dev/sdn/sdnd/api"
-	"github.com/sdn-dev/sdn/sdnd/cnisrv"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // serverRole is a running raft server and its API listeners.

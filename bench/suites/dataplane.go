@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/sdn-dev/sdn/bench"
-	"github.com/sdn-dev/sdn/cluster/alloc"
 	"github.com/sdn-dev/sdn/datapath/link"
 	"github.com/sdn-dev/sdn/integration/lab"
+	"github.com/sdn-dev/sdn/model"
 )
 
 // Dataplane measures traffic between proj1 workloads on two hosts of a lab
@@ -681,7 +681,7 @@ func minimalFlows(ctx context.Context, l *lab.Lab, ws [2]*lab.Workload, vnid uin
 }
 
 // gateway returns the default gateway of a workload's namespace and the MAC
-// sdn's ARP responder gives it (datapath/host: alloc.MACForIP).
+// sdn's ARP responder gives it (datapath/host: model.MACForIP).
 func gateway(l *lab.Lab, w *lab.Workload) (netip.Addr, string, error) {
 	out, err := l.Exec(w.NS, "ip", "-4", "route", "show", "default")
 	if err != nil {
@@ -694,7 +694,7 @@ func gateway(l *lab.Lab, w *lab.Workload) (netip.Addr, string, error) {
 			if err != nil {
 				return netip.Addr{}, "", fmt.Errorf("%s: default route %q: %w", w.NS, out, err)
 			}
-			return gw, alloc.MACForIP(gw).String(), nil
+			return gw, model.MACForIP(gw).String(), nil
 		}
 	}
 	return netip.Addr{}, "", fmt.Errorf("%s: no default gateway in %q", w.NS, out)

@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+
+	"github.com/sdn-dev/sdn/model"
 )
 
 // BenchmarkAllocate measures one Allocate plus the Release that keeps the
@@ -13,7 +15,7 @@ func BenchmarkAllocate(b *testing.B) {
 	b.Run("VNID-90%-random", func(b *testing.B) {
 		v := NewVNIDPool()
 		r := rand.New(rand.NewPCG(1, 2))
-		for id := uint32(1); id <= MaxVNID; id++ {
+		for id := uint32(1); id <= model.MaxVNID; id++ {
 			if r.Float64() < 0.9 {
 				if err := v.Claim(id); err != nil {
 					b.Fatal(err)
@@ -33,7 +35,7 @@ func BenchmarkAllocate(b *testing.B) {
 	// case, a scan over 15 million used VNIDs to the free tail.
 	b.Run("VNID-90%-contiguous-worst", func(b *testing.B) {
 		v := NewVNIDPool()
-		for id := uint32(1); id <= MaxVNID/10*9; id++ {
+		for id := uint32(1); id <= model.MaxVNID/10*9; id++ {
 			if err := v.Claim(id); err != nil {
 				b.Fatal(err)
 			}

@@ -1,8 +1,9 @@
 // Package alloc holds the pure, in-memory allocators the raft FSM uses to hand
 // out cluster resources: a subnet per host out of the cluster workload CIDR
-// ([SubnetPool]), a 24-bit VNID per network ([VNIDPool]), an IP address per
-// workload out of its host's subnet ([IPPool]), and the workload MAC derived
-// from that address ([MACForIP]).
+// ([SubnetPool]), a 24-bit VNID per network ([VNIDPool]) and an IP address per
+// workload out of its host's subnet ([IPPool]). The identifier scheme they
+// serve (the reserved VNIDs, the MAC derived from a workload's IP) is
+// package model's.
 //
 // Every replica applies the same raft log, so every allocator here is
 // deterministic: no I/O, no clock, no randomness and no map iteration. Given

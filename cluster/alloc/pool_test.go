@@ -155,19 +155,19 @@ func TestPoolEmpty(t *testing.T) {
 	}
 }
 
-// model is a naive next-fit allocator, one bool per index, that the word-level
+// naivePool is a naive next-fit allocator, one bool per index, that the word-level
 // Pool must agree with exactly.
-type model struct {
+type naivePool struct {
 	taken, reserved []bool
 	cursor          uint64
 	used            uint64
 }
 
-func newModel(size uint64) *model {
-	return &model{taken: make([]bool, size), reserved: make([]bool, size)}
+func newModel(size uint64) *naivePool {
+	return &naivePool{taken: make([]bool, size), reserved: make([]bool, size)}
 }
 
-func (m *model) allocate() (uint64, bool) {
+func (m *naivePool) allocate() (uint64, bool) {
 	n := uint64(len(m.taken))
 	for k := range n {
 		i := (m.cursor + k) % n
@@ -183,7 +183,7 @@ func (m *model) allocate() (uint64, bool) {
 
 // step applies one operation, chosen by op and arg, to both p and m and
 // fails the test if they disagree.
-func step(t *testing.T, p *Pool, m *model, op byte, arg uint64) {
+func step(t *testing.T, p *Pool, m *naivePool, op byte, arg uint64) {
 	t.Helper()
 	size := uint64(len(m.taken))
 	switch op % 8 {
@@ -236,7 +236,7 @@ func step(t *testing.T, p *Pool, m *model, op byte, arg uint64) {
 	}
 }
 
-func checkModel(t *testing.T, p *Pool, m *model) {
+func checkModel(t *testing.T, p *Pool, m *naivePool) {
 	t.Helper()
 	var reserved uint64
 	for i := range uint64(len(m.taken)) {

@@ -3,21 +3,12 @@ package alloc
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/sdn-dev/sdn/model"
 )
 
-const (
-	// AdminVNID is the admin network's VNID. It is never allocated.
-	AdminVNID uint32 = 0
-	// HostVNID (the largest 24-bit value) marks traffic from and to the
-	// hosts themselves (their gateway ports) in the datapath. It is never
-	// allocated.
-	HostVNID uint32 = 1<<24 - 1
-	// MaxVNID is the largest VNID a network can get.
-	MaxVNID uint32 = HostVNID - 1
-)
-
-// VNIDPool hands out 24-bit virtual network IDs, 1 through [MaxVNID]. VNID 0
-// ([AdminVNID]) belongs to the admin network and is never allocated. Index i
+// VNIDPool hands out 24-bit virtual network IDs, 1 through [model.MaxVNID]. VNID 0
+// ([model.AdminVNID]) belongs to the admin network and is never allocated. Index i
 // of the underlying [Pool] is VNID min+i. The full pool is a 2 MiB bitset.
 type VNIDPool struct {
 	min, max uint32
@@ -27,7 +18,7 @@ type VNIDPool struct {
 // NewVNIDPool returns an empty pool of VNIDs 1 through 2^24-2, named
 // "VNID space" in errors.
 func NewVNIDPool() *VNIDPool {
-	v, err := NewVNIDPoolRange(1, MaxVNID)
+	v, err := NewVNIDPoolRange(1, model.MaxVNID)
 	if err != nil {
 		panic(err) // unreachable: the full range is valid
 	}
@@ -36,13 +27,13 @@ func NewVNIDPool() *VNIDPool {
 
 // NewVNIDPoolRange returns an empty pool of VNIDs min through max inclusive,
 // named "VNID space <min>-<max>" in errors. Tests use it to exhaust a small
-// pool; it fails unless 1 <= min <= max <= MaxVNID.
+// pool; it fails unless 1 <= min <= max <= model.MaxVNID.
 func NewVNIDPoolRange(min, max uint32) (*VNIDPool, error) {
-	if min == AdminVNID || min > max || max > MaxVNID {
-		return nil, fmt.Errorf("VNID range %d-%d: need 1 <= min <= max <= %d (VNID 0 is the admin network's)", min, max, MaxVNID)
+	if min == model.AdminVNID || min > max || max > model.MaxVNID {
+		return nil, fmt.Errorf("VNID range %d-%d: need 1 <= min <= max <= %d (VNID 0 is the admin network's)", min, max, model.MaxVNID)
 	}
 	name := "VNID space"
-	if min != 1 || max != MaxVNID {
+	if min != 1 || max != model.MaxVNID {
 		name = fmt.Sprintf("VNID space %d-%d", min, max)
 	}
 	v := &VNIDPool{min: min, max: max}
@@ -70,7 +61,7 @@ func (v *VNIDPool) Allocate() (uint32, error) {
 // *NotInPoolError for any other VNID outside the pool's range and an
 // *InUseError if id is already used.
 func (v *VNIDPool) Claim(id uint32) error {
-	if id == AdminVNID {
+	if id == model.AdminVNID {
 		return &ReservedError{Pool: v.pool.name, Item: "VNID 0", Reason: "the admin network's VNID"}
 	}
 	if id < v.min || id > v.max {

@@ -3,6 +3,8 @@ package alloc
 import (
 	"errors"
 	"testing"
+
+	"github.com/sdn-dev/sdn/model"
 )
 
 func TestVNIDPoolStartsAtOne(t *testing.T) {
@@ -13,10 +15,10 @@ func TestVNIDPoolStartsAtOne(t *testing.T) {
 	if id, err := v.Allocate(); err != nil || id != 1 {
 		t.Fatalf("first Allocate = %d, %v; want 1 (0 is the admin network's)", id, err)
 	}
-	if err := v.Claim(MaxVNID); err != nil {
-		t.Fatalf("Claim(MaxVNID): %v", err)
+	if err := v.Claim(model.MaxVNID); err != nil {
+		t.Fatalf("Claim(model.MaxVNID): %v", err)
 	}
-	if !v.InUse(MaxVNID) || !v.Release(MaxVNID) || v.Release(MaxVNID) || v.Release(0) {
+	if !v.InUse(model.MaxVNID) || !v.Release(model.MaxVNID) || v.Release(model.MaxVNID) || v.Release(0) {
 		t.Fatal("InUse/Release misbehave")
 	}
 }
@@ -43,7 +45,7 @@ func TestVNIDPoolExhausted(t *testing.T) {
 			t.Skip("allocates all 16777214 VNIDs")
 		}
 		v := NewVNIDPool()
-		for range MaxVNID {
+		for range model.MaxVNID {
 			if _, err := v.Allocate(); err != nil {
 				t.Fatal(err)
 			}
@@ -75,7 +77,7 @@ func TestVNIDPoolClaimErrors(t *testing.T) {
 	}{
 		{0, &reserved, "VNID 0 is the admin network's VNID of VNID space and is never assigned"},
 		{1 << 24, &notIn, "VNID space: VNID 16777216 is out of range 1-16777214"},
-		{HostVNID, &notIn, "VNID space: VNID 16777215 is out of range 1-16777214"},
+		{model.HostVNID, &notIn, "VNID space: VNID 16777215 is out of range 1-16777214"},
 		{42, &inUse, "VNID 42 is already in use in VNID space"},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/sdn-dev/sdn/datapath/ovs"
+	"github.com/sdn-dev/sdn/model"
 )
 
 // Stage is a named table of the pipeline.
@@ -44,12 +45,6 @@ var RouterMAC = net.HardwareAddr{0x0a, 0x58, 0xa9, 0xfe, 0x00, 0x01}
 
 // ConntrackZone is the zone every workload connection is tracked in.
 const ConntrackZone = 1
-
-// HostVNID marks traffic from and to the hosts themselves (their gateway
-// ports), in reg0/reg1 and, across hosts, in tun_id. The cluster never
-// gives it to a network (cluster/alloc.HostVNID). Hosts reach every
-// workload and every workload reaches the hosts, in every isolation mode.
-const HostVNID = 1<<24 - 1
 
 // Registers carrying metadata between stages.
 const (
@@ -102,8 +97,8 @@ func (c *compiler) classify() {
 	}
 	c.add(Classify, 100, fmt.Sprintf("ip,in_port=%d", c.h.TunnelPort),
 		"move:NXM_NX_TUN_ID[0..23]->NXM_NX_REG0[0..23],%s", gotoTable(Conntrack))
-	c.add(Classify, 100, fmt.Sprintf("ip,in_port=%d", c.h.GatewayPort), "load:%#x->%s,%s", HostVNID, regSrcVNID, gotoTable(Conntrack))
-	c.add(Classify, 100, fmt.Sprintf("arp,in_port=%d", c.h.GatewayPort), "load:%#x->%s,%s", HostVNID, regSrcVNID, gotoTable(ARP))
+	c.add(Classify, 100, fmt.Sprintf("ip,in_port=%d", c.h.GatewayPort), "load:%#x->%s,%s", model.HostVNID, regSrcVNID, gotoTable(Conntrack))
+	c.add(Classify, 100, fmt.Sprintf("arp,in_port=%d", c.h.GatewayPort), "load:%#x->%s,%s", model.HostVNID, regSrcVNID, gotoTable(ARP))
 	c.add(Classify, 0, "", "drop")
 }
 
@@ -153,7 +148,7 @@ func (c *compiler) forward() {
 			gw, w.MAC, w.VNID, regDstVNID, w.Port, regOutPort, gotoTable(Ingress))
 	}
 	c.add(Forward, 100, fmt.Sprintf("ip,nw_dst=%s", c.h.Gateway), "set_field:%s->eth_dst,load:%#x->%s,load:%#x->%s,%s",
-		gw, HostVNID, regDstVNID, c.h.GatewayPort, regOutPort, gotoTable(Ingress))
+		gw, model.HostVNID, regDstVNID, c.h.GatewayPort, regOutPort, gotoTable(Ingress))
 	// What arrives over the tunnel is for this host only: never relayed to
 	// another host or out through the gateway.
 	c.add(Forward, 60, fmt.Sprintf("ip,in_port=%d", c.h.TunnelPort), "drop")
@@ -185,8 +180,8 @@ func (c *compiler) ingress() {
 		return
 	}
 	// The hosts reach all and are reached by all.
-	c.add(Ingress, 100, fmt.Sprintf("reg0=%#x", HostVNID), "%s", gotoTable(Output))
-	c.add(Ingress, 100, fmt.Sprintf("reg1=%#x", HostVNID), "%s", gotoTable(Output))
+	c.add(Ingress, 100, fmt.Sprintf("reg0=%#x", model.HostVNID), "%s", gotoTable(Output))
+	c.add(Ingress, 100, fmt.Sprintf("reg1=%#x", model.HostVNID), "%s", gotoTable(Output))
 	if c.h.Isolation == Multitenant {
 		// The admin network too; in policy mode it is a network like any
 		// other, and policies (a later stage) decide for it.

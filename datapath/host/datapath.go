@@ -17,7 +17,7 @@ import (
 	"github.com/sdn-dev/sdn/datapath/flows"
 	"github.com/sdn-dev/sdn/datapath/link"
 	"github.com/sdn-dev/sdn/datapath/ovs"
-	"github.com/sdn-dev/sdn/sdnd/agent"
+	"github.com/sdn-dev/sdn/model"
 )
 
 // Names and numbers on the host. The integration bridge's tunnel and
@@ -54,8 +54,9 @@ type Config struct {
 	Logger     *slog.Logger
 }
 
-// Datapath makes one host's OVS and kernel match the desired state. It is
-// an agent.Realizer.
+// Datapath makes one host's OVS and kernel match the desired state
+// (model.Desired). The agent (node/agent) drives it through its one-method
+// Realizer interface; the datapath knows nothing of the agent.
 type Datapath struct {
 	cfg    Config
 	ovs    *ovs.Instance
@@ -74,8 +75,6 @@ type Datapath struct {
 	plugMu  sync.Mutex
 	plugged map[string]time.Time // ports PlugWorkload added, not yet seen desired
 }
-
-var _ agent.Realizer = (*Datapath)(nil)
 
 // New checks cfg and makes sure the integration bridge and its tunnel and
 // gateway ports exist (with their fixed OpenFlow ports, so that a workload
@@ -204,11 +203,11 @@ func (r Result) String() string {
 	return s
 }
 
-// Realize implements agent.Realizer: it makes the host match m. It is
+// Realize makes the host match m (the agent's Realizer). It is
 // idempotent, never flushes and never recreates what is already right, so
 // it can run at every agent start without dropping a packet. On error the
 // flows installed before stay.
-func (d *Datapath) Realize(ctx context.Context, m *agent.Mirror) error {
+func (d *Datapath) Realize(ctx context.Context, m *model.Desired) error {
 	res, err := d.Apply(ctx, m)
 	if err != nil {
 		return err
@@ -222,7 +221,7 @@ func (d *Datapath) Realize(ctx context.Context, m *agent.Mirror) error {
 }
 
 // Apply is Realize, returning what it changed.
-func (d *Datapath) Apply(ctx context.Context, m *agent.Mirror) (Result, error) {
+func (d *Datapath) Apply(ctx context.Context, m *model.Desired) (Result, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var res Result

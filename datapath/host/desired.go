@@ -9,11 +9,10 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/sdn-dev/sdn/cluster/alloc"
 	"github.com/sdn-dev/sdn/datapath/flows"
 	"github.com/sdn-dev/sdn/datapath/link"
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/sdnd/agent"
 )
 
 // defaultVXLANPort is IANA's VXLAN port, OVS's default for dst_port.
@@ -74,7 +73,7 @@ func isolation(m sdnv1.IsolationMode) flows.Isolation {
 // a subnet) are skipped, each with a warning; what makes the whole state
 // unusable (no cluster settings, this node unknown or without a subnet) is
 // an error.
-func desiredState(m *agent.Mirror, nodeName string) (*desired, []string, error) {
+func desiredState(m *model.Desired, nodeName string) (*desired, []string, error) {
 	if m == nil || m.Cluster == nil {
 		return nil, nil, errors.New("desired state has no cluster settings yet (has the agent synced with a server?)")
 	}
@@ -95,7 +94,7 @@ func desiredState(m *agent.Mirror, nodeName string) (*desired, []string, error) 
 	if err != nil || !d.subnet.Contains(d.gateway) {
 		d.gateway = d.subnet.Addr().Next()
 	}
-	d.gatewayMAC = alloc.MACForIP(d.gateway)
+	d.gatewayMAC = model.MACForIP(d.gateway)
 	d.underlayIP, _ = netip.ParseAddr(node.GetUnderlayIp())
 	d.vxlanPort = int(m.Cluster.GetVxlanPort())
 	if d.vxlanPort == 0 {
@@ -127,7 +126,7 @@ func desiredState(m *agent.Mirror, nodeName string) (*desired, []string, error) 
 		}
 		mac, err := net.ParseMAC(w.GetMac())
 		if w.GetMac() == "" {
-			mac, err = alloc.MACForIP(ip), nil
+			mac, err = model.MACForIP(ip), nil
 		}
 		if err != nil || len(mac) != 6 {
 			warnings = append(warnings, fmt.Sprintf("workload %s: MAC %q is not an Ethernet address; not plugged", key, w.GetMac()))

@@ -10,16 +10,16 @@ import (
 
 	"github.com/sdn-dev/sdn/datapath/flows"
 	"github.com/sdn-dev/sdn/datapath/link"
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/sdnd/agent"
 )
 
 func cniOrigin(cid string) *sdnv1.Origin {
 	return &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_CNI, ContainerId: cid, Ifname: "eth0"}
 }
 
-func testMirror() *agent.Mirror {
-	m := agent.NewMirror()
+func testMirror() *model.Desired {
+	m := model.NewDesired()
 	m.Cluster = &sdnv1.ClusterSettings{Cidr: "10.128.0.0/14", HostPrefix: 23, Isolation: sdnv1.IsolationMode_ISOLATION_MODE_MULTITENANT}
 	m.Nodes["n1"] = &sdnv1.Node{Name: "n1", UnderlayIp: "198.18.0.1", UnderlayMtu: 9000, Subnet: "10.128.0.0/23", GatewayIp: "10.128.0.1"}
 	m.Nodes["n2"] = &sdnv1.Node{Name: "n2", UnderlayIp: "198.18.0.2", Subnet: "10.128.2.0/23"}
@@ -78,15 +78,15 @@ func TestDesiredState(t *testing.T) {
 func TestDesiredStateSettings(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		edit  func(m *agent.Mirror)
+		edit  func(m *model.Desired)
 		node  string
 		err   string
 		check func(t *testing.T, d *desired)
 	}{
-		{name: "no cluster", edit: func(m *agent.Mirror) { m.Cluster = nil }, err: "no cluster settings"},
+		{name: "no cluster", edit: func(m *model.Desired) { m.Cluster = nil }, err: "no cluster settings"},
 		{name: "unknown node", node: "nx", err: `node "nx" is not in the desired state`},
 		{name: "no subnet", node: "n3", err: `node "n3" has no usable subnet`},
-		{name: "flat, declared MTU, port", edit: func(m *agent.Mirror) {
+		{name: "flat, declared MTU, port", edit: func(m *model.Desired) {
 			m.Cluster.Isolation = sdnv1.IsolationMode_ISOLATION_MODE_FLAT
 			m.Cluster.Mtu, m.Cluster.VxlanPort = 1400, 8472
 		}, check: func(t *testing.T, d *desired) {
@@ -94,7 +94,7 @@ func TestDesiredStateSettings(t *testing.T) {
 				t.Errorf("isolation %v, mtu %d, port %d", d.isolation, d.mtu, d.vxlanPort)
 			}
 		}},
-		{name: "effective MTU wins; unset isolation is multitenant; gateway derived", edit: func(m *agent.Mirror) {
+		{name: "effective MTU wins; unset isolation is multitenant; gateway derived", edit: func(m *model.Desired) {
 			m.Cluster.Isolation = sdnv1.IsolationMode_ISOLATION_MODE_UNSPECIFIED
 			m.Cluster.Mtu, m.Cluster.EffectiveMtu = 1400, 1450
 			m.Nodes["n1"].GatewayIp = ""

@@ -14,11 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sdn-dev/sdn/cluster/alloc"
 	"github.com/sdn-dev/sdn/datapath/link"
 	"github.com/sdn-dev/sdn/datapath/ovs"
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/sdnd/agent"
 )
 
 func TestMain(m *testing.M) {
@@ -179,7 +178,7 @@ func (l *lab) addWorkload(h *testHost, network, name, ip string) *testWorkload {
 	_, err := link.SetupWorkload(link.WorkloadIface{
 		HostName: link.HostVethName(cid, "eth0"), HostNSPath: h.nsPath,
 		ContainerIfname: "eth0", NetNSPath: path,
-		MAC: alloc.MACForIP(addr), Addr: netip.PrefixFrom(addr, h.subnet.Bits()), Gateway: h.subnet.Addr().Next(),
+		MAC: model.MACForIP(addr), Addr: netip.PrefixFrom(addr, h.subnet.Bits()), Gateway: h.subnet.Addr().Next(),
 		MTU: 1450, TxChecksumOff: true,
 	})
 	if err != nil {
@@ -187,7 +186,7 @@ func (l *lab) addWorkload(h *testHost, network, name, ip string) *testWorkload {
 	}
 	startEcho(l.t, path)
 	w := &testWorkload{host: h, nsPath: path, ip: addr, w: &sdnv1.Workload{
-		Name: name, Network: network, Node: h.name, Ip: ip, Mac: alloc.MACForIP(addr).String(), Vnid: vnids[network],
+		Name: name, Network: network, Node: h.name, Ip: ip, Mac: model.MACForIP(addr).String(), Vnid: vnids[network],
 		Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_CNI, ContainerId: cid, Ifname: "eth0", Netns: path},
 	}}
 	l.wls = append(l.wls, w)
@@ -195,8 +194,8 @@ func (l *lab) addWorkload(h *testHost, network, name, ip string) *testWorkload {
 }
 
 // mirror is the desired state of the whole lab, as a server would send it.
-func (l *lab) mirror(iso sdnv1.IsolationMode) *agent.Mirror {
-	m := agent.NewMirror()
+func (l *lab) mirror(iso sdnv1.IsolationMode) *model.Desired {
+	m := model.NewDesired()
 	m.Revision = 7
 	m.Cluster = &sdnv1.ClusterSettings{Cidr: "10.128.0.0/14", HostPrefix: 23, VxlanPort: 4789, Isolation: iso, EffectiveMtu: 1450}
 	for name, v := range vnids {
@@ -213,7 +212,7 @@ func (l *lab) mirror(iso sdnv1.IsolationMode) *agent.Mirror {
 }
 
 // realize applies m on every host and returns the results.
-func (l *lab) realize(m *agent.Mirror) []Result {
+func (l *lab) realize(m *model.Desired) []Result {
 	l.t.Helper()
 	var rs []Result
 	for _, h := range l.hosts {

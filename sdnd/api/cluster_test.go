@@ -10,14 +10,15 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	"github.com/sdn-dev/sdn/cluster"
-	"github.com/sdn-dev/sdn/cluster/transport"
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/sdn-dev/sdn/cluster"
+	"github.com/sdn-dev/sdn/cluster/transport"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // member is one in-process server as sdnd assembles it: raft and the API

@@ -6,10 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sdn-dev/sdn/cluster/command"
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/sdn-dev/sdn/cluster/command"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // TestLivenessAndDrainAPI: heartbeats (known hosts only) show in Status

@@ -4,9 +4,10 @@ import (
 	"testing"
 	"time"
 
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // TestRealizedAcrossLeaderChange: realized revisions live in the leader's

@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sdn-dev/sdn/cluster"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/sdn-dev/sdn/cluster"
 )
 
 // testServer is a real single-voter raft server (TCP on loopback, bbolt in a

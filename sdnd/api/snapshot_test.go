@@ -10,13 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sdn-dev/sdn/cluster/command"
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/sdnd/agent"
-	"github.com/sdn-dev/sdn/snapshot"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/sdn-dev/sdn/cluster/command"
+	"github.com/sdn-dev/sdn/model"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"github.com/sdn-dev/sdn/snapshot"
 )
 
 func saveSnapshot(t *testing.T, ts *testServer) []byte {
@@ -205,7 +206,7 @@ func TestAgentKeepsItsStateUntilRestore(t *testing.T) {
 	rev = attach(t, old, "proj1", "after-the-backup", "host1")
 	waitRealized(t, old, rev)
 	stop()
-	want := a.Mirror()
+	want := a.Desired()
 	if want.ClusterID != "cluster-old" {
 		t.Fatalf("the agent's state is of cluster %q, want cluster-old", want.ClusterID)
 	}
@@ -219,8 +220,8 @@ func TestAgentKeepsItsStateUntilRestore(t *testing.T) {
 	defer stop2()
 	waitRegistered(t, fresh, "host1") // it registered again
 	time.Sleep(4 * catchUpWait)
-	if a2.Snapshots != 0 || !a2.Mirror().Equal(want) {
-		t.Fatalf("the agent took %d snapshots from the empty cluster; its state is at revision %d, was %d", a2.Snapshots, a2.Mirror().Revision, want.Revision)
+	if a2.Snapshots != 0 || !a2.Desired().Equal(want) {
+		t.Fatalf("the agent took %d snapshots from the empty cluster; its state is at revision %d, was %d", a2.Snapshots, a2.Desired().Revision, want.Revision)
 	}
 	res, err := restoreSnapshot(fresh, file, false)
 	if err != nil {
@@ -248,11 +249,11 @@ func TestAgentKeepsItsStateUntilRestore(t *testing.T) {
 	if a2.Snapshots != 1 {
 		t.Fatalf("the agent took %d snapshots after the restore; want 1", a2.Snapshots)
 	}
-	if id := a2.Mirror().ClusterID; id != "cluster-old" {
+	if id := a2.Desired().ClusterID; id != "cluster-old" {
 		t.Fatalf("the agent's cluster id after the restore %q", id)
 	}
 	var has bool
-	a2.View(func(m *agent.Mirror) { _, has = m.Workloads["proj1/after-the-backup"] })
+	a2.View(func(m *model.Desired) { _, has = m.Workloads["proj1/after-the-backup"] })
 	if has {
 		t.Fatal("the workload attached after the backup is still on the host")
 	}

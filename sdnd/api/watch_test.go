@@ -10,18 +10,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sdn-dev/sdn/model"
+	"github.com/sdn-dev/sdn/node/agent"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/sdnd/agent"
 )
 
 // recorder is the datapath's stand-in for control-plane tests: it keeps the
 // last state it was asked to realize.
 type recorder struct {
 	mu   sync.Mutex
-	last *agent.Mirror
+	last *model.Desired
 }
 
-func (r *recorder) Realize(_ context.Context, m *agent.Mirror) error {
+func (r *recorder) Realize(_ context.Context, m *model.Desired) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.last = m
@@ -29,11 +30,11 @@ func (r *recorder) Realize(_ context.Context, m *agent.Mirror) error {
 }
 
 // serverView builds, from List (not Watch), what a host should hold.
-func serverView(t *testing.T, ts *testServer, node string) *agent.Mirror {
+func serverView(t *testing.T, ts *testServer, node string) *model.Desired {
 	t.Helper()
 	c := sdnv1.NewConfigServiceClient(ts.conn)
 	ctx := context.Background()
-	m := agent.NewMirror()
+	m := model.NewDesired()
 	var rev uint64
 	for _, kind := range []string{"cluster", "networks", "nodes", "workloads"} {
 		res, err := c.List(ctx, &sdnv1.ListRequest{Kind: kind})
@@ -140,7 +141,7 @@ func waitRegistered(t *testing.T, ts *testServer, node string) {
 func checkMirror(t *testing.T, ts *testServer, a *agent.Agent, rec *recorder) {
 	t.Helper()
 	want := serverView(t, ts, "host1")
-	if got := a.Mirror(); !got.Equal(want) {
+	if got := a.Desired(); !got.Equal(want) {
 		t.Fatalf("agent state at revision %d differs from the server's at %d:\n got %v\nwant %v", got.Revision, want.Revision, got.Changes(), want.Changes())
 	}
 	rec.mu.Lock()
@@ -181,7 +182,7 @@ func TestWatchResumesAfterDisconnect(t *testing.T) {
 
 	a2, rec2, stop2 := runAgent(t, ts, path)
 	defer stop2()
-	if a2.Mirror().Revision == 0 {
+	if a2.Desired().Revision == 0 {
 		t.Fatal("the restarted agent did not load its persisted state")
 	}
 	waitRealized(t, ts, rev)
@@ -247,7 +248,7 @@ func TestWatchSendsOnlyLocalWorkloads(t *testing.T) {
 	checkMirror(t, ts, a, rec)
 	has := func(key string) bool {
 		var ok bool
-		a.View(func(m *agent.Mirror) { _, ok = m.Workloads[key] })
+		a.View(func(m *model.Desired) { _, ok = m.Workloads[key] })
 		return ok
 	}
 	if !has("proj1/db") || has("proj1/remote1") {

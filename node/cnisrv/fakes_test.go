@@ -10,12 +10,13 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/sdn-dev/sdn/datapath/link"
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/sdnd/agent"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/sdn-dev/sdn/datapath/link"
+	"github.com/sdn-dev/sdn/model"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // Test addresses: workloads in 10.128.0.0/23, only inside namespaces the
@@ -77,8 +78,8 @@ func (f *fakeCluster) Detach(_ context.Context, in *sdnv1.DetachWorkloadRequest,
 	return &sdnv1.DetachWorkloadResponse{Removed: true, Revision: f.rev}, nil
 }
 
-func (f *fakeCluster) mirror() *agent.Mirror {
-	m := agent.NewMirror()
+func (f *fakeCluster) mirror() *model.Desired {
+	m := model.NewDesired()
 	m.Revision = f.rev
 	m.Cluster = &sdnv1.ClusterSettings{EffectiveMtu: 1450}
 	m.Nodes[testNode] = &sdnv1.Node{Name: testNode, Subnet: "10.128.0.0/23", GatewayIp: "10.128.0.1"}
@@ -88,13 +89,13 @@ func (f *fakeCluster) mirror() *agent.Mirror {
 	return m
 }
 
-func (f *fakeCluster) View(fn func(m *agent.Mirror)) {
+func (f *fakeCluster) View(fn func(m *model.Desired)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fn(f.mirror())
 }
 
-func (f *fakeCluster) WaitFor(_ context.Context, cond func(m *agent.Mirror) bool) error {
+func (f *fakeCluster) WaitFor(_ context.Context, cond func(m *model.Desired) bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !cond(f.mirror()) {

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -13,33 +13,61 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sdn-dev/sdn/datapath/host"
-	"github.com/sdn-dev/sdn/datapath/ovs"
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/sdnd/agent"
-	"github.com/sdn-dev/sdn/sdnd/cnisrv"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
+
+	"github.com/sdn-dev/sdn/datapath/host"
+	"github.com/sdn-dev/sdn/datapath/ovs"
+	"github.com/sdn-dev/sdn/node/agent"
+	"github.com/sdn-dev/sdn/node/cnisrv"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
-// agentRole is a running agent: the watch loop and the CNI service.
-type agentRole struct {
+// Config is what the host role needs: sdnd's flags, resolved.
+type Config struct {
+	NodeName      string
+	DataDir       string // the agent keeps DataDir/agent/desired.pb and generation
+	UnderlayIface string
+	Servers       []string // addresses of the servers, tried in order
+	DialOptions   []grpc.DialOption
+	// Datapath is the OVS datapath type: "system" (kernel) or "netdev"
+	// (userspace).
+	Datapath          string
+	OVSRunDir         string
+	OVSDBDir          string
+	CNISocket         string
+	HeartbeatInterval time.Duration
+	// AlsoServer says this sdnd is a server too: when the agent is refused
+	// the process keeps running, since a voter must not leave the quorum
+	// for its host's agent.
+	AlsoServer bool
+	// Started, if set, runs in its own goroutine once the agent runs, with
+	// the agent's connection to the servers and a context that ends when
+	// the role stops (sdnd polls the revoked certificates there).
+	Started func(ctx context.Context, conn *grpc.ClientConn)
+	Logger  *slog.Logger
+}
+
+// Role is a running host role: the watch loop and the CNI service.
+type Role struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when both have stopped
 	conn   *grpc.ClientConn
 	dp     hostDatapath
 }
 
-// startAgent opens this host's OVS and datapath, starts following the
-// servers and serves the CNI plugin. Fatal errors later go to failed.
-func startAgent(ctx context.Context, o *options, sec connSecurity, log *slog.Logger, failed chan<- error) (*agentRole, error) {
-	statePath := filepath.Join(o.dataDir, "agent", "desired.pb")
-	ip, mtu, err := underlayAddr(o.underlayIface)
+// Start opens this host's OVS and datapath, starts following the servers
+// and serves the CNI plugin. Fatal errors later go to failed (without
+// blocking: failed should have room).
+func Start(ctx context.Context, o Config, failed chan<- error) (*Role, error) {
+	log := o.Logger
+	statePath := filepath.Join(o.DataDir, "agent", "desired.pb")
+	ip, mtu, err := underlayAddr(o.UnderlayIface)
 	if err != nil {
 		return nil, err
 	}
-	inst, err := openOVS(ctx, o, log)
+	inst, err := openOVS(ctx, o.OVSRunDir, o.OVSDBDir, log)
 	if err != nil {
 		return nil, err
 	}
@@ -47,35 +75,35 @@ func startAgent(ctx context.Context, o *options, sec connSecurity, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
-	conn, err := dialServers(o.servers, sec.dialOptions())
+	conn, err := dialServers(o.Servers, o.DialOptions)
 	if err != nil {
 		return nil, err
 	}
 	a, err := agent.New(conn, dp, agent.Config{
-		Node: o.nodeName, UnderlayIP: ip.String(), UnderlayMTU: uint32(mtu),
-		StatePath: statePath, Logger: log, HeartbeatInterval: o.heartbeatInterval,
+		Node: o.NodeName, UnderlayIP: ip.String(), UnderlayMTU: uint32(mtu),
+		StatePath: statePath, Logger: log, HeartbeatInterval: o.HeartbeatInterval,
 	})
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	lis, err := cnisrv.ListenUnix(o.cniSocket)
+	lis, err := cnisrv.ListenUnix(o.CNISocket)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("CNI socket: %w", err)
 	}
 	cni := cnisrv.New(cnisrv.Config{
-		Node: o.nodeName, Workloads: sdnv1.NewWorkloadServiceClient(conn), Agent: a, Datapath: dp,
-		TxChecksumOff: o.datapath == "netdev", Logger: log.With("component", "cni"),
+		Node: o.NodeName, Workloads: sdnv1.NewWorkloadServiceClient(conn), Agent: a, Datapath: dp,
+		TxChecksumOff: o.Datapath == "netdev", Logger: log.With("component", "cni"),
 	})
 
 	actx, cancel := context.WithCancel(ctx)
-	r := &agentRole{cancel: cancel, done: make(chan struct{}), conn: conn, dp: dp}
+	r := &Role{cancel: cancel, done: make(chan struct{}), conn: conn, dp: dp}
 	runDone, cniDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(runDone)
 		if err := a.Run(actx); err != nil {
-			if o.server {
+			if o.AlsoServer {
 				// A voter must not leave the quorum because its own
 				// host's agent was refused: the other hosts depend on it.
 				// The host keeps its datapath as it is.
@@ -92,19 +120,18 @@ func startAgent(ctx context.Context, o *options, sec connSecurity, log *slog.Log
 		}
 	}()
 	go func() { <-runDone; <-cniDone; close(r.done) }()
-	if sec.tls() && !o.server {
-		// A server's own state holds the revocations; an agent asks.
-		go pollRevoked(actx, sdnv1.NewClusterServiceClient(conn), sec, log)
+	if o.Started != nil {
+		go o.Started(actx, conn)
 	}
-	log.Info("agent started", "node", o.nodeName, "servers", strings.Join(o.servers, ","), "underlay", o.underlayIface,
-		"underlay_ip", ip, "underlay_mtu", mtu, "datapath", o.datapath, "ovs_rundir", o.ovsRunDir, "cni_socket", o.cniSocket)
+	log.Info("agent started", "node", o.NodeName, "servers", strings.Join(o.Servers, ","), "underlay", o.UnderlayIface,
+		"underlay_ip", ip, "underlay_mtu", mtu, "datapath", o.Datapath, "ovs_rundir", o.OVSRunDir, "cni_socket", o.CNISocket)
 	return r, nil
 }
 
-// stop ends the CNI service (in-flight operations finish first) and the
+// Stop ends the CNI service (in-flight operations finish first) and the
 // watch loop. The host keeps its flows: an agent restart must not drop
 // traffic.
-func (r *agentRole) stop() {
+func (r *Role) Stop() {
 	r.cancel()
 	select {
 	case <-r.done:
@@ -149,18 +176,18 @@ func firstIPv4(name string) net.IP {
 	return nil
 }
 
-// openOVS connects to the Open vSwitch that runs with --ovs-rundir. sdnd
+// openOVS connects to the Open vSwitch that runs with OVS_RUNDIR=runDir. sdnd
 // does not start OVS itself: it is the host's, started by its service
 // manager (or by the lab).
-func openOVS(ctx context.Context, o *options, log *slog.Logger) (*ovs.Instance, error) {
+func openOVS(ctx context.Context, runDir, dbDir string, log *slog.Logger) (*ovs.Instance, error) {
 	for _, d := range []string{"ovsdb-server", "ovs-vswitchd"} {
-		if !pidfileAlive(filepath.Join(o.ovsRunDir, d+".pid")) {
-			return nil, fmt.Errorf("no %s running with OVS_RUNDIR=%s (no live %s.pid there); start Open vSwitch first (e.g. `systemctl start openvswitch-switch`) or point --ovs-rundir at it", d, o.ovsRunDir, d)
+		if !pidfileAlive(filepath.Join(runDir, d+".pid")) {
+			return nil, fmt.Errorf("no %s running with OVS_RUNDIR=%s (no live %s.pid there); start Open vSwitch first (e.g. `systemctl start openvswitch-switch`) or point --ovs-rundir at it", d, runDir, d)
 		}
 	}
-	inst, err := ovs.StartInstance(ctx, ovs.InstanceConfig{RunDir: o.ovsRunDir, DBDir: o.ovsDBDir, LogDir: o.ovsRunDir, Logger: log})
+	inst, err := ovs.StartInstance(ctx, ovs.InstanceConfig{RunDir: runDir, DBDir: dbDir, LogDir: runDir, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("connect to Open vSwitch at %s: %w", o.ovsRunDir, err)
+		return nil, fmt.Errorf("connect to Open vSwitch at %s: %w", runDir, err)
 	}
 	return inst, nil
 }
@@ -204,4 +231,12 @@ func dialServers(servers []string, opts []grpc.DialOption) (*grpc.ClientConn, er
 	}
 	r.InitialState(resolver.State{Addresses: addrs})
 	return grpc.NewClient(r.Scheme()+":///servers", append(opts, grpc.WithResolvers(r))...)
+}
+
+// report hands a fatal error to failed without blocking.
+func report(failed chan<- error, err error) {
+	select {
+	case failed <- err:
+	default:
+	}
 }

@@ -4,9 +4,10 @@ import (
 	"net"
 	"testing"
 
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // serveNodes serves srv as the NodeService on a loopback port for the

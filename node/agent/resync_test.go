@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/sdn-dev/sdn/model"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // flakyRealizer records how often it was asked to realize, and fails
@@ -23,7 +25,7 @@ type flakyRealizer struct {
 	failing bool
 }
 
-func (r *flakyRealizer) Realize(context.Context, *Mirror) error {
+func (r *flakyRealizer) Realize(context.Context, *model.Desired) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
@@ -44,9 +46,9 @@ func (r *flakyRealizer) count() int {
 // what was lost underneath (a restarted ovs-vswitchd) comes back.
 func TestResyncWithoutChanges(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "desired.pb")
-	m := NewMirror()
+	m := model.NewDesired()
 	m.Apply([]*sdnv1.ObjectChange{{Op: sdnv1.ChangeOp_CHANGE_OP_CREATE, Kind: "network", Name: "p", Network: &sdnv1.Network{Name: "p"}}}, 3)
-	if err := m.Save(path); err != nil {
+	if err := SaveDesired(path, m); err != nil {
 		t.Fatal(err)
 	}
 	// Nothing listens there: the agent never reaches a server.

@@ -9,11 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sdn-dev/sdn/datapath/link"
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/sdnd/agent"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/sdn-dev/sdn/datapath/link"
+	"github.com/sdn-dev/sdn/model"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // CNIAdd attaches a workload and plumbs it; see the package comment.
@@ -228,7 +229,7 @@ func toStatus(err error) error {
 }
 
 // localWorkload finds the workload a CNI owner holds on this host.
-func localWorkload(m *agent.Mirror, node, containerID, ifname string) *sdnv1.Workload {
+func localWorkload(m *model.Desired, node, containerID, ifname string) *sdnv1.Workload {
 	for _, w := range m.Workloads {
 		o := w.GetOrigin()
 		if w.Node == node && o.GetContainerId() == containerID && o.GetIfname() == ifname {

@@ -13,13 +13,14 @@ import (
 	"syscall"
 	"time"
 
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/sdnd/agent"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+
+	"github.com/sdn-dev/sdn/model"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // Datapath plugs workload ports into the host's integration bridge
@@ -31,8 +32,8 @@ type Datapath interface {
 
 // Agent is this host's agent (*agent.Agent).
 type Agent interface {
-	View(fn func(m *agent.Mirror))
-	WaitFor(ctx context.Context, cond func(m *agent.Mirror) bool) error
+	View(fn func(m *model.Desired))
+	WaitFor(ctx context.Context, cond func(m *model.Desired) bool) error
 	Sync(ctx context.Context, rev uint64) error
 }
 
@@ -133,7 +134,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 }
 
 // registered reports whether the host has its block of addresses.
-func (s *Server) registered(m *agent.Mirror) bool {
+func (s *Server) registered(m *model.Desired) bool {
 	n := m.Nodes[s.cfg.Node]
 	return n != nil && n.Subnet != "" && n.GatewayIp != ""
 }

@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/sdn-dev/sdn/model"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // beatServer is a NodeService that counts registrations and heartbeats and
@@ -102,9 +104,9 @@ func TestHeartbeatCarriesLastReport(t *testing.T) {
 	conn := serveNodes(t, srv)
 	// A persisted state at revision 4: the agent realizes it at start.
 	statePath := filepath.Join(t.TempDir(), "desired.pb")
-	m := NewMirror()
+	m := model.NewDesired()
 	m.Apply(nil, 4)
-	if err := m.Save(statePath); err != nil {
+	if err := SaveDesired(statePath, m); err != nil {
 		t.Fatal(err)
 	}
 	a, err := New(conn, &flakyRealizer{}, Config{Node: "h1", StatePath: statePath,

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sdn-dev/sdn/model"
 )
 
 // countingRealizer records the revisions it was asked to realize.
@@ -17,7 +19,7 @@ type countingRealizer struct {
 	err  error
 }
 
-func (r *countingRealizer) Realize(_ context.Context, m *Mirror) error {
+func (r *countingRealizer) Realize(_ context.Context, m *model.Desired) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.revs = append(r.revs, m.Revision)
@@ -39,7 +41,7 @@ func TestSyncWaitsForRevisionThenRealizes(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 		a.realizeMu.Lock()
-		a.update(func() { a.mirror.Apply(nil, rev) })
+		a.update(func() { a.desired.Apply(nil, rev) })
 		a.realizeMu.Unlock()
 	}
 	if err := <-done; err != nil {

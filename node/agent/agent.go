@@ -10,16 +10,18 @@ import (
 	"sync/atomic"
 	"time"
 
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/sdn-dev/sdn/model"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // Realizer makes the host match a complete desired state. Calling it twice
 // with the same state changes nothing.
 type Realizer interface {
-	Realize(ctx context.Context, m *Mirror) error
+	Realize(ctx context.Context, m *model.Desired) error
 }
 
 // Config configures an agent.
@@ -28,7 +30,7 @@ type Config struct {
 	UnderlayIP  string
 	UnderlayMTU uint32
 	Labels      map[string]string
-	// StatePath is where the mirror is persisted.
+	// StatePath is where the desired state is persisted.
 	StatePath string
 	Logger    *slog.Logger
 	// ResyncInterval is how often the host is made to match the desired
@@ -58,9 +60,9 @@ type Agent struct {
 	realizer Realizer
 	log      *slog.Logger
 
-	// realizeMu serializes realizes and is held while the mirror changes,
+	// realizeMu serializes realizes and is held while the desired state changes,
 	// so a realize never sees a half-applied revision. mu guards the
-	// mirror pointer and changed, for readers that do not realize.
+	// desired-state pointer and changed, for readers that do not realize.
 	realizeMu sync.Mutex
 	// lastReport is the outcome of the latest realize (stored under
 	// realizeMu, read without it: heartbeats must not wait for a long
@@ -70,8 +72,8 @@ type Agent struct {
 	// without waiting for the next change.
 	lastReport atomic.Pointer[sdnv1.ReportRealizedRequest]
 	mu         sync.Mutex
-	mirror     *Mirror
-	changed    chan struct{} // closed and replaced when the mirror changes
+	desired    *model.Desired
+	changed    chan struct{} // closed and replaced when the desired state changes
 
 	// Snapshots counts full snapshots received (for tests and metrics).
 	Snapshots int
@@ -82,30 +84,30 @@ type Agent struct {
 }
 
 // New returns an agent over a connection to any server. It loads the
-// persisted mirror, so Realize can run before any server answers.
+// persisted desired state, so Realize can run before any server answers.
 func New(conn grpc.ClientConnInterface, r Realizer, cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	m, err := LoadMirror(cfg.StatePath)
+	m, err := LoadDesired(cfg.StatePath)
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, nodes: sdnv1.NewNodeServiceClient(conn), realizer: r, log: cfg.Logger, mirror: m, changed: make(chan struct{})}, nil
+	return &Agent{cfg: cfg, nodes: sdnv1.NewNodeServiceClient(conn), realizer: r, log: cfg.Logger, desired: m, changed: make(chan struct{})}, nil
 }
 
-// Mirror returns the agent's current desired state (do not modify; it
+// Desired returns the agent's current desired state (do not modify; it
 // changes under the caller while Run runs: use View then).
-func (a *Agent) Mirror() *Mirror {
+func (a *Agent) Desired() *model.Desired {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.mirror
+	return a.desired
 }
 
 // Register registers the host and returns its node record.
 func (a *Agent) Register(ctx context.Context) (*sdnv1.Node, error) {
 	var clusterID string
-	a.View(func(m *Mirror) { clusterID = m.ClusterID })
+	a.View(func(m *model.Desired) { clusterID = m.ClusterID })
 	res, err := a.nodes.Register(ctx, &sdnv1.RegisterNodeRequest{Name: a.cfg.Node, UnderlayIp: a.cfg.UnderlayIP, UnderlayMtu: a.cfg.UnderlayMTU, Labels: a.cfg.Labels, ClusterId: clusterID})
 	if err != nil {
 		return nil, fmt.Errorf("register host %s: %w", a.cfg.Node, err)
@@ -116,12 +118,12 @@ func (a *Agent) Register(ctx context.Context) (*sdnv1.Node, error) {
 // Run realizes the persisted state first, then follows the watch until ctx
 // ends, reconnecting with backoff. A refused registration ends it.
 func (a *Agent) Run(ctx context.Context) error {
-	if a.mirror.Revision > 0 {
+	if a.desired.Revision > 0 {
 		a.realizeMu.Lock()
-		rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.mirror.Revision}
-		if err := a.realizer.Realize(ctx, a.mirror); err != nil {
+		rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.desired.Revision}
+		if err := a.realizer.Realize(ctx, a.desired); err != nil {
 			rep.Error = err.Error()
-			a.log.Warn("realize persisted state", "revision", a.mirror.Revision, "err", err)
+			a.log.Warn("realize persisted state", "revision", a.desired.Revision, "err", err)
 		}
 		a.lastReport.Store(rep)
 		a.realizeMu.Unlock()
@@ -154,7 +156,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if errors.As(err, &wrong) {
 			return err
 		}
-		a.log.Warn("watch ended; resuming", "after_revision", a.mirror.Revision, "err", err)
+		a.log.Warn("watch ended; resuming", "after_revision", a.desired.Revision, "err", err)
 		if status.Code(err) == codes.NotFound {
 			registered = false
 		}
@@ -183,14 +185,14 @@ func (a *Agent) resyncLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		a.realizeMu.Lock()
-		if a.mirror.Revision == 0 {
+		if a.desired.Revision == 0 {
 			a.realizeMu.Unlock()
 			continue
 		}
-		rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.mirror.Revision}
-		if err := a.realizer.Realize(ctx, a.mirror); err != nil {
+		rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.desired.Revision}
+		if err := a.realizer.Realize(ctx, a.desired); err != nil {
 			rep.Error = err.Error()
-			a.log.Error("resync desired state", "revision", a.mirror.Revision, "err", err)
+			a.log.Error("resync desired state", "revision", a.desired.Revision, "err", err)
 		}
 		a.lastReport.Store(rep)
 		a.Resyncs++
@@ -266,7 +268,7 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// follow runs one watch stream. Revisions are applied to the mirror as
+// follow runs one watch stream. Revisions are applied to the desired state as
 // they arrive, but the host is realized once per burst: after a revision,
 // every one already received is applied too before the realize, so an
 // agent behind by many revisions (a write storm, a reconnect) catches up
@@ -274,7 +276,7 @@ func sleep(ctx context.Context, d time.Duration) {
 func (a *Agent) follow(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := a.nodes.Watch(ctx, &sdnv1.WatchRequest{Node: a.cfg.Node, AfterRevision: a.mirror.Revision})
+	stream, err := a.nodes.Watch(ctx, &sdnv1.WatchRequest{Node: a.cfg.Node, AfterRevision: a.desired.Revision})
 	if err != nil {
 		return err
 	}
@@ -299,8 +301,8 @@ func (a *Agent) follow(ctx context.Context) error {
 			}
 		}
 	}()
-	var next *Mirror // a snapshot being received
-	dirty := false   // the mirror changed since the last realize
+	var next *model.Desired // a snapshot being received
+	dirty := false          // the desired state changed since the last realize
 	flush := func() {
 		if dirty && next == nil && ctx.Err() == nil {
 			a.realizeMu.Lock()
@@ -339,8 +341,8 @@ func (a *Agent) follow(ctx context.Context) error {
 		switch ev.Type {
 		case sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT:
 			if next == nil {
-				next = NewMirror()
-				next.ClusterID = a.mirror.ClusterID
+				next = model.NewDesired()
+				next.ClusterID = a.desired.ClusterID
 				a.log.Info("receiving full state", "revision", ev.Revision, "reason", ev.Reason)
 			}
 			if ev.ClusterId != "" {
@@ -352,19 +354,19 @@ func (a *Agent) follow(ctx context.Context) error {
 			}
 			snap := next
 			next = nil
-			change = func() { a.mirror = snap }
+			change = func() { a.desired = snap }
 			a.Snapshots++
 		case sdnv1.WatchEventType_WATCH_EVENT_TYPE_DELTA:
 			if next != nil {
 				return errors.New("server sent a delta inside a snapshot")
 			}
-			if ev.Revision <= a.mirror.Revision {
+			if ev.Revision <= a.desired.Revision {
 				continue
 			}
 			change = func() {
-				a.mirror.Apply(ev.Changes, ev.Revision)
+				a.desired.Apply(ev.Changes, ev.Revision)
 				if ev.ClusterId != "" {
-					a.mirror.ClusterID = ev.ClusterId
+					a.desired.ClusterID = ev.ClusterId
 				}
 			}
 			a.Deltas++
@@ -391,17 +393,17 @@ func (e *WrongClusterError) Error() string {
 		e.Node, e.Have, e.Servers)
 }
 
-// checkCluster refuses an event of another cluster than the mirror's (an
-// event or a mirror without an id, from before ids, passes).
+// checkCluster refuses an event of another cluster than the desired state's (an
+// event or a desired state without an id, from before ids, passes).
 func (a *Agent) checkCluster(id string) error {
-	have := a.mirror.ClusterID
+	have := a.desired.ClusterID
 	if id == "" || have == "" || id == have {
 		return nil
 	}
 	return &WrongClusterError{Node: a.cfg.Node, Have: have, Servers: id}
 }
 
-// update changes the mirror under mu and wakes WaitFor.
+// update changes the desired state under mu and wakes WaitFor.
 func (a *Agent) update(change func()) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -410,14 +412,14 @@ func (a *Agent) update(change func()) {
 	a.changed = make(chan struct{})
 }
 
-// realize persists the mirror and realizes it; the caller holds realizeMu.
+// realize persists the desired state and realizes it; the caller holds realizeMu.
 func (a *Agent) realize(ctx context.Context) *sdnv1.ReportRealizedRequest {
-	rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.mirror.Revision}
-	if err := a.mirror.Save(a.cfg.StatePath); err != nil {
+	rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.desired.Revision}
+	if err := SaveDesired(a.cfg.StatePath, a.desired); err != nil {
 		rep.Error = err.Error()
-	} else if err := a.realizer.Realize(ctx, a.mirror); err != nil {
+	} else if err := a.realizer.Realize(ctx, a.desired); err != nil {
 		rep.Error = err.Error()
-		a.log.Error("realize desired state", "revision", a.mirror.Revision, "err", err)
+		a.log.Error("realize desired state", "revision", a.desired.Revision, "err", err)
 	}
 	a.lastReport.Store(rep)
 	return rep
@@ -432,20 +434,20 @@ func (a *Agent) report(ctx context.Context, rep *sdnv1.ReportRealizedRequest) {
 	}
 }
 
-// View calls fn with the current mirror, which does not change while fn
+// View calls fn with the current desired state, which does not change while fn
 // runs. fn must not keep it or modify it.
-func (a *Agent) View(fn func(m *Mirror)) {
+func (a *Agent) View(fn func(m *model.Desired)) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	fn(a.mirror)
+	fn(a.desired)
 }
 
-// WaitFor waits until cond holds for the mirror (evaluated now and after
+// WaitFor waits until cond holds for the desired state (evaluated now and after
 // every change, under View's rules) or ctx ends.
-func (a *Agent) WaitFor(ctx context.Context, cond func(m *Mirror) bool) error {
+func (a *Agent) WaitFor(ctx context.Context, cond func(m *model.Desired) bool) error {
 	for {
 		a.mu.Lock()
-		ok, ch := cond(a.mirror), a.changed
+		ok, ch := cond(a.desired), a.changed
 		a.mu.Unlock()
 		if ok {
 			return nil
@@ -458,20 +460,20 @@ func (a *Agent) WaitFor(ctx context.Context, cond func(m *Mirror) bool) error {
 	}
 }
 
-// Sync waits until the mirror has reached revision rev, then realizes the
-// current mirror once more and returns the outcome. The extra realize is
+// Sync waits until the desired state has reached revision rev, then realizes the
+// current desired state once more and returns the outcome. The extra realize is
 // for changes made on the host since the last one, e.g. a workload port
 // plugged after its workload arrived (CNI ADD): when Sync returns nil the
 // datapath holds everything revision rev asks for.
 func (a *Agent) Sync(ctx context.Context, rev uint64) error {
 	var have uint64
-	err := a.WaitFor(ctx, func(m *Mirror) bool { have = m.Revision; return have >= rev })
+	err := a.WaitFor(ctx, func(m *model.Desired) bool { have = m.Revision; return have >= rev })
 	if err != nil {
 		return fmt.Errorf("wait for desired state revision %d from the servers (have %d): %w", rev, have, err)
 	}
 	a.realizeMu.Lock()
-	rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.mirror.Revision}
-	rerr := a.realizer.Realize(ctx, a.mirror)
+	rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.desired.Revision}
+	rerr := a.realizer.Realize(ctx, a.desired)
 	if rerr != nil {
 		rep.Error = rerr.Error()
 	}

@@ -14,14 +14,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sdn-dev/sdn/datapath/link"
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/sdn-dev/sdn/datapath/link"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 type env struct {

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
+
+	"github.com/sdn-dev/sdn/model"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // burstServer streams a burst of revisions to a watch, then idles, and
@@ -48,7 +50,7 @@ func (s *burstServer) Watch(req *sdnv1.WatchRequest, stream grpc.ServerStreaming
 // slowRealizer takes a while per realize, like OVS does.
 type slowRealizer struct{ countingRealizer }
 
-func (r *slowRealizer) Realize(ctx context.Context, m *Mirror) error {
+func (r *slowRealizer) Realize(ctx context.Context, m *model.Desired) error {
 	time.Sleep(5 * time.Millisecond)
 	return r.countingRealizer.Realize(ctx, m)
 }

@@ -4,10 +4,11 @@ import (
 	"context"
 	"net/netip"
 
-	"github.com/sdn-dev/sdn/datapath/link"
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/sdnd/agent"
 	"google.golang.org/grpc/codes"
+
+	"github.com/sdn-dev/sdn/datapath/link"
+	"github.com/sdn-dev/sdn/model"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // CNIDel detaches the container's workload and removes its interface. It
@@ -48,7 +49,7 @@ func (s *Server) CNICheck(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CN
 		mtu  uint32
 		rev  uint64
 	)
-	s.cfg.Agent.View(func(m *agent.Mirror) {
+	s.cfg.Agent.View(func(m *model.Desired) {
 		rev = m.Revision
 		node = m.Nodes[s.cfg.Node]
 		if m.Cluster != nil {

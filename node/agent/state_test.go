@@ -6,11 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
-func TestMirrorApplySaveLoad(t *testing.T) {
-	m := NewMirror()
+func TestDesiredSaveLoad(t *testing.T) {
+	m := model.NewDesired()
 	create, del := sdnv1.ChangeOp_CHANGE_OP_CREATE, sdnv1.ChangeOp_CHANGE_OP_DELETE
 	m.Apply([]*sdnv1.ObjectChange{
 		{Op: create, Kind: "cluster", Name: "cluster", Cluster: &sdnv1.ClusterSettings{Cidr: "10.128.0.0/14"}},
@@ -21,13 +22,13 @@ func TestMirrorApplySaveLoad(t *testing.T) {
 	}, 4)
 	m.Apply([]*sdnv1.ObjectChange{{Op: del, Kind: "workload", Name: "proj1/a"}}, 5)
 	if m.Revision != 5 || len(m.Workloads) != 1 || m.Workloads["proj1/b"] == nil {
-		t.Fatalf("mirror after delete: rev %d, workloads %v", m.Revision, m.Workloads)
+		t.Fatalf("desired state after delete: rev %d, workloads %v", m.Revision, m.Workloads)
 	}
 	path := filepath.Join(t.TempDir(), "sub", "desired.pb")
-	if err := m.Save(path); err != nil {
+	if err := SaveDesired(path, m); err != nil {
 		t.Fatal(err)
 	}
-	got, err := LoadMirror(path)
+	got, err := LoadDesired(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,14 +38,14 @@ func TestMirrorApplySaveLoad(t *testing.T) {
 	if _, err := os.Stat(path + ".tmp"); !os.IsNotExist(err) {
 		t.Fatal("temporary file left behind")
 	}
-	// A missing file is an empty mirror; a corrupt one is an error that says
+	// A missing file is an empty desired state; a corrupt one is an error that says
 	// what to do.
-	empty, err := LoadMirror(filepath.Join(t.TempDir(), "none.pb"))
+	empty, err := LoadDesired(filepath.Join(t.TempDir(), "none.pb"))
 	if err != nil || empty.Revision != 0 {
 		t.Fatalf("missing file: %v %v", empty, err)
 	}
 	os.WriteFile(path, []byte("\xff\xff\xff"), 0o600)
-	if _, err := LoadMirror(path); err == nil || !strings.Contains(err.Error(), "remove the file") {
+	if _, err := LoadDesired(path); err == nil || !strings.Contains(err.Error(), "remove the file") {
 		t.Fatalf("corrupt file: %v", err)
 	}
 }

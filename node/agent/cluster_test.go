@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
+
+	"github.com/sdn-dev/sdn/model"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // clusterServer is a NodeService of cluster id that sends a full state of
@@ -68,10 +70,10 @@ func runClusterAgent(t *testing.T, srv *clusterServer, statePath string, rz Real
 // state, stops, and leaves its host and saved state as they were.
 func TestAgentRefusesAnotherCluster(t *testing.T) {
 	statePath := filepath.Join(t.TempDir(), "desired.pb")
-	m := NewMirror()
+	m := model.NewDesired()
 	m.Apply([]*sdnv1.ObjectChange{{Op: sdnv1.ChangeOp_CHANGE_OP_CREATE, Kind: "network", Name: "mine", Network: &sdnv1.Network{Name: "mine"}}}, 4)
 	m.ClusterID = "A"
-	if err := m.Save(statePath); err != nil {
+	if err := SaveDesired(statePath, m); err != nil {
 		t.Fatal(err)
 	}
 	srv := &clusterServer{id: "B"}
@@ -93,7 +95,7 @@ func TestAgentRefusesAnotherCluster(t *testing.T) {
 	if len(revs) != 1 || revs[0] != 4 {
 		t.Fatalf("realized %v; want only the saved revision 4", revs)
 	}
-	saved, lerr := LoadMirror(statePath)
+	saved, lerr := LoadDesired(statePath)
 	if lerr != nil || saved.Revision != 4 || saved.ClusterID != "A" || saved.Networks["mine"] == nil {
 		t.Fatalf("saved state after the refusal: %+v %v", saved, lerr)
 	}
@@ -112,11 +114,11 @@ func TestAgentLearnsItsCluster(t *testing.T) {
 	a, done := runClusterAgent(t, srv, statePath, &countingRealizer{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.WaitFor(ctx, func(m *Mirror) bool { return m.Revision == 7 }); err != nil {
+	if err := a.WaitFor(ctx, func(m *model.Desired) bool { return m.Revision == 7 }); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		saved, err := LoadMirror(statePath)
+		saved, err := LoadDesired(statePath)
 		if err == nil && saved.Revision == 7 {
 			if saved.ClusterID != "B" {
 				t.Fatalf("saved cluster id %q, want B", saved.ClusterID)
