@@ -1,5 +1,5 @@
 // Command sdn is the sdn CNI plugin (build it as "sdn" into the runtime's
-// CNI_PATH). It is a shim (CONVENTIONS #11): it parses the network
+// CNI_PATH). It is a shim (CONTRIBUTING.md, Shape): it parses the network
 // configuration and CNI_ARGS, asks the sdnd agent on this host over its
 // root-only unix socket to do the work (AgentService: CNIAdd, CNIDel,
 // CNICheck), and prints the result. Everything that changes the host or the

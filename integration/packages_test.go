@@ -7,7 +7,7 @@ import (
 )
 
 // TestEveryPackageIsDocumented fails when a package of the module has no
-// package comment (CONVENTIONS: every package says what it is).
+// package comment (CONTRIBUTING.md, Shape: every package says what it is).
 func TestEveryPackageIsDocumented(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}\t{{.Doc}}", "../...").CombinedOutput()
 	if err != nil {

@@ -125,7 +125,7 @@ func TestFileRangeBytes(t *testing.T) {
 	}
 }
 
-// Every package says what it is (CONVENTIONS.md, Shape 1).
+// Every package says what it is (CONTRIBUTING.md, Shape).
 func TestPackageComment(t *testing.T) {
 	f, err := parser.ParseFile(token.NewFileSet(), "doc.go", nil, parser.PackageClauseOnly|parser.ParseComments)
 	if err != nil {

@@ -1,5 +1,5 @@
 // Package link is the one door through which sdn touches the kernel's
-// network configuration (CONVENTIONS #12): links, addresses, routes, network
+// network configuration (CONTRIBUTING.md, Shape: netlink through one door): links, addresses, routes, network
 // namespaces and the one ethtool knob the datapath needs. Nothing else in sdn
 // imports vishvananda/netlink.
 //
