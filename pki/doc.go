@@ -3,6 +3,14 @@
 // and turns them into *tls.Config values for gRPC (server↔server,
 // agent↔server, sdnctl↔server) and for raft's TCP stream between servers.
 //
+// pki is the crypto and the file layout, as plain functions: InitCA and
+// Init (a CA and the members' certificates at once), Issue and Reissue (one
+// more, or a renewal), List (a directory's certificates and what is wrong
+// with each), ServerTLS and ClientTLS, and the revocation checks. It parses
+// no command line and prints nothing. The commands that use it are
+// sdnctl's: `sdnctl tls init|issue|list` for the files, `sdnctl tls
+// revoke|revoked` for the servers' revocation list.
+//
 // # Trust model
 //
 // One CA per cluster. Whatever the CA signed is a member of the cluster;
@@ -54,7 +62,7 @@
 // All in one directory (created 0700), PEM encoded:
 //
 //	ca.crt              the CA certificate: copy it to every server, agent and sdnctl user
-//	ca.key              the CA's private key: signs certificates; keep it where you run `tls issue`, not on cluster hosts
+//	ca.key              the CA's private key: signs certificates; keep it where you run `sdnctl tls issue`, not on cluster hosts
 //	server-NAME.crt     server NAME's certificate (with its key: sdnd --server --node-name NAME)
 //	server-NAME.key
 //	agent-NAME.crt      host NAME's agent certificate (sdnd --agent --node-name NAME)
@@ -75,7 +83,7 @@
 //
 // The configs from ServerTLS and ClientTLS re-read their certificate and key
 // when either file changes (checked at each handshake; a stat of two files),
-// so a certificate is renewed without a restart: `tls issue --replace`
+// so a certificate is renewed without a restart: `sdnctl tls issue --replace`
 // writes the new pair (each file by an atomic rename) and new connections
 // use it. A pair caught half-written (new key, old certificate) is ignored
 // and the previous pair kept until both files match again. Connections
@@ -86,10 +94,13 @@
 // ca.crt and restart each process; issue new pairs from the new CA (no
 // restart); then drop the old CA from ca.crt and restart again.
 //
-// There is no revocation list. A certificate stays valid until it expires;
-// the API binds an agent to the node its certificate names, so removing a
-// node (sdnctl node remove) is what shuts its agent out. A leaked user or
-// server key means a new CA.
+// A certificate stays valid until it expires unless it is revoked
+// (`sdnctl tls revoke`): the servers keep the revoked serials in the
+// cluster's state; WithRevocation refuses them at the handshake,
+// RevokedFromContext at each call, and a Tracker closes connections opened
+// before (docs/security.md, "Revocation"). The API also binds an agent to
+// the node its certificate names, so removing a node (sdnctl node remove)
+// shuts its agent out. A leaked CA key means a new CA.
 //
 // # Use
 //

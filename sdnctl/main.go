@@ -156,7 +156,7 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.tlsCA, pki.FlagCA, getenv("SDN_TLS_CA"),
 		"mutual TLS: the cluster CA certificate, ca.crt (env SDN_TLS_CA); without the three TLS flags sdnctl speaks plaintext, as sdnd --dev does")
 	root.PersistentFlags().StringVar(&a.tlsCert, pki.FlagCert, getenv("SDN_TLS_CERT"),
-		"mutual TLS: your client certificate, client-NAME.crt from `sdnctl tls init` or `tls issue --role client` (env SDN_TLS_CERT)")
+		"mutual TLS: your client certificate, client-NAME.crt from \"sdnctl tls init\" or \"sdnctl tls issue --role client\" (env SDN_TLS_CERT)")
 	root.PersistentFlags().StringVar(&a.tlsKey, pki.FlagKey, getenv("SDN_TLS_KEY"),
 		"mutual TLS: the key of --tls-cert (env SDN_TLS_KEY)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {

@@ -4,50 +4,46 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/sdn-dev/sdn/pki"
 )
 
-// tlsCommand is `sdnctl tls init|issue|list`: the cluster's CA and
-// certificates (package pki), made where the administrator keeps the CA
-// key, with no server; and `tls revoke|revoked`, which ask the servers.
+// tlsCommand is `sdnctl tls`: init, issue and list make and check the
+// cluster's CA and certificates in a directory (package pki does the
+// crypto), where the administrator keeps the CA key, with no server;
+// revoke and revoked ask the servers.
 func (a *app) tlsCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "tls init|issue|list|revoke|revoked [flags]",
+		Use:   "tls init|issue|list|revoke|revoked",
 		Short: "Create the cluster CA and the certificates of servers, agents and users (mutual TLS)",
-		Long: "sdnctl tls creates the certificates for mutual TLS between sdnd servers, agents and\n" +
-			"sdnctl: `sdnctl tls help` shows its commands and flags. See docs/security.md.",
-		DisableFlagParsing: true,
-		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
-			if code := pki.Command("sdnctl tls", dropGlobalFlags(cmd, args), a.stdout, a.stderr); code != 0 {
-				return &exitError{code: code}
+		Long: "tls creates the certificates for mutual TLS between sdn's servers, agents and\n" +
+			"sdnctl: one CA per cluster, one certificate per server, agent host and user.\n" +
+			"init, issue and list work on the files in --dir and need no server; revoke and\n" +
+			"revoked ask the servers. See docs/security.md.\n\n" + tlsFilesHelp,
+		Example: "  sdnctl tls init --dir tls --servers s1=10.0.0.1,s2=10.0.0.2,s3=10.0.0.3 --agents h1,h2 --clients admin\n" +
+			"  sdnctl tls issue --dir tls --role agent --name h3\n" +
+			"  sdnctl tls issue --dir tls --role server --name s1 --host 10.0.0.1 --host s1.example.com --replace",
+		// `sdnctl tls help [COMMAND]` shows the help, as it always has.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && args[0] == "help" {
+				return cobra.MaximumNArgs(2)(cmd, args)
 			}
-			return nil
+			return cobra.NoArgs(cmd, args)
+		},
+		RunE: a.runE(func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("tls needs a subcommand: init, issue, list, revoke or revoked")
+			}
+			if len(args) == 2 {
+				sub, _, err := cmd.Find(args[1:])
+				if err != nil || sub == cmd {
+					return usagef("unknown command %q for %q", args[1], cmd.CommandPath())
+				}
+				return sub.Help()
+			}
+			return cmd.Help()
 		}),
 	}
-	// revoke and revoked talk to the servers; init, issue and list are
-	// pki's, offline.
-	cmd.AddCommand(a.revokeCommand(), a.revokedCommand())
+	cmd.AddCommand(a.tlsInitCommand(), a.tlsIssueCommand(), a.tlsListCommand(), a.revokeCommand(), a.revokedCommand())
 	return cmd
-}
-
-// dropGlobalFlags removes sdnctl's global flags (--server, --timeout, ...)
-// given before `tls`: with its own flag parsing off, the command gets them
-// in args, and they mean nothing to it.
-func dropGlobalFlags(cmd *cobra.Command, args []string) []string {
-	global := cmd.Root().PersistentFlags()
-	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
-		name, _, inline := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
-		f := global.Lookup(name)
-		if f == nil {
-			break
-		}
-		args = args[1:]
-		if !inline && f.Value.Type() != "bool" && len(args) > 0 {
-			args = args[1:]
-		}
-	}
-	return args
 }
 
 // tlsHint explains a failed connection that TLS (or its absence) caused,

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,31 +9,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
-
-// TestTLSCommand: `sdnctl tls` is pki's command: init writes the CA and the
-// pairs and prints the flags to run with; a mistake is a usage error.
-func TestTLSCommand(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "tls")
-	r := sdnctl(t, "", "tls", "init", "--dir", dir, "--servers", "s1=10.0.0.1", "--agents", "h1", "--clients", "admin")
-	if r.code != 0 || !strings.Contains(r.stdout, "sdnctl --tls-ca "+dir+"/ca.crt --tls-cert "+dir+"/client-admin.crt") {
-		t.Fatalf("tls init: %+v", r)
-	}
-	for _, f := range []string{"ca.crt", "ca.key", "server-s1.crt", "agent-h1.key", "client-admin.crt"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			t.Error(err)
-		}
-	}
-	// Global flags before `tls` are no concern of it.
-	if r := sdnctl(t, "10.0.0.1:7420", "--timeout=5s", "tls", "list", "--dir", dir); r.code != 0 || !strings.Contains(r.stdout, "client-admin.crt") {
-		t.Errorf("tls list after global flags: %+v", r)
-	}
-	if r := sdnctl(t, "", "tls", "issue", "--dir", dir); r.code != 2 || !strings.Contains(r.stderr, "--role, --name required") {
-		t.Errorf("tls issue without a name: %+v", r)
-	}
-	if r := sdnctl(t, "", "tls"); r.code != 2 || !strings.Contains(r.stderr, "Usage: sdnctl tls COMMAND") {
-		t.Errorf("tls alone: %+v", r)
-	}
-}
 
 // TestTLSFlags: the three files go together, from flags or the
 // environment; a client pair that does not load stops sdnctl before it

@@ -119,7 +119,7 @@ func newFlagSet(o *options, listen, servers, peers, join *listFlag, logLevel *st
 	fs.StringVar(&o.cniSocket, "cni-socket", defaultCNISocket, "agent: unix socket for the CNI plugin (mode 0600)")
 	fs.DurationVar(&o.nodeDownAfter, "node-down-after", cluster.DefaultNodeDownAfter, "with --server: mark a host down after this long without a heartbeat (it keeps its subnet and workloads; the cluster's node_release_after releases them); at least 1s, and several agent --heartbeat-intervals")
 	fs.DurationVar(&o.heartbeatInterval, "heartbeat-interval", agent.DefaultHeartbeatInterval, "agent: how often to tell the leader this host is alive (held in its memory, not in raft); keep it well under the servers' --node-down-after")
-	fs.StringVar(&o.tlsCA, pki.FlagCA, "", "the cluster CA certificate(s) (ca.crt from `sdnd tls init` or `sdnctl tls init`): peers must present a certificate it signed")
+	fs.StringVar(&o.tlsCA, pki.FlagCA, "", "the cluster CA certificate(s) (ca.crt from `sdnctl tls init`): peers must present a certificate it signed")
 	fs.StringVar(&o.tlsCert, pki.FlagCert, "", "this process's certificate: server-NAME.crt for --server, agent-NAME.crt for --agent (NAME is --node-name)")
 	fs.StringVar(&o.tlsKey, pki.FlagKey, "", "the key of --"+pki.FlagCert)
 	fs.BoolVar(&o.insecurePlaintext, insecurePlaintextFlag, false, "run --server or --agent without TLS (plaintext gRPC and raft, no authentication: whoever reaches the API can change the network); --dev implies it unless TLS files are given")
@@ -273,7 +273,7 @@ func (o *options) completeTLS() []error {
 		} else if o.agent {
 			roles = "--server --agent"
 		}
-		return []error{fmt.Errorf("sdnd %s speaks mutual TLS and no TLS files were given: pass --%s, --%s and --%s (create them with `sdnctl tls init` or `sdnd tls init`; see docs/security.md), "+
+		return []error{fmt.Errorf("sdnd %s speaks mutual TLS and no TLS files were given: pass --%s, --%s and --%s (create them with `sdnctl tls init`; see docs/security.md), "+
 			"or run plaintext on purpose: --dev (one server trying sdn out) or --%s (no authentication: whoever reaches the API can change the network)",
 			roles, pki.FlagCA, pki.FlagCert, pki.FlagKey, insecurePlaintextFlag)}
 	}

@@ -29,7 +29,6 @@
 //	     [--heartbeat-interval 5s]      servers mark a host down after --node-down-after (30s)
 //	                                    without a heartbeat; the leader holds heartbeats in memory
 //	sdnd --config FILE   (HCL attributes named like the flags; flags win)
-//	sdnd tls init|issue|list ...   create the cluster CA and certificates (as `sdnctl tls`)
 //
 // Every connection is mutual TLS (--tls-ca, --tls-cert, --tls-key; see
 // docs/security.md and package pki): between servers (raft and the API),
@@ -37,7 +36,9 @@
 // caller's certificate. --server and --agent refuse to start without TLS
 // files unless plaintext is asked for: --dev (one server, trying sdn out)
 // or --insecure-plaintext. The CNI plugin's unix socket is root only and
-// needs no TLS.
+// needs no TLS. `sdnctl tls init` and `sdnctl tls issue` make the CA and
+// the certificates; `sdnd tls` did too and now only says to run sdnctl
+// (exit code 2).
 //
 // SIGTERM or SIGINT stops it gracefully: the CNI service finishes what it
 // is doing, the agent stops following (the host keeps its flows), and the
@@ -57,13 +58,13 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/sdn-dev/sdn/node"
-	"github.com/sdn-dev/sdn/pki"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "tls" {
-		os.Exit(pki.Command("sdnd tls", os.Args[2:], os.Stdout, os.Stderr))
+		fmt.Fprintln(os.Stderr, tlsMoved(os.Args[2:]))
+		os.Exit(2)
 	}
 	o, err := parseFlags(os.Args[1:], machineEnv())
 	if err != nil {
@@ -85,6 +86,16 @@ func main() {
 		log.Error("sdnd stopped", "err", err)
 		os.Exit(1)
 	}
+}
+
+// tlsMoved is what `sdnd tls VERB ...` says: the commands that make the
+// certificates are sdnctl's, so sdnd keeps one command line, its flags.
+func tlsMoved(args []string) string {
+	verb := "init"
+	if len(args) > 0 && (args[0] == "issue" || args[0] == "list") {
+		verb = args[0]
+	}
+	return fmt.Sprintf("sdnd tls has moved to sdnctl: run \"sdnctl tls %s ...\" (same flags; \"sdnctl tls --help\" lists them)", verb)
 }
 
 // run starts the roles o asks for and runs until ctx ends or a role fails;
