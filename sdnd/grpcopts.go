@@ -31,7 +31,7 @@ import (
 // one rule (every API call carries a verified identity that the role table
 // judges) instead of a second, unauthenticated admin door. The CNI socket
 // is not an API listener: it is the agent's, root only, plaintext
-// (sdnd/cnisrv).
+// (node/cnisrv).
 //
 // Without TLS (--dev, --insecure-plaintext) everything is plaintext and no
 // call is authorized.

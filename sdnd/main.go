@@ -5,7 +5,7 @@
 //     and the CNI plugin use;
 //   - agent: registers this host with the servers, follows their watch
 //     stream, programs this host's Open vSwitch (datapath/host), and serves
-//     the CNI plugin on a root-only unix socket (sdnd/cnisrv).
+//     the CNI plugin on a root-only unix socket (node/cnisrv).
 //
 // `sdnd --dev` runs one server that bootstraps a single-voter cluster by
 // itself, the default a newcomer starts with; `sdnd --dev --agent

@@ -21,7 +21,7 @@ const defaultVXLANPort = 4789
 // vxlanOverhead is what VXLAN over IPv4 adds to a workload's packet.
 const vxlanOverhead = 50
 
-// desired is what one host must hold, derived from the mirror alone (no
+// desired is what one host must hold, derived from the model.Desired alone (no
 // I/O): everything Realize needs except what only OVS and the kernel know
 // (OpenFlow port numbers, the underlay interface's address).
 type desired struct {
@@ -68,7 +68,7 @@ func isolation(m sdnv1.IsolationMode) flows.Isolation {
 	}
 }
 
-// desiredState derives this host's desired state from the mirror. Objects
+// desiredState derives this host's desired state from a model.Desired. Objects
 // it cannot use (a workload without a valid address, a remote node without
 // a subnet) are skipped, each with a warning; what makes the whole state
 // unusable (no cluster settings, this node unknown or without a subnet) is

@@ -17,7 +17,7 @@
 //     restart), up, gateway/prefix of the host's subnet, and an on-link
 //     route for the whole cluster CIDR (proto 83), through which the host
 //     reaches workloads on every host;
-//  5. one port per local workload (mirror workloads of this node, not
+//  5. one port per local workload (desired workloads of this node, not
 //     pending, with a host veth: [HostIfname]) whose veth exists; br-int
 //     ports named like workload veths that are no longer desired go;
 //  6. with the userspace datapath, OVS's tunnel neighbour cache: the MAC

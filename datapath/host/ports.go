@@ -11,7 +11,7 @@ import (
 
 // plugGrace is how long a port PlugWorkload added is kept although no
 // desired state names its workload yet: CNI ADD plugs the veth before the
-// workload reaches this host's mirror through the watch.
+// workload reaches this host's desired state through the watch.
 const plugGrace = 5 * time.Minute
 
 // isWorkloadPort reports whether name has the form of a workload's host

@@ -133,7 +133,7 @@
 // # Not done
 //
 // After an ovs-vswitchd restart (as opposed to an agent restart) the agent's
-// periodic resync (sdnd/agent, every 15 s) puts the flows back; setting
+// periodic resync (node/agent, every 15 s) puts the flows back; setting
 // other_config:flow-restore-wait=true while they are replayed would close
 // that gap, and nothing here sets it yet.
 package ovs
