@@ -283,10 +283,52 @@ func (a *Agent) follow(ctx context.Context) error {
 	if last := a.lastReport.Load(); last != nil {
 		a.report(ctx, last)
 	}
-	type received struct {
-		ev  *sdnv1.WatchEvent
-		err error
+	events := receive(ctx, stream)
+	f := &follower{}
+	for {
+		var r received
+		select {
+		case r = <-events:
+		default:
+			// Nothing more has arrived: realize what did, then wait.
+			a.flush(ctx, f)
+			select {
+			case r = <-events:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if r.err != nil {
+			a.flush(ctx, f)
+			if r.err == io.EOF {
+				return errors.New("server closed the watch")
+			}
+			return r.err
+		}
+		change, err := a.accept(f, r.ev)
+		if err != nil {
+			return err
+		}
+		if change == nil {
+			continue
+		}
+		// Whole revisions only, under realizeMu: a realize (a resync, a
+		// CNI Sync) never sees half of one.
+		a.realizeMu.Lock()
+		a.update(change)
+		a.realizeMu.Unlock()
+		f.dirty = true
 	}
+}
+
+// received is one message of a watch stream, or the error that ended it.
+type received struct {
+	ev  *sdnv1.WatchEvent
+	err error
+}
+
+// receive relays a watch stream's messages until the stream or ctx ends.
+func receive(ctx context.Context, stream grpc.ServerStreamingClient[sdnv1.WatchEvent]) <-chan received {
 	events := make(chan received, 64)
 	go func() {
 		for {
@@ -301,85 +343,76 @@ func (a *Agent) follow(ctx context.Context) error {
 			}
 		}
 	}()
-	var next *model.Desired // a snapshot being received
-	dirty := false          // the desired state changed since the last realize
-	flush := func() {
-		if dirty && next == nil && ctx.Err() == nil {
-			a.realizeMu.Lock()
-			rep := a.realize(ctx)
-			a.realizeMu.Unlock()
-			a.report(ctx, rep)
-			dirty = false
-		}
-	}
-	for {
-		var r received
-		select {
-		case r = <-events:
-		default:
-			// Nothing more has arrived: realize what did, then wait.
-			flush()
-			select {
-			case r = <-events:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		if r.err != nil {
-			flush()
-			if r.err == io.EOF {
-				return errors.New("server closed the watch")
-			}
-			return r.err
-		}
-		ev := r.ev
-		if err := a.checkCluster(ev.ClusterId); err != nil {
-			a.log.Error("refusing another cluster's state; keeping the host as it is", "err", err)
-			return err
-		}
-		var change func()
-		switch ev.Type {
-		case sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT:
-			if next == nil {
-				next = model.NewDesired()
-				next.ClusterID = a.desired.ClusterID
-				a.log.Info("receiving full state", "revision", ev.Revision, "reason", ev.Reason)
-			}
-			if ev.ClusterId != "" {
-				next.ClusterID = ev.ClusterId
-			}
-			next.Apply(ev.Changes, ev.Revision)
-			if !ev.SnapshotDone {
-				continue
-			}
-			snap := next
-			next = nil
-			change = func() { a.desired = snap }
-			a.Snapshots++
-		case sdnv1.WatchEventType_WATCH_EVENT_TYPE_DELTA:
-			if next != nil {
-				return errors.New("server sent a delta inside a snapshot")
-			}
-			if ev.Revision <= a.desired.Revision {
-				continue
-			}
-			change = func() {
-				a.desired.Apply(ev.Changes, ev.Revision)
-				if ev.ClusterId != "" {
-					a.desired.ClusterID = ev.ClusterId
-				}
-			}
-			a.Deltas++
-		default:
-			return fmt.Errorf("unknown watch event type %v", ev.Type)
-		}
-		// Whole revisions only, under realizeMu: a realize (a resync, a
-		// CNI Sync) never sees half of one.
+	return events
+}
+
+// follower is one watch stream's progress.
+type follower struct {
+	next  *model.Desired // a snapshot being received
+	dirty bool           // the desired state changed since the last realize
+}
+
+// flush realizes the desired state and reports it, if it changed and no
+// snapshot is half received.
+func (a *Agent) flush(ctx context.Context, f *follower) {
+	if f.dirty && f.next == nil && ctx.Err() == nil {
 		a.realizeMu.Lock()
-		a.update(change)
+		rep := a.realize(ctx)
 		a.realizeMu.Unlock()
-		dirty = true
+		a.report(ctx, rep)
+		f.dirty = false
 	}
+}
+
+// accept takes one watch event. It returns the change the event makes to
+// the desired state, nil when it makes none yet (a snapshot chunk before the
+// last, a revision already held), or why the stream must end.
+func (a *Agent) accept(f *follower, ev *sdnv1.WatchEvent) (func(), error) {
+	if err := a.checkCluster(ev.ClusterId); err != nil {
+		a.log.Error("refusing another cluster's state; keeping the host as it is", "err", err)
+		return nil, err
+	}
+	switch ev.Type {
+	case sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT:
+		return a.acceptSnapshot(f, ev), nil
+	case sdnv1.WatchEventType_WATCH_EVENT_TYPE_DELTA:
+		if f.next != nil {
+			return nil, errors.New("server sent a delta inside a snapshot")
+		}
+		if ev.Revision <= a.desired.Revision {
+			return nil, nil
+		}
+		a.Deltas++
+		return func() {
+			a.desired.Apply(ev.Changes, ev.Revision)
+			if ev.ClusterId != "" {
+				a.desired.ClusterID = ev.ClusterId
+			}
+		}, nil
+	default:
+		return nil, fmt.Errorf("unknown watch event type %v", ev.Type)
+	}
+}
+
+// acceptSnapshot adds one chunk of a full snapshot to f.next; with the last
+// chunk it returns the change that swaps the whole snapshot in.
+func (a *Agent) acceptSnapshot(f *follower, ev *sdnv1.WatchEvent) func() {
+	if f.next == nil {
+		f.next = model.NewDesired()
+		f.next.ClusterID = a.desired.ClusterID
+		a.log.Info("receiving full state", "revision", ev.Revision, "reason", ev.Reason)
+	}
+	if ev.ClusterId != "" {
+		f.next.ClusterID = ev.ClusterId
+	}
+	f.next.Apply(ev.Changes, ev.Revision)
+	if !ev.SnapshotDone {
+		return nil
+	}
+	snap := f.next
+	f.next = nil
+	a.Snapshots++
+	return func() { a.desired = snap }
 }
 
 // WrongClusterError says the servers belong to another cluster than the
