@@ -210,7 +210,7 @@ func (s *serverRole) stop() {
 	// Watches and WaitRealized streams never end by themselves: end them
 	// now (Unavailable), so their agents and clients move to another
 	// server at once and GracefulStop does not wait its 5 s for them.
-	s.srv.FSM().Hub().Close()
+	s.srv.Hub().Close()
 	done := make(chan struct{})
 	go func() { s.g.GracefulStop(); close(done) }()
 	select {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sdn-dev/sdn/cluster"
 	"github.com/sdn-dev/sdn/cluster/command"
+	"github.com/sdn-dev/sdn/cluster/fsm"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -116,7 +117,7 @@ func (s *Server) Install(g *grpc.Server) *health.Server {
 }
 
 // propose commits a command and maps refusals to gRPC statuses.
-func (s *Server) propose(ctx context.Context, typ command.Type, msg proto.Message) (*cluster.Result, error) {
+func (s *Server) propose(ctx context.Context, typ command.Type, msg proto.Message) (*fsm.Result, error) {
 	res, err := s.cluster.Propose(ctx, typ, msg)
 	if err != nil {
 		return nil, toStatus(err)
@@ -127,17 +128,17 @@ func (s *Server) propose(ctx context.Context, typ command.Type, msg proto.Messag
 // toStatus maps cluster errors to gRPC statuses; refusals carry their
 // violations as an ApplyError detail.
 func toStatus(err error) error {
-	var ce *cluster.Error
+	var ce *fsm.Error
 	var nl *cluster.ErrNotLeader
 	switch {
 	case errors.As(err, &ce):
 		code := codes.InvalidArgument
 		switch ce.Code {
-		case cluster.CodeConflict:
+		case fsm.CodeConflict:
 			code = codes.FailedPrecondition
-		case cluster.CodeNotFound:
+		case fsm.CodeNotFound:
 			code = codes.NotFound
-		case cluster.CodeExhausted:
+		case fsm.CodeExhausted:
 			code = codes.ResourceExhausted
 		}
 		st := status.New(code, ce.Error())
