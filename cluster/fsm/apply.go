@@ -15,58 +15,141 @@ import (
 // it). It checks everything first, then allocates, then writes: a refused
 // command writes nothing and leaves the allocators as they were.
 func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
-	hcl := func(file string) *sdnv1.Origin {
-		return &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_HCL, File: file}
-	}
+	a := &configApply{e: e, req: req}
 
 	// Phase 1: checks, against the stored state and the request itself.
-	var newSettings, oldSettings *sdnv1.ClusterSettings
-	if req.Cluster != nil {
-		newSettings = fillSettingDefaults(req.Cluster)
-		checkSettings(&e.vs, e.tx, newSettings)
-		oldSettings = e.tx.Cluster()
+	a.checkSettings()
+	a.checkNetworks()
+	a.checkAdmins()
+	a.checkWorkloads()
+	a.planPrunes()
+	if len(e.vs.list) > 0 {
+		return nil, e.fail()
 	}
 
-	stored := map[string]*sdnv1.Network{}
-	for _, n := range e.tx.Networks() {
-		stored[n.Name] = n
+	// Phase 2: allocations. Releases first, so a pruned workload's address
+	// is free for a new one in the same apply.
+	a.releasePruned()
+	if rerr := a.allocateNetworks(); rerr != nil {
+		return nil, rerr
 	}
-	wanted := map[string]*sdnv1.Network{}
-	for _, n := range req.Networks {
+	a.allocateWorkloads()
+	if len(e.vs.list) > 0 {
+		return nil, e.fail()
+	}
+
+	// Phase 3: writes.
+	if rerr := a.writeSettings(); rerr != nil {
+		return nil, rerr
+	}
+	if rerr := a.writeObjects(); rerr != nil {
+		return nil, rerr
+	}
+	return e.finish()
+}
+
+// configApply is one ApplyConfig command on its way through applyConfig's
+// phases; each phase fills in what the next one reads.
+type configApply struct {
+	e   *exec
+	req *sdnv1.ApplyRequest
+
+	// checkSettings: the requested settings with defaults filled in, and
+	// the stored ones (nil when none).
+	newSettings, oldSettings *sdnv1.ClusterSettings
+	// checkNetworks: stored and requested networks by name, and the names
+	// of those that exist after this command.
+	stored, wanted map[string]*sdnv1.Network
+	remaining      map[string]bool
+	// checkWorkloads: stored and requested workloads by key, and the
+	// requested keys, sorted.
+	storedW, wantedW map[string]*sdnv1.Workload
+	wantedKeys       []string
+	// planPrunes: what a prune removes.
+	pruneW []*sdnv1.Workload
+	pruneN []*sdnv1.Network
+	// allocateNetworks, allocateWorkloads: the objects to write, and the
+	// VNIDs of the request's networks by name.
+	netPuts []netPut
+	vnids   map[string]uint32
+	wlPuts  []wlPut
+}
+
+type netPut struct {
+	op      sdnv1.ChangeOp
+	n       *sdnv1.Network
+	details []string
+}
+
+type wlPut struct {
+	op      sdnv1.ChangeOp
+	w       *sdnv1.Workload
+	details []string
+}
+
+// hclFrom is the origin of an object declared in an HCL file.
+func hclFrom(file string) *sdnv1.Origin {
+	return &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_HCL, File: file}
+}
+
+// checkSettings checks the requested cluster settings, if any.
+func (a *configApply) checkSettings() {
+	if a.req.Cluster != nil {
+		a.newSettings = fillSettingDefaults(a.req.Cluster)
+		checkSettings(&a.e.vs, a.e.tx, a.newSettings)
+		a.oldSettings = a.e.tx.Cluster()
+	}
+}
+
+// checkNetworks checks the requested networks against each other and the
+// stored ones, and works out which networks exist after the command.
+func (a *configApply) checkNetworks() {
+	e := a.e
+	a.stored = map[string]*sdnv1.Network{}
+	for _, n := range e.tx.Networks() {
+		a.stored[n.Name] = n
+	}
+	a.wanted = map[string]*sdnv1.Network{}
+	for _, n := range a.req.Networks {
 		if msg := checkName("network", n.Name); msg != "" {
 			e.vs.add(CodeInvalid, "network", n.Name, "", msg)
 			continue
 		}
-		if _, dup := wanted[n.Name]; dup {
+		if _, dup := a.wanted[n.Name]; dup {
 			e.vs.add(CodeInvalid, "network", n.Name, "", "declared twice")
 			continue
 		}
 		if msg := checkLabels(n.Labels); msg != "" {
 			e.vs.add(CodeInvalid, "network", n.Name, "labels", msg)
 		}
-		if old, ok := stored[n.Name]; ok && old.Admin != n.Admin {
+		if old, ok := a.stored[n.Name]; ok && old.Admin != n.Admin {
 			e.vs.add(CodeConflict, "network", n.Name, "admin", fmt.Sprintf("admin cannot change after creation (the network holds VNID %d for its lifetime); delete and recreate the network", old.Vnid))
 		}
-		if old, ok := stored[n.Name]; ok && old.GetOrigin().GetKind() != sdnv1.OriginKind_ORIGIN_KIND_HCL {
+		if old, ok := a.stored[n.Name]; ok && old.GetOrigin().GetKind() != sdnv1.OriginKind_ORIGIN_KIND_HCL {
 			e.vs.add(CodeConflict, "network", n.Name, "", fmt.Sprintf("exists and was created by %s, not HCL; choose another name", originName(old.Origin)))
 		}
-		wanted[n.Name] = n
+		a.wanted[n.Name] = n
 	}
 	// Networks that exist after this command.
-	remaining := map[string]bool{}
-	for name, n := range stored {
-		if _, keep := wanted[name]; keep || !req.Prune || n.GetOrigin().GetKind() != sdnv1.OriginKind_ORIGIN_KIND_HCL {
-			remaining[name] = true
+	a.remaining = map[string]bool{}
+	for name, n := range a.stored {
+		if _, keep := a.wanted[name]; keep || !a.req.Prune || n.GetOrigin().GetKind() != sdnv1.OriginKind_ORIGIN_KIND_HCL {
+			a.remaining[name] = true
 		}
 	}
-	for name := range wanted {
-		remaining[name] = true
+	for name := range a.wanted {
+		a.remaining[name] = true
 	}
+}
+
+// checkAdmins refuses a command after which more than one network would be
+// the admin network.
+func (a *configApply) checkAdmins() {
 	var admins []string
-	for name := range remaining {
-		n := wanted[name]
+	for name := range a.remaining {
+		n := a.wanted[name]
 		if n == nil {
-			n = stored[name]
+			n = a.stored[name]
 		}
 		if n.Admin {
 			admins = append(admins, name)
@@ -75,32 +158,36 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 	sort.Strings(admins)
 	if len(admins) > 1 {
 		for _, name := range admins {
-			if _, inReq := wanted[name]; inReq {
-				e.vs.add(CodeConflict, "network", name, "admin", fmt.Sprintf("only one network can be the admin network (VNID 0); admin networks would be %s", strings.Join(admins, ", ")))
+			if _, inReq := a.wanted[name]; inReq {
+				a.e.vs.add(CodeConflict, "network", name, "admin", fmt.Sprintf("only one network can be the admin network (VNID 0); admin networks would be %s", strings.Join(admins, ", ")))
 			}
 		}
 	}
+}
 
-	storedW := map[string]*sdnv1.Workload{}
+// checkWorkloads checks the requested workloads against each other, the
+// networks that remain, the hosts and the stored workloads.
+func (a *configApply) checkWorkloads() {
+	e := a.e
+	a.storedW = map[string]*sdnv1.Workload{}
 	for _, w := range e.tx.Workloads("") {
-		storedW[state.WorkloadKey(w.Network, w.Name)] = w
+		a.storedW[state.WorkloadKey(w.Network, w.Name)] = w
 	}
-	wantedW := map[string]*sdnv1.Workload{}
-	var wantedKeys []string
-	for _, w := range req.Workloads {
+	a.wantedW = map[string]*sdnv1.Workload{}
+	for _, w := range a.req.Workloads {
 		key := state.WorkloadKey(w.Network, w.Name)
 		if msg := checkName("workload", w.Name); msg != "" {
 			e.vs.add(CodeInvalid, "workload", key, "", msg)
 			continue
 		}
-		if _, dup := wantedW[key]; dup {
+		if _, dup := a.wantedW[key]; dup {
 			e.vs.add(CodeInvalid, "workload", key, "", "declared twice")
 			continue
 		}
 		if msg := checkLabels(w.Labels); msg != "" {
 			e.vs.add(CodeInvalid, "workload", key, "labels", msg)
 		}
-		if !remaining[w.Network] {
+		if !a.remaining[w.Network] {
 			e.vs.add(CodeNotFound, "workload", key, "network", fmt.Sprintf("unknown network %q; declare it in a network block or check `sdnctl get networks`", w.Network))
 		}
 		if msg := checkName("node", w.Node); msg != "" {
@@ -109,80 +196,81 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 		if field, msg := checkAddrs(w); msg != "" {
 			e.vs.add(CodeInvalid, "workload", key, field, msg)
 		}
-		if old, ok := storedW[key]; ok && old.GetOrigin().GetKind() != sdnv1.OriginKind_ORIGIN_KIND_HCL {
+		if old, ok := a.storedW[key]; ok && old.GetOrigin().GetKind() != sdnv1.OriginKind_ORIGIN_KIND_HCL {
 			e.vs.add(CodeConflict, "workload", key, "", fmt.Sprintf("exists and was attached by %s, not HCL; choose another name", originName(old.Origin)))
 		}
 		if n, ok := e.tx.Node(w.Node); ok && n.Drained {
 			// New workloads (or ones moving here) only; those already on
 			// the host stay.
-			if old, ok := storedW[key]; !ok || old.Node != w.Node {
+			if old, ok := a.storedW[key]; !ok || old.Node != w.Node {
 				e.vs.add(CodeConflict, "workload", key, "node", drainedRefusal(w.Node))
 			}
 		}
-		wantedW[key] = w
-		wantedKeys = append(wantedKeys, key)
+		a.wantedW[key] = w
+		a.wantedKeys = append(a.wantedKeys, key)
 	}
-	sort.Strings(wantedKeys)
-	var pruneW []*sdnv1.Workload
-	if req.Prune {
-		for _, key := range slices.Sorted(maps.Keys(storedW)) {
-			w := storedW[key]
-			if _, keep := wantedW[key]; !keep && w.GetOrigin().GetKind() == sdnv1.OriginKind_ORIGIN_KIND_HCL {
-				pruneW = append(pruneW, w)
+	sort.Strings(a.wantedKeys)
+}
+
+// planPrunes lists the HCL workloads and networks a prune removes, and
+// refuses to prune a network that would keep workloads.
+func (a *configApply) planPrunes() {
+	if a.req.Prune {
+		for _, key := range slices.Sorted(maps.Keys(a.storedW)) {
+			w := a.storedW[key]
+			if _, keep := a.wantedW[key]; !keep && w.GetOrigin().GetKind() == sdnv1.OriginKind_ORIGIN_KIND_HCL {
+				a.pruneW = append(a.pruneW, w)
 			}
 		}
 	}
-	var pruneN []*sdnv1.Network
-	for _, name := range slices.Sorted(maps.Keys(stored)) {
-		if remaining[name] {
+	for _, name := range slices.Sorted(maps.Keys(a.stored)) {
+		if a.remaining[name] {
 			continue
 		}
-		pruneN = append(pruneN, stored[name])
+		a.pruneN = append(a.pruneN, a.stored[name])
 		var left []string
-		for key, w := range storedW {
-			if w.Network == name && !slices.Contains(pruneW, w) {
+		for key, w := range a.storedW {
+			if w.Network == name && !slices.Contains(a.pruneW, w) {
 				left = append(left, key)
 			}
 		}
-		for key, w := range wantedW {
+		for key, w := range a.wantedW {
 			if w.Network == name {
 				left = append(left, key)
 			}
 		}
 		if len(left) > 0 {
 			sort.Strings(left)
-			e.vs.add(CodeConflict, "network", name, "", fmt.Sprintf("cannot prune: it still has %d workloads (%s); detach them first", len(left), summarize(left, 3)))
+			a.e.vs.add(CodeConflict, "network", name, "", fmt.Sprintf("cannot prune: it still has %d workloads (%s); detach them first", len(left), summarize(left, 3)))
 		}
 	}
-	if len(e.vs.list) > 0 {
-		return nil, e.fail()
-	}
+}
 
-	// Phase 2: allocations. Releases first, so a pruned workload's address
-	// is free for a new one in the same apply.
-	for _, w := range pruneW {
-		e.unplace(w)
+// releasePruned frees the addresses and VNIDs of what a prune removes.
+func (a *configApply) releasePruned() {
+	for _, w := range a.pruneW {
+		a.e.unplace(w)
 	}
-	for _, n := range pruneN {
+	for _, n := range a.pruneN {
 		if !n.Admin {
-			e.at.releaseVNID(n.Vnid)
+			a.e.at.releaseVNID(n.Vnid)
 		}
 	}
-	type netPut struct {
-		op      sdnv1.ChangeOp
-		n       *sdnv1.Network
-		details []string
-	}
-	var netPuts []netPut
-	vnids := map[string]uint32{} // networks of this request, by name
-	for _, name := range slices.Sorted(maps.Keys(wanted)) {
-		req := wanted[name]
-		n := &sdnv1.Network{Name: name, Labels: req.Labels, Admin: req.Admin, Origin: hcl(req.GetOrigin().GetFile())}
-		if old, ok := stored[name]; ok {
+}
+
+// allocateNetworks gives each new network of the request a VNID and lists
+// the networks to write. A VNID pool that runs dry refuses the command.
+func (a *configApply) allocateNetworks() *Error {
+	e := a.e
+	a.vnids = map[string]uint32{}
+	for _, name := range slices.Sorted(maps.Keys(a.wanted)) {
+		want := a.wanted[name]
+		n := &sdnv1.Network{Name: name, Labels: want.Labels, Admin: want.Admin, Origin: hclFrom(want.GetOrigin().GetFile())}
+		if old, ok := a.stored[name]; ok {
 			n.Vnid, n.CreateRevision = old.Vnid, old.CreateRevision
-			vnids[name] = n.Vnid
+			a.vnids[name] = n.Vnid
 			if d := networkDetails(old, n); len(d) > 0 {
-				netPuts = append(netPuts, netPut{sdnv1.ChangeOp_CHANGE_OP_UPDATE, n, d})
+				a.netPuts = append(a.netPuts, netPut{sdnv1.ChangeOp_CHANGE_OP_UPDATE, n, d})
 			}
 			continue
 		}
@@ -190,56 +278,60 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 			v, err := e.at.vnid()
 			if err != nil {
 				e.vs.add(CodeExhausted, "network", name, "", fmt.Sprintf("allocate a VNID: %v", err))
-				return nil, e.fail()
+				return e.fail()
 			}
 			n.Vnid = v
 		}
-		vnids[name] = n.Vnid
-		netPuts = append(netPuts, netPut{sdnv1.ChangeOp_CHANGE_OP_CREATE, n, nil})
+		a.vnids[name] = n.Vnid
+		a.netPuts = append(a.netPuts, netPut{sdnv1.ChangeOp_CHANGE_OP_CREATE, n, nil})
 	}
-	vnidOf := func(network string) uint32 {
-		if v, ok := vnids[network]; ok {
-			return v
-		}
-		return stored[network].GetVnid()
+	return nil
+}
+
+// vnidOf is a network's VNID: the request's, else the stored one.
+func (a *configApply) vnidOf(network string) uint32 {
+	if v, ok := a.vnids[network]; ok {
+		return v
 	}
-	type wlPut struct {
-		op      sdnv1.ChangeOp
-		w       *sdnv1.Workload
-		details []string
-	}
-	var wlPuts []wlPut
+	return a.stored[network].GetVnid()
+}
+
+// allocateWorkloads places the requested workloads (new ones, ones that
+// move, ones waiting for a full block) and lists those to write. A
+// workload that cannot be placed is a violation.
+func (a *configApply) allocateWorkloads() {
+	e := a.e
 	// Moves and address changes release before anything claims.
-	for _, key := range wantedKeys {
-		if old, ok := storedW[key]; ok && workloadMoves(old, wantedW[key]) {
+	for _, key := range a.wantedKeys {
+		if old, ok := a.storedW[key]; ok && workloadMoves(old, a.wantedW[key]) {
 			e.unplace(old)
 		}
 	}
-	for _, key := range wantedKeys {
-		req := wantedW[key]
-		w := &sdnv1.Workload{Name: req.Name, Network: req.Network, Node: req.Node, Labels: req.Labels, Origin: hcl(req.GetOrigin().GetFile()), Vnid: vnidOf(req.Network)}
-		old, exists := storedW[key]
-		_, hostReady := e.at.p.ips[req.Node]
+	for _, key := range a.wantedKeys {
+		want := a.wantedW[key]
+		w := &sdnv1.Workload{Name: want.Name, Network: want.Network, Node: want.Node, Labels: want.Labels, Origin: hclFrom(want.GetOrigin().GetFile()), Vnid: a.vnidOf(want.Network)}
+		old, exists := a.storedW[key]
+		_, hostReady := e.at.p.ips[want.Node]
 		switch {
-		case exists && old.Pending != "" && hostReady && !workloadMoves(old, req):
+		case exists && old.Pending != "" && hostReady && !workloadMoves(old, want):
 			// Waiting on a registered host (its block was full): try
 			// again, and keep waiting rather than refuse the whole apply
 			// if the block is still full.
 			w.CreateRevision = old.CreateRevision
-			if code, err := e.place(w, req.Ip, req.Mac); err != nil {
+			if code, err := e.place(w, want.Ip, want.Mac); err != nil {
 				if code != CodeExhausted {
 					e.vs.add(code, "workload", key, "ip", err.Error())
 					continue
 				}
-				w.Ip, w.Mac, w.Pending = req.Ip, req.Mac, err.Error()
+				w.Ip, w.Mac, w.Pending = want.Ip, want.Mac, err.Error()
 			}
-		case exists && !workloadMoves(old, req):
+		case exists && !workloadMoves(old, want):
 			w.Ip, w.Mac, w.Pending, w.CreateRevision = old.Ip, old.Mac, old.Pending, old.CreateRevision
-			if req.Mac != "" {
-				w.Mac = req.Mac
+			if want.Mac != "" {
+				w.Mac = want.Mac
 			}
 		default:
-			if code, err := e.place(w, req.Ip, req.Mac); err != nil {
+			if code, err := e.place(w, want.Ip, want.Mac); err != nil {
 				e.vs.add(code, "workload", key, "ip", err.Error())
 				continue
 			}
@@ -249,68 +341,78 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 		}
 		switch {
 		case !exists:
-			wlPuts = append(wlPuts, wlPut{sdnv1.ChangeOp_CHANGE_OP_CREATE, w, nil})
+			a.wlPuts = append(a.wlPuts, wlPut{sdnv1.ChangeOp_CHANGE_OP_CREATE, w, nil})
 		default:
 			if d := workloadDetails(old, w); len(d) > 0 {
-				wlPuts = append(wlPuts, wlPut{sdnv1.ChangeOp_CHANGE_OP_UPDATE, w, d})
+				a.wlPuts = append(a.wlPuts, wlPut{sdnv1.ChangeOp_CHANGE_OP_UPDATE, w, d})
 			}
 		}
 	}
-	if len(e.vs.list) > 0 {
-		return nil, e.fail()
-	}
+}
 
-	// Phase 3: writes.
-	if newSettings != nil {
-		newSettings.Origin = hcl(req.Cluster.GetOrigin().GetFile())
-		base := oldSettings
-		if base == nil {
-			base = DefaultSettings()
-		}
-		newSettings.EffectiveMtu = base.EffectiveMtu
-		if newSettings.Mtu != 0 {
-			newSettings.EffectiveMtu = newSettings.Mtu
-		}
-		d := settingsDetails(base, newSettings)
-		op := sdnv1.ChangeOp_CHANGE_OP_UPDATE
-		if oldSettings == nil {
-			op = sdnv1.ChangeOp_CHANGE_OP_CREATE
-		}
-		if oldSettings == nil || len(d) > 0 || newSettings.EffectiveMtu != base.EffectiveMtu {
-			if newSettings.Cidr != base.Cidr || newSettings.HostPrefix != base.HostPrefix {
-				sp, err := newSubnetPool(newSettings)
-				if err != nil {
-					e.vs.add(CodeInvalid, "cluster", "", "cidr", err.Error())
-					return nil, e.fail()
-				}
-				e.at.replaceSubnets(sp) // no host holds a subnet (checked)
+// writeSettings writes the requested cluster settings when they change
+// anything (or none were stored), with a new subnet pool when the CIDR or
+// host prefix changes.
+func (a *configApply) writeSettings() *Error {
+	e, newSettings, oldSettings := a.e, a.newSettings, a.oldSettings
+	if newSettings == nil {
+		return nil
+	}
+	newSettings.Origin = hclFrom(a.req.Cluster.GetOrigin().GetFile())
+	base := oldSettings
+	if base == nil {
+		base = DefaultSettings()
+	}
+	newSettings.EffectiveMtu = base.EffectiveMtu
+	if newSettings.Mtu != 0 {
+		newSettings.EffectiveMtu = newSettings.Mtu
+	}
+	d := settingsDetails(base, newSettings)
+	op := sdnv1.ChangeOp_CHANGE_OP_UPDATE
+	if oldSettings == nil {
+		op = sdnv1.ChangeOp_CHANGE_OP_CREATE
+	}
+	if oldSettings == nil || len(d) > 0 || newSettings.EffectiveMtu != base.EffectiveMtu {
+		if newSettings.Cidr != base.Cidr || newSettings.HostPrefix != base.HostPrefix {
+			sp, err := newSubnetPool(newSettings)
+			if err != nil {
+				e.vs.add(CodeInvalid, "cluster", "", "cidr", err.Error())
+				return e.fail()
 			}
-			if err := e.putCluster(op, newSettings, d); err != nil {
-				return nil, ioError(err)
-			}
+			e.at.replaceSubnets(sp) // no host holds a subnet (checked)
+		}
+		if err := e.putCluster(op, newSettings, d); err != nil {
+			return ioError(err)
 		}
 	}
-	for _, p := range netPuts {
+	return nil
+}
+
+// writeObjects writes the networks and workloads, then removes what a
+// prune removes.
+func (a *configApply) writeObjects() *Error {
+	e := a.e
+	for _, p := range a.netPuts {
 		if err := e.putNetwork(p.op, p.n, p.details); err != nil {
-			return nil, ioError(err)
+			return ioError(err)
 		}
 	}
-	for _, p := range wlPuts {
+	for _, p := range a.wlPuts {
 		if err := e.putWorkload(p.op, p.w, p.details); err != nil {
-			return nil, ioError(err)
+			return ioError(err)
 		}
 	}
-	for _, w := range pruneW {
+	for _, w := range a.pruneW {
 		if err := e.deleteWorkload(w); err != nil {
-			return nil, ioError(err)
+			return ioError(err)
 		}
 	}
-	for _, n := range pruneN {
+	for _, n := range a.pruneN {
 		if err := e.deleteNetwork(n); err != nil {
-			return nil, ioError(err)
+			return ioError(err)
 		}
 	}
-	return e.finish()
+	return nil
 }
 
 // workloadMoves reports whether a requested workload needs a new address:
