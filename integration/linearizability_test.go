@@ -18,9 +18,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/sdn-dev/sdn/cluster/api"
 	"github.com/sdn-dev/sdn/integration/lab"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/sdnd/api"
 )
 
 // TestLinearizability records a concurrent history of writes, allocations
@@ -340,7 +340,7 @@ func classify(err error) linOutcome {
 	switch st.Code() {
 	case codes.Unavailable:
 		// gRPC could not connect, to the server asked or (forwarding) to
-		// the leader: nothing was sent (sdnd/api's unsent).
+		// the leader: nothing was sent (cluster/api's unsent).
 		if strings.Contains(st.Message(), "while dialing") {
 			return linNotSent
 		}

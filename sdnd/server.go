@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/sdn-dev/sdn/cluster"
+	"github.com/sdn-dev/sdn/cluster/api"
 	"github.com/sdn-dev/sdn/cluster/join"
 	"github.com/sdn-dev/sdn/cluster/state"
 	"github.com/sdn-dev/sdn/cluster/transport"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/sdnd/api"
 	"github.com/sdn-dev/sdn/sdnd/cnisrv"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"

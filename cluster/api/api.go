@@ -1,13 +1,16 @@
-// Package api serves sdn's gRPC API on top of a cluster.Server: it converts
-// requests into raft commands, reads the state for List and Watch, and keeps
-// the agents' realization reports. It holds no state of its own beyond
-// those reports.
+// Package api serves sdn's gRPC API on top of a cluster.Server: it
+// converts requests into commands (package command) that the raft server
+// proposes and the state machine (package fsm) applies, maps refusals to
+// gRPC statuses, reads the state for List and Watch, and keeps the agents'
+// realization reports. It holds no state of its own beyond those reports.
+// sdnd wires it: the listeners, TLS and the gRPC server are its.
 //
 // Any server answers any call: a follower forwards writes, linearizable
 // reads and realization reports to the leader (routes.go says which call
 // goes where; forward.go does it, once, with the caller's deadline), and
-// serves watches and stale reads from its own state. The ClusterService
-// (cluster.go) lists and changes the raft servers.
+// serves watches and stale reads from its own state. Who may call what is
+// roles.go's (authz.go checks it). The ClusterService (cluster.go) lists
+// and changes the raft servers.
 package api
 
 import (
