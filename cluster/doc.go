@@ -1,9 +1,11 @@
 // Package cluster is sdn's raft server: hashicorp/raft, with its log and
 // stable store in raft-boltdb, replicating the state machine of package fsm
-// (the desired state in bbolt, allocations made inside apply). This package
-// holds everything that knows of raft or of time; what every replica must
-// compute identically lives in package fsm, which raftFSM adapts to raft's
-// interfaces (log entries in, snapshots of the state file out).
+// (the desired state in bbolt, allocations made inside apply). What every
+// replica must compute identically lives in package fsm, which knows
+// nothing of raft, clocks or randomness; this package runs it under raft
+// (raftFSM adapts it: log entries in, snapshots of the state file out) and
+// holds what is one server's own: its raft node, the leader's decisions
+// and what it keeps in memory.
 //
 // A cluster has 3 or 5 voters (Config.Bootstrap for one, Config.Peers for
 // a static list, package join for servers that find each other); the
