@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sdn-dev/sdn/cluster/command"
+	"github.com/sdn-dev/sdn/cluster/fsm"
 	"github.com/sdn-dev/sdn/cluster/state"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/protobuf/proto"
@@ -54,7 +55,7 @@ func (s *Server) livenessTick(ctx context.Context, l *Liveness) {
 	if clusterID == "" {
 		s.initClusterID(ctx)
 	}
-	grace, never := NodeReleaseAfter(settings)
+	grace, never := fsm.NodeReleaseAfter(settings)
 	for _, tr := range l.Decide(nodes, grace, never) {
 		if ctx.Err() != nil || !s.IsLeader() {
 			return
@@ -81,7 +82,7 @@ func (s *Server) proposeTransition(ctx context.Context, l *Liveness, tr Transiti
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
 	defer cancel()
 	res, err := s.Propose(pctx, typ, msg)
-	var ce *Error
+	var ce *fsm.Error
 	switch {
 	case errors.As(err, &ce):
 		// The state moved on meanwhile (the host came back, or was

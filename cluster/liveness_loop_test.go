@@ -120,3 +120,27 @@ func TestLivenessLoopOnThreeServers(t *testing.T) {
 		t.Fatalf("a after b's release: %v", a)
 	}
 }
+
+// TestLeaderNamesTheCluster: the leader's tick gives a cluster without an
+// id a random one, the same on every server; a second proposal (another
+// leader racing it) changes nothing.
+func TestLeaderNamesTheCluster(t *testing.T) {
+	mc := newMemCluster(t, 3)
+	ctx := ctxT(t)
+	l := mc.leader()
+	l.livenessTick(ctx, NewLiveness(time.Hour, time.Now))
+	var first string
+	l.FSM().View(func(tx *state.Tx) error { first = tx.ClusterID(); return nil })
+	if len(first) < 16 {
+		t.Fatalf("cluster id %q after the leader's tick", first)
+	}
+	l.initClusterID(ctx)
+	mc.waitApplied(l.FSM().AppliedIndex())
+	for _, s := range mc.servers {
+		var id string
+		s.FSM().View(func(tx *state.Tx) error { id = tx.ClusterID(); return nil })
+		if id != first {
+			t.Errorf("%s: cluster id %q, want %q", s.ID(), id, first)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/sdn-dev/sdn/cluster/command"
+	"github.com/sdn-dev/sdn/cluster/fsm"
 	"github.com/sdn-dev/sdn/cluster/state"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
@@ -198,8 +199,8 @@ func TestMembership(t *testing.T) {
 		t.Fatal("s1 does not lead")
 	}
 	ctx := ctxT(t)
-	var e *Error
-	if err := s1.RemoveServer(ctx, "s1"); !errors.As(err, &e) || e.Code != CodeConflict || !contains(err.Error(), "last voter") {
+	var e *fsm.Error
+	if err := s1.RemoveServer(ctx, "s1"); !errors.As(err, &e) || e.Code != fsm.CodeConflict || !contains(err.Error(), "last voter") {
 		t.Fatalf("removing the last voter: %v", err)
 	}
 	if _, err := s1.TransferLeadership(ctx, ""); !errors.As(err, &e) || !contains(err.Error(), "single voter") {
@@ -237,13 +238,13 @@ func TestMembership(t *testing.T) {
 	if _, err := s2.AddVoter(ctx, "s4", "x:1"); !errors.As(err, new(*ErrNotLeader)) {
 		t.Fatalf("AddVoter on a follower: %v", err)
 	}
-	if err := s1.RemoveServer(ctx, "nope"); !errors.As(err, &e) || e.Code != CodeNotFound || !contains(err.Error(), "members are s1, s2, s3") {
+	if err := s1.RemoveServer(ctx, "nope"); !errors.As(err, &e) || e.Code != fsm.CodeNotFound || !contains(err.Error(), "members are s1, s2, s3") {
 		t.Fatalf("removing an unknown server: %v", err)
 	}
 	if _, err := s1.TransferLeadership(ctx, "s1"); !errors.As(err, &e) || !contains(err.Error(), "leader already") {
 		t.Fatalf("transfer to self: %v", err)
 	}
-	if _, err := s1.TransferLeadership(ctx, "nope"); !errors.As(err, &e) || e.Code != CodeNotFound {
+	if _, err := s1.TransferLeadership(ctx, "nope"); !errors.As(err, &e) || e.Code != fsm.CodeNotFound {
 		t.Fatalf("transfer to unknown: %v", err)
 	}
 	to, err := s1.TransferLeadership(ctx, "s3")
@@ -343,44 +344,4 @@ func TestConcurrentProposalsShareEntries(t *testing.T) {
 			t.Fatalf("%s differs from the leader:\n%s", s.ID(), d)
 		}
 	}
-}
-
-// TestBatchEntryAppliesEachCommand: a Batch entry applies its commands in
-// order, each on its own: a refused one changes nothing and the others
-// apply.
-func TestBatchEntryAppliesEachCommand(t *testing.T) {
-	tf := newTestFSM(t)
-	enc := func(typ command.Type, req *sdnv1.RegisterNodeRequest) []byte {
-		b, err := command.Encode(typ, req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	data := command.EncodeBatch([][]byte{
-		enc(command.RegisterNode, register("h1", "198.18.0.1", 1500)),
-		enc(command.RegisterNode, register("h2", "198.18.0.1", 1500)), // h1's address: refused
-		enc(command.RegisterNode, register("h3", "198.18.0.3", 1500)),
-		command.EncodeBatch(nil), // nested: refused
-	})
-	tf.index++
-	out := tf.f.Apply(&raft.Log{Index: tf.index, Term: 1, Type: raft.LogCommand, Data: data})
-	rs, ok := out.([]*Result)
-	if !ok || len(rs) != 4 {
-		t.Fatalf("batch result %T %v", out, out)
-	}
-	if rs[0].Err != nil || rs[2].Err != nil || rs[1].Err == nil || rs[3].Err == nil {
-		t.Fatalf("results: %v %v %v %v", rs[0].Err, rs[1].Err, rs[2].Err, rs[3].Err)
-	}
-	if rs[0].Revision != 1 || rs[2].Revision != 2 {
-		t.Fatalf("revisions %d and %d, want 1 and 2", rs[0].Revision, rs[2].Revision)
-	}
-	if e, c := tf.f.Counts(); e != 1 || c != 4 {
-		t.Fatalf("counts %d entries %d commands", e, c)
-	}
-	tf.view(func(tx *state.Tx) {
-		if len(tx.Nodes()) != 2 {
-			t.Fatalf("nodes %v", tx.Nodes())
-		}
-	})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/sdn-dev/sdn/cluster/command"
+	"github.com/sdn-dev/sdn/cluster/fsm"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -57,7 +58,7 @@ const (
 // the next entry carries all of them as one Batch command. One client sees
 // the latency of one entry; many clients share entries, so throughput
 // grows with them.
-func (s *Server) Propose(ctx context.Context, typ command.Type, msg proto.Message) (*Result, error) {
+func (s *Server) Propose(ctx context.Context, typ command.Type, msg proto.Message) (*fsm.Result, error) {
 	if s.raft.State() != raft.Leader {
 		return nil, s.notLeader()
 	}
@@ -90,11 +91,11 @@ type proposal struct {
 }
 
 type outcome struct {
-	res *Result
+	res *fsm.Result
 	err error
 }
 
-func (p *proposer) propose(ctx context.Context, typ command.Type, data []byte) (*Result, error) {
+func (p *proposer) propose(ctx context.Context, typ command.Type, data []byte) (*fsm.Result, error) {
 	pr := &proposal{ctx: ctx, typ: typ, data: data, done: make(chan outcome, 1)}
 	p.mu.Lock()
 	if p.paused {
@@ -220,11 +221,11 @@ func (p *proposer) commit(batch []*proposal) {
 		fail(err)
 		return
 	}
-	var results []*Result
+	var results []*fsm.Result
 	switch r := f.Response().(type) {
-	case *Result:
-		results = []*Result{r}
-	case []*Result:
+	case *fsm.Result:
+		results = []*fsm.Result{r}
+	case []*fsm.Result:
 		results = r
 	}
 	if len(results) != len(batch) {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sdn-dev/sdn/cluster/fsm"
 	"github.com/sdn-dev/sdn/cluster/state"
 	bolt "go.etcd.io/bbolt"
 )
@@ -55,11 +56,11 @@ var bootID = func() (string, error) {
 	return id, nil
 }
 
-// openState opens the FSM of a server whose data is in dir: without fsync
-// on apply unless syncEvery is set (or the boot id cannot be read), and set
-// aside (to be rebuilt) when it cannot be trusted. It reports whether the
-// file is written without fsync.
-func openState(dir string, syncEvery bool, log *slog.Logger) (*FSM, bool, error) {
+// openState opens the FSM of a server whose data is in dir, publishing its
+// revisions to hub: without fsync on apply unless syncEvery is set (or the
+// boot id cannot be read), and set aside (to be rebuilt) when it cannot be
+// trusted. It reports whether the file is written without fsync.
+func openState(dir string, syncEvery bool, hub *Hub, log *slog.Logger) (*fsm.FSM, bool, error) {
 	path := filepath.Join(dir, stateFile)
 	marker := filepath.Join(dir, stateMarker)
 	boot, err := bootID()
@@ -84,12 +85,12 @@ func openState(dir string, syncEvery bool, log *slog.Logger) (*FSM, bool, error)
 		}
 	}
 	opts := state.Options{NoSync: noSync}
-	f, err := tryOpenFSM(path, opts, log)
+	f, err := tryOpenFSM(path, opts, hub, log)
 	if err != nil && damaged(err) {
 		if err := setStateAside(dir, err.Error(), log); err != nil {
 			return nil, false, err
 		}
-		f, err = OpenFSM(path, opts, log)
+		f, err = fsm.OpenFSM(path, opts, hub, log)
 	}
 	if err != nil {
 		return nil, false, err
@@ -113,7 +114,7 @@ func openState(dir string, syncEvery bool, log *slog.Logger) (*FSM, bool, error)
 
 // closeState fsyncs and closes the state file, then removes the marker: a
 // file closed this way is whole on disk and trusted after any restart.
-func closeState(f *FSM, dir string, noSync bool) error {
+func closeState(f *fsm.FSM, dir string, noSync bool) error {
 	if !noSync {
 		return f.Close()
 	}
@@ -133,13 +134,13 @@ func (e damagedError) Error() string { return fmt.Sprintf("reading the state fil
 
 // tryOpenFSM is OpenFSM with a panic (bbolt on a corrupt page, a record
 // that does not decode) turned into a damagedError.
-func tryOpenFSM(path string, opts state.Options, log *slog.Logger) (f *FSM, err error) {
+func tryOpenFSM(path string, opts state.Options, hub *Hub, log *slog.Logger) (f *fsm.FSM, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			f, err = nil, damagedError{v}
 		}
 	}()
-	return OpenFSM(path, opts, log)
+	return fsm.OpenFSM(path, opts, hub, log)
 }
 
 // damaged reports whether err from opening the state file means the file

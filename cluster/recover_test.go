@@ -154,8 +154,15 @@ func (dc *diskCluster) sameAsLeader(i int) {
 	if ml != ms {
 		dc.t.Fatalf("%s's meta %+v, the leader's %+v", s.ID(), ms, ml)
 	}
-	if err := comparePools(s.FSM().pools, l.FSM().pools); err != nil {
-		dc.t.Fatalf("%s's allocators differ from the leader's: %v", s.ID(), err)
+	// Equal stores (objects and cursors) and allocators that match each
+	// one's store: equal allocators.
+	if ol, oi := objects(dc.t, l), objects(dc.t, s); !slices.Equal(ol, oi) {
+		dc.t.Fatalf("%s's objects or allocator cursors differ from the leader's:\n%s", s.ID(), diffLines(ol, oi))
+	}
+	for _, x := range []*Server{l, s} {
+		if err := x.FSM().CheckAllocators(); err != nil {
+			dc.t.Fatalf("%s's allocators differ from its stored state: %v", x.ID(), err)
+		}
 	}
 }
 
@@ -241,7 +248,7 @@ func TestStateFileRebuiltFromSnapshotAndLog(t *testing.T) {
 			dc.settle()
 			f := (li + 1) % 3
 			var old bytes.Buffer
-			if _, err := dc.servers[f].FSM().db.WriteTo(&old); err != nil {
+			if _, err := dc.servers[f].FSM().WriteImage(&old, nil); err != nil {
 				t.Fatal(err)
 			}
 			dc.attach(10, 20)
@@ -293,7 +300,7 @@ func TestStateFileTrustedAfterProcessCrash(t *testing.T) {
 	}
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	f, noSync, err := openState(dir, false, log)
+	f, noSync, err := openState(dir, false, NewHub(), log)
 	if err != nil || !noSync {
 		t.Fatalf("openState: noSync %v, %v", noSync, err)
 	}
@@ -307,7 +314,7 @@ func TestStateFileTrustedAfterProcessCrash(t *testing.T) {
 	if m, _ := os.ReadFile(filepath.Join(dir, stateMarker)); strings.TrimSpace(string(m)) != boot {
 		t.Fatalf("marker %q, want %s", m, boot)
 	}
-	f, _, err = openState(dir, false, log)
+	f, _, err = openState(dir, false, NewHub(), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +333,7 @@ func TestStateFileTrustedAfterProcessCrash(t *testing.T) {
 	// Fsync on every apply: no marker; one left by a no-fsync run is
 	// cleared once the file is synced.
 	os.WriteFile(filepath.Join(dir, stateMarker), []byte(boot+"\n"), 0o600)
-	f, noSync, err = openState(dir, true, log)
+	f, noSync, err = openState(dir, true, NewHub(), log)
 	if err != nil || noSync {
 		t.Fatalf("openState with syncState: noSync %v, %v", noSync, err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/sdn-dev/sdn/cluster/fsm"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -65,7 +66,8 @@ type Peer struct {
 type Server struct {
 	cfg      Config
 	raft     *raft.Raft
-	fsm      *FSM
+	fsm      *fsm.FSM
+	hub      *Hub
 	logs     *raftboltdb.BoltStore
 	trans    raft.Transport
 	log      *slog.Logger
@@ -92,14 +94,15 @@ func NewServer(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(raftDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	fsm, noSync, err := openState(cfg.DataDir, cfg.syncState, cfg.Logger)
+	hub := NewHub()
+	f, noSync, err := openState(cfg.DataDir, cfg.syncState, hub, cfg.Logger)
 	if err != nil {
 		if cfg.Transport != nil {
 			closeTransport(cfg.Transport)
 		}
 		return nil, err
 	}
-	s := &Server{cfg: cfg, fsm: fsm, stateNoSync: noSync, log: cfg.Logger, started: time.Now()}
+	s := &Server{cfg: cfg, fsm: f, hub: hub, stateNoSync: noSync, log: cfg.Logger, started: time.Now()}
 	s.proposer = &proposer{s: s}
 	if err := s.start(raftDir); err != nil {
 		s.closeStores()
@@ -175,7 +178,7 @@ func (s *Server) start(raftDir string) error {
 	if err != nil {
 		return fmt.Errorf("inspect raft state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, s.fsm, logs, logs, snaps, s.trans)
+	r, err := raft.NewRaft(rc, raftFSM{s.fsm}, logs, logs, snaps, s.trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -286,7 +289,10 @@ func (s *Server) Removed() bool {
 }
 
 // FSM is the server's state machine (for reads).
-func (s *Server) FSM() *FSM { return s.fsm }
+func (s *Server) FSM() *fsm.FSM { return s.fsm }
+
+// Hub is where watchers wait for the state's new revisions.
+func (s *Server) Hub() *Hub { return s.hub }
 
 // Term is the raft term this server is in.
 func (s *Server) Term() uint64 { return s.raft.CurrentTerm() }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/sdn-dev/sdn/cluster/fsm"
 	"github.com/sdn-dev/sdn/cluster/state"
 )
 
@@ -68,7 +69,7 @@ func (s *Server) SaveState(ctx context.Context, w io.Writer, info *ImageInfo) er
 		return err
 	}
 	term := s.raft.CurrentTerm()
-	_, err := s.fsm.db.WriteImage(w, func(tx *state.Tx) error {
+	_, err := s.fsm.WriteImage(w, func(tx *state.Tx) error {
 		*info = imageInfo(tx)
 		info.Term = term
 		return nil
@@ -106,7 +107,7 @@ func (s *Server) RestoreState(ctx context.Context, path string, force bool) (*Re
 		return nil, s.notLeader()
 	}
 	if !s.restoring.CompareAndSwap(false, true) {
-		return nil, refuse(CodeConflict, "", "", "", "another snapshot restore is in progress; wait for it to finish")
+		return nil, fsm.Refuse(fsm.CodeConflict, "", "", "", "another snapshot restore is in progress; wait for it to finish")
 	}
 	defer s.restoring.Store(false)
 
@@ -139,7 +140,7 @@ func (s *Server) RestoreState(ctx context.Context, path string, force bool) (*Re
 		return nil, err
 	}
 	if !force && (replaced.Networks > 0 || replaced.Workloads > 0) {
-		return nil, refuse(CodeConflict, "", "", "", fmt.Sprintf(
+		return nil, fsm.Refuse(fsm.CodeConflict, "", "", "", fmt.Sprintf(
 			"the cluster is not empty (%d networks, %d workloads, %d hosts, revision %d); a restore replaces all of it: restore into a new cluster, or pass --force to replace this one",
 			replaced.Networks, replaced.Workloads, replaced.Nodes, replaced.Revision))
 	}
@@ -192,27 +193,27 @@ func (s *Server) RestoreState(ctx context.Context, path string, force bool) (*Re
 func checkImage(path string) (info ImageInfo, err error) {
 	db, err := state.Open(path, state.Options{})
 	if err != nil {
-		return ImageInfo{}, refuse(CodeInvalid, "", "", "", fmt.Sprintf("the snapshot does not hold a state this server can read: %v", err))
+		return ImageInfo{}, fsm.Refuse(fsm.CodeInvalid, "", "", "", fmt.Sprintf("the snapshot does not hold a state this server can read: %v", err))
 	}
 	defer db.Close()
 	defer func() {
 		// The store panics on a record that does not decode.
 		if r := recover(); r != nil {
-			err = refuse(CodeInvalid, "", "", "", fmt.Sprintf("the snapshot's state is damaged: %v", r))
+			err = fsm.Refuse(fsm.CodeInvalid, "", "", "", fmt.Sprintf("the snapshot's state is damaged: %v", r))
 		}
 	}()
 	if err := db.Check(); err != nil {
-		return ImageInfo{}, refuse(CodeInvalid, "", "", "", fmt.Sprintf("the snapshot's state file is damaged: %v", err))
+		return ImageInfo{}, fsm.Refuse(fsm.CodeInvalid, "", "", "", fmt.Sprintf("the snapshot's state file is damaged: %v", err))
 	}
 	err = db.View(func(tx *state.Tx) error {
-		if _, err := loadPools(tx); err != nil {
+		if err := fsm.RebuildAllocators(tx); err != nil {
 			return err
 		}
 		info = imageInfo(tx)
 		return nil
 	})
 	if err != nil {
-		return ImageInfo{}, refuse(CodeInvalid, "", "", "", fmt.Sprintf("the snapshot's state is inconsistent: %v", err))
+		return ImageInfo{}, fsm.Refuse(fsm.CodeInvalid, "", "", "", fmt.Sprintf("the snapshot's state is inconsistent: %v", err))
 	}
 	return info, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/sdn-dev/sdn/cluster/command"
+	"github.com/sdn-dev/sdn/cluster/fsm"
 	"github.com/sdn-dev/sdn/cluster/state"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
@@ -33,11 +34,11 @@ func objects(t testing.TB, s *Server) []string {
 				out = append(out, l)
 			}
 		}
-		for _, c := range []string{cursorSubnets, cursorVNIDs} {
+		for _, c := range []string{"subnets", "vnids"} { // package fsm's cursors
 			out = append(out, fmt.Sprintf("cursor %s=%d", c, tx.Cursor(c)))
 		}
 		for _, n := range tx.Nodes() {
-			out = append(out, fmt.Sprintf("cursor ips/%s=%d", n.Name, tx.Cursor(cursorIPsPfx+n.Name)))
+			out = append(out, fmt.Sprintf("cursor ips/%s=%d", n.Name, tx.Cursor("ips/"+n.Name)))
 		}
 		return nil
 	})
@@ -258,9 +259,9 @@ func TestRestoreState(t *testing.T) {
 	writeSome(t, dl, "b", 25)
 	before := objects(t, dl)
 
-	var ce *Error
+	var ce *fsm.Error
 	_, err = dl.RestoreState(ctxT(t), img, false)
-	if !errors.As(err, &ce) || ce.Code != CodeConflict || !strings.Contains(err.Error(), "not empty (2 networks, 21 workloads, 2 hosts, revision 25)") {
+	if !errors.As(err, &ce) || ce.Code != fsm.CodeConflict || !strings.Contains(err.Error(), "not empty (2 networks, 21 workloads, 2 hosts, revision 25)") {
 		t.Fatalf("restore over state without force: %v", err)
 	}
 	if got := objects(t, dl); !slices.Equal(got, before) {
@@ -298,7 +299,7 @@ func TestRestoreState(t *testing.T) {
 		if m.Revision != res.Revision || m.Compacted != res.Revision || m.AppliedIndex != res.RaftIndex {
 			t.Fatalf("%s meta after the restore: %+v, want revision and compacted %d, applied %d", s.ID(), m, res.Revision, res.RaftIndex)
 		}
-		if err := checkPoolsMatchStore(s.FSM()); err != nil {
+		if err := s.FSM().CheckAllocators(); err != nil {
 			t.Fatalf("%s: allocators after the restore: %v", s.ID(), err)
 		}
 	}

@@ -46,6 +46,27 @@ func binaries(t *testing.T) string {
 	return binDir
 }
 
+// unsafeReadsBinaries returns a directory like binaries' but whose sdnd is
+// built with the tag sdn_unsafe_reads, which compiles in the test-only
+// switch for stale follower reads (api.UnsafeFollowerReadsEnv); the other
+// binaries are binaries' own. Only TestLinearizabilityCatchesStaleFollowerReads
+// runs it: every other test runs the production build.
+func unsafeReadsBinaries(t *testing.T) string {
+	t.Helper()
+	bin := binaries(t)
+	dir := t.TempDir()
+	out, err := exec.Command("go", "build", "-tags", "sdn_unsafe_reads", "-o", filepath.Join(dir, "sdnd"), "../sdnd").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build -tags sdn_unsafe_reads sdnd: %v\n%s", err, out)
+	}
+	for _, name := range []string{"sdnctl", "sdn", "sdnprobe"} {
+		if err := os.Symlink(filepath.Join(bin, name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if binDir != "" {

@@ -18,9 +18,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/sdn-dev/sdn/cluster/api"
 	"github.com/sdn-dev/sdn/integration/lab"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/sdnd/api"
 )
 
 // TestLinearizability records a concurrent history of writes, allocations
@@ -41,7 +41,7 @@ func TestLinearizability(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	start := time.Now()
-	ll := upLinLab(t, ctx, fmt.Sprintf("lz%d", os.Getpid()%100000), 3)
+	ll := upLinLab(t, ctx, fmt.Sprintf("lz%d", os.Getpid()%100000), 3, binaries(t))
 	artifacts := linArtifactDir(t, ll)
 	lc := newLinClients(ll, 4, 4)
 	lc.setup(t, ctx)
@@ -114,18 +114,21 @@ func TestLinearizability(t *testing.T) {
 
 // TestLinearizabilityCatchesStaleFollowerReads shows the check is not
 // vacuous: with sdnd's test-only switch that lets followers answer
-// linearizable reads from their own state (api.UnsafeFollowerReadsEnv), a
+// linearizable reads from their own state (api.UnsafeFollowerReadsEnv, in
+// an sdnd built with the tag sdn_unsafe_reads: unsafeReadsBinaries), a
 // follower is cut off, a write goes through the leader, and the follower,
 // asked next, answers from its stale copy. Porcupine must call that
 // history illegal, on every run.
 func TestLinearizabilityCatchesStaleFollowerReads(t *testing.T) {
 	needPartitions(t)
-	// Read once by each sdnd at start; the servers inherit it.
+	// Only an sdnd built with the tag has the switch. Each server reads
+	// the variable once at start, inheriting it from this process.
+	bin := unsafeReadsBinaries(t)
 	t.Setenv(api.UnsafeFollowerReadsEnv, "1")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
-	ll := upLinLab(t, ctx, fmt.Sprintf("lb%d", os.Getpid()%100000), 3)
+	ll := upLinLab(t, ctx, fmt.Sprintf("lb%d", os.Getpid()%100000), 3, bin)
 	artifacts := linArtifactDir(t, ll)
 	for k := 1; k <= ll.n; k++ {
 		if b, _ := os.ReadFile(ll.l.ServerLog(k)); !strings.Contains(string(b), "UNSAFE, FOR TESTS ONLY") {
@@ -340,7 +343,7 @@ func classify(err error) linOutcome {
 	switch st.Code() {
 	case codes.Unavailable:
 		// gRPC could not connect, to the server asked or (forwarding) to
-		// the leader: nothing was sent (sdnd/api's unsent).
+		// the leader: nothing was sent (cluster/api's unsent).
 		if strings.Contains(st.Message(), "while dialing") {
 			return linNotSent
 		}

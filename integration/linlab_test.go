@@ -45,8 +45,9 @@ func needPartitions(t *testing.T) {
 }
 
 // upLinLab brings up a lab called name with n servers (and the one host a
-// lab needs, underlay only) and removes it when the test ends.
-func upLinLab(t *testing.T, ctx context.Context, name string, n int) *linLab {
+// lab needs, underlay only), running the binaries in bin (binaries(t), or
+// unsafeReadsBinaries(t)), and removes it when the test ends.
+func upLinLab(t *testing.T, ctx context.Context, name string, n int, bin string) *linLab {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "lab")
 	var progress strings.Builder
@@ -61,7 +62,7 @@ func upLinLab(t *testing.T, ctx context.Context, name string, n int) *linLab {
 			t.Errorf("lab down: %v", err)
 		}
 	})
-	l, err := lab.Up(ctx, lab.Config{Name: name, Hosts: 1, Dir: dir, Bin: binaries(t), UnderlayOnly: true, Logger: &progress})
+	l, err := lab.Up(ctx, lab.Config{Name: name, Hosts: 1, Dir: dir, Bin: bin, UnderlayOnly: true, Logger: &progress})
 	if err != nil {
 		t.Fatalf("lab up: %v\n%s", err, progress.String())
 	}

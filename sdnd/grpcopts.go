@@ -25,7 +25,7 @@ import (
 // clientTLS go to transport.Config).
 //
 // With TLS, every connection is mutual TLS 1.3 against the cluster CA, and
-// the API authorizes each call by the caller's certificate (sdnd/api's
+// the API authorizes each call by the caller's certificate (cluster/api's
 // role table). Unix-socket API listeners get TLS too: their mode 0600
 // already keeps non-root users out, but TLS there costs nothing and keeps
 // one rule (every API call carries a verified identity that the role table

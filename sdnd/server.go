@@ -13,12 +13,12 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/sdn-dev/sdn/cluster"
+	"github.com/sdn-dev/sdn/cluster/api"
 	"github.com/sdn-dev/sdn/cluster/join"
 	"github.com/sdn-dev/sdn/cluster/state"
 	"github.com/sdn-dev/sdn/cluster/transport"
 	"github.com/sdn-dev/sdn/node/cnisrv"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"github.com/sdn-dev/sdn/sdnd/api"
 )
 
 // serverRole is a running raft server and its API listeners.
@@ -211,7 +211,7 @@ func (s *serverRole) stop() {
 	// Watches and WaitRealized streams never end by themselves: end them
 	// now (Unavailable), so their agents and clients move to another
 	// server at once and GracefulStop does not wait its 5 s for them.
-	s.srv.FSM().Hub().Close()
+	s.srv.Hub().Close()
 	done := make(chan struct{})
 	go func() { s.g.GracefulStop(); close(done) }()
 	select {

@@ -52,7 +52,7 @@ func (s *fakeServer) Bootstrap(peers []cluster.Peer) error {
 	return nil
 }
 
-// Hello is what sdnd/api answers.
+// Hello is what cluster/api answers.
 func (w *world) Hello(_ context.Context, addr string, req *sdnv1.HelloRequest) (*sdnv1.HelloResponse, error) {
 	w.mu.Lock()
 	s := w.servers[addr]

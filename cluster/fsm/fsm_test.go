@@ -1,4 +1,4 @@
-package cluster
+package fsm
 
 import (
 	"fmt"
@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/raft"
 	"github.com/sdn-dev/sdn/cluster/command"
 	"github.com/sdn-dev/sdn/cluster/state"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -27,7 +26,7 @@ type testFSM struct {
 func newTestFSM(t testing.TB) *testFSM {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "state.db")
-	f, err := OpenFSM(path, state.Options{NoSync: true}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f, err := OpenFSM(path, state.Options{NoSync: true}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +43,7 @@ func (tf *testFSM) apply(typ command.Type, msg proto.Message) *Result {
 		tf.t.Fatal(err)
 	}
 	tf.index++
-	return tf.f.Apply(&raft.Log{Index: tf.index, Term: 1, Type: raft.LogCommand, Data: data}).(*Result)
+	return tf.f.Apply(Entry{Index: tf.index, Command: true, Data: data}).(*Result)
 }
 
 func (tf *testFSM) mustApply(typ command.Type, msg proto.Message) *Result {
@@ -128,10 +127,10 @@ func TestUnknownCommandTypes(t *testing.T) {
 func TestReplayedEntriesAreSkipped(t *testing.T) {
 	tf := newTestFSM(t)
 	data, _ := command.Encode(command.ApplyConfig, &sdnv1.ApplyRequest{Networks: []*sdnv1.Network{{Name: "a"}}})
-	tf.f.Apply(&raft.Log{Index: 5, Type: raft.LogCommand, Data: data})
+	tf.f.Apply(Entry{Index: 5, Command: true, Data: data})
 	data2, _ := command.Encode(command.ApplyConfig, &sdnv1.ApplyRequest{Networks: []*sdnv1.Network{{Name: "b"}}, Prune: true})
 	// Index 5 again (a replay after restart) must not apply the new payload.
-	if r := tf.f.Apply(&raft.Log{Index: 5, Type: raft.LogCommand, Data: data2}); r != nil {
+	if r := tf.f.Apply(Entry{Index: 5, Command: true, Data: data2}); r != nil {
 		t.Fatalf("replayed entry produced %v", r)
 	}
 	tf.view(func(tx *state.Tx) {
@@ -148,7 +147,7 @@ func TestReopenAtSchemaVersion(t *testing.T) {
 	tf.mustApply(command.AttachWorkload, &sdnv1.AttachWorkloadRequest{Workload: &sdnv1.Workload{Name: "w1", Network: "proj1", Node: "host1"}})
 	before := tf.dump()
 	tf.f.Close()
-	f, err := OpenFSM(tf.path, state.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f, err := OpenFSM(tf.path, state.Options{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,4 +409,44 @@ func TestPendingWorkloadPlacedOnReapply(t *testing.T) {
 	if p := pending(); len(p) != 0 {
 		t.Fatalf("still pending after room was made: %v", p)
 	}
+}
+
+// TestBatchEntryAppliesEachCommand: a Batch entry applies its commands in
+// order, each on its own: a refused one changes nothing and the others
+// apply.
+func TestBatchEntryAppliesEachCommand(t *testing.T) {
+	tf := newTestFSM(t)
+	enc := func(typ command.Type, req *sdnv1.RegisterNodeRequest) []byte {
+		b, err := command.Encode(typ, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	data := command.EncodeBatch([][]byte{
+		enc(command.RegisterNode, register("h1", "198.18.0.1", 1500)),
+		enc(command.RegisterNode, register("h2", "198.18.0.1", 1500)), // h1's address: refused
+		enc(command.RegisterNode, register("h3", "198.18.0.3", 1500)),
+		command.EncodeBatch(nil), // nested: refused
+	})
+	tf.index++
+	out := tf.f.Apply(Entry{Index: tf.index, Command: true, Data: data})
+	rs, ok := out.([]*Result)
+	if !ok || len(rs) != 4 {
+		t.Fatalf("batch result %T %v", out, out)
+	}
+	if rs[0].Err != nil || rs[2].Err != nil || rs[1].Err == nil || rs[3].Err == nil {
+		t.Fatalf("results: %v %v %v %v", rs[0].Err, rs[1].Err, rs[2].Err, rs[3].Err)
+	}
+	if rs[0].Revision != 1 || rs[2].Revision != 2 {
+		t.Fatalf("revisions %d and %d, want 1 and 2", rs[0].Revision, rs[2].Revision)
+	}
+	if e, c := tf.f.Counts(); e != 1 || c != 4 {
+		t.Fatalf("counts %d entries %d commands", e, c)
+	}
+	tf.view(func(tx *state.Tx) {
+		if len(tx.Nodes()) != 2 {
+			t.Fatalf("nodes %v", tx.Nodes())
+		}
+	})
 }

@@ -1,9 +1,8 @@
-package cluster
+package fsm
 
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sdn-dev/sdn/cluster/command"
 	"github.com/sdn-dev/sdn/cluster/state"
@@ -60,28 +59,4 @@ func TestRegisterRefusesAnotherCluster(t *testing.T) {
 	tf.mustApply(command.RegisterNode, req2)
 	req3 := register("h3", "198.18.0.3", 1500) // no id: a new host, or one from before ids
 	tf.mustApply(command.RegisterNode, req3)
-}
-
-// TestLeaderNamesTheCluster: the leader's tick gives a cluster without an
-// id a random one, the same on every server; a second proposal (another
-// leader racing it) changes nothing.
-func TestLeaderNamesTheCluster(t *testing.T) {
-	mc := newMemCluster(t, 3)
-	ctx := ctxT(t)
-	l := mc.leader()
-	l.livenessTick(ctx, NewLiveness(time.Hour, time.Now))
-	var first string
-	l.FSM().View(func(tx *state.Tx) error { first = tx.ClusterID(); return nil })
-	if len(first) < 16 {
-		t.Fatalf("cluster id %q after the leader's tick", first)
-	}
-	l.initClusterID(ctx)
-	mc.waitApplied(l.FSM().AppliedIndex())
-	for _, s := range mc.servers {
-		var id string
-		s.FSM().View(func(tx *state.Tx) error { id = tx.ClusterID(); return nil })
-		if id != first {
-			t.Errorf("%s: cluster id %q, want %q", s.ID(), id, first)
-		}
-	}
 }

@@ -1,8 +1,10 @@
-package cluster
+package fsm
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 
 	"github.com/sdn-dev/sdn/cluster/alloc"
 	"github.com/sdn-dev/sdn/cluster/state"
@@ -100,6 +102,14 @@ func loadPools(tx *state.Tx) (*pools, error) {
 	return p, nil
 }
 
+// RebuildAllocators rebuilds the allocators from the objects tx holds, and
+// drops them: it fails on any subnet, address or VNID held twice (the raft
+// server checks a state image with it before restoring it).
+func RebuildAllocators(tx *state.Tx) error {
+	_, err := loadPools(tx)
+	return err
+}
+
 func ipPoolName(node string, sub netip.Prefix) string {
 	return fmt.Sprintf("node %s's subnet %s", node, sub)
 }
@@ -119,6 +129,67 @@ func (p *pools) saveCursors(tx *state.Tx, nodes ...string) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// CheckAllocators rebuilds the allocators from the stored state, as a
+// restart or a restore does, and compares them with the FSM's live ones:
+// same assignments, same cursors, same CNI owners. A difference is an
+// allocation leaked by a refused command or a cursor that was not persisted,
+// either of which makes a restarted replica diverge. Tests of replicas call
+// it; two FSMs whose stores are equal and whose checks pass hold the same
+// allocators.
+func (f *FSM) CheckAllocators() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var err error
+	f.View(func(tx *state.Tx) error {
+		want, lerr := loadPools(tx)
+		if lerr != nil {
+			err = fmt.Errorf("rebuild allocators from the store: %w", lerr)
+			return nil
+		}
+		err = comparePools(f.pools, want)
+		return nil
+	})
+	return err
+}
+
+// comparePools says how two sets of allocators differ (nil: they do not).
+func comparePools(got, want *pools) error {
+	cmpPool := func(what string, g, w *alloc.Pool) error {
+		gi, wi := slices.Collect(g.UsedIndexes()), slices.Collect(w.UsedIndexes())
+		if !slices.Equal(gi, wi) {
+			return fmt.Errorf("%s: indexes in use %v, want %v", what, gi, wi)
+		}
+		if g.Cursor() != w.Cursor() {
+			return fmt.Errorf("%s: cursor %d, want %d", what, g.Cursor(), w.Cursor())
+		}
+		return nil
+	}
+	if got.subnets.CIDR() != want.subnets.CIDR() || got.subnets.HostPrefix() != want.subnets.HostPrefix() {
+		return fmt.Errorf("subnet pool of %s /%d, want %s /%d", got.subnets.CIDR(), got.subnets.HostPrefix(), want.subnets.CIDR(), want.subnets.HostPrefix())
+	}
+	if err := cmpPool("subnets", got.subnets.Pool(), want.subnets.Pool()); err != nil {
+		return err
+	}
+	if err := cmpPool("VNIDs", got.vnids.Pool(), want.vnids.Pool()); err != nil {
+		return err
+	}
+	if g, w := slices.Sorted(maps.Keys(got.ips)), slices.Sorted(maps.Keys(want.ips)); !slices.Equal(g, w) {
+		return fmt.Errorf("address pools for hosts %v, want %v", g, w)
+	}
+	for _, n := range slices.Sorted(maps.Keys(got.ips)) {
+		if got.ips[n].Subnet() != want.ips[n].Subnet() {
+			return fmt.Errorf("host %s: address pool of %s, want %s", n, got.ips[n].Subnet(), want.ips[n].Subnet())
+		}
+		if err := cmpPool("host "+n+" addresses", got.ips[n].Pool(), want.ips[n].Pool()); err != nil {
+			return err
+		}
+	}
+	if !maps.Equal(got.owners, want.owners) {
+		return fmt.Errorf("CNI owners %v, want %v", got.owners, want.owners)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package cluster
+package fsm
 
 // The checks the random allocation runs (alloc_fsm_test.go) make after
 // every command: nothing allocated twice, the in-memory pools equal to the
@@ -6,10 +6,8 @@ package cluster
 
 import (
 	"fmt"
-	"maps"
 	"net/netip"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -149,61 +147,9 @@ func checkAllocations(tx *state.Tx) error {
 	return nil
 }
 
-// checkPoolsMatchStore rebuilds the allocators from the stored state, as a
-// restart or a restore does, and compares them with the FSM's live ones:
-// same assignments, same cursors, same CNI owners. A difference is an
-// allocation leaked by a refused command or a cursor that was not persisted,
-// either of which makes a restarted replica diverge.
-func checkPoolsMatchStore(f *FSM) error {
-	var err error
-	f.View(func(tx *state.Tx) error {
-		want, lerr := loadPools(tx)
-		if lerr != nil {
-			err = fmt.Errorf("rebuild allocators from the store: %w", lerr)
-			return nil
-		}
-		err = comparePools(f.pools, want)
-		return nil
-	})
-	return err
-}
-
-func comparePools(got, want *pools) error {
-	cmpPool := func(what string, g, w *alloc.Pool) error {
-		gi, wi := slices.Collect(g.UsedIndexes()), slices.Collect(w.UsedIndexes())
-		if !slices.Equal(gi, wi) {
-			return fmt.Errorf("%s: indexes in use %v, want %v", what, gi, wi)
-		}
-		if g.Cursor() != w.Cursor() {
-			return fmt.Errorf("%s: cursor %d, want %d", what, g.Cursor(), w.Cursor())
-		}
-		return nil
-	}
-	if got.subnets.CIDR() != want.subnets.CIDR() || got.subnets.HostPrefix() != want.subnets.HostPrefix() {
-		return fmt.Errorf("subnet pool of %s /%d, want %s /%d", got.subnets.CIDR(), got.subnets.HostPrefix(), want.subnets.CIDR(), want.subnets.HostPrefix())
-	}
-	if err := cmpPool("subnets", got.subnets.Pool(), want.subnets.Pool()); err != nil {
-		return err
-	}
-	if err := cmpPool("VNIDs", got.vnids.Pool(), want.vnids.Pool()); err != nil {
-		return err
-	}
-	if g, w := slices.Sorted(maps.Keys(got.ips)), slices.Sorted(maps.Keys(want.ips)); !slices.Equal(g, w) {
-		return fmt.Errorf("address pools for hosts %v, want %v", g, w)
-	}
-	for _, n := range slices.Sorted(maps.Keys(got.ips)) {
-		if got.ips[n].Subnet() != want.ips[n].Subnet() {
-			return fmt.Errorf("host %s: address pool of %s, want %s", n, got.ips[n].Subnet(), want.ips[n].Subnet())
-		}
-		if err := cmpPool("host "+n+" addresses", got.ips[n].Pool(), want.ips[n].Pool()); err != nil {
-			return err
-		}
-	}
-	if !maps.Equal(got.owners, want.owners) {
-		return fmt.Errorf("CNI owners %v, want %v", got.owners, want.owners)
-	}
-	return nil
-}
+// checkPoolsMatchStore is FSM.CheckAllocators: the live allocators equal
+// those rebuilt from the store.
+func checkPoolsMatchStore(f *FSM) error { return f.CheckAllocators() }
 
 // exhaustedRE matches a violation that says a pool is full: what was being
 // allocated, the pool, used of capacity, the unit and the hint.

@@ -1,4 +1,4 @@
-package cluster
+package fsm
 
 // Allocation through the FSM, in random order: networks, hosts and workloads
 // are created and removed by the same commands raft feeds the FSM, and after

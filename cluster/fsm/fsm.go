@@ -1,4 +1,4 @@
-package cluster
+package fsm
 
 import (
 	"fmt"
@@ -7,7 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/hashicorp/raft"
 	"github.com/sdn-dev/sdn/cluster/command"
 	"github.com/sdn-dev/sdn/cluster/state"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -84,7 +83,7 @@ type FSM struct {
 	db    *state.DB
 	opts  state.Options
 	pools *pools
-	hub   *Hub
+	pub   Publisher
 	log   *slog.Logger
 
 	// entries and commands count what this process applied: raft command
@@ -99,13 +98,32 @@ func (f *FSM) Counts() (entries, commands uint64) {
 	return f.entries.Load(), f.commands.Load()
 }
 
-// OpenFSM opens the state file and rebuilds the allocators from it.
-func OpenFSM(path string, opts state.Options, log *slog.Logger) (*FSM, error) {
+// Publisher hears of the revisions the state reaches: at open, after each
+// batch of entries and after a restore. The raft server's Hub (package
+// cluster) is one, and wakes the watchers with it. Close is called when the
+// FSM closes.
+type Publisher interface {
+	Publish(rev uint64)
+	Close()
+}
+
+// noPublisher is the Publisher of an FSM nobody watches.
+type noPublisher struct{}
+
+func (noPublisher) Publish(uint64) {}
+func (noPublisher) Close()         {}
+
+// OpenFSM opens the state file and rebuilds the allocators from it. pub
+// (nil: nobody) hears of every revision the state reaches.
+func OpenFSM(path string, opts state.Options, pub Publisher, log *slog.Logger) (*FSM, error) {
 	db, err := state.Open(path, opts)
 	if err != nil {
 		return nil, err
 	}
-	f := &FSM{db: db, opts: opts, hub: NewHub(), log: log}
+	if pub == nil {
+		pub = noPublisher{}
+	}
+	f := &FSM{db: db, opts: opts, pub: pub, log: log}
 	if err := f.reload(); err != nil {
 		db.Close()
 		return nil, err
@@ -126,7 +144,7 @@ func (f *FSM) reload() error {
 		return fmt.Errorf("load state %s: %w", f.db.Path(), err)
 	}
 	f.pools = p
-	f.hub.Publish(rev)
+	f.pub.Publish(rev)
 	return nil
 }
 
@@ -134,12 +152,9 @@ func (f *FSM) reload() error {
 func (f *FSM) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.hub.Close()
+	f.pub.Close()
 	return f.db.Close()
 }
-
-// Hub is where watchers wait for new revisions.
-func (f *FSM) Hub() *Hub { return f.hub }
 
 // View runs fn on a consistent read of the state.
 func (f *FSM) View(fn func(*state.Tx) error) error { return f.db.View(fn) }
@@ -151,17 +166,27 @@ func (f *FSM) AppliedIndex() uint64 {
 	return i
 }
 
-// Apply implements raft.FSM for a single entry.
-func (f *FSM) Apply(l *raft.Log) interface{} {
-	return f.ApplyBatch([]*raft.Log{l})[0]
+// Entry is one raft log entry as the FSM sees it (the raft server converts
+// raft's).
+type Entry struct {
+	Index uint64
+	// Command is set for an entry holding a command (raft's LogCommand);
+	// others (a configuration change) only move the applied index.
+	Command bool
+	Data    []byte
 }
 
-// ApplyBatch implements raft.BatchingFSM: every entry of a batch is applied
-// in one bbolt transaction together with the new applied index, so a batch
-// costs one fsync and the index never disagrees with the data. Entries at or
-// below the stored applied index are skipped: they are replays after a
-// restart, already in the state.
-func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
+// Apply applies a single entry (raft.FSM's Apply).
+func (f *FSM) Apply(l Entry) interface{} {
+	return f.ApplyBatch([]Entry{l})[0]
+}
+
+// ApplyBatch applies raft entries (raft.BatchingFSM's ApplyBatch): every
+// entry of a batch is applied in one bbolt transaction together with the
+// new applied index, so a batch costs one fsync and the index never
+// disagrees with the data. Entries at or below the stored applied index are
+// skipped: they are replays after a restart, already in the state.
+func (f *FSM) ApplyBatch(logs []Entry) []interface{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]interface{}, len(logs))
@@ -174,7 +199,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 				continue
 			}
 			last = l.Index
-			if l.Type != raft.LogCommand {
+			if !l.Command {
 				continue
 			}
 			out[i] = f.applyOne(tx, l.Index, l.Data)
@@ -195,7 +220,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		// replica diverge from the log. Stop; a restart replays.
 		panic(fmt.Sprintf("cluster: apply raft entries: %v", err))
 	}
-	f.hub.Publish(rev)
+	f.pub.Publish(rev)
 	return out
 }
 
@@ -273,26 +298,28 @@ func (f *FSM) DryRun(typ command.Type, msg proto.Message) (*Result, error) {
 	return res, err
 }
 
-// Snapshot implements raft.FSM. The bbolt file is copied when raft calls
-// Persist, in one read transaction (a consistent view that does not block
-// applies). That copy may include entries applied after Snapshot returned;
-// this is safe because the applied index travels inside the copy and a
-// restored FSM skips the entries it already holds.
+// Snapshot is raft.FSM's Snapshot (the raft server wraps it). The bbolt
+// file is copied when raft persists the snapshot (Snapshot.WriteTo), in one
+// read transaction (a consistent view that does not block applies). That
+// copy may include entries applied after Snapshot returned; this is safe
+// because the applied index travels inside the copy and a restored FSM
+// skips the entries it already holds.
 //
 // The state file is written without fsync (cluster/recover.go); raft may
 // compact its log up to this snapshot once it is persisted, so the file is
 // synced first: on disk it is never behind the log's first entry.
-func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+func (f *FSM) Snapshot() (*Snapshot, error) {
 	if err := f.db.Sync(); err != nil {
 		return nil, fmt.Errorf("sync state before a snapshot: %w", err)
 	}
-	return &fsmSnapshot{db: f.db}, nil
+	return &Snapshot{db: f.db}, nil
 }
 
 // Sync flushes the state file to disk.
 func (f *FSM) Sync() error { return f.db.Sync() }
 
-// Restore implements raft.FSM: the state file is replaced by the snapshot.
+// Restore is raft.FSM's Restore: the state file is replaced by the
+// snapshot.
 func (f *FSM) Restore(r io.ReadCloser) error {
 	defer r.Close()
 	f.mu.Lock()
@@ -303,14 +330,14 @@ func (f *FSM) Restore(r io.ReadCloser) error {
 	return f.reload()
 }
 
-type fsmSnapshot struct{ db *state.DB }
+// Snapshot is a snapshot of the state file, copied when it is written.
+type Snapshot struct{ db *state.DB }
 
-func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := s.db.WriteTo(sink); err != nil {
-		sink.Cancel()
-		return fmt.Errorf("write state snapshot: %w", err)
-	}
-	return sink.Close()
+// WriteTo copies the state file to w, in one read transaction.
+func (s *Snapshot) WriteTo(w io.Writer) (int64, error) { return s.db.WriteTo(w) }
+
+// WriteImage copies the state file to w in one read transaction, calling fn
+// (when not nil) on that transaction first (state.DB.WriteImage).
+func (f *FSM) WriteImage(w io.Writer, fn func(*state.Tx) error) (int64, error) {
+	return f.db.WriteImage(w, fn)
 }
-
-func (s *fsmSnapshot) Release() {}

@@ -45,7 +45,7 @@ func callerOf(ctx context.Context) (pki.Identity, bool) {
 func (s *Server) authorize(ctx context.Context, method string) (pki.Identity, error) {
 	acc, ok := methodAccess[method]
 	if !ok {
-		return pki.Identity{}, status.Errorf(codes.PermissionDenied, "%s has no entry in the API's role table, so no certificate may call it (a bug in sdnd: add it to sdnd/api/roles.go)", method)
+		return pki.Identity{}, status.Errorf(codes.PermissionDenied, "%s has no entry in the API's role table, so no certificate may call it (a bug in sdnd: add it to cluster/api/roles.go)", method)
 	}
 	id, err := callerIdentity(ctx)
 	if err != nil {

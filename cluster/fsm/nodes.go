@@ -1,4 +1,4 @@
-package cluster
+package fsm
 
 import (
 	"fmt"
@@ -15,41 +15,69 @@ import (
 // cluster MTU; a host whose underlay cannot carry the cluster MTU is refused.
 // Static workloads waiting for this host get their addresses now.
 func registerNode(e *exec, req *sdnv1.RegisterNodeRequest) (*Result, *Error) {
+	// Checks.
+	ip, settings, rerr := checkRegistration(e, req)
+	if rerr != nil {
+		return nil, rerr
+	}
+	// Allocations: the host's subnet, then the addresses of the workloads
+	// waiting for it.
+	old, exists := e.tx.Node(req.Name)
+	n, rerr := registeredNode(e, req, ip, old, exists)
+	if rerr != nil {
+		return nil, rerr
+	}
+	var ready []placed
+	if !exists || old.Subnet == "" {
+		ready = placeWaiting(e, req.Name)
+	}
+	// Writes.
+	return writeRegistration(e, req, settings, n, old, exists, ready)
+}
+
+// checkRegistration checks a registration against the request itself and
+// the stored state. It returns the host's underlay address and a copy of
+// the cluster settings in effect.
+func checkRegistration(e *exec, req *sdnv1.RegisterNodeRequest) (netip.Addr, *sdnv1.ClusterSettings, *Error) {
 	if msg := checkName("node", req.Name); msg != "" {
-		return nil, refuse(CodeInvalid, "node", req.Name, "name", msg)
+		return netip.Addr{}, nil, refuse(CodeInvalid, "node", req.Name, "name", msg)
 	}
 	// A host holding another cluster's state is refused, unless this
 	// cluster declares nothing yet: a new cluster waiting for a snapshot
 	// restore (which brings the old cluster's id) takes its hosts in.
 	if id := e.tx.ClusterID(); req.ClusterId != "" && id != "" && req.ClusterId != id && !e.tx.Empty() {
-		return nil, refuse(CodeConflict, "node", req.Name, "cluster_id", fmt.Sprintf(
+		return netip.Addr{}, nil, refuse(CodeConflict, "node", req.Name, "cluster_id", fmt.Sprintf(
 			"host %s holds the state of cluster %s, but these servers are cluster %s: point its agent at its own cluster's servers, or, to move the host to this cluster, stop its agent and delete its saved desired state (DATA-DIR/agent/desired.pb) first",
 			req.Name, req.ClusterId, id))
 	}
 	ip, err := model.ParseIPv4("underlay address", req.UnderlayIp)
 	if err != nil {
-		return nil, refuse(CodeInvalid, "node", req.Name, "underlay_ip", err.Error())
+		return netip.Addr{}, nil, refuse(CodeInvalid, "node", req.Name, "underlay_ip", err.Error())
 	}
 	if req.UnderlayMtu < 576+VXLANOverhead || req.UnderlayMtu > 65535 {
-		return nil, refuse(CodeInvalid, "node", req.Name, "underlay_mtu", fmt.Sprintf("underlay MTU %d is outside %d-65535", req.UnderlayMtu, 576+VXLANOverhead))
+		return netip.Addr{}, nil, refuse(CodeInvalid, "node", req.Name, "underlay_mtu", fmt.Sprintf("underlay MTU %d is outside %d-65535", req.UnderlayMtu, 576+VXLANOverhead))
 	}
 	if msg := checkLabels(req.Labels); msg != "" {
-		return nil, refuse(CodeInvalid, "node", req.Name, "labels", msg)
+		return netip.Addr{}, nil, refuse(CodeInvalid, "node", req.Name, "labels", msg)
 	}
 	for _, n := range e.tx.Nodes() {
 		if n.Name != req.Name && n.UnderlayIp == ip.String() {
-			return nil, refuse(CodeConflict, "node", req.Name, "underlay_ip", fmt.Sprintf("underlay address %s is already host %s's; each host needs its own", ip, n.Name))
+			return netip.Addr{}, nil, refuse(CodeConflict, "node", req.Name, "underlay_ip", fmt.Sprintf("underlay address %s is already host %s's; each host needs its own", ip, n.Name))
 		}
 	}
 	settings := proto.Clone(effectiveSettings(e.tx)).(*sdnv1.ClusterSettings)
 	room := req.UnderlayMtu - VXLANOverhead
 	if settings.EffectiveMtu != 0 && room < settings.EffectiveMtu {
-		return nil, refuse(CodeConflict, "node", req.Name, "underlay_mtu", fmt.Sprintf(
+		return netip.Addr{}, nil, refuse(CodeConflict, "node", req.Name, "underlay_mtu", fmt.Sprintf(
 			"underlay MTU %d leaves %d bytes for workloads after VXLAN's %d, less than the cluster MTU %d; raise this host's underlay MTU to %d or more, or lower cluster.mtu",
 			req.UnderlayMtu, room, VXLANOverhead, settings.EffectiveMtu, settings.EffectiveMtu+VXLANOverhead))
 	}
+	return ip, settings, nil
+}
 
-	old, exists := e.tx.Node(req.Name)
+// registeredNode is the host as it registers: a known host keeps its subnet,
+// drain and liveness; a new one (or one released) gets a subnet.
+func registeredNode(e *exec, req *sdnv1.RegisterNodeRequest, ip netip.Addr, old *sdnv1.Node, exists bool) (*sdnv1.Node, *Error) {
 	n := &sdnv1.Node{Name: req.Name, UnderlayIp: ip.String(), UnderlayMtu: req.UnderlayMtu, Labels: req.Labels,
 		Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_AGENT}}
 	if exists {
@@ -67,30 +95,40 @@ func registerNode(e *exec, req *sdnv1.RegisterNodeRequest) (*Result, *Error) {
 		}
 		n.Subnet, n.GatewayIp = sub.String(), ipp.Gateway().String()
 	}
+	return n, nil
+}
 
-	// Workloads declared for this host before it registered.
-	type placed struct {
-		w   *sdnv1.Workload
-		old *sdnv1.Workload
-	}
+// placed is a workload given its address (w) and as it was stored (old).
+type placed struct {
+	w   *sdnv1.Workload
+	old *sdnv1.Workload
+}
+
+// placeWaiting places the workloads declared for a host before it
+// registered.
+func placeWaiting(e *exec, node string) []placed {
 	var ready []placed
-	if !exists || old.Subnet == "" {
-		for _, w := range e.tx.Workloads("") {
-			if w.Node != req.Name || w.Pending == "" {
-				continue
-			}
-			nw := proto.Clone(w).(*sdnv1.Workload)
-			if _, err := e.place(nw, w.Ip, w.Mac); err != nil {
-				// The workload stays pending with the reason; the
-				// host itself is welcome.
-				nw.Pending = err.Error()
-				nw.Ip = w.Ip
-			}
-			ready = append(ready, placed{nw, w})
+	for _, w := range e.tx.Workloads("") {
+		if w.Node != node || w.Pending == "" {
+			continue
 		}
+		nw := proto.Clone(w).(*sdnv1.Workload)
+		if _, err := e.place(nw, w.Ip, w.Mac); err != nil {
+			// The workload stays pending with the reason; the
+			// host itself is welcome.
+			nw.Pending = err.Error()
+			nw.Ip = w.Ip
+		}
+		ready = append(ready, placed{nw, w})
 	}
+	return ready
+}
 
+// writeRegistration writes a registration: the cluster MTU the first host
+// fixes, the host, and the workloads placed on it.
+func writeRegistration(e *exec, req *sdnv1.RegisterNodeRequest, settings *sdnv1.ClusterSettings, n, old *sdnv1.Node, exists bool, ready []placed) (*Result, *Error) {
 	if settings.EffectiveMtu == 0 {
+		room := req.UnderlayMtu - VXLANOverhead
 		settings.EffectiveMtu = room
 		op := sdnv1.ChangeOp_CHANGE_OP_UPDATE
 		if e.tx.Cluster() == nil {

@@ -1,13 +1,16 @@
-// Package api serves sdn's gRPC API on top of a cluster.Server: it converts
-// requests into raft commands, reads the state for List and Watch, and keeps
-// the agents' realization reports. It holds no state of its own beyond
-// those reports.
+// Package api serves sdn's gRPC API on top of a cluster.Server: it
+// converts requests into commands (package command) that the raft server
+// proposes and the state machine (package fsm) applies, maps refusals to
+// gRPC statuses, reads the state for List and Watch, and keeps the agents'
+// realization reports. It holds no state of its own beyond those reports.
+// sdnd wires it: the listeners, TLS and the gRPC server are its.
 //
 // Any server answers any call: a follower forwards writes, linearizable
 // reads and realization reports to the leader (routes.go says which call
 // goes where; forward.go does it, once, with the caller's deadline), and
-// serves watches and stale reads from its own state. The ClusterService
-// (cluster.go) lists and changes the raft servers.
+// serves watches and stale reads from its own state. Who may call what is
+// roles.go's (authz.go checks it). The ClusterService (cluster.go) lists
+// and changes the raft servers.
 package api
 
 import (
@@ -19,6 +22,7 @@ import (
 
 	"github.com/sdn-dev/sdn/cluster"
 	"github.com/sdn-dev/sdn/cluster/command"
+	"github.com/sdn-dev/sdn/cluster/fsm"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -116,7 +120,7 @@ func (s *Server) Install(g *grpc.Server) *health.Server {
 }
 
 // propose commits a command and maps refusals to gRPC statuses.
-func (s *Server) propose(ctx context.Context, typ command.Type, msg proto.Message) (*cluster.Result, error) {
+func (s *Server) propose(ctx context.Context, typ command.Type, msg proto.Message) (*fsm.Result, error) {
 	res, err := s.cluster.Propose(ctx, typ, msg)
 	if err != nil {
 		return nil, toStatus(err)
@@ -127,17 +131,17 @@ func (s *Server) propose(ctx context.Context, typ command.Type, msg proto.Messag
 // toStatus maps cluster errors to gRPC statuses; refusals carry their
 // violations as an ApplyError detail.
 func toStatus(err error) error {
-	var ce *cluster.Error
+	var ce *fsm.Error
 	var nl *cluster.ErrNotLeader
 	switch {
 	case errors.As(err, &ce):
 		code := codes.InvalidArgument
 		switch ce.Code {
-		case cluster.CodeConflict:
+		case fsm.CodeConflict:
 			code = codes.FailedPrecondition
-		case cluster.CodeNotFound:
+		case fsm.CodeNotFound:
 			code = codes.NotFound
-		case cluster.CodeExhausted:
+		case fsm.CodeExhausted:
 			code = codes.ResourceExhausted
 		}
 		st := status.New(code, ce.Error())

@@ -84,8 +84,8 @@ func (s *Server) WaitRealized(req *sdnv1.WaitRealizedRequest, stream grpc.Server
 			return status.Error(codes.Unavailable, "this server stopped leading while waiting for hosts to realize the revision; ask the new leader")
 		}
 		changed := s.realized.Changed()
-		_, revChanged := s.cluster.FSM().Hub().Wait()
-		if s.cluster.FSM().Hub().Closed() {
+		_, revChanged := s.cluster.Hub().Wait()
+		if s.cluster.Hub().Closed() {
 			return status.Error(codes.Unavailable, "server shutting down; ask another server")
 		}
 		// Hosts marked down are not waited for: they get the revision

@@ -33,7 +33,7 @@ func (s *Server) Watch(req *sdnv1.WatchRequest, stream grpc.ServerStreamingServe
 		return status.Error(codes.InvalidArgument, "watch names no node; agents watch as their host")
 	}
 	ctx := stream.Context()
-	hub := s.cluster.FSM().Hub()
+	hub := s.cluster.Hub()
 	rev := req.AfterRevision
 	resync := rev == 0
 	reason := "full state requested"

@@ -1,3 +1,9 @@
+//go:build sdn_unsafe_reads
+
+// Run with the tag, as `make test` does:
+//
+//	go test -tags sdn_unsafe_reads -run UnsafeFollowerReads ./cluster/api
+
 package api
 
 import (

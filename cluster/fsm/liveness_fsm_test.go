@@ -1,4 +1,4 @@
-package cluster
+package fsm
 
 import (
 	"strings"
@@ -63,7 +63,7 @@ func TestNodeDownKeepsAddressesAndComesBack(t *testing.T) {
 	after := tf.dump()
 	var changed []string
 	for _, l := range after {
-		if !contains(strings.Join(before, "\n"), l) {
+		if !strings.Contains(strings.Join(before, "\n"), l) {
 			changed = append(changed, l)
 		}
 	}

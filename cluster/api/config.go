@@ -4,8 +4,8 @@ import (
 	"context"
 	"strings"
 
-	"github.com/sdn-dev/sdn/cluster"
 	"github.com/sdn-dev/sdn/cluster/command"
+	"github.com/sdn-dev/sdn/cluster/fsm"
 	"github.com/sdn-dev/sdn/cluster/state"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc/codes"
@@ -16,7 +16,7 @@ import (
 // Apply commits (or with dry_run, plans) a declarative change.
 func (s *Server) Apply(ctx context.Context, req *sdnv1.ApplyRequest) (*sdnv1.ApplyResponse, error) {
 	cmd := stripInput(req)
-	var res *cluster.Result
+	var res *fsm.Result
 	var err error
 	if req.DryRun {
 		if err := s.read(ctx, false); err != nil {
@@ -55,7 +55,7 @@ func stripInput(req *sdnv1.ApplyRequest) *sdnv1.ApplyRequest {
 // attachRanges points each violation at the source text the request said
 // the object or attribute came from.
 func attachRanges(err error, req *sdnv1.ApplyRequest) {
-	ce, ok := err.(*cluster.Error)
+	ce, ok := err.(*fsm.Error)
 	if !ok {
 		return
 	}
@@ -124,7 +124,7 @@ func (s *Server) List(ctx context.Context, req *sdnv1.ListRequest) (*sdnv1.ListR
 		case "cluster":
 			out.Cluster = tx.Cluster()
 			if out.Cluster == nil {
-				out.Cluster = cluster.DefaultSettings()
+				out.Cluster = fsm.DefaultSettings()
 			}
 		case "network":
 			out.Networks = tx.Networks()

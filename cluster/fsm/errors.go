@@ -1,4 +1,4 @@
-package cluster
+package fsm
 
 import (
 	"strings"
@@ -62,4 +62,10 @@ func refuse(code Code, kind, name, field, msg string) *Error {
 	vs := &violations{}
 	vs.add(code, kind, name, field, msg)
 	return vs.err()
+}
+
+// Refuse returns a refusal with one violation: how the raft server refuses
+// what it checks itself (membership changes, restores).
+func Refuse(code Code, kind, name, field, msg string) *Error {
+	return refuse(code, kind, name, field, msg)
 }

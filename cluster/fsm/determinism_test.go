@@ -1,4 +1,4 @@
-package cluster
+package fsm
 
 // Determinism: every replica applies the same raft log and must end in the
 // same state, whatever else happened to it: a restore from a snapshot taken
@@ -14,7 +14,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/raft"
 	"github.com/sdn-dev/sdn/cluster/command"
 	"github.com/sdn-dev/sdn/cluster/state"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -25,7 +24,7 @@ import (
 func (tf *testFSM) applyData(data []byte) *Result {
 	tf.t.Helper()
 	tf.index++
-	r, _ := tf.f.Apply(&raft.Log{Index: tf.index, Term: 1, Type: raft.LogCommand, Data: data}).(*Result)
+	r, _ := tf.f.Apply(Entry{Index: tf.index, Command: true, Data: data}).(*Result)
 	if r == nil {
 		tf.t.Fatalf("entry %d produced no result", tf.index)
 	}
@@ -210,33 +209,17 @@ func TestPlanOfCIDRChangeChangesNothing(t *testing.T) {
 	}
 }
 
-// bufSink is a raft.SnapshotSink over memory.
-type bufSink struct {
-	bytes.Buffer
-	closed, canceled bool
-}
-
-func (s *bufSink) ID() string    { return "test" }
-func (s *bufSink) Close() error  { s.closed = true; return nil }
-func (s *bufSink) Cancel() error { s.canceled = true; return nil }
-
-var _ raft.SnapshotSink = (*bufSink)(nil)
-
 func snapshot(t *testing.T, tf *testFSM) []byte {
 	t.Helper()
 	snap, err := tf.f.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer snap.Release()
-	sink := &bufSink{}
-	if err := snap.Persist(sink); err != nil {
+	var b bytes.Buffer
+	if _, err := snap.WriteTo(&b); err != nil {
 		t.Fatal(err)
 	}
-	if !sink.closed || sink.canceled {
-		t.Fatalf("snapshot sink closed=%v canceled=%v", sink.closed, sink.canceled)
-	}
-	return sink.Bytes()
+	return b.Bytes()
 }
 
 // TestSnapshotRestoreContinuesIdentically takes a snapshot midway, restores
@@ -314,7 +297,7 @@ func TestReopenContinuesIdentically(t *testing.T) {
 				done = stop
 				before := tf.dump()
 				tf.f.Close()
-				f, err := OpenFSM(tf.path, state.Options{NoSync: true}, logger)
+				f, err := OpenFSM(tf.path, state.Options{NoSync: true}, nil, logger)
 				if err != nil {
 					t.Fatalf("reopen after entry %d: %v", done, err)
 				}
@@ -330,7 +313,7 @@ func TestReopenContinuesIdentically(t *testing.T) {
 				// may be older than the state: those entries are
 				// skipped.
 				for i := max(0, done-40); i < done; i++ {
-					if r := f.Apply(&raft.Log{Index: uint64(i + 1), Term: 1, Type: raft.LogCommand, Data: seq[i].data}); r != nil {
+					if r := f.Apply(Entry{Index: uint64(i + 1), Command: true, Data: seq[i].data}); r != nil {
 						t.Fatalf("replayed entry %d applied again: %v", i+1, r)
 					}
 				}
