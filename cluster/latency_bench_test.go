@@ -13,6 +13,7 @@ import (
 
 	metrics "github.com/armon/go-metrics"
 	"github.com/hashicorp/raft"
+
 	"github.com/sdn-dev/sdn/cluster/command"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )

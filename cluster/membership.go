@@ -8,7 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sdn-dev/sdn/model"
+
 	"github.com/hashicorp/raft"
+
 	"github.com/sdn-dev/sdn/cluster/fsm"
 )
 
@@ -75,7 +78,7 @@ func (s *Server) AddVoter(ctx context.Context, id, addr string) (added bool, err
 		return false, s.notLeader()
 	}
 	if id == "" || addr == "" {
-		return false, fsm.Refuse(fsm.CodeInvalid, "server", id, "", "a server to add needs an id and an address")
+		return false, fsm.Refuse(fsm.CodeInvalid, model.KindServer, id, "", "a server to add needs an id and an address")
 	}
 	ms, err := s.Members()
 	if err != nil {
@@ -86,9 +89,9 @@ func (s *Server) AddVoter(ctx context.Context, id, addr string) (added bool, err
 		case m.ID == id && m.Address == addr && m.Voter:
 			return false, nil
 		case m.ID == id && m.Address != addr:
-			return false, fsm.Refuse(fsm.CodeConflict, "server", id, "address", fmt.Sprintf("server %s is a member at %s already; remove it first (`sdnctl cluster remove %s`) to add it at %s", id, m.Address, id, addr))
+			return false, fsm.Refuse(fsm.CodeConflict, model.KindServer, id, "address", fmt.Sprintf("server %s is a member at %s already; remove it first (`sdnctl cluster remove %s`) to add it at %s", id, m.Address, id, addr))
 		case m.ID != id && m.Address == addr:
-			return false, fsm.Refuse(fsm.CodeConflict, "server", id, "address", fmt.Sprintf("address %s is member %s's; a server at one address has one id", addr, m.ID))
+			return false, fsm.Refuse(fsm.CodeConflict, model.KindServer, id, "address", fmt.Sprintf("address %s is member %s's; a server at one address has one id", addr, m.ID))
 		}
 	}
 	if err := s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeoutFrom(ctx)).Error(); err != nil {
@@ -122,10 +125,10 @@ func (s *Server) RemoveServer(ctx context.Context, id string) error {
 		}
 	}
 	if found == nil {
-		return fsm.Refuse(fsm.CodeNotFound, "server", id, "", fmt.Sprintf("no server %q in the cluster; members are %s", id, strings.Join(ids, ", ")))
+		return fsm.Refuse(fsm.CodeNotFound, model.KindServer, id, "", fmt.Sprintf("no server %q in the cluster; members are %s", id, strings.Join(ids, ", ")))
 	}
 	if found.Voter && voters == 1 {
-		return fsm.Refuse(fsm.CodeConflict, "server", id, "", fmt.Sprintf("%s is the last voter; a cluster cannot lose its last voter (to start over, stop sdnd and wipe its --data-dir)", id))
+		return fsm.Refuse(fsm.CodeConflict, model.KindServer, id, "", fmt.Sprintf("%s is the last voter; a cluster cannot lose its last voter (to start over, stop sdnd and wipe its --data-dir)", id))
 	}
 	if err := s.raft.RemoveServer(raft.ServerID(id), 0, timeoutFrom(ctx)).Error(); err != nil {
 		return s.raftError("remove server "+id, err)
@@ -156,13 +159,13 @@ func (s *Server) TransferLeadership(ctx context.Context, id string) (string, err
 	}
 	switch {
 	case id == s.cfg.ID:
-		return "", fsm.Refuse(fsm.CodeInvalid, "server", id, "", fmt.Sprintf("%s is the leader already", id))
+		return "", fsm.Refuse(fsm.CodeInvalid, model.KindServer, id, "", fmt.Sprintf("%s is the leader already", id))
 	case id != "" && target == nil:
-		return "", fsm.Refuse(fsm.CodeNotFound, "server", id, "", fmt.Sprintf("no server %q in the cluster; voters other than the leader are %s", id, strings.Join(others, ", ")))
+		return "", fsm.Refuse(fsm.CodeNotFound, model.KindServer, id, "", fmt.Sprintf("no server %q in the cluster; voters other than the leader are %s", id, strings.Join(others, ", ")))
 	case id != "" && !target.Voter:
-		return "", fsm.Refuse(fsm.CodeInvalid, "server", id, "", fmt.Sprintf("%s is not a voter; only voters can lead", id))
+		return "", fsm.Refuse(fsm.CodeInvalid, model.KindServer, id, "", fmt.Sprintf("%s is not a voter; only voters can lead", id))
 	case len(others) == 0:
-		return "", fsm.Refuse(fsm.CodeConflict, "server", s.cfg.ID, "", "this cluster has a single voter; there is no other server to hand leadership to")
+		return "", fsm.Refuse(fsm.CodeConflict, model.KindServer, s.cfg.ID, "", "this cluster has a single voter; there is no other server to hand leadership to")
 	}
 	var f raft.Future
 	if target != nil {

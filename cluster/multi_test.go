@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
 	"github.com/sdn-dev/sdn/cluster/command"
 	"github.com/sdn-dev/sdn/cluster/fsm"
 	"github.com/sdn-dev/sdn/cluster/state"

@@ -9,9 +9,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/sdn-dev/sdn/cluster/command"
 	"github.com/sdn-dev/sdn/cluster/fsm"
-	"google.golang.org/protobuf/proto"
 )
 
 // ErrNotLeader is returned for writes (and linearizable reads) sent to a

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
+
 	"github.com/sdn-dev/sdn/cluster/command"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/hashicorp/raft"
+
 	"github.com/sdn-dev/sdn/cluster/fsm"
 )
 

@@ -9,9 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/sdn-dev/sdn/cluster/fsm"
 	"github.com/sdn-dev/sdn/cluster/state"
-	bolt "go.etcd.io/bbolt"
 )
 
 // The state file (state.db) is written without fsync: the raft log, fsynced

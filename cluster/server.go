@@ -14,8 +14,9 @@ import (
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"github.com/sdn-dev/sdn/cluster/fsm"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/sdn-dev/sdn/cluster/fsm"
 )
 
 // Config configures a raft server.

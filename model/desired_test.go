@@ -60,3 +60,19 @@ func keys(cs []*sdnv1.ObjectChange) []string {
 	}
 	return out
 }
+
+func TestParseKind(t *testing.T) {
+	for in, want := range map[string]Kind{
+		"cluster": KindCluster, "clusters": KindCluster, "network": KindNetwork, "networks": KindNetwork,
+		"node": KindNode, "nodes": KindNode, "workload": KindWorkload, "workloads": KindWorkload,
+		"": "", "Networks": "", "nodess": "", "server": "", "gizmo": "",
+	} {
+		got, ok := ParseKind(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("ParseKind(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	if KindNetwork.Plural() != "networks" || KindCluster.Plural() != "cluster" {
+		t.Errorf("plurals: %q %q", KindNetwork.Plural(), KindCluster.Plural())
+	}
+}

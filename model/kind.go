@@ -13,6 +13,12 @@ const (
 	KindWorkload Kind = "workload"
 )
 
+// Kinds named in refusals but not stored as objects of the state.
+const (
+	KindServer      Kind = "server"      // a raft member
+	KindCertificate Kind = "certificate" // a revoked certificate
+)
+
 // ClusterObjectName is the name the one cluster-settings object has in watch
 // events.
 const ClusterObjectName = "cluster"
@@ -20,3 +26,27 @@ const ClusterObjectName = "cluster"
 // WorkloadKey is the key a workload is stored and watched under: its
 // network and name, "network/name". Workload names are unique per network.
 func WorkloadKey(network, name string) string { return network + "/" + name }
+
+// StoredKinds are the kinds of the objects the state holds, in the order a
+// whole state is rendered.
+var StoredKinds = []Kind{KindCluster, KindNetwork, KindNode, KindWorkload}
+
+// Plural is how a list of the kind is named ("networks"); the cluster, of
+// which there is one, has no plural.
+func (k Kind) Plural() string {
+	if k == KindCluster {
+		return string(k)
+	}
+	return string(k) + "s"
+}
+
+// ParseKind reads a stored kind in the singular or the plural, as the API
+// takes it ("network", "networks"); ok is false for anything else.
+func ParseKind(s string) (k Kind, ok bool) {
+	for _, k := range StoredKinds {
+		if s == string(k) || s == k.Plural() || s == string(k)+"s" {
+			return k, true
+		}
+	}
+	return "", false
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -44,7 +45,7 @@ func writeChanges(w io.Writer, changes []*sdnv1.Change) {
 	for _, ch := range changes {
 		line := opSymbol(ch.GetOp()) + " " + ch.GetKind()
 		// There is one cluster; its name says nothing.
-		if ch.GetName() != "" && ch.GetKind() != kindCluster {
+		if ch.GetName() != "" && model.Kind(ch.GetKind()) != model.KindCluster {
 			line += " " + ch.GetName()
 		}
 		fmt.Fprintln(w, line)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -34,7 +35,7 @@ func (a *app) deleteCommand() *cobra.Command {
 			defer c.Close()
 			ctx, cancel := a.callContext(cmd.Context())
 			defer cancel()
-			resp, err := c.config.Delete(ctx, &sdnv1.DeleteRequest{Kind: kind, Name: name})
+			resp, err := c.config.Delete(ctx, &sdnv1.DeleteRequest{Kind: string(kind), Name: name})
 			if err != nil {
 				return a.rpcError(ctx, err)
 			}
@@ -45,15 +46,15 @@ func (a *app) deleteCommand() *cobra.Command {
 }
 
 // parseDeleteTarget checks the kind and name of a delete.
-func parseDeleteTarget(kindArg, name string) (kind string, _ string, _ error) {
-	kind, err := parseKind(kindArg, kindNetwork, kindWorkload, kindNode)
+func parseDeleteTarget(kindArg, name string) (kind model.Kind, _ string, _ error) {
+	kind, err := parseKind(kindArg, model.KindNetwork, model.KindWorkload, model.KindNode)
 	if err != nil {
 		return "", "", err
 	}
 	if name == "" {
 		return "", "", usagef("empty %s name", kind)
 	}
-	if kind == kindWorkload {
+	if kind == model.KindWorkload {
 		network, wl, ok := strings.Cut(name, "/")
 		if !ok || network == "" || wl == "" || strings.Contains(wl, "/") {
 			return "", "", usagef("a workload is named network/name, e.g. proj1/db1; got %q", name)

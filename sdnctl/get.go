@@ -6,41 +6,25 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
-// Object kinds, as the API names them in ListRequest, DeleteRequest and
-// Change.
-const (
-	kindCluster  = "cluster"
-	kindNode     = "node"
-	kindNetwork  = "network"
-	kindWorkload = "workload"
-)
-
 // parseKind accepts an object kind in singular or plural form ("network",
-// "networks"), in any case, and returns its singular name. valid lists the
-// kinds the command accepts.
-func parseKind(s string, valid ...string) (string, error) {
+// "networks"), in any case, and returns it. valid lists the kinds the
+// command accepts.
+func parseKind(s string, valid ...model.Kind) (model.Kind, error) {
 	k := strings.ToLower(strings.TrimSpace(s))
 	for _, v := range valid {
-		if k == v || k == plural(v) {
+		if k == string(v) || k == v.Plural() {
 			return v, nil
 		}
 	}
 	names := make([]string, len(valid))
 	for i, v := range valid {
-		names[i] = plural(v)
+		names[i] = v.Plural()
 	}
 	return "", usagef("unknown kind %q; valid kinds: %s", s, strings.Join(names, ", "))
-}
-
-// plural is the plural form of a kind; "cluster" has none (there is one).
-func plural(kind string) string {
-	if kind == kindCluster {
-		return kind
-	}
-	return kind + "s"
 }
 
 func (a *app) getCommand() *cobra.Command {
@@ -48,7 +32,7 @@ func (a *app) getCommand() *cobra.Command {
 		output, network, node string
 		stale                 bool
 	)
-	kinds := []string{kindCluster, kindNode, kindNetwork, kindWorkload}
+	kinds := []model.Kind{model.KindCluster, model.KindNode, model.KindNetwork, model.KindWorkload}
 	cmd := &cobra.Command{
 		Use:   "get cluster|nodes|networks|workloads [-o table|json] [--network N] [--node N] [--stale]",
 		Short: "List objects of one kind",
@@ -69,7 +53,7 @@ func (a *app) getCommand() *cobra.Command {
 			if err := checkFormat(output); err != nil {
 				return err
 			}
-			if kind != kindWorkload && (network != "" || node != "") {
+			if kind != model.KindWorkload && (network != "" || node != "") {
 				return usagef("--network and --node filter workloads only")
 			}
 			c, err := a.connect()
@@ -80,7 +64,7 @@ func (a *app) getCommand() *cobra.Command {
 			ctx, cancel := a.callContext(cmd.Context())
 			defer cancel()
 			resp, err := c.config.List(ctx, &sdnv1.ListRequest{
-				Kind:    plural(kind),
+				Kind:    kind.Plural(),
 				Network: network,
 				Node:    node,
 				Stale:   stale,
@@ -100,38 +84,38 @@ func (a *app) getCommand() *cobra.Command {
 
 // writeList prints the objects of kind from resp in format; stale says
 // the answer came from a server's own copy (no heartbeats in it).
-func (a *app) writeList(kind, format string, resp *sdnv1.ListResponse, stale bool) error {
+func (a *app) writeList(kind model.Kind, format string, resp *sdnv1.ListResponse, stale bool) error {
 	if format == formatJSON {
 		var (
 			b   []byte
 			err error
 		)
 		switch kind {
-		case kindCluster:
+		case model.KindCluster:
 			b, err = marshalJSON(resp.GetCluster())
-		case kindNode:
+		case model.KindNode:
 			b, err = marshalJSONList(sortedNodes(resp.GetNodes()))
-		case kindNetwork:
+		case model.KindNetwork:
 			b, err = marshalJSONList(sortedNetworks(resp.GetNetworks()))
-		case kindWorkload:
+		case model.KindWorkload:
 			b, err = marshalJSONList(sortedWorkloads(resp.GetWorkloads()))
 		default:
 			return fmt.Errorf("no JSON output for kind %q", kind)
 		}
 		if err != nil {
-			return fmt.Errorf("render %s as JSON: %w", plural(kind), err)
+			return fmt.Errorf("render %s as JSON: %w", kind.Plural(), err)
 		}
 		_, err = a.stdout.Write(b)
 		return err
 	}
 	switch kind {
-	case kindCluster:
+	case model.KindCluster:
 		return writeClusterTable(a.stdout, resp.GetCluster(), resp.GetRevision())
-	case kindNode:
+	case model.KindNode:
 		return writeNodesTable(a.stdout, resp.GetNodes(), !stale, a.now())
-	case kindNetwork:
+	case model.KindNetwork:
 		return writeNetworksTable(a.stdout, resp.GetNetworks())
-	case kindWorkload:
+	case model.KindWorkload:
 		return writeWorkloadsTable(a.stdout, resp.GetWorkloads())
 	}
 	return fmt.Errorf("no table output for kind %q", kind)

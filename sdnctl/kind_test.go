@@ -4,12 +4,15 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/sdn-dev/sdn/model"
 )
 
 func TestParseKind(t *testing.T) {
-	all := []string{kindCluster, kindNode, kindNetwork, kindWorkload}
+	all := []model.Kind{model.KindCluster, model.KindNode, model.KindNetwork, model.KindWorkload}
 	tests := []struct {
-		in, want string
+		in   string
+		want model.Kind
 	}{
 		{"cluster", "cluster"},
 		{"node", "node"},
@@ -42,7 +45,7 @@ func TestParseKind(t *testing.T) {
 func TestParseDeleteTarget(t *testing.T) {
 	tests := []struct {
 		kind, name string
-		wantKind   string
+		wantKind   model.Kind
 		wantErr    string
 	}{
 		{kind: "network", name: "proj2", wantKind: "network"},

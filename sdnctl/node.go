@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -47,11 +48,11 @@ func (a *app) nodeListCommand() *cobra.Command {
 			defer c.Close()
 			ctx, cancel := a.callContext(cmd.Context())
 			defer cancel()
-			resp, err := c.config.List(ctx, &sdnv1.ListRequest{Kind: plural(kindNode), Stale: stale})
+			resp, err := c.config.List(ctx, &sdnv1.ListRequest{Kind: model.KindNode.Plural(), Stale: stale})
 			if err != nil {
 				return a.rpcError(ctx, err)
 			}
-			return a.writeList(kindNode, output, resp, stale)
+			return a.writeList(model.KindNode, output, resp, stale)
 		}),
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", formatTable, "output format: table or json")
@@ -147,7 +148,7 @@ func (a *app) nodeRemoveCommand() *cobra.Command {
 			removed, pending := 0, 0
 			for _, ch := range resp.GetChanges() {
 				switch {
-				case ch.GetKind() != kindWorkload:
+				case model.Kind(ch.GetKind()) != model.KindWorkload:
 				case ch.GetOp() == sdnv1.ChangeOp_CHANGE_OP_DELETE:
 					removed++
 				default:

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -72,7 +73,7 @@ func (all *decoded) document() (*Document, hcl.Diagnostics) {
 	workloads := map[string]*sdnv1.Workload{}
 	ips := map[string]*sdnv1.Workload{}
 	for _, w := range all.workloads {
-		full := w.Network + "/" + w.Name
+		full := model.WorkloadKey(w.Network, w.Name)
 		if first := workloads[full]; first != nil && w.Network != "" {
 			errorf(at(w.Ranges, "name"), "Duplicate workload",
 				"A workload named %q on network %q is already declared at %s; workload names are unique within a network, so rename or remove one.",
@@ -87,7 +88,7 @@ func (all *decoded) document() (*Document, hcl.Diagnostics) {
 		if first := ips[w.Ip]; first != nil {
 			errorf(at(w.Ranges, "ip"), "Duplicate IP address",
 				"ip %s of workload %q is already given to workload %q at %s; each workload needs its own address.",
-				w.Ip, full, first.Network+"/"+first.Name, at(first.Ranges, "ip"))
+				w.Ip, full, model.WorkloadKey(first.Network, first.Name), at(first.Ranges, "ip"))
 			continue
 		}
 		ips[w.Ip] = w

@@ -2,15 +2,16 @@ package api
 
 import (
 	"context"
-	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sdn-dev/sdn/cluster/command"
 	"github.com/sdn-dev/sdn/cluster/fsm"
 	"github.com/sdn-dev/sdn/cluster/state"
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 )
 
 // Apply commits (or with dry_run, plans) a declarative change.
@@ -59,19 +60,19 @@ func attachRanges(err error, req *sdnv1.ApplyRequest) {
 	if !ok {
 		return
 	}
-	ranges := func(kind, name string) map[string]*sdnv1.SourceRange {
+	ranges := func(kind model.Kind, name string) map[string]*sdnv1.SourceRange {
 		switch kind {
-		case "cluster":
+		case model.KindCluster:
 			return req.GetCluster().GetRanges()
-		case "network":
+		case model.KindNetwork:
 			for _, n := range req.Networks {
 				if n.Name == name {
 					return n.Ranges
 				}
 			}
-		case "workload":
+		case model.KindWorkload:
 			for _, w := range req.Workloads {
-				if state.WorkloadKey(w.Network, w.Name) == name {
+				if model.WorkloadKey(w.Network, w.Name) == name {
 					return w.Ranges
 				}
 			}
@@ -79,7 +80,7 @@ func attachRanges(err error, req *sdnv1.ApplyRequest) {
 		return nil
 	}
 	for _, v := range ce.Violations {
-		rs := ranges(v.Kind, v.Name)
+		rs := ranges(model.Kind(v.Kind), v.Name)
 		if r, ok := rs[v.Field]; ok && v.Field != "" {
 			v.Range = r
 		} else if r, ok := rs[""]; ok {
@@ -90,7 +91,8 @@ func attachRanges(err error, req *sdnv1.ApplyRequest) {
 
 // Delete removes one object.
 func (s *Server) Delete(ctx context.Context, req *sdnv1.DeleteRequest) (*sdnv1.DeleteResponse, error) {
-	if strings.HasPrefix(req.Kind, "node") {
+	kind, _ := model.ParseKind(req.Kind)
+	if kind == model.KindNode {
 		// The same guard as `sdnctl node remove`, which alone can force.
 		if _, err := s.removable(req.Name, false, "or remove it anyway with `sdnctl node remove --force "+req.Name+"`"); err != nil {
 			return nil, err
@@ -100,7 +102,7 @@ func (s *Server) Delete(ctx context.Context, req *sdnv1.DeleteRequest) (*sdnv1.D
 	if err != nil {
 		return nil, err
 	}
-	if strings.HasPrefix(req.Kind, "node") {
+	if kind == model.KindNode {
 		s.realized.Forget(req.Name)
 	}
 	return &sdnv1.DeleteResponse{Revision: res.Revision}, nil
@@ -108,10 +110,8 @@ func (s *Server) Delete(ctx context.Context, req *sdnv1.DeleteRequest) (*sdnv1.D
 
 // List reads objects of one kind.
 func (s *Server) List(ctx context.Context, req *sdnv1.ListRequest) (*sdnv1.ListResponse, error) {
-	kind := strings.TrimSuffix(req.Kind, "s")
-	switch kind {
-	case "cluster", "network", "node", "workload":
-	default:
+	kind, ok := model.ParseKind(req.Kind)
+	if !ok {
 		return nil, status.Errorf(codes.InvalidArgument, "unknown kind %q; use cluster, networks, nodes or workloads", req.Kind)
 	}
 	if err := s.read(ctx, req.Stale); err != nil {
@@ -121,14 +121,14 @@ func (s *Server) List(ctx context.Context, req *sdnv1.ListRequest) (*sdnv1.ListR
 	err := s.cluster.FSM().View(func(tx *state.Tx) error {
 		out.Revision = tx.Meta().Revision
 		switch kind {
-		case "cluster":
+		case model.KindCluster:
 			out.Cluster = tx.Cluster()
 			if out.Cluster == nil {
 				out.Cluster = fsm.DefaultSettings()
 			}
-		case "network":
+		case model.KindNetwork:
 			out.Networks = tx.Networks()
-		case "node":
+		case model.KindNode:
 			out.Nodes = tx.Nodes()
 			if !req.Stale {
 				// Answered by the leader: add what its memory holds.
@@ -140,7 +140,7 @@ func (s *Server) List(ctx context.Context, req *sdnv1.ListRequest) (*sdnv1.ListR
 					}
 				}
 			}
-		case "workload":
+		case model.KindWorkload:
 			for _, w := range tx.Workloads(req.Network) {
 				if req.Node == "" || w.Node == req.Node {
 					out.Workloads = append(out.Workloads, w)

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sdn-dev/sdn/cluster/state"
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/sdn-dev/sdn/cluster/state"
+	"github.com/sdn-dev/sdn/model"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // catchUpWait is how long a watch from a revision this server has not
@@ -120,34 +122,29 @@ func (s *Server) Watch(req *sdnv1.WatchRequest, stream grpc.ServerStreamingServe
 	}
 }
 
-// snapshot renders the whole state a host needs as chunked events.
+// snapshot renders the whole state a host needs as chunked events: every
+// network and node, and the host's own workloads (hostState), rendered by
+// model.State like the agent's own copy.
 func (s *Server) snapshot(tx *state.Tx, node, reason string) []*sdnv1.WatchEvent {
 	rev := tx.Meta().Revision
-	var changes []*sdnv1.ObjectChange
-	put := func(kind, name string, c *sdnv1.ObjectChange) {
-		c.Op, c.Kind, c.Name = sdnv1.ChangeOp_CHANGE_OP_CREATE, kind, name
-		changes = append(changes, c)
-	}
-	if c := tx.Cluster(); c != nil {
-		put("cluster", "cluster", &sdnv1.ObjectChange{Cluster: c})
-	}
-	for _, n := range tx.Networks() {
-		put("network", n.Name, &sdnv1.ObjectChange{Network: n})
-	}
-	for _, n := range tx.Nodes() {
-		put("node", n.Name, &sdnv1.ObjectChange{Node: n})
-	}
-	for _, w := range tx.Workloads("") {
-		if w.Node == node {
-			put("workload", state.WorkloadKey(w.Network, w.Name), &sdnv1.ObjectChange{Workload: w})
-		}
-	}
+	changes := hostState(tx, node).Changes()
 	var out []*sdnv1.WatchEvent
 	for len(changes) > s.chunkSize {
 		out = append(out, &sdnv1.WatchEvent{Type: sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT, Revision: rev, Changes: changes[:s.chunkSize], Reason: reason})
 		changes = changes[s.chunkSize:]
 	}
 	return append(out, &sdnv1.WatchEvent{Type: sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT, Revision: rev, Changes: changes, SnapshotDone: true, Reason: reason})
+}
+
+// hostState is the part of the stored state that node's agent needs.
+func hostState(tx *state.Tx, node string) *model.State {
+	st := &model.State{Cluster: tx.Cluster(), Networks: tx.Networks(), Nodes: tx.Nodes()}
+	for _, w := range tx.Workloads("") {
+		if w.Node == node {
+			st.Workloads = append(st.Workloads, w)
+		}
+	}
+	return st
 }
 
 // filterEvent trims a revision's changes to what node needs. A host's

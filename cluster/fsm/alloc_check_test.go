@@ -107,7 +107,7 @@ func checkAllocations(tx *state.Tx) error {
 
 	ipHolder := map[netip.Addr]string{}
 	for _, w := range tx.Workloads("") {
-		key := state.WorkloadKey(w.Network, w.Name)
+		key := model.WorkloadKey(w.Network, w.Name)
 		v, ok := vnidOf[w.Network]
 		if !ok {
 			return fmt.Errorf("workload %s is in network %s, which does not exist", key, w.Network)

@@ -19,10 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/sdn-dev/sdn/cluster/command"
 	"github.com/sdn-dev/sdn/cluster/state"
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // The random runs use small pools so that every one of them fills up:
@@ -198,7 +200,7 @@ func (g *fsmGen) applyHCL(s *genState) genCmd {
 	wls := map[string]*sdnv1.Workload{}
 	for _, w := range s.wls {
 		if w.GetOrigin().GetKind() == sdnv1.OriginKind_ORIGIN_KIND_HCL {
-			wls[state.WorkloadKey(w.Network, w.Name)] = &sdnv1.Workload{Name: w.Name, Network: w.Network, Node: w.Node, Labels: w.Labels, Origin: hclOrigin}
+			wls[model.WorkloadKey(w.Network, w.Name)] = &sdnv1.Workload{Name: w.Name, Network: w.Network, Node: w.Node, Labels: w.Labels, Origin: hclOrigin}
 		}
 	}
 	// Mutation odds by mood: add network, drop network, add workload,
@@ -244,7 +246,7 @@ func (g *fsmGen) applyHCL(s *genState) genCmd {
 			if g.pct(15) {
 				w.Ip = g.requestIP(s, w.Node)
 			}
-			wls[state.WorkloadKey(w.Network, w.Name)] = w
+			wls[model.WorkloadKey(w.Network, w.Name)] = w
 			what = append(what, "add workload "+w.Name)
 		case r < odds[0]+odds[1]+odds[2]+odds[3]:
 			if len(wls) == 0 {
@@ -328,7 +330,7 @@ func (g *fsmGen) detach(s *genState) genCmd {
 		return genCmd{command.DetachWorkload, &sdnv1.DetachWorkloadRequest{Network: networkName(0), Name: "nobody"}, "detach a workload that is not there"}
 	}
 	w := pick(g, s.wls)
-	key := state.WorkloadKey(w.Network, w.Name)
+	key := model.WorkloadKey(w.Network, w.Name)
 	switch r := g.rng.IntN(100); {
 	case r < 40:
 		return genCmd{command.DetachWorkload, &sdnv1.DetachWorkloadRequest{Network: w.Network, Name: w.Name}, "detach " + key}

@@ -7,7 +7,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/sdn-dev/sdn/cluster/state"
+	"github.com/sdn-dev/sdn/model"
+
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -111,22 +112,22 @@ func (a *configApply) checkNetworks() {
 	}
 	a.wanted = map[string]*sdnv1.Network{}
 	for _, n := range a.req.Networks {
-		if msg := checkName("network", n.Name); msg != "" {
-			e.vs.add(CodeInvalid, "network", n.Name, "", msg)
+		if msg := checkName(model.KindNetwork, n.Name); msg != "" {
+			e.vs.add(CodeInvalid, model.KindNetwork, n.Name, "", msg)
 			continue
 		}
 		if _, dup := a.wanted[n.Name]; dup {
-			e.vs.add(CodeInvalid, "network", n.Name, "", "declared twice")
+			e.vs.add(CodeInvalid, model.KindNetwork, n.Name, "", "declared twice")
 			continue
 		}
 		if msg := checkLabels(n.Labels); msg != "" {
-			e.vs.add(CodeInvalid, "network", n.Name, "labels", msg)
+			e.vs.add(CodeInvalid, model.KindNetwork, n.Name, "labels", msg)
 		}
 		if old, ok := a.stored[n.Name]; ok && old.Admin != n.Admin {
-			e.vs.add(CodeConflict, "network", n.Name, "admin", fmt.Sprintf("admin cannot change after creation (the network holds VNID %d for its lifetime); delete and recreate the network", old.Vnid))
+			e.vs.add(CodeConflict, model.KindNetwork, n.Name, "admin", fmt.Sprintf("admin cannot change after creation (the network holds VNID %d for its lifetime); delete and recreate the network", old.Vnid))
 		}
 		if old, ok := a.stored[n.Name]; ok && old.GetOrigin().GetKind() != sdnv1.OriginKind_ORIGIN_KIND_HCL {
-			e.vs.add(CodeConflict, "network", n.Name, "", fmt.Sprintf("exists and was created by %s, not HCL; choose another name", originName(old.Origin)))
+			e.vs.add(CodeConflict, model.KindNetwork, n.Name, "", fmt.Sprintf("exists and was created by %s, not HCL; choose another name", originName(old.Origin)))
 		}
 		a.wanted[n.Name] = n
 	}
@@ -159,7 +160,7 @@ func (a *configApply) checkAdmins() {
 	if len(admins) > 1 {
 		for _, name := range admins {
 			if _, inReq := a.wanted[name]; inReq {
-				a.e.vs.add(CodeConflict, "network", name, "admin", fmt.Sprintf("only one network can be the admin network (VNID 0); admin networks would be %s", strings.Join(admins, ", ")))
+				a.e.vs.add(CodeConflict, model.KindNetwork, name, "admin", fmt.Sprintf("only one network can be the admin network (VNID 0); admin networks would be %s", strings.Join(admins, ", ")))
 			}
 		}
 	}
@@ -171,39 +172,39 @@ func (a *configApply) checkWorkloads() {
 	e := a.e
 	a.storedW = map[string]*sdnv1.Workload{}
 	for _, w := range e.tx.Workloads("") {
-		a.storedW[state.WorkloadKey(w.Network, w.Name)] = w
+		a.storedW[model.WorkloadKey(w.Network, w.Name)] = w
 	}
 	a.wantedW = map[string]*sdnv1.Workload{}
 	for _, w := range a.req.Workloads {
-		key := state.WorkloadKey(w.Network, w.Name)
-		if msg := checkName("workload", w.Name); msg != "" {
-			e.vs.add(CodeInvalid, "workload", key, "", msg)
+		key := model.WorkloadKey(w.Network, w.Name)
+		if msg := checkName(model.KindWorkload, w.Name); msg != "" {
+			e.vs.add(CodeInvalid, model.KindWorkload, key, "", msg)
 			continue
 		}
 		if _, dup := a.wantedW[key]; dup {
-			e.vs.add(CodeInvalid, "workload", key, "", "declared twice")
+			e.vs.add(CodeInvalid, model.KindWorkload, key, "", "declared twice")
 			continue
 		}
 		if msg := checkLabels(w.Labels); msg != "" {
-			e.vs.add(CodeInvalid, "workload", key, "labels", msg)
+			e.vs.add(CodeInvalid, model.KindWorkload, key, "labels", msg)
 		}
 		if !a.remaining[w.Network] {
-			e.vs.add(CodeNotFound, "workload", key, "network", fmt.Sprintf("unknown network %q; declare it in a network block or check `sdnctl get networks`", w.Network))
+			e.vs.add(CodeNotFound, model.KindWorkload, key, "network", fmt.Sprintf("unknown network %q; declare it in a network block or check `sdnctl get networks`", w.Network))
 		}
-		if msg := checkName("node", w.Node); msg != "" {
-			e.vs.add(CodeInvalid, "workload", key, "node", msg)
+		if msg := checkName(model.KindNode, w.Node); msg != "" {
+			e.vs.add(CodeInvalid, model.KindWorkload, key, "node", msg)
 		}
 		if field, msg := checkAddrs(w); msg != "" {
-			e.vs.add(CodeInvalid, "workload", key, field, msg)
+			e.vs.add(CodeInvalid, model.KindWorkload, key, field, msg)
 		}
 		if old, ok := a.storedW[key]; ok && old.GetOrigin().GetKind() != sdnv1.OriginKind_ORIGIN_KIND_HCL {
-			e.vs.add(CodeConflict, "workload", key, "", fmt.Sprintf("exists and was attached by %s, not HCL; choose another name", originName(old.Origin)))
+			e.vs.add(CodeConflict, model.KindWorkload, key, "", fmt.Sprintf("exists and was attached by %s, not HCL; choose another name", originName(old.Origin)))
 		}
 		if n, ok := e.tx.Node(w.Node); ok && n.Drained {
 			// New workloads (or ones moving here) only; those already on
 			// the host stay.
 			if old, ok := a.storedW[key]; !ok || old.Node != w.Node {
-				e.vs.add(CodeConflict, "workload", key, "node", drainedRefusal(w.Node))
+				e.vs.add(CodeConflict, model.KindWorkload, key, "node", drainedRefusal(w.Node))
 			}
 		}
 		a.wantedW[key] = w
@@ -241,7 +242,7 @@ func (a *configApply) planPrunes() {
 		}
 		if len(left) > 0 {
 			sort.Strings(left)
-			a.e.vs.add(CodeConflict, "network", name, "", fmt.Sprintf("cannot prune: it still has %d workloads (%s); detach them first", len(left), summarize(left, 3)))
+			a.e.vs.add(CodeConflict, model.KindNetwork, name, "", fmt.Sprintf("cannot prune: it still has %d workloads (%s); detach them first", len(left), summarize(left, 3)))
 		}
 	}
 }
@@ -277,7 +278,7 @@ func (a *configApply) allocateNetworks() *Error {
 		if !n.Admin {
 			v, err := e.at.vnid()
 			if err != nil {
-				e.vs.add(CodeExhausted, "network", name, "", fmt.Sprintf("allocate a VNID: %v", err))
+				e.vs.add(CodeExhausted, model.KindNetwork, name, "", fmt.Sprintf("allocate a VNID: %v", err))
 				return e.fail()
 			}
 			n.Vnid = v
@@ -320,7 +321,7 @@ func (a *configApply) allocateWorkloads() {
 			w.CreateRevision = old.CreateRevision
 			if code, err := e.place(w, want.Ip, want.Mac); err != nil {
 				if code != CodeExhausted {
-					e.vs.add(code, "workload", key, "ip", err.Error())
+					e.vs.add(code, model.KindWorkload, key, "ip", err.Error())
 					continue
 				}
 				w.Ip, w.Mac, w.Pending = want.Ip, want.Mac, err.Error()
@@ -332,7 +333,7 @@ func (a *configApply) allocateWorkloads() {
 			}
 		default:
 			if code, err := e.place(w, want.Ip, want.Mac); err != nil {
-				e.vs.add(code, "workload", key, "ip", err.Error())
+				e.vs.add(code, model.KindWorkload, key, "ip", err.Error())
 				continue
 			}
 			if exists {
@@ -376,7 +377,7 @@ func (a *configApply) writeSettings() *Error {
 		if newSettings.Cidr != base.Cidr || newSettings.HostPrefix != base.HostPrefix {
 			sp, err := newSubnetPool(newSettings)
 			if err != nil {
-				e.vs.add(CodeInvalid, "cluster", "", "cidr", err.Error())
+				e.vs.add(CodeInvalid, model.KindCluster, "", "cidr", err.Error())
 				return e.fail()
 			}
 			e.at.replaceSubnets(sp) // no host holds a subnet (checked)

@@ -14,10 +14,11 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/sdn-dev/sdn/cluster/command"
 	"github.com/sdn-dev/sdn/cluster/state"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // applyData applies already-encoded command bytes as the next raft entry.

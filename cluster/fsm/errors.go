@@ -3,6 +3,8 @@ package fsm
 import (
 	"strings"
 
+	"github.com/sdn-dev/sdn/model"
+
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -42,13 +44,13 @@ type violations struct {
 	list []*sdnv1.Violation
 }
 
-func (vs *violations) add(code Code, kind, name, field, msg string) {
+func (vs *violations) add(code Code, kind model.Kind, name, field, msg string) {
 	if vs.code == 0 || code > vs.code {
 		// Exhausted and not-found outrank conflicts, which outrank
 		// invalid input: the most specific code wins.
 		vs.code = code
 	}
-	vs.list = append(vs.list, &sdnv1.Violation{Kind: kind, Name: name, Field: field, Message: msg})
+	vs.list = append(vs.list, &sdnv1.Violation{Kind: string(kind), Name: name, Field: field, Message: msg})
 }
 
 func (vs *violations) err() *Error {
@@ -58,7 +60,7 @@ func (vs *violations) err() *Error {
 	return &Error{Code: vs.code, Violations: vs.list}
 }
 
-func refuse(code Code, kind, name, field, msg string) *Error {
+func refuse(code Code, kind model.Kind, name, field, msg string) *Error {
 	vs := &violations{}
 	vs.add(code, kind, name, field, msg)
 	return vs.err()
@@ -66,6 +68,6 @@ func refuse(code Code, kind, name, field, msg string) *Error {
 
 // Refuse returns a refusal with one violation: how the raft server refuses
 // what it checks itself (membership changes, restores).
-func Refuse(code Code, kind, name, field, msg string) *Error {
+func Refuse(code Code, kind model.Kind, name, field, msg string) *Error {
 	return refuse(code, kind, name, field, msg)
 }

@@ -31,9 +31,9 @@ func newExec(tx *state.Tx, p *pools, write bool) *exec {
 }
 
 // record notes one object's change for the caller and for watchers.
-func (e *exec) record(op sdnv1.ChangeOp, kind, name string, details []string, obj *sdnv1.ObjectChange) {
-	e.human = append(e.human, &sdnv1.Change{Op: op, Kind: kind, Name: name, Details: details})
-	obj.Op, obj.Kind, obj.Name = op, kind, name
+func (e *exec) record(op sdnv1.ChangeOp, kind model.Kind, name string, details []string, obj *sdnv1.ObjectChange) {
+	e.human = append(e.human, &sdnv1.Change{Op: op, Kind: string(kind), Name: name, Details: details})
+	obj.Op, obj.Kind, obj.Name = op, string(kind), name
 	e.events = append(e.events, obj)
 }
 
@@ -42,7 +42,7 @@ func (e *exec) putNetwork(op sdnv1.ChangeOp, n *sdnv1.Network, details []string)
 	if op == sdnv1.ChangeOp_CHANGE_OP_CREATE {
 		n.CreateRevision = e.rev
 	}
-	e.record(op, "network", n.Name, details, &sdnv1.ObjectChange{Network: n})
+	e.record(op, model.KindNetwork, n.Name, details, &sdnv1.ObjectChange{Network: n})
 	if !e.write {
 		return nil
 	}
@@ -50,7 +50,7 @@ func (e *exec) putNetwork(op sdnv1.ChangeOp, n *sdnv1.Network, details []string)
 }
 
 func (e *exec) deleteNetwork(n *sdnv1.Network) error {
-	e.record(sdnv1.ChangeOp_CHANGE_OP_DELETE, "network", n.Name, nil, &sdnv1.ObjectChange{Network: n})
+	e.record(sdnv1.ChangeOp_CHANGE_OP_DELETE, model.KindNetwork, n.Name, nil, &sdnv1.ObjectChange{Network: n})
 	if !e.write {
 		return nil
 	}
@@ -63,9 +63,9 @@ func (e *exec) putWorkload(op sdnv1.ChangeOp, w *sdnv1.Workload, details []strin
 		w.CreateRevision = e.rev
 	}
 	w.Ranges = nil
-	e.record(op, "workload", state.WorkloadKey(w.Network, w.Name), details, &sdnv1.ObjectChange{Workload: w})
+	e.record(op, model.KindWorkload, model.WorkloadKey(w.Network, w.Name), details, &sdnv1.ObjectChange{Workload: w})
 	if k := workloadOwnerKey(w); k != "" {
-		e.at.setOwner(k, state.WorkloadKey(w.Network, w.Name))
+		e.at.setOwner(k, model.WorkloadKey(w.Network, w.Name))
 	}
 	if !e.write {
 		return nil
@@ -74,7 +74,7 @@ func (e *exec) putWorkload(op sdnv1.ChangeOp, w *sdnv1.Workload, details []strin
 }
 
 func (e *exec) deleteWorkload(w *sdnv1.Workload) error {
-	e.record(sdnv1.ChangeOp_CHANGE_OP_DELETE, "workload", state.WorkloadKey(w.Network, w.Name), nil, &sdnv1.ObjectChange{Workload: w})
+	e.record(sdnv1.ChangeOp_CHANGE_OP_DELETE, model.KindWorkload, model.WorkloadKey(w.Network, w.Name), nil, &sdnv1.ObjectChange{Workload: w})
 	if k := workloadOwnerKey(w); k != "" {
 		e.at.dropOwner(k)
 	}
@@ -89,7 +89,7 @@ func (e *exec) putNode(op sdnv1.ChangeOp, n *sdnv1.Node, details []string) error
 	if op == sdnv1.ChangeOp_CHANGE_OP_CREATE {
 		n.CreateRevision = e.rev
 	}
-	e.record(op, "node", n.Name, details, &sdnv1.ObjectChange{Node: n})
+	e.record(op, model.KindNode, n.Name, details, &sdnv1.ObjectChange{Node: n})
 	if !e.write {
 		return nil
 	}
@@ -98,7 +98,7 @@ func (e *exec) putNode(op sdnv1.ChangeOp, n *sdnv1.Node, details []string) error
 
 func (e *exec) putCluster(op sdnv1.ChangeOp, c *sdnv1.ClusterSettings, details []string) error {
 	c.ModRevision = e.rev
-	e.record(op, "cluster", "cluster", details, &sdnv1.ObjectChange{Cluster: c})
+	e.record(op, model.KindCluster, model.ClusterObjectName, details, &sdnv1.ObjectChange{Cluster: c})
 	if !e.write {
 		return nil
 	}

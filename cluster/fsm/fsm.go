@@ -7,10 +7,11 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/sdn-dev/sdn/cluster/command"
 	"github.com/sdn-dev/sdn/cluster/state"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // historyRetain is how many revisions of change history the FSM keeps for

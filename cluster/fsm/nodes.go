@@ -5,9 +5,10 @@ import (
 	"net/netip"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // registerNode adds a host or refreshes one that registers again (an agent
@@ -39,36 +40,36 @@ func registerNode(e *exec, req *sdnv1.RegisterNodeRequest) (*Result, *Error) {
 // the stored state. It returns the host's underlay address and a copy of
 // the cluster settings in effect.
 func checkRegistration(e *exec, req *sdnv1.RegisterNodeRequest) (netip.Addr, *sdnv1.ClusterSettings, *Error) {
-	if msg := checkName("node", req.Name); msg != "" {
-		return netip.Addr{}, nil, refuse(CodeInvalid, "node", req.Name, "name", msg)
+	if msg := checkName(model.KindNode, req.Name); msg != "" {
+		return netip.Addr{}, nil, refuse(CodeInvalid, model.KindNode, req.Name, "name", msg)
 	}
 	// A host holding another cluster's state is refused, unless this
 	// cluster declares nothing yet: a new cluster waiting for a snapshot
 	// restore (which brings the old cluster's id) takes its hosts in.
 	if id := e.tx.ClusterID(); req.ClusterId != "" && id != "" && req.ClusterId != id && !e.tx.Empty() {
-		return netip.Addr{}, nil, refuse(CodeConflict, "node", req.Name, "cluster_id", fmt.Sprintf(
+		return netip.Addr{}, nil, refuse(CodeConflict, model.KindNode, req.Name, "cluster_id", fmt.Sprintf(
 			"host %s holds the state of cluster %s, but these servers are cluster %s: point its agent at its own cluster's servers, or, to move the host to this cluster, stop its agent and delete its saved desired state (DATA-DIR/agent/desired.pb) first",
 			req.Name, req.ClusterId, id))
 	}
 	ip, err := model.ParseIPv4("underlay address", req.UnderlayIp)
 	if err != nil {
-		return netip.Addr{}, nil, refuse(CodeInvalid, "node", req.Name, "underlay_ip", err.Error())
+		return netip.Addr{}, nil, refuse(CodeInvalid, model.KindNode, req.Name, "underlay_ip", err.Error())
 	}
 	if req.UnderlayMtu < 576+VXLANOverhead || req.UnderlayMtu > 65535 {
-		return netip.Addr{}, nil, refuse(CodeInvalid, "node", req.Name, "underlay_mtu", fmt.Sprintf("underlay MTU %d is outside %d-65535", req.UnderlayMtu, 576+VXLANOverhead))
+		return netip.Addr{}, nil, refuse(CodeInvalid, model.KindNode, req.Name, "underlay_mtu", fmt.Sprintf("underlay MTU %d is outside %d-65535", req.UnderlayMtu, 576+VXLANOverhead))
 	}
 	if msg := checkLabels(req.Labels); msg != "" {
-		return netip.Addr{}, nil, refuse(CodeInvalid, "node", req.Name, "labels", msg)
+		return netip.Addr{}, nil, refuse(CodeInvalid, model.KindNode, req.Name, "labels", msg)
 	}
 	for _, n := range e.tx.Nodes() {
 		if n.Name != req.Name && n.UnderlayIp == ip.String() {
-			return netip.Addr{}, nil, refuse(CodeConflict, "node", req.Name, "underlay_ip", fmt.Sprintf("underlay address %s is already host %s's; each host needs its own", ip, n.Name))
+			return netip.Addr{}, nil, refuse(CodeConflict, model.KindNode, req.Name, "underlay_ip", fmt.Sprintf("underlay address %s is already host %s's; each host needs its own", ip, n.Name))
 		}
 	}
 	settings := proto.Clone(effectiveSettings(e.tx)).(*sdnv1.ClusterSettings)
 	room := req.UnderlayMtu - VXLANOverhead
 	if settings.EffectiveMtu != 0 && room < settings.EffectiveMtu {
-		return netip.Addr{}, nil, refuse(CodeConflict, "node", req.Name, "underlay_mtu", fmt.Sprintf(
+		return netip.Addr{}, nil, refuse(CodeConflict, model.KindNode, req.Name, "underlay_mtu", fmt.Sprintf(
 			"underlay MTU %d leaves %d bytes for workloads after VXLAN's %d, less than the cluster MTU %d; raise this host's underlay MTU to %d or more, or lower cluster.mtu",
 			req.UnderlayMtu, room, VXLANOverhead, settings.EffectiveMtu, settings.EffectiveMtu+VXLANOverhead))
 	}
@@ -90,7 +91,7 @@ func registeredNode(e *exec, req *sdnv1.RegisterNodeRequest, ip netip.Addr, old 
 	} else {
 		sub, ipp, err := e.at.subnet(req.Name)
 		if err != nil {
-			e.vs.add(CodeExhausted, "node", req.Name, "", fmt.Sprintf("allocate a subnet: %v", err))
+			e.vs.add(CodeExhausted, model.KindNode, req.Name, "", fmt.Sprintf("allocate a subnet: %v", err))
 			return nil, e.fail()
 		}
 		n.Subnet, n.GatewayIp = sub.String(), ipp.Gateway().String()
@@ -192,7 +193,7 @@ func nodeDetails(old, cur *sdnv1.Node) []string {
 func removeNode(e *exec, name string) (*Result, *Error) {
 	n, ok := e.tx.Node(name)
 	if !ok {
-		return nil, refuse(CodeNotFound, "node", name, "", fmt.Sprintf("no host named %q is registered; `sdnctl get nodes` lists them", name))
+		return nil, refuse(CodeNotFound, model.KindNode, name, "", fmt.Sprintf("no host named %q is registered; `sdnctl get nodes` lists them", name))
 	}
 	var keep, drop []*sdnv1.Workload
 	for _, w := range e.tx.Workloads("") {
@@ -248,10 +249,10 @@ func formatUnixMs(ms int64) string {
 func setNodeLiveness(e *exec, req *sdnv1.SetNodeLivenessRequest) (*Result, *Error) {
 	old, ok := e.tx.Node(req.Name)
 	if !ok {
-		return nil, refuse(CodeNotFound, "node", req.Name, "", fmt.Sprintf("no host named %q is registered", req.Name))
+		return nil, refuse(CodeNotFound, model.KindNode, req.Name, "", fmt.Sprintf("no host named %q is registered", req.Name))
 	}
 	if req.Down && req.AtUnixMs <= 0 {
-		return nil, refuse(CodeInvalid, "node", req.Name, "at_unix_ms", "marking a host down needs the time it happened")
+		return nil, refuse(CodeInvalid, model.KindNode, req.Name, "at_unix_ms", "marking a host down needs the time it happened")
 	}
 	if req.Down == (old.DownSinceUnixMs != 0) {
 		return &Result{Revision: e.tx.Meta().Revision, Node: old}, nil
@@ -282,7 +283,7 @@ func setNodeLiveness(e *exec, req *sdnv1.SetNodeLivenessRequest) (*Result, *Erro
 func drainNode(e *exec, req *sdnv1.DrainNodeRequest) (*Result, *Error) {
 	old, ok := e.tx.Node(req.Name)
 	if !ok {
-		return nil, refuse(CodeNotFound, "node", req.Name, "", fmt.Sprintf("no host named %q is registered; `sdnctl get nodes` lists them", req.Name))
+		return nil, refuse(CodeNotFound, model.KindNode, req.Name, "", fmt.Sprintf("no host named %q is registered; `sdnctl get nodes` lists them", req.Name))
 	}
 	if old.Drained == req.Drain {
 		return &Result{Revision: e.tx.Meta().Revision, Node: old}, nil
@@ -307,10 +308,10 @@ func drainNode(e *exec, req *sdnv1.DrainNodeRequest) (*Result, *Error) {
 func releaseNode(e *exec, req *sdnv1.ReleaseNodeRequest) (*Result, *Error) {
 	n, ok := e.tx.Node(req.Name)
 	if !ok {
-		return nil, refuse(CodeNotFound, "node", req.Name, "", fmt.Sprintf("no host named %q is registered", req.Name))
+		return nil, refuse(CodeNotFound, model.KindNode, req.Name, "", fmt.Sprintf("no host named %q is registered", req.Name))
 	}
 	if n.DownSinceUnixMs == 0 || n.DownSinceUnixMs != req.DownSinceUnixMs {
-		return nil, refuse(CodeConflict, "node", req.Name, "", fmt.Sprintf("host %s is no longer down since %s (it came back); kept", req.Name, formatUnixMs(req.DownSinceUnixMs)))
+		return nil, refuse(CodeConflict, model.KindNode, req.Name, "", fmt.Sprintf("host %s is no longer down since %s (it came back); kept", req.Name, formatUnixMs(req.DownSinceUnixMs)))
 	}
 	return removeNode(e, req.Name)
 }
@@ -325,7 +326,7 @@ func drainedRefusal(node string) string {
 // ignored.
 func initCluster(e *exec, req *sdnv1.InitClusterRequest) (*Result, *Error) {
 	if req.ClusterId == "" {
-		return nil, refuse(CodeInvalid, "cluster", "", "cluster_id", "an empty cluster id")
+		return nil, refuse(CodeInvalid, model.KindCluster, "", "cluster_id", "an empty cluster id")
 	}
 	if e.write && e.tx.ClusterID() == "" {
 		if err := e.tx.SetClusterID(req.ClusterId); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sdn-dev/sdn/cluster/alloc"
 	"github.com/sdn-dev/sdn/cluster/state"
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -82,7 +83,7 @@ func loadPools(tx *state.Tx) (*pools, error) {
 	p.vnids.Pool().SetCursor(tx.Cursor(cursorVNIDs))
 	for _, w := range tx.Workloads("") {
 		if k := workloadOwnerKey(w); k != "" {
-			p.owners[k] = state.WorkloadKey(w.Network, w.Name)
+			p.owners[k] = model.WorkloadKey(w.Network, w.Name)
 		}
 		if w.Ip == "" || w.Pending != "" {
 			continue

@@ -3,6 +3,8 @@ package fsm
 import (
 	"fmt"
 
+	"github.com/sdn-dev/sdn/model"
+
 	"github.com/sdn-dev/sdn/cluster/state"
 	"github.com/sdn-dev/sdn/pki"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -13,10 +15,10 @@ import (
 func revokeCertificate(e *exec, c *sdnv1.RevokedCertificate) (*Result, *Error) {
 	serial, err := pki.ParseSerial(c.Serial)
 	if err != nil {
-		return nil, refuse(CodeInvalid, "certificate", c.Serial, "serial", err.Error())
+		return nil, refuse(CodeInvalid, model.KindCertificate, c.Serial, "serial", err.Error())
 	}
 	if serial != c.Serial {
-		return nil, refuse(CodeInvalid, "certificate", c.Serial, "serial", fmt.Sprintf("certificate serial %q is not in canonical form (%s)", c.Serial, serial))
+		return nil, refuse(CodeInvalid, model.KindCertificate, c.Serial, "serial", fmt.Sprintf("certificate serial %q is not in canonical form (%s)", c.Serial, serial))
 	}
 	if _, ok := e.tx.Revoked(serial); !ok && e.write {
 		if err := e.tx.PutRevoked(c); err != nil {

@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/sdn-dev/sdn/cluster/state"
 	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // VXLANOverhead is what VXLAN over IPv4 adds to a frame.
@@ -59,7 +60,7 @@ func fillSettingDefaults(c *sdnv1.ClusterSettings) *sdnv1.ClusterSettings {
 // checkSettings validates requested settings against themselves and against
 // the hosts already registered.
 func checkSettings(vs *violations, tx *state.Tx, c *sdnv1.ClusterSettings) {
-	bad := func(field, msg string) { vs.add(CodeInvalid, "cluster", "", field, msg) }
+	bad := func(field, msg string) { vs.add(CodeInvalid, model.KindCluster, "", field, msg) }
 	cidr, err := model.ParseIPv4Prefix("cidr", c.Cidr)
 	if err != nil {
 		bad("cidr", err.Error())

@@ -9,13 +9,13 @@ import (
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
-// The naming rules are spec's, so that sdnctl's local checks and the
-// server's checks can never disagree.
+// The naming rules are model's, so that sdnctl's local checks (spec), the
+// CNI plugin's and the server's can never disagree.
 
 // checkName validates a network, workload or node name.
-func checkName(what, name string) string {
+func checkName(what model.Kind, name string) string {
 	validate := model.ValidateName
-	if what == "node" {
+	if what == model.KindNode {
 		validate = model.ValidateNodeName
 	}
 	if err := validate(name); err != nil {

@@ -3,9 +3,12 @@ package fsm
 import (
 	"fmt"
 
+	"github.com/sdn-dev/sdn/model"
+
+	"google.golang.org/protobuf/proto"
+
 	"github.com/sdn-dev/sdn/cluster/state"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // attachWorkload adds a workload for CNI or `sdnctl attach`. It is
@@ -14,9 +17,9 @@ import (
 func attachWorkload(e *exec, req *sdnv1.AttachWorkloadRequest) (*Result, *Error) {
 	in := req.GetWorkload()
 	if in == nil {
-		return nil, refuse(CodeInvalid, "workload", "", "", "request has no workload")
+		return nil, refuse(CodeInvalid, model.KindWorkload, "", "", "request has no workload")
 	}
-	key := state.WorkloadKey(in.Network, in.Name)
+	key := model.WorkloadKey(in.Network, in.Name)
 	if owner := workloadOwnerKey(in); owner != "" {
 		if existing, ok := e.at.p.owners[owner]; ok {
 			w := lookupWorkload(e.tx, existing)
@@ -25,28 +28,28 @@ func attachWorkload(e *exec, req *sdnv1.AttachWorkloadRequest) (*Result, *Error)
 			}
 		}
 	}
-	if msg := checkName("workload", in.Name); msg != "" {
-		return nil, refuse(CodeInvalid, "workload", key, "name", msg)
+	if msg := checkName(model.KindWorkload, in.Name); msg != "" {
+		return nil, refuse(CodeInvalid, model.KindWorkload, key, "name", msg)
 	}
 	if msg := checkLabels(in.Labels); msg != "" {
-		return nil, refuse(CodeInvalid, "workload", key, "labels", msg)
+		return nil, refuse(CodeInvalid, model.KindWorkload, key, "labels", msg)
 	}
 	n, ok := e.tx.Network(in.Network)
 	if !ok {
-		return nil, refuse(CodeNotFound, "workload", key, "network", fmt.Sprintf("unknown network %q; `sdnctl get networks` lists them", in.Network))
+		return nil, refuse(CodeNotFound, model.KindWorkload, key, "network", fmt.Sprintf("unknown network %q; `sdnctl get networks` lists them", in.Network))
 	}
 	node, ok := e.tx.Node(in.Node)
 	if !ok {
-		return nil, refuse(CodeNotFound, "workload", key, "node", fmt.Sprintf("host %q is not registered", in.Node))
+		return nil, refuse(CodeNotFound, model.KindWorkload, key, "node", fmt.Sprintf("host %q is not registered", in.Node))
 	}
 	if node.Drained {
-		return nil, refuse(CodeConflict, "workload", key, "node", drainedRefusal(in.Node))
+		return nil, refuse(CodeConflict, model.KindWorkload, key, "node", drainedRefusal(in.Node))
 	}
 	if _, taken := e.tx.Workload(in.Network, in.Name); taken {
-		return nil, refuse(CodeConflict, "workload", key, "name", fmt.Sprintf("a workload named %s already exists in network %s", in.Name, in.Network))
+		return nil, refuse(CodeConflict, model.KindWorkload, key, "name", fmt.Sprintf("a workload named %s already exists in network %s", in.Name, in.Network))
 	}
 	if field, msg := checkAddrs(in); msg != "" {
-		return nil, refuse(CodeInvalid, "workload", key, field, msg)
+		return nil, refuse(CodeInvalid, model.KindWorkload, key, field, msg)
 	}
 	w := &sdnv1.Workload{Name: in.Name, Network: in.Network, Node: in.Node, Labels: in.Labels, Vnid: n.Vnid, Origin: &sdnv1.Origin{}}
 	if in.Origin != nil {
@@ -56,7 +59,7 @@ func attachWorkload(e *exec, req *sdnv1.AttachWorkloadRequest) (*Result, *Error)
 		w.Origin.Kind = sdnv1.OriginKind_ORIGIN_KIND_API
 	}
 	if code, err := e.place(w, in.Ip, in.Mac); err != nil {
-		e.vs.add(code, "workload", key, "ip", err.Error())
+		e.vs.add(code, model.KindWorkload, key, "ip", err.Error())
 		return nil, e.fail()
 	}
 	if err := e.putWorkload(sdnv1.ChangeOp_CHANGE_OP_CREATE, w, nil); err != nil {
@@ -91,7 +94,7 @@ func detachWorkload(e *exec, req *sdnv1.DetachWorkloadRequest) (*Result, *Error)
 	case req.Network != "" && req.Name != "":
 		w, _ = e.tx.Workload(req.Network, req.Name)
 	default:
-		return nil, refuse(CodeInvalid, "workload", "", "", "say which workload: network and name, or container id and interface")
+		return nil, refuse(CodeInvalid, model.KindWorkload, "", "", "say which workload: network and name, or container id and interface")
 	}
 	if w == nil {
 		return &Result{Revision: e.tx.Meta().Revision}, nil
@@ -110,19 +113,20 @@ func detachWorkload(e *exec, req *sdnv1.DetachWorkloadRequest) (*Result, *Error)
 
 // deleteObject handles `sdnctl delete KIND NAME`.
 func deleteObject(e *exec, req *sdnv1.DeleteRequest) (*Result, *Error) {
-	switch req.Kind {
-	case "network", "networks":
+	kind, _ := model.ParseKind(req.Kind)
+	switch kind {
+	case model.KindNetwork:
 		n, ok := e.tx.Network(req.Name)
 		if !ok {
-			return nil, refuse(CodeNotFound, "network", req.Name, "", fmt.Sprintf("no network named %q", req.Name))
+			return nil, refuse(CodeNotFound, model.KindNetwork, req.Name, "", fmt.Sprintf("no network named %q", req.Name))
 		}
 		ws := e.tx.Workloads(req.Name)
 		if len(ws) > 0 {
 			keys := make([]string, 0, len(ws))
 			for _, w := range ws {
-				keys = append(keys, state.WorkloadKey(w.Network, w.Name))
+				keys = append(keys, model.WorkloadKey(w.Network, w.Name))
 			}
-			return nil, refuse(CodeConflict, "network", req.Name, "", fmt.Sprintf("still has %d workloads (%s); delete or detach them first", len(ws), summarize(keys, 3)))
+			return nil, refuse(CodeConflict, model.KindNetwork, req.Name, "", fmt.Sprintf("still has %d workloads (%s); delete or detach them first", len(ws), summarize(keys, 3)))
 		}
 		if !n.Admin {
 			e.at.releaseVNID(n.Vnid)
@@ -131,24 +135,24 @@ func deleteObject(e *exec, req *sdnv1.DeleteRequest) (*Result, *Error) {
 			return nil, ioError(err)
 		}
 		return e.finish()
-	case "workload", "workloads":
+	case model.KindWorkload:
 		network, name, ok := splitKey(req.Name)
 		if !ok {
-			return nil, refuse(CodeInvalid, "workload", req.Name, "", "name a workload as NETWORK/NAME")
+			return nil, refuse(CodeInvalid, model.KindWorkload, req.Name, "", "name a workload as NETWORK/NAME")
 		}
 		w, found := e.tx.Workload(network, name)
 		if !found {
-			return nil, refuse(CodeNotFound, "workload", req.Name, "", fmt.Sprintf("no workload %s", req.Name))
+			return nil, refuse(CodeNotFound, model.KindWorkload, req.Name, "", fmt.Sprintf("no workload %s", req.Name))
 		}
 		e.unplace(w)
 		if err := e.deleteWorkload(w); err != nil {
 			return nil, ioError(err)
 		}
 		return e.finish()
-	case "node", "nodes":
+	case model.KindNode:
 		return removeNode(e, req.Name)
 	}
-	return nil, refuse(CodeInvalid, req.Kind, req.Name, "", fmt.Sprintf("cannot delete kind %q; use network, workload or node", req.Kind))
+	return nil, refuse(CodeInvalid, model.Kind(req.Kind), req.Name, "", fmt.Sprintf("cannot delete kind %q; use network, workload or node", req.Kind))
 }
 
 func splitKey(k string) (string, string, bool) {

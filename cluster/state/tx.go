@@ -6,9 +6,11 @@ import (
 	"sort"
 	"strings"
 
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/sdn-dev/sdn/model"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // Tx is a read or read-write view of the state.
@@ -182,12 +184,9 @@ func (t *Tx) PutNode(n *sdnv1.Node) error { return put(t, bucketNodes, n.Name, n
 // DeleteNode removes a node.
 func (t *Tx) DeleteNode(name string) error { return t.tx.Bucket(bucketNodes).Delete([]byte(name)) }
 
-// WorkloadKey is a workload's unique key, "network/name".
-func WorkloadKey(network, name string) string { return network + "/" + name }
-
 // Workload returns a workload by network and name.
 func (t *Tx) Workload(network, name string) (*sdnv1.Workload, bool) {
-	return get(t, bucketWorkloads, WorkloadKey(network, name), &sdnv1.Workload{})
+	return get(t, bucketWorkloads, model.WorkloadKey(network, name), &sdnv1.Workload{})
 }
 
 // Workloads lists workloads ordered by network then name; network "" lists all.
@@ -201,12 +200,12 @@ func (t *Tx) Workloads(network string) []*sdnv1.Workload {
 
 // PutWorkload stores a workload.
 func (t *Tx) PutWorkload(w *sdnv1.Workload) error {
-	return put(t, bucketWorkloads, WorkloadKey(w.Network, w.Name), w)
+	return put(t, bucketWorkloads, model.WorkloadKey(w.Network, w.Name), w)
 }
 
 // DeleteWorkload removes a workload.
 func (t *Tx) DeleteWorkload(network, name string) error {
-	return t.tx.Bucket(bucketWorkloads).Delete([]byte(WorkloadKey(network, name)))
+	return t.tx.Bucket(bucketWorkloads).Delete([]byte(model.WorkloadKey(network, name)))
 }
 
 // Commit records changes made at a new revision: it bumps the revision,

@@ -27,7 +27,7 @@ func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIR
 		return nil, err
 	}
 	defer unlock()
-	log := s.log.With("op", "ADD", "container", req.ContainerId, "ifname", req.Ifname, "workload", req.Network+"/"+req.Name)
+	log := s.log.With("op", "ADD", "container", req.ContainerId, "ifname", req.Ifname, "workload", model.WorkloadKey(req.Network, req.Name))
 	start := time.Now()
 	st := &stages{last: start}
 
