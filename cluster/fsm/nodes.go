@@ -225,7 +225,7 @@ func removeNode(e *exec, name string) (*Result, *Error) {
 			return nil, ioError(err)
 		}
 	}
-	e.record(sdnv1.ChangeOp_CHANGE_OP_DELETE, "node", name, nil, &sdnv1.ObjectChange{Node: n})
+	e.record(sdnv1.ChangeOp_CHANGE_OP_DELETE, model.KindNode, name, nil, &sdnv1.ObjectChange{Node: n})
 	if e.write {
 		if err := e.tx.DeleteNode(name); err != nil {
 			return nil, ioError(err)
