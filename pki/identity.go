@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/sdn-dev/sdn/model"
 )
 
 // Role is what a certificate's holder is in the cluster.
@@ -115,35 +117,7 @@ func PeerRole(state tls.ConnectionState) (Role, string, error) {
 	return id.Role, id.Name, err
 }
 
-// validateName checks a node or user name: a DNS subdomain of at most 253
-// characters, made of lowercase letters, digits, '-' and '.', each part
-// starting and ending with a letter or digit (the rule node names follow).
-func validateName(s string) error {
-	if len(s) > 253 {
-		return fmt.Errorf("it is %d characters long, more than 253", len(s))
-	}
-	return validateSubdomain(s)
-}
-
-func validateSubdomain(s string) error {
-	if s == "" {
-		return errors.New("it is empty")
-	}
-	for part := range strings.SplitSeq(s, ".") {
-		if part == "" {
-			return errors.New("it has an empty part between dots")
-		}
-		if len(part) > 63 {
-			return fmt.Errorf("its part %q is longer than 63 characters", part)
-		}
-		for i, r := range part {
-			if !(r >= 'a' && r <= 'z') && !(r >= '0' && r <= '9') && r != '-' {
-				return fmt.Errorf("it contains %q in part %q at position %d; only lowercase letters, digits, '-' and '.' are allowed", r, part, i+1)
-			}
-		}
-		if part[0] == '-' || part[len(part)-1] == '-' {
-			return fmt.Errorf("its part %q starts or ends with '-'", part)
-		}
-	}
-	return nil
-}
+// validateName checks a node or user name: the rule node names follow
+// (model.ValidateNodeName), a DNS subdomain of lowercase letters, digits,
+// '-' and '.'.
+func validateName(s string) error { return model.ValidateNodeName(s) }
