@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sdn-dev/sdn/model"
 )
 
 // DefaultValidity is how long certificates are valid unless told otherwise.
@@ -216,7 +218,7 @@ func normalizeHost(h string) (string, error) {
 	if len(h) > 253 {
 		return "", fmt.Errorf("host %q is longer than 253 characters", orig)
 	}
-	if err := validateSubdomain(h); err != nil {
+	if err := model.ValidateNodeName(h); err != nil {
 		return "", fmt.Errorf("host %q is neither an IP address nor a DNS name: %v", orig, err)
 	}
 	labels := strings.Split(h, ".")
