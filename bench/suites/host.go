@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/sdn-dev/sdn/datapath/flows"
+	"github.com/sdn-dev/sdn/model"
 )
 
 // syntheticHost returns a host whose compiled flows number at least n
@@ -52,7 +53,7 @@ func addWorkload(h *flows.Host) {
 	h.Local = append(h.Local, flows.Workload{
 		Name: fmt.Sprintf("net%d/w%d", i%10, i),
 		IP:   netip.AddrFrom4(a),
-		MAC:  net.HardwareAddr{0x0a, 0x58, a[0], a[1], a[2], a[3]},
+		MAC:  model.MACForIP(netip.AddrFrom4(a)),
 		VNID: uint32(i % 10),
 		Port: 10 + i,
 	})

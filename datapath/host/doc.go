@@ -12,7 +12,7 @@
 //  3. the flow-based VXLAN port sdn-tun0 (OpenFlow port 1; remote_ip and
 //     key set by flows, local_ip the endpoint, dst_port the cluster's);
 //  4. the gateway port sdn-gw0 (internal, OpenFlow port 2) in the host
-//     namespace: the gateway's MAC (cluster/model.MACForIP) and the cluster
+//     namespace: the gateway's MAC (model.MACForIP) and the cluster
 //     MTU set through OVSDB (mac, mtu_request, so they survive an OVS
 //     restart), up, gateway/prefix of the host's subnet, and an on-link
 //     route for the whole cluster CIDR (proto 83), through which the host
