@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -33,21 +34,31 @@ func (c *client) Close() error { return c.conn.Close() }
 // dialOptions decides how sdnctl talks to sdnd: mutual TLS with the
 // files of --tls-ca, --tls-cert and --tls-key (or SDN_TLS_CA,
 // SDN_TLS_CERT, SDN_TLS_KEY), plaintext with none of them (sdnd --dev).
-// It is the one place that chooses transport security.
+// It is the one place that chooses transport security. Either way the
+// connections and calls are recorded (trace.go) for the errors.
 func (a *app) dialOptions() ([]grpc.DialOption, error) {
 	given, missing := a.tlsGiven()
+	var creds credentials.TransportCredentials
 	switch {
 	case len(given) == 0:
-		return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, nil
+		creds = insecure.NewCredentials()
 	case len(missing) > 0:
 		return nil, usagef("%s given without %s: mutual TLS needs the cluster CA certificate, your certificate and its key (flags or SDN_TLS_CA, SDN_TLS_CERT, SDN_TLS_KEY)",
 			strings.Join(given, ", "), strings.Join(missing, " and "))
+	default:
+		cfg, err := pki.ClientTLS(a.tlsCert, a.tlsKey, a.tlsCA)
+		if err != nil {
+			return nil, fmt.Errorf("TLS: %w", err)
+		}
+		creds = credentials.NewTLS(cfg)
 	}
-	cfg, err := pki.ClientTLS(a.tlsCert, a.tlsKey, a.tlsCA)
-	if err != nil {
-		return nil, fmt.Errorf("TLS: %w", err)
+	if a.conns == nil {
+		a.conns = &connLog{now: time.Now}
 	}
-	return []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(cfg))}, nil
+	return []grpc.DialOption{
+		grpc.WithTransportCredentials(&tracedCreds{TransportCredentials: creds, log: a.conns}),
+		grpc.WithStatsHandler(callStats{}),
+	}, nil
 }
 
 // tlsGiven lists the TLS flags set and those missing.
@@ -126,13 +137,14 @@ func (a *app) target() (string, []grpc.DialOption, error) {
 	return r.Scheme() + ":///servers", []grpc.DialOption{grpc.WithResolvers(r)}, nil
 }
 
-// callContext bounds one unary call by --timeout.
+// callContext bounds one call by --timeout and traces it, for rpcError.
 func (a *app) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, a.timeout)
+	return context.WithTimeout(withCallTrace(ctx), a.timeout)
 }
 
-// rpcError turns an error from a call to sdnd into one that says what to do.
-// Errors that are not gRPC statuses pass through.
+// rpcError turns an error from a call to sdnd into one that says what is
+// known and what to do (diagnose.go); ctx is the call's, from
+// callContext. Errors that are not gRPC statuses pass through.
 func (a *app) rpcError(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
@@ -141,35 +153,18 @@ func (a *app) rpcError(ctx context.Context, err error) error {
 	if !ok {
 		return err
 	}
-	switch st.Code() {
-	case codes.Unavailable:
-		if strings.Contains(st.Message(), "leader") {
-			// sdnd answered: the cluster has no leader it can reach.
-			return fmt.Errorf("sdnd at %s: %s", a.server, st.Message())
-		}
-		if hint := a.tlsHint(st.Message()); hint != "" {
-			return fmt.Errorf("cannot talk to sdnd at %s: %s\n(%s)", a.server, hint, st.Message())
-		}
-		return fmt.Errorf("cannot reach sdnd at %s: %s; is `sdnd --dev` running? (set --server or SDN_SERVER)",
-			a.server, st.Message())
-	case codes.Unauthenticated:
-		return fmt.Errorf("sdnd at %s wants a certificate: %s", a.server, st.Message())
-	case codes.PermissionDenied:
-		return fmt.Errorf("sdnd at %s refused the call: %s", a.server, st.Message())
-	case codes.DeadlineExceeded:
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("sdnd at %s did not answer within %s (raise --timeout): %s",
-				a.server, a.timeout, st.Message())
-		}
-	case codes.Canceled:
-		if ctx.Err() != nil {
-			return errors.New("interrupted")
-		}
-	case codes.Unimplemented:
-		return fmt.Errorf("sdnd at %s does not implement this call (is it older than sdnctl?): %s",
-			a.server, st.Message())
+	f := failure{
+		st:       st,
+		deadline: st.Code() == codes.DeadlineExceeded && errors.Is(ctx.Err(), context.DeadlineExceeded),
+		canceled: st.Code() == codes.Canceled && ctx.Err() != nil,
 	}
-	return errors.New(st.Message())
+	if t := callTraceOf(ctx); t != nil {
+		f.call = t.facts()
+	}
+	if a.conns != nil && (f.call == nil || !f.call.sent) {
+		f.conn = a.conns.failed()
+	}
+	return a.diagnose(f)
 }
 
 // applyErrorOf returns the ApplyError carried in err's status details, if

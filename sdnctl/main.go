@@ -70,6 +70,7 @@ type app struct {
 	tlsCA, tlsCert string // mutual TLS; none of the three: plaintext
 	tlsKey         string
 	now            func() time.Time
+	conns          *connLog // the connections made, for the errors (trace.go)
 
 	// started is set when a command's own code begins to run; an error
 	// before that came from parsing the command line (exit code 2).
