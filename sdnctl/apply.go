@@ -26,7 +26,7 @@ func (a *app) validateCommand() *cobra.Command {
 		Short: "Check HCL files locally, without contacting sdnd",
 		Args:  cobra.NoArgs,
 		RunE: a.runE(func(cmd *cobra.Command, _ []string) error {
-			doc, err := a.load(paths)
+			doc, err := a.load(cmd.Context(), paths)
 			if err != nil {
 				return err
 			}
@@ -110,9 +110,21 @@ func (a *app) applyCommand() *cobra.Command {
 	return cmd
 }
 
-// load reads and decodes the files, printing any diagnostics to stderr.
-func (a *app) load(paths []string) (*spec.Document, error) {
-	doc, diags := spec.LoadPaths(paths)
+// load reads and decodes the files, printing any diagnostics to stderr;
+// an interruption stops it at once, even in a read that blocks (a FIFO).
+func (a *app) load(ctx context.Context, paths []string) (*spec.Document, error) {
+	type loaded struct {
+		doc   *spec.Document
+		diags hcl.Diagnostics
+	}
+	l, err := untilDone(ctx, "reading the files: nothing was sent to sdnd", func() loaded {
+		doc, diags := spec.LoadPaths(paths)
+		return loaded{doc, diags}
+	})
+	if err != nil {
+		return nil, err
+	}
+	doc, diags := l.doc, l.diags
 	var files map[string]*hcl.File
 	if doc != nil {
 		files = doc.Files
@@ -136,7 +148,7 @@ func (a *app) load(paths []string) (*spec.Document, error) {
 // plan when dryRun is set. c may be nil, in which case apply connects.
 // Refusals carrying an ApplyError are rendered against the files.
 func (a *app) apply(ctx context.Context, c *client, paths []string, prune, dryRun bool) (*sdnv1.ApplyResponse, error) {
-	doc, err := a.load(paths)
+	doc, err := a.load(ctx, paths)
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,9 @@
 //
 // Results go to stdout, progress and errors to stderr. Errors are prefixed
 // "sdnctl: "; the exit code is 1 for a failure and 2 for a usage error.
+// SIGINT (Ctrl-C) and SIGTERM stop any command at once, with exit code 130
+// and 143 (128 + the signal's number); a write whose request had left
+// says its outcome is unknown.
 package main
 
 import (
@@ -43,8 +46,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -55,7 +56,7 @@ import (
 const defaultServer = "127.0.0.1:7420"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(context.Background())
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
@@ -90,7 +91,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	var ex *exitError
 	var ue *usageError
-	switch {
+	var ie *interruptedError
+	switch sig := interruptSignal(ctx); {
+	case sig != 0:
+		// Whatever the command was doing when the signal came, it says
+		// so if it knows (a write's outcome); else it was cut short.
+		msg := "interrupted"
+		if errors.As(err, &ie) {
+			msg = ie.msg
+		}
+		fmt.Fprintf(stderr, "sdnctl: %s\n", msg)
+		return 128 + int(sig)
 	case errors.As(err, &ex):
 		if ex.msg != "" {
 			fmt.Fprintf(stderr, "sdnctl: %s\n", ex.msg)

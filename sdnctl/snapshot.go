@@ -144,7 +144,7 @@ func (a *app) restoreSnapshot(ctx context.Context, path string, force bool) erro
 		return err
 	}
 	defer f.Close()
-	h, err := snapshot.Verify(f)
+	h, err := verifyFile(ctx, f)
 	if err != nil {
 		return fmt.Errorf("%s cannot be restored, nothing was changed: %w", path, err)
 	}
@@ -215,7 +215,7 @@ func (a *app) snapshotInspectCommand() *cobra.Command {
 				return err
 			}
 			defer f.Close()
-			h, err := snapshot.Verify(f)
+			h, err := verifyFile(cmd.Context(), f)
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
@@ -232,6 +232,23 @@ func (a *app) snapshotInspectCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", formatTable, "output format: table or json")
 	return cmd
+}
+
+// verifyFile is snapshot.Verify, which reads the whole file, stopped at
+// once by an interruption.
+func verifyFile(ctx context.Context, f *os.File) (*sdnv1.SnapshotHeader, error) {
+	type verified struct {
+		h   *sdnv1.SnapshotHeader
+		err error
+	}
+	v, err := untilDone(ctx, "checking the snapshot file", func() verified {
+		h, err := snapshot.Verify(f)
+		return verified{h, err}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.h, v.err
 }
 
 func writeSnapshotHeader(w io.Writer, path string, h *sdnv1.SnapshotHeader) error {
