@@ -398,3 +398,27 @@ func TestContentChecks(t *testing.T) {
 		return nil
 	})
 }
+
+// TestCallersPanicIsNotDamage: a panic in the caller's function (a bug,
+// not the file) goes on up, and the file stays in service.
+func TestCallersPanicIsNotDamage(t *testing.T) {
+	db, _ := newFilled(t)
+	defer db.Close()
+	func() {
+		defer func() {
+			if v := recover(); v != "a caller's bug" {
+				t.Fatalf("recovered %v, want the caller's panic", v)
+			}
+		}()
+		db.View(func(tx *Tx) error {
+			tx.Networks()
+			panic("a caller's bug")
+		})
+	}()
+	if db.Damaged() != nil {
+		t.Fatalf("a caller's panic marked the file damaged: %v", db.Damaged())
+	}
+	if err := db.View(func(tx *Tx) error { tx.Networks(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
