@@ -75,11 +75,11 @@ func (t *Tx) schema() uint32 {
 	}
 	raw := t.bucket(bucketMeta).Get(keySchema)
 	if len(raw) != 4 {
-		t.corrupt(bucketMeta, keySchema, fmt.Sprintf("the schema version is %d bytes, not 4", len(raw)))
+		t.corrupt(bucketMeta, keySchema, fmt.Sprintf("is %d bytes, not a schema version's 4", len(raw)))
 	}
 	v := binary.BigEndian.Uint32(raw)
 	if v == 0 {
-		t.corrupt(bucketMeta, keySchema, "the schema version is 0")
+		t.corrupt(bucketMeta, keySchema, "holds schema version 0, which no sdnd writes")
 	}
 	return v
 }
