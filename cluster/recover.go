@@ -60,8 +60,9 @@ var bootID = func() (string, error) {
 // openState opens the FSM of a server whose data is in dir, publishing its
 // revisions to hub: without fsync on apply unless syncEvery is set (or the
 // boot id cannot be read), and set aside (to be rebuilt) when it cannot be
-// trusted. It reports whether the file is written without fsync.
-func openState(dir string, syncEvery bool, hub *Hub, log *slog.Logger) (*fsm.FSM, bool, error) {
+// trusted. It reports whether the file is written without fsync. onDamage
+// hears of damage found in the file once it is open (stateDamaged).
+func openState(dir string, syncEvery bool, hub *Hub, log *slog.Logger, onDamage func(*state.CorruptError)) (*fsm.FSM, bool, error) {
 	path := filepath.Join(dir, stateFile)
 	marker := filepath.Join(dir, stateMarker)
 	boot, err := bootID()
@@ -85,7 +86,7 @@ func openState(dir string, syncEvery bool, hub *Hub, log *slog.Logger) (*fsm.FSM
 			return nil, false, fmt.Errorf("write %s: %w", marker, err)
 		}
 	}
-	opts := state.Options{NoSync: noSync}
+	opts := state.Options{NoSync: noSync, OnDamage: onDamage}
 	f, err := tryOpenFSM(path, opts, hub, log)
 	if err != nil && damaged(err) {
 		if err := setStateAside(dir, err.Error(), log); err != nil {
@@ -145,12 +146,35 @@ func tryOpenFSM(path string, opts state.Options, hub *Hub, log *slog.Logger) (f 
 }
 
 // damaged reports whether err from opening the state file means the file
-// itself is unreadable (rather than locked, of a newer schema, or not
-// permitted), so rebuilding it from the raft snapshot and log is the cure.
+// itself is unreadable or damaged (rather than locked, of a newer schema, or
+// not permitted), so rebuilding it from the raft snapshot and log is the
+// cure. A record that fails its checksum, a bucket short of its seal, a
+// bbolt structure that does not hold together (state.CorruptError) is
+// damage: nothing of such a file is served, it is rebuilt.
 func damaged(err error) bool {
 	var d damagedError
-	return errors.As(err, &d) || errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) ||
+	var c *state.CorruptError
+	return errors.As(err, &d) || errors.As(err, &c) || errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) ||
 		errors.Is(err, bolt.ErrVersionMismatch) || strings.Contains(err.Error(), "file size too small")
+}
+
+// stateDamaged is what a server does when its open state file turns out to
+// be damaged (a record failing its checksum on a read, an image that would
+// copy damage): the file already refuses every read and write
+// (state.DamagedError), so nothing of it is served; the server says so and
+// asks its process to stop (Server.StateDamaged). Started again, it finds
+// the damage when it opens the file, sets the file aside and rebuilds it
+// from the raft snapshot and log (openState). docs/design.md, "Durability
+// of the state file", says why it stops rather than rebuild while running.
+func stateDamaged(ch chan<- error, log *slog.Logger) func(*state.CorruptError) {
+	return func(ce *state.CorruptError) {
+		log.Error("the state file is damaged: this server serves nothing from it and stops; start sdnd again: it sets the file aside ("+stateAside+
+			") and rebuilds it from the raft snapshot and log", "err", ce.Error())
+		select {
+		case ch <- &state.DamagedError{CorruptError: ce}:
+		default:
+		}
+	}
 }
 
 // setStateAside moves an untrusted state file out of the way (replacing an

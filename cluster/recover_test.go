@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/sdn-dev/sdn/cluster/command"
 	"github.com/sdn-dev/sdn/cluster/state"
@@ -205,6 +206,37 @@ func TestStateFileRebuiltFromSnapshotAndLog(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, true},
+		{"record changed", func(t *testing.T, dir string, _ []byte) {
+			// A byte of a stored object changed (a hex editor, a bad
+			// sector read back): h1's underlay address, wherever it is.
+			path := filepath.Join(dir, stateFile)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Count(b, []byte("198.19.0.1")) == 0 {
+				t.Fatal("the state file does not hold h1's underlay address")
+			}
+			if err := os.WriteFile(path, bytes.ReplaceAll(b, []byte("198.19.0.1"), []byte("198.19.0.9")), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"record gone", func(t *testing.T, dir string, _ []byte) {
+			// A record missing, every other one sound (a leaf page's
+			// count, a branch pointing at a stale page): here removed
+			// behind the store's back.
+			b, err := bolt.Open(filepath.Join(dir, stateFile), 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			err = b.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket([]byte("workloads")).Delete([]byte("p/w7"))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}, true},
 		{"power loss", func(t *testing.T, dir string, old []byte) {
 			// What a power loss may leave of a file written without fsync:
 			// a valid bbolt file whose pages are older than its meta says
@@ -301,7 +333,7 @@ func TestStateFileTrustedAfterProcessCrash(t *testing.T) {
 	}
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	f, noSync, err := openState(dir, false, NewHub(), log)
+	f, noSync, err := openState(dir, false, NewHub(), log, nil)
 	if err != nil || !noSync {
 		t.Fatalf("openState: noSync %v, %v", noSync, err)
 	}
@@ -315,7 +347,7 @@ func TestStateFileTrustedAfterProcessCrash(t *testing.T) {
 	if m, _ := os.ReadFile(filepath.Join(dir, stateMarker)); strings.TrimSpace(string(m)) != boot {
 		t.Fatalf("marker %q, want %s", m, boot)
 	}
-	f, _, err = openState(dir, false, NewHub(), log)
+	f, _, err = openState(dir, false, NewHub(), log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +366,7 @@ func TestStateFileTrustedAfterProcessCrash(t *testing.T) {
 	// Fsync on every apply: no marker; one left by a no-fsync run is
 	// cleared once the file is synced.
 	os.WriteFile(filepath.Join(dir, stateMarker), []byte(boot+"\n"), 0o600)
-	f, noSync, err = openState(dir, true, NewHub(), log)
+	f, noSync, err = openState(dir, true, NewHub(), log, nil)
 	if err != nil || noSync {
 		t.Fatalf("openState with syncState: noSync %v, %v", noSync, err)
 	}

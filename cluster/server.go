@@ -78,6 +78,8 @@ type Server struct {
 	stateNoSync bool
 	// restoring is set while RestoreState runs (one at a time).
 	restoring atomic.Bool
+	// damaged receives the damage found in the open state file.
+	damaged chan error
 }
 
 // NewServer opens (or creates) the server's data and starts raft.
@@ -96,14 +98,15 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	hub := NewHub()
-	f, noSync, err := openState(cfg.DataDir, cfg.syncState, hub, cfg.Logger)
+	damaged := make(chan error, 1)
+	f, noSync, err := openState(cfg.DataDir, cfg.syncState, hub, cfg.Logger, stateDamaged(damaged, cfg.Logger))
 	if err != nil {
 		if cfg.Transport != nil {
 			closeTransport(cfg.Transport)
 		}
 		return nil, err
 	}
-	s := &Server{cfg: cfg, fsm: f, hub: hub, stateNoSync: noSync, log: cfg.Logger, started: time.Now()}
+	s := &Server{cfg: cfg, fsm: f, hub: hub, stateNoSync: noSync, log: cfg.Logger, started: time.Now(), damaged: damaged}
 	s.proposer = &proposer{s: s}
 	if err := s.start(raftDir); err != nil {
 		s.closeStores()
@@ -253,6 +256,12 @@ func (s *Server) Bootstrap(peers []Peer) error {
 	s.log.Info("bootstrapped a new cluster", "id", s.cfg.ID, "voters", ids)
 	return nil
 }
+
+// StateDamaged receives (once) the damage a read found in the state file
+// while the server runs: the server serves nothing from the file from then
+// on, and its process should stop (sdnd does); started again, the server
+// rebuilds the file from raft (cluster/recover.go).
+func (s *Server) StateDamaged() <-chan error { return s.damaged }
 
 // ID is this server's raft id.
 func (s *Server) ID() string { return s.cfg.ID }

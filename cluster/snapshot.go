@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -188,33 +189,39 @@ func (s *Server) RestoreState(ctx context.Context, path string, force bool) (*Re
 	return &RestoreResult{Revision: rev, RaftIndex: index, Replaced: replaced, Restored: restored}, nil
 }
 
-// checkImage opens a state image (migrating an older schema, refusing a
-// newer one) and rebuilds its allocators, which fails on any address,
-// subnet or VNID held twice.
-func checkImage(path string) (info ImageInfo, err error) {
+// checkImage checks a state image before it may replace anything: it
+// opens it (migrating an older schema, refusing a newer one, and checking
+// all of it, state.Open: bbolt's structure, every record against its
+// checksum, every bucket against its seal), then checks it object by
+// object (fsm.CheckState: every object decodes under its own key and
+// passes the model's rules, references hold, no VNID, subnet or address is
+// held twice). A refusal says what is wrong.
+func checkImage(path string) (ImageInfo, error) {
+	refuse := func(format string, a ...any) error {
+		return fsm.Refuse(fsm.CodeInvalid, "", "", "", fmt.Sprintf(format, a...)+"; nothing was changed")
+	}
 	db, err := state.Open(path, state.Options{})
-	if err != nil {
-		return ImageInfo{}, fsm.Refuse(fsm.CodeInvalid, "", "", "", fmt.Sprintf("the snapshot does not hold a state this server can read: %v", err))
+	var ce *state.CorruptError
+	switch {
+	case errors.As(err, &ce):
+		return ImageInfo{}, refuse("the snapshot's state file is damaged: %s", ce.Fault())
+	case err != nil:
+		return ImageInfo{}, refuse("the snapshot does not hold a state this server can read: %v", err)
 	}
 	defer db.Close()
-	defer func() {
-		// The store panics on a record that does not decode.
-		if r := recover(); r != nil {
-			err = fsm.Refuse(fsm.CodeInvalid, "", "", "", fmt.Sprintf("the snapshot's state is damaged: %v", r))
-		}
-	}()
-	if err := db.Check(); err != nil {
-		return ImageInfo{}, fsm.Refuse(fsm.CodeInvalid, "", "", "", fmt.Sprintf("the snapshot's state file is damaged: %v", err))
-	}
+	var info ImageInfo
 	err = db.View(func(tx *state.Tx) error {
-		if err := fsm.RebuildAllocators(tx); err != nil {
+		if err := fsm.CheckState(tx); err != nil {
 			return err
 		}
 		info = imageInfo(tx)
 		return nil
 	})
-	if err != nil {
-		return ImageInfo{}, fsm.Refuse(fsm.CodeInvalid, "", "", "", fmt.Sprintf("the snapshot's state is inconsistent: %v", err))
+	switch {
+	case errors.As(err, &ce):
+		return ImageInfo{}, refuse("the snapshot's state file is damaged: %s", ce.Fault())
+	case err != nil:
+		return ImageInfo{}, refuse("the snapshot's state is not valid: %v", err)
 	}
 	return info, nil
 }

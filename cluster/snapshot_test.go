@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -358,5 +359,92 @@ func TestLeftoversRemovedAtStart(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "keep.tmp")); err != nil {
 		t.Errorf("keep.tmp, not a leftover, was removed: %v", err)
+	}
+}
+
+// TestRestoreRefusesInvalidImage: an image whose records all pass their
+// checksums but whose objects break the model's rules, its references or
+// its allocations, and an image with a damaged record, are refused before
+// they replace anything, saying what is wrong.
+func TestRestoreRefusesInvalidImage(t *testing.T) {
+	src := newMemClusterTB(t, 1, steady)
+	writeSome(t, src.leader(), "a", 60)
+	img := filepath.Join(t.TempDir(), "image.db")
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info ImageInfo
+	if err := src.leader().SaveState(ctxT(t), f, &info); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	good, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := newMemClusterTB(t, 1, steady)
+	dl := dst.leader()
+	writeSome(t, dl, "b", 25)
+	before := objects(t, dl)
+
+	edit := func(fn func(tx *state.Tx) error) func(t *testing.T, path string) {
+		return func(t *testing.T, path string) {
+			db, err := state.Open(path, state.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if err := db.Update(fn); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		damage func(t *testing.T, path string)
+		want   string
+	}{
+		{"record changed", func(t *testing.T, path string) {
+			// Values only (keys stay in order): ah1's gateway and the
+			// addresses that start like it.
+			b := bytes.ReplaceAll(good, []byte("10.128.2.1"), []byte("10.128.2.9"))
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "the snapshot's state file is damaged: record"},
+		{"label invalid", edit(func(tx *state.Tx) error {
+			n, _ := tx.Network("an0")
+			n.Labels = map[string]string{"-x": "y"}
+			return tx.PutNetwork(n)
+		}), `the snapshot's state is not valid: network "an0": label key "-x"`},
+		{"network gone", edit(func(tx *state.Tx) error { return tx.DeleteNetwork("an1") }),
+			`18 problems: workload "an1/w22": its network "an1" does not exist`},
+		{"address twice", edit(func(tx *state.Tx) error {
+			w2, _ := tx.Workload("an0", "w2")
+			w3, _ := tx.Workload("an0", "w3")
+			w3.Ip = w2.Ip
+			return tx.PutWorkload(w3)
+		}), "allocations: workload an0/w3:"},
+		{"host name", edit(func(tx *state.Tx) error {
+			return tx.PutNode(&sdnv1.Node{Name: "AH_9", UnderlayIp: "198.19.9.9", UnderlayMtu: 1500})
+		}), `node name "AH_9"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "image.db")
+			if err := os.WriteFile(p, good, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c.damage(t, p)
+			_, err := dl.RestoreState(ctxT(t), p, true)
+			var ce *fsm.Error
+			if !errors.As(err, &ce) || ce.Code != fsm.CodeInvalid || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "nothing was changed") {
+				t.Fatalf("restore of an image with %s: %v; want a refusal saying %q", c.name, err, c.want)
+			}
+			t.Log(err)
+			if got := objects(t, dl); !slices.Equal(got, before) {
+				t.Fatalf("a refused restore changed the state:\n%s", diffLines(before, got))
+			}
+		})
 	}
 }

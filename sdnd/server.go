@@ -108,6 +108,15 @@ func startServer(ctx context.Context, o *options, sec connSecurity, log *slog.Lo
 		log.Warn("this server has no raft state and no way to start a cluster; it waits to be added to one (`sdnctl cluster join " + srv.Addr() + "` against a running server), or restart it with --bootstrap, --peers or --bootstrap-expect and --join")
 	}
 	go s.trackHealth(rctx, strings.Join(addrs, ","))
+	go func() {
+		// A damaged state file serves nothing more; stop, so that the next
+		// start rebuilds it from raft (cluster/recover.go).
+		select {
+		case err := <-srv.StateDamaged():
+			report(failed, err)
+		case <-rctx.Done():
+		}
+	}()
 	go srv.RunLiveness(rctx, live) // acts while this server leads
 	if sec.tracker != nil {
 		go s.closeRevoked(rctx, sec)

@@ -1,21 +1,17 @@
 package state
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
-
-// SchemaVersion is the layout this code reads and writes. Bump it together
-// with a migration in migrations.
-const SchemaVersion = 1
 
 var (
 	bucketMeta      = []byte("meta")
@@ -39,26 +35,15 @@ var (
 
 var allBuckets = [][]byte{bucketMeta, bucketSettings, bucketNetworks, bucketNodes, bucketWorkloads, bucketChanges}
 
-// migration upgrades a store from version from to from+1 inside tx.
-type migration func(tx *bolt.Tx) error
-
-// migrations[v] upgrades schema v to v+1. Version 0 is a new, empty file.
-var migrations = map[uint32]migration{
-	0: func(tx *bolt.Tx) error {
-		for _, b := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	},
-}
-
 // DB is an open state file. Replace swaps the file underneath while reads
 // go on: they run on whichever file is current when they start.
 type DB struct {
 	b    atomic.Pointer[bolt.DB]
 	path string
+	// damaged is set once a transaction found the file damaged: from then
+	// on nothing is read from it or written to it.
+	damaged  atomic.Pointer[CorruptError]
+	onDamage func(*CorruptError)
 }
 
 // Options tune how the file is opened.
@@ -66,26 +51,47 @@ type Options struct {
 	// NoSync skips fsync on commit; safe only when the raft log can replay
 	// every entry after the stored applied index.
 	NoSync bool
+	// OnDamage, when set, is called (once, from the transaction that found
+	// it) when the open file turns out to be damaged.
+	OnDamage func(*CorruptError)
 }
 
 // Open opens or creates the state file at path and migrates it to
-// SchemaVersion. A file written by a newer schema is refused.
+// SchemaVersion, then checks all of it: bbolt's structure, every record's
+// checksum, every bucket's seal. A file written by a newer schema is
+// refused; a damaged one is refused with a *CorruptError.
 func Open(path string, opts Options) (*DB, error) {
 	b, err := openBolt(path, opts)
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{path: path}
+	db := &DB{path: path, onDamage: opts.OnDamage}
 	db.b.Store(b)
-	if err := db.migrate(); err != nil {
+	err = db.migrate()
+	if err == nil {
+		err = db.verifyAll()
+	}
+	if err != nil {
 		b.Close()
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			return nil, ce // it names the file
+		}
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	return db, nil
 }
 
-func openBolt(path string, opts Options) (*bolt.DB, error) {
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: opts.NoSync})
+// openBolt opens the bbolt file; bbolt panicking on a damaged file (or
+// faulting on a page beyond it) is a *CorruptError.
+func openBolt(path string, opts Options) (b *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if v := recover(); v != nil {
+			b, err = nil, &CorruptError{Path: path, Detail: fmt.Sprintf("bbolt panicked opening it: %v", v)}
+		}
+	}()
+	b, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: opts.NoSync})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open state %s: locked by another process (is another sdnd using this data dir?)", path)
@@ -95,27 +101,19 @@ func openBolt(path string, opts Options) (*bolt.DB, error) {
 	return b, nil
 }
 
-func (db *DB) migrate() error {
-	return db.b.Load().Update(func(tx *bolt.Tx) error {
-		v := uint32(0)
-		if m := tx.Bucket(bucketMeta); m != nil {
-			if raw := m.Get(keySchema); len(raw) == 4 {
-				v = binary.BigEndian.Uint32(raw)
-			}
+// verifyAll checks the whole file: the records and seals first (reading
+// every page of the tree on this goroutine, where a fault is a panic),
+// then bbolt's own structure check (pages reachable once, free pages
+// unreachable, keys in order).
+func (db *DB) verifyAll() error {
+	return db.view(func(t *Tx) error {
+		if err := t.verify(); err != nil {
+			return err
 		}
-		if v > SchemaVersion {
-			return fmt.Errorf("written by a newer sdnd (schema %d, this one reads up to %d); run the newer sdnd or restore a snapshot", v, SchemaVersion)
+		if err := structureErrors(t.tx); err != nil {
+			return t.corruptErr(nil, nil, "bbolt's structure check: "+err.Error())
 		}
-		for ; v < SchemaVersion; v++ {
-			m, ok := migrations[v]
-			if !ok {
-				return fmt.Errorf("no migration from schema %d", v)
-			}
-			if err := m(tx); err != nil {
-				return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
-			}
-		}
-		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion))
+		return nil
 	})
 }
 
@@ -128,6 +126,10 @@ func (db *DB) Close() error { return db.b.Load().Close() }
 // Sync flushes every committed transaction to disk (fdatasync): with
 // NoSync, commits reach the page cache only.
 func (db *DB) Sync() error { return db.current(func(b *bolt.DB) error { return b.Sync() }) }
+
+// Damaged returns the damage a transaction found in the open file, nil
+// while none was found.
+func (db *DB) Damaged() *CorruptError { return db.damaged.Load() }
 
 // current runs fn on the current bbolt file. A transaction that could not
 // begin because Replace closed that file meanwhile runs on the new one.
@@ -142,18 +144,72 @@ func (db *DB) current(fn func(*bolt.DB) error) error {
 	}
 }
 
-// View runs fn in a read-only transaction.
-func (db *DB) View(fn func(*Tx) error) error {
+// View runs fn in a read-only transaction. A damaged file (found now or
+// before) makes it return a *DamagedError.
+func (db *DB) View(fn func(*Tx) error) error { return db.guard(func() error { return db.view(fn) }) }
+
+// Update runs fn in a read-write transaction, committed when fn returns
+// nil. A damaged file (found now or before) makes it return a
+// *DamagedError, and nothing is written.
+func (db *DB) Update(fn func(*Tx) error) error {
+	return db.guard(func() error { return db.update(fn) })
+}
+
+// guard runs a transaction unless the file was found damaged, and notes
+// damage the transaction finds.
+func (db *DB) guard(run func() error) error {
+	if d := db.damaged.Load(); d != nil {
+		return &DamagedError{d}
+	}
+	err := run()
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		if db.damaged.CompareAndSwap(nil, ce) && db.onDamage != nil {
+			db.onDamage(ce)
+		}
+		return &DamagedError{ce}
+	}
+	return err
+}
+
+// view and update run a transaction on the current file, returning the
+// damage it found as a *CorruptError (a Tx method that found it panics
+// with it; bbolt panicking, or faulting on a page beyond the file, is
+// damage too).
+func (db *DB) view(fn func(*Tx) error) error {
 	return db.current(func(b *bolt.DB) error {
-		return b.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+		return db.recovered(func() error {
+			return b.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, db: db}) })
+		})
 	})
 }
 
-// Update runs fn in a read-write transaction, committed when fn returns nil.
-func (db *DB) Update(fn func(*Tx) error) error {
+func (db *DB) update(fn func(*Tx) error) error {
 	return db.current(func(b *bolt.DB) error {
-		return b.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+		return db.recovered(func() error {
+			return b.Update(func(tx *bolt.Tx) error {
+				t := &Tx{tx: tx, db: db}
+				if err := fn(t); err != nil {
+					return err
+				}
+				return t.flushSeals()
+			})
+		})
 	})
+}
+
+func (db *DB) recovered(run func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if v := recover(); v != nil {
+			ce := damageFrom(db.path, v)
+			if ce == nil {
+				panic(v)
+			}
+			err = ce
+		}
+	}()
+	return run()
 }
 
 // WriteTo writes a consistent copy of the whole file (a bbolt image: raft
@@ -162,27 +218,30 @@ func (db *DB) WriteTo(w io.Writer) (int64, error) { return db.WriteImage(w, nil)
 
 // WriteImage writes a consistent copy of the whole file to w (a bbolt
 // image), after fn (when not nil) has read the very state the copy holds.
+// Every record and seal is checked first, in the same transaction: a
+// damaged file is never copied (*DamagedError).
 func (db *DB) WriteImage(w io.Writer, fn func(*Tx) error) (int64, error) {
 	var n int64
-	err := db.current(func(b *bolt.DB) error {
-		return b.View(func(tx *bolt.Tx) error {
-			if fn != nil {
-				if err := fn(&Tx{tx: tx}); err != nil {
-					return err
-				}
-			}
-			var err error
-			n, err = tx.WriteTo(w)
+	err := db.View(func(t *Tx) error {
+		if err := t.verify(); err != nil {
 			return err
-		})
+		}
+		if fn != nil {
+			if err := fn(t); err != nil {
+				return err
+			}
+		}
+		var err error
+		n, err = t.tx.WriteTo(w)
+		return err
 	})
 	return n, err
 }
 
 // Replace swaps the file for the bbolt image read from r (a raft snapshot)
 // atomically: the image is written beside the file, synced and checked to be
-// a store this code can read (older schemas are migrated), then renamed over
-// the file. Reads in progress finish on the old file; later ones see the new
+// a store this code can read, whole (Open: older schemas are migrated, every
+// record and seal checked), then renamed over the file. Reads in progress finish on the old file; later ones see the new
 // one. A crash at any point leaves either the old file or the new one.
 func (db *DB) Replace(r io.Reader, opts Options) error {
 	tmp := db.path + ".restore"
@@ -201,7 +260,7 @@ func (db *DB) Replace(r io.Reader, opts Options) error {
 		return fmt.Errorf("restore state: %w", err)
 	}
 	f.Close()
-	check, err := Open(tmp, opts)
+	check, err := Open(tmp, Options{NoSync: opts.NoSync})
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("restore state: snapshot is not a readable store: %w", err)
@@ -224,25 +283,19 @@ func (db *DB) Replace(r io.Reader, opts Options) error {
 		return fmt.Errorf("restore state: reopen: %w", err)
 	}
 	old := db.b.Swap(nb)
+	// The new file was checked whole: damage found in the old one is gone.
+	db.damaged.Store(nil)
 	if err := old.Close(); err != nil {
 		return fmt.Errorf("restore state: close the replaced file: %w", err)
 	}
 	return nil
 }
 
-// Check verifies the file's structure (bbolt's consistency check: every
-// page reachable once, free pages not in use).
-func (db *DB) Check() error {
-	return db.current(func(b *bolt.DB) error {
-		return b.View(func(tx *bolt.Tx) error {
-			var errs []error
-			for err := range tx.Check() {
-				errs = append(errs, err)
-			}
-			return errors.Join(errs...)
-		})
-	})
-}
+// Check checks the whole file as Open does: every record against its
+// checksum, every bucket against its seal, then bbolt's structure (every
+// page reachable once, free pages not in use). It must not run while
+// another transaction writes (bbolt's check reads the freelist).
+func (db *DB) Check() error { return db.verifyAll() }
 
 // syncDir makes a rename in dir durable.
 func syncDir(dir string) error {
@@ -257,7 +310,5 @@ func syncDir(dir string) error {
 // ForceSchema overwrites the stored schema version. Tests use it to stand in
 // for a file written by another release.
 func (db *DB) ForceSchema(v uint32) error {
-	return db.b.Load().Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keySchema, binary.BigEndian.AppendUint32(nil, v))
-	})
+	return db.update(func(t *Tx) error { return t.putSchema(v) })
 }

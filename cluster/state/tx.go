@@ -13,9 +13,15 @@ import (
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
-// Tx is a read or read-write view of the state.
+// Tx is a read or read-write view of the state. Every record it reads is
+// checked against its checksum first (record.go): one that fails ends the
+// transaction, and DB.View or DB.Update returns the damage.
 type Tx struct {
 	tx *bolt.Tx
+	db *DB
+	// seals are the changes to the buckets' seals this transaction made,
+	// written before it commits (flushSeals).
+	seals map[string]*seal
 }
 
 // Meta is the bookkeeping that covers the whole state.
@@ -26,6 +32,7 @@ type Meta struct {
 	Compacted    uint64 // history up to and including this revision is gone
 }
 
+// u64 decodes a history key (a big-endian revision).
 func u64(b []byte) uint64 {
 	if len(b) != 8 {
 		return 0
@@ -33,31 +40,42 @@ func u64(b []byte) uint64 {
 	return binary.BigEndian.Uint64(b)
 }
 
-func putU64(b *bolt.Bucket, k []byte, v uint64) error {
-	return b.Put(k, binary.BigEndian.AppendUint64(nil, v))
+// getU64 reads a number record of the meta bucket (0 when absent).
+func (t *Tx) getU64(key []byte) uint64 {
+	p := t.getRecord(bucketMeta, key)
+	if p == nil {
+		return 0
+	}
+	if len(p) != 8 {
+		t.corrupt(bucketMeta, key, fmt.Sprintf("holds %d bytes, not a number's 8", len(p)))
+	}
+	return binary.BigEndian.Uint64(p)
+}
+
+// putU64 stores a number record in the meta bucket.
+func (t *Tx) putU64(key []byte, v uint64) error {
+	return t.putRecord(bucketMeta, key, binary.BigEndian.AppendUint64(nil, v))
 }
 
 // Meta reads the bookkeeping.
 func (t *Tx) Meta() Meta {
-	m := t.tx.Bucket(bucketMeta)
-	s := m.Get(keySchema)
 	var schema uint32
-	if len(s) == 4 {
-		schema = binary.BigEndian.Uint32(s)
+	if p := t.getRecord(bucketMeta, keySchema); len(p) == 4 {
+		schema = binary.BigEndian.Uint32(p)
 	}
-	return Meta{Schema: schema, AppliedIndex: u64(m.Get(keyApplied)), Revision: u64(m.Get(keyRevision)), Compacted: u64(m.Get(keyCompacted))}
+	return Meta{Schema: schema, AppliedIndex: t.getU64(keyApplied), Revision: t.getU64(keyRevision), Compacted: t.getU64(keyCompacted)}
 }
 
 // ClusterID returns the cluster's id, empty until the first leader set one
 // (InitCluster). It travels with the state: a snapshot restored elsewhere
 // brings it along, so the hosts of the cluster it saved keep following it.
 func (t *Tx) ClusterID() string {
-	return string(t.tx.Bucket(bucketMeta).Get(keyClusterID))
+	return string(t.getRecord(bucketMeta, keyClusterID))
 }
 
 // SetClusterID stores the cluster's id.
 func (t *Tx) SetClusterID(id string) error {
-	return t.tx.Bucket(bucketMeta).Put(keyClusterID, []byte(id))
+	return t.putRecord(bucketMeta, keyClusterID, []byte(id))
 }
 
 // Revoked returns the revocation of the certificate with serial (lower-case
@@ -79,7 +97,7 @@ func (t *Tx) RevokedCertificates() []*sdnv1.RevokedCertificate {
 // RevokedCount is how many certificates are revoked.
 func (t *Tx) RevokedCount() int {
 	n := 0
-	c := t.tx.Bucket(bucketMeta).Cursor()
+	c := t.bucket(bucketMeta).Cursor()
 	for k, _ := c.Seek([]byte(keyRevokedPfx)); k != nil && strings.HasPrefix(string(k), keyRevokedPfx); k, _ = c.Next() {
 		n++
 	}
@@ -88,31 +106,35 @@ func (t *Tx) RevokedCount() int {
 
 // SetAppliedIndex records the raft index this transaction brings the state to.
 func (t *Tx) SetAppliedIndex(i uint64) error {
-	return putU64(t.tx.Bucket(bucketMeta), keyApplied, i)
+	return t.putU64(keyApplied, i)
 }
 
 // Cursor reads an allocator's persisted cursor (e.g. "subnets", "vnids").
 func (t *Tx) Cursor(name string) uint64 {
-	return u64(t.tx.Bucket(bucketMeta).Get([]byte(keyCursorPfx + name)))
+	return t.getU64([]byte(keyCursorPfx + name))
 }
 
 // SetCursor persists an allocator's cursor.
 func (t *Tx) SetCursor(name string, c uint64) error {
-	return putU64(t.tx.Bucket(bucketMeta), []byte(keyCursorPfx+name), c)
+	return t.putU64([]byte(keyCursorPfx+name), c)
 }
 
 func get[T proto.Message](t *Tx, bucket []byte, key string, msg T) (T, bool) {
-	raw := t.tx.Bucket(bucket).Get([]byte(key))
-	if raw == nil {
+	p := t.getRecord(bucket, []byte(key))
+	if p == nil {
 		var zero T
 		return zero, false
 	}
-	if err := proto.Unmarshal(raw, msg); err != nil {
-		// The store is written only by this package; a record that does
-		// not decode is corruption, which no caller can handle.
-		panic(fmt.Sprintf("state: corrupt %s record %q: %v", bucket, key, err))
-	}
+	t.decode(bucket, []byte(key), p, msg)
 	return msg, true
+}
+
+// decode decodes a record's payload. One that passed its checksum but does
+// not decode was written damaged (or by a bug): damage all the same.
+func (t *Tx) decode(bucket, key, payload []byte, msg proto.Message) {
+	if err := proto.Unmarshal(payload, msg); err != nil {
+		t.corrupt(bucket, key, fmt.Sprintf("does not decode: %v", err))
+	}
 }
 
 func put(t *Tx, bucket []byte, key string, msg proto.Message) error {
@@ -120,19 +142,17 @@ func put(t *Tx, bucket []byte, key string, msg proto.Message) error {
 	if err != nil {
 		return err
 	}
-	return t.tx.Bucket(bucket).Put([]byte(key), raw)
+	return t.putRecord(bucket, []byte(key), raw)
 }
 
 func list[T proto.Message](t *Tx, bucket []byte, prefix string, newMsg func() T) []T {
 	var out []T
-	c := t.tx.Bucket(bucket).Cursor()
-	for k, v := c.Seek([]byte(prefix)); k != nil && strings.HasPrefix(string(k), prefix); k, v = c.Next() {
+	t.forEach(bucket, prefix, func(k, p []byte) bool {
 		m := newMsg()
-		if err := proto.Unmarshal(v, m); err != nil {
-			panic(fmt.Sprintf("state: corrupt %s record %q: %v", bucket, k, err))
-		}
+		t.decode(bucket, k, p, m)
 		out = append(out, m)
-	}
+		return true
+	})
 	return out
 }
 
@@ -165,7 +185,7 @@ func (t *Tx) PutNetwork(n *sdnv1.Network) error { return put(t, bucketNetworks, 
 
 // DeleteNetwork removes a network.
 func (t *Tx) DeleteNetwork(name string) error {
-	return t.tx.Bucket(bucketNetworks).Delete([]byte(name))
+	return t.deleteRecord(bucketNetworks, []byte(name))
 }
 
 // Node returns the named node.
@@ -182,7 +202,7 @@ func (t *Tx) Nodes() []*sdnv1.Node {
 func (t *Tx) PutNode(n *sdnv1.Node) error { return put(t, bucketNodes, n.Name, n) }
 
 // DeleteNode removes a node.
-func (t *Tx) DeleteNode(name string) error { return t.tx.Bucket(bucketNodes).Delete([]byte(name)) }
+func (t *Tx) DeleteNode(name string) error { return t.deleteRecord(bucketNodes, []byte(name)) }
 
 // Workload returns a workload by network and name.
 func (t *Tx) Workload(network, name string) (*sdnv1.Workload, bool) {
@@ -205,7 +225,7 @@ func (t *Tx) PutWorkload(w *sdnv1.Workload) error {
 
 // DeleteWorkload removes a workload.
 func (t *Tx) DeleteWorkload(network, name string) error {
-	return t.tx.Bucket(bucketWorkloads).Delete([]byte(model.WorkloadKey(network, name)))
+	return t.deleteRecord(bucketWorkloads, []byte(model.WorkloadKey(network, name)))
 }
 
 // Commit records changes made at a new revision: it bumps the revision,
@@ -219,10 +239,10 @@ func (t *Tx) Commit(changes []*sdnv1.ObjectChange) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := t.tx.Bucket(bucketChanges).Put(binary.BigEndian.AppendUint64(nil, rev), raw); err != nil {
+	if err := t.putRecord(bucketChanges, binary.BigEndian.AppendUint64(nil, rev), raw); err != nil {
 		return 0, err
 	}
-	return rev, putU64(t.tx.Bucket(bucketMeta), keyRevision, rev)
+	return rev, t.putU64(keyRevision, rev)
 }
 
 // NextRevision is the revision the next Commit will produce.
@@ -231,12 +251,11 @@ func (t *Tx) NextRevision() uint64 { return t.Meta().Revision + 1 }
 // ChangesAfter calls fn for each recorded revision after rev, in order,
 // until fn returns false. The caller checks rev against Meta().Compacted.
 func (t *Tx) ChangesAfter(rev uint64, fn func(ev *sdnv1.WatchEvent) bool) {
-	c := t.tx.Bucket(bucketChanges).Cursor()
+	c := t.bucket(bucketChanges).Cursor()
 	for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, rev+1)); k != nil; k, v = c.Next() {
+		p, _ := t.payload(bucketChanges, k, v)
 		ev := &sdnv1.WatchEvent{}
-		if err := proto.Unmarshal(v, ev); err != nil {
-			panic(fmt.Sprintf("state: corrupt change record %d: %v", u64(k), err))
-		}
+		t.decode(bucketChanges, k, p, ev)
 		if !fn(ev) {
 			return
 		}
@@ -253,18 +272,17 @@ func (t *Tx) Compact(rev uint64) (uint64, error) {
 	if rev <= m.Compacted {
 		return m.Compacted, nil
 	}
-	b := t.tx.Bucket(bucketChanges)
-	c := b.Cursor()
+	c := t.bucket(bucketChanges).Cursor()
 	var keys [][]byte
 	for k, _ := c.First(); k != nil && u64(k) <= rev; k, _ = c.Next() {
 		keys = append(keys, append([]byte(nil), k...))
 	}
 	for _, k := range keys {
-		if err := b.Delete(k); err != nil {
+		if err := t.deleteRecord(bucketChanges, k); err != nil {
 			return 0, err
 		}
 	}
-	return rev, putU64(t.tx.Bucket(bucketMeta), keyCompacted, rev)
+	return rev, t.putU64(keyCompacted, rev)
 }
 
 // Empty reports whether the state holds no networks and no workloads:
@@ -272,7 +290,7 @@ func (t *Tx) Compact(rev uint64) (uint64, error) {
 // first of them set).
 func (t *Tx) Empty() bool {
 	for _, b := range [][]byte{bucketNetworks, bucketWorkloads} {
-		if k, _ := t.tx.Bucket(b).Cursor().First(); k != nil {
+		if k, _ := t.bucket(b).Cursor().First(); k != nil {
 			return false
 		}
 	}
@@ -282,9 +300,9 @@ func (t *Tx) Empty() bool {
 // Counts returns how many objects of each kind are stored.
 func (t *Tx) Counts() map[string]int {
 	return map[string]int{
-		"networks":  t.tx.Bucket(bucketNetworks).Stats().KeyN,
-		"nodes":     t.tx.Bucket(bucketNodes).Stats().KeyN,
-		"workloads": t.tx.Bucket(bucketWorkloads).Stats().KeyN,
+		"networks":  t.bucket(bucketNetworks).Stats().KeyN,
+		"nodes":     t.bucket(bucketNodes).Stats().KeyN,
+		"workloads": t.bucket(bucketWorkloads).Stats().KeyN,
 	}
 }
 
@@ -293,7 +311,7 @@ func (t *Tx) Counts() map[string]int {
 func (t *Tx) Dump() []string {
 	var lines []string
 	for _, b := range [][]byte{bucketSettings, bucketNetworks, bucketNodes, bucketWorkloads} {
-		t.tx.Bucket(b).ForEach(func(k, v []byte) error {
+		t.bucket(b).ForEach(func(k, v []byte) error {
 			lines = append(lines, fmt.Sprintf("%s/%s %x", b, k, v))
 			return nil
 		})
@@ -316,7 +334,7 @@ func (t *Tx) Rebase(revision, index uint64) error {
 	if m := t.Meta(); revision < m.Revision {
 		return fmt.Errorf("rebase to revision %d: the state is already at %d", revision, m.Revision)
 	}
-	if err := putU64(t.tx.Bucket(bucketMeta), keyRevision, revision); err != nil {
+	if err := t.putU64(keyRevision, revision); err != nil {
 		return err
 	}
 	if err := t.tx.DeleteBucket(bucketChanges); err != nil {
@@ -325,7 +343,10 @@ func (t *Tx) Rebase(revision, index uint64) error {
 	if _, err := t.tx.CreateBucket(bucketChanges); err != nil {
 		return err
 	}
-	if err := putU64(t.tx.Bucket(bucketMeta), keyCompacted, revision); err != nil {
+	if err := t.resetSeal(bucketChanges); err != nil {
+		return err
+	}
+	if err := t.putU64(keyCompacted, revision); err != nil {
 		return err
 	}
 	return t.SetAppliedIndex(index)
