@@ -55,6 +55,10 @@ func checkRegistration(e *exec, req *sdnv1.RegisterNodeRequest) (netip.Addr, *sd
 	if err != nil {
 		return netip.Addr{}, nil, refuse(CodeInvalid, model.KindNode, req.Name, "underlay_ip", err.Error())
 	}
+	settings := proto.Clone(effectiveSettings(e.tx)).(*sdnv1.ClusterSettings)
+	if msg := checkUnderlay(ip, settings); msg != "" {
+		return netip.Addr{}, nil, refuse(CodeInvalid, model.KindNode, req.Name, "underlay_ip", msg)
+	}
 	if req.UnderlayMtu < 576+VXLANOverhead || req.UnderlayMtu > 65535 {
 		return netip.Addr{}, nil, refuse(CodeInvalid, model.KindNode, req.Name, "underlay_mtu", fmt.Sprintf("underlay MTU %d is outside %d-65535", req.UnderlayMtu, 576+VXLANOverhead))
 	}
@@ -66,7 +70,6 @@ func checkRegistration(e *exec, req *sdnv1.RegisterNodeRequest) (netip.Addr, *sd
 			return netip.Addr{}, nil, refuse(CodeConflict, model.KindNode, req.Name, "underlay_ip", fmt.Sprintf("underlay address %s is already host %s's; each host needs its own", ip, n.Name))
 		}
 	}
-	settings := proto.Clone(effectiveSettings(e.tx)).(*sdnv1.ClusterSettings)
 	room := req.UnderlayMtu - VXLANOverhead
 	if settings.EffectiveMtu != 0 && room < settings.EffectiveMtu {
 		return netip.Addr{}, nil, refuse(CodeConflict, model.KindNode, req.Name, "underlay_mtu", fmt.Sprintf(
