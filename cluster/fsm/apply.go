@@ -321,19 +321,23 @@ func (a *configApply) allocateWorkloads() {
 			w.CreateRevision = old.CreateRevision
 			if code, err := e.place(w, want.Ip, want.Mac); err != nil {
 				if code != CodeExhausted {
-					e.vs.add(code, model.KindWorkload, key, "ip", err.Error())
+					e.vs.add(code, model.KindWorkload, key, placeField(err), err.Error())
 					continue
 				}
 				w.Ip, w.Mac, w.Pending = want.Ip, want.Mac, err.Error()
 			}
 		case exists && !workloadMoves(old, want):
 			w.Ip, w.Mac, w.Pending, w.CreateRevision = old.Ip, old.Mac, old.Pending, old.CreateRevision
-			if want.Mac != "" {
+			if want.Mac != "" && want.Mac != old.Mac {
+				if code, err := e.remac(old, want.Mac); err != nil {
+					e.vs.add(code, model.KindWorkload, key, "mac", err.Error())
+					continue
+				}
 				w.Mac = want.Mac
 			}
 		default:
 			if code, err := e.place(w, want.Ip, want.Mac); err != nil {
-				e.vs.add(code, model.KindWorkload, key, "ip", err.Error())
+				e.vs.add(code, model.KindWorkload, key, placeField(err), err.Error())
 				continue
 			}
 			if exists {
