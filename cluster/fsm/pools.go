@@ -157,10 +157,9 @@ func (p *pools) saveCursors(tx *state.Tx, nodes ...string) error {
 // restart or a restore does, and compares them with the FSM's live ones:
 // same assignments, same cursors, same CNI owners and explicit MACs. A
 // difference is an allocation leaked by a refused command or a cursor that
-// was not persisted,
-// either of which makes a restarted replica diverge. Tests of replicas call
-// it; two FSMs whose stores are equal and whose checks pass hold the same
-// allocators.
+// was not persisted, either of which makes a restarted replica diverge.
+// Tests of replicas call it; two FSMs whose stores are equal and whose
+// checks pass hold the same allocators.
 func (f *FSM) CheckAllocators() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
