@@ -49,6 +49,8 @@ type Info struct {
 	Entries, Commands       uint64    // applied since start (see FSM.Counts)
 	Started                 time.Time
 	HasState                bool
+	// Alarms are the server's disk alarms (diskalarm.go).
+	Alarms []Alarm
 }
 
 // Info returns this server's raft state.
@@ -58,7 +60,7 @@ func (s *Server) Info() Info {
 		ID: s.cfg.ID, Address: s.Addr(), State: strings.ToLower(s.raft.State().String()),
 		Term: s.raft.CurrentTerm(), LastIndex: s.raft.LastIndex(), CommitIndex: s.raft.CommitIndex(),
 		AppliedIndex: s.raft.AppliedIndex(), LeaderID: lid, LeaderAddress: laddr, Started: s.started,
-		HasState: s.HasState(),
+		HasState: s.HasState(), Alarms: s.DiskAlarms(),
 	}
 	if in.State == "follower" {
 		in.LastContact = s.raft.LastContact()

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -78,6 +79,12 @@ type Server struct {
 	stateNoSync bool
 	// restoring is set while RestoreState runs (one at a time).
 	restoring atomic.Bool
+	// alarm watches the writes to the state file and the raft log
+	// (diskalarm.go); halt, closed by Shutdown, stops the FSM retrying a
+	// batch the state file cannot take.
+	alarm    *diskAlarm
+	halt     chan struct{}
+	haltOnce sync.Once
 }
 
 // NewServer opens (or creates) the server's data and starts raft.
@@ -103,7 +110,9 @@ func NewServer(cfg Config) (*Server, error) {
 		}
 		return nil, err
 	}
-	s := &Server{cfg: cfg, fsm: f, hub: hub, stateNoSync: noSync, log: cfg.Logger, started: time.Now()}
+	s := &Server{cfg: cfg, fsm: f, hub: hub, stateNoSync: noSync, log: cfg.Logger, started: time.Now(), halt: make(chan struct{}),
+		alarm: newDiskAlarm(cfg.ID, cfg.Logger, filepath.Join(cfg.DataDir, stateFile), filepath.Join(raftDir, "raft.db"))}
+	f.WatchWrites(stateWatch{s.alarm, s.halt})
 	s.proposer = &proposer{s: s}
 	if err := s.start(raftDir); err != nil {
 		s.closeStores()
@@ -146,6 +155,7 @@ func (s *Server) start(raftDir string) error {
 		return fmt.Errorf("open raft log %s: %w", filepath.Join(raftDir, "raft.db"), err)
 	}
 	s.logs = logs
+	stores := watchedStore{BoltStore: logs, path: filepath.Join(raftDir, "raft.db"), alarm: s.alarm}
 	// This process holds the data directory now (raft.db's lock): what a
 	// save or restore that died midway left there is nobody's.
 	removeLeftovers(cfg.DataDir, s.log)
@@ -175,11 +185,11 @@ func (s *Server) start(raftDir string) error {
 	if cfg.Tune != nil {
 		cfg.Tune(rc)
 	}
-	existing, err := raft.HasExistingState(logs, logs, snaps)
+	existing, err := raft.HasExistingState(stores, stores, snaps)
 	if err != nil {
 		return fmt.Errorf("inspect raft state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, raftFSM{s.fsm}, logs, logs, snaps, s.trans)
+	r, err := raft.NewRaft(rc, raftFSM{s.fsm}, stores, stores, snaps, s.trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -324,8 +334,10 @@ func (s *Server) WaitLeader(ctx context.Context) error {
 // Stats returns raft's counters (for status output).
 func (s *Server) Stats() map[string]string { return s.raft.Stats() }
 
-// Shutdown stops raft and closes the stores.
+// Shutdown stops raft and closes the stores. An FSM retrying a batch the
+// state file cannot take gives up (the restart applies it).
 func (s *Server) Shutdown() error {
+	s.haltOnce.Do(func() { close(s.halt) })
 	var errs []error
 	if s.raft != nil {
 		errs = append(errs, s.raft.Shutdown().Error())

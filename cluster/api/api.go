@@ -133,6 +133,7 @@ func (s *Server) propose(ctx context.Context, typ command.Type, msg proto.Messag
 func toStatus(err error) error {
 	var ce *fsm.Error
 	var nl *cluster.ErrNotLeader
+	var de *cluster.DiskError
 	switch {
 	case errors.As(err, &ce):
 		code := codes.InvalidArgument
@@ -151,6 +152,10 @@ func toStatus(err error) error {
 		return st.Err()
 	case errors.As(err, &nl):
 		return status.Error(codes.Unavailable, nl.Error())
+	case errors.As(err, &de):
+		// gRPC's own description of ResourceExhausted: "perhaps the
+		// entire file system is out of space".
+		return status.Error(codes.ResourceExhausted, de.Error())
 	case errors.Is(err, cluster.ErrRestoreInProgress):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):

@@ -74,6 +74,10 @@ func serverInfo(in cluster.Info) *sdnv1.Server {
 	if !in.LastContact.IsZero() {
 		sv.LastContactUnixMs = in.LastContact.UnixMilli()
 	}
+	for _, a := range in.Alarms {
+		sv.DiskAlarms = append(sv.DiskAlarms, &sdnv1.DiskAlarm{File: a.File, Device: a.Device, MountPoint: a.Mount,
+			FreeBytes: a.Free, SizeBytes: a.Size, Problem: a.Problem(), SinceUnixMs: a.Since.UnixMilli()})
+	}
 	return sv
 }
 

@@ -66,6 +66,11 @@ func (s *Server) leaderAddr(ctx context.Context, until time.Time) (id, addr stri
 		if addr != "" && id != s.cluster.ID() {
 			return id, addr, nil
 		}
+		if err := s.cluster.NoLeaderError(); err != nil {
+			// This server's disk is full: say so rather than wait
+			// for a leader it cannot help elect.
+			return "", "", toStatus(err)
+		}
 		select {
 		case <-ctx.Done():
 			return "", "", status.Errorf(status.Code(toStatus(ctx.Err())), "no raft leader is known: %v", ctx.Err())
