@@ -156,9 +156,9 @@ func (d *diskAlarm) failed(file string, err error) {
 	a := d.read(file)
 	a.Err, a.Since = err, time.Now()
 	d.raised[file] = &a
+	d.log.Error("disk alarm: "+a.Problem()+"; this server refuses writes until it clears; "+a.Remedy(), "file", file, "err", err)
 	close(d.wake)
 	d.wake = make(chan struct{})
-	d.log.Error("disk alarm: "+a.Problem()+"; this server refuses writes until it clears; "+a.Remedy(), "file", file, "err", err)
 }
 
 // written records a write to file that succeeded: its alarm clears.
