@@ -85,6 +85,9 @@ type Server struct {
 	alarm    *diskAlarm
 	halt     chan struct{}
 	haltOnce sync.Once
+	// heartbeatTimeout is raft's: how long followers wait for the leader
+	// before they elect another.
+	heartbeatTimeout time.Duration
 }
 
 // NewServer opens (or creates) the server's data and starts raft.
@@ -185,6 +188,7 @@ func (s *Server) start(raftDir string) error {
 	if cfg.Tune != nil {
 		cfg.Tune(rc)
 	}
+	s.heartbeatTimeout = rc.HeartbeatTimeout
 	existing, err := raft.HasExistingState(stores, stores, snaps)
 	if err != nil {
 		return fmt.Errorf("inspect raft state: %w", err)
@@ -330,6 +334,14 @@ func (s *Server) WaitLeader(ctx context.Context) error {
 		}
 	}
 }
+
+// LastContact is when this server last heard from a leader (a follower's
+// view; zero if never).
+func (s *Server) LastContact() time.Time { return s.raft.LastContact() }
+
+// HeartbeatTimeout is how long followers wait for a silent leader before
+// they elect another.
+func (s *Server) HeartbeatTimeout() time.Duration { return s.heartbeatTimeout }
 
 // Stats returns raft's counters (for status output).
 func (s *Server) Stats() map[string]string { return s.raft.Stats() }
