@@ -131,14 +131,18 @@ type diskAlarm struct {
 	files  []string // the state file, the raft log
 	log    *slog.Logger
 
+	// onAlarm, when set, runs (in its own goroutine) each time an alarm
+	// goes up: the server hands leadership over (Server.handOverForDisk).
+	onAlarm func()
+
 	mu     sync.Mutex
-	raised map[string]*Alarm // by file: raised by a failed write
-	low    map[string]bool   // by file: the free-space check refused a write
-	wake   chan struct{}     // closed (and replaced) when an alarm is raised
+	raised map[string]*Alarm    // by file: raised by a failed write
+	low    map[string]time.Time // by file: since when the free-space check refuses writes
+	wake   chan struct{}        // closed (and replaced) when an alarm is raised
 }
 
 func newDiskAlarm(server string, log *slog.Logger, files ...string) *diskAlarm {
-	return &diskAlarm{server: server, files: files, log: log, raised: map[string]*Alarm{}, low: map[string]bool{}, wake: make(chan struct{})}
+	return &diskAlarm{server: server, files: files, log: log, raised: map[string]*Alarm{}, low: map[string]time.Time{}, wake: make(chan struct{})}
 }
 
 // failed records a failed write to file: it raises the file's alarm (and
@@ -159,6 +163,7 @@ func (d *diskAlarm) failed(file string, err error) {
 	d.log.Error("disk alarm: "+a.Problem()+"; this server refuses writes until it clears; "+a.Remedy(), "file", file, "err", err)
 	close(d.wake)
 	d.wake = make(chan struct{})
+	d.raise()
 }
 
 // written records a write to file that succeeded: its alarm clears.
@@ -168,6 +173,13 @@ func (d *diskAlarm) written(file string) {
 	if a, up := d.raised[file]; up {
 		delete(d.raised, file)
 		d.log.Info("disk alarm cleared: "+file+" can be written again; writes resume", "file", file, "raised_for", time.Since(a.Since).Round(time.Second).String())
+	}
+}
+
+// raise runs onAlarm; d.mu is held.
+func (d *diskAlarm) raise() {
+	if d.onAlarm != nil {
+		go d.onAlarm()
 	}
 }
 
@@ -200,6 +212,9 @@ func (d *diskAlarm) Alarms() []Alarm {
 			continue
 		}
 		if a := d.read(f); a.Size > 0 && a.Free < minFreeBytes {
+			if since, ok := d.low[f]; ok {
+				a.Since = since
+			}
 			out = append(out, a)
 		}
 	}
@@ -219,15 +234,18 @@ func (d *diskAlarm) check() error {
 	for _, f := range d.files {
 		a := d.read(f)
 		if a.Size == 0 || a.Free >= minFreeBytes {
-			if d.low[f] {
+			if _, was := d.low[f]; was {
 				delete(d.low, f)
 				d.log.Info("disk alarm cleared: the file system of "+f+" has room again; writes resume", "file", f, "free", formatBytes(a.Free))
 			}
 			continue
 		}
-		if !d.low[f] {
-			d.low[f] = true
+		if since, was := d.low[f]; was {
+			a.Since = since
+		} else {
+			d.low[f] = a.Since
 			d.log.Error("disk alarm: "+a.Problem()+"; this server refuses writes until it clears; "+a.Remedy(), "file", f)
+			d.raise()
 		}
 		return &DiskError{Server: d.server, Alarm: a, Outcome: outcomeRefused}
 	}

@@ -222,6 +222,23 @@ func (s *Server) HandOver() error {
 	return nil
 }
 
+// handOverForDisk gives leadership to another voter when this server
+// leads and its disk alarm goes up: a leader that cannot write refuses
+// every write and (when its state lags) every linearizable read, while a
+// quorum of others may have room for both.
+func (s *Server) handOverForDisk() {
+	if !s.IsLeader() {
+		return
+	}
+	if err := s.HandOver(); err != nil {
+		s.log.Warn("disk alarm: could not hand leadership over to a server that may have room", "err", err)
+		return
+	}
+	if lid, _ := s.Leader(); lid != s.cfg.ID {
+		s.log.Warn("disk alarm: handed leadership over, so that servers with room go on taking writes", "to", lid)
+	}
+}
+
 // raftError maps raft's errors on a configuration change to ours.
 func (s *Server) raftError(what string, err error) error {
 	switch {

@@ -116,6 +116,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, fsm: f, hub: hub, stateNoSync: noSync, log: cfg.Logger, started: time.Now(), halt: make(chan struct{}),
 		alarm: newDiskAlarm(cfg.ID, cfg.Logger, filepath.Join(cfg.DataDir, stateFile), filepath.Join(raftDir, "raft.db"))}
 	f.WatchWrites(stateWatch{s.alarm, s.halt})
+	s.alarm.onAlarm = s.handOverForDisk
 	s.proposer = &proposer{s: s}
 	if err := s.start(raftDir); err != nil {
 		s.closeStores()

@@ -322,3 +322,71 @@ func TestFullDiskRaftLog(t *testing.T) {
 		return code == 0
 	})
 }
+
+// In a cluster, the leader's disk fills: it refuses the write it is asked
+// for, naming its device, and hands leadership over, so that the servers
+// with room go on taking writes and answering linearizable reads, through
+// it too; its stale reads answer, members and status show its alarm, and
+// it catches up once space returns.
+func TestFullDiskLeaderHandsOver(t *testing.T) {
+	ps := []*serverProc{newServerProc(t, "s1"), newServerProc(t, "s2"), newServerProc(t, "s3")}
+	full := ps[0]
+	mountTmpfs(t, full.dataDir, "16m")
+	for i, p := range ps {
+		p.args = []string{"--bootstrap-expect", "3", "--join", ps[(i+1)%3].addr}
+		p.start(t)
+	}
+	waitFor(t, 30*time.Second, "three healthy members", func() bool {
+		m, ok := members(t, full.addr, false)
+		return ok && m.healthy(3)
+	}, ps...)
+	if out, errs, code := full.sdnctl(t, "apply", "-f", "../examples"); code != 0 {
+		t.Fatalf("apply: %d %s %s", code, out, errs)
+	}
+	if m, _ := members(t, full.addr, false); m.LeaderID != full.id {
+		if out, errs, code := full.sdnctl(t, "cluster", "transfer-leader", full.id); code != 0 {
+			t.Fatalf("transfer-leader %s: %d %s %s", full.id, code, out, errs)
+		}
+	}
+	dir := t.TempDir()
+	hcl := func(name string) string {
+		return writeFile(t, dir, name+".hcl", "network \""+name+"\" {}\n")
+	}
+
+	fillDisk(t, full.dataDir, 0)
+	_, errs, code := full.sdnctl(t, "apply", "-f", hcl("full1"))
+	if code == 0 {
+		t.Fatal("the leader took a write with its disk full")
+	}
+	wantAll(t, "a write to the leader with its disk full", errs, "server s1: no space left on device tmpfs mounted at "+full.dataDir, "writes are refused, and this one changed nothing")
+	t.Logf("the leader's disk full: a write got:\n%s", errs)
+	waitFor(t, 20*time.Second, "another server to lead", func() bool {
+		m, ok := members(t, ps[1].addr, true)
+		return ok && m.LeaderID != "" && m.LeaderID != full.id
+	}, ps...)
+	if out, errs, code := full.sdnctl(t, "apply", "-f", hcl("full2")); code != 0 || !strings.Contains(out, "full2") {
+		t.Fatalf("a write through %s once another server leads: %d %s %s", full.id, code, out, errs)
+	}
+	if out, errs, code := full.sdnctl(t, "get", "networks"); code != 0 || !strings.Contains(out, "full2") {
+		t.Fatalf("a linearizable read through %s once another server leads: %d %s %s", full.id, code, out, errs)
+	}
+	if out, errs, code := full.sdnctl(t, "get", "networks", "--stale"); code != 0 || !strings.Contains(out, "proj1") {
+		t.Fatalf("%s's stale read with its disk full: %d %s %s", full.id, code, out, errs)
+	}
+	out, errs, _ := full.sdnctl(t, "status")
+	wantAll(t, "sdnctl status with s1's disk full", out, "SERVER   DISK-ALARM", "s1       no space left on device tmpfs mounted at "+full.dataDir)
+	t.Logf("sdnctl status with s1's disk full:\n%s%s", out, errs)
+	out, _, _ = full.sdnctl(t, "cluster", "members")
+	wantAll(t, "sdnctl cluster members with s1's disk full", out, "disk alarm: no space left on device tmpfs mounted at "+full.dataDir)
+	t.Logf("sdnctl cluster members with s1's disk full:\n%s", out)
+
+	freeDisk(t, full.dataDir)
+	waitFor(t, 20*time.Second, full.id+" to catch up once space returned", func() bool {
+		out, _, code := full.sdnctl(t, "get", "networks", "--stale")
+		return code == 0 && strings.Contains(out, "full2")
+	}, ps...)
+	waitFor(t, 10*time.Second, "the alarm to clear", func() bool {
+		out, _, code := full.sdnctl(t, "cluster", "members")
+		return code == 0 && !strings.Contains(out, "disk alarm")
+	}, ps...)
+}

@@ -7,7 +7,8 @@
 //
 // Any server answers any call: a follower forwards writes, linearizable
 // reads and realization reports to the leader (routes.go says which call
-// goes where; forward.go does it, once, with the caller's deadline), and
+// goes where; forward.go does it, a little within the caller's deadline,
+// and again to the next leader if the one it went to fell silent), and
 // serves watches and stale reads from its own state. Who may call what is
 // roles.go's (authz.go checks it). The ClusterService (cluster.go) lists
 // and changes the raft servers.
