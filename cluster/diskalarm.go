@@ -157,7 +157,7 @@ func (d *diskAlarm) failed(file string, err error) {
 		a.Err = err
 		return
 	}
-	a := d.read(file)
+	a := d.read(file, true)
 	a.Err, a.Since = err, time.Now()
 	d.raised[file] = &a
 	d.log.Error("disk alarm: "+a.Problem()+"; this server refuses writes until it clears; "+a.Remedy(), "file", file, "err", err)
@@ -211,7 +211,7 @@ func (d *diskAlarm) Alarms() []Alarm {
 			out = append(out, d.refresh(*a))
 			continue
 		}
-		if a := d.read(f); a.Size > 0 && a.Free < minFreeBytes {
+		if a := d.read(f, false); a.Size > 0 && a.Free < minFreeBytes {
 			if since, ok := d.low[f]; ok {
 				a.Since = since
 			}
@@ -232,7 +232,7 @@ func (d *diskAlarm) check() error {
 		}
 	}
 	for _, f := range d.files {
-		a := d.read(f)
+		a := d.read(f, false)
 		if a.Size == 0 || a.Free >= minFreeBytes {
 			if _, was := d.low[f]; was {
 				delete(d.low, f)
@@ -254,22 +254,31 @@ func (d *diskAlarm) check() error {
 
 // refresh updates an alarm's free space.
 func (d *diskAlarm) refresh(a Alarm) Alarm {
-	now := d.read(a.File)
-	a.Free, a.Size = now.Free, now.Size
+	a.Free, a.Size = space(a.File)
 	return a
 }
 
-// read describes file's file system now: where it is mounted, and its free
-// space (Size is 0 when statfs fails).
-func (d *diskAlarm) read(file string) Alarm {
+// read describes file's file system now: its free space (Size is 0 when
+// statfs fails) and, when its space is below minFreeBytes or always is
+// set, where it is mounted (which takes reading /proc/self/mountinfo: not
+// on every proposal).
+func (d *diskAlarm) read(file string, always bool) Alarm {
 	a := Alarm{File: file, Since: time.Now()}
-	dir := filepath.Dir(file)
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err == nil {
-		a.Free, a.Size = st.Bavail*uint64(st.Bsize), st.Blocks*uint64(st.Bsize)
+	a.Free, a.Size = space(file)
+	if always || (a.Size > 0 && a.Free < minFreeBytes) {
+		a.Device, a.Mount, a.FSType = mountOf(filepath.Dir(file))
 	}
-	a.Device, a.Mount, a.FSType = mountOf(dir)
 	return a
+}
+
+// space is the free (for unprivileged writers) and total bytes of the file
+// system file is on; 0, 0 when statfs fails.
+func space(file string) (free, size uint64) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(file), &st); err != nil {
+		return 0, 0
+	}
+	return st.Bavail * uint64(st.Bsize), st.Blocks * uint64(st.Bsize)
 }
 
 // formatBytes renders a byte count for people: 512 B, 12 KiB, 3.5 MiB.
