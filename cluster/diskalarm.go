@@ -105,6 +105,9 @@ const (
 	outcomeUnknown = "the server cannot apply its raft log to its state, so whether this write takes effect is unknown: if it was committed it is applied once the state can be written again; check with `sdnctl get` then"
 	// outcomeNoLeader: no leader is known, and this server has an alarm.
 	outcomeNoLeader = "no raft leader is known, and this server cannot serve as one while it cannot write there; writes and reads that must be current are refused, nothing changed"
+	// outcomeReadLog: a linearizable read needs an entry the log cannot
+	// take.
+	outcomeReadLog = "the server cannot append to its raft log, so it cannot answer reads that must be current; ask with --stale for its state as it is"
 	// outcomeRead: a linearizable read cannot be answered.
 	outcomeRead = "the server cannot apply its raft log to its state, so it cannot answer reads that must be current; ask with --stale for its state as it is"
 )

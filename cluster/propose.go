@@ -297,6 +297,9 @@ func (s *Server) ReadBarrier(ctx context.Context) error {
 			if errors.As(err, &de) || ctx.Err() != nil {
 				return err
 			}
+			if a, up := s.alarm.raisedFor(s.raftLogPath()); up && ioFailure(err) {
+				return &DiskError{Server: s.cfg.ID, Alarm: a, Outcome: outcomeReadLog}
+			}
 			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
 				return s.notLeader()
 			}
