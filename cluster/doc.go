@@ -24,6 +24,12 @@
 // revision moved past every watcher's. The Hub tells watchers of each new
 // revision the state machine reaches.
 //
+// A full disk is an alarm, not a crash (diskalarm.go; raft's stores are
+// watched through logstore.go): writes are refused naming the device and
+// the file, the FSM retries a batch its state file could not take, a
+// leader with the alarm hands leadership over, and it all clears by itself
+// when a write succeeds again.
+//
 // Heartbeats and realization reports live in the leader's memory
 // (Liveness, Realization), never in raft. RunLiveness, on the leader,
 // turns silence into raft commands only at transitions: a host quiet for

@@ -49,6 +49,8 @@ type Info struct {
 	Entries, Commands       uint64    // applied since start (see FSM.Counts)
 	Started                 time.Time
 	HasState                bool
+	// Alarms are the server's disk alarms (diskalarm.go).
+	Alarms []Alarm
 }
 
 // Info returns this server's raft state.
@@ -58,7 +60,7 @@ func (s *Server) Info() Info {
 		ID: s.cfg.ID, Address: s.Addr(), State: strings.ToLower(s.raft.State().String()),
 		Term: s.raft.CurrentTerm(), LastIndex: s.raft.LastIndex(), CommitIndex: s.raft.CommitIndex(),
 		AppliedIndex: s.raft.AppliedIndex(), LeaderID: lid, LeaderAddress: laddr, Started: s.started,
-		HasState: s.HasState(),
+		HasState: s.HasState(), Alarms: s.DiskAlarms(),
 	}
 	if in.State == "follower" {
 		in.LastContact = s.raft.LastContact()
@@ -218,6 +220,23 @@ func (s *Server) HandOver() error {
 		return s.raftError("hand leadership over", err)
 	}
 	return nil
+}
+
+// handOverForDisk gives leadership to another voter when this server
+// leads and its disk alarm goes up: a leader that cannot write refuses
+// every write and (when its state lags) every linearizable read, while a
+// quorum of others may have room for both.
+func (s *Server) handOverForDisk() {
+	if !s.IsLeader() {
+		return
+	}
+	if err := s.HandOver(); err != nil {
+		s.log.Warn("disk alarm: could not hand leadership over to a server that may have room", "err", err)
+		return
+	}
+	if lid, _ := s.Leader(); lid != s.cfg.ID {
+		s.log.Warn("disk alarm: handed leadership over, so that servers with room go on taking writes", "to", lid)
+	}
 }
 
 // raftError maps raft's errors on a configuration change to ours.

@@ -59,7 +59,13 @@ const (
 // the next entry carries all of them as one Batch command. One client sees
 // the latency of one entry; many clients share entries, so throughput
 // grows with them.
+//
+// A server with a disk alarm refuses the command before it reaches raft
+// (DiskError, diskalarm.go).
 func (s *Server) Propose(ctx context.Context, typ command.Type, msg proto.Message) (*fsm.Result, error) {
+	if err := s.alarm.check(); err != nil {
+		return nil, err
+	}
 	if s.raft.State() != raft.Leader {
 		return nil, s.notLeader()
 	}
@@ -89,6 +95,9 @@ type proposal struct {
 	typ  command.Type
 	data []byte
 	done chan outcome // buffered: the committer never blocks on it
+	// abandoned: its caller was told the outcome is unknown (the state
+	// file cannot be written); if it is still queued, it is not sent.
+	abandoned atomic.Bool
 }
 
 type outcome struct {
@@ -109,11 +118,21 @@ func (p *proposer) propose(ctx context.Context, typ command.Type, data []byte) (
 		go p.run()
 	}
 	p.mu.Unlock()
-	select {
-	case o := <-pr.done:
-		return o.res, o.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("commit %s: %w (it may still be committed)", typ, ctx.Err())
+	for {
+		// The FSM may be stuck on a full disk: then the result would come
+		// only once space returns, and the caller hears so now.
+		changed := p.s.alarm.changed()
+		if a, up := p.s.alarm.raisedFor(p.s.statePath()); up {
+			pr.abandoned.Store(true)
+			return nil, fmt.Errorf("commit %s: %w", typ, &DiskError{Server: p.s.cfg.ID, Alarm: a, Outcome: outcomeUnknown})
+		}
+		select {
+		case o := <-pr.done:
+			return o.res, o.err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("commit %s: %w (it may still be committed)", typ, ctx.Err())
+		case <-changed:
+		}
 	}
 }
 
@@ -168,7 +187,7 @@ func (p *proposer) take() []*proposal {
 	var batch []*proposal
 	size, n := 0, 0
 	for _, pr := range p.queue {
-		if pr.ctx.Err() != nil {
+		if pr.ctx.Err() != nil || pr.abandoned.Load() {
 			n++
 			continue
 		}
@@ -219,6 +238,11 @@ func (p *proposer) commit(batch []*proposal) {
 			}
 			return
 		}
+		if a, up := s.alarm.raisedFor(s.raftLogPath()); up && ioFailure(err) {
+			// The leader could not append the entry to its log: it
+			// is nowhere, and raft steps down.
+			err = &DiskError{Server: s.cfg.ID, Alarm: a, Outcome: outcomeNotStored}
+		}
 		fail(err)
 		return
 	}
@@ -228,6 +252,9 @@ func (p *proposer) commit(batch []*proposal) {
 		results = []*fsm.Result{r}
 	case []*fsm.Result:
 		results = r
+	case error: // fsm.ErrHalted: the server is stopping
+		fail(r)
+		return
 	}
 	if len(results) != len(batch) {
 		fail(fmt.Errorf("raft entry %d gave %d results for %d commands (was it already applied?)", f.Index(), len(results), len(batch)))
@@ -250,7 +277,13 @@ func (p *proposer) commit(batch []*proposal) {
 // ReadBarrier makes a following read linearizable: it notes the commit
 // index, confirms leadership with a quorum, and waits until the state has
 // applied up to the noted index (raft's ReadIndex).
+//
+// A server whose state file cannot be written (a disk alarm) cannot apply
+// up to the commit index, and refuses with a DiskError.
 func (s *Server) ReadBarrier(ctx context.Context) error {
+	if err := s.stateStuck(); err != nil {
+		return err
+	}
 	if s.raft.State() != raft.Leader {
 		return s.notLeader()
 	}
@@ -259,7 +292,14 @@ func (s *Server) ReadBarrier(ctx context.Context) error {
 	// the previous leader acknowledged, and a read would miss them. So once
 	// per term, a barrier entry commits and applies first.
 	if term := s.raft.CurrentTerm(); s.proposer.readyTerm.Load() != term {
-		if err := s.raft.Barrier(s.cfg.ApplyTimeout).Error(); err != nil {
+		if err := s.await(ctx, s.raft.Barrier(s.cfg.ApplyTimeout)); err != nil {
+			var de *DiskError
+			if errors.As(err, &de) || ctx.Err() != nil {
+				return err
+			}
+			if a, up := s.alarm.raisedFor(s.raftLogPath()); up && ioFailure(err) {
+				return &DiskError{Server: s.cfg.ID, Alarm: a, Outcome: outcomeReadLog}
+			}
 			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrLeadershipTransferInProgress) {
 				return s.notLeader()
 			}
@@ -272,11 +312,64 @@ func (s *Server) ReadBarrier(ctx context.Context) error {
 		return s.notLeader()
 	}
 	for s.raft.AppliedIndex() < commit {
+		if err := s.stateStuck(); err != nil {
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(time.Millisecond):
 		}
+	}
+	return nil
+}
+
+// statePath and raftLogPath are the files the disk alarm watches.
+func (s *Server) statePath() string   { return s.alarm.files[0] }
+func (s *Server) raftLogPath() string { return s.alarm.files[1] }
+
+// stateStuck returns a DiskError while the state file cannot be written:
+// the FSM is stuck on a batch, so the state lags the log.
+func (s *Server) stateStuck() error {
+	if a, up := s.alarm.raisedFor(s.statePath()); up {
+		return &DiskError{Server: s.cfg.ID, Alarm: a, Outcome: outcomeRead}
+	}
+	return nil
+}
+
+// await waits for a raft future the FSM answers (a barrier), giving up when
+// ctx ends or the state file cannot be written (the FSM is stuck).
+func (s *Server) await(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	for {
+		changed := s.alarm.changed()
+		if err := s.stateStuck(); err != nil {
+			return err
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		}
+	}
+}
+
+// DiskAlarms lists this server's disk alarms (none when it can write).
+func (s *Server) DiskAlarms() []Alarm { return s.alarm.Alarms() }
+
+// NoLeaderError is what a call that needs the leader gets from a server
+// that knows of none while it has a disk alarm: the alarm, which is the
+// thing to fix (raft cannot append to a full log, nor stand for election
+// without persisting its term). nil without an alarm.
+func (s *Server) NoLeaderError() error {
+	err := s.alarm.check()
+	var de *DiskError
+	if errors.As(err, &de) {
+		de.Outcome = outcomeNoLeader
+		return de
 	}
 	return nil
 }

@@ -82,8 +82,14 @@ func openState(dir string, syncEvery bool, hub *Hub, log *slog.Logger, onDamage 
 		}
 	}
 	if noSync {
-		if err := writeSynced(marker, boot+"\n"); err != nil {
+		if err := writeSynced(marker, boot+"\n"); err != nil && !noSpace(err) {
 			return nil, false, fmt.Errorf("write %s: %w", marker, err)
+		} else if err != nil {
+			// A full disk (diskalarm.go): without its marker the file
+			// is fsynced on every apply instead, and what it holds is
+			// synced below, as when an earlier process wrote without.
+			log.Warn("no space for the state file's marker; the state file is fsynced on every apply instead", "file", marker, "error", err)
+			noSync = false
 		}
 	}
 	opts := state.Options{NoSync: noSync, OnDamage: onDamage}

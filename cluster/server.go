@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -80,6 +81,15 @@ type Server struct {
 	restoring atomic.Bool
 	// damaged receives the damage found in the open state file.
 	damaged chan error
+	// alarm watches the writes to the state file and the raft log
+	// (diskalarm.go); halt, closed by Shutdown, stops the FSM retrying a
+	// batch the state file cannot take.
+	alarm    *diskAlarm
+	halt     chan struct{}
+	haltOnce sync.Once
+	// heartbeatTimeout is raft's: how long followers wait for the leader
+	// before they elect another.
+	heartbeatTimeout time.Duration
 }
 
 // NewServer opens (or creates) the server's data and starts raft.
@@ -106,7 +116,10 @@ func NewServer(cfg Config) (*Server, error) {
 		}
 		return nil, err
 	}
-	s := &Server{cfg: cfg, fsm: f, hub: hub, stateNoSync: noSync, log: cfg.Logger, started: time.Now(), damaged: damaged}
+	s := &Server{cfg: cfg, fsm: f, hub: hub, stateNoSync: noSync, log: cfg.Logger, started: time.Now(), damaged: damaged, halt: make(chan struct{}),
+		alarm: newDiskAlarm(cfg.ID, cfg.Logger, filepath.Join(cfg.DataDir, stateFile), filepath.Join(raftDir, "raft.db"))}
+	f.WatchWrites(stateWatch{s.alarm, s.halt})
+	s.alarm.onAlarm = s.handOverForDisk
 	s.proposer = &proposer{s: s}
 	if err := s.start(raftDir); err != nil {
 		s.closeStores()
@@ -149,6 +162,7 @@ func (s *Server) start(raftDir string) error {
 		return fmt.Errorf("open raft log %s: %w", filepath.Join(raftDir, "raft.db"), err)
 	}
 	s.logs = logs
+	stores := watchedStore{BoltStore: logs, path: filepath.Join(raftDir, "raft.db"), alarm: s.alarm}
 	// This process holds the data directory now (raft.db's lock): what a
 	// save or restore that died midway left there is nobody's.
 	removeLeftovers(cfg.DataDir, s.log)
@@ -178,11 +192,12 @@ func (s *Server) start(raftDir string) error {
 	if cfg.Tune != nil {
 		cfg.Tune(rc)
 	}
-	existing, err := raft.HasExistingState(logs, logs, snaps)
+	s.heartbeatTimeout = rc.HeartbeatTimeout
+	existing, err := raft.HasExistingState(stores, stores, snaps)
 	if err != nil {
 		return fmt.Errorf("inspect raft state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, raftFSM{s.fsm}, logs, logs, snaps, s.trans)
+	r, err := raft.NewRaft(rc, raftFSM{s.fsm}, stores, stores, snaps, s.trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -330,11 +345,21 @@ func (s *Server) WaitLeader(ctx context.Context) error {
 	}
 }
 
+// LastContact is when this server last heard from a leader (a follower's
+// view; zero if never).
+func (s *Server) LastContact() time.Time { return s.raft.LastContact() }
+
+// HeartbeatTimeout is how long followers wait for a silent leader before
+// they elect another.
+func (s *Server) HeartbeatTimeout() time.Duration { return s.heartbeatTimeout }
+
 // Stats returns raft's counters (for status output).
 func (s *Server) Stats() map[string]string { return s.raft.Stats() }
 
-// Shutdown stops raft and closes the stores.
+// Shutdown stops raft and closes the stores. An FSM retrying a batch the
+// state file cannot take gives up (the restart applies it).
 func (s *Server) Shutdown() error {
+	s.haltOnce.Do(func() { close(s.halt) })
 	var errs []error
 	if s.raft != nil {
 		errs = append(errs, s.raft.Shutdown().Error())

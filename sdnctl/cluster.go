@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -107,7 +108,14 @@ func writeMembers(w io.Writer, resp *sdnv1.MembersResponse, now time.Time) error
 				contact = formatAgo(ms, now)
 			}
 		}
-		row(tw, s.GetId(), s.GetAddress(), role, state, term, last, applied, lag, contact, s.GetError())
+		errs := []string{}
+		if e := s.GetError(); e != "" {
+			errs = append(errs, e)
+		}
+		for _, al := range s.GetDiskAlarms() {
+			errs = append(errs, "disk alarm: "+al.GetProblem())
+		}
+		row(tw, s.GetId(), s.GetAddress(), role, state, term, last, applied, lag, contact, strings.Join(errs, "; "))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

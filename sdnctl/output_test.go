@@ -348,3 +348,23 @@ b2       -              2026-12-03T12:00:00Z   client/admin   expired      -
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestWriteDiskAlarms(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var b bytes.Buffer
+	if err := writeDiskAlarms(&b, nil, now); err != nil || b.Len() != 0 {
+		t.Fatalf("no alarms: %q %v", b.String(), err)
+	}
+	servers := []*sdnv1.Server{{Id: "s2", DiskAlarms: []*sdnv1.DiskAlarm{{
+		Problem:     "no space left on device /dev/sdb1 mounted at /var (ext4, 12 KiB of 20 GiB free) for /var/lib/sdn/state.db",
+		SinceUnixMs: now.Add(-42 * time.Second).UnixMilli()}}}}
+	if err := writeDiskAlarms(&b, servers, now); err != nil {
+		t.Fatal(err)
+	}
+	want := `SERVER   DISK-ALARM                                                                                                  SINCE
+s2       no space left on device /dev/sdb1 mounted at /var (ext4, 12 KiB of 20 GiB free) for /var/lib/sdn/state.db   42s ago
+`
+	if got := b.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}

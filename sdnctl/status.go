@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -30,6 +31,11 @@ func (a *app) statusCommand() *cobra.Command {
 			defer cancel()
 			resp, err := c.status.Status(ctx, &sdnv1.StatusRequest{})
 			if err != nil {
+				// A server's disk alarm is often why: show them
+				// with the error.
+				if output != formatJSON {
+					writeDiskAlarms(a.stdout, serverAlarms(ctx, c), a.now())
+				}
 				return a.rpcError(ctx, err)
 			}
 			if output == formatJSON {
@@ -41,7 +47,10 @@ func (a *app) statusCommand() *cobra.Command {
 				_, err = a.stdout.Write(b)
 				return err
 			}
-			return writeStatus(a.stdout, resp, a.now())
+			if err := writeStatus(a.stdout, resp, a.now()); err != nil {
+				return err
+			}
+			return writeDiskAlarms(a.stdout, serverAlarms(ctx, c), a.now())
 		}),
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", formatTable, "output format: table or json")
@@ -98,4 +107,38 @@ func formatAgo(unixMs int64, now time.Time) string {
 		return fmt.Sprintf("%dh%02dm ago", int(d/time.Hour), int(d%time.Hour/time.Minute))
 	}
 	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
+}
+
+// serverAlarms asks the server for every server's disk alarms (its own
+// raft configuration, so it works without a leader); nil when it cannot
+// tell.
+func serverAlarms(ctx context.Context, c *client) []*sdnv1.Server {
+	m, err := c.cluster.Members(ctx, &sdnv1.MembersRequest{Stale: true})
+	if err != nil {
+		return nil
+	}
+	var out []*sdnv1.Server
+	for _, s := range m.GetServers() {
+		if len(s.GetDiskAlarms()) > 0 {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetId() < out[j].GetId() })
+	return out
+}
+
+// writeDiskAlarms prints one row per disk alarm of a server (nothing when
+// there is none): a server with one refuses writes until it clears.
+func writeDiskAlarms(w io.Writer, servers []*sdnv1.Server, now time.Time) error {
+	if len(servers) == 0 {
+		return nil
+	}
+	tw := newTable(w)
+	fmt.Fprintln(tw, "SERVER\tDISK-ALARM\tSINCE")
+	for _, s := range servers {
+		for _, al := range s.GetDiskAlarms() {
+			row(tw, s.GetId(), al.GetProblem(), formatAgo(al.GetSinceUnixMs(), now))
+		}
+	}
+	return tw.Flush()
 }

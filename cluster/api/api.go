@@ -7,7 +7,8 @@
 //
 // Any server answers any call: a follower forwards writes, linearizable
 // reads and realization reports to the leader (routes.go says which call
-// goes where; forward.go does it, once, with the caller's deadline), and
+// goes where; forward.go does it, a little within the caller's deadline,
+// and again to the next leader if the one it went to fell silent), and
 // serves watches and stale reads from its own state. Who may call what is
 // roles.go's (authz.go checks it). The ClusterService (cluster.go) lists
 // and changes the raft servers.
@@ -133,6 +134,7 @@ func (s *Server) propose(ctx context.Context, typ command.Type, msg proto.Messag
 func toStatus(err error) error {
 	var ce *fsm.Error
 	var nl *cluster.ErrNotLeader
+	var de *cluster.DiskError
 	switch {
 	case errors.As(err, &ce):
 		code := codes.InvalidArgument
@@ -151,6 +153,10 @@ func toStatus(err error) error {
 		return st.Err()
 	case errors.As(err, &nl):
 		return status.Error(codes.Unavailable, nl.Error())
+	case errors.As(err, &de):
+		// gRPC's own description of ResourceExhausted: "perhaps the
+		// entire file system is out of space".
+		return status.Error(codes.ResourceExhausted, de.Error())
 	case errors.Is(err, cluster.ErrRestoreInProgress):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sdn-dev/sdn/cluster"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -57,7 +58,9 @@ func (s *Server) remoteInfo(ctx context.Context, addr string) (*sdnv1.Server, er
 	}
 	ctx, cancel := context.WithTimeout(ctx, infoTimeout)
 	defer cancel()
-	r, err := c.Info(ctx, &sdnv1.InfoRequest{})
+	// Wait for a connection being made (Peers.Conn just asked for one)
+	// rather than fail at once on the last attempt's error.
+	r, err := c.Info(ctx, &sdnv1.InfoRequest{}, grpc.WaitForReady(true))
 	if err != nil {
 		return nil, fmt.Errorf("no answer from %s: %s", addr, status.Convert(err).Message())
 	}
@@ -73,6 +76,10 @@ func serverInfo(in cluster.Info) *sdnv1.Server {
 	}
 	if !in.LastContact.IsZero() {
 		sv.LastContactUnixMs = in.LastContact.UnixMilli()
+	}
+	for _, a := range in.Alarms {
+		sv.DiskAlarms = append(sv.DiskAlarms, &sdnv1.DiskAlarm{File: a.File, Device: a.Device, MountPoint: a.Mount,
+			FreeBytes: a.Free, SizeBytes: a.Size, Problem: a.Problem(), SinceUnixMs: a.Since.UnixMilli()})
 	}
 	return sv
 }

@@ -66,6 +66,11 @@ func (s *Server) leaderAddr(ctx context.Context, until time.Time) (id, addr stri
 		if addr != "" && id != s.cluster.ID() {
 			return id, addr, nil
 		}
+		if err := s.cluster.NoLeaderError(); err != nil {
+			// This server's disk is full: say so rather than wait
+			// for a leader it cannot help elect.
+			return "", "", toStatus(err)
+		}
 		select {
 		case <-ctx.Done():
 			return "", "", status.Errorf(status.Code(toStatus(ctx.Err())), "no raft leader is known: %v", ctx.Err())
@@ -149,16 +154,89 @@ func (s *Server) forwardUnary(ctx context.Context, req any, info *grpc.UnaryServ
 			return nil, status.Error(codes.Unavailable, err.Error())
 		}
 		reply := ctors[info.FullMethod][1]()
-		err = conn.Invoke(s.outgoing(ctx), info.FullMethod, req, reply)
-		if err == nil {
+		fctx, done := s.forwardContext(ctx, id)
+		sent := time.Now()
+		err = conn.Invoke(s.outgoing(fctx), info.FullMethod, req, reply)
+		cause := context.Cause(fctx)
+		done()
+		switch {
+		case err == nil:
 			return reply, nil
-		}
-		if !unsent(err) || time.Now().After(until) {
+		case errors.Is(cause, errLeaderMoved):
+			continue // to the new leader
+		case errors.Is(cause, errForwardTimeout) && ctx.Err() == nil:
+			return nil, status.Errorf(codes.DeadlineExceeded, "forward to the leader %s at %s: no answer within %s (it may be frozen or overloaded, and no other leader took over); whether the call took effect is unknown: check (`sdnctl cluster members`, `sdnctl get`), then retry",
+				id, addr, time.Since(sent).Round(100*time.Millisecond))
+		case !unsent(err) || time.Now().After(until):
 			return nil, forwardError(err, id, addr)
 		}
 		// The leader this server knows is unreachable (it just died):
 		// wait for raft to notice, and send the call to the next one.
 		s.waitLeaderChange(ctx, id, until)
+	}
+}
+
+var (
+	// errLeaderMoved ends a forwarded call when raft elects another
+	// leader while the one it went to has been silent since it was sent.
+	errLeaderMoved = errors.New("raft elected another leader while the one the call went to was silent")
+	// errForwardTimeout ends a forwarded call shortly before the
+	// caller's deadline.
+	errForwardTimeout = errors.New("the leader did not answer before the caller's deadline")
+)
+
+// forwardContext bounds a call forwarded to the leader id. It ends a little
+// before the caller's deadline (errForwardTimeout), so that the caller
+// hears why rather than its own timeout. And it ends with errLeaderMoved
+// when raft elects another leader after id fell silent (frozen, cut off):
+// not heard from since the call was sent, and for half of raft's heartbeat
+// timeout (a live leader sends a heartbeat every tenth of it; one that hands
+// leadership over is not silent). Such a leader did nothing with the call
+// while silent to this server, and once replaced it cannot commit any
+// more, so the call is sent again, to the new leader. (Had it committed the
+// call through the other servers alone while silent to this one, the call
+// would be applied twice; sdn's commands are declarations or name what
+// they act on, so the second changes nothing, but may answer "already
+// exists" or "not found".) done releases it.
+func (s *Server) forwardContext(ctx context.Context, id string) (fctx context.Context, done func()) {
+	base, cancel := context.WithCancelCause(ctx)
+	fctx, stop := base, context.CancelFunc(func() {})
+	if d, ok := ctx.Deadline(); ok {
+		margin := min(time.Until(d)/10, time.Second)
+		fctx, stop = context.WithDeadlineCause(base, d.Add(-margin), errForwardTimeout)
+	}
+	go s.watchLeader(fctx, id, time.Now(), cancel)
+	return fctx, func() { stop(); cancel(nil) }
+}
+
+// watchLeader cancels a call forwarded to the leader id at sent, with
+// errLeaderMoved, when another leader is known and id had fallen silent
+// (forwardContext).
+func (s *Server) watchLeader(ctx context.Context, id string, sent time.Time, cancel context.CancelCauseFunc) {
+	heard := s.cluster.LastContact()
+	t := time.NewTicker(25 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// Contact before the leader: raft records a new leader before its
+		// first contact, so what is read while id still leads is id's.
+		contact := s.cluster.LastContact()
+		now, _ := s.cluster.Leader()
+		switch {
+		case now == id:
+			heard = contact
+		case now == "":
+			// An election: wait for its winner.
+		case heard.Before(sent) && time.Since(heard) > s.cluster.HeartbeatTimeout()/2:
+			cancel(errLeaderMoved)
+			return
+		default:
+			return // id answered after the call was sent: wait for it
+		}
 	}
 }
 

@@ -3,9 +3,12 @@ package api
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/connectivity"
 )
 
 // Peers holds one client connection per other server, by address, for
@@ -20,14 +23,27 @@ type Peers struct {
 	closed bool
 }
 
+// peerBackoff is how the pool reconnects to a server that went away:
+// gRPC's default backoff grows to two minutes, so a server restarted after
+// a while was unreachable through its old connection for many seconds
+// after it served again. A server is one of 3 or 5, so trying every second
+// costs nothing.
+var peerBackoff = grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+	MinConnectTimeout: 5 * time.Second,
+}
+
 // NewPeers returns an empty pool dialling with opts (which must include
 // transport credentials).
 func NewPeers(opts ...grpc.DialOption) *Peers {
+	opts = append([]grpc.DialOption{grpc.WithConnectParams(peerBackoff)}, opts...)
 	return &Peers{opts: opts, conns: map[string]*grpc.ClientConn{}}
 }
 
 // Conn returns the connection to the server at addr (host:port), made on
-// first use; it connects lazily and reconnects by itself.
+// first use; it connects lazily and reconnects by itself. A connection
+// waiting out a failed attempt is told to try again now: a caller has a
+// call for that server.
 func (p *Peers) Conn(addr string) (*grpc.ClientConn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -35,6 +51,9 @@ func (p *Peers) Conn(addr string) (*grpc.ClientConn, error) {
 		return nil, fmt.Errorf("server shutting down")
 	}
 	if c, ok := p.conns[addr]; ok {
+		if c.GetState() == connectivity.TransientFailure {
+			c.ResetConnectBackoff()
+		}
 		return c, nil
 	}
 	c, err := grpc.NewClient("passthrough:///"+addr, p.opts...)

@@ -140,3 +140,27 @@ func (a *allocTxn) dropOwner(key string) {
 	delete(a.p.owners, key)
 	a.undo = append(a.undo, func() { a.p.owners[key] = old })
 }
+
+// setMAC records a placed workload's explicit MAC on its host.
+func (a *allocTxn) setMAC(node, mac, workload string) {
+	k := macKey(node, mac)
+	old, had := a.p.macs[k]
+	a.p.macs[k] = workload
+	a.undo = append(a.undo, func() {
+		if had {
+			a.p.macs[k] = old
+		} else {
+			delete(a.p.macs, k)
+		}
+	})
+}
+
+// dropMAC forgets a workload's explicit MAC on its host.
+func (a *allocTxn) dropMAC(node, mac, workload string) {
+	k := macKey(node, mac)
+	if a.p.macs[k] != workload {
+		return
+	}
+	delete(a.p.macs, k)
+	a.undo = append(a.undo, func() { a.p.macs[k] = workload })
+}

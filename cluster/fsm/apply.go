@@ -3,6 +3,7 @@ package fsm
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -24,6 +25,7 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 	a.checkAdmins()
 	a.checkWorkloads()
 	a.planPrunes()
+	a.checkRequestedIPs()
 	if len(e.vs.list) > 0 {
 		return nil, e.fail()
 	}
@@ -247,6 +249,71 @@ func (a *configApply) planPrunes() {
 	}
 }
 
+// checkRequestedIPs checks the addresses the request's workloads ask for
+// against each other and against those waiting workloads ask for: an
+// address is one workload's, asked for or held. A workload whose host is
+// registered is checked when its address is claimed (allocateWorkloads);
+// one whose host is not waits for it with the address it asks for, which
+// must lie in the cluster CIDR and in no registered host's subnet (its host
+// gets a block of its own when it registers).
+func (a *configApply) checkRequestedIPs() {
+	e := a.e
+	asked := map[netip.Addr]string{}
+	for _, key := range slices.Sorted(maps.Keys(a.storedW)) {
+		w := a.storedW[key]
+		ip, err := netip.ParseAddr(w.Ip)
+		if err != nil || w.Pending == "" {
+			continue // placed ones hold theirs in their host's pool
+		}
+		if want, ok := a.wantedW[key]; (ok && want.Ip != w.Ip) || slices.Contains(a.pruneW, w) {
+			continue // this apply lets the address go
+		}
+		asked[ip] = key
+	}
+	settings := a.newSettings
+	if settings == nil {
+		settings = effectiveSettings(e.tx)
+	}
+	cidr, _ := netip.ParsePrefix(settings.Cidr)
+	for _, key := range a.wantedKeys {
+		w := a.wantedW[key]
+		ip, err := netip.ParseAddr(w.Ip)
+		if err != nil {
+			continue // none asked for, or checkWorkloads said why
+		}
+		if other, dup := asked[ip]; dup && other != key {
+			e.vs.add(CodeConflict, model.KindWorkload, key, "ip", fmt.Sprintf("ip %s is requested by workload %s too; an address is one workload's", ip, other))
+			continue
+		}
+		asked[ip] = key
+		if _, registered := e.at.p.ips[w.Node]; registered {
+			continue
+		}
+		if !cidr.Contains(ip) {
+			e.vs.add(CodeInvalid, model.KindWorkload, key, "ip", fmt.Sprintf("ip %s is outside the cluster CIDR %s: a workload gets an address of its host's subnet, a block of it; leave ip out, or ask for one of host %s's subnet once it registers (`sdnctl get nodes`)", ip, cidr, w.Node))
+			continue
+		}
+		if holder, sub := a.subnetHolding(ip); holder != "" {
+			e.vs.add(CodeConflict, model.KindWorkload, key, "ip", fmt.Sprintf("ip %s is in host %s's subnet %s, so host %s can never give it: a workload gets an address of its own host's subnet; leave ip out, or ask for one of host %s's subnet once it registers (`sdnctl get nodes`)", ip, holder, sub, w.Node, w.Node))
+		}
+	}
+}
+
+// subnetHolding names the registered host whose subnet holds ip, if any.
+func (a *configApply) subnetHolding(ip netip.Addr) (string, netip.Prefix) {
+	sp := a.e.at.p.subnets
+	block, err := ip.Prefix(sp.HostPrefix())
+	if err != nil || !sp.CIDR().Contains(ip) || !sp.InUse(block) {
+		return "", netip.Prefix{}
+	}
+	for _, n := range a.e.tx.Nodes() {
+		if n.Subnet == block.String() {
+			return n.Name, block
+		}
+	}
+	return "", netip.Prefix{}
+}
+
 // releasePruned frees the addresses and VNIDs of what a prune removes.
 func (a *configApply) releasePruned() {
 	for _, w := range a.pruneW {
@@ -321,19 +388,23 @@ func (a *configApply) allocateWorkloads() {
 			w.CreateRevision = old.CreateRevision
 			if code, err := e.place(w, want.Ip, want.Mac); err != nil {
 				if code != CodeExhausted {
-					e.vs.add(code, model.KindWorkload, key, "ip", err.Error())
+					e.vs.add(code, model.KindWorkload, key, placeField(err), err.Error())
 					continue
 				}
 				w.Ip, w.Mac, w.Pending = want.Ip, want.Mac, err.Error()
 			}
 		case exists && !workloadMoves(old, want):
 			w.Ip, w.Mac, w.Pending, w.CreateRevision = old.Ip, old.Mac, old.Pending, old.CreateRevision
-			if want.Mac != "" {
+			if want.Mac != "" && want.Mac != old.Mac {
+				if code, err := e.remac(old, want.Mac); err != nil {
+					e.vs.add(code, model.KindWorkload, key, "mac", err.Error())
+					continue
+				}
 				w.Mac = want.Mac
 			}
 		default:
 			if code, err := e.place(w, want.Ip, want.Mac); err != nil {
-				e.vs.add(code, model.KindWorkload, key, "ip", err.Error())
+				e.vs.add(code, model.KindWorkload, key, placeField(err), err.Error())
 				continue
 			}
 			if exists {

@@ -26,8 +26,10 @@
 // A batch of entries is applied in one bbolt transaction together with the
 // new applied index (FSM.ApplyBatch), so the index never disagrees with the
 // data, and entries at or below it (replays after a restart) are skipped. A
-// write that fails panics: the replica stops rather than diverge, and a
-// restart replays from the log.
+// batch that cannot be written (a full disk) is never skipped, or the
+// replica would diverge: the FSM tries it again for as long as its
+// WriteWatcher says (the raft server's disk alarm, docs/design.md "A full
+// disk"), and without one it panics, and a restart replays from the log.
 //
 // # Commands
 //

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/netip"
 	"slices"
 
@@ -113,6 +114,9 @@ func (e *exec) unplace(w *sdnv1.Workload) {
 	if a, err := netip.ParseAddr(w.Ip); err == nil {
 		e.at.releaseIP(w.Node, a)
 	}
+	if explicitMAC(w) {
+		e.at.dropMAC(w.Node, w.Mac, model.WorkloadKey(w.Network, w.Name))
+	}
 }
 
 // place gives w an address on its node: the one it asks for or a free one,
@@ -125,6 +129,11 @@ func (e *exec) place(w *sdnv1.Workload, requestedIP, requestedMAC string) (Code,
 	if _, ok := e.at.p.ips[w.Node]; !ok {
 		w.Pending = fmt.Sprintf("node %s is not registered", w.Node)
 		return 0, nil
+	}
+	if requestedMAC != "" {
+		if code, err := e.checkMAC(w, requestedIP, requestedMAC); err != nil {
+			return code, err
+		}
 	}
 	if requestedIP != "" {
 		a, err := netip.ParseAddr(requestedIP)
@@ -147,6 +156,61 @@ func (e *exec) place(w *sdnv1.Workload, requestedIP, requestedMAC string) (Code,
 	}
 	if w.Mac == "" {
 		w.Mac = model.MACForIP(netip.MustParseAddr(w.Ip)).String()
+	}
+	if explicitMAC(w) {
+		e.at.setMAC(w.Node, w.Mac, model.WorkloadKey(w.Network, w.Name))
+	}
+	return 0, nil
+}
+
+// remac gives a stored workload another MAC where it is (a placed one is
+// checked as place checks it).
+func (e *exec) remac(old *sdnv1.Workload, mac string) (Code, error) {
+	if old.Pending != "" || old.Ip == "" {
+		return 0, nil
+	}
+	if code, err := e.checkMAC(old, old.Ip, mac); err != nil {
+		return code, err
+	}
+	key := model.WorkloadKey(old.Network, old.Name)
+	if explicitMAC(old) {
+		e.at.dropMAC(old.Node, old.Mac, key)
+	}
+	if nw := (&sdnv1.Workload{Ip: old.Ip, Mac: mac}); explicitMAC(nw) {
+		e.at.setMAC(old.Node, mac, key)
+	}
+	return 0, nil
+}
+
+// macError is place's refusal of a workload's MAC (its other refusals are
+// of its address).
+type macError struct{ msg string }
+
+func (e macError) Error() string { return e.msg }
+
+// placeField is the workload field a refusal from place is about.
+func placeField(err error) string {
+	if errors.As(err, new(macError)) {
+		return "mac"
+	}
+	return "ip"
+}
+
+// checkMAC checks a MAC asked for a workload about to get an address on
+// its host (ip is the one it asks for, "" for any): one of the range sdn
+// derives from addresses (model.MACForIP) only with that very address, and
+// never one another workload of the host has, since the host's flows tell
+// its ports apart by MAC.
+func (e *exec) checkMAC(w *sdnv1.Workload, ip, mac string) (Code, error) {
+	if hw, err := net.ParseMAC(mac); err == nil && len(hw) == 6 && hw[0] == 0x0a && hw[1] == 0x58 {
+		derived := netip.AddrFrom4([4]byte(hw[2:6]))
+		if ip != derived.String() {
+			return CodeInvalid, macError{fmt.Sprintf("mac %s is the MAC sdn derives for address %s (0a:58 and the address); only a workload with that address can have it: leave mac out to have one derived, or choose one outside 0a:58:*", mac, derived)}
+		}
+		return 0, nil
+	}
+	if other := e.at.p.macs[macKey(w.Node, mac)]; other != "" && other != model.WorkloadKey(w.Network, w.Name) {
+		return CodeConflict, macError{fmt.Sprintf("mac %s is already workload %s's on host %s; two workloads on one host need distinct MACs: choose another, or leave mac out to have one derived from the address", mac, other, w.Node)}
 	}
 	return 0, nil
 }

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -90,7 +91,36 @@ type FSM struct {
 	// entries and commands count what this process applied: raft command
 	// entries, and the commands in them (a Batch entry holds several).
 	entries, commands atomic.Uint64
+
+	// watch hears of failed writes (WatchWrites); gaveUp is set once it
+	// said to give up a batch: no later batch is written either.
+	watch  WriteWatcher
+	gaveUp bool
 }
+
+// WriteWatcher decides what the FSM does when it cannot write a batch of
+// entries to the state file (a full disk): a committed entry cannot be
+// skipped, or this replica would diverge from the others, so the FSM keeps
+// the batch and tries it again for as long as the watcher says so. The
+// raft server's disk alarm is one (package cluster).
+type WriteWatcher interface {
+	// WriteFailed is told that a batch could not be written to the file
+	// at path; it returns when the batch should be tried again (true),
+	// or false to give up: the server is stopping, and the entries are
+	// applied when it starts again.
+	WriteFailed(path string, err error) (retry bool)
+	// Written is told that the file was written again after failures.
+	Written(path string)
+}
+
+// ErrHalted is the result of raft entries the FSM gave up on (its
+// WriteWatcher said so, the server stopping while the state file could
+// not be written). They are applied when the server starts again.
+var ErrHalted = errors.New("the state machine stopped before it could write these entries to its state file; they are applied when the server starts again")
+
+// WatchWrites makes the FSM retry batches it cannot write, as w says,
+// instead of panicking. Call it before any entry is applied.
+func (f *FSM) WatchWrites(w WriteWatcher) { f.watch = w }
 
 // Counts returns how many raft command entries this FSM applied since it
 // opened, and how many commands they held: commands/entries is the
@@ -187,9 +217,58 @@ func (f *FSM) Apply(l Entry) interface{} {
 // new applied index, so a batch costs one fsync and the index never
 // disagrees with the data. Entries at or below the stored applied index are
 // skipped: they are replays after a restart, already in the state.
+//
+// A batch that cannot be written (a full disk) is not dropped: continuing
+// would let this replica diverge from the log. The allocators are rebuilt
+// from the state as it is on disk and the batch is tried again, as the
+// WriteWatcher says, blocking raft's FSM goroutine meanwhile; without a
+// watcher the FSM panics, and a restart replays.
 func (f *FSM) ApplyBatch(logs []Entry) []interface{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for failures := 0; ; failures++ {
+		if f.gaveUp {
+			return halted(len(logs))
+		}
+		entries, commands := f.entries.Load(), f.commands.Load()
+		out, rev, err := f.applyBatch(logs)
+		if err == nil {
+			if failures > 0 {
+				f.watch.Written(f.db.Path())
+			}
+			f.pub.Publish(rev)
+			return out
+		}
+		if f.watch == nil {
+			// The state file cannot be written: continuing would let
+			// this replica diverge from the log. Stop; a restart replays.
+			panic(fmt.Sprintf("cluster: apply raft entries: %v", err))
+		}
+		// Nothing of the batch is in the state: undo what applying it
+		// did in memory, then try again when the watcher says.
+		f.entries.Store(entries)
+		f.commands.Store(commands)
+		if rerr := f.reloadPools(); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		if !f.watch.WriteFailed(f.db.Path(), err) {
+			f.gaveUp = true
+		}
+	}
+}
+
+// halted is the result of n entries given up on.
+func halted(n int) []interface{} {
+	out := make([]interface{}, n)
+	for i := range out {
+		out[i] = ErrHalted
+	}
+	return out
+}
+
+// applyBatch applies a batch in one transaction and returns its results
+// and the revision the state reached.
+func (f *FSM) applyBatch(logs []Entry) ([]interface{}, uint64, error) {
 	out := make([]interface{}, len(logs))
 	var rev uint64
 	err := f.db.Update(func(tx *state.Tx) error {
@@ -216,13 +295,20 @@ func (f *FSM) ApplyBatch(logs []Entry) []interface{} {
 		}
 		return nil
 	})
-	if err != nil {
-		// The state file cannot be written: continuing would let this
-		// replica diverge from the log. Stop; a restart replays.
-		panic(fmt.Sprintf("cluster: apply raft entries: %v", err))
-	}
-	f.pub.Publish(rev)
-	return out
+	return out, rev, err
+}
+
+// reloadPools rebuilds the allocators from the state file, dropping what
+// a batch that was not written allocated.
+func (f *FSM) reloadPools() error {
+	return f.db.View(func(tx *state.Tx) error {
+		p, err := loadPools(tx)
+		if err != nil {
+			return fmt.Errorf("load state %s: %w", f.db.Path(), err)
+		}
+		f.pools = p
+		return nil
+	})
 }
 
 // applyOne applies one raft entry: a *Result for a command, a []*Result

@@ -30,7 +30,7 @@ func registerNode(e *exec, req *sdnv1.RegisterNodeRequest) (*Result, *Error) {
 	}
 	var ready []placed
 	if !exists || old.Subnet == "" {
-		ready = placeWaiting(e, req.Name)
+		ready = placeWaiting(e, req.Name, n.Subnet)
 	}
 	// Writes.
 	return writeRegistration(e, req, settings, n, old, exists, ready)
@@ -55,6 +55,10 @@ func checkRegistration(e *exec, req *sdnv1.RegisterNodeRequest) (netip.Addr, *sd
 	if err != nil {
 		return netip.Addr{}, nil, refuse(CodeInvalid, model.KindNode, req.Name, "underlay_ip", err.Error())
 	}
+	settings := proto.Clone(effectiveSettings(e.tx)).(*sdnv1.ClusterSettings)
+	if msg := checkUnderlay(ip, settings); msg != "" {
+		return netip.Addr{}, nil, refuse(CodeInvalid, model.KindNode, req.Name, "underlay_ip", msg)
+	}
 	if req.UnderlayMtu < 576+VXLANOverhead || req.UnderlayMtu > 65535 {
 		return netip.Addr{}, nil, refuse(CodeInvalid, model.KindNode, req.Name, "underlay_mtu", fmt.Sprintf("underlay MTU %d is outside %d-65535", req.UnderlayMtu, 576+VXLANOverhead))
 	}
@@ -66,7 +70,6 @@ func checkRegistration(e *exec, req *sdnv1.RegisterNodeRequest) (netip.Addr, *sd
 			return netip.Addr{}, nil, refuse(CodeConflict, model.KindNode, req.Name, "underlay_ip", fmt.Sprintf("underlay address %s is already host %s's; each host needs its own", ip, n.Name))
 		}
 	}
-	settings := proto.Clone(effectiveSettings(e.tx)).(*sdnv1.ClusterSettings)
 	room := req.UnderlayMtu - VXLANOverhead
 	if settings.EffectiveMtu != 0 && room < settings.EffectiveMtu {
 		return netip.Addr{}, nil, refuse(CodeConflict, model.KindNode, req.Name, "underlay_mtu", fmt.Sprintf(
@@ -106,19 +109,33 @@ type placed struct {
 }
 
 // placeWaiting places the workloads declared for a host before it
-// registered.
-func placeWaiting(e *exec, node string) []placed {
+// registered, now that it has its subnet. A workload waiting for another
+// host with an address of this subnet can never have it there (and this
+// host's allocator may hand it out): it waits on without it.
+func placeWaiting(e *exec, node, subnet string) []placed {
+	sub, _ := netip.ParsePrefix(subnet)
 	var ready []placed
 	for _, w := range e.tx.Workloads("") {
-		if w.Node != node || w.Pending == "" {
+		if w.Pending == "" {
 			continue
 		}
 		nw := proto.Clone(w).(*sdnv1.Workload)
+		if w.Node != node {
+			ip, err := netip.ParseAddr(w.Ip)
+			if err != nil || !sub.Contains(ip) {
+				continue
+			}
+			nw.Ip = ""
+			nw.Pending = fmt.Sprintf("ip %s went to host %s's subnet %s when it registered; a workload gets an address of its own host's subnet: leave ip out, or ask for one of host %s's subnet once it registers", ip, node, sub, w.Node)
+			ready = append(ready, placed{nw, w})
+			continue
+		}
 		if _, err := e.place(nw, w.Ip, w.Mac); err != nil {
-			// The workload stays pending with the reason; the
-			// host itself is welcome.
+			// The workload stays pending with the reason (which
+			// names the address it asked for) and holds no
+			// address; the host itself is welcome.
 			nw.Pending = err.Error()
-			nw.Ip = w.Ip
+			nw.Ip = ""
 		}
 		ready = append(ready, placed{nw, w})
 	}

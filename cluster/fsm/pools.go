@@ -20,6 +20,20 @@ type pools struct {
 	vnids   *alloc.VNIDPool
 	ips     map[string]*alloc.IPPool // by node name
 	owners  map[string]string        // CNI owner key -> workload key
+	// macs holds the MACs of placed workloads that are not derived from
+	// their address (explicit ones), by host: two workloads on one host
+	// never share one (macKey -> workload key).
+	macs map[string]string
+}
+
+// macKey is a host's MAC in pools.macs.
+func macKey(node, mac string) string { return node + "\x00" + mac }
+
+// explicitMAC reports whether a placed workload's MAC is its own choice
+// rather than the one derived from its address (model.MACForIP).
+func explicitMAC(w *sdnv1.Workload) bool {
+	a, err := netip.ParseAddr(w.Ip)
+	return w.Mac != "" && (err != nil || w.Mac != model.MACForIP(a).String())
 }
 
 const (
@@ -52,7 +66,7 @@ func loadPools(tx *state.Tx) (*pools, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pools{subnets: sp, vnids: alloc.NewVNIDPool(), ips: map[string]*alloc.IPPool{}, owners: map[string]string{}}
+	p := &pools{subnets: sp, vnids: alloc.NewVNIDPool(), ips: map[string]*alloc.IPPool{}, owners: map[string]string{}, macs: map[string]string{}}
 	for _, n := range tx.Nodes() {
 		if n.Subnet == "" {
 			continue
@@ -99,6 +113,11 @@ func loadPools(tx *state.Tx) (*pools, error) {
 		if err := ipp.Claim(a); err != nil {
 			return nil, fmt.Errorf("workload %s/%s: %w", w.Network, w.Name, err)
 		}
+		if k := macKey(w.Node, w.Mac); explicitMAC(w) && p.macs[k] == "" {
+			// A duplicate stored before MACs were checked stays the
+			// first one's (workloads come sorted).
+			p.macs[k] = model.WorkloadKey(w.Network, w.Name)
+		}
 	}
 	return p, nil
 }
@@ -136,11 +155,11 @@ func (p *pools) saveCursors(tx *state.Tx, nodes ...string) error {
 
 // CheckAllocators rebuilds the allocators from the stored state, as a
 // restart or a restore does, and compares them with the FSM's live ones:
-// same assignments, same cursors, same CNI owners. A difference is an
-// allocation leaked by a refused command or a cursor that was not persisted,
-// either of which makes a restarted replica diverge. Tests of replicas call
-// it; two FSMs whose stores are equal and whose checks pass hold the same
-// allocators.
+// same assignments, same cursors, same CNI owners and explicit MACs. A
+// difference is an allocation leaked by a refused command or a cursor that
+// was not persisted, either of which makes a restarted replica diverge.
+// Tests of replicas call it; two FSMs whose stores are equal and whose
+// checks pass hold the same allocators.
 func (f *FSM) CheckAllocators() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -191,6 +210,9 @@ func comparePools(got, want *pools) error {
 	}
 	if !maps.Equal(got.owners, want.owners) {
 		return fmt.Errorf("CNI owners %v, want %v", got.owners, want.owners)
+	}
+	if !maps.Equal(got.macs, want.macs) {
+		return fmt.Errorf("explicit MACs %v, want %v", got.macs, want.macs)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -106,6 +107,18 @@ func checkSettings(vs *violations, tx *state.Tx, c *sdnv1.ClusterSettings) {
 	}
 	if withSubnets > 0 && (c.Cidr != cur.Cidr || c.HostPrefix != cur.HostPrefix) {
 		bad("cidr", fmt.Sprintf("cidr and host_prefix cannot change from %s and /%d while %d hosts hold subnets of them; remove the hosts (sdnctl delete node) first", cur.Cidr, cur.HostPrefix, withSubnets))
+	}
+	for _, n := range nodes {
+		ip, perr := netip.ParseAddr(n.UnderlayIp)
+		if perr != nil {
+			continue
+		}
+		if err == nil && cidr.Contains(ip) {
+			bad("cidr", fmt.Sprintf("cidr %s contains host %s's underlay address %s, which must stay outside the overlay; choose a CIDR that does not", c.Cidr, n.Name, ip))
+		}
+		if serr == nil && svc.Contains(ip) {
+			bad("service_cidr", fmt.Sprintf("service_cidr %s contains host %s's underlay address %s, which must stay outside the overlay; choose a CIDR that does not", c.ServiceCidr, n.Name, ip))
+		}
 	}
 	if c.Mtu != 0 {
 		for _, n := range nodes {

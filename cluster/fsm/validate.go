@@ -3,6 +3,7 @@ package fsm
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 
 	"github.com/sdn-dev/sdn/model"
@@ -54,4 +55,34 @@ func checkAddrs(w *sdnv1.Workload) (string, string) {
 		w.Mac = m
 	}
 	return "", ""
+}
+
+// checkUnderlay says why a host's underlay address cannot be its tunnel
+// endpoint: every other host sends VXLAN to it, so it must be an address
+// they can reach, and one the overlay does not route itself (c's cluster
+// and service CIDRs). "" when it can.
+func checkUnderlay(ip netip.Addr, c *sdnv1.ClusterSettings) string {
+	const fix = "give the agent the interface of the network the hosts share (--underlay-iface)"
+	what := ""
+	switch {
+	case ip.IsUnspecified():
+		what = "is the unspecified address"
+	case ip.IsLoopback():
+		what = "is a loopback address"
+	case ip.IsMulticast():
+		what = "is a multicast address"
+	case ip.IsLinkLocalUnicast():
+		what = "is a link-local address"
+	case ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		what = "is the broadcast address"
+	}
+	if what != "" {
+		return fmt.Sprintf("underlay address %s %s: other hosts cannot send tunnels to it; %s", ip, what, fix)
+	}
+	for _, r := range []struct{ name, cidr, attr string }{{"cluster", c.Cidr, "cidr"}, {"service", c.ServiceCidr, "service_cidr"}} {
+		if p, err := netip.ParsePrefix(r.cidr); err == nil && p.Contains(ip) {
+			return fmt.Sprintf("underlay address %s is inside the %s CIDR %s, which the overlay routes itself; %s, or choose another cluster.%s", ip, r.name, p, fix, r.attr)
+		}
+	}
+	return ""
 }

@@ -59,7 +59,7 @@ func attachWorkload(e *exec, req *sdnv1.AttachWorkloadRequest) (*Result, *Error)
 		w.Origin.Kind = sdnv1.OriginKind_ORIGIN_KIND_API
 	}
 	if code, err := e.place(w, in.Ip, in.Mac); err != nil {
-		e.vs.add(code, model.KindWorkload, key, "ip", err.Error())
+		e.vs.add(code, model.KindWorkload, key, placeField(err), err.Error())
 		return nil, e.fail()
 	}
 	if err := e.putWorkload(sdnv1.ChangeOp_CHANGE_OP_CREATE, w, nil); err != nil {

@@ -51,7 +51,11 @@ type Server struct {
 	EntriesApplied  uint64 `protobuf:"varint,12,opt,name=entries_applied,json=entriesApplied,proto3" json:"entries_applied,omitempty"`
 	CommandsApplied uint64 `protobuf:"varint,13,opt,name=commands_applied,json=commandsApplied,proto3" json:"commands_applied,omitempty"`
 	// The leader this server knows of (empty if none).
-	LeaderId      string `protobuf:"bytes,14,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	LeaderId string `protobuf:"bytes,14,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	// Files of the server's data dir it cannot write now (their file system
+	// is full, or writes fail). While one is listed the server refuses
+	// writes; it clears by itself once the file can be written.
+	DiskAlarms    []*DiskAlarm `protobuf:"bytes,15,rep,name=disk_alarms,json=diskAlarms,proto3" json:"disk_alarms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -184,6 +188,112 @@ func (x *Server) GetLeaderId() string {
 	return ""
 }
 
+func (x *Server) GetDiskAlarms() []*DiskAlarm {
+	if x != nil {
+		return x.DiskAlarms
+	}
+	return nil
+}
+
+// DiskAlarm is a file a server cannot write: its state file or raft log.
+type DiskAlarm struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The file: DATA-DIR/state.db or DATA-DIR/raft/raft.db.
+	File string `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
+	// The file system's source (e.g. /dev/sda1, or tmpfs) and mount point;
+	// empty when unknown.
+	Device     string `protobuf:"bytes,2,opt,name=device,proto3" json:"device,omitempty"`
+	MountPoint string `protobuf:"bytes,3,opt,name=mount_point,json=mountPoint,proto3" json:"mount_point,omitempty"`
+	// The file system's bytes free and in all.
+	FreeBytes uint64 `protobuf:"varint,4,opt,name=free_bytes,json=freeBytes,proto3" json:"free_bytes,omitempty"`
+	SizeBytes uint64 `protobuf:"varint,5,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// What is wrong, for people: "no space left on device ... for FILE".
+	Problem string `protobuf:"bytes,6,opt,name=problem,proto3" json:"problem,omitempty"`
+	// When it was raised, Unix milliseconds.
+	SinceUnixMs   int64 `protobuf:"varint,7,opt,name=since_unix_ms,json=sinceUnixMs,proto3" json:"since_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DiskAlarm) Reset() {
+	*x = DiskAlarm{}
+	mi := &file_sdn_v1_members_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DiskAlarm) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DiskAlarm) ProtoMessage() {}
+
+func (x *DiskAlarm) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_members_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DiskAlarm.ProtoReflect.Descriptor instead.
+func (*DiskAlarm) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_members_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DiskAlarm) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *DiskAlarm) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *DiskAlarm) GetMountPoint() string {
+	if x != nil {
+		return x.MountPoint
+	}
+	return ""
+}
+
+func (x *DiskAlarm) GetFreeBytes() uint64 {
+	if x != nil {
+		return x.FreeBytes
+	}
+	return 0
+}
+
+func (x *DiskAlarm) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *DiskAlarm) GetProblem() string {
+	if x != nil {
+		return x.Problem
+	}
+	return ""
+}
+
+func (x *DiskAlarm) GetSinceUnixMs() int64 {
+	if x != nil {
+		return x.SinceUnixMs
+	}
+	return 0
+}
+
 type MembersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Answer from the asked server's own configuration instead of the
@@ -195,7 +305,7 @@ type MembersRequest struct {
 
 func (x *MembersRequest) Reset() {
 	*x = MembersRequest{}
-	mi := &file_sdn_v1_members_proto_msgTypes[1]
+	mi := &file_sdn_v1_members_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -207,7 +317,7 @@ func (x *MembersRequest) String() string {
 func (*MembersRequest) ProtoMessage() {}
 
 func (x *MembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_members_proto_msgTypes[1]
+	mi := &file_sdn_v1_members_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -220,7 +330,7 @@ func (x *MembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersRequest.ProtoReflect.Descriptor instead.
 func (*MembersRequest) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_members_proto_rawDescGZIP(), []int{1}
+	return file_sdn_v1_members_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *MembersRequest) GetStale() bool {
@@ -240,7 +350,7 @@ type MembersResponse struct {
 
 func (x *MembersResponse) Reset() {
 	*x = MembersResponse{}
-	mi := &file_sdn_v1_members_proto_msgTypes[2]
+	mi := &file_sdn_v1_members_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -252,7 +362,7 @@ func (x *MembersResponse) String() string {
 func (*MembersResponse) ProtoMessage() {}
 
 func (x *MembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_members_proto_msgTypes[2]
+	mi := &file_sdn_v1_members_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -265,7 +375,7 @@ func (x *MembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembersResponse.ProtoReflect.Descriptor instead.
 func (*MembersResponse) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_members_proto_rawDescGZIP(), []int{2}
+	return file_sdn_v1_members_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *MembersResponse) GetServers() []*Server {
@@ -294,7 +404,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_sdn_v1_members_proto_msgTypes[3]
+	mi := &file_sdn_v1_members_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +416,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_members_proto_msgTypes[3]
+	mi := &file_sdn_v1_members_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +429,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_members_proto_rawDescGZIP(), []int{3}
+	return file_sdn_v1_members_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *JoinRequest) GetAddress() string {
@@ -348,7 +458,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_sdn_v1_members_proto_msgTypes[4]
+	mi := &file_sdn_v1_members_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -360,7 +470,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_members_proto_msgTypes[4]
+	mi := &file_sdn_v1_members_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -373,7 +483,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_members_proto_rawDescGZIP(), []int{4}
+	return file_sdn_v1_members_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *JoinResponse) GetId() string {
@@ -406,7 +516,7 @@ type RemoveServerRequest struct {
 
 func (x *RemoveServerRequest) Reset() {
 	*x = RemoveServerRequest{}
-	mi := &file_sdn_v1_members_proto_msgTypes[5]
+	mi := &file_sdn_v1_members_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -418,7 +528,7 @@ func (x *RemoveServerRequest) String() string {
 func (*RemoveServerRequest) ProtoMessage() {}
 
 func (x *RemoveServerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_members_proto_msgTypes[5]
+	mi := &file_sdn_v1_members_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -431,7 +541,7 @@ func (x *RemoveServerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServerRequest.ProtoReflect.Descriptor instead.
 func (*RemoveServerRequest) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_members_proto_rawDescGZIP(), []int{5}
+	return file_sdn_v1_members_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RemoveServerRequest) GetId() string {
@@ -449,7 +559,7 @@ type RemoveServerResponse struct {
 
 func (x *RemoveServerResponse) Reset() {
 	*x = RemoveServerResponse{}
-	mi := &file_sdn_v1_members_proto_msgTypes[6]
+	mi := &file_sdn_v1_members_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -461,7 +571,7 @@ func (x *RemoveServerResponse) String() string {
 func (*RemoveServerResponse) ProtoMessage() {}
 
 func (x *RemoveServerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_members_proto_msgTypes[6]
+	mi := &file_sdn_v1_members_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -474,7 +584,7 @@ func (x *RemoveServerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServerResponse.ProtoReflect.Descriptor instead.
 func (*RemoveServerResponse) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_members_proto_rawDescGZIP(), []int{6}
+	return file_sdn_v1_members_proto_rawDescGZIP(), []int{7}
 }
 
 type TransferLeaderRequest struct {
@@ -487,7 +597,7 @@ type TransferLeaderRequest struct {
 
 func (x *TransferLeaderRequest) Reset() {
 	*x = TransferLeaderRequest{}
-	mi := &file_sdn_v1_members_proto_msgTypes[7]
+	mi := &file_sdn_v1_members_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +609,7 @@ func (x *TransferLeaderRequest) String() string {
 func (*TransferLeaderRequest) ProtoMessage() {}
 
 func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_members_proto_msgTypes[7]
+	mi := &file_sdn_v1_members_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,7 +622,7 @@ func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeaderRequest) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_members_proto_rawDescGZIP(), []int{7}
+	return file_sdn_v1_members_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TransferLeaderRequest) GetId() string {
@@ -531,7 +641,7 @@ type TransferLeaderResponse struct {
 
 func (x *TransferLeaderResponse) Reset() {
 	*x = TransferLeaderResponse{}
-	mi := &file_sdn_v1_members_proto_msgTypes[8]
+	mi := &file_sdn_v1_members_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -543,7 +653,7 @@ func (x *TransferLeaderResponse) String() string {
 func (*TransferLeaderResponse) ProtoMessage() {}
 
 func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_members_proto_msgTypes[8]
+	mi := &file_sdn_v1_members_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -556,7 +666,7 @@ func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeaderResponse) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_members_proto_rawDescGZIP(), []int{8}
+	return file_sdn_v1_members_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TransferLeaderResponse) GetLeaderId() string {
@@ -570,7 +680,7 @@ var File_sdn_v1_members_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_members_proto_rawDesc = "" +
 	"\n" +
-	"\x14sdn/v1/members.proto\x12\x06sdn.v1\"\xa9\x03\n" +
+	"\x14sdn/v1/members.proto\x12\x06sdn.v1\"\xdd\x03\n" +
 	"\x06Server\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x14\n" +
@@ -587,7 +697,20 @@ const file_sdn_v1_members_proto_rawDesc = "" +
 	"\x05error\x18\v \x01(\tR\x05error\x12'\n" +
 	"\x0fentries_applied\x18\f \x01(\x04R\x0eentriesApplied\x12)\n" +
 	"\x10commands_applied\x18\r \x01(\x04R\x0fcommandsApplied\x12\x1b\n" +
-	"\tleader_id\x18\x0e \x01(\tR\bleaderId\"&\n" +
+	"\tleader_id\x18\x0e \x01(\tR\bleaderId\x122\n" +
+	"\vdisk_alarms\x18\x0f \x03(\v2\x11.sdn.v1.DiskAlarmR\n" +
+	"diskAlarms\"\xd4\x01\n" +
+	"\tDiskAlarm\x12\x12\n" +
+	"\x04file\x18\x01 \x01(\tR\x04file\x12\x16\n" +
+	"\x06device\x18\x02 \x01(\tR\x06device\x12\x1f\n" +
+	"\vmount_point\x18\x03 \x01(\tR\n" +
+	"mountPoint\x12\x1d\n" +
+	"\n" +
+	"free_bytes\x18\x04 \x01(\x04R\tfreeBytes\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x05 \x01(\x04R\tsizeBytes\x12\x18\n" +
+	"\aproblem\x18\x06 \x01(\tR\aproblem\x12\"\n" +
+	"\rsince_unix_ms\x18\a \x01(\x03R\vsinceUnixMs\"&\n" +
 	"\x0eMembersRequest\x12\x14\n" +
 	"\x05stale\x18\x01 \x01(\bR\x05stale\"X\n" +
 	"\x0fMembersResponse\x12(\n" +
@@ -620,25 +743,27 @@ func file_sdn_v1_members_proto_rawDescGZIP() []byte {
 	return file_sdn_v1_members_proto_rawDescData
 }
 
-var file_sdn_v1_members_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_sdn_v1_members_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_sdn_v1_members_proto_goTypes = []any{
 	(*Server)(nil),                 // 0: sdn.v1.Server
-	(*MembersRequest)(nil),         // 1: sdn.v1.MembersRequest
-	(*MembersResponse)(nil),        // 2: sdn.v1.MembersResponse
-	(*JoinRequest)(nil),            // 3: sdn.v1.JoinRequest
-	(*JoinResponse)(nil),           // 4: sdn.v1.JoinResponse
-	(*RemoveServerRequest)(nil),    // 5: sdn.v1.RemoveServerRequest
-	(*RemoveServerResponse)(nil),   // 6: sdn.v1.RemoveServerResponse
-	(*TransferLeaderRequest)(nil),  // 7: sdn.v1.TransferLeaderRequest
-	(*TransferLeaderResponse)(nil), // 8: sdn.v1.TransferLeaderResponse
+	(*DiskAlarm)(nil),              // 1: sdn.v1.DiskAlarm
+	(*MembersRequest)(nil),         // 2: sdn.v1.MembersRequest
+	(*MembersResponse)(nil),        // 3: sdn.v1.MembersResponse
+	(*JoinRequest)(nil),            // 4: sdn.v1.JoinRequest
+	(*JoinResponse)(nil),           // 5: sdn.v1.JoinResponse
+	(*RemoveServerRequest)(nil),    // 6: sdn.v1.RemoveServerRequest
+	(*RemoveServerResponse)(nil),   // 7: sdn.v1.RemoveServerResponse
+	(*TransferLeaderRequest)(nil),  // 8: sdn.v1.TransferLeaderRequest
+	(*TransferLeaderResponse)(nil), // 9: sdn.v1.TransferLeaderResponse
 }
 var file_sdn_v1_members_proto_depIdxs = []int32{
-	0, // 0: sdn.v1.MembersResponse.servers:type_name -> sdn.v1.Server
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	1, // 0: sdn.v1.Server.disk_alarms:type_name -> sdn.v1.DiskAlarm
+	0, // 1: sdn.v1.MembersResponse.servers:type_name -> sdn.v1.Server
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_members_proto_init() }
@@ -652,7 +777,7 @@ func file_sdn_v1_members_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdn_v1_members_proto_rawDesc), len(file_sdn_v1_members_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
