@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sdn-dev/sdn/cluster/state"
 )
 
 // A full disk is an alarm, not a crash (docs/design.md, "A full disk"). A
@@ -315,6 +317,12 @@ type stateWatch struct {
 }
 
 func (w stateWatch) WriteFailed(path string, err error) bool {
+	var damaged *state.DamagedError
+	if errors.As(err, &damaged) {
+		// Not the disk: the file is damaged, the server stops (recover.go)
+		// and its next start rebuilds the file. Trying again cannot help.
+		return false
+	}
 	w.alarm.failed(path, err)
 	select {
 	case <-w.halt:

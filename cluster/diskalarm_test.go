@@ -3,10 +3,14 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/sdn-dev/sdn/cluster/state"
 )
 
 func TestDiskAlarmWording(t *testing.T) {
@@ -46,5 +50,21 @@ func TestMountOf(t *testing.T) {
 	}
 	if !within("/a/b", "/a") || within("/ab", "/a") || !within("/x", "/") {
 		t.Error("within")
+	}
+}
+
+// A damaged state file is not a disk problem: the FSM is told to give up
+// (the server stops and rebuilds the file at its next start) and no disk
+// alarm goes up.
+func TestDamagedStateFileRaisesNoDiskAlarm(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	a := newDiskAlarm("s1", slog.New(slog.DiscardHandler), path)
+	w := stateWatch{a, make(chan struct{})}
+	err := &state.DamagedError{CorruptError: &state.CorruptError{Path: path, Bucket: "networks", Key: "web", Detail: "fails its checksum"}}
+	if w.WriteFailed(path, fmt.Errorf("apply: %w", err)) {
+		t.Error("the FSM is told to retry a write to a damaged state file")
+	}
+	if got := a.Alarms(); len(got) != 0 {
+		t.Errorf("a damaged state file raised disk alarms %v", got)
 	}
 }
