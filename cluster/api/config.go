@@ -40,52 +40,17 @@ func (s *Server) Apply(ctx context.Context, req *sdnv1.ApplyRequest) (*sdnv1.App
 // stripInput clears input-only fields before a request goes into the log.
 func stripInput(req *sdnv1.ApplyRequest) *sdnv1.ApplyRequest {
 	req = proto.Clone(req).(*sdnv1.ApplyRequest)
-	if req.Cluster != nil {
-		req.Cluster.Ranges = nil
-	}
-	for _, n := range req.Networks {
-		n.Ranges = nil
-	}
-	for _, w := range req.Workloads {
-		w.Ranges = nil
-	}
+	model.ClearRanges(req)
 	req.DryRun = false
 	return req
 }
 
 // attachRanges points each violation at the source text the request said
-// the object or attribute came from.
+// the object or attribute came from (older sdnctl sends its ranges; a
+// newer one keeps them and attaches them itself).
 func attachRanges(err error, req *sdnv1.ApplyRequest) {
-	ce, ok := err.(*fsm.Error)
-	if !ok {
-		return
-	}
-	ranges := func(kind model.Kind, name string) map[string]*sdnv1.SourceRange {
-		switch kind {
-		case model.KindCluster:
-			return req.GetCluster().GetRanges()
-		case model.KindNetwork:
-			for _, n := range req.Networks {
-				if n.Name == name {
-					return n.Ranges
-				}
-			}
-		case model.KindWorkload:
-			for _, w := range req.Workloads {
-				if model.WorkloadKey(w.Network, w.Name) == name {
-					return w.Ranges
-				}
-			}
-		}
-		return nil
-	}
-	for _, v := range ce.Violations {
-		rs := ranges(model.Kind(v.Kind), v.Name)
-		if r, ok := rs[v.Field]; ok && v.Field != "" {
-			v.Range = r
-		} else if r, ok := rs[""]; ok {
-			v.Range = r
-		}
+	if ce, ok := err.(*fsm.Error); ok {
+		model.AttachRanges(ce.Violations, req)
 	}
 }
 
