@@ -3,13 +3,10 @@ package api
 import (
 	"context"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sdn-dev/sdn/cluster/command"
 	"github.com/sdn-dev/sdn/cluster/fsm"
-	"github.com/sdn-dev/sdn/cluster/state"
 	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
@@ -71,51 +68,4 @@ func (s *Server) Delete(ctx context.Context, req *sdnv1.DeleteRequest) (*sdnv1.D
 		s.realized.Forget(req.Name)
 	}
 	return &sdnv1.DeleteResponse{Revision: res.Revision}, nil
-}
-
-// List reads objects of one kind.
-func (s *Server) List(ctx context.Context, req *sdnv1.ListRequest) (*sdnv1.ListResponse, error) {
-	kind, ok := model.ParseKind(req.Kind)
-	if !ok {
-		return nil, status.Errorf(codes.InvalidArgument, "unknown kind %q; use cluster, networks, nodes or workloads", req.Kind)
-	}
-	if err := s.read(ctx, req.Stale); err != nil {
-		return nil, err
-	}
-	out := &sdnv1.ListResponse{}
-	err := s.cluster.FSM().View(func(tx *state.Tx) error {
-		out.Revision = tx.Meta().Revision
-		switch kind {
-		case model.KindCluster:
-			out.Cluster = tx.Cluster()
-			if out.Cluster == nil {
-				out.Cluster = fsm.DefaultSettings()
-			}
-		case model.KindNetwork:
-			out.Networks = tx.Networks()
-		case model.KindNode:
-			out.Nodes = tx.Nodes()
-			if !req.Stale {
-				// Answered by the leader: add what its memory holds.
-				for i, n := range out.Nodes {
-					if t, ok := s.live.LastHeartbeat(n.Name); ok {
-						n = proto.Clone(n).(*sdnv1.Node)
-						n.LastHeartbeatUnixMs = t.UnixMilli()
-						out.Nodes[i] = n
-					}
-				}
-			}
-		case model.KindWorkload:
-			for _, w := range tx.Workloads(req.Network) {
-				if req.Node == "" || w.Node == req.Node {
-					out.Workloads = append(out.Workloads, w)
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return out, nil
 }
