@@ -21,7 +21,8 @@ func ClearRanges(req *sdnv1.ApplyRequest) {
 // AttachRanges points each violation at the source text req says its
 // object or attribute came from: the attribute's range when the violation
 // names a field req has a range for, else the whole object's ("").
-// Violations of objects req has no ranges for are left as they are.
+// A violation that has a range keeps it, and one of an object req has
+// no ranges for is left as it is.
 func AttachRanges(vs []*sdnv1.Violation, req *sdnv1.ApplyRequest) {
 	if len(vs) == 0 {
 		return
@@ -39,6 +40,9 @@ func AttachRanges(vs []*sdnv1.Violation, req *sdnv1.ApplyRequest) {
 		add(KindWorkload, WorkloadKey(w.GetNetwork(), w.GetName()), w.GetRanges())
 	}
 	for _, v := range vs {
+		if v.Range != nil {
+			continue
+		}
 		rs := byKey[Kind(v.Kind)][v.Name]
 		if Kind(v.Kind) == KindCluster {
 			rs = req.GetCluster().GetRanges()

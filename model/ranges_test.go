@@ -37,6 +37,11 @@ func TestAttachRanges(t *testing.T) {
 			t.Errorf("%s %q field %q: range at line %d, want %d", tc.kind, tc.name, tc.field, got, tc.want)
 		}
 	}
+	kept := &sdnv1.Violation{Kind: "network", Name: "p1", Range: rng(99)}
+	AttachRanges([]*sdnv1.Violation{kept}, req)
+	if kept.Range.StartLine != 99 {
+		t.Errorf("a violation's own range was replaced by line %d", kept.Range.StartLine)
+	}
 	stripped := proto.Clone(req).(*sdnv1.ApplyRequest)
 	ClearRanges(stripped)
 	if stripped.Cluster.Ranges != nil || stripped.Networks[0].Ranges != nil || stripped.Workloads[0].Ranges != nil {

@@ -39,18 +39,20 @@ var ctors = func() map[string][2]func() proto.Message {
 }()
 
 // ServerOptions are the options the grpc.Server serving this API needs:
-// the interceptors that authorize calls (with Options.Authorize), then
+// the request size limit (limits.go), and the interceptors that authorize
+// calls (with Options.Authorize), refuse requests that are too large, then
 // forward them to the leader.
 func (s *Server) ServerOptions() []grpc.ServerOption {
+	unary := []grpc.UnaryServerInterceptor{s.limitUnary, s.forwardUnary}
+	stream := []grpc.StreamServerInterceptor{s.limitStream, s.forwardStream}
 	if s.authz {
-		return []grpc.ServerOption{
-			grpc.ChainUnaryInterceptor(s.authorizeUnary, s.forwardUnary),
-			grpc.ChainStreamInterceptor(s.authorizeStream, s.forwardStream),
-		}
+		unary = append([]grpc.UnaryServerInterceptor{s.authorizeUnary}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{s.authorizeStream}, stream...)
 	}
 	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.forwardUnary),
-		grpc.ChainStreamInterceptor(s.forwardStream),
+		grpc.MaxRecvMsgSize(recvLimit),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
 )
@@ -21,8 +22,10 @@ type Peers struct {
 }
 
 // NewPeers returns an empty pool dialling with opts (which must include
-// transport credentials).
+// transport credentials). Its connections take answers of up to
+// model.MaxResponseBytes: a forwarded call's answer is the caller's.
 func NewPeers(opts ...grpc.DialOption) *Peers {
+	opts = append(opts[:len(opts):len(opts)], grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(model.MaxResponseBytes)))
 	return &Peers{opts: opts, conns: map[string]*grpc.ClientConn{}}
 }
 
