@@ -26,7 +26,7 @@ const bigObjects = 100_000
 // message larger than max (7517600 vs. 4194304)", and an apply of some
 // 20,000 labelled networks failed the same way. Against a real sdnd
 // --dev: 100,000 networks with three labels each in one apply
-// (docs/design.md, "Message sizes and paging": one apply carries up to 32
+// (docs/design.md, "Message sizes and paging": one apply carries up to 16
 // MiB), then every one of them listed by `get networks -o json`, --stale
 // too, and the table; then 100,000 static workloads declared in HCL on two
 // hosts, whose agents take the apply's watch event (some 10 MB each),

@@ -8,10 +8,13 @@ import "fmt"
 const (
 	// MaxRequestBytes is the largest request message a server takes: one
 	// apply's objects, as sdnctl sends them (without source ranges). It
-	// bounds the raft entry an apply becomes. 100,000 networks with three
-	// labels each are about 10 MiB. sdnctl refuses a bigger apply before
-	// sending it, and a server refuses one with a message saying so.
-	MaxRequestBytes = 32 << 20
+	// bounds the raft entry an apply becomes, the leader's memory while it
+	// applies it (some 50 times the request at the peak) and how long
+	// other writes wait meanwhile (some 3 s per 100,000 objects). 100,000
+	// networks with three labels each are 8 to 12 MiB, with the file
+	// name each carries. sdnctl refuses a bigger apply before sending it,
+	// and a server refuses one with a message saying so.
+	MaxRequestBytes = 16 << 20
 	// MaxResponseBytes is the largest message sdn's clients accept from a
 	// server: sdnctl's answers, an agent's watch events (one revision's
 	// changes are one event, so an apply's delta may be a few times its
@@ -21,8 +24,8 @@ const (
 )
 
 // FormatOver renders a size and the limit it exceeds for a message, in
-// MiB with one decimal ("40.5 MiB", "32.0 MiB"), or in bytes when that
-// would show them equal ("33555504 bytes", "33554432 bytes").
+// MiB with one decimal ("20.5 MiB", "16.0 MiB"), or in bytes when that
+// would show them equal ("16777624 bytes", "16777216 bytes").
 func FormatOver(size, limit int) (string, string) {
 	s, l := fmt.Sprintf("%.1f MiB", float64(size)/(1<<20)), fmt.Sprintf("%.1f MiB", float64(limit)/(1<<20))
 	if s == l {

@@ -28,7 +28,7 @@ func TestRequestTooLarge(t *testing.T) {
 	for _, m := range []*member{leaderOf(t, ms), followersOf(t, ms)[0]} {
 		c := sdnv1.NewConfigServiceClient(m.conn)
 		_, err := c.Apply(ctx, req)
-		want := "this ConfigService/Apply request is 33555504 bytes, more than the 33554432 bytes a server takes in one call (docs/design.md, \"Message sizes and paging\"); nothing was changed. Send it in parts: for an apply, split the objects over several files and apply them separately (without --prune, which would delete what the other parts declare)"
+		want := "this ConfigService/Apply request is 16777624 bytes, more than the 16777216 bytes a server takes in one call (docs/design.md, \"Message sizes and paging\"); nothing was changed. Send it in parts: for an apply, split the objects over several files and apply them separately (without --prune, which would delete what the other parts declare)"
 		if status.Code(err) != codes.ResourceExhausted || status.Convert(err).Message() != want {
 			t.Fatalf("apply of %d bytes to %s: %v\nwant ResourceExhausted: %s", proto.Size(req), m.id, err, want)
 		}
