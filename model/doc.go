@@ -15,7 +15,10 @@
 //   - a host's desired state at one revision (Desired), which the agent
 //     follows and the datapath realizes;
 //   - the one renderer of "the whole state as changes" (State.Changes),
-//     used by the servers' watch snapshots and by the agent's saved state.
+//     used by the servers' watch snapshots and by the agent's saved state;
+//   - the API's message sizes (MaxRequestBytes, MaxResponseBytes), and an
+//     apply request's source ranges taken off (ClearRanges) and put back
+//     on refusals (AttachRanges).
 //
 // Everything here is pure: no I/O, no clock, deterministic order.
 package model

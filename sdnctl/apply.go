@@ -7,7 +7,9 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"github.com/sdn-dev/sdn/spec"
 )
@@ -152,9 +154,19 @@ func (a *app) apply(ctx context.Context, c *client, paths []string, prune, dryRu
 	if err != nil {
 		return nil, err
 	}
-	req := doc.ApplyRequest()
+	// The ranges stay here, for refusals: the request is a third the size.
+	full := doc.ApplyRequest()
+	req := proto.Clone(full).(*sdnv1.ApplyRequest)
+	model.ClearRanges(req)
 	req.Prune = prune
 	req.DryRun = dryRun
+	verb := "apply"
+	if dryRun {
+		verb = "plan"
+	}
+	if err := checkRequestSize(req, verb); err != nil {
+		return nil, err
+	}
 	if c == nil {
 		if c, err = a.connect(); err != nil {
 			return nil, err
@@ -168,6 +180,7 @@ func (a *app) apply(ctx context.Context, c *client, paths []string, prune, dryRu
 		return resp, nil
 	}
 	if ae := applyErrorOf(err); len(ae.GetViolations()) > 0 {
+		model.AttachRanges(ae.GetViolations(), full)
 		diags := spec.ViolationDiagnostics(ae.GetViolations())
 		if werr := spec.WriteDiagnostics(a.stderr, doc.Files, diags); werr != nil {
 			return nil, fmt.Errorf("write diagnostics: %w", werr)
@@ -179,6 +192,9 @@ func (a *app) apply(ctx context.Context, c *client, paths []string, prune, dryRu
 				count(len(ae.GetViolations()), "problem"))
 		}
 		return nil, &exitError{code: 1, msg: msg}
+	}
+	if tooLarge := a.tooLargeForServer(err, req); tooLarge != nil {
+		return nil, tooLarge
 	}
 	return nil, a.rpcError(callCtx, err)
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 
+	"github.com/sdn-dev/sdn/model"
 	"github.com/sdn-dev/sdn/pki"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
@@ -91,6 +92,9 @@ func (a *app) connect() (*client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Answers past gRPC's default 4 MiB: an apply's changes, a status of
+	// many hosts (lists come in pages; docs/design.md, "Message sizes").
+	opts = append(opts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(model.MaxResponseBytes)))
 	conn, err := grpc.NewClient(target, append(dopts, opts...)...)
 	if err != nil {
 		return nil, usagef("bad --server %q: %v", a.server, err)

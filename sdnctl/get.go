@@ -63,7 +63,7 @@ func (a *app) getCommand() *cobra.Command {
 			defer c.Close()
 			ctx, cancel := a.callContext(cmd.Context())
 			defer cancel()
-			resp, err := c.config.List(ctx, &sdnv1.ListRequest{
+			resp, err := listAll(ctx, c, &sdnv1.ListRequest{
 				Kind:    kind.Plural(),
 				Network: network,
 				Node:    node,

@@ -48,7 +48,7 @@ func (a *app) nodeListCommand() *cobra.Command {
 			defer c.Close()
 			ctx, cancel := a.callContext(cmd.Context())
 			defer cancel()
-			resp, err := c.config.List(ctx, &sdnv1.ListRequest{Kind: model.KindNode.Plural(), Stale: stale})
+			resp, err := listAll(ctx, c, &sdnv1.ListRequest{Kind: model.KindNode.Plural(), Stale: stale})
 			if err != nil {
 				return a.rpcError(ctx, err)
 			}

@@ -53,7 +53,8 @@ type Server struct {
 	authz      bool
 	log        *slog.Logger
 	now        func() time.Time
-	chunkSize  int
+	chunkSize  int // changes in one watch snapshot chunk, at most
+	chunkBytes int // and bytes
 }
 
 // Options are the API's settings beyond the raft server.
@@ -102,7 +103,7 @@ func New(c *cluster.Server, log *slog.Logger, opts Options) *Server {
 		log.Warn("UNSAFE, FOR TESTS ONLY: " + UnsafeFollowerReadsEnv + "=1: followers answer linearizable reads from their own state, which may be stale; unset it")
 	}
 	return &Server{cluster: c, realized: cluster.NewRealization(), live: opts.Liveness, peers: opts.Peers, formation: opts.Formation,
-		leaderWait: opts.LeaderWait, authz: opts.Authorize, log: log, now: time.Now, chunkSize: 500}
+		leaderWait: opts.LeaderWait, authz: opts.Authorize, log: log, now: time.Now, chunkSize: 500, chunkBytes: 1 << 20}
 }
 
 // Install adds the services, gRPC health and reflection to g, which must

@@ -3,13 +3,10 @@ package api
 import (
 	"context"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sdn-dev/sdn/cluster/command"
 	"github.com/sdn-dev/sdn/cluster/fsm"
-	"github.com/sdn-dev/sdn/cluster/state"
 	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
@@ -40,52 +37,17 @@ func (s *Server) Apply(ctx context.Context, req *sdnv1.ApplyRequest) (*sdnv1.App
 // stripInput clears input-only fields before a request goes into the log.
 func stripInput(req *sdnv1.ApplyRequest) *sdnv1.ApplyRequest {
 	req = proto.Clone(req).(*sdnv1.ApplyRequest)
-	if req.Cluster != nil {
-		req.Cluster.Ranges = nil
-	}
-	for _, n := range req.Networks {
-		n.Ranges = nil
-	}
-	for _, w := range req.Workloads {
-		w.Ranges = nil
-	}
+	model.ClearRanges(req)
 	req.DryRun = false
 	return req
 }
 
 // attachRanges points each violation at the source text the request said
-// the object or attribute came from.
+// the object or attribute came from (older sdnctl sends its ranges; a
+// newer one keeps them and attaches them itself).
 func attachRanges(err error, req *sdnv1.ApplyRequest) {
-	ce, ok := err.(*fsm.Error)
-	if !ok {
-		return
-	}
-	ranges := func(kind model.Kind, name string) map[string]*sdnv1.SourceRange {
-		switch kind {
-		case model.KindCluster:
-			return req.GetCluster().GetRanges()
-		case model.KindNetwork:
-			for _, n := range req.Networks {
-				if n.Name == name {
-					return n.Ranges
-				}
-			}
-		case model.KindWorkload:
-			for _, w := range req.Workloads {
-				if model.WorkloadKey(w.Network, w.Name) == name {
-					return w.Ranges
-				}
-			}
-		}
-		return nil
-	}
-	for _, v := range ce.Violations {
-		rs := ranges(model.Kind(v.Kind), v.Name)
-		if r, ok := rs[v.Field]; ok && v.Field != "" {
-			v.Range = r
-		} else if r, ok := rs[""]; ok {
-			v.Range = r
-		}
+	if ce, ok := err.(*fsm.Error); ok {
+		model.AttachRanges(ce.Violations, req)
 	}
 }
 
@@ -106,51 +68,4 @@ func (s *Server) Delete(ctx context.Context, req *sdnv1.DeleteRequest) (*sdnv1.D
 		s.realized.Forget(req.Name)
 	}
 	return &sdnv1.DeleteResponse{Revision: res.Revision}, nil
-}
-
-// List reads objects of one kind.
-func (s *Server) List(ctx context.Context, req *sdnv1.ListRequest) (*sdnv1.ListResponse, error) {
-	kind, ok := model.ParseKind(req.Kind)
-	if !ok {
-		return nil, status.Errorf(codes.InvalidArgument, "unknown kind %q; use cluster, networks, nodes or workloads", req.Kind)
-	}
-	if err := s.read(ctx, req.Stale); err != nil {
-		return nil, err
-	}
-	out := &sdnv1.ListResponse{}
-	err := s.cluster.FSM().View(func(tx *state.Tx) error {
-		out.Revision = tx.Meta().Revision
-		switch kind {
-		case model.KindCluster:
-			out.Cluster = tx.Cluster()
-			if out.Cluster == nil {
-				out.Cluster = fsm.DefaultSettings()
-			}
-		case model.KindNetwork:
-			out.Networks = tx.Networks()
-		case model.KindNode:
-			out.Nodes = tx.Nodes()
-			if !req.Stale {
-				// Answered by the leader: add what its memory holds.
-				for i, n := range out.Nodes {
-					if t, ok := s.live.LastHeartbeat(n.Name); ok {
-						n = proto.Clone(n).(*sdnv1.Node)
-						n.LastHeartbeatUnixMs = t.UnixMilli()
-						out.Nodes[i] = n
-					}
-				}
-			}
-		case model.KindWorkload:
-			for _, w := range tx.Workloads(req.Network) {
-				if req.Node == "" || w.Node == req.Node {
-					out.Workloads = append(out.Workloads, w)
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return out, nil
 }

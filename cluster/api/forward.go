@@ -39,18 +39,20 @@ var ctors = func() map[string][2]func() proto.Message {
 }()
 
 // ServerOptions are the options the grpc.Server serving this API needs:
-// the interceptors that authorize calls (with Options.Authorize), then
+// the request size limit (limits.go), and the interceptors that authorize
+// calls (with Options.Authorize), refuse requests that are too large, then
 // forward them to the leader.
 func (s *Server) ServerOptions() []grpc.ServerOption {
+	unary := []grpc.UnaryServerInterceptor{s.limitUnary, s.forwardUnary}
+	stream := []grpc.StreamServerInterceptor{s.limitStream, s.forwardStream}
 	if s.authz {
-		return []grpc.ServerOption{
-			grpc.ChainUnaryInterceptor(s.authorizeUnary, s.forwardUnary),
-			grpc.ChainStreamInterceptor(s.authorizeStream, s.forwardStream),
-		}
+		unary = append([]grpc.UnaryServerInterceptor{s.authorizeUnary}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{s.authorizeStream}, stream...)
 	}
 	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.forwardUnary),
-		grpc.ChainStreamInterceptor(s.forwardStream),
+		grpc.MaxRecvMsgSize(recvLimit),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 	}
 }
 
@@ -244,8 +246,20 @@ func (s *Server) watchLeader(ctx context.Context, id string, sent time.Time, can
 // a client stream, Restore: every message until it closes its side) goes to
 // the leader, and every message the leader answers comes back.
 func (s *Server) forwardStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if routes[info.FullMethod] != toLeader {
+	switch routes[info.FullMethod] {
+	case local:
 		return handler(srv, ss)
+	case toLeaderUnlessStale:
+		// The request says whether a stale answer will do (ListStream):
+		// read it first, and hand it on to whoever answers.
+		req := ctors[info.FullMethod][0]()
+		if err := ss.RecvMsg(req); err != nil {
+			return err
+		}
+		ss = &replayStream{ServerStream: ss, first: req}
+		if routeOf(info.FullMethod, req) == local {
+			return handler(srv, ss)
+		}
 	}
 	ctx := ss.Context()
 	id, addr, err := s.forwardTarget(ctx, time.Now().Add(s.leaderWait))
@@ -308,4 +322,24 @@ func (s *Server) forwardStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 			return nil
 		}
 	}
+}
+
+// replayStream gives a request message already received to the first
+// RecvMsg, then receives as its stream does.
+type replayStream struct {
+	grpc.ServerStream
+	first proto.Message
+}
+
+func (r *replayStream) RecvMsg(m any) error {
+	if r.first == nil {
+		return r.ServerStream.RecvMsg(m)
+	}
+	dst, ok := m.(proto.Message)
+	if !ok {
+		return status.Errorf(codes.Internal, "receive into %T, not a protobuf message", m)
+	}
+	proto.Merge(dst, r.first)
+	r.first = nil
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -34,9 +35,11 @@ var peerBackoff = grpc.ConnectParams{
 }
 
 // NewPeers returns an empty pool dialling with opts (which must include
-// transport credentials).
+// transport credentials). Its connections take answers of up to
+// model.MaxResponseBytes: a forwarded call's answer is the caller's.
 func NewPeers(opts ...grpc.DialOption) *Peers {
 	opts = append([]grpc.DialOption{grpc.WithConnectParams(peerBackoff)}, opts...)
+	opts = append(opts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(model.MaxResponseBytes)))
 	return &Peers{opts: opts, conns: map[string]*grpc.ClientConn{}}
 }
 

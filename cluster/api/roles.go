@@ -54,9 +54,10 @@ var accessWhat = map[access]string{
 // checks that every method served has an entry in both. A method missing
 // here is refused to everyone.
 var methodAccess = map[string]access{
-	sdnv1.ConfigService_Apply_FullMethodName:  admin, // plans too
-	sdnv1.ConfigService_Delete_FullMethodName: admin,
-	sdnv1.ConfigService_List_FullMethodName:   anyRole,
+	sdnv1.ConfigService_Apply_FullMethodName:      admin, // plans too
+	sdnv1.ConfigService_Delete_FullMethodName:     admin,
+	sdnv1.ConfigService_List_FullMethodName:       anyRole,
+	sdnv1.ConfigService_ListStream_FullMethodName: anyRole,
 
 	sdnv1.NodeService_Register_FullMethodName:       agentCall, // as its own node
 	sdnv1.NodeService_Remove_FullMethodName:         admin,

@@ -27,9 +27,10 @@ const (
 // routes decides, for every method of the API, which server answers it. A
 // test checks that every method served has an entry.
 var routes = map[string]route{
-	sdnv1.ConfigService_Apply_FullMethodName:  toLeader, // plans too: they read linearizably
-	sdnv1.ConfigService_Delete_FullMethodName: toLeader,
-	sdnv1.ConfigService_List_FullMethodName:   toLeaderUnlessStale,
+	sdnv1.ConfigService_Apply_FullMethodName:      toLeader, // plans too: they read linearizably
+	sdnv1.ConfigService_Delete_FullMethodName:     toLeader,
+	sdnv1.ConfigService_List_FullMethodName:       toLeaderUnlessStale,
+	sdnv1.ConfigService_ListStream_FullMethodName: toLeaderUnlessStale,
 
 	sdnv1.NodeService_Register_FullMethodName:       toLeader,
 	sdnv1.NodeService_Remove_FullMethodName:         toLeader,

@@ -124,16 +124,28 @@ func (s *Server) Watch(req *sdnv1.WatchRequest, stream grpc.ServerStreamingServe
 
 // snapshot renders the whole state a host needs as chunked events: every
 // network and node, and the host's own workloads (hostState), rendered by
-// model.State like the agent's own copy.
+// model.State like the agent's own copy. A chunk holds at most chunkSize
+// changes and chunkBytes on the wire (one bigger change alone), so that
+// even an agent with gRPC's default 4 MiB limit takes it.
 func (s *Server) snapshot(tx *state.Tx, node, reason string) []*sdnv1.WatchEvent {
 	rev := tx.Meta().Revision
 	changes := hostState(tx, node).Changes()
 	var out []*sdnv1.WatchEvent
-	for len(changes) > s.chunkSize {
-		out = append(out, &sdnv1.WatchEvent{Type: sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT, Revision: rev, Changes: changes[:s.chunkSize], Reason: reason})
-		changes = changes[s.chunkSize:]
+	chunk := func(cs []*sdnv1.ObjectChange) *sdnv1.WatchEvent {
+		out = append(out, &sdnv1.WatchEvent{Type: sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT, Revision: rev, Changes: cs, Reason: reason})
+		return out[len(out)-1]
 	}
-	return append(out, &sdnv1.WatchEvent{Type: sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT, Revision: rev, Changes: changes, SnapshotDone: true, Reason: reason})
+	start, size := 0, 0
+	for i, c := range changes {
+		n := fieldSize(c)
+		if i > start && (i-start == s.chunkSize || size+n > s.chunkBytes) {
+			chunk(changes[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	chunk(changes[start:]).SnapshotDone = true
+	return out
 }
 
 // hostState is the part of the stored state that node's agent needs.

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sdn-dev/sdn/cluster/state"
 	"github.com/sdn-dev/sdn/model"
 	"github.com/sdn-dev/sdn/node/agent"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -218,14 +221,35 @@ func TestWatchResyncsWhenRevisionCompacted(t *testing.T) {
 	}
 }
 
-// TestSnapshotChunks checks a state larger than one chunk arrives whole.
+// TestSnapshotChunks checks a state larger than one chunk (by count, and
+// by bytes) arrives whole.
 func TestSnapshotChunks(t *testing.T) {
+	for _, tc := range []struct{ size, bytes int }{{3, 1 << 20}, {500, 300}} {
+		t.Run(fmt.Sprintf("%d changes or %d bytes", tc.size, tc.bytes), func(t *testing.T) { snapshotChunks(t, tc.size, tc.bytes) })
+	}
+}
+
+func snapshotChunks(t *testing.T, size, bytes int) {
 	ts := startServer(t)
-	ts.api.chunkSize = 3
+	ts.api.chunkSize, ts.api.chunkBytes = size, bytes
 	setup(t, ts)
 	var rev uint64
 	for i := 0; i < 10; i++ {
 		rev = attach(t, ts, "proj1", fmt.Sprintf("w%d", i), "host2")
+	}
+	var chunks []*sdnv1.WatchEvent
+	if err := ts.raft.FSM().View(func(tx *state.Tx) error { chunks = ts.api.snapshot(tx, "host2", "test"); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	changes := 0
+	for i, c := range chunks {
+		if len(c.Changes) == 0 || len(c.Changes) > size || (len(c.Changes) > 1 && proto.Size(c) > bytes+100) || c.SnapshotDone != (i == len(chunks)-1) {
+			t.Fatalf("chunk %d of %d: %d changes in %d bytes, done %v", i, len(chunks), len(c.Changes), proto.Size(c), c.SnapshotDone)
+		}
+		changes += len(c.Changes)
+	}
+	if changes < 12 || len(chunks) < 3 {
+		t.Fatalf("%d changes in %d chunks", changes, len(chunks))
 	}
 	a, rec, stop := runAgent(t, ts, filepath.Join(t.TempDir(), "desired.pb"))
 	defer stop()

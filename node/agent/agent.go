@@ -276,7 +276,11 @@ func sleep(ctx context.Context, d time.Duration) {
 func (a *Agent) follow(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := a.nodes.Watch(ctx, &sdnv1.WatchRequest{Node: a.cfg.Node, AfterRevision: a.desired.Revision})
+	// One revision's changes are one event, which after a large apply is
+	// larger than gRPC's default 4 MiB (docs/design.md, "Message sizes
+	// and paging").
+	stream, err := a.nodes.Watch(ctx, &sdnv1.WatchRequest{Node: a.cfg.Node, AfterRevision: a.desired.Revision},
+		grpc.MaxCallRecvMsgSize(model.MaxResponseBytes))
 	if err != nil {
 		return err
 	}

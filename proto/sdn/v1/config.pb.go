@@ -450,13 +450,19 @@ func (x *ListRequest) GetStale() bool {
 	return false
 }
 
+// ListResponse is a whole list (List), or one page of one (ListStream).
 type ListResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Revision      uint64                 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
-	Cluster       *ClusterSettings       `protobuf:"bytes,2,opt,name=cluster,proto3" json:"cluster,omitempty"`
-	Networks      []*Network             `protobuf:"bytes,3,rep,name=networks,proto3" json:"networks,omitempty"`
-	Nodes         []*Node                `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
-	Workloads     []*Workload            `protobuf:"bytes,5,rep,name=workloads,proto3" json:"workloads,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The revision the list reflects; every page of one ListStream carries
+	// the same.
+	Revision  uint64           `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	Cluster   *ClusterSettings `protobuf:"bytes,2,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Networks  []*Network       `protobuf:"bytes,3,rep,name=networks,proto3" json:"networks,omitempty"`
+	Nodes     []*Node          `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Workloads []*Workload      `protobuf:"bytes,5,rep,name=workloads,proto3" json:"workloads,omitempty"`
+	// ListStream: set on every page but the last. A stream that ends on a
+	// page with more set was cut off.
+	More          bool `protobuf:"varint,6,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -526,6 +532,13 @@ func (x *ListResponse) GetWorkloads() []*Workload {
 	return nil
 }
 
+func (x *ListResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
 var File_sdn_v1_config_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_config_proto_rawDesc = "" +
@@ -560,17 +573,20 @@ const file_sdn_v1_config_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
 	"\anetwork\x18\x02 \x01(\tR\anetwork\x12\x12\n" +
 	"\x04node\x18\x03 \x01(\tR\x04node\x12\x14\n" +
-	"\x05stale\x18\x04 \x01(\bR\x05stale\"\xde\x01\n" +
+	"\x05stale\x18\x04 \x01(\bR\x05stale\"\xf2\x01\n" +
 	"\fListResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x121\n" +
 	"\acluster\x18\x02 \x01(\v2\x17.sdn.v1.ClusterSettingsR\acluster\x12+\n" +
 	"\bnetworks\x18\x03 \x03(\v2\x0f.sdn.v1.NetworkR\bnetworks\x12\"\n" +
 	"\x05nodes\x18\x04 \x03(\v2\f.sdn.v1.NodeR\x05nodes\x12.\n" +
-	"\tworkloads\x18\x05 \x03(\v2\x10.sdn.v1.WorkloadR\tworkloads2\xb1\x01\n" +
+	"\tworkloads\x18\x05 \x03(\v2\x10.sdn.v1.WorkloadR\tworkloads\x12\x12\n" +
+	"\x04more\x18\x06 \x01(\bR\x04more2\xec\x01\n" +
 	"\rConfigService\x124\n" +
 	"\x05Apply\x12\x14.sdn.v1.ApplyRequest\x1a\x15.sdn.v1.ApplyResponse\x127\n" +
 	"\x06Delete\x12\x15.sdn.v1.DeleteRequest\x1a\x16.sdn.v1.DeleteResponse\x121\n" +
-	"\x04List\x12\x13.sdn.v1.ListRequest\x1a\x14.sdn.v1.ListResponseB+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
+	"\x04List\x12\x13.sdn.v1.ListRequest\x1a\x14.sdn.v1.ListResponse\x129\n" +
+	"\n" +
+	"ListStream\x12\x13.sdn.v1.ListRequest\x1a\x14.sdn.v1.ListResponse0\x01B+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
 
 var (
 	file_sdn_v1_config_proto_rawDescOnce sync.Once
@@ -615,11 +631,13 @@ var file_sdn_v1_config_proto_depIdxs = []int32{
 	0,  // 10: sdn.v1.ConfigService.Apply:input_type -> sdn.v1.ApplyRequest
 	4,  // 11: sdn.v1.ConfigService.Delete:input_type -> sdn.v1.DeleteRequest
 	6,  // 12: sdn.v1.ConfigService.List:input_type -> sdn.v1.ListRequest
-	1,  // 13: sdn.v1.ConfigService.Apply:output_type -> sdn.v1.ApplyResponse
-	5,  // 14: sdn.v1.ConfigService.Delete:output_type -> sdn.v1.DeleteResponse
-	7,  // 15: sdn.v1.ConfigService.List:output_type -> sdn.v1.ListResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
+	6,  // 13: sdn.v1.ConfigService.ListStream:input_type -> sdn.v1.ListRequest
+	1,  // 14: sdn.v1.ConfigService.Apply:output_type -> sdn.v1.ApplyResponse
+	5,  // 15: sdn.v1.ConfigService.Delete:output_type -> sdn.v1.DeleteResponse
+	7,  // 16: sdn.v1.ConfigService.List:output_type -> sdn.v1.ListResponse
+	7,  // 17: sdn.v1.ConfigService.ListStream:output_type -> sdn.v1.ListResponse
+	14, // [14:18] is the sub-list for method output_type
+	10, // [10:14] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
 	10, // [10:10] is the sub-list for extension extendee
 	0,  // [0:10] is the sub-list for field type_name

@@ -21,9 +21,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ConfigService_Apply_FullMethodName  = "/sdn.v1.ConfigService/Apply"
-	ConfigService_Delete_FullMethodName = "/sdn.v1.ConfigService/Delete"
-	ConfigService_List_FullMethodName   = "/sdn.v1.ConfigService/List"
+	ConfigService_Apply_FullMethodName      = "/sdn.v1.ConfigService/Apply"
+	ConfigService_Delete_FullMethodName     = "/sdn.v1.ConfigService/Delete"
+	ConfigService_List_FullMethodName       = "/sdn.v1.ConfigService/List"
+	ConfigService_ListStream_FullMethodName = "/sdn.v1.ConfigService/ListStream"
 )
 
 // ConfigServiceClient is the client API for ConfigService service.
@@ -34,7 +35,13 @@ type ConfigServiceClient interface {
 	// objects: one raft entry, all of it or none.
 	Apply(ctx context.Context, in *ApplyRequest, opts ...grpc.CallOption) (*ApplyResponse, error)
 	Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*DeleteResponse, error)
+	// List answers a whole list in one message; a list over the caller's
+	// message limit (gRPC's default is 4 MiB) fails. Kept for older clients:
+	// use ListStream.
 	List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*ListResponse, error)
+	// ListStream answers a list of any length in pages of at most 1 MiB and
+	// 1,000 objects, read in one transaction: one snapshot, one revision.
+	ListStream(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListResponse], error)
 }
 
 type configServiceClient struct {
@@ -75,6 +82,25 @@ func (c *configServiceClient) List(ctx context.Context, in *ListRequest, opts ..
 	return out, nil
 }
 
+func (c *configServiceClient) ListStream(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ConfigService_ServiceDesc.Streams[0], ConfigService_ListStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ListRequest, ListResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ConfigService_ListStreamClient = grpc.ServerStreamingClient[ListResponse]
+
 // ConfigServiceServer is the server API for ConfigService service.
 // All implementations must embed UnimplementedConfigServiceServer
 // for forward compatibility.
@@ -83,7 +109,13 @@ type ConfigServiceServer interface {
 	// objects: one raft entry, all of it or none.
 	Apply(context.Context, *ApplyRequest) (*ApplyResponse, error)
 	Delete(context.Context, *DeleteRequest) (*DeleteResponse, error)
+	// List answers a whole list in one message; a list over the caller's
+	// message limit (gRPC's default is 4 MiB) fails. Kept for older clients:
+	// use ListStream.
 	List(context.Context, *ListRequest) (*ListResponse, error)
+	// ListStream answers a list of any length in pages of at most 1 MiB and
+	// 1,000 objects, read in one transaction: one snapshot, one revision.
+	ListStream(*ListRequest, grpc.ServerStreamingServer[ListResponse]) error
 	mustEmbedUnimplementedConfigServiceServer()
 }
 
@@ -102,6 +134,9 @@ func (UnimplementedConfigServiceServer) Delete(context.Context, *DeleteRequest) 
 }
 func (UnimplementedConfigServiceServer) List(context.Context, *ListRequest) (*ListResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method List not implemented")
+}
+func (UnimplementedConfigServiceServer) ListStream(*ListRequest, grpc.ServerStreamingServer[ListResponse]) error {
+	return status.Error(codes.Unimplemented, "method ListStream not implemented")
 }
 func (UnimplementedConfigServiceServer) mustEmbedUnimplementedConfigServiceServer() {}
 func (UnimplementedConfigServiceServer) testEmbeddedByValue()                       {}
@@ -178,6 +213,17 @@ func _ConfigService_List_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ConfigService_ListStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ListRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ConfigServiceServer).ListStream(m, &grpc.GenericServerStream[ListRequest, ListResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ConfigService_ListStreamServer = grpc.ServerStreamingServer[ListResponse]
+
 // ConfigService_ServiceDesc is the grpc.ServiceDesc for ConfigService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -198,6 +244,12 @@ var ConfigService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ConfigService_List_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ListStream",
+			Handler:       _ConfigService_ListStream_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "sdn/v1/config.proto",
 }
