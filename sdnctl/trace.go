@@ -68,6 +68,7 @@ func (t *callTrace) facts() *callFacts {
 // answer to it is reported as an unknown outcome, never as "try again".
 var readMethods = []string{
 	sdnv1.ConfigService_List_FullMethodName,
+	sdnv1.ConfigService_ListStream_FullMethodName,
 	sdnv1.StatusService_Status_FullMethodName,
 	sdnv1.StatusService_WaitRealized_FullMethodName,
 	sdnv1.ClusterService_Members_FullMethodName,
@@ -109,7 +110,11 @@ func (callStats) HandleRPC(ctx context.Context, s stats.RPCStats) {
 		// process (it never left, or the server refused the stream).
 		if s.IsTransparentRetryAttempt {
 			t.sent = false
+			break
 		}
+		// A new call on the same context (get's fallback from ListStream
+		// to List on an older server): the trace is the latest call's.
+		t.sent, t.answered, t.dryRun = false, false, false
 	case *stats.OutPayload:
 		t.sent = true
 		if r, ok := s.Payload.(interface{ GetDryRun() bool }); ok && r.GetDryRun() {
