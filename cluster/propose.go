@@ -63,7 +63,7 @@ func (s *Server) Propose(ctx context.Context, typ command.Type, msg proto.Messag
 	if s.raft.State() != raft.Leader {
 		return nil, s.notLeader()
 	}
-	data, err := command.Encode(typ, msg)
+	data, err := s.CommandFormat().Encode(typ, msg)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +208,7 @@ func (p *proposer) commit(batch []*proposal) {
 		for i, pr := range batch {
 			cmds[i] = pr.data
 		}
-		data = command.EncodeBatch(cmds)
+		data = s.CommandFormat().EncodeBatch(cmds)
 	}
 	f := s.raft.Apply(data, s.cfg.ApplyTimeout)
 	if err := f.Error(); err != nil {
@@ -228,6 +228,9 @@ func (p *proposer) commit(batch []*proposal) {
 		results = []*fsm.Result{r}
 	case []*fsm.Result:
 		results = r
+	case error: // the FSM stopped at this entry (cluster/fsm, decode.go)
+		fail(fmt.Errorf("%w; whether it took effect is unknown: this server stopped applying the log, ask another server", r))
+		return
 	}
 	if len(results) != len(batch) {
 		fail(fmt.Errorf("raft entry %d gave %d results for %d commands (was it already applied?)", f.Index(), len(results), len(batch)))
