@@ -96,6 +96,8 @@ type FSM struct {
 	// halted is the entry the FSM stopped at (decode.go), onHalt hears of it.
 	halted atomic.Pointer[EntryError]
 	onHalt func(error)
+	// pins are the hashes waiting for a revision (hash.go), under mu.
+	pins []*pin
 }
 
 // Counts returns how many raft command entries this FSM applied since it
@@ -151,7 +153,7 @@ func (f *FSM) reload() error {
 		return fmt.Errorf("load state %s: %w", f.db.Path(), err)
 	}
 	f.pools = p
-	f.pub.Publish(rev)
+	f.published(rev)
 	return nil
 }
 
@@ -233,7 +235,7 @@ func (f *FSM) ApplyBatch(logs []Entry) []interface{} {
 		// replica diverge from the log. Stop; a restart replays.
 		panic(fmt.Sprintf("cluster: apply raft entries: %v", err))
 	}
-	f.pub.Publish(rev)
+	f.published(rev)
 	return out
 }
 
