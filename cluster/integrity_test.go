@@ -172,6 +172,9 @@ func TestDamagedLogStopsTheServerAtStart(t *testing.T) {
 				}
 			})
 		}, fmt.Sprintf("entry %d is damaged: its term 127 is after raft's current term", idx)},
+		{"a server's id in the configuration", true, func(t *testing.T, dir string) {
+			editFile(t, raftDB(dir), []byte("\xa2ID\xa2s1"), func(b []byte, at int) { b[at+5] = '9' })
+		}, "entry 1 is damaged: its checksum does not match"},
 		{"entry stored at another index", true, func(t *testing.T, dir string) {
 			db, err := bolt.Open(raftDB(dir), 0o600, nil)
 			if err != nil {
@@ -312,5 +315,47 @@ func TestCommandFormatGate(t *testing.T) {
 	}
 	if next.CommandFormat() != command.Format2 {
 		t.Fatal("the next leader writes format 1 after the log held format 2")
+	}
+}
+
+// TestCheckEntryWithoutChecksum checks the shape of entries stored before
+// entries had checksums (no Extensions): what raft's fields and the data
+// must agree on.
+func TestCheckEntryWithoutChecksum(t *testing.T) {
+	cmd, _ := command.Encode(command.RegisterNode, register("h1", "198.18.0.1", 1500))
+	conf := raft.EncodeConfiguration(raft.Configuration{Servers: []raft.Server{{ID: "s1", Address: "a:1", Suffrage: raft.Voter}}})
+	for _, c := range []struct {
+		name string
+		l    raft.Log
+		want string // "" when whole
+	}{
+		{"command", raft.Log{Index: 5, Term: 2, Type: raft.LogCommand, Data: cmd}, ""},
+		{"no-op", raft.Log{Index: 5, Term: 2, Type: raft.LogNoop}, ""},
+		{"configuration", raft.Log{Index: 5, Term: 2, Type: raft.LogConfiguration, Data: conf}, ""},
+		{"another index", raft.Log{Index: 6, Term: 2, Type: raft.LogNoop}, "the entry stored at index 5 says it is entry 6"},
+		{"term zero", raft.Log{Index: 5, Type: raft.LogNoop}, "its term 0 is before the previous entry's (2)"},
+		{"term back", raft.Log{Index: 5, Term: 1, Type: raft.LogNoop}, "its term 1 is before the previous entry's (2)"},
+		{"term ahead", raft.Log{Index: 5, Term: 4, Type: raft.LogNoop}, "its term 4 is after raft's current term 3"},
+		{"command as a no-op", raft.Log{Index: 5, Term: 2, Type: raft.LogNoop, Data: cmd}, "a raft LogNoop entry carries"},
+		{"command as a barrier", raft.Log{Index: 5, Term: 2, Type: raft.LogBarrier, Data: cmd}, "a raft LogBarrier entry carries"},
+		{"command as a configuration", raft.Log{Index: 5, Term: 2, Type: raft.LogConfiguration, Data: cmd}, "its raft configuration does not decode"},
+		{"configuration as a command", raft.Log{Index: 5, Term: 2, Type: raft.LogCommand, Data: conf}, "command envelope format"},
+		{"no-op as a command", raft.Log{Index: 5, Term: 2, Type: raft.LogCommand}, "command of 0 bytes"},
+		{"unknown type", raft.Log{Index: 5, Term: 2, Type: 9}, "its type 9 is not one raft writes"},
+		{"deprecated type", raft.Log{Index: 5, Term: 2, Type: raft.LogAddPeerDeprecated}, "is not one raft writes"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := checkEntry(&c.l, 5, 2, 3)
+			if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+				t.Fatalf("got %v, want %q", err, c.want)
+			}
+			if c.want == "" {
+				c.l.Extensions = entryChecksum(&c.l)
+				c.l.Term++
+				if err := checkEntry(&c.l, 5, 2, 3); err == nil || !strings.Contains(err.Error(), "its checksum does not match") {
+					t.Fatalf("with a checksum, the term changed: %v", err)
+				}
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -29,8 +30,10 @@ import (
 //   - openRaftLog turns what bbolt does with a damaged file (an error, or
 //     a panic on a truncated file or a bad page) into an error naming the
 //     file and what to do.
+//   - checksummedLogs stores every entry with a checksum of its index,
+//     term, type and data.
 //   - checkRaftLog reads every entry before raft starts: each must decode,
-//     sit at its own index, have a term no lower than the one before and
+//     match its checksum, sit at its own index, have a term no lower than the one before and
 //     no higher than the stored current term, and be of a type whose data
 //     fits it: a command entry must pass fsm.VerifyEntry (the envelope's
 //     checksum), raft's own no-op and barrier entries carry no data, a
@@ -40,6 +43,60 @@ import (
 //   - The FSM checks every entry again before it applies it (package fsm,
 //     decode.go), which covers entries that arrive while the server runs;
 //     it stops at a damaged one and the server stops with it (Failed).
+
+// checksummedLogs is raft's log store with a checksum on every entry it
+// stores: raft-boltdb keeps a raft.Log as a msgpack map whose fields (the
+// index, the term, the type) no checksum covers, and a changed type or
+// term would be read as another, valid entry (a command turned into a
+// no-op is skipped without a word). The checksum (entryChecksum) goes in
+// the entry's Extensions, raft's field for what layers around it add,
+// stored with the entry and ignored by raft; checkRaftLog verifies it.
+// Entries stored before it existed have none, and are checked by their
+// shape only. Extensions travel to followers with the entries, which
+// store their own checksum of what they receive.
+type checksummedLogs struct{ *raftboltdb.BoltStore }
+
+// StoreLog stores one entry with its checksum.
+func (c checksummedLogs) StoreLog(l *raft.Log) error { return c.StoreLogs([]*raft.Log{l}) }
+
+// StoreLogs stores entries with their checksums (copies: raft's own
+// entries are left as they are).
+func (c checksummedLogs) StoreLogs(logs []*raft.Log) error {
+	out := make([]*raft.Log, len(logs))
+	for i, l := range logs {
+		cp := *l
+		cp.Extensions = entryChecksum(&cp)
+		out[i] = &cp
+	}
+	return c.BoltStore.StoreLogs(out)
+}
+
+// entryChecksumMagic starts an entry's checksum in its Extensions.
+const entryChecksumMagic = "sdn-crc1"
+
+// entryChecksum is the Extensions of a stored entry: the magic, then the
+// CRC-32C of its index, term, type and data.
+func entryChecksum(l *raft.Log) []byte {
+	var h [17]byte
+	binary.BigEndian.PutUint64(h[0:8], l.Index)
+	binary.BigEndian.PutUint64(h[8:16], l.Term)
+	h[16] = byte(l.Type)
+	tab := crc32.MakeTable(crc32.Castagnoli)
+	sum := crc32.Update(crc32.Checksum(h[:], tab), tab, l.Data)
+	return binary.BigEndian.AppendUint32([]byte(entryChecksumMagic), sum)
+}
+
+// checkChecksum verifies an entry's checksum, if it has one.
+func checkChecksum(l *raft.Log) error {
+	if !bytes.HasPrefix(l.Extensions, []byte(entryChecksumMagic)) {
+		return nil // stored before entries had checksums
+	}
+	if want := entryChecksum(l); !bytes.Equal(l.Extensions, want) {
+		return fmt.Errorf("its checksum does not match its index, term, type and data (stored %x, computed %x)",
+			l.Extensions[len(entryChecksumMagic):], want[len(entryChecksumMagic):])
+	}
+	return nil
+}
 
 // raftLogFile is the raft log's file under the data directory.
 func raftLogFile(dataDir string) string { return filepath.Join(dataDir, "raft", "raft.db") }
@@ -173,8 +230,10 @@ func checkRaftLog(logs *raftboltdb.BoltStore, path, todo string, snapIndex uint6
 }
 
 // checkEntry checks one entry read at index: its own index, its term
-// against the previous entry's and the current term, and that its data
-// fits its type.
+// against the previous entry's and the current term, that its data fits
+// its type, and last its checksum (when it has one), which finds what
+// the others cannot (a term still in order, a server's id in a
+// configuration).
 func checkEntry(l *raft.Log, index, prevTerm, currentTerm uint64) error {
 	switch {
 	case l.Index != index:
@@ -204,7 +263,7 @@ func checkEntry(l *raft.Log, index, prevTerm, currentTerm uint64) error {
 	default:
 		return fmt.Errorf("its type %d is not one raft writes", uint8(l.Type))
 	}
-	return nil
+	return checkChecksum(l)
 }
 
 // decodeConfiguration checks a configuration entry: raft's decoder panics
