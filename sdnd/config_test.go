@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sdn-dev/sdn/cluster"
+	"github.com/sdn-dev/sdn/cluster/api"
 	"github.com/sdn-dev/sdn/node/agent"
 )
 
@@ -37,7 +38,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	base := options{dataDir: defaultDataDir, listen: []string{defaultListen}, nodeName: "host-a",
 		ovsRunDir: defaultOVSRunDir, cniSocket: defaultCNISocket, logLevel: slog.LevelInfo,
-		nodeDownAfter: cluster.DefaultNodeDownAfter, heartbeatInterval: agent.DefaultHeartbeatInterval}
+		nodeDownAfter: cluster.DefaultNodeDownAfter, heartbeatInterval: agent.DefaultHeartbeatInterval, stateCheckInterval: api.DefaultStateCheckInterval}
 	agentBase := base
 	agentBase.agent, agentBase.underlayIface, agentBase.datapath, agentBase.ovsDBDir = true, "eth0", "netdev", defaultOVSDBDir
 	tests := []struct {

@@ -109,6 +109,7 @@ func startServer(ctx context.Context, o *options, sec connSecurity, log *slog.Lo
 	}
 	go s.trackHealth(rctx, strings.Join(addrs, ","))
 	go srv.RunLiveness(rctx, live) // acts while this server leads
+	go a.RunStateChecks(rctx, o.stateCheckInterval)
 	go func() {
 		// A damaged raft log entry stops the server (cluster.Server.Failed):
 		// sdnd exits non-zero with the message.

@@ -53,6 +53,7 @@ type Server struct {
 	log        *slog.Logger
 	now        func() time.Time
 	chunkSize  int
+	checks     stateChecks // statecheck.go
 }
 
 // Options are the API's settings beyond the raft server.

@@ -51,7 +51,13 @@ type Server struct {
 	EntriesApplied  uint64 `protobuf:"varint,12,opt,name=entries_applied,json=entriesApplied,proto3" json:"entries_applied,omitempty"`
 	CommandsApplied uint64 `protobuf:"varint,13,opt,name=commands_applied,json=commandsApplied,proto3" json:"commands_applied,omitempty"`
 	// The leader this server knows of (empty if none).
-	LeaderId      string `protobuf:"bytes,14,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	LeaderId string `protobuf:"bytes,14,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	// The newest raft command envelope format this server reads (0: a
+	// release before format 2, which only reads format 1).
+	CommandFormat uint32 `protobuf:"varint,15,opt,name=command_format,json=commandFormat,proto3" json:"command_format,omitempty"`
+	// This server in the leader's latest state comparison (Members answered
+	// by the leader only).
+	StateCheck    *ServerStateCheck `protobuf:"bytes,16,opt,name=state_check,json=stateCheck,proto3" json:"state_check,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -184,6 +190,20 @@ func (x *Server) GetLeaderId() string {
 	return ""
 }
 
+func (x *Server) GetCommandFormat() uint32 {
+	if x != nil {
+		return x.CommandFormat
+	}
+	return 0
+}
+
+func (x *Server) GetStateCheck() *ServerStateCheck {
+	if x != nil {
+		return x.StateCheck
+	}
+	return nil
+}
+
 type MembersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Answer from the asked server's own configuration instead of the
@@ -231,11 +251,14 @@ func (x *MembersRequest) GetStale() bool {
 }
 
 type MembersResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Servers       []*Server              `protobuf:"bytes,1,rep,name=servers,proto3" json:"servers,omitempty"`
-	LeaderId      string                 `protobuf:"bytes,2,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Servers  []*Server              `protobuf:"bytes,1,rep,name=servers,proto3" json:"servers,omitempty"`
+	LeaderId string                 `protobuf:"bytes,2,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	// What to do when the leader's latest state comparison found servers
+	// that differ (empty otherwise; see each server's state_check).
+	StateCheckAdvice string `protobuf:"bytes,3,opt,name=state_check_advice,json=stateCheckAdvice,proto3" json:"state_check_advice,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *MembersResponse) Reset() {
@@ -278,6 +301,13 @@ func (x *MembersResponse) GetServers() []*Server {
 func (x *MembersResponse) GetLeaderId() string {
 	if x != nil {
 		return x.LeaderId
+	}
+	return ""
+}
+
+func (x *MembersResponse) GetStateCheckAdvice() string {
+	if x != nil {
+		return x.StateCheckAdvice
 	}
 	return ""
 }
@@ -570,7 +600,7 @@ var File_sdn_v1_members_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_members_proto_rawDesc = "" +
 	"\n" +
-	"\x14sdn/v1/members.proto\x12\x06sdn.v1\"\xa9\x03\n" +
+	"\x14sdn/v1/members.proto\x12\x06sdn.v1\x1a\x17sdn/v1/statecheck.proto\"\x8b\x04\n" +
 	"\x06Server\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x14\n" +
@@ -587,12 +617,16 @@ const file_sdn_v1_members_proto_rawDesc = "" +
 	"\x05error\x18\v \x01(\tR\x05error\x12'\n" +
 	"\x0fentries_applied\x18\f \x01(\x04R\x0eentriesApplied\x12)\n" +
 	"\x10commands_applied\x18\r \x01(\x04R\x0fcommandsApplied\x12\x1b\n" +
-	"\tleader_id\x18\x0e \x01(\tR\bleaderId\"&\n" +
+	"\tleader_id\x18\x0e \x01(\tR\bleaderId\x12%\n" +
+	"\x0ecommand_format\x18\x0f \x01(\rR\rcommandFormat\x129\n" +
+	"\vstate_check\x18\x10 \x01(\v2\x18.sdn.v1.ServerStateCheckR\n" +
+	"stateCheck\"&\n" +
 	"\x0eMembersRequest\x12\x14\n" +
-	"\x05stale\x18\x01 \x01(\bR\x05stale\"X\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\"\x86\x01\n" +
 	"\x0fMembersResponse\x12(\n" +
 	"\aservers\x18\x01 \x03(\v2\x0e.sdn.v1.ServerR\aservers\x12\x1b\n" +
-	"\tleader_id\x18\x02 \x01(\tR\bleaderId\"7\n" +
+	"\tleader_id\x18\x02 \x01(\tR\bleaderId\x12,\n" +
+	"\x12state_check_advice\x18\x03 \x01(\tR\x10stateCheckAdvice\"7\n" +
 	"\vJoinRequest\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"N\n" +
@@ -631,14 +665,16 @@ var file_sdn_v1_members_proto_goTypes = []any{
 	(*RemoveServerResponse)(nil),   // 6: sdn.v1.RemoveServerResponse
 	(*TransferLeaderRequest)(nil),  // 7: sdn.v1.TransferLeaderRequest
 	(*TransferLeaderResponse)(nil), // 8: sdn.v1.TransferLeaderResponse
+	(*ServerStateCheck)(nil),       // 9: sdn.v1.ServerStateCheck
 }
 var file_sdn_v1_members_proto_depIdxs = []int32{
-	0, // 0: sdn.v1.MembersResponse.servers:type_name -> sdn.v1.Server
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	9, // 0: sdn.v1.Server.state_check:type_name -> sdn.v1.ServerStateCheck
+	0, // 1: sdn.v1.MembersResponse.servers:type_name -> sdn.v1.Server
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_members_proto_init() }
@@ -646,6 +682,7 @@ func file_sdn_v1_members_proto_init() {
 	if File_sdn_v1_members_proto != nil {
 		return
 	}
+	file_sdn_v1_statecheck_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
