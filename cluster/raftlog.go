@@ -124,7 +124,7 @@ func (e *damagedLogError) Unwrap() error { return e.err }
 func rebuildAdvice(id, dataDir, addr string) string {
 	return fmt.Sprintf("To rebuild this server from the others (while the rest of the cluster has a quorum): keep it stopped, "+
 		"move its data directory %s aside, run `sdnctl cluster remove %s` against a healthy server, start sdnd again with an empty "+
-		"data directory and run `sdnctl cluster join %s`. If no healthy server is left, start a new cluster and restore the latest "+
+		"data directory (without --peers, --bootstrap or --bootstrap-expect) and run `sdnctl cluster join %s`. If no healthy server is left, start a new cluster and restore the latest "+
 		"backup with `sdnctl snapshot restore FILE` (docs/design.md, \"Disaster recovery\")", dataDir, id, addr)
 }
 

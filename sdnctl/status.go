@@ -119,7 +119,7 @@ func writeStateCheck(w io.Writer, rep *sdnv1.StateCheckReport, now time.Time) {
 	if rep == nil {
 		return
 	}
-	when := fmt.Sprintf("%s at revision %d", formatAgo(rep.GetCheckedUnixMs(), now), rep.GetRevision())
+	when := fmt.Sprintf("%s at revision %d (raft index %d)", formatAgo(rep.GetCheckedUnixMs(), now), rep.GetRevision(), rep.GetAppliedIndex())
 	agree, total := 1, 1+len(rep.GetServers())
 	var notCompared []string
 	for _, sc := range rep.GetServers() {

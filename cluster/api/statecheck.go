@@ -23,27 +23,24 @@ import (
 
 // The state check (docs/design.md, "Integrity of the raft log"): every
 // server applies the same log to the same deterministic FSM, so at one
-// revision they must hold the same records. The leader hashes its state at
-// its revision and asks every other server for its hash at that revision
-// (StateHash, which waits until the server gets there); a server whose
+// raft index they must hold the same records. The leader hashes its state
+// at the index it applied and asks every other server for its hash at
+// that index (StateHash, which waits until the server gets there); a server whose
 // hash differs holds a state the others do not (a damaged state.db that
 // still reads, a bug), and Status and Members say so, loudly, with what to
 // do. A hash reads every record (about 11 ms of CPU for 100,000 objects
 // and 10,000 revisions of history; state.BenchmarkHash100k), so it runs
 // only every --state-check-interval (5 minutes) on the leader, when asked
-// (`sdnctl status --check-state`, at most one at a time and reused for
-// checkReuse), and once when a server starts following a leader.
+// (`sdnctl status --check-state`: one at a time, and requests that
+// waited for one to end share the next), and once when a server starts
+// following a leader.
 
 const (
 	// checkWait bounds how long the leader waits for a server to reach
 	// its revision and hash it.
 	checkWait = 10 * time.Second
-	// checkReuse is how long a comparison answers a request for a fresh
-	// one.
-	checkReuse = 10 * time.Second
 	// checkTries is how many comparisons one check makes while servers
-	// pass the leader's revision before they can hash it (a busy
-	// cluster).
+	// pass the leader's index before they can hash it (a busy cluster).
 	checkTries = 3
 	// formatProbe is how often a leader asks the others which command
 	// format they read, until all read format 2.
@@ -58,11 +55,11 @@ type stateChecks struct {
 	last atomic.Pointer[sdnv1.StateCheckReport]
 }
 
-// StateHash is this server's hash of its state, now or at a revision.
+// StateHash is this server's hash of its state, now or at a raft index.
 func (s *Server) StateHash(ctx context.Context, req *sdnv1.StateHashRequest) (*sdnv1.StateHashResponse, error) {
 	start := time.Now()
-	h, err := s.cluster.FSM().StateHash(ctx, req.Revision)
-	var passed *fsm.RevisionPassedError
+	h, err := s.cluster.FSM().StateHash(ctx, req.AppliedIndex)
+	var passed *fsm.IndexPassedError
 	switch {
 	case errors.As(err, &passed):
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
@@ -76,12 +73,13 @@ func (s *Server) StateHash(ctx context.Context, req *sdnv1.StateHashRequest) (*s
 		TookMs: time.Since(start).Milliseconds()}, nil
 }
 
-// checkStates compares every server's state with this leader's, reusing
-// a comparison younger than fresh (0: none), and keeps the result.
-func (s *Server) checkStates(ctx context.Context, fresh time.Duration) (*sdnv1.StateCheckReport, error) {
+// checkStates compares every server's state with this leader's, and
+// keeps the result. One runs at a time: a request made at asked that
+// waited for another to end gets the one that began after it, if any.
+func (s *Server) checkStates(ctx context.Context, asked time.Time) (*sdnv1.StateCheckReport, error) {
 	s.checks.mu.Lock()
 	defer s.checks.mu.Unlock()
-	if last := s.checks.last.Load(); last != nil && fresh > 0 && s.now().Sub(time.UnixMilli(last.CheckedUnixMs)) < fresh {
+	if last := s.checks.last.Load(); last != nil && last.CheckedUnixMs > asked.UnixMilli() {
 		return last, nil
 	}
 	var rep *sdnv1.StateCheckReport
@@ -99,8 +97,8 @@ func (s *Server) checkStates(ctx context.Context, fresh time.Duration) (*sdnv1.S
 	return rep, nil
 }
 
-// anyPassed reports whether a server went past the leader's revision
-// before it could hash it (worth another try).
+// anyPassed reports whether a server went past the leader's index before
+// it could hash it (worth another try).
 func anyPassed(rep *sdnv1.StateCheckReport) bool {
 	for _, sc := range rep.Servers {
 		if sc.Result == sdnv1.StateCheckResult_STATE_CHECK_RESULT_NOT_COMPARED && strings.HasPrefix(sc.Detail, "went past") {
@@ -111,7 +109,7 @@ func anyPassed(rep *sdnv1.StateCheckReport) bool {
 }
 
 // compareStates hashes this leader's state now and asks every other
-// server for its hash at the same revision.
+// server for its hash at the same raft index.
 func (s *Server) compareStates(ctx context.Context) (*sdnv1.StateCheckReport, error) {
 	if !s.cluster.IsLeader() {
 		return nil, status.Error(codes.Unavailable, "this server stopped leading before it compared the servers' states; ask again")
@@ -125,7 +123,7 @@ func (s *Server) compareStates(ctx context.Context) (*sdnv1.StateCheckReport, er
 		return nil, toStatus(err)
 	}
 	rep := &sdnv1.StateCheckReport{CheckedUnixMs: s.now().UnixMilli(), LeaderId: s.cluster.ID(), Revision: mine.Revision,
-		LeaderHash: mine.Sum[:], Records: mine.Records}
+		AppliedIndex: mine.AppliedIndex, LeaderHash: mine.Sum[:], Records: mine.Records}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for _, m := range ms {
@@ -147,7 +145,7 @@ func (s *Server) compareStates(ctx context.Context) (*sdnv1.StateCheckReport, er
 	return rep, nil
 }
 
-// compareOne asks one server for its hash at the leader's revision.
+// compareOne asks one server for its hash at the leader's raft index.
 func (s *Server) compareOne(ctx context.Context, m cluster.Member, mine state.Hash) *sdnv1.ServerStateCheck {
 	sc := &sdnv1.ServerStateCheck{Id: m.ID, Result: sdnv1.StateCheckResult_STATE_CHECK_RESULT_NOT_COMPARED}
 	c, err := s.peers.Cluster(m.Address)
@@ -161,17 +159,17 @@ func (s *Server) compareOne(ctx context.Context, m cluster.Member, mine state.Ha
 	}
 	cctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	r, err := c.StateHash(cctx, &sdnv1.StateHashRequest{Revision: mine.Revision})
+	r, err := c.StateHash(cctx, &sdnv1.StateHashRequest{AppliedIndex: mine.AppliedIndex})
 	switch status.Code(err) {
 	case codes.OK:
 	case codes.Unimplemented:
 		sc.Detail = "it runs an sdnd release without the state check; upgrade it"
 		return sc
 	case codes.FailedPrecondition:
-		sc.Detail = fmt.Sprintf("went past revision %d before it could hash it (%s); the next check compares again", mine.Revision, status.Convert(err).Message())
+		sc.Detail = fmt.Sprintf("went past raft index %d before it could hash it (%s); the next check compares again", mine.AppliedIndex, status.Convert(err).Message())
 		return sc
 	case codes.DeadlineExceeded:
-		sc.Detail = fmt.Sprintf("did not reach revision %d within %s (it lags behind the leader, or is unreachable)", mine.Revision, wait.Round(time.Millisecond))
+		sc.Detail = fmt.Sprintf("did not reach raft index %d within %s (it lags behind the leader, or is unreachable)", mine.AppliedIndex, wait.Round(time.Millisecond))
 		return sc
 	default:
 		sc.Detail = fmt.Sprintf("unreachable at %s: %s", m.Address, status.Convert(err).Message())
@@ -181,13 +179,13 @@ func (s *Server) compareOne(ctx context.Context, m cluster.Member, mine state.Ha
 	switch {
 	case r.SchemaVersion != mine.Schema || r.HashVersion != state.HashVersion:
 		sc.Detail = fmt.Sprintf("its state has schema %d and hash version %d, the leader's %d and %d (a mix of releases): not comparable", r.SchemaVersion, r.HashVersion, mine.Schema, state.HashVersion)
-	case r.Revision != mine.Revision:
-		sc.Detail = fmt.Sprintf("it hashed revision %d, not %d", r.Revision, mine.Revision)
+	case r.AppliedIndex != mine.AppliedIndex:
+		sc.Detail = fmt.Sprintf("it hashed at raft index %d, not %d", r.AppliedIndex, mine.AppliedIndex)
 	case string(r.Hash) == string(mine.Sum[:]):
 		sc.Result, sc.Detail = sdnv1.StateCheckResult_STATE_CHECK_RESULT_AGREES, ""
 	default:
 		sc.Result = sdnv1.StateCheckResult_STATE_CHECK_RESULT_DIFFERS
-		sc.Detail = fmt.Sprintf("its state at revision %d differs from the leader's (hash %s, the leader's %s)", mine.Revision, shortHash(r.Hash), shortHash(mine.Sum[:]))
+		sc.Detail = fmt.Sprintf("its state at raft index %d (revision %d) differs from the leader's (hash %s, the leader's %s)", mine.AppliedIndex, r.Revision, shortHash(r.Hash), shortHash(mine.Sum[:]))
 	}
 	return sc
 }
@@ -215,7 +213,7 @@ func checkAdvice(rep *sdnv1.StateCheckReport, ms []cluster.Member) string {
 	rebuild := func(ids []string) string {
 		var steps []string
 		for _, id := range ids {
-			steps = append(steps, fmt.Sprintf("`sdnctl cluster remove %s`, then start it with an empty data directory and `sdnctl cluster join %s`", id, addr[id]))
+			steps = append(steps, fmt.Sprintf("`sdnctl cluster remove %s`, then start it with an empty data directory (without --peers, --bootstrap or --bootstrap-expect) and run `sdnctl cluster join %s`", id, addr[id]))
 		}
 		return "stop it, move its data directory aside, " + strings.Join(steps, "; for the next, ")
 	}
@@ -272,10 +270,10 @@ func (s *Server) logCheck(rep *sdnv1.StateCheckReport) {
 		}
 	}
 	if rep.Advice != "" {
-		s.log.Error("STATE CHECK FAILED: servers hold different states at the same revision", "revision", rep.Revision, "advice", rep.Advice)
+		s.log.Error("STATE CHECK FAILED: servers hold different states at the same raft index", "raft_index", rep.AppliedIndex, "revision", rep.Revision, "advice", rep.Advice)
 		return
 	}
-	s.log.Info("state check", "revision", rep.Revision, "hash", shortHash(rep.LeaderHash), "records", rep.Records, "agree", agree+1, "not_compared", notCompared)
+	s.log.Info("state check", "raft_index", rep.AppliedIndex, "revision", rep.Revision, "hash", shortHash(rep.LeaderHash), "records", rep.Records, "agree", agree+1, "not_compared", notCompared)
 }
 
 // RunStateChecks runs, until ctx ends, what the state check needs besides
@@ -312,7 +310,7 @@ func (s *Server) RunStateChecks(ctx context.Context, every time.Duration) {
 		}
 		if every > 0 && now.Sub(lastCheck) >= every {
 			lastCheck = now
-			if _, err := s.checkStates(ctx, 0); err != nil && ctx.Err() == nil {
+			if _, err := s.checkStates(ctx, s.now()); err != nil && ctx.Err() == nil {
 				s.log.Warn("state check did not run", "err", err)
 			}
 		}
@@ -339,8 +337,8 @@ func (s *Server) probeCommandFormat(ctx context.Context) {
 }
 
 // startCheck compares this follower's state with the leader's once: the
-// leader's hash now, then this server's at the same revision when it gets
-// there. It reports whether it is done (compared, or the leader cannot
+// leader's hash now, then this server's at the same raft index when it
+// gets there. It reports whether it is done (compared, or the leader cannot
 // say); a mismatch is logged as an error with what to do.
 func (s *Server) startCheck(ctx context.Context) bool {
 	lid, laddr := s.cluster.Leader()
@@ -360,7 +358,7 @@ func (s *Server) startCheck(ctx context.Context) bool {
 	if err != nil {
 		return false
 	}
-	mine, err := s.cluster.FSM().StateHash(cctx, theirs.Revision)
+	mine, err := s.cluster.FSM().StateHash(cctx, theirs.AppliedIndex)
 	if err != nil {
 		return false // not there in time, or went past it: try again
 	}
@@ -368,10 +366,10 @@ func (s *Server) startCheck(ctx context.Context) bool {
 	case theirs.SchemaVersion != mine.Schema || theirs.HashVersion != state.HashVersion:
 		s.log.Info("state not compared with the leader's: another state schema or hash version", "leader", lid)
 	case string(theirs.Hash) == string(mine.Sum[:]):
-		s.log.Info("state matches the leader's", "leader", lid, "revision", mine.Revision, "hash", shortHash(mine.Sum[:]), "records", mine.Records)
+		s.log.Info("state matches the leader's", "leader", lid, "raft_index", mine.AppliedIndex, "revision", mine.Revision, "hash", shortHash(mine.Sum[:]), "records", mine.Records)
 	default:
-		s.log.Error(fmt.Sprintf("STATE CHECK FAILED: this server's state at revision %d differs from the leader %s's (hash %s here, %s there): it holds a state the others do not, and its agents and stale reads may see a wrong network. Rebuild it from the others: stop it, move its data directory aside, run `sdnctl cluster remove %s` against the leader, start it with an empty data directory and run `sdnctl cluster join %s`",
-			mine.Revision, lid, shortHash(mine.Sum[:]), shortHash(theirs.Hash), s.cluster.ID(), s.cluster.Addr()))
+		s.log.Error(fmt.Sprintf("STATE CHECK FAILED: this server's state at raft index %d (revision %d) differs from the leader %s's (hash %s here, %s there): it holds a state the others do not, and its agents and stale reads may see a wrong network. Rebuild it from the others: stop it, move its data directory aside, run `sdnctl cluster remove %s` against the leader, start it with an empty data directory (without --peers, --bootstrap or --bootstrap-expect) and run `sdnctl cluster join %s`",
+			mine.AppliedIndex, mine.Revision, lid, shortHash(mine.Sum[:]), shortHash(theirs.Hash), s.cluster.ID(), s.cluster.Addr()))
 	}
 	return true
 }

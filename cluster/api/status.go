@@ -26,7 +26,7 @@ func (s *Server) Status(ctx context.Context, req *sdnv1.StatusRequest) (*sdnv1.S
 	}
 	out := &sdnv1.StatusResponse{StateCheck: s.checks.last.Load()}
 	if req.CheckState {
-		rep, err := s.checkStates(ctx, checkReuse)
+		rep, err := s.checkStates(ctx, s.now())
 		if err != nil {
 			return nil, err
 		}

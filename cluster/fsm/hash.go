@@ -7,25 +7,28 @@ import (
 	"github.com/sdn-dev/sdn/cluster/state"
 )
 
-// Servers compare their states by hashing them at the same revision
-// (state.Tx.Hash; cluster/api runs the comparison). A revision is a point
-// every server passes through, but a server may pass it inside a batch of
-// entries and never hold it between two: StateHash hashes at a revision
-// exactly by opening its read transaction while no batch can commit, the
-// moment the state reaches it, or says it was passed.
+// Servers compare their states by hashing them at the same raft index
+// (state.Tx.Hash; cluster/api runs the comparison): servers that applied
+// the same prefix of the log hold the same records. Not at the same
+// revision: a few commands change records without bumping it (the
+// cluster id, a revocation). An index is a point every server passes
+// through, but it may pass it inside a batch of entries and never hold it
+// between two: StateHash hashes at an index exactly by opening its read
+// transaction while no batch can commit, the moment the state reaches
+// it, or says it was passed.
 
-// RevisionPassedError is a hash asked for at a revision the state has
+// IndexPassedError is a hash asked for at a raft index the state has
 // already gone past (or went past within one batch of entries).
-type RevisionPassedError struct{ Want, At uint64 }
+type IndexPassedError struct{ Want, At uint64 }
 
-func (e *RevisionPassedError) Error() string {
-	return fmt.Sprintf("the state is at revision %d, past revision %d", e.At, e.Want)
+func (e *IndexPassedError) Error() string {
+	return fmt.Sprintf("the state has applied raft index %d, past %d", e.At, e.Want)
 }
 
-// pin is a hash waiting for the state to reach a revision.
+// pin is a hash waiting for the state to reach a raft index.
 type pin struct {
-	rev uint64
-	ch  chan pinResult // buffered: the FSM never blocks on it
+	index uint64
+	ch    chan pinResult // buffered: the FSM never blocks on it
 }
 
 type pinResult struct {
@@ -33,23 +36,23 @@ type pinResult struct {
 	err error
 }
 
-// StateHash hashes the state at revision rev: now when rev is 0;
-// otherwise when the state reaches rev (waiting for it until ctx ends), a
-// *RevisionPassedError if it is or goes past it. The hashing runs on a
-// read transaction and does not hold applies up.
-func (f *FSM) StateHash(ctx context.Context, rev uint64) (state.Hash, error) {
-	if rev == 0 {
+// StateHash hashes the state when it has applied raft index index: now
+// when index is 0; otherwise when the state reaches it (waiting for it
+// until ctx ends), an *IndexPassedError if it is or goes past it. The
+// hashing runs on a read transaction and does not hold applies up.
+func (f *FSM) StateHash(ctx context.Context, index uint64) (state.Hash, error) {
+	if index == 0 {
 		var h state.Hash
 		err := f.db.View(func(tx *state.Tx) error { h = tx.Hash(); return nil })
 		return h, err
 	}
-	p := &pin{rev: rev, ch: make(chan pinResult, 1)}
+	p := &pin{index: index, ch: make(chan pinResult, 1)}
 	f.mu.Lock()
-	switch cur := f.revision(); {
-	case cur == rev:
+	switch cur := f.appliedIndex(); {
+	case cur == index:
 		f.hashNow(p)
-	case cur > rev:
-		p.ch <- pinResult{err: &RevisionPassedError{Want: rev, At: cur}}
+	case cur > index:
+		p.ch <- pinResult{err: &IndexPassedError{Want: index, At: cur}}
 	default:
 		f.pins = append(f.pins, p)
 	}
@@ -66,21 +69,21 @@ func (f *FSM) StateHash(ctx context.Context, rev uint64) (state.Hash, error) {
 			break
 		}
 	}
-	cur := f.revision()
+	cur := f.appliedIndex()
 	f.mu.Unlock()
 	select {
 	case r := <-p.ch:
 		return r.h, r.err
 	default:
-		return state.Hash{}, fmt.Errorf("the state did not reach revision %d (it is at %d): %w", rev, cur, ctx.Err())
+		return state.Hash{}, fmt.Errorf("the state did not reach raft index %d (it has applied %d): %w", index, cur, ctx.Err())
 	}
 }
 
-// revision is the state's revision now.
-func (f *FSM) revision() uint64 {
-	var rev uint64
-	_ = f.db.View(func(tx *state.Tx) error { rev = tx.Meta().Revision; return nil })
-	return rev
+// appliedIndex is the raft index the state has applied now.
+func (f *FSM) appliedIndex() uint64 {
+	var i uint64
+	_ = f.db.View(func(tx *state.Tx) error { i = tx.Meta().AppliedIndex; return nil })
+	return i
 }
 
 // hashNow hashes the state as it is for p: the read transaction opens
@@ -106,17 +109,21 @@ func (f *FSM) hashNow(p *pin) {
 }
 
 // published tells the Publisher of a revision the state reached, and
-// serves the hashes waiting for it (f.mu held, or the FSM not yet
-// shared).
+// serves the hashes waiting for the raft index it applied (f.mu held, or
+// the FSM not yet shared).
 func (f *FSM) published(rev uint64) {
 	f.pub.Publish(rev)
+	if len(f.pins) == 0 {
+		return
+	}
+	at := f.appliedIndex()
 	kept := f.pins[:0]
 	for _, p := range f.pins {
 		switch {
-		case p.rev == rev:
+		case p.index == at:
 			f.hashNow(p)
-		case p.rev < rev:
-			p.ch <- pinResult{err: &RevisionPassedError{Want: p.rev, At: rev}}
+		case p.index < at:
+			p.ch <- pinResult{err: &IndexPassedError{Want: p.index, At: at}}
 		default:
 			kept = append(kept, p)
 		}

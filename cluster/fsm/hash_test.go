@@ -22,12 +22,12 @@ func entriesOf(k int) []Entry {
 	return out
 }
 
-// TestStateHashAtARevision: a server asked for its hash at a revision it
+// TestStateHashAtAnIndex: a server asked for its hash at a raft index it
 // has not reached waits for it and hashes exactly there, whatever the
-// batches it applies; the hash is another server's at that revision (it
+// batches it applies; the hash is another server's at that index (it
 // applied the same entries in other batches); a batch that goes past the
-// revision says so; a caller that gives up is told where the state is.
-func TestStateHashAtARevision(t *testing.T) {
+// index says so; a caller that gives up is told where the state is.
+func TestStateHashAtAnIndex(t *testing.T) {
 	entries := entriesOf(6)
 	a, b := newTestFSM(t), newTestFSM(t)
 	a.f.ApplyBatch(entries[:3])
@@ -57,7 +57,7 @@ func TestStateHashAtARevision(t *testing.T) {
 	}()
 	time.Sleep(20 * time.Millisecond)
 	b.f.ApplyBatch(entries[4:6]) // 4 to 6 in one batch: 5 is never between two
-	var passed *RevisionPassedError
+	var passed *IndexPassedError
 	if err := <-got; !errors.As(err, &passed) || passed.Want != 5 || passed.At != 6 {
 		t.Fatalf("a batch past the revision: %v", err)
 	}
@@ -66,7 +66,7 @@ func TestStateHashAtARevision(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
-	if _, err := b.f.StateHash(ctx, 9); err == nil || !strings.Contains(err.Error(), "did not reach revision 9 (it is at 6)") {
+	if _, err := b.f.StateHash(ctx, 9); err == nil || !strings.Contains(err.Error(), "did not reach raft index 9 (it has applied 6)") {
 		t.Fatalf("a revision not reached: %v", err)
 	}
 	if len(b.f.pins) != 0 {

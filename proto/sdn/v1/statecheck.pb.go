@@ -30,12 +30,12 @@ type StateCheckResult int32
 const (
 	// Not compared yet.
 	StateCheckResult_STATE_CHECK_RESULT_UNSPECIFIED StateCheckResult = 0
-	// Same hash as the leader's at the same revision.
+	// Same hash as the leader's at the same raft index.
 	StateCheckResult_STATE_CHECK_RESULT_AGREES StateCheckResult = 1
-	// Another hash than the leader's at the same revision: one of them
+	// Another hash than the leader's at the same raft index: one of them
 	// holds a state the other does not.
 	StateCheckResult_STATE_CHECK_RESULT_DIFFERS StateCheckResult = 2
-	// Not compared: unreachable, not at the revision in time, or a release
+	// Not compared: unreachable, not at the index in time, or a release
 	// without the check (detail says which).
 	StateCheckResult_STATE_CHECK_RESULT_NOT_COMPARED StateCheckResult = 3
 )
@@ -85,11 +85,13 @@ func (StateCheckResult) EnumDescriptor() ([]byte, []int) {
 
 type StateHashRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// 0: hash the state as it is now. Otherwise hash it at exactly this
-	// revision: the server waits until its state reaches it (within the
-	// call's deadline), and answers FailedPrecondition when its state went
-	// past it first.
-	Revision      uint64 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// 0: hash the state as it is now. Otherwise hash it when it has applied
+	// exactly this raft index (servers that applied the same entries hold
+	// the same records; a revision does not say as much: a few commands
+	// change records without bumping it): the server waits until its state
+	// gets there (within the call's deadline), and answers
+	// FailedPrecondition when its state went past it first.
+	AppliedIndex  uint64 `protobuf:"varint,1,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -124,9 +126,9 @@ func (*StateHashRequest) Descriptor() ([]byte, []int) {
 	return file_sdn_v1_statecheck_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *StateHashRequest) GetRevision() uint64 {
+func (x *StateHashRequest) GetAppliedIndex() uint64 {
 	if x != nil {
-		return x.Revision
+		return x.AppliedIndex
 	}
 	return 0
 }
@@ -244,7 +246,7 @@ type ServerStateCheck struct {
 	// The server's revision and hash (when it answered).
 	Revision uint64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
 	Hash     []byte `protobuf:"bytes,4,opt,name=hash,proto3" json:"hash,omitempty"`
-	// Why it was not compared.
+	// Why it was not compared, or how it differs.
 	Detail        string `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -316,14 +318,16 @@ func (x *ServerStateCheck) GetDetail() string {
 }
 
 // StateCheckReport is the leader's comparison of every server's state
-// with its own, at the leader's revision.
+// with its own, at the raft index the leader had applied.
 type StateCheckReport struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CheckedUnixMs int64                  `protobuf:"varint,1,opt,name=checked_unix_ms,json=checkedUnixMs,proto3" json:"checked_unix_ms,omitempty"`
 	LeaderId      string                 `protobuf:"bytes,2,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
-	Revision      uint64                 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
-	LeaderHash    []byte                 `protobuf:"bytes,4,opt,name=leader_hash,json=leaderHash,proto3" json:"leader_hash,omitempty"`
-	Records       uint64                 `protobuf:"varint,5,opt,name=records,proto3" json:"records,omitempty"`
+	// The leader's revision and applied raft index compared at.
+	Revision     uint64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	AppliedIndex uint64 `protobuf:"varint,8,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	LeaderHash   []byte `protobuf:"bytes,4,opt,name=leader_hash,json=leaderHash,proto3" json:"leader_hash,omitempty"`
+	Records      uint64 `protobuf:"varint,5,opt,name=records,proto3" json:"records,omitempty"`
 	// Every server but the leader, by id.
 	Servers []*ServerStateCheck `protobuf:"bytes,6,rep,name=servers,proto3" json:"servers,omitempty"`
 	// What to do, when some server differs (empty otherwise).
@@ -383,6 +387,13 @@ func (x *StateCheckReport) GetRevision() uint64 {
 	return 0
 }
 
+func (x *StateCheckReport) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
 func (x *StateCheckReport) GetLeaderHash() []byte {
 	if x != nil {
 		return x.LeaderHash
@@ -415,9 +426,9 @@ var File_sdn_v1_statecheck_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_statecheck_proto_rawDesc = "" +
 	"\n" +
-	"\x17sdn/v1/statecheck.proto\x12\x06sdn.v1\".\n" +
-	"\x10StateHashRequest\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x04R\brevision\"\x82\x02\n" +
+	"\x17sdn/v1/statecheck.proto\x12\x06sdn.v1\"7\n" +
+	"\x10StateHashRequest\x12#\n" +
+	"\rapplied_index\x18\x01 \x01(\x04R\fappliedIndex\"\x82\x02\n" +
 	"\x11StateHashResponse\x12\x1b\n" +
 	"\tserver_id\x18\x01 \x01(\tR\bserverId\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\x12#\n" +
@@ -432,11 +443,12 @@ const file_sdn_v1_statecheck_proto_rawDesc = "" +
 	"\x06result\x18\x02 \x01(\x0e2\x18.sdn.v1.StateCheckResultR\x06result\x12\x1a\n" +
 	"\brevision\x18\x03 \x01(\x04R\brevision\x12\x12\n" +
 	"\x04hash\x18\x04 \x01(\fR\x04hash\x12\x16\n" +
-	"\x06detail\x18\x05 \x01(\tR\x06detail\"\xfa\x01\n" +
+	"\x06detail\x18\x05 \x01(\tR\x06detail\"\x9f\x02\n" +
 	"\x10StateCheckReport\x12&\n" +
 	"\x0fchecked_unix_ms\x18\x01 \x01(\x03R\rcheckedUnixMs\x12\x1b\n" +
 	"\tleader_id\x18\x02 \x01(\tR\bleaderId\x12\x1a\n" +
-	"\brevision\x18\x03 \x01(\x04R\brevision\x12\x1f\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\x12#\n" +
+	"\rapplied_index\x18\b \x01(\x04R\fappliedIndex\x12\x1f\n" +
 	"\vleader_hash\x18\x04 \x01(\fR\n" +
 	"leaderHash\x12\x18\n" +
 	"\arecords\x18\x05 \x01(\x04R\arecords\x122\n" +
