@@ -333,7 +333,7 @@ func TestCheckEntryWithoutChecksum(t *testing.T) {
 		{"no-op", raft.Log{Index: 5, Term: 2, Type: raft.LogNoop}, ""},
 		{"configuration", raft.Log{Index: 5, Term: 2, Type: raft.LogConfiguration, Data: conf}, ""},
 		{"another index", raft.Log{Index: 6, Term: 2, Type: raft.LogNoop}, "the entry stored at index 5 says it is entry 6"},
-		{"term zero", raft.Log{Index: 5, Type: raft.LogNoop}, "its term 0 is before the previous entry's (2)"},
+		{"term zero", raft.Log{Index: 5, Type: raft.LogNoop}, "its term is 0 (raft's terms start at 1)"},
 		{"term back", raft.Log{Index: 5, Term: 1, Type: raft.LogNoop}, "its term 1 is before the previous entry's (2)"},
 		{"term ahead", raft.Log{Index: 5, Term: 4, Type: raft.LogNoop}, "its term 4 is after raft's current term 3"},
 		{"command as a no-op", raft.Log{Index: 5, Term: 2, Type: raft.LogNoop, Data: cmd}, "a raft LogNoop entry carries"},

@@ -238,7 +238,9 @@ func checkEntry(l *raft.Log, index, prevTerm, currentTerm uint64) error {
 	switch {
 	case l.Index != index:
 		return fmt.Errorf("the entry stored at index %d says it is entry %d", index, l.Index)
-	case l.Term == 0 || l.Term < prevTerm:
+	case l.Term == 0:
+		return errors.New("its term is 0 (raft's terms start at 1)")
+	case l.Term < prevTerm:
 		return fmt.Errorf("its term %d is before the previous entry's (%d)", l.Term, prevTerm)
 	case l.Term > currentTerm:
 		return fmt.Errorf("its term %d is after raft's current term %d", l.Term, currentTerm)
