@@ -69,7 +69,7 @@ func (s *Server) Propose(ctx context.Context, typ command.Type, msg proto.Messag
 	if s.raft.State() != raft.Leader {
 		return nil, s.notLeader()
 	}
-	data, err := command.Encode(typ, msg)
+	data, err := s.CommandFormat().Encode(typ, msg)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +227,7 @@ func (p *proposer) commit(batch []*proposal) {
 		for i, pr := range batch {
 			cmds[i] = pr.data
 		}
-		data = command.EncodeBatch(cmds)
+		data = s.CommandFormat().EncodeBatch(cmds)
 	}
 	f := s.raft.Apply(data, s.cfg.ApplyTimeout)
 	if err := f.Error(); err != nil {
@@ -252,8 +252,13 @@ func (p *proposer) commit(batch []*proposal) {
 		results = []*fsm.Result{r}
 	case []*fsm.Result:
 		results = r
-	case error: // fsm.ErrHalted: the server is stopping
-		fail(r)
+	case error:
+		if errors.Is(r, fsm.ErrHalted) { // the server is stopping
+			fail(r)
+			return
+		}
+		// The FSM stopped at this entry (cluster/fsm, decode.go).
+		fail(fmt.Errorf("%w; whether it took effect is unknown: this server stopped applying the log, ask another server", r))
 		return
 	}
 	if len(results) != len(batch) {

@@ -3,9 +3,11 @@ package cluster
 import (
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 
+	"github.com/sdn-dev/sdn/cluster/command"
 	"github.com/sdn-dev/sdn/cluster/fsm"
 )
 
@@ -13,7 +15,14 @@ import (
 // raft.BatchingFSM. It only converts: raft's log entries into fsm.Entry,
 // the FSM's snapshot of its state file into a raft.FSMSnapshot. Package
 // fsm knows nothing of raft.
-type raftFSM struct{ f *fsm.FSM }
+//
+// It notes a command entry of envelope format 2 in format2: some leader
+// found every server able to read that format, so this one writes it too
+// when it leads (integrity.go).
+type raftFSM struct {
+	f       *fsm.FSM
+	format2 *atomic.Bool
+}
 
 var _ raft.BatchingFSM = raftFSM{}
 
@@ -25,7 +34,7 @@ func entry(l *raft.Log) fsm.Entry {
 }
 
 // Apply implements raft.FSM for a single entry.
-func (r raftFSM) Apply(l *raft.Log) interface{} { return r.f.Apply(entry(l)) }
+func (r raftFSM) Apply(l *raft.Log) interface{} { return r.ApplyBatch([]*raft.Log{l})[0] }
 
 // ApplyBatch implements raft.BatchingFSM (fsm.FSM.ApplyBatch: one bbolt
 // transaction for the batch and its applied index).
@@ -33,6 +42,9 @@ func (r raftFSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	entries := make([]fsm.Entry, len(logs))
 	for i, l := range logs {
 		entries[i] = entry(l)
+		if r.format2 != nil && l.Type == raft.LogCommand && command.FormatOf(l.Data) == command.Format2 {
+			r.format2.Store(true)
+		}
 	}
 	return r.f.ApplyBatch(entries)
 }

@@ -46,7 +46,7 @@ func (tf *testFSM) apply(typ command.Type, msg proto.Message) *fsm.Result {
 		tf.t.Fatal(err)
 	}
 	tf.index++
-	return raftFSM{tf.f}.Apply(&raft.Log{Index: tf.index, Term: 1, Type: raft.LogCommand, Data: data}).(*fsm.Result)
+	return raftFSM{f: tf.f}.Apply(&raft.Log{Index: tf.index, Term: 1, Type: raft.LogCommand, Data: data}).(*fsm.Result)
 }
 
 func (tf *testFSM) mustApply(typ command.Type, msg proto.Message) *fsm.Result {
@@ -95,7 +95,7 @@ func TestRaftFSMEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r := raftFSM{f}
+	r := raftFSM{f: f}
 	enc := func(name, ip string) []byte {
 		b, err := command.Encode(command.RegisterNode, register(name, ip, 1500))
 		if err != nil {
@@ -160,7 +160,7 @@ func TestRaftFSMSnapshot(t *testing.T) {
 	a := newTestFSM(t)
 	a.mustApply(command.ApplyConfig, &sdnv1.ApplyRequest{Networks: []*sdnv1.Network{{Name: "p"}}})
 	a.mustApply(command.RegisterNode, register("h1", "198.18.0.1", 1500))
-	snap, err := raftFSM{a.f}.Snapshot()
+	snap, err := raftFSM{f: a.f}.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestRaftFSMSnapshot(t *testing.T) {
 		t.Fatalf("snapshot sink closed=%v canceled=%v", sink.closed, sink.canceled)
 	}
 	b := newTestFSM(t)
-	if err := (raftFSM{b.f}).Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
+	if err := (raftFSM{f: b.f}).Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))); err != nil {
 		t.Fatal(err)
 	}
 	if want, got := a.dump(), b.dump(); !slices.Equal(want, got) {

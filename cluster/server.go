@@ -90,6 +90,14 @@ type Server struct {
 	// heartbeatTimeout is raft's: how long followers wait for the leader
 	// before they elect another.
 	heartbeatTimeout time.Duration
+	// format2 is set once this server may write command envelopes of
+	// format 2 (integrity.go).
+	format2 atomic.Bool
+	// failed is closed when the server stops applying its log (failure
+	// says why).
+	failed   chan struct{}
+	failOnce sync.Once
+	failure  error
 }
 
 // NewServer opens (or creates) the server's data and starts raft.
@@ -117,10 +125,12 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, fsm: f, hub: hub, stateNoSync: noSync, log: cfg.Logger, started: time.Now(), damaged: damaged, halt: make(chan struct{}),
-		alarm: newDiskAlarm(cfg.ID, cfg.Logger, filepath.Join(cfg.DataDir, stateFile), filepath.Join(raftDir, "raft.db"))}
+		failed: make(chan struct{}),
+		alarm:  newDiskAlarm(cfg.ID, cfg.Logger, filepath.Join(cfg.DataDir, stateFile), filepath.Join(raftDir, "raft.db"))}
 	f.WatchWrites(stateWatch{s.alarm, s.halt})
 	s.alarm.onAlarm = s.handOverForDisk
 	s.proposer = &proposer{s: s}
+	f.OnHalt(s.fsmHalted)
 	if err := s.start(raftDir); err != nil {
 		s.closeStores()
 		return nil, err
@@ -153,13 +163,10 @@ func (s *Server) start(raftDir string) error {
 	// log stays durable per batch. The freelist is not written with each
 	// commit (bbolt rebuilds it when it opens the file), as etcd and Consul
 	// do.
-	logs, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(raftDir, "raft.db"), NoSync: cfg.unsafeLogNoSync,
-		BoltOptions: &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: !cfg.logFreelistSync, FreelistType: bolt.FreelistMapType}})
+	logs, err := openRaftLog(filepath.Join(raftDir, "raft.db"), raftboltdb.Options{Path: filepath.Join(raftDir, "raft.db"), NoSync: cfg.unsafeLogNoSync,
+		BoltOptions: &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: !cfg.logFreelistSync, FreelistType: bolt.FreelistMapType}}, s.rebuildAdvice())
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return fmt.Errorf("open raft log %s: locked by another process (is another sdnd using this data dir?)", filepath.Join(raftDir, "raft.db"))
-		}
-		return fmt.Errorf("open raft log %s: %w", filepath.Join(raftDir, "raft.db"), err)
+		return err
 	}
 	s.logs = logs
 	stores := watchedStore{BoltStore: logs, path: filepath.Join(raftDir, "raft.db"), alarm: s.alarm}
@@ -169,6 +176,9 @@ func (s *Server) start(raftDir string) error {
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, snapshotsRetained, hclogFor(s.log, "snapshots"))
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	if err := s.checkLog(snaps); err != nil {
+		return err
 	}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
@@ -197,7 +207,7 @@ func (s *Server) start(raftDir string) error {
 	if err != nil {
 		return fmt.Errorf("inspect raft state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, raftFSM{s.fsm}, stores, stores, snaps, s.trans)
+	r, err := raft.NewRaft(rc, raftFSM{f: s.fsm, format2: &s.format2}, checksummedLogs{stores}, stores, snaps, s.trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -263,6 +273,9 @@ func (s *Server) Bootstrap(peers []Peer) error {
 	}
 	if err != nil {
 		return fmt.Errorf("bootstrap raft: %w", err)
+	}
+	if len(peers) == 1 && peers[0].ID == s.cfg.ID {
+		s.format2.Store(true) // no other server to wait for (integrity.go)
 	}
 	ids := make([]string, len(peers))
 	for i, p := range peers {

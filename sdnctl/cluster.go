@@ -77,7 +77,9 @@ func (a *app) membersCommand() *cobra.Command {
 }
 
 // writeMembers prints one row per server. LAG is how many log entries a
-// server has applied fewer than the leader's last index.
+// server has applied fewer than the leader's last index; STATE-CHECK is
+// the server in the leader's latest comparison of the servers' states
+// (and its revision), with what to do below when one differs.
 func writeMembers(w io.Writer, resp *sdnv1.MembersResponse, now time.Time) error {
 	var leaderLast uint64
 	for _, s := range resp.GetServers() {
@@ -86,7 +88,7 @@ func writeMembers(w io.Writer, resp *sdnv1.MembersResponse, now time.Time) error
 		}
 	}
 	tw := newTable(w)
-	fmt.Fprintln(tw, "ID\tADDRESS\tROLE\tSTATE\tTERM\tLAST-INDEX\tAPPLIED\tLAG\tLAST-CONTACT\tERROR")
+	fmt.Fprintln(tw, "ID\tADDRESS\tROLE\tSTATE\tTERM\tLAST-INDEX\tAPPLIED\tLAG\tLAST-CONTACT\tSTATE-CHECK\tERROR")
 	for _, s := range resp.GetServers() {
 		role := "voter"
 		if !s.GetVoter() {
@@ -115,10 +117,17 @@ func writeMembers(w io.Writer, resp *sdnv1.MembersResponse, now time.Time) error
 		for _, al := range s.GetDiskAlarms() {
 			errs = append(errs, "disk alarm: "+al.GetProblem())
 		}
-		row(tw, s.GetId(), s.GetAddress(), role, state, term, last, applied, lag, contact, strings.Join(errs, "; "))
+		check := stateCheckWord(s.GetStateCheck().GetResult())
+		if s.GetStateCheck() != nil && s.GetStateCheck().GetResult() != sdnv1.StateCheckResult_STATE_CHECK_RESULT_UNSPECIFIED {
+			check += fmt.Sprintf(" @%d", s.GetStateCheck().GetRevision())
+		}
+		row(tw, s.GetId(), s.GetAddress(), role, state, term, last, applied, lag, contact, check, strings.Join(errs, "; "))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if advice := resp.GetStateCheckAdvice(); advice != "" {
+		fmt.Fprintf(w, "STATE CHECK FAILED: the servers do not all hold the same state (see STATE-CHECK); what to do: %s\n", advice)
 	}
 	if resp.GetLeaderId() == "" {
 		fmt.Fprintln(w, "no leader: fewer than a quorum of voters are reachable, or an election is in progress")

@@ -30,9 +30,9 @@ func TestRenderMembers(t *testing.T) {
 		t.Fatalf("table:\n%s", r.stdout)
 	}
 	for i, want := range []string{
-		`^s1\s+10.0.0.1:7420\s+leader\s+leader\s+4\s+120\s+120\s+0\s+-\s+-$`,
-		`^s2\s+10.0.0.2:7420\s+voter\s+follower\s+4\s+120\s+117\s+3\s+\ds ago\s+-$`,
-		`^s3\s+10.0.0.3:7420\s+voter\s+unreachable\s+-\s+-\s+-\s+-\s+-\s+no answer from 10.0.0.3:7420: connection refused$`,
+		`^s1\s+10.0.0.1:7420\s+leader\s+leader\s+4\s+120\s+120\s+0\s+-\s+-\s+-$`,
+		`^s2\s+10.0.0.2:7420\s+voter\s+follower\s+4\s+120\s+117\s+3\s+\ds ago\s+-\s+-$`,
+		`^s3\s+10.0.0.3:7420\s+voter\s+unreachable\s+-\s+-\s+-\s+-\s+-\s+-\s+no answer from 10.0.0.3:7420: connection refused$`,
 	} {
 		if !regexp.MustCompile(want).MatchString(lines[i+1]) {
 			t.Errorf("row %d %q does not match %s", i+1, lines[i+1], want)
@@ -49,6 +49,21 @@ func TestRenderMembers(t *testing.T) {
 	r = sdnctl(t, addr, "cluster", "members")
 	if !strings.Contains(r.stdout, "no leader: fewer than a quorum") {
 		t.Fatalf("no leader not said:\n%s", r.stdout)
+	}
+
+	// The leader's latest state comparison: a column, and what to do
+	// below the table when a server differs.
+	f.members = &sdnv1.MembersResponse{LeaderId: "s1", StateCheckAdvice: "s3 holds a state the leader s1 and 1 other server(s) do not; rebuild it", Servers: []*sdnv1.Server{
+		{Id: "s1", Address: "10.0.0.1:7420", Voter: true, Leader: true, State: "leader", Term: 4, LastIndex: 120, AppliedIndex: 120,
+			StateCheck: &sdnv1.ServerStateCheck{Id: "s1", Result: sdnv1.StateCheckResult_STATE_CHECK_RESULT_AGREES, Revision: 77}},
+		{Id: "s3", Address: "10.0.0.3:7420", Voter: true, State: "follower", Term: 4, LastIndex: 120, AppliedIndex: 120,
+			StateCheck: &sdnv1.ServerStateCheck{Id: "s3", Result: sdnv1.StateCheckResult_STATE_CHECK_RESULT_DIFFERS, Revision: 77}},
+	}}
+	r = sdnctl(t, addr, "cluster", "members")
+	lines = strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 4 || !regexp.MustCompile(`^s1\s.*\sagrees @77\s+-$`).MatchString(lines[1]) || !regexp.MustCompile(`^s3\s.*\sDIFFERS @77\s+-$`).MatchString(lines[2]) ||
+		lines[3] != "STATE CHECK FAILED: the servers do not all hold the same state (see STATE-CHECK); what to do: s3 holds a state the leader s1 and 1 other server(s) do not; rebuild it" {
+		t.Fatalf("members with a failed state check:\n%s", r.stdout)
 	}
 }
 

@@ -302,6 +302,43 @@ host3   drained          0          14    never         never       -
 	}
 }
 
+// TestWriteStateCheck: one line when the servers agree (and which were
+// not compared), a loud block with each server and what to do when one
+// differs.
+func TestWriteStateCheck(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	h1, h2 := bytes.Repeat([]byte{0x3f}, 32), bytes.Repeat([]byte{0x9c}, 32)
+	rep := &sdnv1.StateCheckReport{CheckedUnixMs: now.Add(-2 * time.Minute).UnixMilli(), LeaderId: "s1", Revision: 14, AppliedIndex: 31, LeaderHash: h1, Records: 5003,
+		Servers: []*sdnv1.ServerStateCheck{
+			{Id: "s2", Result: sdnv1.StateCheckResult_STATE_CHECK_RESULT_AGREES, Revision: 14, Hash: h1},
+			{Id: "s3", Result: sdnv1.StateCheckResult_STATE_CHECK_RESULT_NOT_COMPARED, Detail: "did not reach revision 14 within 10s"},
+		}}
+	var b bytes.Buffer
+	writeStateCheck(&b, rep, now)
+	if want := "state check 2m00s ago at revision 14 (raft index 31): 2 of 3 servers agree (hash 3f3f3f3f3f3f3f3f, 5003 records); not compared: s3 (did not reach revision 14 within 10s)\n"; b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+	rep.Servers[1] = &sdnv1.ServerStateCheck{Id: "s3", Result: sdnv1.StateCheckResult_STATE_CHECK_RESULT_DIFFERS, Revision: 14, Hash: h2, Detail: "its state at revision 14 differs from the leader's"}
+	rep.Advice = "s3 holds a state the leader s1 and 1 other server(s) do not; rebuild it"
+	b.Reset()
+	writeStateCheck(&b, rep, now)
+	want := `STATE CHECK FAILED 2m00s ago at revision 14 (raft index 31): the servers do not all hold the same state
+  SERVER   STATE     HASH               DETAIL
+  s1       leader    3f3f3f3f3f3f3f3f   -
+  s2       agrees    3f3f3f3f3f3f3f3f   -
+  s3       DIFFERS   9c9c9c9c9c9c9c9c   its state at revision 14 differs from the leader's
+  what to do: s3 holds a state the leader s1 and 1 other server(s) do not; rebuild it
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+	b.Reset()
+	writeStateCheck(&b, nil, now)
+	if b.Len() != 0 {
+		t.Errorf("no comparison yet printed %q", b.String())
+	}
+}
+
 func TestFormatAgo(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sdn-dev/sdn/cluster"
+	"github.com/sdn-dev/sdn/cluster/api"
 	"github.com/sdn-dev/sdn/model"
 	"github.com/sdn-dev/sdn/node/agent"
 	"github.com/sdn-dev/sdn/node/cnisrv"
@@ -60,6 +61,10 @@ type options struct {
 	nodeDownAfter     time.Duration
 	heartbeatInterval time.Duration
 
+	// How often the leader compares the servers' states (0: only when
+	// asked).
+	stateCheckInterval time.Duration
+
 	// Mutual TLS (pki/): the cluster CA and this process's certificate and
 	// key; all three, or none with plaintext asked for (--dev,
 	// --insecure-plaintext).
@@ -91,7 +96,7 @@ func (l *listFlag) Set(s string) error {
 
 // Which flags belong to which role, for "flag X needs role Y" errors.
 var (
-	serverFlags = []string{"bootstrap", "listen", "raft-addr", "raft-advertise", "peers", "bootstrap-expect", "join", "node-down-after"}
+	serverFlags = []string{"bootstrap", "listen", "raft-addr", "raft-advertise", "peers", "bootstrap-expect", "join", "node-down-after", "state-check-interval"}
 	agentFlags  = []string{"servers", "underlay-iface", "ovs-rundir", "ovs-dbdir", "datapath", "cni-socket", "heartbeat-interval"}
 )
 
@@ -118,6 +123,7 @@ func newFlagSet(o *options, listen, servers, peers, join *listFlag, logLevel *st
 	fs.StringVar(&o.datapath, "datapath", "", "agent: OVS datapath type, netdev or system (default: system when /sys/module/openvswitch exists, else netdev)")
 	fs.StringVar(&o.cniSocket, "cni-socket", defaultCNISocket, "agent: unix socket for the CNI plugin (mode 0600)")
 	fs.DurationVar(&o.nodeDownAfter, "node-down-after", cluster.DefaultNodeDownAfter, "with --server: mark a host down after this long without a heartbeat (it keeps its subnet and workloads; the cluster's node_release_after releases them); at least 1s, and several agent --heartbeat-intervals")
+	fs.DurationVar(&o.stateCheckInterval, "state-check-interval", api.DefaultStateCheckInterval, "with --server: how often the leader compares every server's state with its own (a hash of the whole state on each; sdnctl status shows the result); 0: only when asked (sdnctl status --check-state)")
 	fs.DurationVar(&o.heartbeatInterval, "heartbeat-interval", agent.DefaultHeartbeatInterval, "agent: how often to tell the leader this host is alive (held in its memory, not in raft); keep it well under the servers' --node-down-after")
 	fs.StringVar(&o.tlsCA, pki.FlagCA, "", "the cluster CA certificate(s) (ca.crt from \"sdnctl tls init\"): peers must present a certificate it signed")
 	fs.StringVar(&o.tlsCert, pki.FlagCert, "", "this process's certificate: server-NAME.crt for --server, agent-NAME.crt for --agent (NAME is --node-name)")
@@ -206,6 +212,9 @@ func (o *options) complete(given map[string]bool, e env) error {
 	need("agent", o.agent, agentFlags)
 	if o.nodeDownAfter < time.Second {
 		errs = append(errs, fmt.Errorf("node-down-after %s: want at least 1s (the default is %s)", o.nodeDownAfter, cluster.DefaultNodeDownAfter))
+	}
+	if o.stateCheckInterval < 0 {
+		errs = append(errs, fmt.Errorf("state-check-interval %s: want 0 (only when asked) or a positive duration (the default is %s)", o.stateCheckInterval, api.DefaultStateCheckInterval))
 	}
 	if o.heartbeatInterval <= 0 {
 		errs = append(errs, fmt.Errorf("heartbeat-interval %s: want a positive duration (the default is %s)", o.heartbeatInterval, agent.DefaultHeartbeatInterval))

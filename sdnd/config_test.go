@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sdn-dev/sdn/cluster"
+	"github.com/sdn-dev/sdn/cluster/api"
 	"github.com/sdn-dev/sdn/node/agent"
 )
 
@@ -37,7 +38,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	base := options{dataDir: defaultDataDir, listen: []string{defaultListen}, nodeName: "host-a",
 		ovsRunDir: defaultOVSRunDir, cniSocket: defaultCNISocket, logLevel: slog.LevelInfo,
-		nodeDownAfter: cluster.DefaultNodeDownAfter, heartbeatInterval: agent.DefaultHeartbeatInterval}
+		nodeDownAfter: cluster.DefaultNodeDownAfter, heartbeatInterval: agent.DefaultHeartbeatInterval, stateCheckInterval: api.DefaultStateCheckInterval}
 	agentBase := base
 	agentBase.agent, agentBase.underlayIface, agentBase.datapath, agentBase.ovsDBDir = true, "eth0", "netdev", defaultOVSDBDir
 	tests := []struct {
@@ -188,6 +189,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{"TLS and plaintext", []string{"--dev", "--insecure-plaintext", "--tls-ca", "/ca.crt", "--tls-cert", "/s.crt", "--tls-key", "/s.key"}, nil,
 			[]string{"--insecure-plaintext and --tls-ca, --tls-cert, --tls-key contradict each other"}},
 		{"down-after too short", []string{"--dev", "--node-down-after", "100ms"}, nil, []string{"node-down-after 100ms: want at least 1s"}},
+		{"state check interval negative", []string{"--dev", "--state-check-interval", "-1s"}, nil, []string{"state-check-interval -1s: want 0 (only when asked) or a positive duration (the default is 5m0s)"}},
 		{"heartbeat not positive", []string{"--dev", "--agent", "--underlay-iface", "e", "--heartbeat-interval", "0s"}, nil, []string{"heartbeat-interval 0s: want a positive duration"}},
 		{"heartbeat too slow for down-after", []string{"--dev", "--agent", "--underlay-iface", "e", "--heartbeat-interval", "20s"}, nil,
 			[]string{"a host would be marked down after missing fewer than two heartbeats"}},

@@ -118,6 +118,16 @@ func startServer(ctx context.Context, o *options, sec connSecurity, log *slog.Lo
 		}
 	}()
 	go srv.RunLiveness(rctx, live) // acts while this server leads
+	go a.RunStateChecks(rctx, o.stateCheckInterval)
+	go func() {
+		// A damaged raft log entry stops the server (cluster.Server.Failed):
+		// sdnd exits non-zero with the message.
+		select {
+		case <-srv.Failed():
+			report(failed, srv.Failure())
+		case <-rctx.Done():
+		}
+	}()
 	if sec.tracker != nil {
 		go s.closeRevoked(rctx, sec)
 	}

@@ -53,8 +53,9 @@ type Server struct {
 	authz      bool
 	log        *slog.Logger
 	now        func() time.Time
-	chunkSize  int // changes in one watch snapshot chunk, at most
-	chunkBytes int // and bytes
+	chunkSize  int         // changes in one watch snapshot chunk, at most
+	chunkBytes int         // and bytes
+	checks     stateChecks // statecheck.go
 }
 
 // Options are the API's settings beyond the raft server.

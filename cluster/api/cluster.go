@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sdn-dev/sdn/cluster"
+	"github.com/sdn-dev/sdn/cluster/command"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -44,10 +45,16 @@ func (s *Server) Members(ctx context.Context, req *sdnv1.MembersRequest) (*sdnv1
 				}
 			}
 			sv.Address, sv.Voter, sv.Leader = m.Address, m.Voter, m.ID == lid
+			if s.cluster.IsLeader() {
+				sv.StateCheck = s.stateCheckOf(m.ID)
+			}
 			out.Servers[i] = sv
 		}()
 	}
 	wg.Wait()
+	if rep := s.checks.last.Load(); rep != nil && s.cluster.IsLeader() {
+		out.StateCheckAdvice = rep.Advice
+	}
 	return out, nil
 }
 
@@ -73,6 +80,7 @@ func serverInfo(in cluster.Info) *sdnv1.Server {
 		Id: in.ID, Address: in.Address, State: in.State, Term: in.Term, LastIndex: in.LastIndex,
 		CommitIndex: in.CommitIndex, AppliedIndex: in.AppliedIndex, LeaderId: in.LeaderID,
 		EntriesApplied: in.Entries, CommandsApplied: in.Commands, Leader: in.State == "leader",
+		CommandFormat: uint32(command.Latest),
 	}
 	if !in.LastContact.IsZero() {
 		sv.LastContactUnixMs = in.LastContact.UnixMilli()

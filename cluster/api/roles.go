@@ -81,6 +81,7 @@ var methodAccess = map[string]access{
 	sdnv1.ClusterService_Info_FullMethodName:              serverOnly,
 	sdnv1.ClusterService_RevokeCertificate_FullMethodName: admin,
 	sdnv1.ClusterService_ListRevoked_FullMethodName:       anyRole,
+	sdnv1.ClusterService_StateHash_FullMethodName:         serverOnly,
 
 	// A snapshot holds the whole state; a restore replaces it.
 	sdnv1.SnapshotService_Save_FullMethodName:    admin,

@@ -54,6 +54,7 @@ var routes = map[string]route{
 	sdnv1.ClusterService_Info_FullMethodName:              local,
 	sdnv1.ClusterService_RevokeCertificate_FullMethodName: toLeader,
 	sdnv1.ClusterService_ListRevoked_FullMethodName:       toLeader,
+	sdnv1.ClusterService_StateHash_FullMethodName:         local, // the leader compares them
 
 	sdnv1.SnapshotService_Save_FullMethodName:    toLeader, // linearizable
 	sdnv1.SnapshotService_Restore_FullMethodName: toLeader,

@@ -17,12 +17,21 @@ import (
 // one, and its liveness: state, last heartbeat (the leader's memory), down
 // since, drained. It is answered by the leader after a read barrier: a
 // deposed leader that has not noticed yet (cut off from the others) must
-// not show its stale desired revision and reports.
-func (s *Server) Status(ctx context.Context, _ *sdnv1.StatusRequest) (*sdnv1.StatusResponse, error) {
+// not show its stale desired revision and reports. It carries the latest
+// comparison of the servers' states, or a new one when asked
+// (statecheck.go).
+func (s *Server) Status(ctx context.Context, req *sdnv1.StatusRequest) (*sdnv1.StatusResponse, error) {
 	if err := s.read(ctx, false); err != nil {
 		return nil, err
 	}
-	out := &sdnv1.StatusResponse{}
+	out := &sdnv1.StatusResponse{StateCheck: s.checks.last.Load()}
+	if req.CheckState {
+		rep, err := s.checkStates(ctx, s.now())
+		if err != nil {
+			return nil, err
+		}
+		out.StateCheck = rep
+	}
 	var nodes []*sdnv1.Node
 	err := s.cluster.FSM().View(func(tx *state.Tx) error {
 		m := tx.Meta()

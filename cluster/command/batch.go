@@ -7,10 +7,14 @@ import (
 )
 
 // EncodeBatch packs encoded commands (envelopes from Encode) into one Batch
-// command. The payload is the protobuf encoding of
+// command of the latest format. The payload is the protobuf encoding of
 // `message Batch { repeated bytes commands = 1; }`, written with protowire
-// so no generated type is needed.
-func EncodeBatch(cmds [][]byte) []byte {
+// so no generated type is needed. The Batch's checksum covers its commands
+// (each also carries its own when it is of format 2).
+func EncodeBatch(cmds [][]byte) []byte { return Latest.EncodeBatch(cmds) }
+
+// EncodeBatch packs encoded commands into one Batch command of format f.
+func (f Format) EncodeBatch(cmds [][]byte) []byte {
 	n := 0
 	for _, c := range cmds {
 		n += protowire.SizeTag(1) + protowire.SizeBytes(len(c))
@@ -20,7 +24,7 @@ func EncodeBatch(cmds [][]byte) []byte {
 		body = protowire.AppendTag(body, 1, protowire.BytesType)
 		body = protowire.AppendBytes(body, c)
 	}
-	return EncodeRaw(Batch, body)
+	return f.EncodeRaw(Batch, body)
 }
 
 // DecodeBatch splits a Batch payload into its commands (each still an

@@ -1,6 +1,6 @@
 // Package command defines the raft log's command format: a small binary
-// envelope (format version, numbered type, an "ignore if unknown" flag) around
-// a protobuf payload.
+// envelope (format version, numbered type, an "ignore if unknown" flag and,
+// from format 2 on, a checksum) around a protobuf payload.
 //
 // The numbering is append-only: a number, once released, keeps its meaning
 // forever. A command type marked ignorable may be skipped by an older server
@@ -11,7 +11,9 @@ package command
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash/crc32"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -86,36 +88,104 @@ func (t Type) String() string {
 	return fmt.Sprintf("Type(%d)", uint16(t.Base()))
 }
 
-// formatVersion is the envelope's own version byte.
-const formatVersion = 1
+// Format is an envelope format version: the envelope's first byte.
+//
+//	format 1: version (1) | type (uint16, big-endian) | payload
+//	format 2: version (2) | type (uint16, big-endian) | CRC-32C (uint32, big-endian) | payload
+//
+// Format 2's checksum (Castagnoli) covers the type and the payload, so a
+// byte changed anywhere in them, on any server's disk or on the way, is
+// found when the entry is decoded (Decode) rather than applied as another
+// command. Raft replicates the bytes as they are, so the checksum the
+// leader wrote is the one every follower checks. Format 1 entries carry
+// none: logs written before format 2 hold them, and they still decode.
+type Format uint8
 
-const headerLen = 3
+const (
+	Format1 Format = 1
+	Format2 Format = 2
+	// Latest is the newest format this code reads and writes.
+	Latest = Format2
+)
 
-// Encode wraps a payload in the envelope.
-func Encode(t Type, payload proto.Message) ([]byte, error) {
+const (
+	header1Len = 3
+	header2Len = 7
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrChecksum is a format 2 envelope whose checksum does not match its
+// type and payload: the bytes were damaged after they were written.
+var ErrChecksum = errors.New("checksum mismatch")
+
+// Encode wraps a payload in the envelope of the latest format.
+func Encode(t Type, payload proto.Message) ([]byte, error) { return Latest.Encode(t, payload) }
+
+// EncodeRaw wraps already-encoded payload bytes in the envelope of the
+// latest format.
+func EncodeRaw(t Type, body []byte) []byte { return Latest.EncodeRaw(t, body) }
+
+// Encode wraps a payload in an envelope of format f.
+func (f Format) Encode(t Type, payload proto.Message) ([]byte, error) {
 	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(payload)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s command: %w", t, err)
 	}
-	return EncodeRaw(t, body), nil
+	return f.EncodeRaw(t, body), nil
 }
 
-// EncodeRaw wraps already-encoded payload bytes in the envelope.
-func EncodeRaw(t Type, body []byte) []byte {
-	b := make([]byte, headerLen+len(body))
-	b[0] = formatVersion
+// EncodeRaw wraps already-encoded payload bytes in an envelope of format f
+// (format 1 for any f other than 2).
+func (f Format) EncodeRaw(t Type, body []byte) []byte {
+	if f != Format2 {
+		b := make([]byte, header1Len+len(body))
+		b[0] = byte(Format1)
+		binary.BigEndian.PutUint16(b[1:3], uint16(t))
+		copy(b[header1Len:], body)
+		return b
+	}
+	b := make([]byte, header2Len+len(body))
+	b[0] = byte(Format2)
 	binary.BigEndian.PutUint16(b[1:3], uint16(t))
-	copy(b[headerLen:], body)
+	copy(b[header2Len:], body)
+	binary.BigEndian.PutUint32(b[3:7], checksum(b[1:3], b[header2Len:]))
 	return b
 }
 
-// Decode splits an envelope into its type (flag included) and payload.
+func checksum(typ, body []byte) uint32 {
+	return crc32.Update(crc32.Checksum(typ, castagnoli), castagnoli, body)
+}
+
+// FormatOf is the format byte of an encoded command (0 for no bytes).
+func FormatOf(b []byte) Format {
+	if len(b) == 0 {
+		return 0
+	}
+	return Format(b[0])
+}
+
+// Decode splits an envelope into its type (flag included) and payload,
+// checking a format 2 envelope's checksum (ErrChecksum when it does not
+// match).
 func Decode(b []byte) (Type, []byte, error) {
-	if len(b) < headerLen {
-		return 0, nil, fmt.Errorf("command of %d bytes is shorter than its %d-byte header", len(b), headerLen)
+	if len(b) == 0 {
+		return 0, nil, fmt.Errorf("command of 0 bytes has no envelope")
 	}
-	if b[0] != formatVersion {
-		return 0, nil, fmt.Errorf("command envelope version %d is not supported (this server knows %d); upgrade sdnd", b[0], formatVersion)
+	switch Format(b[0]) {
+	case Format1:
+		if len(b) < header1Len {
+			return 0, nil, fmt.Errorf("command of %d bytes is shorter than its %d-byte header", len(b), header1Len)
+		}
+		return Type(binary.BigEndian.Uint16(b[1:3])), b[header1Len:], nil
+	case Format2:
+		if len(b) < header2Len {
+			return 0, nil, fmt.Errorf("command of %d bytes is shorter than its %d-byte header", len(b), header2Len)
+		}
+		if got, want := checksum(b[1:3], b[header2Len:]), binary.BigEndian.Uint32(b[3:7]); got != want {
+			return 0, nil, fmt.Errorf("command envelope (%d bytes): %w: stored CRC-32C %08x, computed %08x", len(b), ErrChecksum, want, got)
+		}
+		return Type(binary.BigEndian.Uint16(b[1:3])), b[header2Len:], nil
 	}
-	return Type(binary.BigEndian.Uint16(b[1:3])), b[headerLen:], nil
+	return 0, nil, fmt.Errorf("command envelope format %d is not supported (this server knows 1 to %d); upgrade sdnd, or, if no newer sdnd wrote it, the entry is damaged", b[0], Latest)
 }

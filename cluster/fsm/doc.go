@@ -31,6 +31,16 @@
 // WriteWatcher says (the raft server's disk alarm, docs/design.md "A full
 // disk"), and without one it panics, and a restart replays from the log.
 //
+// Every command entry of a batch is decoded and checked before any is
+// applied (decode.go): the envelope's checksum (package command, format
+// 2), each command of a Batch, each payload. A damaged entry, or one of a
+// command type this server does not know and may not skip, stops the FSM
+// (an *EntryError, FSM.Halted, the handler set with FSM.OnHalt): nothing
+// of that batch is applied and nothing after it, so the state stays whole
+// at the entry before, and the raft server stops with a message. It is
+// never refused like a bad request nor dropped: every other replica
+// applies it.
+//
 // # Commands
 //
 // Each command type (package command) has exactly one handler, in the

@@ -33,17 +33,19 @@ type Result struct {
 	Err *Error
 }
 
-// handler executes one command type's payload.
-type handler func(e *exec, payload []byte) (*Result, *Error)
+// handler executes one command type: newMsg makes its payload's message,
+// which the entry is decoded into before anything is applied (decode.go),
+// and run executes it.
+type handler struct {
+	newMsg func() proto.Message
+	run    func(e *exec, m proto.Message) (*Result, *Error)
+}
 
-// decodeInto adapts a typed handler to the raw payload.
+// decodeInto makes the handler of a typed function.
 func decodeInto[T proto.Message](newMsg func() T, fn func(*exec, T) (*Result, *Error)) handler {
-	return func(e *exec, payload []byte) (*Result, *Error) {
-		m := newMsg()
-		if err := proto.Unmarshal(payload, m); err != nil {
-			return nil, refuse(CodeInvalid, "", "", "", fmt.Sprintf("undecodable command payload: %v", err))
-		}
-		return fn(e, m)
+	return handler{
+		newMsg: func() proto.Message { return newMsg() },
+		run:    func(e *exec, m proto.Message) (*Result, *Error) { return fn(e, m.(T)) },
 	}
 }
 
@@ -96,6 +98,11 @@ type FSM struct {
 	// said to give up a batch: no later batch is written either.
 	watch  WriteWatcher
 	gaveUp bool
+	// halted is the entry the FSM stopped at (decode.go), onHalt hears of it.
+	halted atomic.Pointer[EntryError]
+	onHalt func(error)
+	// pins are the hashes waiting for a revision (hash.go), under mu.
+	pins []*pin
 }
 
 // WriteWatcher decides what the FSM does when it cannot write a batch of
@@ -175,7 +182,7 @@ func (f *FSM) reload() error {
 		return fmt.Errorf("load state %s: %w", f.db.Path(), err)
 	}
 	f.pools = p
-	f.pub.Publish(rev)
+	f.published(rev)
 	return nil
 }
 
@@ -216,7 +223,9 @@ func (f *FSM) Apply(l Entry) interface{} {
 // entry of a batch is applied in one bbolt transaction together with the
 // new applied index, so a batch costs one fsync and the index never
 // disagrees with the data. Entries at or below the stored applied index are
-// skipped: they are replays after a restart, already in the state.
+// skipped: they are replays after a restart, already in the state. Every
+// command entry is decoded and checked first (decode.go): a damaged one
+// stops the FSM before anything of the batch is applied.
 //
 // A batch that cannot be written (a full disk) is not dropped: continuing
 // would let this replica diverge from the log. The allocators are rebuilt
@@ -226,17 +235,21 @@ func (f *FSM) Apply(l Entry) interface{} {
 func (f *FSM) ApplyBatch(logs []Entry) []interface{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	decoded, herr := f.decodeBatch(logs)
+	if herr != nil {
+		return f.halt(herr, logs, make([]interface{}, len(logs)))
+	}
 	for failures := 0; ; failures++ {
 		if f.gaveUp {
 			return halted(len(logs))
 		}
 		entries, commands := f.entries.Load(), f.commands.Load()
-		out, rev, err := f.applyBatch(logs)
+		out, rev, err := f.applyBatch(logs, decoded)
 		if err == nil {
 			if failures > 0 {
 				f.watch.Written(f.db.Path())
 			}
-			f.pub.Publish(rev)
+			f.published(rev)
 			return out
 		}
 		if f.watch == nil {
@@ -268,7 +281,7 @@ func halted(n int) []interface{} {
 
 // applyBatch applies a batch in one transaction and returns its results
 // and the revision the state reached.
-func (f *FSM) applyBatch(logs []Entry) ([]interface{}, uint64, error) {
+func (f *FSM) applyBatch(logs []Entry, decoded []*decodedEntry) ([]interface{}, uint64, error) {
 	out := make([]interface{}, len(logs))
 	var rev uint64
 	err := f.db.Update(func(tx *state.Tx) error {
@@ -282,7 +295,7 @@ func (f *FSM) applyBatch(logs []Entry) ([]interface{}, uint64, error) {
 			if !l.Command {
 				continue
 			}
-			out[i] = f.applyOne(tx, l.Index, l.Data)
+			out[i] = f.applyOne(tx, l.Index, decoded[i])
 		}
 		if m := tx.Meta(); m.Revision > m.Compacted+historyRetain {
 			if _, err := tx.Compact(m.Revision - historyRetain); err != nil {
@@ -311,49 +324,34 @@ func (f *FSM) reloadPools() error {
 	})
 }
 
-// applyOne applies one raft entry: a *Result for a command, a []*Result
-// for a Batch (one per command, in order; each command is checked and
-// applied on its own, so a refused one does not affect the others).
-func (f *FSM) applyOne(tx *state.Tx, index uint64, data []byte) interface{} {
+// applyOne applies one decoded raft entry: a *Result for a command, a
+// []*Result for a Batch (one per command, in order; each command is
+// checked and applied on its own, so a refused one does not affect the
+// others).
+func (f *FSM) applyOne(tx *state.Tx, index uint64, d *decodedEntry) interface{} {
 	f.entries.Add(1)
-	typ, payload, err := command.Decode(data)
-	if err != nil {
-		panic(fmt.Sprintf("cluster: raft entry %d: %v", index, err))
-	}
-	if typ.Base() != command.Batch {
+	if !d.batch {
 		f.commands.Add(1)
-		return f.applyCommand(tx, index, typ, payload)
+		return f.applyCommand(tx, index, d.cmds[0])
 	}
-	cmds, err := command.DecodeBatch(payload)
-	if err != nil {
-		panic(fmt.Sprintf("cluster: raft entry %d: %v", index, err))
-	}
-	out := make([]*Result, len(cmds))
-	for i, c := range cmds {
-		typ, payload, err := command.Decode(c)
-		if err != nil {
-			panic(fmt.Sprintf("cluster: raft entry %d, command %d of its batch: %v", index, i, err))
-		}
-		if typ.Base() == command.Batch {
+	out := make([]*Result, len(d.cmds))
+	for i, c := range d.cmds {
+		if c.nested {
 			out[i] = &Result{Revision: tx.Meta().Revision, Err: refuse(CodeInvalid, "", "", "", "a batch inside a batch is not allowed")}
 			continue
 		}
-		out[i] = f.applyCommand(tx, index, typ, payload)
+		out[i] = f.applyCommand(tx, index, c)
 	}
-	f.commands.Add(uint64(len(cmds)))
+	f.commands.Add(uint64(len(d.cmds)))
 	return out
 }
 
-func (f *FSM) applyCommand(tx *state.Tx, index uint64, typ command.Type, payload []byte) *Result {
-	h, ok := handlers[typ.Base()]
-	if !ok {
-		if typ.Ignorable() {
-			f.log.Warn("skipping raft entry of an unknown command type it is safe to skip; a newer server wrote it", "index", index, "type", uint16(typ.Base()))
-			return &Result{Revision: tx.Meta().Revision}
-		}
-		panic(fmt.Sprintf("cluster: raft entry %d has command type %d, unknown to this server and not marked skippable; upgrade sdnd", index, uint16(typ.Base())))
+func (f *FSM) applyCommand(tx *state.Tx, index uint64, c decodedCmd) *Result {
+	if c.h == nil {
+		f.log.Warn("skipping raft entry of an unknown command type it is safe to skip; a newer server wrote it", "index", index, "type", uint16(c.typ.Base()))
+		return &Result{Revision: tx.Meta().Revision}
 	}
-	res, rerr := h(newExec(tx, f.pools, true), payload)
+	res, rerr := c.h.run(newExec(tx, f.pools, true), c.msg)
 	if rerr != nil {
 		return &Result{Revision: tx.Meta().Revision, Err: rerr}
 	}
@@ -371,11 +369,15 @@ func (f *FSM) DryRun(typ command.Type, msg proto.Message) (*Result, error) {
 	if !ok {
 		return nil, fmt.Errorf("no handler for %s", typ)
 	}
+	m := h.newMsg()
+	if err := proto.Unmarshal(payload, m); err != nil {
+		return nil, fmt.Errorf("plan %s: %w", typ, err)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var res *Result
 	err = f.db.View(func(tx *state.Tx) error {
-		r, rerr := h(newExec(tx, f.pools, false), payload)
+		r, rerr := h.run(newExec(tx, f.pools, false), m)
 		if rerr != nil {
 			r = &Result{Revision: tx.Meta().Revision, Err: rerr}
 		}
@@ -396,6 +398,9 @@ func (f *FSM) DryRun(typ command.Type, msg proto.Message) (*Result, error) {
 // compact its log up to this snapshot once it is persisted, so the file is
 // synced first: on disk it is never behind the log's first entry.
 func (f *FSM) Snapshot() (*Snapshot, error) {
+	if h := f.Halted(); h != nil {
+		return nil, fmt.Errorf("no snapshot: the state stopped before %w", h)
+	}
 	if err := f.db.Sync(); err != nil {
 		return nil, fmt.Errorf("sync state before a snapshot: %w", err)
 	}
@@ -411,6 +416,9 @@ func (f *FSM) Restore(r io.ReadCloser) error {
 	defer r.Close()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if h := f.Halted(); h != nil {
+		return fmt.Errorf("no restore: the state stopped before %w", h)
+	}
 	if err := f.db.Replace(r, f.opts); err != nil {
 		return err
 	}

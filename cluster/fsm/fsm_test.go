@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -116,13 +117,20 @@ func TestUnknownCommandTypes(t *testing.T) {
 	if got := tf.f.AppliedIndex(); got != tf.index {
 		t.Fatalf("applied index %d, want %d", got, tf.index)
 	}
-	// Not skippable: the server must stop rather than diverge.
-	defer func() {
-		if recover() == nil {
-			t.Fatal("unknown command without the skip flag did not stop the FSM")
-		}
-	}()
-	tf.apply(future, &sdnv1.Network{Name: "x"})
+	// Not skippable: the server must stop rather than diverge (and say
+	// so, not panic).
+	data, _ := command.Encode(future, &sdnv1.Network{Name: "x"})
+	got := tf.f.Apply(Entry{Index: tf.index + 1, Command: true, Data: data})
+	var ee *EntryError
+	if err, ok := got.(error); !ok || !errors.As(err, &ee) || !ee.Unknown || ee.Index != tf.index+1 {
+		t.Fatalf("unknown command without the skip flag: %v, want the FSM stopped at it", got)
+	}
+	if !strings.Contains(ee.Error(), "command type 999, unknown to this server and not marked skippable; upgrade sdnd") {
+		t.Errorf("message: %s", ee)
+	}
+	if got := tf.f.AppliedIndex(); got != tf.index {
+		t.Fatalf("applied index %d after the unknown command, want %d", got, tf.index)
+	}
 }
 
 func TestReplayedEntriesAreSkipped(t *testing.T) {

@@ -27,7 +27,7 @@ var File_sdn_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x14sdn/v1/cluster.proto\x12\x06sdn.v1\x1a\x16sdn/v1/formation.proto\x1a\x14sdn/v1/members.proto\x1a\x17sdn/v1/revocation.proto2\xa6\x04\n" +
+	"\x14sdn/v1/cluster.proto\x12\x06sdn.v1\x1a\x16sdn/v1/formation.proto\x1a\x14sdn/v1/members.proto\x1a\x17sdn/v1/revocation.proto\x1a\x17sdn/v1/statecheck.proto2\xe8\x04\n" +
 	"\x0eClusterService\x12:\n" +
 	"\aMembers\x12\x16.sdn.v1.MembersRequest\x1a\x17.sdn.v1.MembersResponse\x121\n" +
 	"\x04Join\x12\x13.sdn.v1.JoinRequest\x1a\x14.sdn.v1.JoinResponse\x12I\n" +
@@ -36,7 +36,8 @@ const file_sdn_v1_cluster_proto_rawDesc = "" +
 	"\x05Hello\x12\x14.sdn.v1.HelloRequest\x1a\x15.sdn.v1.HelloResponse\x121\n" +
 	"\x04Info\x12\x13.sdn.v1.InfoRequest\x1a\x14.sdn.v1.InfoResponse\x12X\n" +
 	"\x11RevokeCertificate\x12 .sdn.v1.RevokeCertificateRequest\x1a!.sdn.v1.RevokeCertificateResponse\x12F\n" +
-	"\vListRevoked\x12\x1a.sdn.v1.ListRevokedRequest\x1a\x1b.sdn.v1.ListRevokedResponseB+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
+	"\vListRevoked\x12\x1a.sdn.v1.ListRevokedRequest\x1a\x1b.sdn.v1.ListRevokedResponse\x12@\n" +
+	"\tStateHash\x12\x18.sdn.v1.StateHashRequest\x1a\x19.sdn.v1.StateHashResponseB+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
 
 var file_sdn_v1_cluster_proto_goTypes = []any{
 	(*MembersRequest)(nil),            // 0: sdn.v1.MembersRequest
@@ -47,14 +48,16 @@ var file_sdn_v1_cluster_proto_goTypes = []any{
 	(*InfoRequest)(nil),               // 5: sdn.v1.InfoRequest
 	(*RevokeCertificateRequest)(nil),  // 6: sdn.v1.RevokeCertificateRequest
 	(*ListRevokedRequest)(nil),        // 7: sdn.v1.ListRevokedRequest
-	(*MembersResponse)(nil),           // 8: sdn.v1.MembersResponse
-	(*JoinResponse)(nil),              // 9: sdn.v1.JoinResponse
-	(*RemoveServerResponse)(nil),      // 10: sdn.v1.RemoveServerResponse
-	(*TransferLeaderResponse)(nil),    // 11: sdn.v1.TransferLeaderResponse
-	(*HelloResponse)(nil),             // 12: sdn.v1.HelloResponse
-	(*InfoResponse)(nil),              // 13: sdn.v1.InfoResponse
-	(*RevokeCertificateResponse)(nil), // 14: sdn.v1.RevokeCertificateResponse
-	(*ListRevokedResponse)(nil),       // 15: sdn.v1.ListRevokedResponse
+	(*StateHashRequest)(nil),          // 8: sdn.v1.StateHashRequest
+	(*MembersResponse)(nil),           // 9: sdn.v1.MembersResponse
+	(*JoinResponse)(nil),              // 10: sdn.v1.JoinResponse
+	(*RemoveServerResponse)(nil),      // 11: sdn.v1.RemoveServerResponse
+	(*TransferLeaderResponse)(nil),    // 12: sdn.v1.TransferLeaderResponse
+	(*HelloResponse)(nil),             // 13: sdn.v1.HelloResponse
+	(*InfoResponse)(nil),              // 14: sdn.v1.InfoResponse
+	(*RevokeCertificateResponse)(nil), // 15: sdn.v1.RevokeCertificateResponse
+	(*ListRevokedResponse)(nil),       // 16: sdn.v1.ListRevokedResponse
+	(*StateHashResponse)(nil),         // 17: sdn.v1.StateHashResponse
 }
 var file_sdn_v1_cluster_proto_depIdxs = []int32{
 	0,  // 0: sdn.v1.ClusterService.Members:input_type -> sdn.v1.MembersRequest
@@ -65,16 +68,18 @@ var file_sdn_v1_cluster_proto_depIdxs = []int32{
 	5,  // 5: sdn.v1.ClusterService.Info:input_type -> sdn.v1.InfoRequest
 	6,  // 6: sdn.v1.ClusterService.RevokeCertificate:input_type -> sdn.v1.RevokeCertificateRequest
 	7,  // 7: sdn.v1.ClusterService.ListRevoked:input_type -> sdn.v1.ListRevokedRequest
-	8,  // 8: sdn.v1.ClusterService.Members:output_type -> sdn.v1.MembersResponse
-	9,  // 9: sdn.v1.ClusterService.Join:output_type -> sdn.v1.JoinResponse
-	10, // 10: sdn.v1.ClusterService.RemoveServer:output_type -> sdn.v1.RemoveServerResponse
-	11, // 11: sdn.v1.ClusterService.TransferLeader:output_type -> sdn.v1.TransferLeaderResponse
-	12, // 12: sdn.v1.ClusterService.Hello:output_type -> sdn.v1.HelloResponse
-	13, // 13: sdn.v1.ClusterService.Info:output_type -> sdn.v1.InfoResponse
-	14, // 14: sdn.v1.ClusterService.RevokeCertificate:output_type -> sdn.v1.RevokeCertificateResponse
-	15, // 15: sdn.v1.ClusterService.ListRevoked:output_type -> sdn.v1.ListRevokedResponse
-	8,  // [8:16] is the sub-list for method output_type
-	0,  // [0:8] is the sub-list for method input_type
+	8,  // 8: sdn.v1.ClusterService.StateHash:input_type -> sdn.v1.StateHashRequest
+	9,  // 9: sdn.v1.ClusterService.Members:output_type -> sdn.v1.MembersResponse
+	10, // 10: sdn.v1.ClusterService.Join:output_type -> sdn.v1.JoinResponse
+	11, // 11: sdn.v1.ClusterService.RemoveServer:output_type -> sdn.v1.RemoveServerResponse
+	12, // 12: sdn.v1.ClusterService.TransferLeader:output_type -> sdn.v1.TransferLeaderResponse
+	13, // 13: sdn.v1.ClusterService.Hello:output_type -> sdn.v1.HelloResponse
+	14, // 14: sdn.v1.ClusterService.Info:output_type -> sdn.v1.InfoResponse
+	15, // 15: sdn.v1.ClusterService.RevokeCertificate:output_type -> sdn.v1.RevokeCertificateResponse
+	16, // 16: sdn.v1.ClusterService.ListRevoked:output_type -> sdn.v1.ListRevokedResponse
+	17, // 17: sdn.v1.ClusterService.StateHash:output_type -> sdn.v1.StateHashResponse
+	9,  // [9:18] is the sub-list for method output_type
+	0,  // [0:9] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name
 	0,  // [0:0] is the sub-list for extension extendee
 	0,  // [0:0] is the sub-list for field type_name
@@ -88,6 +93,7 @@ func file_sdn_v1_cluster_proto_init() {
 	file_sdn_v1_formation_proto_init()
 	file_sdn_v1_members_proto_init()
 	file_sdn_v1_revocation_proto_init()
+	file_sdn_v1_statecheck_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

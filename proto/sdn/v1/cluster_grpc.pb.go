@@ -30,6 +30,7 @@ const (
 	ClusterService_Info_FullMethodName              = "/sdn.v1.ClusterService/Info"
 	ClusterService_RevokeCertificate_FullMethodName = "/sdn.v1.ClusterService/RevokeCertificate"
 	ClusterService_ListRevoked_FullMethodName       = "/sdn.v1.ClusterService/ListRevoked"
+	ClusterService_StateHash_FullMethodName         = "/sdn.v1.ClusterService/StateHash"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -55,6 +56,9 @@ type ClusterServiceClient interface {
 	RevokeCertificate(ctx context.Context, in *RevokeCertificateRequest, opts ...grpc.CallOption) (*RevokeCertificateResponse, error)
 	// ListRevoked lists the revoked certificates (linearizable).
 	ListRevoked(ctx context.Context, in *ListRevokedRequest, opts ...grpc.CallOption) (*ListRevokedResponse, error)
+	// StateHash is the answering server's hash of its state (never
+	// forwarded), which the leader compares with its own.
+	StateHash(ctx context.Context, in *StateHashRequest, opts ...grpc.CallOption) (*StateHashResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -145,6 +149,16 @@ func (c *clusterServiceClient) ListRevoked(ctx context.Context, in *ListRevokedR
 	return out, nil
 }
 
+func (c *clusterServiceClient) StateHash(ctx context.Context, in *StateHashRequest, opts ...grpc.CallOption) (*StateHashResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StateHashResponse)
+	err := c.cc.Invoke(ctx, ClusterService_StateHash_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -168,6 +182,9 @@ type ClusterServiceServer interface {
 	RevokeCertificate(context.Context, *RevokeCertificateRequest) (*RevokeCertificateResponse, error)
 	// ListRevoked lists the revoked certificates (linearizable).
 	ListRevoked(context.Context, *ListRevokedRequest) (*ListRevokedResponse, error)
+	// StateHash is the answering server's hash of its state (never
+	// forwarded), which the leader compares with its own.
+	StateHash(context.Context, *StateHashRequest) (*StateHashResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -201,6 +218,9 @@ func (UnimplementedClusterServiceServer) RevokeCertificate(context.Context, *Rev
 }
 func (UnimplementedClusterServiceServer) ListRevoked(context.Context, *ListRevokedRequest) (*ListRevokedResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRevoked not implemented")
+}
+func (UnimplementedClusterServiceServer) StateHash(context.Context, *StateHashRequest) (*StateHashResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StateHash not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -367,6 +387,24 @@ func _ClusterService_ListRevoked_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterService_StateHash_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StateHashRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).StateHash(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_StateHash_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).StateHash(ctx, req.(*StateHashRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -405,6 +443,10 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRevoked",
 			Handler:    _ClusterService_ListRevoked_Handler,
+		},
+		{
+			MethodName: "StateHash",
+			Handler:    _ClusterService_StateHash_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

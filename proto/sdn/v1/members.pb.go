@@ -55,7 +55,13 @@ type Server struct {
 	// Files of the server's data dir it cannot write now (their file system
 	// is full, or writes fail). While one is listed the server refuses
 	// writes; it clears by itself once the file can be written.
-	DiskAlarms    []*DiskAlarm `protobuf:"bytes,15,rep,name=disk_alarms,json=diskAlarms,proto3" json:"disk_alarms,omitempty"`
+	DiskAlarms []*DiskAlarm `protobuf:"bytes,15,rep,name=disk_alarms,json=diskAlarms,proto3" json:"disk_alarms,omitempty"`
+	// The newest raft command envelope format this server reads (0: a
+	// release before format 2, which only reads format 1).
+	CommandFormat uint32 `protobuf:"varint,16,opt,name=command_format,json=commandFormat,proto3" json:"command_format,omitempty"`
+	// This server in the leader's latest state comparison (Members answered
+	// by the leader only).
+	StateCheck    *ServerStateCheck `protobuf:"bytes,17,opt,name=state_check,json=stateCheck,proto3" json:"state_check,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -191,6 +197,20 @@ func (x *Server) GetLeaderId() string {
 func (x *Server) GetDiskAlarms() []*DiskAlarm {
 	if x != nil {
 		return x.DiskAlarms
+	}
+	return nil
+}
+
+func (x *Server) GetCommandFormat() uint32 {
+	if x != nil {
+		return x.CommandFormat
+	}
+	return 0
+}
+
+func (x *Server) GetStateCheck() *ServerStateCheck {
+	if x != nil {
+		return x.StateCheck
 	}
 	return nil
 }
@@ -341,11 +361,14 @@ func (x *MembersRequest) GetStale() bool {
 }
 
 type MembersResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Servers       []*Server              `protobuf:"bytes,1,rep,name=servers,proto3" json:"servers,omitempty"`
-	LeaderId      string                 `protobuf:"bytes,2,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Servers  []*Server              `protobuf:"bytes,1,rep,name=servers,proto3" json:"servers,omitempty"`
+	LeaderId string                 `protobuf:"bytes,2,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	// What to do when the leader's latest state comparison found servers
+	// that differ (empty otherwise; see each server's state_check).
+	StateCheckAdvice string `protobuf:"bytes,3,opt,name=state_check_advice,json=stateCheckAdvice,proto3" json:"state_check_advice,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *MembersResponse) Reset() {
@@ -388,6 +411,13 @@ func (x *MembersResponse) GetServers() []*Server {
 func (x *MembersResponse) GetLeaderId() string {
 	if x != nil {
 		return x.LeaderId
+	}
+	return ""
+}
+
+func (x *MembersResponse) GetStateCheckAdvice() string {
+	if x != nil {
+		return x.StateCheckAdvice
 	}
 	return ""
 }
@@ -680,7 +710,7 @@ var File_sdn_v1_members_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_members_proto_rawDesc = "" +
 	"\n" +
-	"\x14sdn/v1/members.proto\x12\x06sdn.v1\"\xdd\x03\n" +
+	"\x14sdn/v1/members.proto\x12\x06sdn.v1\x1a\x17sdn/v1/statecheck.proto\"\xbf\x04\n" +
 	"\x06Server\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x14\n" +
@@ -699,7 +729,10 @@ const file_sdn_v1_members_proto_rawDesc = "" +
 	"\x10commands_applied\x18\r \x01(\x04R\x0fcommandsApplied\x12\x1b\n" +
 	"\tleader_id\x18\x0e \x01(\tR\bleaderId\x122\n" +
 	"\vdisk_alarms\x18\x0f \x03(\v2\x11.sdn.v1.DiskAlarmR\n" +
-	"diskAlarms\"\xd4\x01\n" +
+	"diskAlarms\x12%\n" +
+	"\x0ecommand_format\x18\x10 \x01(\rR\rcommandFormat\x129\n" +
+	"\vstate_check\x18\x11 \x01(\v2\x18.sdn.v1.ServerStateCheckR\n" +
+	"stateCheck\"\xd4\x01\n" +
 	"\tDiskAlarm\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\tR\x06device\x12\x1f\n" +
@@ -712,10 +745,11 @@ const file_sdn_v1_members_proto_rawDesc = "" +
 	"\aproblem\x18\x06 \x01(\tR\aproblem\x12\"\n" +
 	"\rsince_unix_ms\x18\a \x01(\x03R\vsinceUnixMs\"&\n" +
 	"\x0eMembersRequest\x12\x14\n" +
-	"\x05stale\x18\x01 \x01(\bR\x05stale\"X\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\"\x86\x01\n" +
 	"\x0fMembersResponse\x12(\n" +
 	"\aservers\x18\x01 \x03(\v2\x0e.sdn.v1.ServerR\aservers\x12\x1b\n" +
-	"\tleader_id\x18\x02 \x01(\tR\bleaderId\"7\n" +
+	"\tleader_id\x18\x02 \x01(\tR\bleaderId\x12,\n" +
+	"\x12state_check_advice\x18\x03 \x01(\tR\x10stateCheckAdvice\"7\n" +
 	"\vJoinRequest\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"N\n" +
@@ -755,15 +789,17 @@ var file_sdn_v1_members_proto_goTypes = []any{
 	(*RemoveServerResponse)(nil),   // 7: sdn.v1.RemoveServerResponse
 	(*TransferLeaderRequest)(nil),  // 8: sdn.v1.TransferLeaderRequest
 	(*TransferLeaderResponse)(nil), // 9: sdn.v1.TransferLeaderResponse
+	(*ServerStateCheck)(nil),       // 10: sdn.v1.ServerStateCheck
 }
 var file_sdn_v1_members_proto_depIdxs = []int32{
-	1, // 0: sdn.v1.Server.disk_alarms:type_name -> sdn.v1.DiskAlarm
-	0, // 1: sdn.v1.MembersResponse.servers:type_name -> sdn.v1.Server
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	1,  // 0: sdn.v1.Server.disk_alarms:type_name -> sdn.v1.DiskAlarm
+	10, // 1: sdn.v1.Server.state_check:type_name -> sdn.v1.ServerStateCheck
+	0,  // 2: sdn.v1.MembersResponse.servers:type_name -> sdn.v1.Server
+	3,  // [3:3] is the sub-list for method output_type
+	3,  // [3:3] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_members_proto_init() }
@@ -771,6 +807,7 @@ func file_sdn_v1_members_proto_init() {
 	if File_sdn_v1_members_proto != nil {
 		return
 	}
+	file_sdn_v1_statecheck_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -130,7 +130,10 @@ func (x *NodeStatus) GetDrained() bool {
 }
 
 type StatusRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Compare every server's state with the leader's now (a hash of the
+	// whole state on each), rather than report the latest comparison.
+	CheckState    bool `protobuf:"varint,1,opt,name=check_state,json=checkState,proto3" json:"check_state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -165,6 +168,13 @@ func (*StatusRequest) Descriptor() ([]byte, []int) {
 	return file_sdn_v1_status_proto_rawDescGZIP(), []int{1}
 }
 
+func (x *StatusRequest) GetCheckState() bool {
+	if x != nil {
+		return x.CheckState
+	}
+	return false
+}
+
 type StatusResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The desired revision: what every host should realize.
@@ -174,8 +184,11 @@ type StatusResponse struct {
 	ClusterId string `protobuf:"bytes,4,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	// The oldest revision a watch can resume from.
 	CompactedRevision uint64 `protobuf:"varint,3,opt,name=compacted_revision,json=compactedRevision,proto3" json:"compacted_revision,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The leader's latest comparison of the servers' states (none until
+	// one ran: every few minutes, or when asked with check_state).
+	StateCheck    *StateCheckReport `protobuf:"bytes,5,opt,name=state_check,json=stateCheck,proto3" json:"state_check,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -234,6 +247,13 @@ func (x *StatusResponse) GetCompactedRevision() uint64 {
 		return x.CompactedRevision
 	}
 	return 0
+}
+
+func (x *StatusResponse) GetStateCheck() *StateCheckReport {
+	if x != nil {
+		return x.StateCheck
+	}
+	return nil
 }
 
 type WaitRealizedRequest struct {
@@ -463,7 +483,7 @@ var File_sdn_v1_status_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_status_proto_rawDesc = "" +
 	"\n" +
-	"\x13sdn/v1/status.proto\x12\x06sdn.v1\x1a\x14sdn/v1/objects.proto\"\xb7\x02\n" +
+	"\x13sdn/v1/status.proto\x12\x06sdn.v1\x1a\x14sdn/v1/objects.proto\x1a\x17sdn/v1/statecheck.proto\"\xb7\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
@@ -473,14 +493,18 @@ const file_sdn_v1_status_proto_rawDesc = "" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x123\n" +
 	"\x16last_heartbeat_unix_ms\x18\x06 \x01(\x03R\x13lastHeartbeatUnixMs\x12+\n" +
 	"\x12down_since_unix_ms\x18\a \x01(\x03R\x0fdownSinceUnixMs\x12\x18\n" +
-	"\adrained\x18\b \x01(\bR\adrained\"\x0f\n" +
-	"\rStatusRequest\"\xa4\x01\n" +
+	"\adrained\x18\b \x01(\bR\adrained\"0\n" +
+	"\rStatusRequest\x12\x1f\n" +
+	"\vcheck_state\x18\x01 \x01(\bR\n" +
+	"checkState\"\xdf\x01\n" +
 	"\x0eStatusResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12(\n" +
 	"\x05nodes\x18\x02 \x03(\v2\x12.sdn.v1.NodeStatusR\x05nodes\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x04 \x01(\tR\tclusterId\x12-\n" +
-	"\x12compacted_revision\x18\x03 \x01(\x04R\x11compactedRevision\"P\n" +
+	"\x12compacted_revision\x18\x03 \x01(\x04R\x11compactedRevision\x129\n" +
+	"\vstate_check\x18\x05 \x01(\v2\x18.sdn.v1.StateCheckReportR\n" +
+	"stateCheck\"P\n" +
 	"\x13WaitRealizedRequest\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12\x1d\n" +
 	"\n" +
@@ -522,21 +546,23 @@ var file_sdn_v1_status_proto_goTypes = []any{
 	(*CompactRequest)(nil),       // 5: sdn.v1.CompactRequest
 	(*CompactResponse)(nil),      // 6: sdn.v1.CompactResponse
 	(NodeState)(0),               // 7: sdn.v1.NodeState
+	(*StateCheckReport)(nil),     // 8: sdn.v1.StateCheckReport
 }
 var file_sdn_v1_status_proto_depIdxs = []int32{
 	7, // 0: sdn.v1.NodeStatus.state:type_name -> sdn.v1.NodeState
 	0, // 1: sdn.v1.StatusResponse.nodes:type_name -> sdn.v1.NodeStatus
-	1, // 2: sdn.v1.StatusService.Status:input_type -> sdn.v1.StatusRequest
-	3, // 3: sdn.v1.StatusService.WaitRealized:input_type -> sdn.v1.WaitRealizedRequest
-	5, // 4: sdn.v1.StatusService.Compact:input_type -> sdn.v1.CompactRequest
-	2, // 5: sdn.v1.StatusService.Status:output_type -> sdn.v1.StatusResponse
-	4, // 6: sdn.v1.StatusService.WaitRealized:output_type -> sdn.v1.WaitRealizedProgress
-	6, // 7: sdn.v1.StatusService.Compact:output_type -> sdn.v1.CompactResponse
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	8, // 2: sdn.v1.StatusResponse.state_check:type_name -> sdn.v1.StateCheckReport
+	1, // 3: sdn.v1.StatusService.Status:input_type -> sdn.v1.StatusRequest
+	3, // 4: sdn.v1.StatusService.WaitRealized:input_type -> sdn.v1.WaitRealizedRequest
+	5, // 5: sdn.v1.StatusService.Compact:input_type -> sdn.v1.CompactRequest
+	2, // 6: sdn.v1.StatusService.Status:output_type -> sdn.v1.StatusResponse
+	4, // 7: sdn.v1.StatusService.WaitRealized:output_type -> sdn.v1.WaitRealizedProgress
+	6, // 8: sdn.v1.StatusService.Compact:output_type -> sdn.v1.CompactResponse
+	6, // [6:9] is the sub-list for method output_type
+	3, // [3:6] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_status_proto_init() }
@@ -545,6 +571,7 @@ func file_sdn_v1_status_proto_init() {
 		return
 	}
 	file_sdn_v1_objects_proto_init()
+	file_sdn_v1_statecheck_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
