@@ -25,7 +25,9 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 	a.checkAdmins()
 	a.checkWorkloads()
 	a.planPrunes()
-	a.checkRequestedIPs()
+	if a.e.strict {
+		a.checkRequestedIPs()
+	}
 	if len(e.vs.list) > 0 {
 		return nil, e.fail()
 	}
@@ -99,7 +101,7 @@ func hclFrom(file string) *sdnv1.Origin {
 func (a *configApply) checkSettings() {
 	if a.req.Cluster != nil {
 		a.newSettings = fillSettingDefaults(a.req.Cluster)
-		checkSettings(&a.e.vs, a.e.tx, a.newSettings)
+		checkSettings(&a.e.vs, a.e.tx, a.newSettings, a.e.strict)
 		a.oldSettings = a.e.tx.Cluster()
 	}
 }

@@ -45,6 +45,9 @@ func (e *EntryError) Unwrap() error { return e.Err }
 type decodedEntry struct {
 	batch bool
 	cmds  []decodedCmd
+	// format is the entry's envelope format, which also says which rules
+	// its commands are checked by (exec.strict).
+	format command.Format
 }
 
 // decodedCmd is one command with its payload decoded. h is nil for a type
@@ -82,7 +85,7 @@ func decodeEntry(index uint64, data []byte) (*decodedEntry, *EntryError) {
 			err.Index, err.Command = index, -1
 			return nil, err
 		}
-		return &decodedEntry{cmds: []decodedCmd{c}}, nil
+		return &decodedEntry{cmds: []decodedCmd{c}, format: command.FormatOf(data)}, nil
 	}
 	raw, err := command.DecodeBatch(payload)
 	if err != nil {
@@ -91,7 +94,7 @@ func decodeEntry(index uint64, data []byte) (*decodedEntry, *EntryError) {
 	if legacy && !bytes.Equal(command.Format1.EncodeBatch(raw), data) {
 		return nil, &EntryError{Index: index, Command: -1, Err: errNotCanonical(command.Batch)}
 	}
-	d := &decodedEntry{batch: true, cmds: make([]decodedCmd, len(raw))}
+	d := &decodedEntry{batch: true, cmds: make([]decodedCmd, len(raw)), format: command.FormatOf(data)}
 	for i, c := range raw {
 		typ, payload, err := command.Decode(c)
 		if err != nil {

@@ -23,6 +23,13 @@
 //     one does not know is skipped only if it is marked ignorable, and
 //     stops the server otherwise.
 //
+// Rules change between releases, but an entry is applied by the rules of
+// the format it was written in: checks added with command envelope format
+// 2 (exec.strict) apply to format 2 entries only, so replaying an older
+// release's log (a state file rebuilt from raft) gives the state the
+// servers reached when they first applied it. A new check that refuses
+// what an older release accepted goes behind such a gate.
+//
 // A batch of entries is applied in one bbolt transaction together with the
 // new applied index (FSM.ApplyBatch), so the index never disagrees with the
 // data, and entries at or below it (replays after a restart) are skipped. A

@@ -332,7 +332,7 @@ func (f *FSM) applyOne(tx *state.Tx, index uint64, d *decodedEntry) interface{} 
 	f.entries.Add(1)
 	if !d.batch {
 		f.commands.Add(1)
-		return f.applyCommand(tx, index, d.cmds[0])
+		return f.applyCommand(tx, index, d.format, d.cmds[0])
 	}
 	out := make([]*Result, len(d.cmds))
 	for i, c := range d.cmds {
@@ -340,18 +340,20 @@ func (f *FSM) applyOne(tx *state.Tx, index uint64, d *decodedEntry) interface{} 
 			out[i] = &Result{Revision: tx.Meta().Revision, Err: refuse(CodeInvalid, "", "", "", "a batch inside a batch is not allowed")}
 			continue
 		}
-		out[i] = f.applyCommand(tx, index, c)
+		out[i] = f.applyCommand(tx, index, d.format, c)
 	}
 	f.commands.Add(uint64(len(d.cmds)))
 	return out
 }
 
-func (f *FSM) applyCommand(tx *state.Tx, index uint64, c decodedCmd) *Result {
+func (f *FSM) applyCommand(tx *state.Tx, index uint64, format command.Format, c decodedCmd) *Result {
 	if c.h == nil {
 		f.log.Warn("skipping raft entry of an unknown command type it is safe to skip; a newer server wrote it", "index", index, "type", uint16(c.typ.Base()))
 		return &Result{Revision: tx.Meta().Revision}
 	}
-	res, rerr := c.h.run(newExec(tx, f.pools, true), c.msg)
+	e := newExec(tx, f.pools, true)
+	e.strict = format >= command.Format2
+	res, rerr := c.h.run(e, c.msg)
 	if rerr != nil {
 		return &Result{Revision: tx.Meta().Revision, Err: rerr}
 	}
@@ -377,7 +379,11 @@ func (f *FSM) DryRun(typ command.Type, msg proto.Message) (*Result, error) {
 	defer f.mu.Unlock()
 	var res *Result
 	err = f.db.View(func(tx *state.Tx) error {
-		r, rerr := h.run(newExec(tx, f.pools, false), m)
+		// A plan is checked by the newest rules, those of the entries
+		// the cluster writes once every server reads format 2.
+		e := newExec(tx, f.pools, false)
+		e.strict = true
+		r, rerr := h.run(e, m)
 		if rerr != nil {
 			r = &Result{Revision: tx.Meta().Revision, Err: rerr}
 		}

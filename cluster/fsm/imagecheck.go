@@ -67,7 +67,8 @@ func (c *stateCheck) settings() {
 		return
 	}
 	var vs violations
-	checkSettings(&vs, c.tx, s)
+	// An older release's snapshot may hold what its rules allowed.
+	checkSettings(&vs, c.tx, s, false)
 	for _, v := range vs.list {
 		c.bad("cluster settings: %s", v.Message)
 	}

@@ -56,7 +56,7 @@ func checkRegistration(e *exec, req *sdnv1.RegisterNodeRequest) (netip.Addr, *sd
 		return netip.Addr{}, nil, refuse(CodeInvalid, model.KindNode, req.Name, "underlay_ip", err.Error())
 	}
 	settings := proto.Clone(effectiveSettings(e.tx)).(*sdnv1.ClusterSettings)
-	if msg := checkUnderlay(ip, settings); msg != "" {
+	if msg := checkUnderlay(ip, settings); msg != "" && e.strict {
 		return netip.Addr{}, nil, refuse(CodeInvalid, model.KindNode, req.Name, "underlay_ip", msg)
 	}
 	if req.UnderlayMtu < 576+VXLANOverhead || req.UnderlayMtu > 65535 {
@@ -119,6 +119,9 @@ func placeWaiting(e *exec, node, subnet string) []placed {
 		if w.Pending == "" {
 			continue
 		}
+		if w.Node != node && !e.strict {
+			continue
+		}
 		nw := proto.Clone(w).(*sdnv1.Workload)
 		if w.Node != node {
 			ip, err := netip.ParseAddr(w.Ip)
@@ -136,6 +139,9 @@ func placeWaiting(e *exec, node, subnet string) []placed {
 			// address; the host itself is welcome.
 			nw.Pending = err.Error()
 			nw.Ip = ""
+			if !e.strict {
+				nw.Ip = w.Ip // as format 1 entries were applied
+			}
 		}
 		ready = append(ready, placed{nw, w})
 	}

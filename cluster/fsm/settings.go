@@ -60,7 +60,7 @@ func fillSettingDefaults(c *sdnv1.ClusterSettings) *sdnv1.ClusterSettings {
 
 // checkSettings validates requested settings against themselves and against
 // the hosts already registered.
-func checkSettings(vs *violations, tx *state.Tx, c *sdnv1.ClusterSettings) {
+func checkSettings(vs *violations, tx *state.Tx, c *sdnv1.ClusterSettings, strict bool) {
 	bad := func(field, msg string) { vs.add(CodeInvalid, model.KindCluster, "", field, msg) }
 	cidr, err := model.ParseIPv4Prefix("cidr", c.Cidr)
 	if err != nil {
@@ -110,7 +110,7 @@ func checkSettings(vs *violations, tx *state.Tx, c *sdnv1.ClusterSettings) {
 	}
 	for _, n := range nodes {
 		ip, perr := netip.ParseAddr(n.UnderlayIp)
-		if perr != nil {
+		if perr != nil || !strict {
 			continue
 		}
 		if err == nil && cidr.Contains(ip) {

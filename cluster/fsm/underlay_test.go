@@ -47,3 +47,23 @@ func TestRegisterRefusesUnusableUnderlay(t *testing.T) {
 		t.Fatalf("service CIDR over an underlay: %v", r.Err)
 	}
 }
+
+// The checks added with envelope format 2 apply to format 2 entries only:
+// a format 1 entry (an older release's log, replayed when a state file is
+// rebuilt) is applied as that release applied it, or the rebuilt state
+// would differ from the other servers'.
+func TestFormatOneEntriesKeepTheirRules(t *testing.T) {
+	tf := newTestFSM(t)
+	tf.mustApply(command.ApplyConfig, &sdnv1.ApplyRequest{Cluster: &sdnv1.ClusterSettings{Cidr: "10.128.0.0/14", ServiceCidr: "172.30.0.0/16"}})
+	strict, _ := command.Encode(command.RegisterNode, register("h1", "127.0.0.1", 1500))
+	if r := tf.applyData(strict); r.Err == nil || !strings.Contains(r.Err.Error(), "loopback") {
+		t.Fatalf("format 2 registration with a loopback underlay: %+v, want refused", r)
+	}
+	old, _ := command.Format1.Encode(command.RegisterNode, register("h1", "127.0.0.1", 1500))
+	if r := tf.applyData(old); r.Err != nil {
+		t.Fatalf("format 1 registration with a loopback underlay (accepted by the release that wrote it): %v", r.Err)
+	}
+	if n := tf.node("h1"); n == nil || n.UnderlayIp != "127.0.0.1" {
+		t.Fatalf("host after the format 1 registration: %v", n)
+	}
+}
