@@ -27,7 +27,8 @@ type Hash struct {
 // Hash digests the state: SHA-256 over every bucket's name and every
 // record's key and value, in key order (bbolt's), each tagged and
 // length-prefixed,
-// leaving out the applied raft index alone (servers at the same revision
+// leaving out the applied raft index and the seals (derived from the records; the
+// meta bucket's covers the applied index) (servers at the same revision
 // may have applied different raft entries that changed nothing, like a
 // configuration change). Two servers whose FSMs applied the same commands
 // hold the same bytes (the FSM is deterministic, package fsm), so their
@@ -59,7 +60,10 @@ type hasher struct {
 // records; the state has none today), then an end mark.
 func (hs *hasher) bucket(name []byte, b *bolt.Bucket) {
 	_ = b.ForEach(func(k, v []byte) error {
-		if bytes.Equal(name, bucketMeta) && bytes.Equal(k, keyApplied) {
+		// Not the applied index (servers apply in batches of their own),
+		// nor the seals: they are derived from the records (all hashed
+		// here), and the meta bucket's covers the applied index.
+		if bytes.Equal(name, bucketMeta) && (bytes.Equal(k, keyApplied) || bytes.HasPrefix(k, []byte(sealPfx))) {
 			return nil
 		}
 		if v == nil {
