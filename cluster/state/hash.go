@@ -26,11 +26,10 @@ type Hash struct {
 
 // Hash digests the state: SHA-256 over every bucket's name and every
 // record's key and value, in key order (bbolt's), each tagged and
-// length-prefixed,
-// leaving out the applied raft index and the seals (derived from the records; the
-// meta bucket's covers the applied index) (servers at the same revision
-// may have applied different raft entries that changed nothing, like a
-// configuration change). Two servers whose FSMs applied the same commands
+// length-prefixed, leaving out the applied raft index (servers at the same
+// revision may have applied different raft entries that changed nothing,
+// like a configuration change) and the seals (derived from the records;
+// the meta bucket's covers the applied index). Two servers whose FSMs applied the same commands
 // hold the same bytes (the FSM is deterministic, package fsm), so their
 // hashes at the same revision are equal; a record changed, added or lost
 // on one of them makes its hash differ. It reads every record, in this
