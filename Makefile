@@ -62,11 +62,12 @@ test: deps fmt-check vet unit fuzz-smoke
 # testdata/fuzz/FuzzName/: fix the bug and commit it, it is then a test
 # case of every `go test`. fuzz-smoke (part of make test) runs each for
 # FUZZ_SMOKE: 6 x 12 s plus the instrumented builds, about two minutes.
+# -timeout 0: go test's default 10m timeout would end a 10m run.
 FUZZ_TARGETS := ./spec:FuzzParse ./cluster/command:FuzzDecode ./cluster/fsm:FuzzApply \
 	./snapshot:FuzzRead ./cni:FuzzConf ./cluster/alloc:FuzzPoolMatchesModel
 FUZZTIME   ?= 10m
 FUZZ_SMOKE ?= 12s
-FUZZ_FLAGS ?= -fuzzminimizetime 10s
+FUZZ_FLAGS ?= -fuzzminimizetime 10s -timeout 0
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
