@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"google.golang.org/protobuf/proto"
@@ -113,11 +112,16 @@ func checkRange(src []byte, r hcl.Range) error {
 		if p.Line < 1 || p.Line > len(lines) || p.Column < 1 {
 			return fmt.Errorf("position %d,%d is outside the source's %d lines", p.Line, p.Column, len(lines))
 		}
-		if max := utf8.RuneCount(lines[p.Line-1]) + 1; p.Column > max {
+		// hcl counts columns in grapheme clusters, and invalid UTF-8 its
+		// own way; a column is at least a byte either way.
+		if max := len(lines[p.Line-1]) + 1; p.Column > max {
 			return fmt.Errorf("position %d,%d is past the end of its line (column %d)", p.Line, p.Column, max)
 		}
 		if p.Byte < 0 || p.Byte > len(src) {
 			return fmt.Errorf("position %d,%d has byte offset %d, outside the %d-byte source", p.Line, p.Column, p.Byte, len(src))
+		}
+		if line := bytes.Count(src[:p.Byte], []byte("\n")) + 1; line != p.Line {
+			return fmt.Errorf("position %d,%d has byte offset %d, which is on line %d", p.Line, p.Column, p.Byte, line)
 		}
 	}
 	if r.End.Line < r.Start.Line || (r.End.Line == r.Start.Line && r.End.Column < r.Start.Column) || r.End.Byte < r.Start.Byte {
