@@ -104,9 +104,9 @@ func (c *agentClient) health(ctx context.Context) error {
 
 // cniError maps an agent error to a CNI error: unreachable or overloaded
 // servers and timeouts are "try again later" (11; for STATUS "not
-// available", 50), requests the agent or
-// the servers refused are "invalid network config" (7), the rest (among
-// them an exhausted address pool) internal (999).
+// available", 50), requests the agent or the servers refused are "invalid
+// network config" (7), the rest (among them an exhausted address pool)
+// internal (999).
 func (c *agentClient) cniError(cmd string, err error) *types.Error {
 	st, _ := status.FromError(err)
 	msg := fmt.Sprintf("sdn: %s: %s", cmd, st.Message())

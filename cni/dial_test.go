@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/types"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // The codes the plugin gives when it cannot reach the agent (main.go's
@@ -157,6 +159,26 @@ func TestDialErrorCodes(t *testing.T) {
 		got := dialError(tc.cmd, tc.socket, tc.err, 1000)
 		if got.Code != tc.code || got.Msg != tc.msg || got.Details != tc.err.Error() {
 			t.Errorf("%s, %v:\n got code %d %q (details %q)\nwant code %d %q", tc.cmd, tc.err, got.Code, got.Msg, got.Details, tc.code, tc.msg)
+		}
+	}
+}
+
+// TestCNIErrorStatus: an agent that fails mid-call is "try again later"
+// for the other commands and "not available" for STATUS.
+func TestCNIErrorStatus(t *testing.T) {
+	c := &agentClient{socket: DefaultSocket}
+	for _, tc := range []struct {
+		cmd  string
+		err  error
+		code uint
+	}{
+		{"ADD", status.Error(codes.Unavailable, "servers unreachable"), types.ErrTryAgainLater},
+		{"STATUS", status.Error(codes.Unavailable, "servers unreachable"), types.ErrPluginNotAvailable},
+		{"STATUS", status.Error(codes.DeadlineExceeded, "no answer"), types.ErrPluginNotAvailable},
+		{"CHECK", status.Error(codes.NotFound, "no such workload"), types.ErrInvalidNetworkConfig},
+	} {
+		if got := c.cniError(tc.cmd, tc.err); got.Code != tc.code || got.Msg != "sdn: "+tc.cmd+": "+status.Convert(tc.err).Message() {
+			t.Errorf("%s, %v: code %d %q, want code %d", tc.cmd, tc.err, got.Code, got.Msg, tc.code)
 		}
 	}
 }
