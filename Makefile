@@ -63,14 +63,15 @@ test: deps fmt-check vet unit fuzz-smoke
 # case of every `go test`. fuzz-smoke (part of make test) runs each for
 # FUZZ_SMOKE: 6 x 12 s plus the instrumented builds, about two minutes.
 # -timeout 0: go test's default 10m timeout would end a 10m run. Each new
-# input found is minimized for at most 2 s: at the default (60 s) or even
-# 10 s, FuzzApply (milliseconds an input) spends nearly all its time
-# minimizing the many inputs it finds.
+# input found is minimized in at most 100 runs of the target: a time limit
+# that runs out kills the fuzzing process, and FuzzApply (milliseconds an
+# input, a state to build at start) then restarts it for nearly every input
+# it finds.
 FUZZ_TARGETS := ./spec:FuzzParse ./cluster/command:FuzzDecode ./cluster/fsm:FuzzApply \
 	./snapshot:FuzzRead ./cni:FuzzConf ./cluster/alloc:FuzzPoolMatchesModel
 FUZZTIME   ?= 10m
 FUZZ_SMOKE ?= 12s
-FUZZ_FLAGS ?= -fuzzminimizetime 2s -timeout 0
+FUZZ_FLAGS ?= -fuzzminimizetime 100x -timeout 0
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
