@@ -73,10 +73,19 @@ FUZZTIME   ?= 10m
 FUZZ_SMOKE ?= 12s
 FUZZ_FLAGS ?= -fuzzminimizetime 100x -timeout 0
 
+# go test -fuzz sometimes fails with "context deadline exceeded" when
+# -fuzztime runs out while an input is running, having found nothing: that
+# is the fuzzer's own flake, so only a run that wrote a failing input, or
+# failed any other way, fails the target.
+fuzz: SHELL := /bin/bash
 fuzz:
-	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+	@out=$$(mktemp); trap 'rm -f $$out' EXIT; \
+	for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "$(GO) test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME) $(FUZZ_FLAGS) $$pkg"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZ_FLAGS) $$pkg || exit 1; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZ_FLAGS) $$pkg 2>&1 | tee $$out; \
+		[ $${PIPESTATUS[0]} -eq 0 ] && continue; \
+		if grep -q "Failing input written to" $$out || ! grep -q "context deadline exceeded" $$out; then exit 1; fi; \
+		echo "fuzz: $$name: stopped at the -fuzztime limit with \"context deadline exceeded\" and no failing input: the fuzzer's flake, not a finding"; \
 	done
 
 fuzz-smoke:
