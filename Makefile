@@ -2,7 +2,8 @@
 #
 #   make            build bin/sdnd, bin/sdnctl and the CNI plugin bin/sdn
 #   make lab        bring up the 3-host lab on this machine (as root); make lab-down removes it
-#   make test       install what the tests need, then vet, format check and all tests
+#   make test       install what the tests need, then vet, format check, all tests and a short fuzz run
+#   make fuzz       run every fuzz target for FUZZTIME (10m) each
 #   make proto      regenerate the gRPC code from proto/sdn/v1/*.proto
 #   make deps       install the system packages and Go tools the project uses
 #   make bench      run the benchmarks (as root) into bench/results/; SUITE=name, QUICK=1
@@ -14,7 +15,7 @@ TEST_FLAGS ?= -count=1 -timeout 15m
 # Debian packages the tests and the lab use.
 APT_PACKAGES := iproute2 openvswitch-switch ethtool iputils-ping iperf3 sockperf wrk etcd-server iptables
 
-.PHONY: all build test unit vet fmt-check proto deps tools clean
+.PHONY: all build test unit vet fmt-check proto deps tools clean fuzz fuzz-smoke
 
 all: build
 
@@ -53,7 +54,42 @@ unit:
 	$(GO) test $(TEST_FLAGS) ./...
 	$(GO) test $(TEST_FLAGS) -tags sdn_unsafe_reads -run UnsafeFollowerReads ./cluster/api
 
-test: deps fmt-check vet unit
+test: deps fmt-check vet unit fuzz-smoke
+
+# Fuzz targets, package:FuzzName. go test fuzzes one target per run, so
+# they run one after another. What they find that is new stays in go's
+# build cache; a failing input is written to the package's
+# testdata/fuzz/FuzzName/: fix the bug and commit it, it is then a test
+# case of every `go test`. fuzz-smoke (part of make test) runs each for
+# FUZZ_SMOKE: 6 x 12 s plus the instrumented builds, about two minutes.
+# -timeout 0: go test's default 10m timeout would end a 10m run. Each new
+# input found is minimized in at most 100 runs of the target: a time limit
+# that runs out kills the fuzzing process, and FuzzApply (milliseconds an
+# input, a state to build at start) then restarts it for nearly every input
+# it finds.
+FUZZ_TARGETS := ./spec:FuzzParse ./cluster/command:FuzzDecode ./cluster/fsm:FuzzApply \
+	./snapshot:FuzzRead ./cni:FuzzConf ./cluster/alloc:FuzzPoolMatchesModel
+FUZZTIME   ?= 10m
+FUZZ_SMOKE ?= 12s
+FUZZ_FLAGS ?= -fuzzminimizetime 100x -timeout 0
+
+# go test -fuzz sometimes fails with "context deadline exceeded" when
+# -fuzztime runs out while an input is running, having found nothing: that
+# is the fuzzer's own flake, so only a run that wrote a failing input, or
+# failed any other way, fails the target.
+fuzz: SHELL := /bin/bash
+fuzz:
+	@out=$$(mktemp); trap 'rm -f $$out' EXIT; \
+	for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "$(GO) test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME) $(FUZZ_FLAGS) $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZ_FLAGS) $$pkg 2>&1 | tee $$out; \
+		[ $${PIPESTATUS[0]} -eq 0 ] && continue; \
+		if grep -q "Failing input written to" $$out || ! grep -q "context deadline exceeded" $$out; then exit 1; fi; \
+		echo "fuzz: $$name: stopped at the -fuzztime limit with \"context deadline exceeded\" and no failing input: the fuzzer's flake, not a finding"; \
+	done
+
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZ_SMOKE)
 
 clean:
 	rm -rf $(BIN)

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -33,20 +34,13 @@ type agentClient struct {
 	sdnv1.AgentServiceClient
 }
 
-// dial connects to the agent. It first makes one plain connection to the
-// socket so that an absent or dead agent is reported as such, not as a
-// gRPC transport error.
-func dial(socket string) (*agentClient, error) {
+// dial connects to the agent for cmd. It first makes one plain connection
+// to the socket so that an absent, dead or forbidden agent is reported as
+// such (dialError), not as a gRPC transport error.
+func dial(cmd, socket string) (*agentClient, error) {
 	c, err := net.DialTimeout("unix", socket, dialTimeout)
 	if err != nil {
-		why := err.Error()
-		if errors.Is(err, fs.ErrNotExist) {
-			why = "the socket does not exist"
-		} else if errors.Is(err, fs.ErrPermission) {
-			why = fmt.Sprintf("permission denied (the socket is root-only; the plugin runs as uid %d)", os.Geteuid())
-		}
-		return nil, types.NewError(types.ErrTryAgainLater,
-			fmt.Sprintf("sdn: sdnd agent not reachable at %s: %s; is sdnd --agent running?", socket, why), err.Error())
+		return nil, dialError(cmd, socket, err, os.Geteuid())
 	}
 	c.Close()
 	conn, err := grpc.NewClient("unix:"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -54,6 +48,43 @@ func dial(socket string) (*agentClient, error) {
 		return nil, types.NewError(types.ErrInternal, fmt.Sprintf("sdn: connect to sdnd agent at %s: %v", socket, err), "")
 	}
 	return &agentClient{socket: socket, conn: conn, AgentServiceClient: sdnv1.NewAgentServiceClient(conn)}, nil
+}
+
+// dialError is the CNI error for a connection to the agent's socket that
+// failed (package comment, "Error codes"). An agent that is not running
+// (no socket, nobody accepting on it, no answer in time) may come back:
+// "try again later" (11), or "not available" (50) for STATUS. A caller the
+// root-only socket refuses, or a path that cannot be a socket, will not
+// get better by retrying: "I/O failure" (5), saying what to change.
+func dialError(cmd, socket string, err error, uid int) *types.Error {
+	reason := err.Error()
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		reason = errno.Error()
+	}
+	var nerr net.Error
+	why := ""
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return types.NewError(types.ErrIOFailure, fmt.Sprintf(
+			"sdn: permission denied on the sdnd agent's socket %s: it is root-only and this plugin runs as uid %d; the container runtime must run CNI plugins as root",
+			socket, uid), err.Error())
+	case errors.Is(err, fs.ErrNotExist):
+		why = "the socket does not exist"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		why = "nothing accepts connections on the socket (sdnd stopped or is restarting)"
+	case errors.Is(err, syscall.EAGAIN), errors.As(err, &nerr) && nerr.Timeout():
+		why = fmt.Sprintf("it did not accept the connection within %v (busy or hung)", dialTimeout)
+	default:
+		return types.NewError(types.ErrIOFailure, fmt.Sprintf(
+			"sdn: cannot connect to the sdnd agent's socket %s: %s; set \"socket\" in the network config to the agent's --cni-socket",
+			socket, reason), err.Error())
+	}
+	code, state := types.ErrTryAgainLater, "not reachable"
+	if cmd == "STATUS" {
+		code, state = types.ErrPluginNotAvailable, "not available"
+	}
+	return types.NewError(code, fmt.Sprintf("sdn: sdnd agent %s at %s: %s; is sdnd --agent running?", state, socket, why), err.Error())
 }
 
 func (c *agentClient) Close() { c.conn.Close() }
@@ -72,14 +103,18 @@ func (c *agentClient) health(ctx context.Context) error {
 }
 
 // cniError maps an agent error to a CNI error: unreachable or overloaded
-// servers and timeouts are "try again later" (11), requests the agent or
-// the servers refused are "invalid network config" (7), the rest (among
-// them an exhausted address pool) internal (999).
+// servers and timeouts are "try again later" (11; for STATUS "not
+// available", 50), requests the agent or the servers refused are "invalid
+// network config" (7), the rest (among them an exhausted address pool)
+// internal (999).
 func (c *agentClient) cniError(cmd string, err error) *types.Error {
 	st, _ := status.FromError(err)
 	msg := fmt.Sprintf("sdn: %s: %s", cmd, st.Message())
 	switch st.Code() {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted:
+		if cmd == "STATUS" {
+			return types.NewError(types.ErrPluginNotAvailable, msg, "")
+		}
 		return types.NewError(types.ErrTryAgainLater, msg, "")
 	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition, codes.AlreadyExists:
 		return types.NewError(types.ErrInvalidNetworkConfig, msg, "")

@@ -14,6 +14,10 @@ import (
 // DefaultSocket is where sdnd --agent serves the agent service by default.
 const DefaultSocket = "/run/sdn/cni.sock"
 
+// maxSocketPath is the longest path a unix socket address holds on Linux
+// (108 bytes of sun_path, the last one a NUL).
+const maxSocketPath = 107
+
 // NetConf is the plugin's network configuration (stdin). Fields the runtime
 // adds (runtimeConfig, prevResult, args, ...) are ignored.
 type NetConf struct {
@@ -49,6 +53,8 @@ func parseConf(stdin []byte) (*NetConf, error) {
 		c.Socket = DefaultSocket
 	} else if !strings.HasPrefix(c.Socket, "/") {
 		return nil, confError("socket", "%q is not an absolute path (e.g. %s)", c.Socket, DefaultSocket)
+	} else if len(c.Socket) > maxSocketPath {
+		return nil, confError("socket", "%q is %d bytes long; a unix socket path has at most %d (e.g. %s)", c.Socket, len(c.Socket), maxSocketPath, DefaultSocket)
 	}
 	return c, nil
 }

@@ -26,6 +26,8 @@ func TestParseConf(t *testing.T) {
 		{"not json", `{"cniVersion":`, "", "", "not a JSON object"},
 		{"network not a string", `{"name":"n","network":5}`, "", "", `field "network": want a string, got 5`},
 		{"relative socket", `{"name":"n","network":"p","socket":"cni.sock"}`, "", "", `field "socket": "cni.sock" is not an absolute path`},
+		{"socket path too long", `{"name":"n","network":"p","socket":"/` + strings.Repeat("s", 107) + `"}`, "", "", `field "socket": "/sss`},
+		{"longest socket path", `{"name":"n","network":"p","socket":"/` + strings.Repeat("s", 106) + `"}`, "p", "/" + strings.Repeat("s", 106), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,6 +38,19 @@
 // agent, and runtimes retry a failed DEL, whereas a DEL reported as done is
 // never repeated and would leak both. GC (CNI 1.1) is accepted and does
 // nothing yet; STATUS asks the agent's gRPC health.
+//
+// # Error codes
+//
+// The CNI spec's: 4 for CNI_ARGS that do not parse; 7 for a network
+// configuration that does not, or a request the agent or the servers
+// refused (an unknown network, a bad name); 11, "try again later", when the
+// agent is not running or not answering (no socket, nobody accepting on
+// it, no answer in time) or the servers are out of reach, and for STATUS
+// 50, "not available", in the same cases; 5, "I/O failure", when the
+// socket refuses the caller or cannot be a socket, which no retry fixes:
+// above all permission denied, as the socket is root-only and the runtime
+// must run the plugin as root; 999 for anything else (among them an
+// exhausted address pool).
 package main
 
 import (
@@ -87,7 +100,7 @@ func prepare(cmd string, a *skel.CmdArgs) (*NetConf, *sdnv1.CNIRequest, *agentCl
 			fmt.Fprintf(stderr, "sdn: not a label: %s\n", d)
 		}
 	}
-	c, err := dial(conf.Socket)
+	c, err := dial(cmd, conf.Socket)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -146,7 +159,7 @@ func cmdStatus(a *skel.CmdArgs) error {
 	if err != nil {
 		return err
 	}
-	c, err := dial(conf.Socket)
+	c, err := dial("STATUS", conf.Socket)
 	if err != nil {
 		return err
 	}

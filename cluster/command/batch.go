@@ -36,6 +36,10 @@ func DecodeBatch(payload []byte) ([][]byte, error) {
 		if n < 0 {
 			return nil, fmt.Errorf("batch: %w", protowire.ParseError(n))
 		}
+		if num > protowire.MaxValidNumber {
+			// protowire leaves this check to its callers; protobuf refuses it.
+			return nil, fmt.Errorf("batch: field number %d is out of range", num)
+		}
 		payload = payload[n:]
 		if num == 1 && typ == protowire.BytesType {
 			b, m := protowire.ConsumeBytes(payload)
