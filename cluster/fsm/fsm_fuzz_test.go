@@ -70,9 +70,9 @@ func fuzzBase(t testing.TB) (image []byte, seeds [][]byte) {
 
 // FuzzApply applies one arbitrary raft entry to a state of networks, hosts
 // and workloads. An entry the FSM cannot read (a bad envelope or batch, a
-// command type it does not know and may not skip) must stop it with the
-// documented panic (doc.go: the replica stops rather than diverge) and
-// write nothing. Any other entry must apply without panicking, and then:
+// command type it does not know and may not skip, a payload that does not
+// decode) must stop it (Halted: the replica stops rather than diverge) and
+// write nothing; what package command alone refuses is among those. Any other entry must apply without panicking, and then:
 // the applied index moves to the entry; a refused command changes nothing;
 // the stored allocations hold no duplicate and the in-memory allocators
 // equal those rebuilt from the store; and, when a command was accepted, the
@@ -87,19 +87,28 @@ func FuzzApply(f *testing.F) {
 		a := openImage(t, image, "a")
 		index := a.f.AppliedIndex() + 1
 		before, beforeRev := a.dump(), a.revision()
-		stop := mustStop(entry)
+		stop := ""
+		if err := VerifyEntry(index, entry); err != nil {
+			stop = err.Error()
+		}
+		if why := mustStop(entry); why != "" && stop == "" {
+			t.Fatalf("entry %x, which package command refuses (%s), passed VerifyEntry", entry, why)
+		}
 		out, stopped := applyEntry(a.f, index, entry)
+		if stopped {
+			t.Fatalf("entry %x: the FSM panicked: %v", entry, out)
+		}
 		if stop != "" {
-			if !stopped || !strings.Contains(fmt.Sprint(out), fmt.Sprintf("raft entry %d", index)) {
-				t.Fatalf("an entry the FSM cannot read (%s) gave %v; want the panic that stops the server", stop, out)
+			if h := a.f.Halted(); h == nil || !strings.Contains(h.Error(), fmt.Sprintf("entry %d", index)) {
+				t.Fatalf("an entry the FSM cannot read (%s) gave %v; want the FSM stopped at it (Halted)", stop, out)
 			}
 			if after := a.dump(); !slices.Equal(before, after) || a.f.AppliedIndex() != index-1 {
 				t.Fatalf("a stopping entry changed the state:\n%s", diffLines(before, after))
 			}
 			return
 		}
-		if stopped {
-			t.Fatalf("entry %x: the FSM panicked: %v", entry, out)
+		if h := a.f.Halted(); h != nil {
+			t.Fatalf("entry %x passed VerifyEntry but stopped the FSM: %v", entry, h)
 		}
 		results := checkResults(t, a, entry, out, before, beforeRev)
 		if got := a.f.AppliedIndex(); got != index {
