@@ -58,6 +58,49 @@ func ParseIPv4Prefix(attr, s string) (netip.Prefix, error) {
 	return p, nil
 }
 
+// reservedRanges are the IPv4 blocks that are no unicast space a host
+// routes to a workload (RFC 6890), in address order.
+var reservedRanges = []struct {
+	p    netip.Prefix
+	name string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), `"this network"`},
+	{netip.MustParsePrefix("127.0.0.0/8"), "the loopback range"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "the link-local range"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "the multicast range"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "the reserved range (class E)"},
+}
+
+// CheckUsableRange refuses a workload or service range (cluster cidr,
+// service_cidr) that is in or overlaps a block hosts cannot route as
+// unicast: 0.0.0.0/8, loopback 127.0.0.0/8, link-local 169.254.0.0/16,
+// multicast 224.0.0.0/4 and class E 240.0.0.0/4 with the broadcast address
+// 255.255.255.255. The HCL decoder and the FSM both call it, so a file
+// sdnctl validates is one the servers accept. attr names the attribute.
+func CheckUsableRange(attr string, p netip.Prefix) error {
+	for _, r := range reservedRanges {
+		if !p.Overlaps(r.p) {
+			continue
+		}
+		rel := "overlaps"
+		if r.p.Bits() <= p.Bits() {
+			rel = "is in"
+		}
+		what := fmt.Sprintf("%s %s", r.name, r.p)
+		if r.p.Contains(netip.AddrFrom4([4]byte{255, 255, 255, 255})) {
+			what += " (with the broadcast address 255.255.255.255)"
+		}
+		ex := DefaultCIDR
+		if attr == "service_cidr" {
+			ex = DefaultServiceCIDR
+		}
+		return &Problem{"Reserved address range", fmt.Sprintf(
+			"%s %s %s %s; workload and service addresses must be unicast addresses hosts can route, so choose a private range, e.g. %q.",
+			attr, p, rel, what, ex)}
+	}
+	return nil
+}
+
 // ParseIPv4 parses a workload address such as "10.128.0.10" (IPv4 only).
 func ParseIPv4(attr, s string) (netip.Addr, error) {
 	if s == "" {

@@ -107,8 +107,8 @@ func decodeCluster(filename string, b *hcl.Block) (*sdnv1.ClusterSettings, hcl.D
 }
 
 // prefix decodes a CIDR attribute, or returns the default when it is absent.
-// raw is the canonical form when ok, else what was written ("" if not a
-// string).
+// A range hosts cannot route (model.CheckUsableRange) is refused. raw is the
+// canonical form when ok, else what was written ("" if not a string).
 func (b *block) prefix(attrs hcl.Attributes, name, def string) (p netip.Prefix, raw string, ok bool) {
 	s, attr, ok := b.str(attrs, name)
 	if attr == nil {
@@ -118,6 +118,9 @@ func (b *block) prefix(attrs hcl.Attributes, name, def string) (p netip.Prefix, 
 		return netip.Prefix{}, "", false
 	}
 	p, err := model.ParseIPv4Prefix(name, s)
+	if err == nil {
+		err = model.CheckUsableRange(name, p)
+	}
 	if err != nil {
 		b.errorf(attr.Expr.Range(), model.ProblemSummary(err, "Invalid CIDR"), "%s", err)
 		return netip.Prefix{}, s, false

@@ -61,11 +61,20 @@ func fillSettingDefaults(c *sdnv1.ClusterSettings) *sdnv1.ClusterSettings {
 // the hosts already registered.
 func checkSettings(vs *violations, tx *state.Tx, c *sdnv1.ClusterSettings) {
 	bad := func(field, msg string) { vs.add(CodeInvalid, model.KindCluster, "", field, msg) }
+	// Reserved ranges are refused when set; one a cluster already holds
+	// (set before the rule) is kept, so its files still apply.
+	stored := effectiveSettings(tx)
 	cidr, err := model.ParseIPv4Prefix("cidr", c.Cidr)
+	if err == nil && c.Cidr != stored.Cidr {
+		err = model.CheckUsableRange("cidr", cidr)
+	}
 	if err != nil {
 		bad("cidr", err.Error())
 	}
 	svc, serr := model.ParseIPv4Prefix("service_cidr", c.ServiceCidr)
+	if serr == nil && c.ServiceCidr != stored.ServiceCidr {
+		serr = model.CheckUsableRange("service_cidr", svc)
+	}
 	switch {
 	case serr != nil:
 		bad("service_cidr", serr.Error())
