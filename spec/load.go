@@ -126,10 +126,17 @@ type decoded struct {
 	workloads []*sdnv1.Workload
 }
 
-// parseFile decodes one file and appends its objects.
+// parseFile decodes one file and appends its objects. A file is checked
+// before it is parsed (CheckSource: size, nesting, no templates or
+// operators) and its values before they are decoded (CheckLiterals).
 func (all *decoded) parseFile(filename string, src []byte) hcl.Diagnostics {
 	if all.files == nil {
 		all.files = map[string]*hcl.File{}
+	}
+	if diags := CheckSource(filename, src); diags.HasErrors() {
+		// Not parsed (see CheckSource); kept for rendering the diagnostics.
+		all.files[filename] = &hcl.File{Body: hcl.EmptyBody(), Bytes: src}
+		return diags
 	}
 	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if file != nil {
@@ -138,6 +145,9 @@ func (all *decoded) parseFile(filename string, src []byte) hcl.Diagnostics {
 	if diags.HasErrors() || file == nil {
 		// Decoding a body the parser had to guess at only adds noise.
 		return diags
+	}
+	if ldiags := CheckLiterals(file.Body); ldiags.HasErrors() {
+		return append(diags, ldiags...)
 	}
 	content, cdiags := file.Body.Content(fileSchema)
 	diags = append(diags, cdiags...)
