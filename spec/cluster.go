@@ -82,8 +82,8 @@ func decodeCluster(filename string, b *hcl.Block) (*sdnv1.ClusterSettings, hcl.D
 			cs.Isolation = mode
 		} else {
 			bl.errorf(attr.Expr.Range(), "Invalid isolation mode",
-				"isolation %q is not one of \"flat\" (all workloads talk), \"multitenant\" (networks are isolated; the admin network reaches all) or \"policy\" (policies decide).%s",
-				s, suggest(s, model.IsolationNames))
+				"isolation %s is not one of \"flat\" (all workloads talk), \"multitenant\" (networks are isolated; the admin network reaches all) or \"policy\" (policies decide).%s",
+				model.Quote(s), suggest(s, model.IsolationNames))
 		}
 	}
 
@@ -98,7 +98,7 @@ func decodeCluster(filename string, b *hcl.Block) (*sdnv1.ClusterSettings, hcl.D
 
 	if s, attr, ok := bl.str(attrs, "node_release_after"); ok {
 		if secs, err := model.ParseNodeReleaseAfter(s); err != nil {
-			bl.errorf(attr.Expr.Range(), "Invalid value", "node_release_after %q: %v.", s, err)
+			bl.errorf(attr.Expr.Range(), "Invalid value", "node_release_after %s: %v.", model.Quote(s), err)
 		} else {
 			cs.NodeReleaseAfterSeconds = secs
 		}
