@@ -172,3 +172,22 @@ func TestNameTooLong(t *testing.T) {
 		t.Errorf("got %.300q, want one line starting %q", lines, want)
 	}
 }
+
+// A file of more than MaxTokens tokens is refused before hcl parses it:
+// an 8 MiB list of numbers took hcl 3 GB.
+func TestTooManyTokens(t *testing.T) {
+	src := "network \"a\" {\n  labels = [" + strings.Repeat("1,", MaxTokens/2+10) + "]\n}\n"
+	lines := firstLines(t, src)
+	want := "f.hcl:2,1000005-1000006: File too complex; f.hcl holds more than 1000000 tokens (names, values, brackets, other symbols and line ends) by here, the most one file may hold; split it into several files in a directory."
+	if len(lines) != 1 || lines[0] != want {
+		t.Errorf("got %.300q, want %q", lines, want)
+	}
+	// A file of 30,000 workloads (about 30 tokens each) is under it.
+	var b strings.Builder
+	for i := range 30000 {
+		fmt.Fprintf(&b, "workload \"w%d\" {\n  network = \"p\"\n  node    = \"h\"\n  labels  = { app = \"a\" }\n}\n", i)
+	}
+	if diags := CheckSource("w.hcl", []byte(b.String())); len(diags) > 0 {
+		t.Errorf("30,000 workloads: %v", diags)
+	}
+}

@@ -25,6 +25,12 @@ const (
 	// maxNameBytes is the longest identifier: no attribute, block type or
 	// label key written without quotes is longer than 63 characters.
 	maxNameBytes = 63
+	// MaxTokens is how many tokens (names, values, brackets, other symbols
+	// and line ends) one file may hold. hcl needs 600 to 750 bytes of
+	// memory a token while it parses (an 8 MiB list of numbers took 3 GB),
+	// so a file is parsed in under 1 GB. A workload block is about 30
+	// tokens: 100,000 workloads take four files.
+	MaxTokens = 1000000
 	// maxScanDiags is how many problems the scan reports before it stops.
 	maxScanDiags = 10
 )
@@ -55,14 +61,25 @@ type scanner struct {
 	filename string
 	i        int // the next byte
 	depth    int
+	tokens   int // about as many as hcl's lexer would make so far
 	diags    hcl.Diagnostics
 }
 
-// run scans code until the end of the file, a nesting past MaxDepth, or
-// maxScanDiags problems.
+// run scans code until the end of the file, a nesting past MaxDepth, more
+// than MaxTokens tokens, or maxScanDiags problems. Every case but spaces
+// counts a token.
 func (s *scanner) run() {
 	for s.i < len(s.src) && len(s.diags) < maxScanDiags {
+		if s.tokens > MaxTokens {
+			s.errorAt(s.i, 1, "File too complex", fmt.Sprintf(
+				"%s holds more than %d tokens (names, values, brackets, other symbols and line ends) by here, the most one file may hold; split it into several files in a directory.",
+				s.filename, MaxTokens))
+			return
+		}
 		c := s.src[s.i]
+		if c != ' ' && c != '\t' && c != '\r' {
+			s.tokens++
+		}
 		switch {
 		case c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',' || c == ':' || c == '.':
 			s.i++
@@ -120,6 +137,7 @@ func (s *scanner) skipLine() {
 // quote, not at a newline; a backslash escapes the character after it.
 func (s *scanner) quoted() {
 	s.i++
+	s.tokens += 2 // the quotes and the text between
 	for s.i < len(s.src) {
 		switch c := s.src[s.i]; {
 		case c == '"':
@@ -198,6 +216,7 @@ func (s *scanner) heredocStart() bool {
 			return true
 		}
 		lineEnd := s.i + end
+		s.tokens++
 		for s.i < lineEnd {
 			if c := s.src[s.i]; c == '$' || c == '%' {
 				if !s.templateMark() {
