@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -148,46 +149,70 @@ func hclDirs(root string) []string {
 	return dirs
 }
 
-// readSource reads one file: a regular file of at most MaxFileBytes. It
-// refuses anything else (a FIFO would block the reader until someone
-// writes, a device may never end) without reading it: the name is checked
-// with stat before it is opened, and the opened file again, since the name
-// may have changed between the two. The open does not wait for a FIFO's
-// writer.
+// ReadFile reads a regular file of at most MaxFileBytes, refusing anything
+// else (a FIFO, a socket, a device) without waiting on it. sdnd reads its
+// --config file with it.
+func ReadFile(name string) ([]byte, error) {
+	src, _, err := readRegular(name)
+	return src, err
+}
+
+// readSource reads one file for LoadPaths, as ReadFile does, and turns a
+// failure into a diagnostic.
 func readSource(name string) ([]byte, os.FileInfo, *hcl.Diagnostic) {
-	cannot := func(err error) *hcl.Diagnostic {
-		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read file", Detail: fmt.Sprintf("%v.", err)}
+	src, fi, err := readRegular(name)
+	if err == nil {
+		return src, fi, nil
 	}
+	var fe *fileError
+	if errors.As(err, &fe) {
+		return nil, nil, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fe.summary, Detail: fe.detail}
+	}
+	return nil, nil, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read file", Detail: fmt.Sprintf("%v.", err)}
+}
+
+// fileError is a file readRegular refuses: a diagnostic's summary and
+// detail; the detail is its Error.
+type fileError struct{ summary, detail string }
+
+func (e *fileError) Error() string { return e.detail }
+
+// readRegular reads a regular file of at most MaxFileBytes. The name is
+// checked with stat before it is opened (a FIFO would block the reader
+// until someone writes, a device may never end), and the opened file again,
+// since the name may have changed between the two; the open does not wait
+// for a FIFO's writer.
+func readRegular(name string) ([]byte, os.FileInfo, error) {
 	fi, err := os.Stat(name)
 	if err != nil {
-		return nil, nil, cannot(err)
+		return nil, nil, err
 	}
-	if d := checkFileInfo(name, fi); d != nil {
-		return nil, nil, d
+	if err := checkFileInfo(name, fi); err != nil {
+		return nil, nil, err
 	}
 	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, nil, cannot(err)
+		return nil, nil, err
 	}
 	defer f.Close()
 	if fi, err = f.Stat(); err != nil {
-		return nil, nil, cannot(err)
+		return nil, nil, err
 	}
-	if d := checkFileInfo(name, fi); d != nil {
-		return nil, nil, d
+	if err := checkFileInfo(name, fi); err != nil {
+		return nil, nil, err
 	}
 	src, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
 	if err != nil {
-		return nil, nil, cannot(err)
+		return nil, nil, err
 	}
 	if len(src) > MaxFileBytes {
-		return nil, nil, tooLarge(name, fi.Size())
+		return nil, nil, tooLarge(name, int64(len(src)))
 	}
 	return src, fi, nil
 }
 
 // checkFileInfo refuses what is not a regular file of at most MaxFileBytes.
-func checkFileInfo(name string, fi os.FileInfo) *hcl.Diagnostic {
+func checkFileInfo(name string, fi os.FileInfo) error {
 	m := fi.Mode()
 	if m.IsRegular() {
 		if fi.Size() > MaxFileBytes {
@@ -206,14 +231,13 @@ func checkFileInfo(name string, fi os.FileInfo) *hcl.Diagnostic {
 	case m.IsDir():
 		kind = "a directory"
 	}
-	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Not a regular file",
-		Detail: fmt.Sprintf("%s is %s; -f reads regular files and directories of them only, so copy what it holds into a file and name that.", name, kind)}
+	return &fileError{"Not a regular file",
+		fmt.Sprintf("%s is %s; only regular files are read, so copy what it holds into a file and name that.", name, kind)}
 }
 
-func tooLarge(name string, size int64) *hcl.Diagnostic {
-	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "File too large",
-		Detail: fmt.Sprintf("%s is %d bytes, more than the %d (8 MiB) one file may hold; split it into several files in a directory.",
-			name, size, MaxFileBytes)}
+func tooLarge(name string, size int64) error {
+	return &fileError{"File too large", fmt.Sprintf("%s is %d bytes, more than the %d (8 MiB) one file may hold; split it into several files.",
+		name, size, MaxFileBytes)}
 }
 
 // sameFiles remembers files by identity (device and inode), so one file

@@ -59,7 +59,7 @@ func TestLoadPathsRefusesFIFO(t *testing.T) {
 			t.Errorf("-f %v: LoadPaths blocked on the FIFO until it was opened for writing; got %q", paths, out)
 			continue
 		}
-		want := "Not a regular file; " + fifo + " is a named pipe (FIFO); -f reads regular files and directories of them only"
+		want := "Not a regular file; " + fifo + " is a named pipe (FIFO); only regular files are read, so copy what it holds into a file and name that."
 		if !strings.HasPrefix(out, want) {
 			t.Errorf("-f %v: got %q, want %q...", paths, out, want)
 		}
@@ -163,7 +163,7 @@ func TestLoadPathsFileTooLarge(t *testing.T) {
 	}
 	f.Close()
 	_, out := loadLines(t, path)
-	want := fmt.Sprintf("File too large; %s is 8388609 bytes, more than the 8388608 (8 MiB) one file may hold; split it into several files in a directory.", path)
+	want := fmt.Sprintf("File too large; %s is 8388609 bytes, more than the 8388608 (8 MiB) one file may hold; split it into several files.", path)
 	if out != want {
 		t.Errorf("got %q, want %q", out, want)
 	}

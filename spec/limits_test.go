@@ -178,7 +178,7 @@ func TestNameTooLong(t *testing.T) {
 func TestTooManyTokens(t *testing.T) {
 	src := "network \"a\" {\n  labels = [" + strings.Repeat("1,", MaxTokens/2+10) + "]\n}\n"
 	lines := firstLines(t, src)
-	want := "f.hcl:2,1000005-1000006: File too complex; f.hcl holds more than 1000000 tokens (names, values, brackets, other symbols and line ends) by here, the most one file may hold; split it into several files in a directory."
+	want := "f.hcl:2,1000005-1000006: File too complex; f.hcl holds more than 1000000 tokens (names, values, brackets, other symbols and line ends) by here, the most one file may hold; split it into several files."
 	if len(lines) != 1 || lines[0] != want {
 		t.Errorf("got %.300q, want %q", lines, want)
 	}

@@ -45,9 +45,8 @@ const (
 // the file. sdnd's config file reader uses it too.
 func CheckSource(filename string, src []byte) hcl.Diagnostics {
 	if len(src) > MaxFileBytes {
-		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "File too large",
-			Detail: fmt.Sprintf("%s is %d bytes, more than the %d (8 MiB) one file may hold; split it into several files in a directory.",
-				filename, len(src), MaxFileBytes)}}
+		fe := tooLarge(filename, int64(len(src))).(*fileError)
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: fe.summary, Detail: fe.detail}}
 	}
 	s := &scanner{src: src, filename: filename}
 	s.run()
@@ -72,7 +71,7 @@ func (s *scanner) run() {
 	for s.i < len(s.src) && len(s.diags) < maxScanDiags {
 		if s.tokens > MaxTokens {
 			s.errorAt(s.i, 1, "File too complex", fmt.Sprintf(
-				"%s holds more than %d tokens (names, values, brackets, other symbols and line ends) by here, the most one file may hold; split it into several files in a directory.",
+				"%s holds more than %d tokens (names, values, brackets, other symbols and line ends) by here, the most one file may hold; split it into several files.",
 				s.filename, MaxTokens))
 			return
 		}
@@ -96,7 +95,7 @@ func (s *scanner) run() {
 			s.depth++
 			if s.depth > MaxDepth {
 				s.errorAt(s.i, 1, "Nesting too deep", fmt.Sprintf(
-					"Brackets nest more than %d deep here; values in these files are flat (a block holds strings, numbers, lists and maps), so this is not a spec file or it is damaged.",
+					"Brackets nest more than %d deep here, far deeper than any value sdn reads (strings, numbers, and lists and maps of them): the file is damaged or not an sdn file.",
 					MaxDepth))
 				return
 			}
