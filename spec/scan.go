@@ -60,19 +60,30 @@ type scanner struct {
 	filename string
 	i        int // the next byte
 	depth    int
+	maxDepth int // the deepest nesting seen
+	braces   int // hcl's lexer's count of { and }, which ends template sequences
 	tokens   int // about as many as hcl's lexer would make so far
 	diags    hcl.Diagnostics
+	stopped  bool // a limit was hit: nothing more is scanned
 }
 
-// run scans code until the end of the file, a nesting past MaxDepth, more
-// than MaxTokens tokens, or maxScanDiags problems. Every case but spaces
-// counts a token.
-func (s *scanner) run() {
-	for s.i < len(s.src) && len(s.diags) < maxScanDiags {
+// run scans the file as code.
+func (s *scanner) run() { s.code(false) }
+
+// code scans code until the end of the file or a limit: a nesting past
+// MaxDepth, more than MaxTokens tokens, or maxScanDiags problems. In a
+// template sequence (inTemplate) it returns after the '}' that closes it:
+// as in hcl's lexer, the one that brings the count of braces back to what
+// it was after the sequence's ${ or %{, whatever parentheses are open.
+// Every case but spaces counts a token.
+func (s *scanner) code(inTemplate bool) {
+	ret := s.braces
+	for s.i < len(s.src) && !s.stopped {
 		if s.tokens > MaxTokens {
 			s.errorAt(s.i, 1, "File too complex", fmt.Sprintf(
 				"%s holds more than %d tokens (names, values, brackets, other symbols and line ends) by here, the most one file may hold; split it into several files.",
 				s.filename, MaxTokens))
+			s.stopped = true
 			return
 		}
 		c := s.src[s.i]
@@ -91,16 +102,20 @@ func (s *scanner) run() {
 		case c == '"':
 			s.quoted()
 		case c == '<' && s.heredocStart():
-		case c == '(' || c == '[' || c == '{':
-			s.depth++
-			if s.depth > MaxDepth {
-				s.errorAt(s.i, 1, "Nesting too deep", fmt.Sprintf(
-					"Brackets nest more than %d deep here, far deeper than any value sdn reads (strings, numbers, and lists and maps of them): the file is damaged or not an sdn file.",
-					MaxDepth))
+		case c == '{':
+			s.braces++
+			s.open(1)
+		case c == '(' || c == '[':
+			s.open(1)
+		case c == '}':
+			s.depth = max(s.depth-1, 0)
+			s.i++
+			if inTemplate && s.braces == ret {
+				s.braces--
 				return
 			}
-			s.i++
-		case c == ')' || c == ']' || c == '}':
+			s.braces--
+		case c == ')' || c == ']':
 			s.depth = max(s.depth-1, 0)
 			s.i++
 		case c >= '0' && c <= '9':
@@ -115,6 +130,21 @@ func (s *scanner) run() {
 			s.other()
 		}
 	}
+}
+
+// open enters a nesting level at the n bytes of s.i (a bracket, or ${ or
+// %{), refusing one past MaxDepth.
+func (s *scanner) open(n int) {
+	s.depth++
+	s.maxDepth = max(s.maxDepth, s.depth)
+	if s.depth > MaxDepth {
+		s.errorAt(s.i, n, "Nesting too deep", fmt.Sprintf(
+			"Brackets nest more than %d deep here, far deeper than any value sdn reads (strings, numbers, and lists and maps of them): the file is damaged or not an sdn file.",
+			MaxDepth))
+		s.stopped = true
+		return
+	}
+	s.i += n
 }
 
 func (s *scanner) peek(n int) byte {
@@ -137,7 +167,7 @@ func (s *scanner) skipLine() {
 func (s *scanner) quoted() {
 	s.i++
 	s.tokens += 2 // the quotes and the text between
-	for s.i < len(s.src) {
+	for s.i < len(s.src) && !s.stopped {
 		switch c := s.src[s.i]; {
 		case c == '"':
 			s.i++
@@ -145,9 +175,7 @@ func (s *scanner) quoted() {
 		case c == '\\' && s.peek(1) != '\r' && s.peek(1) != '\n' && s.peek(1) != 0:
 			s.i += 2
 		case c == '$' || c == '%':
-			if !s.templateMark() {
-				return
-			}
+			s.templateMark()
 		default:
 			s.i++
 		}
@@ -155,9 +183,9 @@ func (s *scanner) quoted() {
 }
 
 // templateMark handles a '$' or '%' in a string: "$${" and "%%{" are
-// literal, "${" and "%{" start a template sequence, which is refused. It
-// returns false when the scan should stop.
-func (s *scanner) templateMark() bool {
+// literal, "${" and "%{" start a template sequence, which is refused and
+// then scanned as the code it holds, as hcl's lexer does.
+func (s *scanner) templateMark() {
 	c := s.src[s.i]
 	switch {
 	case s.peek(1) == c && s.peek(2) == '{':
@@ -170,14 +198,13 @@ func (s *scanner) templateMark() bool {
 		s.errorAt(s.i, 2, what+" is not supported", fmt.Sprintf(
 			"Values in these files are literals: %s...} is not evaluated here, so write the value itself; write %s for a literal %s.",
 			string(c)+"{", esc, string(c)+"{"))
-		if len(s.diags) >= maxScanDiags {
-			return false
+		s.braces++
+		if s.open(2); !s.stopped {
+			s.code(true)
 		}
-		s.i += 2
 	default:
 		s.i++
 	}
-	return true
 }
 
 // heredocStart scans a heredoc if one starts at s.i (<<EOT or <<-EOT, then
@@ -206,26 +233,27 @@ func (s *scanner) heredocStart() bool {
 		return false
 	}
 	s.i = j
-	for s.i < len(s.src) {
-		end := bytes.IndexByte(s.src[s.i:], '\n')
-		if end < 0 {
-			end = len(s.src) - s.i
-		} else if bytes.Equal(bytes.TrimSpace(s.src[s.i:s.i+end]), marker) {
-			s.i += end // the newline after the marker is code
-			return true
-		}
-		lineEnd := s.i + end
-		s.tokens++
-		for s.i < lineEnd {
-			if c := s.src[s.i]; c == '$' || c == '%' {
-				if !s.templateMark() {
-					return true
-				}
-				continue
+	atLineStart := true
+	for s.i < len(s.src) && !s.stopped {
+		if atLineStart {
+			end := bytes.IndexByte(s.src[s.i:], '\n')
+			if end >= 0 && bytes.Equal(bytes.TrimSpace(s.src[s.i:s.i+end]), marker) {
+				s.i += end // the newline after the marker is code
+				return true
 			}
-			s.i++
 		}
-		s.i = lineEnd + 1
+		switch c := s.src[s.i]; {
+		case c == '\n':
+			s.tokens++
+			s.i++
+			atLineStart = true
+		case c == '$' || c == '%':
+			s.templateMark()
+			atLineStart = false
+		default:
+			s.i++
+			atLineStart = false
+		}
 	}
 	return true
 }
@@ -351,10 +379,14 @@ func isIDContinue(r rune) bool {
 	return isIDStart(r) || unicode.In(r, unicode.Mn, unicode.Mc, unicode.Nd, unicode.Pc, unicode.Other_ID_Continue)
 }
 
-// errorAt records a problem at the n bytes from off.
+// errorAt records a problem at the n bytes from off; after maxScanDiags
+// the scan stops.
 func (s *scanner) errorAt(off, n int, summary, detail string) {
 	r := rangeAt(s.filename, s.src, off, n)
 	s.diags = append(s.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &r})
+	if len(s.diags) >= maxScanDiags {
+		s.stopped = true
+	}
 }
 
 // rangeAt is the source range of the n bytes at off: lines from 1, columns
