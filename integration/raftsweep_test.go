@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -180,6 +181,17 @@ func sweepFixture(t *testing.T) string {
 		d.mustSdnctl(t, "apply", "-f", writeFile(t, dir, fmt.Sprintf("m%d.hcl", k), b.String()))
 	}
 	d.mustSdnctl(t, "delete", "network", "m5")
+	// The first leader gives the cluster its id within a second of its
+	// election; a fixture stopped before has none, and every case's server
+	// would then draw another: wait for it.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if regexp.MustCompile(`"clusterId": "[^"]`).MatchString(d.mustSdnctl(t, "status", "-o", "json")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the fixture's server gave the cluster no id within 30s")
+		}
+	}
 	d.stop()
 	return d.dataDir
 }

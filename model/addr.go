@@ -41,21 +41,64 @@ func ParseIPv4Prefix(attr, s string) (netip.Prefix, error) {
 				ex = a.String() + "/24"
 			}
 			return p, &Problem{"Invalid CIDR", fmt.Sprintf(
-				"%s %q is an address, not a CIDR: add the prefix length, e.g. %q.", attr, s, ex)}
+				"%s %s is an address, not a CIDR: add the prefix length, e.g. %q.", attr, Quote(s), ex)}
 		}
 		return p, &Problem{"Invalid CIDR", fmt.Sprintf(
-			"%s %q is not a CIDR (%s); write an IPv4 address and a prefix length, e.g. \"10.128.0.0/14\".",
-			attr, s, netipReason(err))}
+			"%s %s is not a CIDR (%s); write an IPv4 address and a prefix length, e.g. \"10.128.0.0/14\".",
+			attr, Quote(s), netipReason(err))}
 	}
 	if !p.Addr().Is4() {
 		return p, &Problem{"IPv6 is not supported", fmt.Sprintf(
-			"%s %q is an IPv6 CIDR; only IPv4 is supported for now, e.g. \"10.128.0.0/14\".", attr, s)}
+			"%s %s is an IPv6 CIDR; only IPv4 is supported for now, e.g. \"10.128.0.0/14\".", attr, Quote(s))}
 	}
 	if p.Masked() != p {
 		return p, &Problem{"CIDR has host bits set", fmt.Sprintf(
-			"%s %q has bits set after its /%d prefix; did you mean %q?", attr, s, p.Bits(), p.Masked().String())}
+			"%s %s has bits set after its /%d prefix; did you mean %q?", attr, Quote(s), p.Bits(), p.Masked().String())}
 	}
 	return p, nil
+}
+
+// reservedRanges are the IPv4 blocks that are no unicast space a host
+// routes to a workload (RFC 6890), in address order.
+var reservedRanges = []struct {
+	p    netip.Prefix
+	name string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), `"this network"`},
+	{netip.MustParsePrefix("127.0.0.0/8"), "the loopback range"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "the link-local range"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "the multicast range"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "the reserved range (class E)"},
+}
+
+// CheckUsableRange refuses a workload or service range (cluster cidr,
+// service_cidr) that is in or overlaps a block hosts cannot route as
+// unicast: 0.0.0.0/8, loopback 127.0.0.0/8, link-local 169.254.0.0/16,
+// multicast 224.0.0.0/4 and class E 240.0.0.0/4 with the broadcast address
+// 255.255.255.255. The HCL decoder and the FSM both call it, so a file
+// sdnctl validates is one the servers accept. attr names the attribute.
+func CheckUsableRange(attr string, p netip.Prefix) error {
+	for _, r := range reservedRanges {
+		if !p.Overlaps(r.p) {
+			continue
+		}
+		rel := "overlaps"
+		if r.p.Bits() <= p.Bits() {
+			rel = "is in"
+		}
+		what := fmt.Sprintf("%s %s", r.name, r.p)
+		if r.p.Contains(netip.AddrFrom4([4]byte{255, 255, 255, 255})) {
+			what += " (with the broadcast address 255.255.255.255)"
+		}
+		ex := DefaultCIDR
+		if attr == "service_cidr" {
+			ex = DefaultServiceCIDR
+		}
+		return &Problem{"Reserved address range", fmt.Sprintf(
+			"%s %s %s %s; workload and service addresses must be unicast addresses hosts can route, so choose a private range, e.g. %q.",
+			attr, p, rel, what, ex)}
+	}
+	return nil
 }
 
 // ParseIPv4 parses a workload address such as "10.128.0.10" (IPv4 only).
@@ -68,14 +111,14 @@ func ParseIPv4(attr, s string) (netip.Addr, error) {
 	if err != nil {
 		if _, perr := netip.ParsePrefix(s); perr == nil {
 			return a, &Problem{"Invalid IP address", fmt.Sprintf(
-				"%s %q is a CIDR; write the address alone, without the prefix length, e.g. %q.", attr, s, s[:strings.IndexByte(s, '/')])}
+				"%s %s is a CIDR; write the address alone, without the prefix length, e.g. %q.", attr, Quote(s), s[:strings.IndexByte(s, '/')])}
 		}
 		return a, &Problem{"Invalid IP address", fmt.Sprintf(
-			"%s %q is not an IP address (%s); write an IPv4 address, e.g. \"10.128.0.10\".", attr, s, netipReason(err))}
+			"%s %s is not an IP address (%s); write an IPv4 address, e.g. \"10.128.0.10\".", attr, Quote(s), netipReason(err))}
 	}
 	if !a.Is4() {
 		return a, &Problem{"IPv6 is not supported", fmt.Sprintf(
-			"%s %q is an IPv6 address; only IPv4 is supported for now, e.g. \"10.128.0.10\".", attr, s)}
+			"%s %s is an IPv6 address; only IPv4 is supported for now, e.g. \"10.128.0.10\".", attr, Quote(s))}
 	}
 	return a, nil
 }
@@ -90,25 +133,27 @@ func ParseMAC(attr, s string) (string, error) {
 	hw, err := net.ParseMAC(s)
 	if err != nil || len(hw) != 6 {
 		return "", &Problem{"Invalid MAC address", fmt.Sprintf(
-			"%s %q is not an Ethernet MAC address; write six hex octets separated by colons, e.g. \"0a:58:0a:80:00:0a\".", attr, s)}
+			"%s %s is not an Ethernet MAC address; write six hex octets separated by colons, e.g. \"0a:58:0a:80:00:0a\".", attr, Quote(s))}
 	}
 	if hw[0]&1 == 1 {
 		return "", &Problem{"Invalid MAC address", fmt.Sprintf(
-			"%s %q is a multicast address (the first octet is odd); a workload needs a unicast MAC, e.g. \"0a:58:0a:80:00:0a\".", attr, s)}
+			"%s %s is a multicast address (the first octet is odd); a workload needs a unicast MAC, e.g. \"0a:58:0a:80:00:0a\".", attr, Quote(s))}
 	}
 	if string(hw) == "\x00\x00\x00\x00\x00\x00" {
 		return "", &Problem{"Invalid MAC address", fmt.Sprintf(
-			"%s %q is the all-zero address; omit mac to have one derived from the IP.", attr, s)}
+			"%s %s is the all-zero address; omit mac to have one derived from the IP.", attr, Quote(s))}
 	}
 	return hw.String(), nil
 }
 
 // netipReason trims net/netip's error down to the reason, e.g.
 // `ParseAddr("10.300.0.0"): IPv4 field has value >255` -> `IPv4 field has value >255`.
+// The reason may quote the rest of the input (`unexpected character (at
+// "...")`), so it is clipped.
 func netipReason(err error) string {
 	s := err.Error()
 	if i := strings.LastIndex(s, "): "); i >= 0 {
-		return s[i+3:]
+		s = s[i+3:]
 	}
-	return s
+	return clip(s)
 }

@@ -33,3 +33,9 @@ func FormatOver(size, limit int) (string, string) {
 	}
 	return s, l
 }
+
+// MaxApplyObjects is the most objects (the cluster block, networks and
+// workloads together) one apply may declare; the HCL decoder refuses more
+// before anything is sent. 100,000 labelled networks fit in
+// MaxRequestBytes, so what validates locally is not refused for its size.
+const MaxApplyObjects = 100000

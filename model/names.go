@@ -58,7 +58,7 @@ func ValidateLabelKey(k string) error {
 			return fmt.Errorf("the prefix is %d characters long, more than 253", len(prefix))
 		}
 		if err := validateSubdomain(prefix); err != nil {
-			return fmt.Errorf("the prefix %q is not a DNS subdomain: %v", prefix, err)
+			return fmt.Errorf("the prefix %s is not a DNS subdomain: %v", Quote(prefix), err)
 		}
 	}
 	if name == "" {
@@ -109,15 +109,15 @@ func validateSubdomain(s string) error {
 			return errors.New("it has an empty part between dots")
 		}
 		if len(part) > 63 {
-			return fmt.Errorf("its part %q is longer than 63 characters", part)
+			return fmt.Errorf("its part %s is longer than 63 characters", Quote(part))
 		}
 		for i, r := range part {
 			if !isLower(r) && !isDigit(r) && r != '-' {
-				return fmt.Errorf("it contains %q in part %q at position %d; only lowercase letters, digits, '-' and '.' are allowed", r, part, i+1)
+				return fmt.Errorf("it contains %q in part %s at position %d; only lowercase letters, digits, '-' and '.' are allowed", r, Quote(part), i+1)
 			}
 		}
 		if part[0] == '-' || part[len(part)-1] == '-' {
-			return fmt.Errorf("its part %q starts or ends with '-'", part)
+			return fmt.Errorf("its part %s starts or ends with '-'", Quote(part))
 		}
 	}
 	return nil

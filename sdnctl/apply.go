@@ -17,7 +17,7 @@ import (
 // filesFlag registers the repeatable -f flag of validate, plan and apply.
 func filesFlag(cmd *cobra.Command, paths *[]string) {
 	cmd.Flags().StringArrayVarP(paths, "file", "f", nil,
-		"HCL file or directory of .hcl files (repeatable)")
+		"HCL file, or directory of .hcl files (not its subdirectories: name them too) (repeatable)")
 	_ = cmd.MarkFlagRequired("file")
 }
 

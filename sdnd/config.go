@@ -19,6 +19,7 @@ import (
 	"github.com/sdn-dev/sdn/node/agent"
 	"github.com/sdn-dev/sdn/node/cnisrv"
 	"github.com/sdn-dev/sdn/pki"
+	"github.com/sdn-dev/sdn/spec"
 )
 
 // Defaults that are not empty.
@@ -145,7 +146,7 @@ type env struct {
 func machineEnv() env {
 	host, _ := os.Hostname()
 	_, err := os.Stat("/sys/module/openvswitch")
-	return env{hostname: host, kernelOVS: err == nil, readFile: os.ReadFile, usageOut: os.Stderr}
+	return env{hostname: host, kernelOVS: err == nil, readFile: spec.ReadFile, usageOut: os.Stderr}
 }
 
 // parseFlags reads the command line, then the --config file for what the

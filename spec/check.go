@@ -24,12 +24,13 @@ func (all *decoded) document() (*Document, hcl.Diagnostics) {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary,
 			Detail: fmt.Sprintf(format, args...), Subject: subject.Ptr()})
 	}
+	lines := lineIndex{}
 	at := func(ranges map[string]*sdnv1.SourceRange, key string) hcl.Range {
 		sr := ranges[key]
 		if sr == nil {
 			sr = ranges[""]
 		}
-		return fileRange(doc.Files, HCLRange(sr))
+		return lines.fileRange(doc.Files, HCLRange(sr))
 	}
 
 	for i, cs := range all.clusters {
@@ -46,8 +47,8 @@ func (all *decoded) document() (*Document, hcl.Diagnostics) {
 	for _, n := range all.networks {
 		if first := networks[n.Name]; first != nil {
 			errorf(at(n.Ranges, "name"), "Duplicate network",
-				"A network named %q is already declared at %s; network names are unique, so rename or remove one.",
-				n.Name, at(first.Ranges, "name"))
+				"A network named %s is already declared at %s; network names are unique, so rename or remove one.",
+				model.Quote(n.Name), at(first.Ranges, "name"))
 			continue
 		}
 		networks[n.Name] = n
@@ -57,8 +58,8 @@ func (all *decoded) document() (*Document, hcl.Diagnostics) {
 		}
 		if admin != nil {
 			errorf(at(n.Ranges, "admin"), "More than one admin network",
-				"Network %q is declared admin, but %q already is (%s); at most one network is admin (it gets VNID 0).",
-				n.Name, admin.Name, at(admin.Ranges, "admin"))
+				"Network %s is declared admin, but %s already is (%s); at most one network is admin (it gets VNID 0).",
+				model.Quote(n.Name), model.Quote(admin.Name), at(admin.Ranges, "admin"))
 			continue
 		}
 		admin = n
@@ -76,8 +77,8 @@ func (all *decoded) document() (*Document, hcl.Diagnostics) {
 		full := model.WorkloadKey(w.Network, w.Name)
 		if first := workloads[full]; first != nil && w.Network != "" {
 			errorf(at(w.Ranges, "name"), "Duplicate workload",
-				"A workload named %q on network %q is already declared at %s; workload names are unique within a network, so rename or remove one.",
-				w.Name, w.Network, at(first.Ranges, "name"))
+				"A workload named %s on network %s is already declared at %s; workload names are unique within a network, so rename or remove one.",
+				model.Quote(w.Name), model.Quote(w.Network), at(first.Ranges, "name"))
 			continue
 		}
 		workloads[full] = w
@@ -87,15 +88,15 @@ func (all *decoded) document() (*Document, hcl.Diagnostics) {
 		}
 		if first := ips[w.Ip]; first != nil {
 			errorf(at(w.Ranges, "ip"), "Duplicate IP address",
-				"ip %s of workload %q is already given to workload %q at %s; each workload needs its own address.",
-				w.Ip, full, model.WorkloadKey(first.Network, first.Name), at(first.Ranges, "ip"))
+				"ip %s of workload %s is already given to workload %s at %s; each workload needs its own address.",
+				w.Ip, model.Quote(full), model.Quote(model.WorkloadKey(first.Network, first.Name)), at(first.Ranges, "ip"))
 			continue
 		}
 		ips[w.Ip] = w
 		if a, err := netip.ParseAddr(w.Ip); err == nil && cidr.IsValid() && !cidr.Contains(a) {
 			errorf(at(w.Ranges, "ip"), "IP address outside the cluster CIDR",
-				"ip %s of workload %q is not in the cluster cidr %s (%s); choose an address in the node's block of it, or omit ip to have one allocated.",
-				w.Ip, full, cidr, at(doc.Cluster.Ranges, "cidr"))
+				"ip %s of workload %s is not in the cluster cidr %s (%s); choose an address in the node's block of it, or omit ip to have one allocated.",
+				w.Ip, model.Quote(full), cidr, at(doc.Cluster.Ranges, "cidr"))
 		}
 	}
 	return doc, diags

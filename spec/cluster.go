@@ -82,8 +82,8 @@ func decodeCluster(filename string, b *hcl.Block) (*sdnv1.ClusterSettings, hcl.D
 			cs.Isolation = mode
 		} else {
 			bl.errorf(attr.Expr.Range(), "Invalid isolation mode",
-				"isolation %q is not one of \"flat\" (all workloads talk), \"multitenant\" (networks are isolated; the admin network reaches all) or \"policy\" (policies decide).%s",
-				s, suggest(s, model.IsolationNames))
+				"isolation %s is not one of \"flat\" (all workloads talk), \"multitenant\" (networks are isolated; the admin network reaches all) or \"policy\" (policies decide).%s",
+				model.Quote(s), suggest(s, model.IsolationNames))
 		}
 	}
 
@@ -98,7 +98,7 @@ func decodeCluster(filename string, b *hcl.Block) (*sdnv1.ClusterSettings, hcl.D
 
 	if s, attr, ok := bl.str(attrs, "node_release_after"); ok {
 		if secs, err := model.ParseNodeReleaseAfter(s); err != nil {
-			bl.errorf(attr.Expr.Range(), "Invalid value", "node_release_after %q: %v.", s, err)
+			bl.errorf(attr.Expr.Range(), "Invalid value", "node_release_after %s: %v.", model.Quote(s), err)
 		} else {
 			cs.NodeReleaseAfterSeconds = secs
 		}
@@ -107,8 +107,8 @@ func decodeCluster(filename string, b *hcl.Block) (*sdnv1.ClusterSettings, hcl.D
 }
 
 // prefix decodes a CIDR attribute, or returns the default when it is absent.
-// raw is the canonical form when ok, else what was written ("" if not a
-// string).
+// A range hosts cannot route (model.CheckUsableRange) is refused. raw is the
+// canonical form when ok, else what was written ("" if not a string).
 func (b *block) prefix(attrs hcl.Attributes, name, def string) (p netip.Prefix, raw string, ok bool) {
 	s, attr, ok := b.str(attrs, name)
 	if attr == nil {
@@ -118,6 +118,9 @@ func (b *block) prefix(attrs hcl.Attributes, name, def string) (p netip.Prefix, 
 		return netip.Prefix{}, "", false
 	}
 	p, err := model.ParseIPv4Prefix(name, s)
+	if err == nil {
+		err = model.CheckUsableRange(name, p)
+	}
 	if err != nil {
 		b.errorf(attr.Expr.Range(), model.ProblemSummary(err, "Invalid CIDR"), "%s", err)
 		return netip.Prefix{}, s, false

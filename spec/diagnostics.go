@@ -38,27 +38,38 @@ func HCLRange(sr *sdnv1.SourceRange) hcl.Range {
 	}
 }
 
+// lineIndex caches, per file, the byte offset where each line starts, so
+// that filling many ranges (one per duplicate in a generated file) stays
+// linear in the file.
+type lineIndex map[string][]int
+
 // fileRange fills a range's byte offsets from the source of its file, when
 // known, so that other HCL tools can slice the source with it.
-func fileRange(files map[string]*hcl.File, r hcl.Range) hcl.Range {
+func (x lineIndex) fileRange(files map[string]*hcl.File, r hcl.Range) hcl.Range {
 	f := files[r.Filename]
 	if f == nil {
 		return r
 	}
-	r.Start.Byte = byteOffset(f.Bytes, r.Start)
-	r.End.Byte = byteOffset(f.Bytes, r.End)
+	starts, ok := x[r.Filename]
+	if !ok {
+		starts = []int{0}
+		for i, c := range f.Bytes {
+			if c == '\n' {
+				starts = append(starts, i+1)
+			}
+		}
+		x[r.Filename] = starts
+	}
+	r.Start.Byte = byteOffset(f.Bytes, starts, r.Start)
+	r.End.Byte = byteOffset(f.Bytes, starts, r.End)
 	return r
 }
 
-func byteOffset(src []byte, p hcl.Pos) int {
-	off := 0
-	for line := 1; line < p.Line; line++ {
-		i := bytes.IndexByte(src[off:], '\n')
-		if i < 0 {
-			return len(src)
-		}
-		off += i + 1
+func byteOffset(src []byte, starts []int, p hcl.Pos) int {
+	if p.Line < 1 || p.Line > len(starts) {
+		return len(src)
 	}
+	off := starts[p.Line-1]
 	for col := 1; col < p.Column && off < len(src) && src[off] != '\n'; col++ {
 		_, size := utf8.DecodeRune(src[off:])
 		off += size
@@ -151,31 +162,66 @@ func DiagnosticLine(d *hcl.Diagnostic) string {
 	return b.String()
 }
 
+// How much WriteDiagnostics shows: the first maxRendered diagnostics (the
+// rest are counted), and of a source line longer than snippetWidth
+// characters a window of that many, starting snippetLead before the range.
+const (
+	maxRendered  = 50
+	snippetWidth = 100
+	snippetLead  = 24
+)
+
 // WriteDiagnostics renders diagnostics for a terminal: for each, its
 // DiagnosticLine, then the source line(s) it points at with the range
 // marked, when the file is in files. Blocks are separated by a blank line.
+// After maxRendered diagnostics it says how many more there are.
 func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics) error {
 	var buf bytes.Buffer
+	lines := map[string][]string{} // split once per file
 	for i, d := range diags {
+		if i == maxRendered {
+			writeRest(&buf, diags[i:])
+			break
+		}
 		if i > 0 {
 			buf.WriteByte('\n')
 		}
 		buf.WriteString(DiagnosticLine(d))
 		buf.WriteByte('\n')
-		if d.Subject != nil {
-			if f := files[d.Subject.Filename]; f != nil {
-				writeSnippet(&buf, f.Bytes, *d.Subject)
+		if d.Subject == nil {
+			continue
+		}
+		if f := files[d.Subject.Filename]; f != nil {
+			ls, ok := lines[d.Subject.Filename]
+			if !ok {
+				ls = strings.Split(string(f.Bytes), "\n")
+				lines[d.Subject.Filename] = ls
 			}
+			writeSnippet(&buf, ls, *d.Subject)
 		}
 	}
 	_, err := w.Write(buf.Bytes())
 	return err
 }
 
+// writeRest counts the diagnostics not shown.
+func writeRest(buf *bytes.Buffer, rest hcl.Diagnostics) {
+	errs := len(rest.Errs())
+	var parts []string
+	if errs > 0 {
+		parts = append(parts, fmt.Sprintf("%d more %s", errs, map[bool]string{true: "error", false: "errors"}[errs == 1]))
+	}
+	if warns := len(rest) - errs; warns > 0 {
+		parts = append(parts, fmt.Sprintf("%d more %s", warns, map[bool]string{true: "warning", false: "warnings"}[warns == 1]))
+	}
+	fmt.Fprintf(buf, "\n... and %s not shown.\n", strings.Join(parts, " and "))
+}
+
 // writeSnippet prints the lines r covers, each followed by a line of carets
-// under the covered columns. Long ranges show their first and last lines.
-func writeSnippet(buf *bytes.Buffer, src []byte, r hcl.Range) {
-	lines := strings.Split(string(src), "\n")
+// under the covered columns. Long ranges show their first and last lines; a
+// long line shows a window of snippetWidth characters around the range,
+// "..." marking what is cut.
+func writeSnippet(buf *bytes.Buffer, lines []string, r hcl.Range) {
 	first, last := r.Start.Line, r.End.Line
 	if last > first && r.End.Column <= 1 {
 		last-- // the range ends at the start of a line: that line is not in it
@@ -190,31 +236,61 @@ func writeSnippet(buf *bytes.Buffer, src []byte, r hcl.Range) {
 			fmt.Fprintf(buf, "%*s | ...\n", width, "")
 			n = last
 		}
-		text := []rune(strings.TrimRight(lines[n-1], "\r"))
-		c0, c1 := 0, len(text)
+		text := strings.TrimRight(lines[n-1], "\r")
+		size := utf8.RuneCountInString(text)
+		c0, c1 := 0, size
 		if n == first {
-			c0 = min(max(r.Start.Column-1, 0), len(text))
+			c0 = min(max(r.Start.Column-1, 0), size)
 		} else {
 			for c0 < len(text) && (text[c0] == ' ' || text[c0] == '\t') {
 				c0++ // mark a continuation line from its text, not its indent
 			}
 		}
 		if n == r.End.Line {
-			c1 = min(max(r.End.Column-1, 0), len(text))
+			c1 = min(max(r.End.Column-1, 0), size)
 		}
 		if c1 <= c0 {
 			c1 = c0 + 1 // an empty range, or one at the end of the line
 		}
+		w0, w1 := 0, size
+		lead, trail := "", ""
+		if size > snippetWidth {
+			w0 = max(min(c0-snippetLead, size-snippetWidth), 0)
+			w1 = w0 + snippetWidth
+			if w0 > 0 {
+				lead = "..."
+			}
+			if w1 < size {
+				trail = "..."
+			}
+		}
 		var mark strings.Builder
-		for _, ch := range text[:c0] {
+		mark.WriteString(strings.Repeat(" ", len(lead)))
+		for _, ch := range runeRange(text, w0, max(min(c0, w1), w0)) {
 			if ch == '\t' {
 				mark.WriteByte('\t')
 			} else {
 				mark.WriteByte(' ')
 			}
 		}
-		mark.WriteString(strings.Repeat("^", c1-c0))
-		fmt.Fprintf(buf, "%*d | %s\n", width, n, string(text))
+		mark.WriteString(strings.Repeat("^", max(min(c1, w1)-max(c0, w0), 1)))
+		fmt.Fprintf(buf, "%*d | %s%s%s\n", width, n, lead, runeRange(text, w0, w1), trail)
 		fmt.Fprintf(buf, "%*s | %s\n", width, "", mark.String())
 	}
+}
+
+// runeRange returns the characters i to j (exclusive) of s.
+func runeRange(s string, i, j int) string {
+	start, end, k := len(s), len(s), 0
+	for off := range s {
+		if k == i {
+			start = off
+		}
+		if k == j {
+			end = off
+			break
+		}
+		k++
+	}
+	return s[start:end]
 }

@@ -26,8 +26,27 @@
 //	}
 //
 // The values above are the cluster defaults, so `cluster {}` is valid. IPv4
-// only for now. Values are literals: no variables or functions; null means
-// "use the default".
+// only for now; cidr and service_cidr must be unicast space hosts route
+// (model.CheckUsableRange: not 0/8, loopback, link-local, multicast or
+// class E). Values are literals: quoted strings, numbers, true, false,
+// null ("use the default"), and lists and maps of them. Variables,
+// functions, operators, parentheses and ${...} or %{...} are refused with a
+// diagnostic at them ($${ and %%{ are literal); nothing is evaluated.
+//
+// # Files and limits
+//
+// LoadPaths reads files and directories: a directory's files named *.hcl
+// (any case), not its subdirectories; a subdirectory that holds .hcl files
+// is an error unless it is named too, since apply --prune would delete
+// what it declares. Only regular files are read (a FIFO is refused, not
+// waited on), each once however it is named. Before hcl parses a file,
+// CheckSource refuses one of more than MaxFileBytes (8 MiB) or MaxTokens
+// (1,000,000) tokens, brackets nested deeper than MaxDepth (32) and names
+// longer than 63 bytes, so a hostile file is refused cheaply instead of
+// overflowing the parser's stack. The files together declare at most
+// model.MaxApplyObjects (100,000) objects. Messages quote at most 64 bytes
+// of a value (model.Quote), and WriteDiagnostics shows at most 50
+// diagnostics and a window of a long line.
 //
 // Decoding uses hcl body schemas, not gohcl, so every message is ours and
 // keeps its source range. Each decoded object carries Origin{HCL, file} and

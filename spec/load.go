@@ -2,15 +2,12 @@ package spec
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"sort"
-	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -19,7 +16,10 @@ type Document struct {
 	Cluster   *sdnv1.ClusterSettings // nil when no cluster block
 	Networks  []*sdnv1.Network       // in file order (files sorted by path)
 	Workloads []*sdnv1.Workload
-	Files     map[string]*hcl.File // parsed files by name, for diagnostics rendering
+	// Files holds the files' sources by name, for rendering diagnostics.
+	// Their Body is empty: syntax trees are dropped once decoded, so a
+	// document holds no more than its sources and objects.
+	Files map[string]*hcl.File
 }
 
 var fileSchema = &hcl.BodySchema{
@@ -30,9 +30,12 @@ var fileSchema = &hcl.BodySchema{
 	},
 }
 
-// LoadPaths reads files and directories (a directory: its *.hcl files, not
-// recursive, sorted by name). Files are decoded in path order; a file named
-// twice is read once. It returns all diagnostics found, not only the first
+// LoadPaths reads files and directories: a directory's *.hcl files (any
+// case of the extension), sorted by name, not its subdirectories, and it is
+// an error for a subdirectory to hold .hcl files unless it is named too (see
+// expandPaths). Only regular files are read, each at most MaxFileBytes.
+// Files are decoded in path order; a file named twice, by any spelling or
+// link, is read once. It returns all diagnostics found, not only the first
 // file's; the Document is non-nil even when diags has errors (Files filled,
 // for rendering).
 func LoadPaths(paths []string) (*Document, hcl.Diagnostics) {
@@ -44,12 +47,15 @@ func LoadPaths(paths []string) (*Document, hcl.Diagnostics) {
 	files, fdiags := expandPaths(paths)
 	diags = append(diags, fdiags...)
 	var all decoded
+	var read sameFiles
 	for _, name := range files {
-		src, err := os.ReadFile(name)
-		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
-				Summary: "Cannot read file", Detail: fmt.Sprintf("%v.", err)})
+		src, fi, d := readSource(name)
+		if d != nil {
+			diags = append(diags, d)
 			continue
+		}
+		if read.seen(fi) {
+			continue // the same file by another name or a link
 		}
 		diags = append(diags, all.parseFile(name, src)...)
 	}
@@ -57,53 +63,6 @@ func LoadPaths(paths []string) (*Document, hcl.Diagnostics) {
 	diags = append(diags, cdiags...)
 	sortDiags(diags, files)
 	return doc, diags
-}
-
-// expandPaths turns files and directories into a sorted list of files.
-func expandPaths(paths []string) ([]string, hcl.Diagnostics) {
-	var diags hcl.Diagnostics
-	seen := map[string]bool{}
-	var files []string
-	add := func(p string) {
-		p = filepath.Clean(p)
-		if !seen[p] {
-			seen[p] = true
-			files = append(files, p)
-		}
-	}
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
-				Summary: "Cannot read file", Detail: fmt.Sprintf("%v.", err)})
-			continue
-		}
-		if !fi.IsDir() {
-			add(p)
-			continue
-		}
-		entries, err := os.ReadDir(p)
-		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
-				Summary: "Cannot read directory", Detail: fmt.Sprintf("%v.", err)})
-			continue
-		}
-		n := 0
-		for _, e := range entries {
-			if e.Type().IsRegular() || e.Type()&os.ModeSymlink != 0 {
-				if strings.HasSuffix(e.Name(), ".hcl") {
-					add(filepath.Join(p, e.Name()))
-					n++
-				}
-			}
-		}
-		if n == 0 {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
-				Summary: "No HCL files", Detail: fmt.Sprintf("Directory %s holds no *.hcl files.", p)})
-		}
-	}
-	sort.Strings(files)
-	return files, diags
 }
 
 // Parse decodes one file's source. Checks that span objects (duplicates, one
@@ -124,24 +83,59 @@ type decoded struct {
 	clusters  []*sdnv1.ClusterSettings
 	networks  []*sdnv1.Network
 	workloads []*sdnv1.Workload
+	blocks    int // blocks seen in all files, decoded or not
 }
 
-// parseFile decodes one file and appends its objects.
+// maxObjects is model.MaxApplyObjects; tests lower it.
+var maxObjects = model.MaxApplyObjects
+
+// parseFile decodes one file and appends its objects. A file is checked
+// before it is parsed (CheckSource: size, nesting, no templates or
+// operators) and its values before they are decoded (CheckLiterals). Only
+// its source is kept (for rendering diagnostics), not its syntax tree.
 func (all *decoded) parseFile(filename string, src []byte) hcl.Diagnostics {
 	if all.files == nil {
 		all.files = map[string]*hcl.File{}
 	}
-	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
-	if file != nil {
-		all.files[filename] = file
+	all.files[filename] = &hcl.File{Body: hcl.EmptyBody(), Bytes: src}
+	if diags := CheckSource(filename, src); diags.HasErrors() {
+		return diags
 	}
+	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() || file == nil {
 		// Decoding a body the parser had to guess at only adds noise.
 		return diags
 	}
+	if ldiags := CheckLiterals(file.Body); ldiags.HasErrors() {
+		return append(diags, ldiags...)
+	}
 	content, cdiags := file.Body.Content(fileSchema)
 	diags = append(diags, cdiags...)
-	for _, b := range content.Blocks {
+	if d := all.count(content.Blocks); d != nil {
+		return append(diags, d)
+	}
+	return append(diags, all.decodeBlocks(filename, content.Blocks)...)
+}
+
+// count adds a file's blocks to the objects seen and refuses them all when
+// the total passes maxObjects, pointing at the first block past it.
+func (all *decoded) count(blocks hcl.Blocks) *hcl.Diagnostic {
+	before := all.blocks
+	all.blocks += len(blocks)
+	if all.blocks <= maxObjects {
+		return nil
+	}
+	first := blocks[max(maxObjects-before, 0)]
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Too many objects",
+		Detail: fmt.Sprintf("This is object %d of the files read (%d so far); one apply declares at most %d. Apply the files in parts, without --prune (which deletes what the files do not declare).",
+			before+max(maxObjects-before, 0)+1, all.blocks, maxObjects),
+		Subject: first.DefRange.Ptr()}
+}
+
+// decodeBlocks decodes a file's top-level blocks in order.
+func (all *decoded) decodeBlocks(filename string, blocks hcl.Blocks) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, b := range blocks {
 		switch b.Type {
 		case "cluster":
 			cs, d := decodeCluster(filename, b)

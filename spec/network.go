@@ -1,8 +1,6 @@
 package spec
 
 import (
-	"fmt"
-
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/sdn-dev/sdn/model"
@@ -20,7 +18,7 @@ var networkSchema = &hcl.BodySchema{
 // block is too broken to name a network.
 func decodeNetwork(filename string, b *hcl.Block) (*sdnv1.Network, hcl.Diagnostics) {
 	name := b.Labels[0]
-	bl := newBlock(fmt.Sprintf("network %q", name), b)
+	bl := newBlock("network "+model.Quote(name), b)
 	content, diags := b.Body.Content(networkSchema)
 	bl.diags = append(bl.diags, diags...)
 	attrs := bl.present(content)
@@ -32,8 +30,8 @@ func decodeNetwork(filename string, b *hcl.Block) (*sdnv1.Network, hcl.Diagnosti
 	}
 	if err := model.ValidateName(name); err != nil {
 		bl.errorf(b.LabelRanges[0], "Invalid network name",
-			"Network name %q is not a DNS label: %v. Names are 1-63 lowercase letters, digits and '-', start with a letter and end with a letter or digit, e.g. \"proj1\".",
-			name, err)
+			"Network name %s is not a DNS label: %v. Names are 1-63 lowercase letters, digits and '-', start with a letter and end with a letter or digit, e.g. \"proj1\".",
+			model.Quote(name), err)
 	}
 	if admin, _, ok := bl.boolean(attrs, "admin"); ok {
 		n.Admin = admin

@@ -240,21 +240,21 @@ func (b *block) labels(attrs hcl.Attributes) (map[string]string, bool) {
 				got = "null"
 			}
 			b.errorf(it.vRange, "Incorrect attribute value type",
-				`Label %q in %s must be a string, not %s: labels are a map of strings.%s`, key, b.what, got, hint)
+				`Label %s in %s must be a string, not %s: labels are a map of strings.%s`, model.Quote(key), b.what, got, hint)
 			ok = false
 			continue
 		}
 		val := it.v.AsString()
 		if err := model.ValidateLabelKey(key); err != nil {
-			b.errorf(it.kRange, "Invalid label key", "Label key %q in %s is not valid: %v.", key, b.what, err)
+			b.errorf(it.kRange, "Invalid label key", "Label key %s in %s is not valid: %v.", model.Quote(key), b.what, err)
 			ok = false
 		}
 		if err := model.ValidateLabelValue(val); err != nil {
-			b.errorf(it.vRange, "Invalid label value", "Value %q of label %q in %s is not valid: %v.", val, key, b.what, err)
+			b.errorf(it.vRange, "Invalid label value", "Value %s of label %s in %s is not valid: %v.", model.Quote(val), model.Quote(key), b.what, err)
 			ok = false
 		}
 		if first, dup := where[key]; dup {
-			b.errorf(it.kRange, "Duplicate label key", "Label %q in %s is already set at %s.", key, b.what, first)
+			b.errorf(it.kRange, "Duplicate label key", "Label %s in %s is already set at %s.", model.Quote(key), b.what, first)
 			ok = false
 		}
 		where[key] = it.kRange

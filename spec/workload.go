@@ -1,8 +1,6 @@
 package spec
 
 import (
-	"fmt"
-
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/sdn-dev/sdn/model"
@@ -23,7 +21,7 @@ var workloadSchema = &hcl.BodySchema{
 // bare-metal host or a VM attached by hand.
 func decodeWorkload(filename string, b *hcl.Block) (*sdnv1.Workload, hcl.Diagnostics) {
 	name := b.Labels[0]
-	bl := newBlock(fmt.Sprintf("workload %q", name), b)
+	bl := newBlock("workload "+model.Quote(name), b)
 	content, diags := b.Body.Content(workloadSchema)
 	bl.diags = append(bl.diags, diags...)
 	attrs := bl.present(content)
@@ -35,8 +33,8 @@ func decodeWorkload(filename string, b *hcl.Block) (*sdnv1.Workload, hcl.Diagnos
 	}
 	if err := model.ValidateName(name); err != nil {
 		bl.errorf(b.LabelRanges[0], "Invalid workload name",
-			"Workload name %q is not a DNS label: %v. Names are 1-63 lowercase letters, digits and '-', start with a letter and end with a letter or digit, e.g. \"db1\".",
-			name, err)
+			"Workload name %s is not a DNS label: %v. Names are 1-63 lowercase letters, digits and '-', start with a letter and end with a letter or digit, e.g. \"db1\".",
+			model.Quote(name), err)
 	}
 	bl.required(attrs, b.DefRange, map[string]string{
 		"network": `the network it joins, e.g. network = "proj1"`,
@@ -46,7 +44,7 @@ func decodeWorkload(filename string, b *hcl.Block) (*sdnv1.Workload, hcl.Diagnos
 	if s, attr, ok := bl.str(attrs, "network"); ok {
 		if err := model.ValidateName(s); err != nil {
 			bl.errorf(attr.Expr.Range(), "Invalid network name",
-				"network %q in %s is not a DNS label: %v.", s, bl.what, err)
+				"network %s in %s is not a DNS label: %v.", model.Quote(s), bl.what, err)
 		} else {
 			w.Network = s
 		}
@@ -54,7 +52,7 @@ func decodeWorkload(filename string, b *hcl.Block) (*sdnv1.Workload, hcl.Diagnos
 	if s, attr, ok := bl.str(attrs, "node"); ok {
 		if err := model.ValidateNodeName(s); err != nil {
 			bl.errorf(attr.Expr.Range(), "Invalid node name",
-				"node %q in %s is not a host name (a DNS subdomain): %v.", s, bl.what, err)
+				"node %s in %s is not a host name (a DNS subdomain): %v.", model.Quote(s), bl.what, err)
 		} else {
 			w.Node = s
 		}

@@ -62,11 +62,21 @@ func fillSettingDefaults(c *sdnv1.ClusterSettings) *sdnv1.ClusterSettings {
 // the hosts already registered.
 func checkSettings(vs *violations, tx *state.Tx, c *sdnv1.ClusterSettings, strict bool) {
 	bad := func(field, msg string) { vs.add(CodeInvalid, model.KindCluster, "", field, msg) }
+	// Reserved ranges are refused when set; one a cluster already holds
+	// (set before the rule) is kept, so its files still apply; and format 1
+	// entries are applied as they were (strict, exec.go).
+	stored := effectiveSettings(tx)
 	cidr, err := model.ParseIPv4Prefix("cidr", c.Cidr)
+	if err == nil && c.Cidr != stored.Cidr && strict {
+		err = model.CheckUsableRange("cidr", cidr)
+	}
 	if err != nil {
 		bad("cidr", err.Error())
 	}
 	svc, serr := model.ParseIPv4Prefix("service_cidr", c.ServiceCidr)
+	if serr == nil && c.ServiceCidr != stored.ServiceCidr && strict {
+		serr = model.CheckUsableRange("service_cidr", svc)
+	}
 	switch {
 	case serr != nil:
 		bad("service_cidr", serr.Error())
