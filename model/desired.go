@@ -22,11 +22,16 @@ type Desired struct {
 	Networks  map[string]*sdnv1.Network
 	Nodes     map[string]*sdnv1.Node
 	Workloads map[string]*sdnv1.Workload // by WorkloadKey
+	// Every policy (by PolicyKey), and the address groups this host's
+	// policies refer to (by name).
+	Policies      map[string]*sdnv1.Policy
+	AddressGroups map[string]*sdnv1.AddressGroup
 }
 
 // NewDesired returns an empty desired state at revision 0.
 func NewDesired() *Desired {
-	return &Desired{Networks: map[string]*sdnv1.Network{}, Nodes: map[string]*sdnv1.Node{}, Workloads: map[string]*sdnv1.Workload{}}
+	return &Desired{Networks: map[string]*sdnv1.Network{}, Nodes: map[string]*sdnv1.Node{}, Workloads: map[string]*sdnv1.Workload{},
+		Policies: map[string]*sdnv1.Policy{}, AddressGroups: map[string]*sdnv1.AddressGroup{}}
 }
 
 // Apply applies one revision's changes (or one snapshot chunk's puts).
@@ -47,6 +52,10 @@ func (d *Desired) Apply(changes []*sdnv1.ObjectChange, rev uint64) {
 			apply(d.Nodes, c.Name, c.Node, del)
 		case KindWorkload:
 			apply(d.Workloads, c.Name, c.Workload, del)
+		case KindPolicy:
+			apply(d.Policies, c.Name, c.Policy, del)
+		case KindAddressGroup:
+			apply(d.AddressGroups, c.Name, c.AddressGroup, del)
 		}
 	}
 	d.Revision = rev
@@ -64,10 +73,12 @@ func apply[T any](m map[string]*T, key string, obj *T, del bool) {
 // State returns the desired state as sorted lists (see State).
 func (d *Desired) State() *State {
 	return &State{
-		Cluster:   d.Cluster,
-		Networks:  sortedValues(d.Networks),
-		Nodes:     sortedValues(d.Nodes),
-		Workloads: sortedValues(d.Workloads),
+		Cluster:       d.Cluster,
+		Networks:      sortedValues(d.Networks),
+		Nodes:         sortedValues(d.Nodes),
+		Workloads:     sortedValues(d.Workloads),
+		Policies:      sortedValues(d.Policies),
+		AddressGroups: sortedValues(d.AddressGroups),
 	}
 }
 

@@ -11,6 +11,10 @@ const (
 	KindNetwork  Kind = "network"
 	KindNode     Kind = "node"
 	KindWorkload Kind = "workload"
+	KindPolicy   Kind = "policy"
+	// KindAddressGroup is derived by the servers from policies and
+	// workloads (package policy), never declared.
+	KindAddressGroup Kind = "addressgroup"
 )
 
 // Kinds named in refusals but not stored as objects of the state.
@@ -29,13 +33,16 @@ func WorkloadKey(network, name string) string { return network + "/" + name }
 
 // StoredKinds are the kinds of the objects the state holds, in the order a
 // whole state is rendered.
-var StoredKinds = []Kind{KindCluster, KindNetwork, KindNode, KindWorkload}
+var StoredKinds = []Kind{KindCluster, KindNetwork, KindNode, KindWorkload, KindPolicy, KindAddressGroup}
 
 // Plural is how a list of the kind is named ("networks"); the cluster, of
 // which there is one, has no plural.
 func (k Kind) Plural() string {
-	if k == KindCluster {
+	switch k {
+	case KindCluster:
 		return string(k)
+	case KindPolicy:
+		return "policies"
 	}
 	return string(k) + "s"
 }
@@ -44,7 +51,7 @@ func (k Kind) Plural() string {
 // takes it ("network", "networks"); ok is false for anything else.
 func ParseKind(s string) (k Kind, ok bool) {
 	for _, k := range StoredKinds {
-		if s == string(k) || s == k.Plural() || s == string(k)+"s" {
+		if s == string(k) || s == k.Plural() || s == string(k)+"s" || s == "address-group" || s == "address-groups" && k == KindAddressGroup {
 			return k, true
 		}
 	}

@@ -14,12 +14,17 @@ type State struct {
 	Networks  []*sdnv1.Network
 	Nodes     []*sdnv1.Node
 	Workloads []*sdnv1.Workload
+	// Policies by policy key ("network/name", or "name" cluster-wide);
+	// AddressGroups by name (a host's state holds those it needs).
+	Policies      []*sdnv1.Policy
+	AddressGroups []*sdnv1.AddressGroup
 }
 
 // Changes renders the state as a snapshot's puts: the cluster settings,
-// then networks, nodes and workloads, each in the order given.
+// then networks, nodes, workloads, policies and address groups, each in
+// the order given.
 func (s *State) Changes() []*sdnv1.ObjectChange {
-	out := make([]*sdnv1.ObjectChange, 0, 1+len(s.Networks)+len(s.Nodes)+len(s.Workloads))
+	out := make([]*sdnv1.ObjectChange, 0, 1+len(s.Networks)+len(s.Nodes)+len(s.Workloads)+len(s.Policies)+len(s.AddressGroups))
 	if s.Cluster != nil {
 		out = append(out, Put(KindCluster, ClusterObjectName, &sdnv1.ObjectChange{Cluster: s.Cluster}))
 	}
@@ -32,7 +37,23 @@ func (s *State) Changes() []*sdnv1.ObjectChange {
 	for _, w := range s.Workloads {
 		out = append(out, Put(KindWorkload, WorkloadKey(w.Network, w.Name), &sdnv1.ObjectChange{Workload: w}))
 	}
+	for _, p := range s.Policies {
+		out = append(out, Put(KindPolicy, PolicyKey(p), &sdnv1.ObjectChange{Policy: p}))
+	}
+	for _, g := range s.AddressGroups {
+		out = append(out, Put(KindAddressGroup, g.Name, &sdnv1.ObjectChange{AddressGroup: g}))
+	}
 	return out
+}
+
+// PolicyKey is the key a policy is stored and watched under: "network/name"
+// for a network's policy, "name" for a cluster-wide one (names have no
+// '/', so the two never collide).
+func PolicyKey(p *sdnv1.Policy) string {
+	if p.Network == "" {
+		return p.Name
+	}
+	return WorkloadKey(p.Network, p.Name)
 }
 
 // Put makes c a create of the object kind/name and returns it.

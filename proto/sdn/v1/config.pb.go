@@ -32,7 +32,8 @@ type ApplyRequest struct {
 	// Remove HCL-declared objects that are not in this request.
 	Prune bool `protobuf:"varint,4,opt,name=prune,proto3" json:"prune,omitempty"`
 	// Compute and return the changes, commit nothing (plan).
-	DryRun        bool `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	DryRun        bool      `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	Policies      []*Policy `protobuf:"bytes,6,rep,name=policies,proto3" json:"policies,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -100,6 +101,13 @@ func (x *ApplyRequest) GetDryRun() bool {
 		return x.DryRun
 	}
 	return false
+}
+
+func (x *ApplyRequest) GetPolicies() []*Policy {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
 }
 
 type ApplyResponse struct {
@@ -282,9 +290,9 @@ func (x *ApplyError) GetViolations() []*Violation {
 
 type DeleteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// "network", "workload" or "node".
+	// "network", "workload", "node" or "policy".
 	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	// For workloads: "network/name".
+	// For workloads and a network's policies: "network/name".
 	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -380,7 +388,8 @@ func (x *DeleteResponse) GetRevision() uint64 {
 
 type ListRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// "cluster", "networks", "nodes" or "workloads" (singular accepted).
+	// "cluster", "networks", "nodes", "workloads", "policies" or
+	// "addressgroups" (singular accepted).
 	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
 	// Only workloads of this network, when set.
 	Network string `protobuf:"bytes,2,opt,name=network,proto3" json:"network,omitempty"`
@@ -462,7 +471,10 @@ type ListResponse struct {
 	Workloads []*Workload      `protobuf:"bytes,5,rep,name=workloads,proto3" json:"workloads,omitempty"`
 	// ListStream: set on every page but the last. A stream that ends on a
 	// page with more set was cut off.
-	More          bool `protobuf:"varint,6,opt,name=more,proto3" json:"more,omitempty"`
+	More     bool      `protobuf:"varint,6,opt,name=more,proto3" json:"more,omitempty"`
+	Policies []*Policy `protobuf:"bytes,7,rep,name=policies,proto3" json:"policies,omitempty"`
+	// Derived, for debugging (`sdnctl get addressgroups`).
+	AddressGroups []*AddressGroup `protobuf:"bytes,8,rep,name=address_groups,json=addressGroups,proto3" json:"address_groups,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -539,17 +551,32 @@ func (x *ListResponse) GetMore() bool {
 	return false
 }
 
+func (x *ListResponse) GetPolicies() []*Policy {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+func (x *ListResponse) GetAddressGroups() []*AddressGroup {
+	if x != nil {
+		return x.AddressGroups
+	}
+	return nil
+}
+
 var File_sdn_v1_config_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_config_proto_rawDesc = "" +
 	"\n" +
-	"\x13sdn/v1/config.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\"\xcd\x01\n" +
+	"\x13sdn/v1/config.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\x1a\x13sdn/v1/policy.proto\"\xf9\x01\n" +
 	"\fApplyRequest\x121\n" +
 	"\acluster\x18\x01 \x01(\v2\x17.sdn.v1.ClusterSettingsR\acluster\x12+\n" +
 	"\bnetworks\x18\x02 \x03(\v2\x0f.sdn.v1.NetworkR\bnetworks\x12.\n" +
 	"\tworkloads\x18\x03 \x03(\v2\x10.sdn.v1.WorkloadR\tworkloads\x12\x14\n" +
 	"\x05prune\x18\x04 \x01(\bR\x05prune\x12\x17\n" +
-	"\adry_run\x18\x05 \x01(\bR\x06dryRun\"U\n" +
+	"\adry_run\x18\x05 \x01(\bR\x06dryRun\x12*\n" +
+	"\bpolicies\x18\x06 \x03(\v2\x0e.sdn.v1.PolicyR\bpolicies\"U\n" +
 	"\rApplyResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12(\n" +
 	"\achanges\x18\x02 \x03(\v2\x0e.sdn.v1.ChangeR\achanges\"\x8e\x01\n" +
@@ -573,14 +600,16 @@ const file_sdn_v1_config_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
 	"\anetwork\x18\x02 \x01(\tR\anetwork\x12\x12\n" +
 	"\x04node\x18\x03 \x01(\tR\x04node\x12\x14\n" +
-	"\x05stale\x18\x04 \x01(\bR\x05stale\"\xf2\x01\n" +
+	"\x05stale\x18\x04 \x01(\bR\x05stale\"\xdb\x02\n" +
 	"\fListResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x121\n" +
 	"\acluster\x18\x02 \x01(\v2\x17.sdn.v1.ClusterSettingsR\acluster\x12+\n" +
 	"\bnetworks\x18\x03 \x03(\v2\x0f.sdn.v1.NetworkR\bnetworks\x12\"\n" +
 	"\x05nodes\x18\x04 \x03(\v2\f.sdn.v1.NodeR\x05nodes\x12.\n" +
 	"\tworkloads\x18\x05 \x03(\v2\x10.sdn.v1.WorkloadR\tworkloads\x12\x12\n" +
-	"\x04more\x18\x06 \x01(\bR\x04more2\xec\x01\n" +
+	"\x04more\x18\x06 \x01(\bR\x04more\x12*\n" +
+	"\bpolicies\x18\a \x03(\v2\x0e.sdn.v1.PolicyR\bpolicies\x12;\n" +
+	"\x0eaddress_groups\x18\b \x03(\v2\x14.sdn.v1.AddressGroupR\raddressGroups2\xec\x01\n" +
 	"\rConfigService\x124\n" +
 	"\x05Apply\x12\x14.sdn.v1.ApplyRequest\x1a\x15.sdn.v1.ApplyResponse\x127\n" +
 	"\x06Delete\x12\x15.sdn.v1.DeleteRequest\x1a\x16.sdn.v1.DeleteResponse\x121\n" +
@@ -613,34 +642,39 @@ var file_sdn_v1_config_proto_goTypes = []any{
 	(*ClusterSettings)(nil), // 8: sdn.v1.ClusterSettings
 	(*Network)(nil),         // 9: sdn.v1.Network
 	(*Workload)(nil),        // 10: sdn.v1.Workload
-	(*Change)(nil),          // 11: sdn.v1.Change
-	(*SourceRange)(nil),     // 12: sdn.v1.SourceRange
-	(*Node)(nil),            // 13: sdn.v1.Node
+	(*Policy)(nil),          // 11: sdn.v1.Policy
+	(*Change)(nil),          // 12: sdn.v1.Change
+	(*SourceRange)(nil),     // 13: sdn.v1.SourceRange
+	(*Node)(nil),            // 14: sdn.v1.Node
+	(*AddressGroup)(nil),    // 15: sdn.v1.AddressGroup
 }
 var file_sdn_v1_config_proto_depIdxs = []int32{
 	8,  // 0: sdn.v1.ApplyRequest.cluster:type_name -> sdn.v1.ClusterSettings
 	9,  // 1: sdn.v1.ApplyRequest.networks:type_name -> sdn.v1.Network
 	10, // 2: sdn.v1.ApplyRequest.workloads:type_name -> sdn.v1.Workload
-	11, // 3: sdn.v1.ApplyResponse.changes:type_name -> sdn.v1.Change
-	12, // 4: sdn.v1.Violation.range:type_name -> sdn.v1.SourceRange
-	2,  // 5: sdn.v1.ApplyError.violations:type_name -> sdn.v1.Violation
-	8,  // 6: sdn.v1.ListResponse.cluster:type_name -> sdn.v1.ClusterSettings
-	9,  // 7: sdn.v1.ListResponse.networks:type_name -> sdn.v1.Network
-	13, // 8: sdn.v1.ListResponse.nodes:type_name -> sdn.v1.Node
-	10, // 9: sdn.v1.ListResponse.workloads:type_name -> sdn.v1.Workload
-	0,  // 10: sdn.v1.ConfigService.Apply:input_type -> sdn.v1.ApplyRequest
-	4,  // 11: sdn.v1.ConfigService.Delete:input_type -> sdn.v1.DeleteRequest
-	6,  // 12: sdn.v1.ConfigService.List:input_type -> sdn.v1.ListRequest
-	6,  // 13: sdn.v1.ConfigService.ListStream:input_type -> sdn.v1.ListRequest
-	1,  // 14: sdn.v1.ConfigService.Apply:output_type -> sdn.v1.ApplyResponse
-	5,  // 15: sdn.v1.ConfigService.Delete:output_type -> sdn.v1.DeleteResponse
-	7,  // 16: sdn.v1.ConfigService.List:output_type -> sdn.v1.ListResponse
-	7,  // 17: sdn.v1.ConfigService.ListStream:output_type -> sdn.v1.ListResponse
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	11, // 3: sdn.v1.ApplyRequest.policies:type_name -> sdn.v1.Policy
+	12, // 4: sdn.v1.ApplyResponse.changes:type_name -> sdn.v1.Change
+	13, // 5: sdn.v1.Violation.range:type_name -> sdn.v1.SourceRange
+	2,  // 6: sdn.v1.ApplyError.violations:type_name -> sdn.v1.Violation
+	8,  // 7: sdn.v1.ListResponse.cluster:type_name -> sdn.v1.ClusterSettings
+	9,  // 8: sdn.v1.ListResponse.networks:type_name -> sdn.v1.Network
+	14, // 9: sdn.v1.ListResponse.nodes:type_name -> sdn.v1.Node
+	10, // 10: sdn.v1.ListResponse.workloads:type_name -> sdn.v1.Workload
+	11, // 11: sdn.v1.ListResponse.policies:type_name -> sdn.v1.Policy
+	15, // 12: sdn.v1.ListResponse.address_groups:type_name -> sdn.v1.AddressGroup
+	0,  // 13: sdn.v1.ConfigService.Apply:input_type -> sdn.v1.ApplyRequest
+	4,  // 14: sdn.v1.ConfigService.Delete:input_type -> sdn.v1.DeleteRequest
+	6,  // 15: sdn.v1.ConfigService.List:input_type -> sdn.v1.ListRequest
+	6,  // 16: sdn.v1.ConfigService.ListStream:input_type -> sdn.v1.ListRequest
+	1,  // 17: sdn.v1.ConfigService.Apply:output_type -> sdn.v1.ApplyResponse
+	5,  // 18: sdn.v1.ConfigService.Delete:output_type -> sdn.v1.DeleteResponse
+	7,  // 19: sdn.v1.ConfigService.List:output_type -> sdn.v1.ListResponse
+	7,  // 20: sdn.v1.ConfigService.ListStream:output_type -> sdn.v1.ListResponse
+	17, // [17:21] is the sub-list for method output_type
+	13, // [13:17] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_config_proto_init() }
@@ -650,6 +684,7 @@ func file_sdn_v1_config_proto_init() {
 	}
 	file_sdn_v1_meta_proto_init()
 	file_sdn_v1_objects_proto_init()
+	file_sdn_v1_policy_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

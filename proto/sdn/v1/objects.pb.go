@@ -109,8 +109,12 @@ type ClusterSettings struct {
 	// before the leader releases them (removes the host), in seconds: 0 is
 	// the default (86400, a day); a negative value means never.
 	NodeReleaseAfterSeconds int64 `protobuf:"varint,11,opt,name=node_release_after_seconds,json=nodeReleaseAfterSeconds,proto3" json:"node_release_after_seconds,omitempty"`
-	unknownFields           protoimpl.UnknownFields
-	sizeCache               protoimpl.SizeCache
+	// Traffic from a workload's own host (health checks) is decided by the
+	// workload's ingress policies like any other; by default (false) it is
+	// always allowed.
+	HostTrafficByPolicy bool `protobuf:"varint,12,opt,name=host_traffic_by_policy,json=hostTrafficByPolicy,proto3" json:"host_traffic_by_policy,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *ClusterSettings) Reset() {
@@ -218,6 +222,13 @@ func (x *ClusterSettings) GetNodeReleaseAfterSeconds() int64 {
 		return x.NodeReleaseAfterSeconds
 	}
 	return 0
+}
+
+func (x *ClusterSettings) GetHostTrafficByPolicy() bool {
+	if x != nil {
+		return x.HostTrafficByPolicy
+	}
+	return false
 }
 
 // Network is a tenant network (a project) with its own VNID.
@@ -494,7 +505,10 @@ type Workload struct {
 	// Output: the workload's VNID (its network's).
 	Vnid uint32 `protobuf:"varint,11,opt,name=vnid,proto3" json:"vnid,omitempty"`
 	// Input only: source ranges by attribute name; "" is the whole block.
-	Ranges        map[string]*SourceRange `protobuf:"bytes,12,rep,name=ranges,proto3" json:"ranges,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Ranges map[string]*SourceRange `protobuf:"bytes,12,rep,name=ranges,proto3" json:"ranges,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Ports the workload declares by name, for policies (and services) to
+	// refer to; names unique per workload.
+	NamedPorts    []*NamedPort `protobuf:"bytes,13,rep,name=named_ports,json=namedPorts,proto3" json:"named_ports,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -613,11 +627,81 @@ func (x *Workload) GetRanges() map[string]*SourceRange {
 	return nil
 }
 
+func (x *Workload) GetNamedPorts() []*NamedPort {
+	if x != nil {
+		return x.NamedPorts
+	}
+	return nil
+}
+
+// NamedPort is a port a workload declares under a name, for policies and
+// services to refer to.
+type NamedPort struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "tcp" or "udp".
+	Protocol      string `protobuf:"bytes,2,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Port          uint32 `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NamedPort) Reset() {
+	*x = NamedPort{}
+	mi := &file_sdn_v1_objects_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NamedPort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NamedPort) ProtoMessage() {}
+
+func (x *NamedPort) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_objects_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NamedPort.ProtoReflect.Descriptor instead.
+func (*NamedPort) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *NamedPort) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NamedPort) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *NamedPort) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
 var File_sdn_v1_objects_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\n" +
-	"\x14sdn/v1/objects.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\"\x89\x04\n" +
+	"\x14sdn/v1/objects.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\"\xbe\x04\n" +
 	"\x0fClusterSettings\x12\x12\n" +
 	"\x04cidr\x18\x01 \x01(\tR\x04cidr\x12\x1f\n" +
 	"\vhost_prefix\x18\x02 \x01(\rR\n" +
@@ -632,7 +716,8 @@ const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\fmod_revision\x18\t \x01(\x04R\vmodRevision\x12;\n" +
 	"\x06ranges\x18\n" +
 	" \x03(\v2#.sdn.v1.ClusterSettings.RangesEntryR\x06ranges\x12;\n" +
-	"\x1anode_release_after_seconds\x18\v \x01(\x03R\x17nodeReleaseAfterSeconds\x1aN\n" +
+	"\x1anode_release_after_seconds\x18\v \x01(\x03R\x17nodeReleaseAfterSeconds\x123\n" +
+	"\x16host_traffic_by_policy\x18\f \x01(\bR\x13hostTrafficByPolicy\x1aN\n" +
 	"\vRangesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
 	"\x05value\x18\x02 \x01(\v2\x13.sdn.v1.SourceRangeR\x05value:\x028\x01\"\xb0\x03\n" +
@@ -669,7 +754,7 @@ const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\x16last_heartbeat_unix_ms\x18\f \x01(\x03R\x13lastHeartbeatUnixMs\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x87\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbb\x04\n" +
 	"\bWorkload\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\anetwork\x18\x02 \x01(\tR\anetwork\x12\x12\n" +
@@ -683,13 +768,19 @@ const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\apending\x18\n" +
 	" \x01(\tR\apending\x12\x12\n" +
 	"\x04vnid\x18\v \x01(\rR\x04vnid\x124\n" +
-	"\x06ranges\x18\f \x03(\v2\x1c.sdn.v1.Workload.RangesEntryR\x06ranges\x1a9\n" +
+	"\x06ranges\x18\f \x03(\v2\x1c.sdn.v1.Workload.RangesEntryR\x06ranges\x122\n" +
+	"\vnamed_ports\x18\r \x03(\v2\x11.sdn.v1.NamedPortR\n" +
+	"namedPorts\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aN\n" +
 	"\vRangesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
-	"\x05value\x18\x02 \x01(\v2\x13.sdn.v1.SourceRangeR\x05value:\x028\x01*j\n" +
+	"\x05value\x18\x02 \x01(\v2\x13.sdn.v1.SourceRangeR\x05value:\x028\x01\"O\n" +
+	"\tNamedPort\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bprotocol\x18\x02 \x01(\tR\bprotocol\x12\x12\n" +
+	"\x04port\x18\x03 \x01(\rR\x04port*j\n" +
 	"\tNodeState\x12\x1a\n" +
 	"\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10NODE_STATE_READY\x10\x01\x12\x13\n" +
@@ -709,43 +800,45 @@ func file_sdn_v1_objects_proto_rawDescGZIP() []byte {
 }
 
 var file_sdn_v1_objects_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sdn_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_sdn_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_sdn_v1_objects_proto_goTypes = []any{
 	(NodeState)(0),          // 0: sdn.v1.NodeState
 	(*ClusterSettings)(nil), // 1: sdn.v1.ClusterSettings
 	(*Network)(nil),         // 2: sdn.v1.Network
 	(*Node)(nil),            // 3: sdn.v1.Node
 	(*Workload)(nil),        // 4: sdn.v1.Workload
-	nil,                     // 5: sdn.v1.ClusterSettings.RangesEntry
-	nil,                     // 6: sdn.v1.Network.LabelsEntry
-	nil,                     // 7: sdn.v1.Network.RangesEntry
-	nil,                     // 8: sdn.v1.Node.LabelsEntry
-	nil,                     // 9: sdn.v1.Workload.LabelsEntry
-	nil,                     // 10: sdn.v1.Workload.RangesEntry
-	(IsolationMode)(0),      // 11: sdn.v1.IsolationMode
-	(*Origin)(nil),          // 12: sdn.v1.Origin
-	(*SourceRange)(nil),     // 13: sdn.v1.SourceRange
+	(*NamedPort)(nil),       // 5: sdn.v1.NamedPort
+	nil,                     // 6: sdn.v1.ClusterSettings.RangesEntry
+	nil,                     // 7: sdn.v1.Network.LabelsEntry
+	nil,                     // 8: sdn.v1.Network.RangesEntry
+	nil,                     // 9: sdn.v1.Node.LabelsEntry
+	nil,                     // 10: sdn.v1.Workload.LabelsEntry
+	nil,                     // 11: sdn.v1.Workload.RangesEntry
+	(IsolationMode)(0),      // 12: sdn.v1.IsolationMode
+	(*Origin)(nil),          // 13: sdn.v1.Origin
+	(*SourceRange)(nil),     // 14: sdn.v1.SourceRange
 }
 var file_sdn_v1_objects_proto_depIdxs = []int32{
-	11, // 0: sdn.v1.ClusterSettings.isolation:type_name -> sdn.v1.IsolationMode
-	12, // 1: sdn.v1.ClusterSettings.origin:type_name -> sdn.v1.Origin
-	5,  // 2: sdn.v1.ClusterSettings.ranges:type_name -> sdn.v1.ClusterSettings.RangesEntry
-	6,  // 3: sdn.v1.Network.labels:type_name -> sdn.v1.Network.LabelsEntry
-	12, // 4: sdn.v1.Network.origin:type_name -> sdn.v1.Origin
-	7,  // 5: sdn.v1.Network.ranges:type_name -> sdn.v1.Network.RangesEntry
-	12, // 6: sdn.v1.Node.origin:type_name -> sdn.v1.Origin
-	8,  // 7: sdn.v1.Node.labels:type_name -> sdn.v1.Node.LabelsEntry
-	9,  // 8: sdn.v1.Workload.labels:type_name -> sdn.v1.Workload.LabelsEntry
-	12, // 9: sdn.v1.Workload.origin:type_name -> sdn.v1.Origin
-	10, // 10: sdn.v1.Workload.ranges:type_name -> sdn.v1.Workload.RangesEntry
-	13, // 11: sdn.v1.ClusterSettings.RangesEntry.value:type_name -> sdn.v1.SourceRange
-	13, // 12: sdn.v1.Network.RangesEntry.value:type_name -> sdn.v1.SourceRange
-	13, // 13: sdn.v1.Workload.RangesEntry.value:type_name -> sdn.v1.SourceRange
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	12, // 0: sdn.v1.ClusterSettings.isolation:type_name -> sdn.v1.IsolationMode
+	13, // 1: sdn.v1.ClusterSettings.origin:type_name -> sdn.v1.Origin
+	6,  // 2: sdn.v1.ClusterSettings.ranges:type_name -> sdn.v1.ClusterSettings.RangesEntry
+	7,  // 3: sdn.v1.Network.labels:type_name -> sdn.v1.Network.LabelsEntry
+	13, // 4: sdn.v1.Network.origin:type_name -> sdn.v1.Origin
+	8,  // 5: sdn.v1.Network.ranges:type_name -> sdn.v1.Network.RangesEntry
+	13, // 6: sdn.v1.Node.origin:type_name -> sdn.v1.Origin
+	9,  // 7: sdn.v1.Node.labels:type_name -> sdn.v1.Node.LabelsEntry
+	10, // 8: sdn.v1.Workload.labels:type_name -> sdn.v1.Workload.LabelsEntry
+	13, // 9: sdn.v1.Workload.origin:type_name -> sdn.v1.Origin
+	11, // 10: sdn.v1.Workload.ranges:type_name -> sdn.v1.Workload.RangesEntry
+	5,  // 11: sdn.v1.Workload.named_ports:type_name -> sdn.v1.NamedPort
+	14, // 12: sdn.v1.ClusterSettings.RangesEntry.value:type_name -> sdn.v1.SourceRange
+	14, // 13: sdn.v1.Network.RangesEntry.value:type_name -> sdn.v1.SourceRange
+	14, // 14: sdn.v1.Workload.RangesEntry.value:type_name -> sdn.v1.SourceRange
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_objects_proto_init() }
@@ -760,7 +853,7 @@ func file_sdn_v1_objects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdn_v1_objects_proto_rawDesc), len(file_sdn_v1_objects_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

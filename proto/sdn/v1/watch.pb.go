@@ -141,6 +141,8 @@ type ObjectChange struct {
 	Network       *Network         `protobuf:"bytes,5,opt,name=network,proto3" json:"network,omitempty"`
 	Node          *Node            `protobuf:"bytes,6,opt,name=node,proto3" json:"node,omitempty"`
 	Workload      *Workload        `protobuf:"bytes,7,opt,name=workload,proto3" json:"workload,omitempty"`
+	Policy        *Policy          `protobuf:"bytes,8,opt,name=policy,proto3" json:"policy,omitempty"`
+	AddressGroup  *AddressGroup    `protobuf:"bytes,9,opt,name=address_group,json=addressGroup,proto3" json:"address_group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -220,6 +222,20 @@ func (x *ObjectChange) GetNode() *Node {
 func (x *ObjectChange) GetWorkload() *Workload {
 	if x != nil {
 		return x.Workload
+	}
+	return nil
+}
+
+func (x *ObjectChange) GetPolicy() *Policy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *ObjectChange) GetAddressGroup() *AddressGroup {
+	if x != nil {
+		return x.AddressGroup
 	}
 	return nil
 }
@@ -319,10 +335,10 @@ var File_sdn_v1_watch_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_watch_proto_rawDesc = "" +
 	"\n" +
-	"\x12sdn/v1/watch.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\"I\n" +
+	"\x12sdn/v1/watch.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\x1a\x13sdn/v1/policy.proto\"I\n" +
 	"\fWatchRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12%\n" +
-	"\x0eafter_revision\x18\x02 \x01(\x04R\rafterRevision\"\x86\x02\n" +
+	"\x0eafter_revision\x18\x02 \x01(\x04R\rafterRevision\"\xe9\x02\n" +
 	"\fObjectChange\x12 \n" +
 	"\x02op\x18\x01 \x01(\x0e2\x10.sdn.v1.ChangeOpR\x02op\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
@@ -330,7 +346,9 @@ const file_sdn_v1_watch_proto_rawDesc = "" +
 	"\acluster\x18\x04 \x01(\v2\x17.sdn.v1.ClusterSettingsR\acluster\x12)\n" +
 	"\anetwork\x18\x05 \x01(\v2\x0f.sdn.v1.NetworkR\anetwork\x12 \n" +
 	"\x04node\x18\x06 \x01(\v2\f.sdn.v1.NodeR\x04node\x12,\n" +
-	"\bworkload\x18\a \x01(\v2\x10.sdn.v1.WorkloadR\bworkload\"\xe0\x01\n" +
+	"\bworkload\x18\a \x01(\v2\x10.sdn.v1.WorkloadR\bworkload\x12&\n" +
+	"\x06policy\x18\b \x01(\v2\x0e.sdn.v1.PolicyR\x06policy\x129\n" +
+	"\raddress_group\x18\t \x01(\v2\x14.sdn.v1.AddressGroupR\faddressGroup\"\xe0\x01\n" +
 	"\n" +
 	"WatchEvent\x12*\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x16.sdn.v1.WatchEventTypeR\x04type\x12\x1a\n" +
@@ -369,20 +387,24 @@ var file_sdn_v1_watch_proto_goTypes = []any{
 	(*Network)(nil),         // 6: sdn.v1.Network
 	(*Node)(nil),            // 7: sdn.v1.Node
 	(*Workload)(nil),        // 8: sdn.v1.Workload
+	(*Policy)(nil),          // 9: sdn.v1.Policy
+	(*AddressGroup)(nil),    // 10: sdn.v1.AddressGroup
 }
 var file_sdn_v1_watch_proto_depIdxs = []int32{
-	4, // 0: sdn.v1.ObjectChange.op:type_name -> sdn.v1.ChangeOp
-	5, // 1: sdn.v1.ObjectChange.cluster:type_name -> sdn.v1.ClusterSettings
-	6, // 2: sdn.v1.ObjectChange.network:type_name -> sdn.v1.Network
-	7, // 3: sdn.v1.ObjectChange.node:type_name -> sdn.v1.Node
-	8, // 4: sdn.v1.ObjectChange.workload:type_name -> sdn.v1.Workload
-	0, // 5: sdn.v1.WatchEvent.type:type_name -> sdn.v1.WatchEventType
-	2, // 6: sdn.v1.WatchEvent.changes:type_name -> sdn.v1.ObjectChange
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	4,  // 0: sdn.v1.ObjectChange.op:type_name -> sdn.v1.ChangeOp
+	5,  // 1: sdn.v1.ObjectChange.cluster:type_name -> sdn.v1.ClusterSettings
+	6,  // 2: sdn.v1.ObjectChange.network:type_name -> sdn.v1.Network
+	7,  // 3: sdn.v1.ObjectChange.node:type_name -> sdn.v1.Node
+	8,  // 4: sdn.v1.ObjectChange.workload:type_name -> sdn.v1.Workload
+	9,  // 5: sdn.v1.ObjectChange.policy:type_name -> sdn.v1.Policy
+	10, // 6: sdn.v1.ObjectChange.address_group:type_name -> sdn.v1.AddressGroup
+	0,  // 7: sdn.v1.WatchEvent.type:type_name -> sdn.v1.WatchEventType
+	2,  // 8: sdn.v1.WatchEvent.changes:type_name -> sdn.v1.ObjectChange
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_watch_proto_init() }
@@ -392,6 +414,7 @@ func file_sdn_v1_watch_proto_init() {
 	}
 	file_sdn_v1_meta_proto_init()
 	file_sdn_v1_objects_proto_init()
+	file_sdn_v1_policy_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
