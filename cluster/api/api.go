@@ -43,6 +43,7 @@ type Server struct {
 	sdnv1.UnimplementedStatusServiceServer
 	sdnv1.UnimplementedClusterServiceServer
 	sdnv1.UnimplementedSnapshotServiceServer
+	sdnv1.UnimplementedPolicyServiceServer
 
 	cluster    *cluster.Server
 	realized   *cluster.Realization
@@ -116,6 +117,7 @@ func (s *Server) Install(g *grpc.Server) *health.Server {
 	sdnv1.RegisterStatusServiceServer(g, s)
 	sdnv1.RegisterClusterServiceServer(g, s)
 	sdnv1.RegisterSnapshotServiceServer(g, s)
+	sdnv1.RegisterPolicyServiceServer(g, s)
 	h := health.NewServer()
 	healthpb.RegisterHealthServer(g, h)
 	reflection.Register(g)

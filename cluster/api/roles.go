@@ -83,6 +83,11 @@ var methodAccess = map[string]access{
 	sdnv1.ClusterService_ListRevoked_FullMethodName:       anyRole,
 	sdnv1.ClusterService_StateHash_FullMethodName:         serverOnly,
 
+	sdnv1.PolicyService_ListPolicies_FullMethodName:  anyRole,
+	sdnv1.PolicyService_Verdict_FullMethodName:       anyRole,
+	sdnv1.PolicyService_Trace_FullMethodName:         anyRole,
+	sdnv1.PolicyService_LabelWorkload_FullMethodName: admin,
+
 	// A snapshot holds the whole state; a restore replaces it.
 	sdnv1.SnapshotService_Save_FullMethodName:    admin,
 	sdnv1.SnapshotService_Restore_FullMethodName: admin,

@@ -56,6 +56,11 @@ var routes = map[string]route{
 	sdnv1.ClusterService_ListRevoked_FullMethodName:       toLeader,
 	sdnv1.ClusterService_StateHash_FullMethodName:         local, // the leader compares them
 
+	sdnv1.PolicyService_ListPolicies_FullMethodName:  toLeader, // realized counts are the leader's
+	sdnv1.PolicyService_Verdict_FullMethodName:       toLeader, // linearizable
+	sdnv1.PolicyService_Trace_FullMethodName:         toLeader,
+	sdnv1.PolicyService_LabelWorkload_FullMethodName: toLeader,
+
 	sdnv1.SnapshotService_Save_FullMethodName:    toLeader, // linearizable
 	sdnv1.SnapshotService_Restore_FullMethodName: toLeader,
 }
