@@ -32,9 +32,11 @@ type RegisterNodeRequest struct {
 	// The id of the cluster whose state the host holds (empty for a host
 	// with none yet). A registration into another cluster is refused: an
 	// agent pointed at the wrong servers must not give its host up to them.
-	ClusterId     string `protobuf:"bytes,5,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ClusterId string `protobuf:"bytes,5,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	// Where the agent serves DatapathService (see Node.datapath_address).
+	DatapathAddress string `protobuf:"bytes,6,opt,name=datapath_address,json=datapathAddress,proto3" json:"datapath_address,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RegisterNodeRequest) Reset() {
@@ -98,6 +100,13 @@ func (x *RegisterNodeRequest) GetLabels() map[string]string {
 func (x *RegisterNodeRequest) GetClusterId() string {
 	if x != nil {
 		return x.ClusterId
+	}
+	return ""
+}
+
+func (x *RegisterNodeRequest) GetDatapathAddress() string {
+	if x != nil {
+		return x.DatapathAddress
 	}
 	return ""
 }
@@ -763,7 +772,7 @@ var File_sdn_v1_node_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_node_proto_rawDesc = "" +
 	"\n" +
-	"\x11sdn/v1/node.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\x1a\x12sdn/v1/watch.proto\"\x88\x02\n" +
+	"\x11sdn/v1/node.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\x1a\x12sdn/v1/watch.proto\"\xb3\x02\n" +
 	"\x13RegisterNodeRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vunderlay_ip\x18\x02 \x01(\tR\n" +
@@ -771,7 +780,8 @@ const file_sdn_v1_node_proto_rawDesc = "" +
 	"\funderlay_mtu\x18\x03 \x01(\rR\vunderlayMtu\x12?\n" +
 	"\x06labels\x18\x04 \x03(\v2'.sdn.v1.RegisterNodeRequest.LabelsEntryR\x06labels\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\x05 \x01(\tR\tclusterId\x1a9\n" +
+	"cluster_id\x18\x05 \x01(\tR\tclusterId\x12)\n" +
+	"\x10datapath_address\x18\x06 \x01(\tR\x0fdatapathAddress\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa6\x01\n" +

@@ -364,8 +364,12 @@ type Node struct {
 	// milliseconds); 0 when it has not since it became leader, and in stale
 	// reads and watches.
 	LastHeartbeatUnixMs int64 `protobuf:"varint,12,opt,name=last_heartbeat_unix_ms,json=lastHeartbeatUnixMs,proto3" json:"last_heartbeat_unix_ms,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// The address ("ip:port") of the host's datapath service
+	// (DatapathService: trace, rule counters), which the servers call; empty
+	// when the agent serves none.
+	DatapathAddress string `protobuf:"bytes,13,opt,name=datapath_address,json=datapathAddress,proto3" json:"datapath_address,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
@@ -480,6 +484,13 @@ func (x *Node) GetLastHeartbeatUnixMs() int64 {
 		return x.LastHeartbeatUnixMs
 	}
 	return 0
+}
+
+func (x *Node) GetDatapathAddress() string {
+	if x != nil {
+		return x.DatapathAddress
+	}
+	return ""
 }
 
 // Workload is an endpoint: a container, VM or static host on a network.
@@ -735,7 +746,7 @@ const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aN\n" +
 	"\vRangesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
-	"\x05value\x18\x02 \x01(\v2\x13.sdn.v1.SourceRangeR\x05value:\x028\x01\"\xf2\x03\n" +
+	"\x05value\x18\x02 \x01(\v2\x13.sdn.v1.SourceRangeR\x05value:\x028\x01\"\x9d\x04\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vunderlay_ip\x18\x02 \x01(\tR\n" +
@@ -751,7 +762,8 @@ const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\adrained\x18\n" +
 	" \x01(\bR\adrained\x12+\n" +
 	"\x12down_since_unix_ms\x18\v \x01(\x03R\x0fdownSinceUnixMs\x123\n" +
-	"\x16last_heartbeat_unix_ms\x18\f \x01(\x03R\x13lastHeartbeatUnixMs\x1a9\n" +
+	"\x16last_heartbeat_unix_ms\x18\f \x01(\x03R\x13lastHeartbeatUnixMs\x12)\n" +
+	"\x10datapath_address\x18\r \x01(\tR\x0fdatapathAddress\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbb\x04\n" +
