@@ -277,20 +277,50 @@ func vswitchdPID(l *lab.Lab, host int) int {
 // the default /23s) before it applies its HCL, and a block size cannot
 // change while hosts hold blocks, yet 3,333 workloads on one host need a
 // larger one; and agents realize once per revision, so thousands of
-// attaches to running agents take long to be realized. So host1's sdnd
-// runs first as a server alone (no agent) on the data directory and raft
-// address the lab gives host1 (integration/lab/up.go: HostDir/data,
-// HostIP:7421): hcl is applied, the hosts registered as their agents will
-// register (name, underlay address, MTU: they keep their blocks when they
-// do), ml.n workloads attached; then it stops and lab.Up starts host1's
-// server and agent on that state.
+// attaches to running agents take long to be realized. So seedServer runs
+// host1's sdnd first as a server alone: hcl applied, the hosts registered,
+// ml.n workloads attached; then lab.Up starts host1's server and agent on
+// that state.
 func (ml *memLab) seed(ctx context.Context, env *bench.Env, hcl string) (time.Duration, error) {
-	l := ml.lab
+	var took time.Duration
+	err := seedServer(ctx, ml.lab, hcl, func(conn *grpc.ClientConn) error {
+		env.Logf("lab: attaching %d workloads through the API over %d hosts and %d networks (no agent running yet)", ml.n, memLabHosts, memLabNetworks)
+		var err error
+		if took, _, err = attachMany(ctx, env, conn, 0, ml.n, func(i int) *sdnv1.Workload {
+			host, network := memLabPlacement(i)
+			return &sdnv1.Workload{Name: fmt.Sprintf("api-%05d", i), Network: memNetwork(network), Node: lab.HostName(host)}
+		}); err != nil {
+			return fmt.Errorf("attach: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for i := range ml.n {
+		host, _ := memLabPlacement(i)
+		ml.perHost[host]++
+	}
+	env.Logf("lab: attached %d in %v", ml.n, took.Round(time.Millisecond))
+	return took, nil
+}
+
+// seedServer prepares the raft state of a lab brought up UnderlayOnly
+// before any agent runs: host1's sdnd runs as a server alone on the data
+// directory and raft address the lab gives host1 (integration/lab/up.go:
+// HostDir/data, HostIP:7421), hcl (a file or directory) is applied, every
+// host of the lab registered as its agent will register (name, underlay
+// address, MTU: they keep their blocks when they do), load runs with a
+// connection to that server (nil: nothing more); then the server stops, and
+// lab.Up starts host1's server and agent on that state. This is how a lab
+// gets a cluster block (host_prefix) other than the default before its
+// hosts take their blocks.
+func seedServer(ctx context.Context, l *lab.Lab, hcl string, load func(*grpc.ClientConn) error) error {
 	sock := filepath.Join(l.HostDir(1), "seed.sock")
 	logPath := filepath.Join(l.HostDir(1), "seed-sdnd.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer logf.Close()
 	cmd := exec.Command("ip", "netns", "exec", l.HostNS(1), filepath.Join(l.Bin, "sdnd"),
@@ -298,7 +328,7 @@ func (ml *memLab) seed(ctx context.Context, env *bench.Env, hcl string) (time.Du
 		"--listen=unix:"+sock, "--raft-addr="+l.HostIP(1).String()+":7421", "--log-level=warn", "--insecure-plaintext")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("seed server: %w", err)
+		return fmt.Errorf("seed server: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -322,39 +352,35 @@ func (ml *memLab) seed(ctx context.Context, env *bench.Env, hcl string) (time.Du
 		}
 		select {
 		case <-exited:
-			return 0, fail("exited", fmt.Errorf("%v", cmd.ProcessState))
+			return fail("exited", fmt.Errorf("%v", cmd.ProcessState))
 		default:
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return 0, fail("sdnctl apply -f "+hcl, fmt.Errorf("%v: %s", err, out))
+			return fail("sdnctl apply -f "+hcl, fmt.Errorf("%v: %s", err, out))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer conn.Close()
+	mtu := l.UnderlayMTU()
+	if mtu == 0 {
+		mtu = lab.DefaultUnderlayMTU
+	}
 	nodes := sdnv1.NewNodeServiceClient(conn)
-	for h := 1; h <= memLabHosts; h++ {
+	for h := 1; h <= l.Hosts; h++ {
 		if _, err := nodes.Register(ctx, &sdnv1.RegisterNodeRequest{
-			Name: lab.HostName(h), UnderlayIp: l.HostIP(h).String(), UnderlayMtu: lab.DefaultUnderlayMTU,
+			Name: lab.HostName(h), UnderlayIp: l.HostIP(h).String(), UnderlayMtu: uint32(mtu),
 		}); err != nil {
-			return 0, fail("register "+lab.HostName(h), err)
+			return fail("register "+lab.HostName(h), err)
 		}
 	}
-	env.Logf("lab: attaching %d workloads through the API over %d hosts and %d networks (no agent running yet)", ml.n, memLabHosts, memLabNetworks)
-	took, _, err := attachMany(ctx, env, conn, 0, ml.n, func(i int) *sdnv1.Workload {
-		host, network := memLabPlacement(i)
-		return &sdnv1.Workload{Name: fmt.Sprintf("api-%05d", i), Network: memNetwork(network), Node: lab.HostName(host)}
-	})
-	if err != nil {
-		return 0, fail("attach", err)
+	if load != nil {
+		if err := load(conn); err != nil {
+			return fail("load", err)
+		}
 	}
-	for i := range ml.n {
-		host, _ := memLabPlacement(i)
-		ml.perHost[host]++
-	}
-	env.Logf("lab: attached %d in %v", ml.n, took.Round(time.Millisecond))
-	return took, nil
+	return nil
 }
