@@ -13,5 +13,6 @@ func All() []bench.Suite {
 		Dataplane(),
 		Megaflows(),
 		Raft(),
+		Policy(),
 	}
 }
