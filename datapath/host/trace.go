@@ -84,7 +84,7 @@ func traceFlow(h *flows.Host, p TracePacket) (string, error) {
 	}
 	switch p.Protocol {
 	case "tcp", "udp":
-		return fmt.Sprintf("%s,%s,nw_dst=%s,nw_ttl=64,tp_src=40000,tp_dst=%d", p.Protocol, in, p.Dst, p.Port), nil
+		return fmt.Sprintf("%s,%s,nw_dst=%s,nw_ttl=64,%s_src=40000,%s_dst=%d", p.Protocol, in, p.Dst, p.Protocol, p.Protocol, p.Port), nil
 	case "icmp":
 		return fmt.Sprintf("icmp,%s,nw_dst=%s,nw_ttl=64,icmp_type=8,icmp_code=0", in, p.Dst), nil
 	}
@@ -109,7 +109,20 @@ var (
 // parseTrace returns the table steps of ofproto/trace output, in order
 // (across the conntrack recirculation), and the last "Datapath actions".
 func parseTrace(raw string) (steps []traceStep, dpActions string) {
+	bridge := IntegrationBridge
 	for _, line := range strings.Split(raw, "\n") {
+		// Userspace tunneling traces the encapsulated packet through
+		// br-phy too: only br-int's tables are ours.
+		if b, ok := strings.CutPrefix(strings.TrimSpace(line), "bridge(\""); ok {
+			bridge = strings.TrimSuffix(b, "\")")
+			continue
+		}
+		if bridge != IntegrationBridge {
+			if a, ok := strings.CutPrefix(line, "Datapath actions: "); ok {
+				dpActions = strings.TrimSpace(a)
+			}
+			continue
+		}
 		if m := traceTable.FindStringSubmatch(line); m != nil {
 			t, _ := strconv.Atoi(m[1])
 			prio, _ := strconv.Atoi(m[3])
