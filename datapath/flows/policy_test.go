@@ -126,7 +126,6 @@ func ovsAccepts(t *testing.T, h *Host) {
 	}
 }
 
-
 const clientsKey = "in network proj1: workloads{role=client}"
 
 // policyScenario: proj1/web admits clients on tcp 80, 8000-8080 and the
