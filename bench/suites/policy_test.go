@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/sdn-dev/sdn/datapath/flows"
 	"github.com/sdn-dev/sdn/policy"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"github.com/sdn-dev/sdn/spec"
@@ -70,38 +69,5 @@ func TestPolicyHCLDecodes(t *testing.T) {
 				t.Errorf("tcp/%d: decided by %q of %q, want the-pair", port, d.GetRule(), d.GetPolicy())
 			}
 		}
-	}
-}
-
-// The flows figure's host selects all N local workloads and names a group
-// of M members.
-func TestPolicyFlowsHosts(t *testing.T) {
-	base, with := polFlowsHosts(20, 30)
-	if len(base.Local) != 20 || len(with.Local) != 20 {
-		t.Fatalf("%d and %d local workloads, want 20", len(base.Local), len(with.Local))
-	}
-	for _, w := range with.Local {
-		if len(w.Ingress.Slots) != 1 || len(w.Ingress.IsolatedBy) != 1 {
-			t.Fatalf("%s: %d ingress rules, isolated by %v; want the one rule and its policy", w.Name, len(w.Ingress.Slots), w.Ingress.IsolatedBy)
-		}
-	}
-	if len(with.AddressGroups) != 1 {
-		t.Fatalf("%d address groups, want 1", len(with.AddressGroups))
-	}
-	seen := map[string]bool{}
-	for _, ag := range with.AddressGroups {
-		for _, m := range ag.Members {
-			a := netip.MustParseAddr(m.Ip)
-			if base.Subnet.Contains(a) || seen[m.Ip] {
-				t.Errorf("peer %s is local or listed twice", m.Ip)
-			}
-			seen[m.Ip] = true
-		}
-	}
-	if len(seen) != 30 {
-		t.Errorf("%d peers, want 30", len(seen))
-	}
-	if n, m := len(flows.Compile(base)), len(flows.Compile(with)); m <= n {
-		t.Errorf("%d flows without the policy, %d with", n, m)
 	}
 }
