@@ -74,7 +74,6 @@ func TestCheckSelector(t *testing.T) {
 	}
 }
 
-
 // SelectorString is canonical: equal selectors render equally whatever the
 // order of their labels, expressions and values; nil and empty differ.
 func TestSelectorStringCanonical(t *testing.T) {
