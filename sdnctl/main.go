@@ -182,6 +182,7 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 		a.deleteCommand(),
 		a.nodeCommand(),
 		a.statusCommand(),
+		a.verdictCommand(),
 		a.clusterCommand(),
 		a.snapshotCommand(),
 		a.versionCommand(),
