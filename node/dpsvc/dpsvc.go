@@ -22,8 +22,9 @@ import (
 const DefaultPort = 7475
 
 // Packet is the packet to trace at this host: where it enters (a local
-// workload's port, by its "network/name", or the tunnel from a source
-// VNID) and its addresses, protocol and destination port.
+// workload's port, by its "network/name"; or, when InWorkload is empty,
+// the tunnel, carrying the source's VNID, which is 0 for the admin
+// network) and its addresses, protocol and destination port.
 type Packet struct {
 	InWorkload string
 	TunnelVNID uint32
@@ -94,8 +95,8 @@ func (s *Service) errorStatus(what string, err error) error {
 // protocol we trace, and a port for tcp and udp.
 func packetOf(req *sdnv1.DatapathTraceRequest) (Packet, error) {
 	p := Packet{InWorkload: req.InWorkload, TunnelVNID: req.TunnelVnid, Protocol: req.Protocol}
-	if (p.InWorkload == "") == (p.TunnelVNID == 0) {
-		return p, errors.New("give exactly one of in_workload (a local workload's network/name) and tunnel_vnid (the packet came over the tunnel)")
+	if p.InWorkload != "" && p.TunnelVNID != 0 {
+		return p, errors.New("give in_workload (a local workload's network/name) or tunnel_vnid (the packet came over the tunnel; empty in_workload), not both")
 	}
 	var err error
 	if p.Src, err = netip.ParseAddr(req.SrcIp); err != nil || !p.Src.Is4() {

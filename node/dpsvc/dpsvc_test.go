@@ -88,7 +88,6 @@ func TestTraceAndCountersPlaintext(t *testing.T) {
 		t.Fatalf("counters %v, %v", rc, err)
 	}
 	for _, bad := range []*sdnv1.DatapathTraceRequest{
-		{SrcIp: "10.0.0.1", DstIp: "10.0.0.2", Protocol: "tcp", Port: 80},                                  // no way in
 		{InWorkload: "a/b", TunnelVnid: 5, SrcIp: "10.0.0.1", DstIp: "10.0.0.2", Protocol: "tcp", Port: 1}, // two
 		{InWorkload: "a/b", SrcIp: "x", DstIp: "10.0.0.2", Protocol: "tcp", Port: 1},
 		{InWorkload: "a/b", SrcIp: "10.0.0.1", DstIp: "10.0.0.2", Protocol: "sctp", Port: 1},
