@@ -184,6 +184,7 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 		a.statusCommand(),
 		a.clusterCommand(),
 		a.snapshotCommand(),
+		a.traceCommand(),
 		a.versionCommand(),
 		a.tlsCommand(),
 	)
