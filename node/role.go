@@ -85,8 +85,12 @@ func Start(ctx context.Context, o Config, failed chan<- error) (*Role, error) {
 		return nil, err
 	}
 	dpLis, dpAddr, err := listenDatapath(o.DatapathListen, ip)
-	if err != nil {
+	if err != nil && o.DatapathListen != "" {
 		return nil, err
+	} else if err != nil {
+		// The default address: the host's main job goes on without
+		// traces and counters (the servers say this host cannot be asked).
+		log.Warn("no datapath service: the servers cannot trace packets or read rule counters on this host; free the port or set --datapath-listen", "err", err)
 	}
 	closeAll := func() {
 		if dpLis != nil {
