@@ -185,6 +185,7 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 		a.verdictCommand(),
 		a.clusterCommand(),
 		a.snapshotCommand(),
+		a.traceCommand(),
 		a.versionCommand(),
 		a.tlsCommand(),
 	)
