@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/sdn-dev/sdn/datapath/host"
 	"github.com/sdn-dev/sdn/node/dpsvc"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
@@ -45,28 +46,32 @@ func listenDatapath(spec string, underlay net.IP) (net.Listener, string, error) 
 	return lis, net.JoinHostPort(host, port), nil
 }
 
-// tracerOf is the host datapath as the datapath service sees it.
-//
-// TODO(merge): datapath/host gains Datapath.Trace(ctx, host.TracePacket)
-// and Datapath.RuleCounters(ctx) (the flows part of issue 12). Once they
-// are on main, replace this with an adapter:
-//
-//	type hostTracer struct{ dp *host.Datapath }
-//	func (h hostTracer) Trace(ctx context.Context, p dpsvc.Packet) (*sdnv1.HostTrace, error) {
-//		return h.dp.Trace(ctx, host.TracePacket{InWorkload: p.InWorkload, TunnelVNID: p.TunnelVNID,
-//			Src: p.Src, Dst: p.Dst, Protocol: p.Protocol, Port: p.Port})
-//	}
-//	func (h hostTracer) RuleCounters(ctx context.Context) ([]*sdnv1.HostRuleCounters, error) {
-//		return h.dp.RuleCounters(ctx)
-//	}
-//
-// and return hostTracer{dp.(*host.Datapath)} here.
-func tracerOf(hostDatapath) dpsvc.Tracer { return noTracer{} }
+// tracerOf is the host datapath as the datapath service sees it: the real
+// host datapath traces and counts; any other (a test's) answers that it
+// cannot.
+func tracerOf(dp hostDatapath) dpsvc.Tracer {
+	if h, ok := dp.(*host.Datapath); ok {
+		return hostTracer{h}
+	}
+	return noTracer{}
+}
 
-// noTracer answers that this build's datapath cannot trace.
+// hostTracer adapts the host datapath to the service's packet type.
+type hostTracer struct{ dp *host.Datapath }
+
+func (h hostTracer) Trace(ctx context.Context, p dpsvc.Packet) (*sdnv1.HostTrace, error) {
+	return h.dp.Trace(ctx, host.TracePacket{InWorkload: p.InWorkload, TunnelVNID: p.TunnelVNID,
+		Src: p.Src, Dst: p.Dst, Protocol: p.Protocol, Port: p.Port})
+}
+
+func (h hostTracer) RuleCounters(ctx context.Context) ([]*sdnv1.HostRuleCounters, error) {
+	return h.dp.RuleCounters(ctx)
+}
+
+// noTracer answers that this datapath cannot trace.
 type noTracer struct{}
 
-var errNoTrace = status.Error(codes.Unimplemented, "this agent's datapath cannot trace packets or read rule counters yet; upgrade sdnd on this host")
+var errNoTrace = status.Error(codes.Unimplemented, "this agent's datapath cannot trace packets or read rule counters")
 
 func (noTracer) Trace(context.Context, dpsvc.Packet) (*sdnv1.HostTrace, error) {
 	return nil, errNoTrace

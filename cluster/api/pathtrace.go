@@ -42,16 +42,6 @@ type tracePlan struct {
 	vnid     uint32 // the source's VNID, which the tunnel carries
 }
 
-// readPolicies returns the stored policies.
-//
-// TODO(merge): the policies' storage (tx.Policies(), the FSM/API part of
-// issue 12) is not on main yet; return tx.Policies() once it is. Until
-// then the model sees no policy, only the isolation mode's baseline.
-func readPolicies(tx *state.Tx) []*sdnv1.Policy {
-	_ = tx
-	return nil
-}
-
 // Trace traces one packet through the datapaths it crosses.
 func (s *Server) Trace(ctx context.Context, req *sdnv1.VerdictRequest) (*sdnv1.TraceResponse, error) {
 	if err := s.read(ctx, false); err != nil {
