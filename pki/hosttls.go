@@ -23,21 +23,7 @@ import (
 // of every caller. Every role completes the handshake; the service admits
 // servers only, per call, so others get a clear PermissionDenied.
 func HostServiceTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
-	pool, err := loadPool(caFile)
-	if err != nil {
-		return nil, err
-	}
-	kp, err := newKeyPair(certFile, keyFile, caFile, pool, x509.ExtKeyUsageClientAuth)
-	if err != nil {
-		return nil, err
-	}
-	return &tls.Config{
-		MinVersion:       tls.VersionTLS13,
-		ClientAuth:       tls.RequireAndVerifyClientCert,
-		ClientCAs:        pool,
-		GetCertificate:   func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return kp.get(), nil },
-		VerifyConnection: verifyRoles(allRoles),
-	}, nil
+	return acceptingTLS(certFile, keyFile, caFile, x509.ExtKeyUsageClientAuth)
 }
 
 // HostClientTLS returns the TLS configuration a server dials hosts'
