@@ -180,6 +180,7 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 		a.applyCommand(),
 		a.getCommand(),
 		a.deleteCommand(),
+		a.labelCommand(),
 		a.nodeCommand(),
 		a.statusCommand(),
 		a.verdictCommand(),

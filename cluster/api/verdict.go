@@ -45,14 +45,7 @@ func (s *Server) Verdict(ctx context.Context, req *sdnv1.VerdictRequest) (*sdnv1
 }
 
 // readPolicies reads every stored policy.
-//
-// TODO(merge): replace with tx.Policies() once the FSM's policy storage
-// lands on main; until then the servers store no policies, so a verdict is
-// decided by the hosts and the isolation baseline alone.
-func readPolicies(tx *state.Tx) []*sdnv1.Policy {
-	_ = tx
-	return nil
-}
+func readPolicies(tx *state.Tx) []*sdnv1.Policy { return tx.Policies() }
 
 // verdictState is what a verdict depends on, read at one revision.
 type verdictState struct {
