@@ -94,6 +94,11 @@ func checkRule(p *sdnv1.Policy, d Direction, i int, r *sdnv1.PolicyRule, names m
 	for j, port := range r.Ports {
 		if msg := checkPort(port); msg != "" {
 			add(fmt.Sprintf(".ports[%d]", j), "%s", msg)
+		} else if port.Name != "" && d == Egress && len(r.Peers) == 0 {
+			// The named port is the destination's: a host resolves it
+			// from the address groups of the rule's peers, and "any
+			// peer" has none.
+			add(fmt.Sprintf(".ports[%d]", j), "an egress rule with a named port needs peers whose workloads declare it; for any workload write `to { networks {} }`")
 		}
 	}
 	return ps

@@ -50,6 +50,11 @@ func TestCheck(t *testing.T) {
 		{func(p *sdnv1.Policy) { p.Ingress[0].Ports[0].EndPort = 0; p.Ingress[0].Ports[0].Port = 70000 }, "ingress[0].ports[0]"},
 		{func(p *sdnv1.Policy) { p.Ingress[0].Ports[1].Name = "-x" }, "ingress[0].ports[1]"},
 		{func(p *sdnv1.Policy) { p.Ingress[0].Ports[2].Port = 8 }, "ingress[0].ports[2]"},
+		// An egress named port is the peer's: "any peer" has no ports to
+		// resolve it from (a host knows only its address groups).
+		{func(p *sdnv1.Policy) {
+			p.Egress = append(p.Egress, &sdnv1.PolicyRule{Ports: []*sdnv1.PolicyPort{{Name: "http"}}})
+		}, "egress[1].ports[0]"},
 	} {
 		p := cloneOK(ok)
 		tc.mutate(p)
