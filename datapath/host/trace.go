@@ -156,13 +156,19 @@ func explainTrace(h *flows.Host, rules map[uint32]flows.RuleRef, raw string) *sd
 	t := &sdnv1.HostTrace{Raw: raw}
 	steps, dp := parseTrace(raw)
 	forwardedTo := ""
+	fromWorkload := len(steps) > 0 && workloadByPort(h, portIn(steps[0].match, "in_port=")) != nil
 	for _, s := range steps {
 		stage := flows.StageOf(s.table)
-		if stage == flows.ARP {
+		if stage == flows.ARP || (!fromWorkload && stage == flows.EgressPolicy) {
 			continue
 		}
 		ts := &sdnv1.TraceStep{Stage: string(stage)}
 		ts.Text = describeStep(h, rules, s, stage, ts)
+		if !fromWorkload && stage == flows.Egress && ts.Policy == "" && !s.drops() {
+			// Egress rules guard local workloads only: what arrives over
+			// the tunnel was judged on its source's host.
+			ts.Text = "not from a workload of this host: egress rules were applied on the sender's host"
+		}
 		if stage == flows.Forward {
 			for _, a := range s.actions {
 				if m := traceTunDst.FindStringSubmatch(a); m != nil {
