@@ -37,7 +37,7 @@ func (l *Lab) AttachDefaults(ctx context.Context) ([]*Workload, error) {
 	)
 	err = l.eachHost(func(i int) error {
 		for _, n := range names {
-			w, kept, err := l.attach(HostName(i), n, n, DemoLabels(HostName(i), n))
+			w, kept, err := l.attach(HostName(i), n, n, DemoLabels(HostName(i), n), nil)
 			if err != nil {
 				return err
 			}

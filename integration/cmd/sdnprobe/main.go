@@ -15,6 +15,8 @@
 //	sdnprobe serve -tcp 80,81 -udp 53                     accepts TCP and echoes UDP until SIGTERM; prints "ready"
 //	sdnprobe probe -targets IP:tcp:80,IP:udp:53 -timeout 400ms   tries every target at once; one line each:
 //	                                                      "TARGET ok" or "TARGET blocked: why"
+//	sdnprobe loop -targets ... -timeout 300ms -interval 20ms   tries them again and again until SIGTERM;
+//	                                                      one line per try: "START_UNIX_NANO TARGET ok|blocked"
 package main
 
 import (
@@ -32,7 +34,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: sdnprobe udp-send|udp-count|arp|arp-count|udp-seq-send|udp-seq-recv|http-serve|serve|probe [flags]")
+		fail("usage: sdnprobe udp-send|udp-count|arp|arp-count|udp-seq-send|udp-seq-recv|http-serve|serve|probe|loop [flags]")
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	iface := fs.String("iface", "eth0", "interface to send on")
@@ -78,6 +80,8 @@ func main() {
 		serve(*tcpPorts, *udpPorts)
 	case "probe":
 		probe(*targets, *timeout)
+	case "loop":
+		loop(*targets, *timeout, *interval)
 	default:
 		fail("unknown command " + os.Args[1])
 	}

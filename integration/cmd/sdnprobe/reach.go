@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -140,3 +141,43 @@ func udpEcho(addr string, timeout time.Duration) error {
 	}
 	return fmt.Errorf("no echo within %s", timeout)
 }
+
+// loop tries every target again and again (each round at once, a new
+// connection per TCP try) every interval until SIGTERM, printing one line
+// per try: "START_UNIX_NANO TARGET ok|blocked", START being when the try
+// began, so a caller can tell tries before and after an event apart.
+func loop(targets string, timeout, interval time.Duration) {
+	list := strings.Split(targets, ",")
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	var mu sync.Mutex
+	out := bufioWriter()
+	for {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for _, t := range list {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				word := "ok"
+				if reach(t, timeout) != nil {
+					word = "blocked"
+				}
+				mu.Lock()
+				fmt.Fprintf(out, "%d %s %s\n", start.UnixNano(), t, word)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		mu.Lock()
+		_ = out.Flush()
+		mu.Unlock()
+		select {
+		case <-sig:
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+func bufioWriter() *bufio.Writer { return bufio.NewWriter(os.Stdout) }
