@@ -16,17 +16,28 @@ type Stage string
 
 // The pipeline, in order. A stage's table number is its index.
 const (
-	Classify  Stage = "classify"
-	ARP       Stage = "arp"
-	Conntrack Stage = "conntrack"
-	Egress    Stage = "egress"
-	Forward   Stage = "forward"
-	Ingress   Stage = "ingress"
-	Output    Stage = "output"
+	Classify      Stage = "classify"
+	ARP           Stage = "arp"
+	Conntrack     Stage = "conntrack"
+	Egress        Stage = "egress"         // cluster-wide tier of egress rules
+	EgressPolicy  Stage = "egress-policy"  // network tier of egress rules, egress isolation
+	Forward       Stage = "forward"        // by destination
+	Ingress       Stage = "ingress"        // host exemption, cluster-wide tier of ingress rules
+	IngressPolicy Stage = "ingress-policy" // network tier of ingress rules, ingress isolation
+	Isolate       Stage = "isolation"      // the baseline of the isolation mode
+	Output        Stage = "output"
 )
 
 // Stages lists the pipeline in table order.
-var Stages = []Stage{Classify, ARP, Conntrack, Egress, Forward, Ingress, Output}
+var Stages = []Stage{Classify, ARP, Conntrack, Egress, EgressPolicy, Forward, Ingress, IngressPolicy, Isolate, Output}
+
+// StageOf returns the stage of a table number, "" when there is none.
+func StageOf(table uint8) Stage {
+	if int(table) < len(Stages) {
+		return Stages[table]
+	}
+	return ""
+}
 
 // Table returns a stage's table number.
 func (s Stage) Table() uint8 {
@@ -55,7 +66,24 @@ const (
 
 // Compile returns the integration bridge's flows for h, ordered by table,
 // then descending priority, then match.
-func Compile(h *Host) []ovs.Flow {
+func Compile(h *Host) []ovs.Flow { return CompileAll(h).Flows }
+
+// Compiled is the compiler's whole output: the flows, and what the rule
+// ids in their cookies stand for.
+type Compiled struct {
+	Flows []ovs.Flow
+	// Rules maps a policy flow's cookie category (ovs.CookieCategory) to
+	// the rule it realizes.
+	Rules map[uint32]RuleRef
+}
+
+// CompileAll compiles h, returning the flows and the rule table.
+//
+// The whole flow set goes to OVS in one atomic bundle (the reconciler in
+// datapath/ovs), so a new workload's classify flows, the only way its port
+// passes any traffic, arrive together with its policy flows: it never
+// sends or receives a packet its policies forbid.
+func CompileAll(h *Host) Compiled {
 	c := &compiler{h: h}
 	c.classify()
 	c.arp()
@@ -63,16 +91,19 @@ func Compile(h *Host) []ovs.Flow {
 	c.egress()
 	c.forward()
 	c.ingress()
+	c.isolation()
 	c.output()
+	c.policies()
 	slices.SortFunc(c.flows, func(a, b ovs.Flow) int {
 		return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.Match, b.Match))
 	})
-	return c.flows
+	return Compiled{Flows: c.flows, Rules: c.rules}
 }
 
 type compiler struct {
 	h     *Host
 	flows []ovs.Flow
+	rules map[uint32]RuleRef
 }
 
 func (c *compiler) add(s Stage, prio uint16, match, actions string, args ...any) {
@@ -136,9 +167,24 @@ func (c *compiler) conntrack() {
 	c.add(Conntrack, 0, "ip", "ct(table=%d,zone=%d)", Egress.Table(), ConntrackZone)
 }
 
+// Priorities of the fixed flows of the policy stages; the rules' levels
+// take the priorities below prioLevels (policy.go).
+const (
+	prioShortcut = 65000 // replies, related, invalid
+	prioHost     = 64000 // the host's own traffic to its workloads
+)
+
+// egress: replies and related packets of committed connections pass
+// unevaluated (egress → forward); invalid ones are dropped. Packets of a
+// connection's own direction go through the rules every time, so removing
+// the rule that allowed a connection stops it. The rules themselves are
+// added by policies().
 func (c *compiler) egress() {
-	c.add(Egress, 100, "ct_state=+inv+trk", "drop")
-	c.add(Egress, 0, "", "%s", gotoTable(Forward))
+	c.add(Egress, prioShortcut, "ct_state=+inv+trk", "drop")
+	c.add(Egress, prioShortcut, "ct_state=+est+rpl+trk", "%s", gotoTable(Forward))
+	c.add(Egress, prioShortcut, "ct_state=+rel+trk", "%s", gotoTable(Forward))
+	c.add(Egress, 0, "", "%s", gotoTable(EgressPolicy))
+	c.add(EgressPolicy, 0, "", "%s", gotoTable(Forward))
 }
 
 func (c *compiler) forward() {
@@ -174,19 +220,35 @@ func (c *compiler) forward() {
 	c.add(Forward, 0, "ip", "set_field:%s->eth_dst,load:%#x->%s,%s", gw, c.h.GatewayPort, regOutPort, gotoTable(Output))
 }
 
+// ingress: replies and related packets pass (ingress → output); so does
+// the host's own traffic to its workloads (its gateway address, from the
+// gateway port) unless the cluster wants it decided by policy. Then the
+// cluster-wide rules, the network's rules (policies()), and the baseline.
 func (c *compiler) ingress() {
+	c.add(Ingress, prioShortcut, "ct_state=+est+rpl+trk", "%s", gotoTable(Output))
+	c.add(Ingress, prioShortcut, "ct_state=+rel+trk", "%s", gotoTable(Output))
+	if !c.h.HostTrafficByPolicy && c.h.Gateway.IsValid() {
+		c.add(Ingress, prioHost, fmt.Sprintf("ip,in_port=%d,nw_src=%s", c.h.GatewayPort, c.h.Gateway), "%s", gotoTable(Output))
+	}
+	c.add(Ingress, 0, "", "%s", gotoTable(IngressPolicy))
+	c.add(IngressPolicy, 0, "", "%s", gotoTable(Isolate))
+}
+
+// isolation is the baseline for traffic no policy decided: the cluster's
+// isolation mode, by VNID.
+func (c *compiler) isolation() {
 	if c.h.Isolation == Flat {
-		c.add(Ingress, 0, "", "%s", gotoTable(Output))
+		c.add(Isolate, 0, "", "%s", gotoTable(Output))
 		return
 	}
 	// The hosts reach all and are reached by all.
-	c.add(Ingress, 100, fmt.Sprintf("reg0=%#x", model.HostVNID), "%s", gotoTable(Output))
-	c.add(Ingress, 100, fmt.Sprintf("reg1=%#x", model.HostVNID), "%s", gotoTable(Output))
+	c.add(Isolate, 100, fmt.Sprintf("reg0=%#x", model.HostVNID), "%s", gotoTable(Output))
+	c.add(Isolate, 100, fmt.Sprintf("reg1=%#x", model.HostVNID), "%s", gotoTable(Output))
 	if c.h.Isolation == Multitenant {
 		// The admin network too; in policy mode it is a network like any
 		// other, and policies (a later stage) decide for it.
-		c.add(Ingress, 100, "reg0=0", "%s", gotoTable(Output))
-		c.add(Ingress, 100, "reg1=0", "%s", gotoTable(Output))
+		c.add(Isolate, 100, "reg0=0", "%s", gotoTable(Output))
+		c.add(Isolate, 100, "reg1=0", "%s", gotoTable(Output))
 	}
 	var vnids []uint32
 	for _, w := range c.h.Local {
@@ -195,10 +257,10 @@ func (c *compiler) ingress() {
 	slices.Sort(vnids)
 	for _, v := range slices.Compact(vnids) {
 		if v != 0 || c.h.Isolation != Multitenant {
-			c.add(Ingress, 50, fmt.Sprintf("reg0=%#x,reg1=%#x", v, v), "%s", gotoTable(Output))
+			c.add(Isolate, 50, fmt.Sprintf("reg0=%#x,reg1=%#x", v, v), "%s", gotoTable(Output))
 		}
 	}
-	c.add(Ingress, 0, "", "drop")
+	c.add(Isolate, 0, "", "drop")
 }
 
 func (c *compiler) output() {

@@ -15,19 +15,45 @@
 //	           from the model; the host's ARP for other hosts' workloads is
 //	           answered with the virtual router MAC. Nothing floods.
 //	conntrack  IP goes through conntrack (zone 1); invalid is dropped.
-//	egress     the source's egress policy (the policy issue fills it; today
-//	           everything passes).
+//	egress     replies and related packets of committed connections pass
+//	           (to forward), invalid ones drop; then the cluster-wide tier
+//	           of egress rules for packets from local workloads (in_port):
+//	           allow → forward, deny → drop, pass → egress-policy.
+//	egress-policy  the network tier (allow → forward, deny → drop), then
+//	           the isolation drop of isolated workloads; else forward.
 //	forward    by destination: a local workload (reg1 = its VNID, reg2 = its
 //	           port, Ethernet rewritten), the gateway, another host's block
 //	           (tun_id = source VNID, tun_dst = that host, straight to
 //	           output), unknown cluster addresses dropped, the rest to the
 //	           gateway (the host routes it).
-//	ingress    isolation: hosts reach and are reached by all; flat passes
-//	           all; multitenant passes when either VNID is 0 (the admin
-//	           network) or both are equal; policy passes equal VNIDs only
-//	           (policies will decide the rest).
+//	ingress    replies and related pass (to output); the host's own
+//	           traffic (gateway port, gateway address) passes unless
+//	           host_traffic = "policy"; then the cluster-wide tier of
+//	           ingress rules for packets to local workloads (reg2).
+//	ingress-policy  the network tier, then the isolation drop; else on.
+//	isolation  the baseline, for what no policy decided: hosts reach and
+//	           are reached by all; flat passes all; multitenant passes when
+//	           either VNID is 0 (the admin network) or both are equal;
+//	           policy passes equal VNIDs only.
 //	output     new connections are committed to conntrack; out to reg2.
 //
-// Flows grow with local workloads, networks present locally and remote
-// hosts; never with products of workloads.
+// Policy (policy.go, parts.go): each rule realized on the host is an
+// OpenFlow conjunction (split when named ports resolve to different
+// numbers): dimension 1 the local workloads it applies to, 2 the peer
+// addresses (address-group members, CIDRs minus excepts), 3 the ports
+// (ranges as value/mask). A dimension the rule does not constrain is left
+// out; a rule with neither peers nor ports is plain flows per workload.
+// Every level (policy.LevelOf: tier, priority, action) has its own
+// priority, in policy.Compare order; rules of one level share dimension
+// flows (one flow, several conjunction actions). Two rules of one level
+// may both match a packet: OVS then picks either, and since a level has
+// one action only the counters can tell. Cookies carry a rule id
+// (Compiled.Rules), on the flows that decide (conj_id, plain, isolation),
+// each split into ct_state=+new and -new so counters give connections
+// and packets. Ids are hashes of stable keys, so one policy's change moves
+// no other policy's flows.
+//
+// Flows grow with local workloads, networks present locally, remote
+// hosts, rules, peer addresses and ports; never with products of them
+// (TestPolicyScale: 200 workloads × 200 peers in one rule, 804 flows).
 package flows

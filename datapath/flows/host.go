@@ -3,6 +3,9 @@ package flows
 import (
 	"net"
 	"net/netip"
+
+	"github.com/sdn-dev/sdn/policy"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // Isolation is who may reach whom.
@@ -34,6 +37,13 @@ type Host struct {
 	// Local workloads with their ports; Remote hosts with their blocks.
 	Local  []Workload
 	Remote []RemoteHost
+	// HostTrafficByPolicy: the host's own traffic to its workloads is
+	// decided by policy like any peer's (the cluster's host_traffic =
+	// "policy"); otherwise it is always let in.
+	HostTrafficByPolicy bool
+	// AddressGroups are the members of the peer groups the local
+	// workloads' rules name, by group name (policy.Group.Name).
+	AddressGroups map[string]*sdnv1.AddressGroup
 }
 
 // Workload is a local workload plugged into the integration bridge.
@@ -43,6 +53,18 @@ type Workload struct {
 	MAC  net.HardwareAddr
 	VNID uint32
 	Port int
+	// NamedPorts the workload declares (ingress rules' named ports resolve
+	// against them).
+	NamedPorts []*sdnv1.NamedPort
+	// The rules that apply to the workload, per direction, in evaluation
+	// order, and the policies that isolate it (policy.Applicable).
+	Ingress, Egress Rules
+}
+
+// Rules is what policy.Applicable returns for one workload and direction.
+type Rules struct {
+	Slots      []policy.Slot
+	IsolatedBy []string
 }
 
 // RemoteHost is another host reachable over the tunnel.

@@ -74,6 +74,12 @@ type Datapath struct {
 
 	plugMu  sync.Mutex
 	plugged map[string]time.Time // ports PlugWorkload added, not yet seen desired
+
+	// What the last Apply installed, for Trace and RuleCounters
+	// (counters.go, trace.go).
+	lastMu    sync.Mutex
+	lastHost  *flows.Host
+	lastRules map[uint32]flows.RuleRef
 }
 
 // New checks cfg and makes sure the integration bridge and its tunnel and
@@ -295,13 +301,13 @@ func (d *Datapath) Apply(ctx context.Context, m *model.Desired) (Result, error) 
 	// 6. Flows, in one atomic bundle.
 	fh := want.flowHost(ports)
 	res.Workloads = len(fh.Local)
-	compiled := flows.Compile(fh)
-	for k := range compiled {
-		compiled[k].Cookie = uint64(categoryIntegration)
-	}
-	if res.Flows, err = d.ovs.Reconcile(ctx, IntegrationBridge, d.cfg.Generation, compiled); err != nil {
+	// Policy flows carry their rule's id as cookie category (the rest
+	// categoryIntegration, 0), which RuleCounters and Trace read back.
+	compiled := flows.CompileAll(fh)
+	if res.Flows, err = d.ovs.Reconcile(ctx, IntegrationBridge, d.cfg.Generation, compiled.Flows); err != nil {
 		return fail(err)
 	}
+	d.remember(fh, compiled.Rules)
 	return res, nil
 }
 

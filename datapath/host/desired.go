@@ -12,6 +12,7 @@ import (
 	"github.com/sdn-dev/sdn/datapath/flows"
 	"github.com/sdn-dev/sdn/datapath/link"
 	"github.com/sdn-dev/sdn/model"
+	"github.com/sdn-dev/sdn/policy"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -35,6 +36,10 @@ type desired struct {
 	underlayIP netip.Addr // as the node registered it; may be invalid
 	local      []localWorkload
 	remote     []flows.RemoteHost
+	// Policy: the host's own traffic decided by policy, and the address
+	// groups this host's rules refer to.
+	hostTrafficByPolicy bool
+	groups              map[string]*sdnv1.AddressGroup
 }
 
 // localWorkload is a workload of this host and the name of its host veth.
@@ -109,6 +114,13 @@ func desiredState(m *model.Desired, nodeName string) (*desired, []string, error)
 		d.mtu = int(node.GetUnderlayMtu()) - vxlanOverhead
 	}
 
+	d.hostTrafficByPolicy = m.Cluster.GetHostTrafficByPolicy()
+	d.groups = m.AddressGroups
+	policies := make([]*sdnv1.Policy, 0, len(m.Policies))
+	for _, k := range slices.Sorted(maps.Keys(m.Policies)) {
+		policies = append(policies, m.Policies[k])
+	}
+
 	var warnings []string
 	for _, key := range slices.Sorted(maps.Keys(m.Workloads)) {
 		w := m.Workloads[key]
@@ -133,8 +145,10 @@ func desiredState(m *model.Desired, nodeName string) (*desired, []string, error)
 			continue
 		}
 		d.local = append(d.local, localWorkload{
-			Workload: flows.Workload{Name: key, IP: ip, MAC: mac, VNID: w.GetVnid()},
-			ifname:   ifname,
+			Workload: flows.Workload{Name: key, IP: ip, MAC: mac, VNID: w.GetVnid(), NamedPorts: w.GetNamedPorts(),
+				Ingress: rulesOf(policies, w, m.Networks[w.GetNetwork()], policy.Ingress),
+				Egress:  rulesOf(policies, w, m.Networks[w.GetNetwork()], policy.Egress)},
+			ifname: ifname,
 		})
 	}
 
@@ -169,6 +183,9 @@ func (d *desired) flowHost(ports map[string]int) *flows.Host {
 		TunnelPort:  tunnelOFPort,
 		GatewayPort: gatewayOFPort,
 		Remote:      d.remote,
+
+		HostTrafficByPolicy: d.hostTrafficByPolicy,
+		AddressGroups:       d.groups,
 	}
 	for _, w := range d.local {
 		if p := ports[w.ifname]; p > 0 {
@@ -177,4 +194,11 @@ func (d *desired) flowHost(ports map[string]int) *flows.Host {
 		}
 	}
 	return h
+}
+
+// rulesOf is what policy.Applicable says applies to w in dir: the one
+// ordering of rules the servers' verdict uses too.
+func rulesOf(policies []*sdnv1.Policy, w *sdnv1.Workload, n *sdnv1.Network, dir policy.Direction) flows.Rules {
+	slots, by := policy.Applicable(policies, w, n, dir)
+	return flows.Rules{Slots: slots, IsolatedBy: by}
 }

@@ -37,6 +37,14 @@
 // leaves such a port alone for a grace period while the workload travels
 // through the watch.
 //
+// Policy: desired.go gives each local workload the rules
+// policy.Applicable orders for it and hands the compiler the address
+// groups of Desired.AddressGroups. [Datapath.Trace] runs ofproto/trace on
+// br-int (the conntrack recirculation resumed as a new connection) and
+// names each step in our words from the stage of its table and the rule in
+// its cookie; [Datapath.RuleCounters] sums the statistics of the deciding
+// policy flows per policy, direction, rule and action.
+//
 // # The userspace datapath: what was learned here (OVS 3.1)
 //
 // Internal ports (sdn-gw0, and each bridge's own port) are tap devices in
