@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/types"
@@ -26,6 +28,9 @@ type NetConf struct {
 	Network string `json:"network,omitempty"`
 	// Socket is the agent's unix socket.
 	Socket string `json:"socket,omitempty"`
+	// NamedPorts are the workload's named ports, name to "tcp/8080",
+	// "udp/53" or "8080" (tcp); CNI_ARGS SDN_NAMED_PORTS= replaces them.
+	NamedPorts []*sdnv1.NamedPort `json:"-"`
 }
 
 // parseConf decodes the network configuration and checks the socket; the
@@ -47,6 +52,19 @@ func parseConf(stdin []byte) (*NetConf, error) {
 		}
 		if err := json.Unmarshal(v, f.dst); err != nil {
 			return nil, confError(f.name, "want a string, got %s", v)
+		}
+	}
+	if v, ok := raw["named_ports"]; ok && string(v) != "null" {
+		var m map[string]string
+		if err := json.Unmarshal(v, &m); err != nil {
+			return nil, confError("named_ports", "want an object of name to \"tcp/8080\", \"udp/53\" or \"8080\", got %s", v)
+		}
+		for _, name := range slices.Sorted(maps.Keys(m)) {
+			np, err := parseNamedPort(name, m[name])
+			if err != nil {
+				return nil, confError("named_ports", "%v", err)
+			}
+			c.NamedPorts = append(c.NamedPorts, np)
 		}
 	}
 	if c.Socket == "" {
@@ -78,9 +96,12 @@ type Args struct {
 	Network string // SDN_NETWORK
 	Name    string // SDN_NAME
 	IP      string // IP
-	PodNS   string // K8S_POD_NAMESPACE
-	Pod     string // K8S_POD_NAME
-	Labels  map[string]string
+	// NamedPorts from SDN_NAMED_PORTS ("http:tcp/8080,dns:udp/53"); nil
+	// when absent.
+	NamedPorts []*sdnv1.NamedPort
+	PodNS      string // K8S_POD_NAMESPACE
+	Pod        string // K8S_POD_NAME
+	Labels     map[string]string
 	// Dropped lists runtime metadata that could not become a label (a
 	// value that is not a valid label value), for the plugin's stderr.
 	Dropped []string
@@ -150,6 +171,12 @@ func parseArgs(s string) (*Args, error) {
 			a.Name = v
 		case k == "IP":
 			a.IP = v
+		case k == "SDN_NAMED_PORTS":
+			ports, err := parseNamedPortList(v)
+			if err != nil {
+				return nil, argsError("SDN_NAMED_PORTS=%q: %v", v, err)
+			}
+			a.NamedPorts = ports
 		case k == "K8S_POD_NAMESPACE":
 			a.PodNS = v
 			a.label(labelK8sNamespace, k, v)
@@ -215,6 +242,10 @@ func request(cmd string, containerID, netns, ifname string, conf *NetConf, args 
 	if len(args.Labels) > 0 {
 		req.Labels = maps.Clone(args.Labels)
 	}
+	req.NamedPorts = conf.NamedPorts
+	if args.NamedPorts != nil {
+		req.NamedPorts = args.NamedPorts
+	}
 	return req, nil
 }
 
@@ -262,4 +293,47 @@ func dnsLabel(s string) string {
 		out = strings.TrimRight(out[:54], "-") + "-" + shortHash(s)
 	}
 	return out
+}
+
+// parseNamedPortList reads SDN_NAMED_PORTS: "name:spec" pairs separated by
+// commas (CNI_ARGS separates its pairs with ';'), e.g.
+// "http:tcp/8080,dns:udp/53".
+func parseNamedPortList(s string) ([]*sdnv1.NamedPort, error) {
+	out := []*sdnv1.NamedPort{}
+	for item := range strings.SplitSeq(s, ",") {
+		if item == "" {
+			continue
+		}
+		name, spec, ok := strings.Cut(item, ":")
+		if !ok {
+			return nil, fmt.Errorf("%q is not NAME:PROTOCOL/PORT (e.g. http:tcp/8080)", item)
+		}
+		np, err := parseNamedPort(name, spec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, np)
+	}
+	return out, nil
+}
+
+// parseNamedPort reads one named port's spec: "tcp/8080", "udp/53", or a
+// bare port (tcp). The agent's servers check the name and the rest
+// (policy.CheckNamedPorts).
+func parseNamedPort(name, spec string) (*sdnv1.NamedPort, error) {
+	proto, port, ok := strings.Cut(spec, "/")
+	if !ok {
+		proto, port = "tcp", spec
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return nil, fmt.Errorf("named port %q: %q is not a port (1-65535); write tcp/8080, udp/53 or 8080", name, spec)
+	}
+	if proto != "tcp" && proto != "udp" {
+		return nil, fmt.Errorf("named port %q: protocol %q is not tcp or udp", name, proto)
+	}
+	if name == "" {
+		return nil, fmt.Errorf("a named port %q has no name", spec)
+	}
+	return &sdnv1.NamedPort{Name: name, Protocol: proto, Port: uint32(n)}, nil
 }

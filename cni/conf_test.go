@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -123,6 +124,36 @@ func TestRequest(t *testing.T) {
 		if req.Network != "proj1" || req.Name != "w-0123456789ab" || req.ContainerId != cid || req.Netns != "/run/netns/x" ||
 			req.Ifname != "eth0" || req.Labels["app"] != "web" {
 			t.Errorf("request = %v", req)
+		}
+	})
+	t.Run("named ports: config, and CNI_ARGS replaces them", func(t *testing.T) {
+		c, err := parseConf([]byte(`{"cniVersion":"1.0.0","name":"n","type":"sdn","network":"proj1","named_ports":{"http":"tcp/8080","dns":"udp/53","metrics":"9090"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		args, _ := parseArgs("app=web")
+		req, err := request("ADD", cid, "/n", "eth0", c, args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(req.NamedPorts); got != `[name:"dns" protocol:"udp" port:53 name:"http" protocol:"tcp" port:8080 name:"metrics" protocol:"tcp" port:9090]` {
+			t.Errorf("named ports from the config: %s", got)
+		}
+		args, err = parseArgs("SDN_NAMED_PORTS=web:tcp/80,q:udp/5353")
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ = request("ADD", cid, "/n", "eth0", c, args)
+		if len(req.NamedPorts) != 2 || req.NamedPorts[0].Name != "web" || req.NamedPorts[1].Protocol != "udp" || req.NamedPorts[1].Port != 5353 {
+			t.Errorf("named ports from CNI_ARGS: %v", req.NamedPorts)
+		}
+		for _, bad := range []string{"SDN_NAMED_PORTS=http", "SDN_NAMED_PORTS=http:sctp/1", "SDN_NAMED_PORTS=http:tcp/70000", "SDN_NAMED_PORTS=:80"} {
+			if _, err := parseArgs(bad); err == nil {
+				t.Errorf("%s accepted", bad)
+			}
+		}
+		if _, err := parseConf([]byte(`{"network":"proj1","named_ports":{"http":"tcp/x"}}`)); err == nil || !strings.Contains(err.Error(), `"named_ports"`) {
+			t.Errorf("bad named_ports in the config: %v", err)
 		}
 	})
 	t.Run("args network wins", func(t *testing.T) {

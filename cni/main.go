@@ -9,6 +9,7 @@
 //
 //	{"cniVersion":"1.0.0","name":"sdn-proj1","type":"sdn",
 //	 "network":"proj1",              // the sdn network; or CNI_ARGS SDN_NETWORK=
+//	 "named_ports":{"http":"tcp/8080","dns":"udp/53"},  // optional ("8080" is tcp)
 //	 "socket":"/run/sdn/cni.sock"}   // optional, this is the default
 //
 // CNI_ARGS (KEY=VALUE;...):
@@ -16,6 +17,8 @@
 //	SDN_NETWORK=proj1     the network, overriding the config's
 //	SDN_NAME=web1         the workload's name in its network
 //	IP=10.128.0.9         a requested address (must be in this host's block)
+//	SDN_NAMED_PORTS=http:tcp/8080,dns:udp/53
+//	                      the workload's named ports, replacing the config's
 //	K8S_POD_NAMESPACE, K8S_POD_NAME
 //	                      labels k8s.namespace, k8s.pod; name "<ns>-<pod>"
 //	NOMAD_ALLOC_ID, NOMAD_JOB_NAME (or NOMAD_JOB_ID), NOMAD_GROUP_NAME,

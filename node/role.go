@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/sdn-dev/sdn/datapath/ovs"
 	"github.com/sdn-dev/sdn/node/agent"
 	"github.com/sdn-dev/sdn/node/cnisrv"
+	"github.com/sdn-dev/sdn/node/dpsvc"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -38,6 +40,13 @@ type Config struct {
 	OVSDBDir          string
 	CNISocket         string
 	HeartbeatInterval time.Duration
+	// DatapathListen is where the datapath service (node/dpsvc: trace and
+	// rule counters, for the servers) listens: ip:port, "" for the
+	// underlay address on port dpsvc.DefaultPort, or DatapathListenOff.
+	DatapathListen string
+	// DatapathTLS is the service's mutual TLS (pki.HostServiceTLS); nil
+	// serves plaintext (--dev).
+	DatapathTLS *tls.Config
 	// AlsoServer says this sdnd is a server too: when the agent is refused
 	// the process keeps running, since a voter must not leave the quorum
 	// for its host's agent.
@@ -75,21 +84,37 @@ func Start(ctx context.Context, o Config, failed chan<- error) (*Role, error) {
 	if err != nil {
 		return nil, err
 	}
+	dpLis, dpAddr, err := listenDatapath(o.DatapathListen, ip)
+	if err != nil && o.DatapathListen != "" {
+		return nil, err
+	} else if err != nil {
+		// The default address: the host's main job goes on without
+		// traces and counters (the servers say this host cannot be asked).
+		log.Warn("no datapath service: the servers cannot trace packets or read rule counters on this host; free the port or set --datapath-listen", "err", err)
+	}
+	closeAll := func() {
+		if dpLis != nil {
+			dpLis.Close()
+		}
+	}
 	conn, err := dialServers(o.Servers, o.DialOptions)
 	if err != nil {
+		closeAll()
 		return nil, err
 	}
 	a, err := agent.New(conn, dp, agent.Config{
-		Node: o.NodeName, UnderlayIP: ip.String(), UnderlayMTU: uint32(mtu),
+		Node: o.NodeName, UnderlayIP: ip.String(), UnderlayMTU: uint32(mtu), DatapathAddress: dpAddr,
 		StatePath: statePath, Logger: log, HeartbeatInterval: o.HeartbeatInterval,
 	})
 	if err != nil {
 		conn.Close()
+		closeAll()
 		return nil, err
 	}
 	lis, err := cnisrv.ListenUnix(o.CNISocket)
 	if err != nil {
 		conn.Close()
+		closeAll()
 		return nil, fmt.Errorf("CNI socket: %w", err)
 	}
 	cni := cnisrv.New(cnisrv.Config{
@@ -99,7 +124,7 @@ func Start(ctx context.Context, o Config, failed chan<- error) (*Role, error) {
 
 	actx, cancel := context.WithCancel(ctx)
 	r := &Role{cancel: cancel, done: make(chan struct{}), conn: conn, dp: dp}
-	runDone, cniDone := make(chan struct{}), make(chan struct{})
+	runDone, cniDone, dpDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(runDone)
 		if err := a.Run(actx); err != nil {
@@ -119,12 +144,22 @@ func Start(ctx context.Context, o Config, failed chan<- error) (*Role, error) {
 			report(failed, err)
 		}
 	}()
-	go func() { <-runDone; <-cniDone; close(r.done) }()
+	go func() {
+		defer close(dpDone)
+		if dpLis == nil {
+			return
+		}
+		svc := dpsvc.New(o.NodeName, tracerOf(dp))
+		if err := dpsvc.Serve(actx, dpLis, svc, o.DatapathTLS, log.With("component", "datapath-service")); err != nil {
+			report(failed, err)
+		}
+	}()
+	go func() { <-runDone; <-cniDone; <-dpDone; close(r.done) }()
 	if o.Started != nil {
 		go o.Started(actx, conn)
 	}
 	log.Info("agent started", "node", o.NodeName, "servers", strings.Join(o.Servers, ","), "underlay", o.UnderlayIface,
-		"underlay_ip", ip, "underlay_mtu", mtu, "datapath", o.Datapath, "ovs_rundir", o.OVSRunDir, "cni_socket", o.CNISocket)
+		"underlay_ip", ip, "underlay_mtu", mtu, "datapath_service", dpAddr, "datapath", o.Datapath, "ovs_rundir", o.OVSRunDir, "cni_socket", o.CNISocket)
 	return r, nil
 }
 

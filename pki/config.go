@@ -22,11 +22,17 @@ import (
 // that CA, has expired, or may not serve TLS (a client's or a host-less
 // agent's certificate).
 func ServerTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
+	return acceptingTLS(certFile, keyFile, caFile, x509.ExtKeyUsageServerAuth)
+}
+
+// acceptingTLS is the configuration of a listener whose own certificate
+// must allow usage, admitting every role of the CA's certificates.
+func acceptingTLS(certFile, keyFile, caFile string, usage x509.ExtKeyUsage) (*tls.Config, error) {
 	pool, err := loadPool(caFile)
 	if err != nil {
 		return nil, err
 	}
-	kp, err := newKeyPair(certFile, keyFile, caFile, pool, x509.ExtKeyUsageServerAuth)
+	kp, err := newKeyPair(certFile, keyFile, caFile, pool, usage)
 	if err != nil {
 		return nil, err
 	}

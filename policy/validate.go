@@ -30,9 +30,12 @@ func Check(p *sdnv1.Policy) []Problem {
 	if p.Network != "" && p.Networks != nil {
 		add("networks", "a network's policy selects workloads of its own network; a networks selector is for cluster-wide policies (omit network)")
 	}
-	for attr, s := range map[string]*sdnv1.LabelSelector{"networks": p.Networks, "workloads": p.Workloads} {
-		if err := CheckSelector(attr, s); err != nil {
-			add(attr, "%v", err)
+	for _, sel := range []struct {
+		attr string
+		s    *sdnv1.LabelSelector
+	}{{"networks", p.Networks}, {"workloads", p.Workloads}} {
+		if err := CheckSelector(sel.attr, sel.s); err != nil {
+			add(sel.attr, "%v", err)
 		}
 	}
 	if p.Priority < 0 || p.Priority > MaxPriority {
@@ -108,9 +111,14 @@ func checkPeer(peer *sdnv1.PolicyPeer) []Problem {
 		}
 		return []Problem{{"", "a peer needs workloads, networks or cidr; an empty peer list (no peers) means any peer"}}
 	case bySel:
-		for attr, s := range map[string]*sdnv1.LabelSelector{"workloads": peer.Workloads, "networks": peer.Networks} {
-			if err := CheckSelector(attr, s); err != nil {
-				ps = append(ps, Problem{"." + attr, err.Error()})
+		// In a fixed order: the FSM applies Check, and its answer must not
+		// vary between runs (CONTRIBUTING.md, Shape: no map order).
+		for _, sel := range []struct {
+			attr string
+			s    *sdnv1.LabelSelector
+		}{{"networks", peer.Networks}, {"workloads", peer.Workloads}} {
+			if err := CheckSelector(sel.attr, sel.s); err != nil {
+				ps = append(ps, Problem{"." + sel.attr, err.Error()})
 			}
 		}
 		return ps

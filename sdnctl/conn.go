@@ -28,6 +28,7 @@ type client struct {
 	status  sdnv1.StatusServiceClient
 	cluster sdnv1.ClusterServiceClient
 	nodes   sdnv1.NodeServiceClient
+	policy  sdnv1.PolicyServiceClient
 }
 
 func (c *client) Close() error { return c.conn.Close() }
@@ -105,6 +106,7 @@ func (a *app) connect() (*client, error) {
 		status:  sdnv1.NewStatusServiceClient(conn),
 		nodes:   sdnv1.NewNodeServiceClient(conn),
 		cluster: sdnv1.NewClusterServiceClient(conn),
+		policy:  sdnv1.NewPolicyServiceClient(conn),
 	}, nil
 }
 

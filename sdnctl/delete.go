@@ -12,11 +12,12 @@ import (
 
 func (a *app) deleteCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete network|workload|node NAME",
+		Use:   "delete network|workload|node|policy NAME",
 		Short: "Delete one object",
-		Long: "Delete removes one network, workload or node. A workload is named network/name.\n" +
+		Long: "Delete removes one network, workload, node or policy. A workload is named\n" +
+			"network/name; a network's policy network/name, a cluster-wide one name.\n" +
 			"A node that is up (heartbeating) is refused; see `sdnctl node remove --force`.\n" +
-			"sdnd refuses to delete a network that still has workloads.",
+			"sdnd refuses to delete a network that still has workloads or policies.",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 2 {
 				return usagef("delete needs a kind and a name, e.g. `sdnctl delete network proj2`")
@@ -47,7 +48,7 @@ func (a *app) deleteCommand() *cobra.Command {
 
 // parseDeleteTarget checks the kind and name of a delete.
 func parseDeleteTarget(kindArg, name string) (kind model.Kind, _ string, _ error) {
-	kind, err := parseKind(kindArg, model.KindNetwork, model.KindWorkload, model.KindNode)
+	kind, err := parseKind(kindArg, model.KindNetwork, model.KindWorkload, model.KindNode, model.KindPolicy)
 	if err != nil {
 		return "", "", err
 	}
@@ -59,6 +60,9 @@ func parseDeleteTarget(kindArg, name string) (kind model.Kind, _ string, _ error
 		if !ok || network == "" || wl == "" || strings.Contains(wl, "/") {
 			return "", "", usagef("a workload is named network/name, e.g. proj1/db1; got %q", name)
 		}
+	}
+	if kind == model.KindPolicy && strings.Count(name, "/") > 1 {
+		return "", "", usagef("a policy is named network/name (a network's) or name (cluster-wide); got %q", name)
 	}
 	return kind, name, nil
 }

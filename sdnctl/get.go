@@ -32,16 +32,19 @@ func (a *app) getCommand() *cobra.Command {
 		output, network, node string
 		stale                 bool
 	)
-	kinds := []model.Kind{model.KindCluster, model.KindNode, model.KindNetwork, model.KindWorkload}
+	kinds := []model.Kind{model.KindCluster, model.KindNode, model.KindNetwork, model.KindWorkload, model.KindPolicy, model.KindAddressGroup}
 	cmd := &cobra.Command{
-		Use:   "get cluster|nodes|networks|workloads [-o table|json] [--network N] [--node N] [--stale]",
+		Use:   "get cluster|nodes|networks|workloads|policies|addressgroups [-o table|wide|json] [--network N] [--node N] [--stale]",
 		Short: "List objects of one kind",
-		Long: "Get lists the cluster settings, nodes, networks or workloads (singular forms\n" +
-			"accepted) as a table or, with -o json, as JSON (an array for lists, an object\n" +
-			"for the cluster).",
+		Long: "Get lists the cluster settings, nodes, networks, workloads, policies or\n" +
+			"address groups (singular forms accepted) as a table or, with -o json, as JSON\n" +
+			"(an array for lists, an object for the cluster). -o wide adds columns:\n" +
+			"workloads' named ports, policies' per-rule counters. Policies show what\n" +
+			"they select and on how many of those workloads' hosts they are realized;\n" +
+			"--network filters them (\"-\" for the cluster-wide ones).",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return usagef("get needs one kind: cluster, nodes, networks or workloads")
+				return usagef("get needs one kind: cluster, nodes, networks, workloads, policies or addressgroups")
 			}
 			return nil
 		},
@@ -50,11 +53,11 @@ func (a *app) getCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := checkFormat(output); err != nil {
+			if err := checkGetFormat(kind, output); err != nil {
 				return err
 			}
-			if kind != model.KindWorkload && (network != "" || node != "") {
-				return usagef("--network and --node filter workloads only")
+			if err := checkGetFilters(kind, network, node); err != nil {
+				return err
 			}
 			c, err := a.connect()
 			if err != nil {
@@ -63,6 +66,9 @@ func (a *app) getCommand() *cobra.Command {
 			defer c.Close()
 			ctx, cancel := a.callContext(cmd.Context())
 			defer cancel()
+			if kind == model.KindPolicy {
+				return a.getPolicies(ctx, c, network, output)
+			}
 			resp, err := listAll(ctx, c, &sdnv1.ListRequest{
 				Kind:    kind.Plural(),
 				Network: network,
@@ -75,11 +81,34 @@ func (a *app) getCommand() *cobra.Command {
 			return a.writeList(kind, output, resp, stale)
 		}),
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", formatTable, "output format: table or json")
-	cmd.Flags().StringVar(&network, "network", "", "only workloads of this network")
-	cmd.Flags().StringVar(&node, "node", "", "only workloads on this node")
+	cmd.Flags().StringVarP(&output, "output", "o", formatTable, "output format: table, wide (workloads, policies) or json")
+	cmd.Flags().StringVar(&network, "network", "", "only workloads (or policies) of this network")
+	cmd.Flags().StringVar(&node, "node", "", "only workloads on this node (address groups: those it receives)")
 	cmd.Flags().BoolVar(&stale, "stale", false, "allow a possibly stale read from the server asked (no leader round trip)")
 	return cmd
+}
+
+// checkGetFormat accepts -o wide for the kinds that have it.
+func checkGetFormat(kind model.Kind, output string) error {
+	if output == formatWide {
+		if kind == model.KindWorkload || kind == model.KindPolicy {
+			return nil
+		}
+		return usagef("-o wide is for workloads and policies; use -o table or -o json")
+	}
+	return checkFormat(output)
+}
+
+// checkGetFilters refuses filters the kind does not take.
+func checkGetFilters(kind model.Kind, network, node string) error {
+	switch {
+	case kind == model.KindWorkload:
+	case kind == model.KindPolicy && node == "":
+	case kind == model.KindAddressGroup && network == "":
+	case network != "" || node != "":
+		return usagef("--network filters workloads and policies, --node workloads and address groups")
+	}
+	return nil
 }
 
 // writeList prints the objects of kind from resp in format; stale says
@@ -99,6 +128,8 @@ func (a *app) writeList(kind model.Kind, format string, resp *sdnv1.ListResponse
 			b, err = marshalJSONList(sortedNetworks(resp.GetNetworks()))
 		case model.KindWorkload:
 			b, err = marshalJSONList(sortedWorkloads(resp.GetWorkloads()))
+		case model.KindAddressGroup:
+			b, err = marshalJSONList(resp.GetAddressGroups())
 		default:
 			return fmt.Errorf("no JSON output for kind %q", kind)
 		}
@@ -116,7 +147,9 @@ func (a *app) writeList(kind model.Kind, format string, resp *sdnv1.ListResponse
 	case model.KindNetwork:
 		return writeNetworksTable(a.stdout, resp.GetNetworks())
 	case model.KindWorkload:
-		return writeWorkloadsTable(a.stdout, resp.GetWorkloads())
+		return writeWorkloadsTable(a.stdout, resp.GetWorkloads(), format == formatWide)
+	case model.KindAddressGroup:
+		return writeGroupsTable(a.stdout, resp.GetAddressGroups())
 	}
 	return fmt.Errorf("no table output for kind %q", kind)
 }

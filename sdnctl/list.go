@@ -48,11 +48,13 @@ func listAll(ctx context.Context, c *client, req *sdnv1.ListRequest) (*sdnv1.Lis
 		out.Networks = append(out.Networks, page.Networks...)
 		out.Nodes = append(out.Nodes, page.Nodes...)
 		out.Workloads = append(out.Workloads, page.Workloads...)
+		out.Policies = append(out.Policies, page.Policies...)
+		out.AddressGroups = append(out.AddressGroups, page.AddressGroups...)
 		out.More = page.More
 	}
 }
 
 // objects counts the objects of a list.
 func objects(l *sdnv1.ListResponse) int {
-	return len(l.GetNetworks()) + len(l.GetNodes()) + len(l.GetWorkloads())
+	return len(l.GetNetworks()) + len(l.GetNodes()) + len(l.GetWorkloads()) + len(l.GetPolicies()) + len(l.GetAddressGroups())
 }

@@ -180,10 +180,13 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 		a.applyCommand(),
 		a.getCommand(),
 		a.deleteCommand(),
+		a.labelCommand(),
 		a.nodeCommand(),
 		a.statusCommand(),
+		a.verdictCommand(),
 		a.clusterCommand(),
 		a.snapshotCommand(),
+		a.traceCommand(),
 		a.versionCommand(),
 		a.tlsCommand(),
 	)

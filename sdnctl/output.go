@@ -21,6 +21,8 @@ import (
 const (
 	formatTable = "table"
 	formatJSON  = "json"
+	// formatWide is the table with more columns (workloads, policies).
+	formatWide = "wide"
 )
 
 func checkFormat(f string) error {
@@ -158,18 +160,43 @@ func writeNetworksTable(w io.Writer, networks []*sdnv1.Network) error {
 	return tw.Flush()
 }
 
-func writeWorkloadsTable(w io.Writer, workloads []*sdnv1.Workload) error {
+func writeWorkloadsTable(w io.Writer, workloads []*sdnv1.Workload, wide bool) error {
 	tw := newTable(w)
-	fmt.Fprintln(tw, "NETWORK\tNAME\tNODE\tIP\tMAC\tLABELS\tORIGIN\tSTATUS")
+	header := "NETWORK\tNAME\tNODE\tIP\tMAC\tLABELS\tORIGIN\tSTATUS"
+	if wide {
+		header += "\tNAMED PORTS"
+	}
+	fmt.Fprintln(tw, header)
 	for _, wl := range sortedWorkloads(workloads) {
 		st := "ready"
 		if p := wl.GetPending(); p != "" {
 			st = p
 		}
-		row(tw, wl.GetNetwork(), wl.GetName(), wl.GetNode(), wl.GetIp(), wl.GetMac(),
-			formatLabels(wl.GetLabels()), formatOrigin(wl.GetOrigin()), st)
+		cells := []string{wl.GetNetwork(), wl.GetName(), wl.GetNode(), wl.GetIp(), wl.GetMac(),
+			formatLabels(wl.GetLabels()), formatOrigin(wl.GetOrigin()), st}
+		if wide {
+			cells = append(cells, formatNamedPorts(wl.GetNamedPorts()))
+		}
+		row(tw, cells...)
 	}
 	return tw.Flush()
+}
+
+// formatNamedPorts renders named ports as "http=tcp/8080,dns=udp/53", "-"
+// for none.
+func formatNamedPorts(ports []*sdnv1.NamedPort) string {
+	if len(ports) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(ports))
+	for i, np := range ports {
+		proto := np.GetProtocol()
+		if proto == "" {
+			proto = "tcp"
+		}
+		parts[i] = fmt.Sprintf("%s=%s/%d", np.GetName(), proto, np.GetPort())
+	}
+	return strings.Join(parts, ",")
 }
 
 // writeClusterTable prints the cluster settings as aligned key/value lines.

@@ -93,7 +93,7 @@ proj2   4242   no      env=prod,tier=web   hcl
 		},
 		{
 			name:  "workloads",
-			write: func(b *bytes.Buffer) error { return writeWorkloadsTable(b, testWorkloads()) },
+			write: func(b *bytes.Buffer) error { return writeWorkloadsTable(b, testWorkloads(), false) },
 			want: `NETWORK   NAME   NODE    IP           MAC                 LABELS                ORIGIN   STATUS
 admin     mon    host1   10.128.0.9   0a:58:0a:80:00:09   -                     agent    ready
 proj1     db1    host9   -            -                   app=db,role=primary   hcl      node host9 has not registered
@@ -102,7 +102,7 @@ proj1     web1   host2   10.128.2.5   0a:58:0a:80:02:05   app=web               
 		},
 		{
 			name:  "no workloads",
-			write: func(b *bytes.Buffer) error { return writeWorkloadsTable(b, nil) },
+			write: func(b *bytes.Buffer) error { return writeWorkloadsTable(b, nil, false) },
 			want:  "NETWORK   NAME   NODE   IP   MAC   LABELS   ORIGIN   STATUS\n",
 		},
 		{

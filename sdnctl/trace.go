@@ -76,6 +76,7 @@ var readMethods = []string{
 	sdnv1.ClusterService_Info_FullMethodName,
 	sdnv1.SnapshotService_Save_FullMethodName,
 	sdnv1.NodeService_Watch_FullMethodName,
+	sdnv1.PolicyService_Verdict_FullMethodName,
 }
 
 // isWrite reports whether a call of method may change the cluster; a dry

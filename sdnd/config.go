@@ -16,6 +16,7 @@ import (
 	"github.com/sdn-dev/sdn/cluster"
 	"github.com/sdn-dev/sdn/cluster/api"
 	"github.com/sdn-dev/sdn/model"
+	"github.com/sdn-dev/sdn/node"
 	"github.com/sdn-dev/sdn/node/agent"
 	"github.com/sdn-dev/sdn/node/cnisrv"
 	"github.com/sdn-dev/sdn/pki"
@@ -29,6 +30,8 @@ const (
 	defaultOVSRunDir = "/var/run/openvswitch"
 	defaultOVSDBDir  = "/etc/openvswitch" // Debian's, with the default run dir
 	defaultCNISocket = cnisrv.DefaultSocket
+	// datapathListenOff is --datapath-listen's value for no service.
+	datapathListenOff = node.DatapathListenOff
 )
 
 // options are sdnd's settings.
@@ -56,6 +59,9 @@ type options struct {
 	ovsDBDir      string
 	datapath      string // netdev or system
 	cniSocket     string
+	// datapathListen: the datapath service's address ("" the underlay
+	// address, port 7475; "off" none).
+	datapathListen string
 
 	// Host liveness: how long the leader waits without a heartbeat before
 	// it marks a host down (server), how often the agent sends one.
@@ -98,7 +104,7 @@ func (l *listFlag) Set(s string) error {
 // Which flags belong to which role, for "flag X needs role Y" errors.
 var (
 	serverFlags = []string{"bootstrap", "listen", "raft-addr", "raft-advertise", "peers", "bootstrap-expect", "join", "node-down-after", "state-check-interval"}
-	agentFlags  = []string{"servers", "underlay-iface", "ovs-rundir", "ovs-dbdir", "datapath", "cni-socket", "heartbeat-interval"}
+	agentFlags  = []string{"servers", "underlay-iface", "ovs-rundir", "ovs-dbdir", "datapath", "cni-socket", "heartbeat-interval", "datapath-listen"}
 )
 
 // newFlagSet declares sdnd's flags into o.
@@ -123,6 +129,7 @@ func newFlagSet(o *options, listen, servers, peers, join *listFlag, logLevel *st
 	fs.StringVar(&o.ovsDBDir, "ovs-dbdir", "", "agent: OVS_DBDIR of that Open vSwitch (default: /etc/openvswitch with the default --ovs-rundir, else --ovs-rundir)")
 	fs.StringVar(&o.datapath, "datapath", "", "agent: OVS datapath type, netdev or system (default: system when /sys/module/openvswitch exists, else netdev)")
 	fs.StringVar(&o.cniSocket, "cni-socket", defaultCNISocket, "agent: unix socket for the CNI plugin (mode 0600)")
+	fs.StringVar(&o.datapathListen, "datapath-listen", "", "agent: where the host's datapath service listens for the servers (sdnctl trace, per-rule counters), `ip:port`, or off (default: the underlay address, port 7475); mutual TLS, server certificates only, unless plaintext")
 	fs.DurationVar(&o.nodeDownAfter, "node-down-after", cluster.DefaultNodeDownAfter, "with --server: mark a host down after this long without a heartbeat (it keeps its subnet and workloads; the cluster's node_release_after releases them); at least 1s, and several agent --heartbeat-intervals")
 	fs.DurationVar(&o.stateCheckInterval, "state-check-interval", api.DefaultStateCheckInterval, "with --server: how often the leader compares every server's state with its own (a hash of the whole state on each; sdnctl status shows the result); 0: only when asked (sdnctl status --check-state)")
 	fs.DurationVar(&o.heartbeatInterval, "heartbeat-interval", agent.DefaultHeartbeatInterval, "agent: how often to tell the leader this host is alive (held in its memory, not in raft); keep it well under the servers' --node-down-after")
@@ -380,6 +387,11 @@ func (o *options) completeAgent(e env) []error {
 		o.ovsDBDir = o.ovsRunDir
 		if o.ovsRunDir == defaultOVSRunDir {
 			o.ovsDBDir = defaultOVSDBDir
+		}
+	}
+	if o.datapathListen != "" && o.datapathListen != datapathListenOff {
+		if _, _, err := net.SplitHostPort(o.datapathListen); err != nil {
+			errs = append(errs, fmt.Errorf("datapath-listen %q: want ip:port, or off", o.datapathListen))
 		}
 	}
 	for name, p := range map[string]string{"ovs-rundir": o.ovsRunDir, "cni-socket": o.cniSocket} {

@@ -39,8 +39,13 @@ type connSecurity struct {
 	serverTLS *tls.Config // API listeners; nil: plaintext
 	clientTLS *tls.Config // every dial, raft's included; nil: plaintext
 	raftTLS   *tls.Config // raft's accepted connections: servers only
-	self      pki.Identity
-	plaintext string // with no TLS, the flag that asked for it
+	// The hosts' datapath service (node/dpsvc): the agent serves it with
+	// hostServiceTLS, the servers dial it with hostClientTLS (hosts are
+	// checked by identity, pki.HostClientTLS).
+	hostServiceTLS *tls.Config
+	hostClientTLS  *tls.Config
+	self           pki.Identity
+	plaintext      string // with no TLS, the flag that asked for it
 	// revocation checks peers' certificates against the revoked ones in
 	// the server's state, once the server role set it (agents have none).
 	revocation *revocation
@@ -102,6 +107,9 @@ func security(o *options) (connSecurity, error) {
 		sec.raftTLS = pki.WithRevocation(pki.RequirePeerRole(sec.serverTLS, pki.RoleServer), sec.revocation.revoked)
 		sec.serverTLS = pki.WithRevocation(sec.serverTLS, sec.revocation.revoked)
 	}
+	if sec.hostServiceTLS, sec.hostClientTLS, err = hostTLS(o, sec.revocation); err != nil {
+		return connSecurity{}, err
+	}
 	if sec.clientTLS, err = pki.ClientTLS(o.tlsCert, o.tlsKey, o.tlsCA); err != nil {
 		return connSecurity{}, fmt.Errorf("TLS of connections to servers: %w", err)
 	}
@@ -109,6 +117,22 @@ func security(o *options) (connSecurity, error) {
 	// server certificate too.
 	sec.clientTLS = pki.WithRevocation(sec.clientTLS, sec.revocation.revoked)
 	return sec, nil
+}
+
+// hostTLS returns the TLS configs of the datapath service: the agent's
+// listener, and the servers' dials to it.
+func hostTLS(o *options, rev *revocation) (service, client *tls.Config, err error) {
+	if o.agent && o.datapathListen != datapathListenOff {
+		if service, err = pki.HostServiceTLS(o.tlsCert, o.tlsKey, o.tlsCA); err != nil {
+			return nil, nil, fmt.Errorf("TLS of the datapath service (--datapath-listen): %w", err)
+		}
+	}
+	if o.server {
+		if client, err = pki.HostClientTLS(o.tlsCert, o.tlsKey, o.tlsCA, rev.revoked); err != nil {
+			return nil, nil, fmt.Errorf("TLS of connections to hosts' datapath services: %w", err)
+		}
+	}
+	return service, client, nil
 }
 
 // checkIdentity checks that the certificate names a role this process may
@@ -190,4 +214,14 @@ func (s connSecurity) dialOptions() []grpc.DialOption {
 		creds = s.tracker.Credentials(credentials.NewTLS(s.clientTLS))
 	}
 	return []grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithKeepaliveParams(clientKeepalive)}
+}
+
+// hostDialOptions are the options of a server's connections to hosts'
+// datapath services (the API adds grpc.WithAuthority(NODE) per host).
+func (s connSecurity) hostDialOptions() []grpc.DialOption {
+	creds := insecure.NewCredentials()
+	if s.hostClientTLS != nil {
+		creds = s.tracker.Credentials(credentials.NewTLS(s.hostClientTLS))
+	}
+	return []grpc.DialOption{grpc.WithTransportCredentials(creds)}
 }

@@ -144,6 +144,7 @@ func hostConfig(o *options, sec connSecurity, log *slog.Logger) node.Config {
 		Servers: o.servers, DialOptions: sec.dialOptions(), Datapath: o.datapath,
 		OVSRunDir: o.ovsRunDir, OVSDBDir: o.ovsDBDir, CNISocket: o.cniSocket,
 		HeartbeatInterval: o.heartbeatInterval, AlsoServer: o.server, Logger: log,
+		DatapathListen: o.datapathListen, DatapathTLS: sec.hostServiceTLS,
 	}
 	if sec.tls() && !o.server {
 		// A server's own state holds the revocations; an agent asks.

@@ -76,7 +76,7 @@ func startServer(ctx context.Context, o *options, sec connSecurity, log *slog.Lo
 		former = join.New(join.Config{Expect: o.bootstrapExpect, Join: o.join, Local: srv, Dialer: peerDialer{peers}, Logger: log.With("component", "join")})
 	}
 	live := cluster.NewLiveness(o.nodeDownAfter, nil)
-	opts := api.Options{Peers: peers, Authorize: sec.tls(), Liveness: live}
+	opts := api.Options{Peers: peers, Authorize: sec.tls(), Liveness: live, HostDialOptions: sec.hostDialOptions()}
 	if former != nil {
 		opts.Formation = former
 	}

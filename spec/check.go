@@ -99,5 +99,30 @@ func (all *decoded) document() (*Document, hcl.Diagnostics) {
 				w.Ip, model.Quote(full), cidr, at(doc.Cluster.Ranges, "cidr"))
 		}
 	}
+	diags = append(diags, all.uniquePolicies(doc, at)...)
 	return doc, diags
+}
+
+// uniquePolicies keeps the first policy of each key ("network/name", or
+// "name" cluster-wide) and reports the later ones.
+func (all *decoded) uniquePolicies(doc *Document, at func(map[string]*sdnv1.SourceRange, string) hcl.Range) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	policies := map[string]*sdnv1.Policy{}
+	for _, p := range all.policies {
+		key := model.PolicyKey(p)
+		if first := policies[key]; first != nil {
+			scope := "among cluster-wide policies (no network)"
+			if p.Network != "" {
+				scope = "within network " + model.Quote(p.Network)
+			}
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate policy",
+				Detail: fmt.Sprintf("A policy named %s is already declared at %s; policy names are unique %s, so rename or remove one.",
+					model.Quote(p.Name), at(first.Ranges, "name"), scope),
+				Subject: at(p.Ranges, "name").Ptr()})
+			continue
+		}
+		policies[key] = p
+		doc.Policies = append(doc.Policies, p)
+	}
+	return diags
 }

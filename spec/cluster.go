@@ -19,6 +19,7 @@ var clusterSchema = &hcl.BodySchema{
 		{Name: "isolation"},
 		{Name: "mtu"},
 		{Name: "node_release_after"},
+		{Name: "host_traffic"},
 	},
 }
 
@@ -101,6 +102,17 @@ func decodeCluster(filename string, b *hcl.Block) (*sdnv1.ClusterSettings, hcl.D
 			bl.errorf(attr.Expr.Range(), "Invalid value", "node_release_after %s: %v.", model.Quote(s), err)
 		} else {
 			cs.NodeReleaseAfterSeconds = secs
+		}
+	}
+	if s, attr, ok := bl.str(attrs, "host_traffic"); ok {
+		switch s {
+		case "allow":
+		case "policy":
+			cs.HostTrafficByPolicy = true
+		default:
+			bl.errorf(attr.Expr.Range(), "Invalid host_traffic",
+				"host_traffic %s is not \"allow\" (a workload's own host always reaches it, e.g. for health checks; the default) or \"policy\" (its ingress policies decide, like for any peer).%s",
+				model.Quote(s), suggest(s, []string{"allow", "policy"}))
 		}
 	}
 	return cs, bl.diags

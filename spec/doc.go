@@ -12,6 +12,7 @@
 //	  vxlan_port   = 4789
 //	  isolation    = "multitenant"     # flat | multitenant | policy
 //	  mtu          = 0                 # 0: the hosts' smallest underlay MTU minus 50
+//	  host_traffic = "allow"           # or "policy": a workload's own host is a peer like any
 //	}
 //	network "proj1" {                  # name: a DNS label
 //	  admin  = false                   # at most one admin network (VNID 0)
@@ -23,6 +24,15 @@
 //	  ip      = "10.128.0.10"
 //	  mac     = "0a:58:0a:80:00:0a"
 //	  labels  = { role = "db" }
+//	  named_ports = { http = "tcp/8080", dns = "udp/53" }   # "8080" is tcp
+//	}
+//	policy "web-from-clients" {        # see docs/policy.md, "HCL, every attribute"
+//	  network = "proj1"                # omit for a cluster-wide policy
+//	  workloads { match_labels = { app = "web" } }
+//	  ingress {
+//	    from { workloads { match_labels = { role = "client" } } }
+//	    port { port = 80 }
+//	  }
 //	}
 //
 // The values above are the cluster defaults, so `cluster {}` is valid. IPv4
@@ -47,6 +57,12 @@
 // model.MaxApplyObjects (100,000) objects. Messages quote at most 64 bytes
 // of a value (model.Quote), and WriteDiagnostics shows at most 50
 // diagnostics and a window of a long line.
+//
+// A policy's defaults are filled in as docs/policy.md gives them (priority
+// 1000, isolate, protocol tcp, action allow), and it is validated with
+// policy.Check, each problem reported at the attribute it concerns. Whether
+// a network's policy names an existing network is the servers' check, as
+// for workloads: the network may be declared on the server only.
 //
 // Decoding uses hcl body schemas, not gohcl, so every message is ours and
 // keeps its source range. Each decoded object carries Origin{HCL, file} and

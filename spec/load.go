@@ -16,6 +16,7 @@ type Document struct {
 	Cluster   *sdnv1.ClusterSettings // nil when no cluster block
 	Networks  []*sdnv1.Network       // in file order (files sorted by path)
 	Workloads []*sdnv1.Workload
+	Policies  []*sdnv1.Policy
 	// Files holds the files' sources by name, for rendering diagnostics.
 	// Their Body is empty: syntax trees are dropped once decoded, so a
 	// document holds no more than its sources and objects.
@@ -27,6 +28,7 @@ var fileSchema = &hcl.BodySchema{
 		{Type: "cluster"},
 		{Type: "network", LabelNames: []string{"name"}},
 		{Type: "workload", LabelNames: []string{"name"}},
+		{Type: "policy", LabelNames: []string{"name"}},
 	},
 }
 
@@ -83,6 +85,7 @@ type decoded struct {
 	clusters  []*sdnv1.ClusterSettings
 	networks  []*sdnv1.Network
 	workloads []*sdnv1.Workload
+	policies  []*sdnv1.Policy
 	blocks    int // blocks seen in all files, decoded or not
 }
 
@@ -149,6 +152,10 @@ func (all *decoded) decodeBlocks(filename string, blocks hcl.Blocks) hcl.Diagnos
 			w, d := decodeWorkload(filename, b)
 			diags = append(diags, d...)
 			all.workloads = append(all.workloads, w)
+		case "policy":
+			p, d := decodePolicy(filename, b)
+			diags = append(diags, d...)
+			all.policies = append(all.policies, p)
 		}
 	}
 	return diags
@@ -161,5 +168,6 @@ func (d *Document) ApplyRequest() *sdnv1.ApplyRequest {
 		Cluster:   d.Cluster,
 		Networks:  slices.Clone(d.Networks),
 		Workloads: slices.Clone(d.Workloads),
+		Policies:  slices.Clone(d.Policies),
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sdn-dev/sdn/model"
+	"github.com/sdn-dev/sdn/policy"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -178,6 +179,14 @@ func checkModelRules(req *sdnv1.ApplyRequest) error {
 				return fmt.Errorf("workload %q: mac %q is not canonical (%v)", w.Name, w.Mac, err)
 			}
 		}
+		if err := policy.CheckNamedPorts(w.NamedPorts); err != nil {
+			return fmt.Errorf("workload %q: %v", w.Name, err)
+		}
+	}
+	for _, p := range req.Policies {
+		if ps := policy.Check(p); len(ps) > 0 {
+			return fmt.Errorf("policy %q: %s: %s", p.Name, ps[0].Field, ps[0].Message)
+		}
 	}
 	return nil
 }
@@ -216,6 +225,7 @@ func writeHCL(req *sdnv1.ApplyRequest) []byte {
 		if cs.NodeReleaseAfterSeconds != 0 {
 			attr("node_release_after", model.FormatNodeReleaseAfter(cs.NodeReleaseAfterSeconds))
 		}
+		attr("host_traffic", map[bool]string{false: "allow", true: "policy"}[cs.HostTrafficByPolicy])
 		b.WriteString("}\n")
 	}
 	for _, n := range req.Networks {
@@ -235,7 +245,11 @@ func writeHCL(req *sdnv1.ApplyRequest) []byte {
 			attr("mac", w.Mac)
 		}
 		writeLabels(&b, w.Labels)
+		writeNamedPorts(&b, w.NamedPorts)
 		b.WriteString("}\n")
+	}
+	for _, p := range req.Policies {
+		writePolicy(&b, p)
 	}
 	return b.Bytes()
 }
@@ -270,6 +284,12 @@ func withoutSource(req *sdnv1.ApplyRequest) *sdnv1.ApplyRequest {
 	}
 	for _, w := range req.Workloads {
 		w.Origin, w.Ranges = nil, nil
+	}
+	for _, p := range req.Policies {
+		p.Origin, p.Ranges = nil, nil
+		for _, r := range append(slices.Clone(p.Ingress), p.Egress...) {
+			r.Ranges = nil
+		}
 	}
 	return req
 }

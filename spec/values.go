@@ -19,6 +19,18 @@ type block struct {
 	what   string // e.g. `network "proj1"`, for messages
 	diags  hcl.Diagnostics
 	ranges map[string]*sdnv1.SourceRange
+	// exact, when set, keeps each recorded range with its byte offsets
+	// (which the API form drops), for diagnostics found after decoding.
+	exact map[*sdnv1.SourceRange]hcl.Range
+}
+
+// record notes where attribute key was written.
+func (b *block) record(key string, r hcl.Range) {
+	sr := SourceRange(r)
+	b.ranges[key] = sr
+	if b.exact != nil {
+		b.exact[sr] = r
+	}
 }
 
 func newBlock(what string, b *hcl.Block) *block {
@@ -49,7 +61,7 @@ func (b *block) present(content *hcl.BodyContent) hcl.Attributes {
 			continue
 		}
 		out[name] = attr
-		b.ranges[name] = SourceRange(attr.Expr.Range())
+		b.record(name, attr.Expr.Range())
 	}
 	return out
 }
@@ -179,10 +191,15 @@ func (b *block) integer(attrs hcl.Attributes, name string, lo, hi int64, outOfRa
 	return i, attr, true
 }
 
-// labels decodes a map of strings and checks Kubernetes label syntax. Errors
-// point at the offending key or value when the expression is a literal map.
+// labels decodes the labels attribute (labelMap).
 func (b *block) labels(attrs hcl.Attributes) (map[string]string, bool) {
-	attr := attrs["labels"]
+	return b.labelMap(attrs, "labels")
+}
+
+// labelMap decodes a map of strings and checks Kubernetes label syntax. Errors
+// point at the offending key or value when the expression is a literal map.
+func (b *block) labelMap(attrs hcl.Attributes, name string) (map[string]string, bool) {
+	attr := attrs[name]
 	if attr == nil {
 		return nil, true
 	}
@@ -210,7 +227,7 @@ func (b *block) labels(attrs hcl.Attributes) (map[string]string, bool) {
 		}
 		if t := v.Type(); !t.IsObjectType() && !t.IsMapType() {
 			b.errorf(attr.Expr.Range(), "Incorrect attribute value type",
-				`Attribute "labels" in %s must be a map of strings, like { env = "prod" }, not %s.`, b.what, friendly(t))
+				`Attribute %q in %s must be a map of strings, like { env = "prod" }, not %s.`, name, b.what, friendly(t))
 			return nil, false
 		}
 		for it := v.ElementIterator(); it.Next(); {
@@ -267,6 +284,49 @@ func (b *block) labels(attrs hcl.Attributes) (map[string]string, bool) {
 		return nil, true
 	}
 	return out, true
+}
+
+// strList decodes a list of strings; ok is false when it is absent or
+// wrong. Errors point at the offending element of a literal list.
+func (b *block) strList(attrs hcl.Attributes, name, example string) (list []string, attr *hcl.Attribute, ok bool) {
+	attr = attrs[name]
+	if attr == nil {
+		return nil, nil, false
+	}
+	v, ok := b.value(attr)
+	if !ok {
+		return nil, attr, false
+	}
+	if t := v.Type(); !t.IsTupleType() && !t.IsListType() && !t.IsSetType() {
+		b.errorf(attr.Expr.Range(), "Incorrect attribute value type",
+			"Attribute %q in %s must be a list of strings, like %s, not %s.", name, b.what, example, friendly(t))
+		return nil, attr, false
+	}
+	var elems []hcl.Range
+	if tup, isTup := attr.Expr.(*hclsyntax.TupleConsExpr); isTup {
+		for _, e := range tup.Exprs {
+			elems = append(elems, e.Range())
+		}
+	}
+	ok = true
+	for i, it := 0, v.ElementIterator(); it.Next(); i++ {
+		_, ev := it.Element()
+		if ev.IsNull() || ev.Type() != cty.String {
+			r := attr.Expr.Range()
+			if i < len(elems) {
+				r = elems[i]
+			}
+			b.errorf(r, "Incorrect attribute value type",
+				"Element %d of %q in %s must be a string, like %s. Put the value in quotes.", i+1, name, b.what, example)
+			ok = false
+			continue
+		}
+		list = append(list, ev.AsString())
+	}
+	if !ok {
+		return nil, attr, false
+	}
+	return list, attr, true
 }
 
 // suggest returns ` Did you mean "x"?` for the option closest to s, when one

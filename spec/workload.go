@@ -14,6 +14,7 @@ var workloadSchema = &hcl.BodySchema{
 		{Name: "ip"},
 		{Name: "mac"},
 		{Name: "labels"},
+		{Name: "named_ports"},
 	},
 }
 
@@ -74,5 +75,6 @@ func decodeWorkload(filename string, b *hcl.Block) (*sdnv1.Workload, hcl.Diagnos
 	if labels, ok := bl.labels(attrs); ok {
 		w.Labels = labels
 	}
+	w.NamedPorts = bl.namedPorts(attrs)
 	return w, bl.diags
 }

@@ -49,6 +49,7 @@ type Server struct {
 	realized   *cluster.Realization
 	live       *cluster.Liveness
 	peers      *Peers
+	hostDial   []grpc.DialOption
 	formation  Formation
 	leaderWait time.Duration
 	authz      bool
@@ -74,6 +75,10 @@ type Options struct {
 	// leads); the caller runs its loop (cluster.Server.RunLiveness). nil
 	// makes one with the default down-after time that nothing acts on.
 	Liveness *cluster.Liveness
+	// HostDialOptions are how this server dials hosts' datapath services
+	// (node/dpsvc) for traces and rule counters; the API adds
+	// grpc.WithAuthority(NODE) per host. nil: plaintext.
+	HostDialOptions []grpc.DialOption
 	// Authorize admits each call by the role of the caller's certificate
 	// (authz.go, roles.go); for a grpc.Server with mutual TLS. False:
 	// plaintext, every call admitted.
@@ -92,6 +97,9 @@ func New(c *cluster.Server, log *slog.Logger, opts Options) *Server {
 	if opts.Peers == nil {
 		opts.Peers = NewPeers(grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
+	if opts.HostDialOptions == nil {
+		opts.HostDialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
 	if opts.LeaderWait <= 0 {
 		opts.LeaderWait = defaultLeaderWait
 	}
@@ -104,7 +112,7 @@ func New(c *cluster.Server, log *slog.Logger, opts Options) *Server {
 	if unsafeFollowerReads {
 		log.Warn("UNSAFE, FOR TESTS ONLY: " + UnsafeFollowerReadsEnv + "=1: followers answer linearizable reads from their own state, which may be stale; unset it")
 	}
-	return &Server{cluster: c, realized: cluster.NewRealization(), live: opts.Liveness, peers: opts.Peers, formation: opts.Formation,
+	return &Server{cluster: c, realized: cluster.NewRealization(), live: opts.Liveness, peers: opts.Peers, hostDial: opts.HostDialOptions, formation: opts.Formation,
 		leaderWait: opts.LeaderWait, authz: opts.Authorize, log: log, now: time.Now, chunkSize: 500, chunkBytes: 1 << 20}
 }
 

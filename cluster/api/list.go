@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"slices"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -59,7 +60,7 @@ func (s *Server) ListStream(req *sdnv1.ListRequest, stream grpc.ServerStreamingS
 func (s *Server) list(ctx context.Context, req *sdnv1.ListRequest) (*sdnv1.ListResponse, error) {
 	kind, ok := model.ParseKind(req.Kind)
 	if !ok {
-		return nil, status.Errorf(codes.InvalidArgument, "unknown kind %q; use cluster, networks, nodes or workloads", req.Kind)
+		return nil, status.Errorf(codes.InvalidArgument, "unknown kind %q; use cluster, networks, nodes, workloads, policies or addressgroups", req.Kind)
 	}
 	if err := s.read(ctx, req.Stale); err != nil {
 		return nil, err
@@ -81,6 +82,18 @@ func (s *Server) list(ctx context.Context, req *sdnv1.ListRequest) (*sdnv1.ListR
 			for _, w := range tx.Workloads(req.Network) {
 				if req.Node == "" || w.Node == req.Node {
 					out.Workloads = append(out.Workloads, w)
+				}
+			}
+		case model.KindPolicy:
+			for _, p := range tx.Policies() {
+				if req.Network == "" || p.Network == req.Network || req.Network == "-" && p.Network == "" {
+					out.Policies = append(out.Policies, p)
+				}
+			}
+		case model.KindAddressGroup:
+			for _, g := range tx.AddressGroups() {
+				if req.Node == "" || slices.Contains(g.Nodes, req.Node) {
+					out.AddressGroups = append(out.AddressGroups, g)
 				}
 			}
 		}
@@ -122,6 +135,14 @@ func pages(all *sdnv1.ListResponse, maxBytes, maxObjects int) []*sdnv1.ListRespo
 	for _, w := range all.Workloads {
 		pg := p.room(fieldSize(w))
 		pg.Workloads = append(pg.Workloads, w)
+	}
+	for _, x := range all.Policies {
+		pg := p.room(fieldSize(x))
+		pg.Policies = append(pg.Policies, x)
+	}
+	for _, g := range all.AddressGroups {
+		pg := p.room(fieldSize(g))
+		pg.AddressGroups = append(pg.AddressGroups, g)
 	}
 	for _, pg := range p.out[:len(p.out)-1] {
 		pg.More = true

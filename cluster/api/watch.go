@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc"
@@ -148,12 +149,19 @@ func (s *Server) snapshot(tx *state.Tx, node, reason string) []*sdnv1.WatchEvent
 	return out
 }
 
-// hostState is the part of the stored state that node's agent needs.
+// hostState is the part of the stored state that node's agent needs:
+// everything but other hosts' workloads, and the address groups whose
+// nodes include it (those its policies refer to).
 func hostState(tx *state.Tx, node string) *model.State {
-	st := &model.State{Cluster: tx.Cluster(), Networks: tx.Networks(), Nodes: tx.Nodes()}
+	st := &model.State{Cluster: tx.Cluster(), Networks: tx.Networks(), Nodes: tx.Nodes(), Policies: tx.Policies()}
 	for _, w := range tx.Workloads("") {
 		if w.Node == node {
 			st.Workloads = append(st.Workloads, w)
+		}
+	}
+	for _, g := range tx.AddressGroups() {
+		if slices.Contains(g.Nodes, node) {
+			st.AddressGroups = append(st.AddressGroups, g)
 		}
 	}
 	return st
@@ -163,11 +171,14 @@ func hostState(tx *state.Tx, node string) *model.State {
 // flows refer to its own workloads and to other hosts' blocks, never to
 // other hosts' workloads, so those are not sent: a change to a workload on
 // another host becomes a bare delete of its key (a no-op for a host that
-// never had it, and right for one it just moved away from).
+// never had it, and right for one it just moved away from). Address groups
+// the same way: a group goes to the hosts in its nodes (whose policies
+// refer to it), and is a bare delete for the others, so a host that left
+// its nodes drops it. Policies go to every host.
 func filterEvent(ev *sdnv1.WatchEvent, node string) *sdnv1.WatchEvent {
 	out := &sdnv1.WatchEvent{Type: ev.Type, Revision: ev.Revision}
 	for _, c := range ev.Changes {
-		if c.Workload != nil && c.Workload.Node != node {
+		if c.Workload != nil && c.Workload.Node != node || c.AddressGroup != nil && !slices.Contains(c.AddressGroup.Nodes, node) {
 			c = &sdnv1.ObjectChange{Op: sdnv1.ChangeOp_CHANGE_OP_DELETE, Kind: c.Kind, Name: c.Name}
 		}
 		out.Changes = append(out.Changes, c)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func serverView(t *testing.T, ts *testServer, node string) *model.Desired {
 	ctx := context.Background()
 	m := model.NewDesired()
 	var rev uint64
-	for _, kind := range []string{"cluster", "networks", "nodes", "workloads"} {
+	for _, kind := range []string{"cluster", "networks", "nodes", "workloads", "policies", "addressgroups"} {
 		res, err := c.List(ctx, &sdnv1.ListRequest{Kind: kind})
 		if err != nil {
 			t.Fatal(err)
@@ -59,6 +60,14 @@ func serverView(t *testing.T, ts *testServer, node string) *model.Desired {
 		for _, w := range res.Workloads {
 			if w.Node == node { // other hosts' workloads are not sent
 				ch = append(ch, &sdnv1.ObjectChange{Kind: "workload", Name: w.Network + "/" + w.Name, Workload: w})
+			}
+		}
+		for _, p := range res.Policies {
+			ch = append(ch, &sdnv1.ObjectChange{Kind: "policy", Name: model.PolicyKey(p), Policy: p})
+		}
+		for _, g := range res.AddressGroups {
+			if slices.Contains(g.Nodes, node) { // only the groups its policies use
+				ch = append(ch, &sdnv1.ObjectChange{Kind: "addressgroup", Name: g.Name, AddressGroup: g})
 			}
 		}
 		m.Apply(ch, rev)
@@ -283,5 +292,63 @@ func TestWatchSendsOnlyLocalWorkloads(t *testing.T) {
 	checkMirror(t, ts, a, rec)
 	if has("proj1/db") {
 		t.Fatal("db moved to host2 but host1 still holds it")
+	}
+}
+
+// TestWatchSendsGroupsToTheHostsThatNeedThem: every host gets the
+// policies; an address group reaches only the hosts whose workloads the
+// policies that use it select, and a host that stops being one drops it.
+func TestWatchSendsGroupsToTheHostsThatNeedThem(t *testing.T) {
+	ts := startServer(t)
+	setup(t, ts) // remote1 (app=remote1) on host2
+	a, rec, stop := runAgent(t, ts, filepath.Join(t.TempDir(), "desired.pb"))
+	defer stop()
+	waitRegistered(t, ts, "host1")
+	nets := []*sdnv1.Network{{Name: "infra", Admin: true}, {Name: "proj1"}, {Name: "proj2"}}
+	pol := &sdnv1.Policy{Name: "web", Network: "proj1", Workloads: &sdnv1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}, Isolate: []string{"ingress"},
+		Ingress: []*sdnv1.PolicyRule{{Peers: []*sdnv1.PolicyPeer{{Workloads: &sdnv1.LabelSelector{MatchLabels: map[string]string{"app": "remote1"}}}}}}}
+	web := &sdnv1.Workload{Name: "web", Network: "proj1", Node: "host1", Labels: map[string]string{"app": "web"}, NamedPorts: []*sdnv1.NamedPort{{Name: "http", Port: 80}}}
+	rev := mustApply(t, ts, &sdnv1.ApplyRequest{Networks: nets, Workloads: []*sdnv1.Workload{web}, Policies: []*sdnv1.Policy{pol}})
+	waitRealized(t, ts, rev)
+	checkMirror(t, ts, a, rec)
+	var groups, policies int
+	view := func() {
+		a.View(func(m *model.Desired) { groups, policies = len(m.AddressGroups), len(m.Policies) })
+	}
+	if view(); groups != 1 || policies != 1 {
+		t.Fatalf("host1 (runs web, selected) holds %d groups and %d policies; want 1 and 1", groups, policies)
+	}
+	// host2's view from the API: the policy, not the group.
+	if v := serverView(t, ts, "host2"); len(v.AddressGroups) != 0 || len(v.Policies) != 1 {
+		t.Fatalf("host2 should get the policy and no group: %d groups, %d policies", len(v.AddressGroups), len(v.Policies))
+	}
+	// web moves to host2: host1 no longer needs the group and drops it.
+	web.Node = "host2"
+	rev = mustApply(t, ts, &sdnv1.ApplyRequest{Networks: nets, Workloads: []*sdnv1.Workload{web}, Policies: []*sdnv1.Policy{pol}})
+	waitRealized(t, ts, rev)
+	checkMirror(t, ts, a, rec)
+	if view(); groups != 0 || policies != 1 {
+		t.Fatalf("after web left host1: %d groups, %d policies; want 0 and 1", groups, policies)
+	}
+	var g []*sdnv1.AddressGroup
+	ts.raft.FSM().View(func(tx *state.Tx) error { g = tx.AddressGroups(); return nil })
+	if len(g) != 1 || !slices.Equal(g[0].Nodes, []string{"host2"}) {
+		t.Fatalf("stored groups %v", g)
+	}
+}
+
+// filterEvent alone: a group change is a bare delete for a host outside
+// its nodes, whole for one inside; policies pass.
+func TestFilterEventGroups(t *testing.T) {
+	g := &sdnv1.AddressGroup{Name: "g1", Nodes: []string{"h1"}, Members: []*sdnv1.GroupMember{{Ip: "10.0.0.1"}}}
+	ev := &sdnv1.WatchEvent{Revision: 5, Changes: []*sdnv1.ObjectChange{
+		{Op: sdnv1.ChangeOp_CHANGE_OP_UPDATE, Kind: "addressgroup", Name: "g1", AddressGroup: g},
+		{Op: sdnv1.ChangeOp_CHANGE_OP_CREATE, Kind: "policy", Name: "p", Policy: &sdnv1.Policy{Name: "p"}},
+	}}
+	if c := filterEvent(ev, "h1").Changes; c[0].AddressGroup == nil || c[1].Policy == nil {
+		t.Fatalf("h1 got %v", c)
+	}
+	if c := filterEvent(ev, "h2").Changes; c[0].AddressGroup != nil || c[0].Op != sdnv1.ChangeOp_CHANGE_OP_DELETE || c[1].Policy == nil {
+		t.Fatalf("h2 got %v", c)
 	}
 }

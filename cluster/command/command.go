@@ -55,6 +55,10 @@ const (
 	// and not the revision (an older server that skips it keeps accepting
 	// the certificate until it is upgraded).
 	RevokeCertificate Type = 13
+	// LabelWorkload (sdnv1.LabelWorkloadRequest) sets and removes labels
+	// of an existing workload. Never ignorable: it changes objects and the
+	// revision.
+	LabelWorkload Type = 14
 )
 
 var names = map[Type]string{
@@ -73,6 +77,7 @@ var names = map[Type]string{
 	InitCluster:     "InitCluster",
 
 	RevokeCertificate: "RevokeCertificate",
+	LabelWorkload:     "LabelWorkload",
 }
 
 // Base is the type without the flag.

@@ -42,7 +42,7 @@ func TestDecodeErrors(t *testing.T) {
 // stored raft log.
 func TestNumbersAreStable(t *testing.T) {
 	want := map[Type]uint16{ApplyConfig: 1, Delete: 2, RegisterNode: 3, RemoveNode: 4, AttachWorkload: 5, DetachWorkload: 6, Compact: 7, Batch: 8,
-		SetNodeLiveness: 9, DrainNode: 10, ReleaseNode: 11, InitCluster: 12, RevokeCertificate: 13}
+		SetNodeLiveness: 9, DrainNode: 10, ReleaseNode: 11, InitCluster: 12, RevokeCertificate: 13, LabelWorkload: 14}
 	for typ, n := range want {
 		if uint16(typ) != n {
 			t.Errorf("%s = %d, want %d", typ, typ, n)

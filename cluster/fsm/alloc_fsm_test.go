@@ -84,12 +84,13 @@ type genState struct {
 	nets     []*sdnv1.Network
 	nodes    []*sdnv1.Node
 	wls      []*sdnv1.Workload
+	pols     []*sdnv1.Policy
 	nodeByNm map[string]*sdnv1.Node
 	revision uint64
 }
 
 func readGenState(tx *state.Tx) *genState {
-	s := &genState{settings: effectiveSettings(tx), nets: tx.Networks(), nodes: tx.Nodes(), wls: tx.Workloads(""),
+	s := &genState{settings: effectiveSettings(tx), nets: tx.Networks(), nodes: tx.Nodes(), wls: tx.Workloads(""), pols: tx.Policies(),
 		nodeByNm: map[string]*sdnv1.Node{}, revision: tx.Meta().Revision}
 	for _, n := range s.nodes {
 		s.nodeByNm[n.Name] = n
@@ -114,17 +115,17 @@ var genOps = map[genMood][]genOp{
 	moodGrow: {
 		{14, (*fsmGen).applyHCL}, {40, (*fsmGen).attach}, {8, (*fsmGen).detach}, {32, (*fsmGen).register},
 		{2, (*fsmGen).removeNode}, {3, (*fsmGen).deleteNetwork}, {1, (*fsmGen).changeSettings}, {1, (*fsmGen).compact},
-		{3, (*fsmGen).liveness},
+		{3, (*fsmGen).liveness}, {4, (*fsmGen).label},
 	},
 	moodChurn: {
 		{15, (*fsmGen).applyHCL}, {28, (*fsmGen).attach}, {24, (*fsmGen).detach}, {10, (*fsmGen).register},
 		{8, (*fsmGen).removeNode}, {5, (*fsmGen).deleteNetwork}, {1, (*fsmGen).changeSettings}, {1, (*fsmGen).compact},
-		{6, (*fsmGen).liveness},
+		{6, (*fsmGen).liveness}, {4, (*fsmGen).label},
 	},
 	moodDrain: {
 		{12, (*fsmGen).applyHCL}, {5, (*fsmGen).attach}, {35, (*fsmGen).detach}, {2, (*fsmGen).register},
 		{30, (*fsmGen).removeNode}, {12, (*fsmGen).deleteNetwork}, {4, (*fsmGen).changeSettings}, {1, (*fsmGen).compact},
-		{6, (*fsmGen).liveness},
+		{6, (*fsmGen).liveness}, {4, (*fsmGen).label},
 	},
 }
 
@@ -200,8 +201,14 @@ func (g *fsmGen) applyHCL(s *genState) genCmd {
 	wls := map[string]*sdnv1.Workload{}
 	for _, w := range s.wls {
 		if w.GetOrigin().GetKind() == sdnv1.OriginKind_ORIGIN_KIND_HCL {
-			wls[model.WorkloadKey(w.Network, w.Name)] = &sdnv1.Workload{Name: w.Name, Network: w.Network, Node: w.Node, Labels: w.Labels, Origin: hclOrigin}
+			wls[model.WorkloadKey(w.Network, w.Name)] = &sdnv1.Workload{Name: w.Name, Network: w.Network, Node: w.Node, Labels: w.Labels, NamedPorts: w.NamedPorts, Origin: hclOrigin}
 		}
+	}
+	pols := map[string]*sdnv1.Policy{}
+	for _, p := range s.pols {
+		c := proto.Clone(p).(*sdnv1.Policy)
+		c.CreateRevision, c.ModRevision = 0, 0
+		pols[model.PolicyKey(c)] = c
 	}
 	// Mutation odds by mood: add network, drop network, add workload,
 	// drop workload, move workload, relabel; the rest is a second admin.
@@ -236,13 +243,19 @@ func (g *fsmGen) applyHCL(s *genState) genCmd {
 						delete(wls, k)
 					}
 				}
+				for _, k := range slices.Sorted(maps.Keys(pols)) {
+					if pols[k].Network == name {
+						delete(pols, k)
+					}
+				}
 			}
 		case r < odds[0]+odds[1]+odds[2]:
 			if len(nets) == 0 {
 				continue
 			}
 			g.seq++
-			w := &sdnv1.Workload{Name: fmt.Sprintf("h%d", g.seq), Network: pick(g, slices.Sorted(maps.Keys(nets))), Node: g.pickNode(s), Origin: hclOrigin}
+			w := &sdnv1.Workload{Name: fmt.Sprintf("h%d", g.seq), Network: pick(g, slices.Sorted(maps.Keys(nets))), Node: g.pickNode(s), Origin: hclOrigin,
+				Labels: map[string]string{"app": pick(g, genApps)}, NamedPorts: []*sdnv1.NamedPort{{Name: "http", Protocol: "tcp", Port: uint32(8000 + g.rng.IntN(3))}}}
 			if g.pct(15) {
 				w.Ip = g.requestIP(s, w.Node)
 			}
@@ -278,9 +291,13 @@ func (g *fsmGen) applyHCL(s *genState) genCmd {
 			what = append(what, "second admin network")
 		}
 	}
+	what = append(what, g.mutatePolicies(pols, nets)...)
 	req := &sdnv1.ApplyRequest{Prune: true}
 	for _, k := range slices.Sorted(maps.Keys(nets)) {
 		req.Networks = append(req.Networks, nets[k])
+	}
+	for _, k := range slices.Sorted(maps.Keys(pols)) {
+		req.Policies = append(req.Policies, pols[k])
 	}
 	for _, k := range slices.Sorted(maps.Keys(wls)) {
 		req.Workloads = append(req.Workloads, wls[k])
@@ -289,6 +306,49 @@ func (g *fsmGen) applyHCL(s *genState) genCmd {
 		req.Cluster = &sdnv1.ClusterSettings{Cidr: s.settings.Cidr, HostPrefix: s.settings.HostPrefix}
 	}
 	return genCmd{command.ApplyConfig, req, "apply: " + strings.Join(what, ", ")}
+}
+
+var genApps = []string{"a", "b", "c"}
+
+// mutatePolicies adds a policy (of a network of the request, or
+// cluster-wide) or drops one, sometimes. A policy of a network the
+// request drops makes the apply refused, as it should.
+func (g *fsmGen) mutatePolicies(pols map[string]*sdnv1.Policy, nets map[string]*sdnv1.Network) []string {
+	var what []string
+	if g.pct(25) {
+		g.seq++
+		p := &sdnv1.Policy{Name: fmt.Sprintf("pol%d", g.seq), Priority: int32(g.rng.IntN(3)) * 100, Origin: hclOrigin, Isolate: []string{"ingress"},
+			Workloads: &sdnv1.LabelSelector{MatchLabels: map[string]string{"app": pick(g, genApps)}}}
+		peer := &sdnv1.PolicyPeer{Workloads: &sdnv1.LabelSelector{MatchLabels: map[string]string{"app": pick(g, genApps)}}}
+		if g.pct(30) {
+			peer.Networks = &sdnv1.LabelSelector{MatchLabels: map[string]string{"v": strconv.Itoa(g.rng.IntN(3))}}
+		}
+		p.Ingress = []*sdnv1.PolicyRule{{Peers: []*sdnv1.PolicyPeer{peer}, Ports: []*sdnv1.PolicyPort{{Name: "http"}}}}
+		if len(nets) > 0 && g.pct(70) {
+			p.Network = pick(g, slices.Sorted(maps.Keys(nets)))
+		}
+		pols[model.PolicyKey(p)] = p
+		what = append(what, "add policy "+model.PolicyKey(p))
+	}
+	if len(pols) > 0 && g.pct(15) {
+		k := pick(g, slices.Sorted(maps.Keys(pols)))
+		delete(pols, k)
+		what = append(what, "drop policy "+k)
+	}
+	return what
+}
+
+// label relabels a workload (sometimes one that does not exist).
+func (g *fsmGen) label(s *genState) genCmd {
+	req := &sdnv1.LabelWorkloadRequest{Network: "p00", Name: "nosuch", Set: map[string]string{"app": pick(g, genApps)}}
+	if len(s.wls) > 0 && g.pct(95) {
+		w := pick(g, s.wls)
+		req.Network, req.Name = w.Network, w.Name
+	}
+	if g.pct(20) {
+		req.Set, req.Remove = nil, []string{"app"}
+	}
+	return genCmd{command.LabelWorkload, req, "label"}
 }
 
 func (g *fsmGen) attach(s *genState) genCmd {

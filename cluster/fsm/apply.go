@@ -24,7 +24,9 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 	a.checkNetworks()
 	a.checkAdmins()
 	a.checkWorkloads()
+	a.checkPolicies()
 	a.planPrunes()
+	a.planPolicyPrunes()
 	if a.e.strict {
 		a.checkRequestedIPs()
 	}
@@ -42,6 +44,7 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 	if len(e.vs.list) > 0 {
 		return nil, e.fail()
 	}
+	a.planPolicies()
 
 	// Phase 3: writes.
 	if rerr := a.writeSettings(); rerr != nil {
@@ -73,6 +76,11 @@ type configApply struct {
 	// planPrunes: what a prune removes.
 	pruneW []*sdnv1.Workload
 	pruneN []*sdnv1.Network
+	pruneP []*sdnv1.Policy
+	// checkPolicies, planPolicies: stored and requested policies by key,
+	// and the policies to write.
+	storedP, wantedP map[string]*sdnv1.Policy
+	polPuts          []policyPut
 	// allocateNetworks, allocateWorkloads: the objects to write, and the
 	// VNIDs of the request's networks by name.
 	netPuts []netPut
@@ -191,6 +199,9 @@ func (a *configApply) checkWorkloads() {
 		}
 		if msg := checkLabels(w.Labels); msg != "" {
 			e.vs.add(CodeInvalid, model.KindWorkload, key, "labels", msg)
+		}
+		if msg := checkNamedPorts(w.NamedPorts); msg != "" {
+			e.vs.add(CodeInvalid, model.KindWorkload, key, "named_ports", msg)
 		}
 		if !a.remaining[w.Network] {
 			e.vs.add(CodeNotFound, model.KindWorkload, key, "network", fmt.Sprintf("unknown network %q; declare it in a network block or check `sdnctl get networks`", w.Network))
@@ -379,7 +390,8 @@ func (a *configApply) allocateWorkloads() {
 	}
 	for _, key := range a.wantedKeys {
 		want := a.wantedW[key]
-		w := &sdnv1.Workload{Name: want.Name, Network: want.Network, Node: want.Node, Labels: want.Labels, Origin: hclFrom(want.GetOrigin().GetFile()), Vnid: a.vnidOf(want.Network)}
+		w := &sdnv1.Workload{Name: want.Name, Network: want.Network, Node: want.Node, Labels: want.Labels, Origin: hclFrom(want.GetOrigin().GetFile()), Vnid: a.vnidOf(want.Network),
+			NamedPorts: normalNamedPorts(want.NamedPorts)}
 		old, exists := a.storedW[key]
 		_, hostReady := e.at.p.ips[want.Node]
 		switch {
@@ -462,8 +474,8 @@ func (a *configApply) writeSettings() *Error {
 	return nil
 }
 
-// writeObjects writes the networks and workloads, then removes what a
-// prune removes.
+// writeObjects writes the networks, workloads and policies, then removes
+// what a prune removes (policies before the networks they belong to).
 func (a *configApply) writeObjects() *Error {
 	e := a.e
 	for _, p := range a.netPuts {
@@ -475,6 +487,9 @@ func (a *configApply) writeObjects() *Error {
 		if err := e.putWorkload(p.op, p.w, p.details); err != nil {
 			return ioError(err)
 		}
+	}
+	if rerr := a.writePolicies(); rerr != nil {
+		return rerr
 	}
 	for _, w := range a.pruneW {
 		if err := e.deleteWorkload(w); err != nil {
@@ -520,6 +535,9 @@ func workloadDetails(old, cur *sdnv1.Workload) []string {
 		}
 	}
 	d = append(d, labelDetails(old.Labels, cur.Labels)...)
+	if a, b := namedPortsText(old.NamedPorts), namedPortsText(cur.NamedPorts); a != b {
+		d = append(d, fmt.Sprintf("named_ports: %s -> %s", a, b))
+	}
 	if old.GetOrigin().GetFile() != cur.GetOrigin().GetFile() {
 		d = append(d, fmt.Sprintf("file: %q -> %q", old.GetOrigin().GetFile(), cur.GetOrigin().GetFile()))
 	}

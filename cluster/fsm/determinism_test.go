@@ -142,7 +142,7 @@ func TestReplicasApplyIdentically(t *testing.T) {
 			first := &sdnv1.ApplyRequest{Cluster: proto.Clone(genSettings).(*sdnv1.ClusterSettings)}
 			a.mustApply(command.ApplyConfig, first)
 			b.mustApply(command.ApplyConfig, first)
-			plans := 0
+			plans, groups := 0, 0
 			for i := range steps {
 				var c, other genCmd
 				a.view(func(tx *state.Tx) { c = gen.next(tx) })
@@ -169,9 +169,13 @@ func TestReplicasApplyIdentically(t *testing.T) {
 				}
 				if i%50 == 0 {
 					sameState(t, fmt.Sprintf("step %d", i), a, b)
+					groups += checkGroups(t, fmt.Sprintf("step %d", i), a)
 				}
 			}
 			sameState(t, "end", a, b)
+			if groups == 0 {
+				t.Fatal("no address group was ever derived: the generator does not exercise policies")
+			}
 			for _, tf := range []*testFSM{a, b} {
 				if err := checkPoolsMatchStore(tf.f); err != nil {
 					t.Fatal(err)
@@ -180,6 +184,20 @@ func TestReplicasApplyIdentically(t *testing.T) {
 			t.Logf("%d commands on two replicas, %d plans on one", steps, plans)
 		})
 	}
+}
+
+// checkGroups checks the stored address groups are those the policies and
+// workloads derive (CheckState does), and returns how many there are.
+func checkGroups(t *testing.T, what string, tf *testFSM) int {
+	t.Helper()
+	n := 0
+	tf.view(func(tx *state.Tx) {
+		if err := CheckState(tx); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		n = len(tx.AddressGroups())
+	})
+	return n
 }
 
 func refusal(e *Error) string {

@@ -236,6 +236,9 @@ func (e *exec) commit() (uint64, error) {
 	if len(e.events) == 0 {
 		return e.tx.Meta().Revision, nil
 	}
+	if err := e.deriveGroups(); err != nil {
+		return 0, err
+	}
 	if err := e.at.p.saveCursors(e.tx, slices.Sorted(maps.Keys(e.at.touched))...); err != nil {
 		return 0, err
 	}

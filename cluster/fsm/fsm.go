@@ -67,6 +67,7 @@ var handlers = map[command.Type]handler{
 	command.InitCluster:     decodeInto(func() *sdnv1.InitClusterRequest { return &sdnv1.InitClusterRequest{} }, initCluster),
 
 	command.RevokeCertificate: decodeInto(func() *sdnv1.RevokedCertificate { return &sdnv1.RevokedCertificate{} }, revokeCertificate),
+	command.LabelWorkload:     decodeInto(func() *sdnv1.LabelWorkloadRequest { return &sdnv1.LabelWorkloadRequest{} }, labelWorkload),
 }
 
 func compact(e *exec, r *sdnv1.CompactRequest) (*Result, *Error) {

@@ -55,6 +55,8 @@ func fuzzBase(t testing.TB) (image []byte, seeds [][]byte) {
 		encode(command.SetNodeLiveness, &sdnv1.SetNodeLivenessRequest{Name: node, Down: true, AtUnixMs: 1767225600000}),
 		encode(command.ReleaseNode, &sdnv1.ReleaseNodeRequest{Name: node, DownSinceUnixMs: 1767225600000}),
 		encode(command.Delete, &sdnv1.DeleteRequest{Kind: "network", Name: network}),
+		encode(command.Delete, &sdnv1.DeleteRequest{Kind: "policy", Name: network + "/pol1"}),
+		encode(command.LabelWorkload, &sdnv1.LabelWorkloadRequest{Network: network, Name: "h1", Set: map[string]string{"app": "b"}, Remove: []string{"tier"}}),
 		encode(command.InitCluster|command.IgnoreUnknownFlag, &sdnv1.InitClusterRequest{ClusterId: "0123456789abcdef"}),
 		encode(command.RevokeCertificate|command.IgnoreUnknownFlag, &sdnv1.RevokedCertificate{Serial: "a1", Identity: "agent/" + node, Reason: "retired", RevokedBy: "client/admin"}),
 		command.EncodeRaw(command.Type(99)|command.IgnoreUnknownFlag, []byte{0x0a, 0x01, 'x'}),

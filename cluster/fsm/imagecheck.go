@@ -8,6 +8,7 @@ import (
 
 	"github.com/sdn-dev/sdn/cluster/state"
 	"github.com/sdn-dev/sdn/model"
+	"github.com/sdn-dev/sdn/policy"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -31,6 +32,7 @@ func CheckState(tx *state.Tx) error {
 	c.networks()
 	c.nodes()
 	c.workloads()
+	c.policies()
 	if err := RebuildAllocators(tx); err != nil {
 		c.bad("allocations: %v", err)
 	}
@@ -138,6 +140,48 @@ func (c *stateCheck) nodes() {
 	}
 }
 
+// policies checks each policy as an apply would (policy.Check, its
+// network exists), and that the stored address groups are exactly those
+// the policies and workloads derive (DeriveGroups).
+func (c *stateCheck) policies() {
+	ps := c.tx.Policies()
+	for _, p := range ps {
+		key := model.PolicyKey(p)
+		for _, pr := range policy.Check(p) {
+			c.bad("policy %q: %s%s", key, fieldPrefix(pr.Field), pr.Message)
+		}
+		if _, ok := c.nets[p.Network]; p.Network != "" && !ok {
+			c.bad("policy %q: its network %q does not exist", key, p.Network)
+		}
+	}
+	want := DeriveGroups(ps, c.nets, c.tx.Workloads(""))
+	have := c.tx.AddressGroups()
+	byName := map[string]*sdnv1.AddressGroup{}
+	for _, g := range have {
+		byName[g.Name] = g
+	}
+	for _, g := range want {
+		if old, ok := byName[g.Name]; !ok {
+			c.bad("address group %s (%s) is missing: the policies refer to it", g.Name, g.Selector)
+		} else if !sameGroup(old, g) {
+			c.bad("address group %s (%s) is not what the policies and workloads make of it", g.Name, g.Selector)
+		}
+		delete(byName, g.Name)
+	}
+	for _, g := range have {
+		if _, stale := byName[g.Name]; stale {
+			c.bad("address group %s (%s): no policy refers to it", g.Name, g.Selector)
+		}
+	}
+}
+
+func fieldPrefix(f string) string {
+	if f == "" {
+		return ""
+	}
+	return f + ": "
+}
+
 // workloads checks names, labels, addresses and references.
 func (c *stateCheck) workloads() {
 	for _, w := range c.tx.Workloads("") {
@@ -147,6 +191,9 @@ func (c *stateCheck) workloads() {
 		}
 		if msg := checkLabels(w.Labels); msg != "" {
 			c.bad("workload %q: %s", key, msg)
+		}
+		if msg := checkNamedPorts(w.NamedPorts); msg != "" {
+			c.bad("workload %q: named_ports: %s", key, msg)
 		}
 		if msg := checkName(model.KindNode, w.Node); msg != "" {
 			c.bad("workload %q: %s", key, msg)

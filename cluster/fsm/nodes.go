@@ -65,6 +65,12 @@ func checkRegistration(e *exec, req *sdnv1.RegisterNodeRequest) (netip.Addr, *sd
 	if msg := checkLabels(req.Labels); msg != "" {
 		return netip.Addr{}, nil, refuse(CodeInvalid, model.KindNode, req.Name, "labels", msg)
 	}
+	// A new check, so behind the format gate (CONTRIBUTING.md, "Shape"):
+	// releases before it stored no datapath address at all.
+	if _, err := netip.ParseAddrPort(req.DatapathAddress); req.DatapathAddress != "" && err != nil && e.strict {
+		return netip.Addr{}, nil, refuse(CodeInvalid, model.KindNode, req.Name, "datapath_address", fmt.Sprintf(
+			"datapath address %q: want ip:port, e.g. %s:7475 (sdnd --datapath-listen)", req.DatapathAddress, ip))
+	}
 	for _, n := range e.tx.Nodes() {
 		if n.Name != req.Name && n.UnderlayIp == ip.String() {
 			return netip.Addr{}, nil, refuse(CodeConflict, model.KindNode, req.Name, "underlay_ip", fmt.Sprintf("underlay address %s is already host %s's; each host needs its own", ip, n.Name))
@@ -83,7 +89,7 @@ func checkRegistration(e *exec, req *sdnv1.RegisterNodeRequest) (netip.Addr, *sd
 // drain and liveness; a new one (or one released) gets a subnet.
 func registeredNode(e *exec, req *sdnv1.RegisterNodeRequest, ip netip.Addr, old *sdnv1.Node, exists bool) (*sdnv1.Node, *Error) {
 	n := &sdnv1.Node{Name: req.Name, UnderlayIp: ip.String(), UnderlayMtu: req.UnderlayMtu, Labels: req.Labels,
-		Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_AGENT}}
+		DatapathAddress: req.DatapathAddress, Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_AGENT}}
 	if exists {
 		// Drain is the operator's, liveness the leader's (SetNodeLiveness
 		// brings a down host back, once its heartbeats resume).
@@ -206,6 +212,9 @@ func nodeDetails(old, cur *sdnv1.Node) []string {
 	}
 	if old.Subnet != cur.Subnet {
 		d = append(d, fmt.Sprintf("subnet: %q -> %q", old.Subnet, cur.Subnet))
+	}
+	if old.DatapathAddress != cur.DatapathAddress {
+		d = append(d, fmt.Sprintf("datapath_address: %q -> %q", old.DatapathAddress, cur.DatapathAddress))
 	}
 	return append(d, labelDetails(old.Labels, cur.Labels)...)
 }

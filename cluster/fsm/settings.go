@@ -154,6 +154,7 @@ func settingsDetails(old, cur *sdnv1.ClusterSettings) []string {
 	add("isolation", model.IsolationName(old.Isolation), model.IsolationName(cur.Isolation))
 	add("mtu", old.Mtu, cur.Mtu)
 	add("node_release_after", model.FormatNodeReleaseAfter(old.NodeReleaseAfterSeconds), model.FormatNodeReleaseAfter(cur.NodeReleaseAfterSeconds))
+	add("host_traffic", hostTrafficWord(old.HostTrafficByPolicy), hostTrafficWord(cur.HostTrafficByPolicy))
 	return d
 }
 
@@ -169,4 +170,12 @@ func NodeReleaseAfter(c *sdnv1.ClusterSettings) (d time.Duration, never bool) {
 	default:
 		return time.Duration(r) * time.Second, false
 	}
+}
+
+// hostTrafficWord is the HCL spelling of the host_traffic setting.
+func hostTrafficWord(byPolicy bool) string {
+	if byPolicy {
+		return "policy"
+	}
+	return "allow"
 }

@@ -34,6 +34,9 @@ func attachWorkload(e *exec, req *sdnv1.AttachWorkloadRequest) (*Result, *Error)
 	if msg := checkLabels(in.Labels); msg != "" {
 		return nil, refuse(CodeInvalid, model.KindWorkload, key, "labels", msg)
 	}
+	if msg := checkNamedPorts(in.NamedPorts); msg != "" {
+		return nil, refuse(CodeInvalid, model.KindWorkload, key, "named_ports", msg)
+	}
 	n, ok := e.tx.Network(in.Network)
 	if !ok {
 		return nil, refuse(CodeNotFound, model.KindWorkload, key, "network", fmt.Sprintf("unknown network %q; `sdnctl get networks` lists them", in.Network))
@@ -51,7 +54,8 @@ func attachWorkload(e *exec, req *sdnv1.AttachWorkloadRequest) (*Result, *Error)
 	if field, msg := checkAddrs(in); msg != "" {
 		return nil, refuse(CodeInvalid, model.KindWorkload, key, field, msg)
 	}
-	w := &sdnv1.Workload{Name: in.Name, Network: in.Network, Node: in.Node, Labels: in.Labels, Vnid: n.Vnid, Origin: &sdnv1.Origin{}}
+	w := &sdnv1.Workload{Name: in.Name, Network: in.Network, Node: in.Node, Labels: in.Labels, Vnid: n.Vnid, Origin: &sdnv1.Origin{},
+		NamedPorts: normalNamedPorts(in.NamedPorts)}
 	if in.Origin != nil {
 		w.Origin = proto.Clone(in.Origin).(*sdnv1.Origin)
 	}
@@ -128,6 +132,9 @@ func deleteObject(e *exec, req *sdnv1.DeleteRequest) (*Result, *Error) {
 			}
 			return nil, refuse(CodeConflict, model.KindNetwork, req.Name, "", fmt.Sprintf("still has %d workloads (%s); delete or detach them first", len(ws), summarize(keys, 3)))
 		}
+		if ps := networkPolicies(e, req.Name); len(ps) > 0 {
+			return nil, refuse(CodeConflict, model.KindNetwork, req.Name, "", fmt.Sprintf("still has %d policies (%s); delete them first (sdnctl delete policy NETWORK/NAME)", len(ps), summarize(ps, 3)))
+		}
 		if !n.Admin {
 			e.at.releaseVNID(n.Vnid)
 		}
@@ -151,8 +158,10 @@ func deleteObject(e *exec, req *sdnv1.DeleteRequest) (*Result, *Error) {
 		return e.finish()
 	case model.KindNode:
 		return removeNode(e, req.Name)
+	case model.KindPolicy:
+		return deletePolicyObject(e, req.Name)
 	}
-	return nil, refuse(CodeInvalid, model.Kind(req.Kind), req.Name, "", fmt.Sprintf("cannot delete kind %q; use network, workload or node", req.Kind))
+	return nil, refuse(CodeInvalid, model.Kind(req.Kind), req.Name, "", fmt.Sprintf("cannot delete kind %q; use network, workload, node or policy", req.Kind))
 }
 
 func splitKey(k string) (string, string, bool) {

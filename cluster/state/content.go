@@ -56,6 +56,20 @@ func (t *Tx) CheckContent() []string {
 		revs(fmt.Sprintf("workload %q", model.WorkloadKey(w.Network, w.Name)), w.CreateRevision, w.ModRevision)
 		return true
 	})
+	t.forEach(bucketPolicies, "", func(k, p []byte) bool {
+		pol := &sdnv1.Policy{}
+		t.decode(bucketPolicies, k, p, pol)
+		keyed(bad, bucketPolicies, k, model.PolicyKey(pol))
+		revs(fmt.Sprintf("policy %q", model.PolicyKey(pol)), pol.CreateRevision, pol.ModRevision)
+		return true
+	})
+	t.forEach(bucketGroups, "", func(k, p []byte) bool {
+		g := &sdnv1.AddressGroup{}
+		t.decode(bucketGroups, k, p, g)
+		keyed(bad, bucketGroups, k, g.Name)
+		revs(fmt.Sprintf("address group %q", g.Name), 0, g.ModRevision)
+		return true
+	})
 	t.forEach(bucketMeta, keyRevokedPfx, func(k, p []byte) bool {
 		c := &sdnv1.RevokedCertificate{}
 		t.decode(bucketMeta, k, p, c)

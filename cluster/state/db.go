@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,10 @@ var (
 	bucketNodes     = []byte("nodes")
 	bucketWorkloads = []byte("workloads")
 	bucketChanges   = []byte("changes")
+	// Schema 3: policies by model.PolicyKey, and the address groups the
+	// FSM derives from them, by name.
+	bucketPolicies = []byte("policies")
+	bucketGroups   = []byte("addressgroups")
 
 	keySchema    = []byte("schema")
 	keyApplied   = []byte("applied_index")
@@ -33,7 +38,10 @@ var (
 	keyRevokedPfx = "revoked/"
 )
 
-var allBuckets = [][]byte{bucketMeta, bucketSettings, bucketNetworks, bucketNodes, bucketWorkloads, bucketChanges}
+var allBuckets = append(slices.Clip(schema2Buckets), bucketPolicies, bucketGroups)
+
+// schema2Buckets are the buckets of schema 2 (what addChecksums rewrites).
+var schema2Buckets = [][]byte{bucketMeta, bucketSettings, bucketNetworks, bucketNodes, bucketWorkloads, bucketChanges}
 
 // DB is an open state file. Replace swaps the file underneath while reads
 // go on: they run on whichever file is current when they start.

@@ -1,7 +1,7 @@
 // Package state keeps the cluster's desired state (the raft FSM's data) in a
-// bbolt file: cluster settings, networks, nodes and workloads, the revision
-// counter, the change history that watches resume from, and the raft index
-// the state covers, all written in one bbolt transaction per batch of raft
+// bbolt file: cluster settings, networks, nodes, workloads, policies and the
+// address groups derived from them, the revision counter, the change
+// history that watches resume from, and the raft index the state covers, all written in one bbolt transaction per batch of raft
 // entries so the applied index can never disagree with the data.
 //
 // Objects are stored as deterministic protobuf encodings of the API messages

@@ -10,11 +10,12 @@ import (
 //
 //   - 1: the buckets, records stored as they are.
 //   - 2: every record with a checksum, every bucket with a seal (record.go).
+//   - 3: the policies and address groups buckets (label policy).
 //
 // Later schemas keep the schema record bare and the meta bucket's seal as
 // schema 2 writes them, so that a file claiming a newer schema whose meta
 // records fail their checks is known to be damaged rather than newer.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migration upgrades a store from version v to v+1 inside t.
 type migration func(t *Tx) error
@@ -30,13 +31,28 @@ var migrations = map[uint32]migration{
 		return nil
 	},
 	1: addChecksums,
+	2: addPolicyBuckets,
+}
+
+// addPolicyBuckets (schema 2 to 3) creates the empty policies and address
+// groups buckets, with their (zero) seals.
+func addPolicyBuckets(t *Tx) error {
+	for _, b := range [][]byte{bucketPolicies, bucketGroups} {
+		if _, err := t.tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+		if err := t.writeSeal(b, seal{}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // addChecksums (schema 1 to 2) rewrites every record with its trailer and
 // writes every bucket's seal. What a schema 1 file holds cannot be checked:
 // it is taken as it is.
 func addChecksums(t *Tx) error {
-	for _, name := range allBuckets {
+	for _, name := range schema2Buckets {
 		b := t.bucket(name)
 		type kv struct{ k, v []byte }
 		var recs []kv

@@ -30,6 +30,9 @@ type Config struct {
 	UnderlayIP  string
 	UnderlayMTU uint32
 	Labels      map[string]string
+	// DatapathAddress is where this host serves the datapath service
+	// (node/dpsvc), registered for the servers to call; "" for none.
+	DatapathAddress string
 	// StatePath is where the desired state is persisted.
 	StatePath string
 	Logger    *slog.Logger
@@ -108,7 +111,8 @@ func (a *Agent) Desired() *model.Desired {
 func (a *Agent) Register(ctx context.Context) (*sdnv1.Node, error) {
 	var clusterID string
 	a.View(func(m *model.Desired) { clusterID = m.ClusterID })
-	res, err := a.nodes.Register(ctx, &sdnv1.RegisterNodeRequest{Name: a.cfg.Node, UnderlayIp: a.cfg.UnderlayIP, UnderlayMtu: a.cfg.UnderlayMTU, Labels: a.cfg.Labels, ClusterId: clusterID})
+	res, err := a.nodes.Register(ctx, &sdnv1.RegisterNodeRequest{Name: a.cfg.Node, UnderlayIp: a.cfg.UnderlayIP, UnderlayMtu: a.cfg.UnderlayMTU, Labels: a.cfg.Labels, ClusterId: clusterID,
+		DatapathAddress: a.cfg.DatapathAddress})
 	if err != nil {
 		return nil, fmt.Errorf("register host %s: %w", a.cfg.Node, err)
 	}

@@ -40,7 +40,7 @@ func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIR
 	var att *sdnv1.AttachWorkloadResponse
 	err = s.retryUnavailable(ctx, func() (err error) {
 		att, err = s.cfg.Workloads.Attach(ctx, &sdnv1.AttachWorkloadRequest{Workload: &sdnv1.Workload{
-			Name: req.Name, Network: req.Network, Node: s.cfg.Node, Ip: req.Ip, Labels: req.Labels,
+			Name: req.Name, Network: req.Network, Node: s.cfg.Node, Ip: req.Ip, Labels: req.Labels, NamedPorts: req.NamedPorts,
 			Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_CNI, ContainerId: req.ContainerId, Ifname: req.Ifname, Netns: req.Netns},
 		}})
 		return err

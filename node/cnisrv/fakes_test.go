@@ -55,7 +55,7 @@ func (f *fakeCluster) Attach(_ context.Context, in *sdnv1.AttachWorkloadRequest,
 		return nil, status.Error(codes.NotFound, `unknown network "nope"; `+"`sdnctl get networks` lists them")
 	}
 	f.rev++
-	out := &sdnv1.Workload{Name: w.Name, Network: w.Network, Node: w.Node, Labels: w.Labels, Origin: w.Origin,
+	out := &sdnv1.Workload{Name: w.Name, Network: w.Network, Node: w.Node, Labels: w.Labels, NamedPorts: w.NamedPorts, Origin: w.Origin,
 		Ip: fmt.Sprintf("10.128.0.%d", f.next), Mac: fmt.Sprintf("0a:58:0a:80:00:%02x", f.next), ModRevision: f.rev}
 	f.next++
 	f.workloads[key] = out

@@ -97,10 +97,14 @@ func TestAddCheckDel(t *testing.T) {
 	e := start(t)
 	ctx := context.Background()
 	req := e.request(t, "c0ffee01")
+	req.NamedPorts = []*sdnv1.NamedPort{{Name: "http", Protocol: "tcp", Port: 8080}}
 
 	res, err := e.client.CNIAdd(ctx, req)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if np := res.Workload.GetNamedPorts(); len(np) != 1 || np[0].Name != "http" || np[0].Port != 8080 {
+		t.Errorf("the attached workload's named ports are %v; want the request's http tcp/8080", np)
 	}
 	hostIf := link.HostVethName("c0ffee01", "eth0")
 	if res.Address != "10.128.0.5/23" || res.Gateway != "10.128.0.1" || res.Mac != "0a:58:0a:80:00:05" || res.Mtu != 1450 ||

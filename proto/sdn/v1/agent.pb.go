@@ -38,7 +38,10 @@ type CNIRequest struct {
 	Name   string            `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
 	Labels map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// A requested address (CNI_ARGS IP=), optional.
-	Ip            string `protobuf:"bytes,7,opt,name=ip,proto3" json:"ip,omitempty"`
+	Ip string `protobuf:"bytes,7,opt,name=ip,proto3" json:"ip,omitempty"`
+	// Ports the workload declares by name, for policies (the network
+	// config's "named_ports", CNI_ARGS SDN_NAMED_PORTS=).
+	NamedPorts    []*NamedPort `protobuf:"bytes,8,rep,name=named_ports,json=namedPorts,proto3" json:"named_ports,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -120,6 +123,13 @@ func (x *CNIRequest) GetIp() string {
 		return x.Ip
 	}
 	return ""
+}
+
+func (x *CNIRequest) GetNamedPorts() []*NamedPort {
+	if x != nil {
+		return x.NamedPorts
+	}
+	return nil
 }
 
 // CNIResult is what the plugin prints as a CNI 1.0.0 result.
@@ -320,7 +330,7 @@ var File_sdn_v1_agent_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x12sdn/v1/agent.proto\x12\x06sdn.v1\x1a\x14sdn/v1/objects.proto\"\x8e\x02\n" +
+	"\x12sdn/v1/agent.proto\x12\x06sdn.v1\x1a\x14sdn/v1/objects.proto\"\xc2\x02\n" +
 	"\n" +
 	"CNIRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x14\n" +
@@ -329,7 +339,9 @@ const file_sdn_v1_agent_proto_rawDesc = "" +
 	"\anetwork\x18\x04 \x01(\tR\anetwork\x12\x12\n" +
 	"\x04name\x18\x05 \x01(\tR\x04name\x126\n" +
 	"\x06labels\x18\x06 \x03(\v2\x1e.sdn.v1.CNIRequest.LabelsEntryR\x06labels\x12\x0e\n" +
-	"\x02ip\x18\a \x01(\tR\x02ip\x1a9\n" +
+	"\x02ip\x18\a \x01(\tR\x02ip\x122\n" +
+	"\vnamed_ports\x18\b \x03(\v2\x11.sdn.v1.NamedPortR\n" +
+	"namedPorts\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8e\x02\n" +
@@ -371,22 +383,24 @@ var file_sdn_v1_agent_proto_goTypes = []any{
 	(*CNIDelResponse)(nil),   // 2: sdn.v1.CNIDelResponse
 	(*CNICheckResponse)(nil), // 3: sdn.v1.CNICheckResponse
 	nil,                      // 4: sdn.v1.CNIRequest.LabelsEntry
-	(*Workload)(nil),         // 5: sdn.v1.Workload
+	(*NamedPort)(nil),        // 5: sdn.v1.NamedPort
+	(*Workload)(nil),         // 6: sdn.v1.Workload
 }
 var file_sdn_v1_agent_proto_depIdxs = []int32{
 	4, // 0: sdn.v1.CNIRequest.labels:type_name -> sdn.v1.CNIRequest.LabelsEntry
-	5, // 1: sdn.v1.CNIResult.workload:type_name -> sdn.v1.Workload
-	0, // 2: sdn.v1.AgentService.CNIAdd:input_type -> sdn.v1.CNIRequest
-	0, // 3: sdn.v1.AgentService.CNIDel:input_type -> sdn.v1.CNIRequest
-	0, // 4: sdn.v1.AgentService.CNICheck:input_type -> sdn.v1.CNIRequest
-	1, // 5: sdn.v1.AgentService.CNIAdd:output_type -> sdn.v1.CNIResult
-	2, // 6: sdn.v1.AgentService.CNIDel:output_type -> sdn.v1.CNIDelResponse
-	3, // 7: sdn.v1.AgentService.CNICheck:output_type -> sdn.v1.CNICheckResponse
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	5, // 1: sdn.v1.CNIRequest.named_ports:type_name -> sdn.v1.NamedPort
+	6, // 2: sdn.v1.CNIResult.workload:type_name -> sdn.v1.Workload
+	0, // 3: sdn.v1.AgentService.CNIAdd:input_type -> sdn.v1.CNIRequest
+	0, // 4: sdn.v1.AgentService.CNIDel:input_type -> sdn.v1.CNIRequest
+	0, // 5: sdn.v1.AgentService.CNICheck:input_type -> sdn.v1.CNIRequest
+	1, // 6: sdn.v1.AgentService.CNIAdd:output_type -> sdn.v1.CNIResult
+	2, // 7: sdn.v1.AgentService.CNIDel:output_type -> sdn.v1.CNIDelResponse
+	3, // 8: sdn.v1.AgentService.CNICheck:output_type -> sdn.v1.CNICheckResponse
+	6, // [6:9] is the sub-list for method output_type
+	3, // [3:6] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_agent_proto_init() }

@@ -1,0 +1,233 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sdn-dev/sdn/cluster/fsm"
+	"github.com/sdn-dev/sdn/cluster/state"
+	"github.com/sdn-dev/sdn/model"
+	"github.com/sdn-dev/sdn/policy"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+)
+
+// Trace (PolicyService.Trace) asks the real datapath what the model's
+// Verdict answers from the state: the packet is traced on the source
+// workload's host (ofproto/trace, told in the pipeline's words by the
+// agent's datapath service, node/dpsvc) and, when that host sends it over
+// the tunnel, on the destination's host. The answer holds the model's
+// verdict, every host's steps, and, when the two differ, the disagreement
+// in words. A host that cannot be asked makes the datapath's outcome
+// unknown; it is never guessed.
+
+// hostCallTimeout bounds each call to a host's datapath service.
+const hostCallTimeout = 5 * time.Second
+
+// tracePlan is what a trace needs from the state, read in one transaction.
+type tracePlan struct {
+	revision uint64
+	packet   policy.Packet
+	verdict  *sdnv1.VerdictResponse
+	// The source workload's host and the destination's (nil when the
+	// destination is no workload: the packet leaves through src's gateway).
+	src, dst *sdnv1.Node
+	fromKey  string
+	vnid     uint32 // the source's VNID, which the tunnel carries
+}
+
+// Trace traces one packet through the datapaths it crosses.
+func (s *Server) Trace(ctx context.Context, req *sdnv1.VerdictRequest) (*sdnv1.TraceResponse, error) {
+	if err := s.read(ctx, false); err != nil {
+		return nil, err
+	}
+	var plan *tracePlan
+	err := s.cluster.FSM().View(func(tx *state.Tx) error {
+		var err error
+		plan, err = planTrace(tx, req)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &sdnv1.TraceResponse{Revision: plan.revision, Model: plan.verdict}
+	first := s.traceOn(ctx, plan.src, &sdnv1.DatapathTraceRequest{InWorkload: plan.fromKey}, plan)
+	out.Hosts = append(out.Hosts, first)
+	if plan.dst != nil && plan.dst.Name != plan.src.Name && (first.Outcome == "forwarded" || first.Error != "") {
+		// After an unknown first hop the destination is still asked:
+		// its answer helps, though the outcome stays unknown.
+		out.Hosts = append(out.Hosts, s.traceOn(ctx, plan.dst, &sdnv1.DatapathTraceRequest{TunnelVnid: plan.vnid}, plan))
+	}
+	judge(out)
+	return out, nil
+}
+
+// planTrace resolves the request against the state and computes the
+// model's verdict.
+func planTrace(tx *state.Tx, req *sdnv1.VerdictRequest) (*tracePlan, error) {
+	settings := tx.Cluster()
+	if settings == nil {
+		settings = fsm.DefaultSettings()
+	}
+	nets := map[string]*sdnv1.Network{}
+	for _, n := range tx.Networks() {
+		nets[n.Name] = n
+	}
+	p := &tracePlan{revision: tx.Meta().Revision}
+	from, err := traceSource(tx, req.GetFrom())
+	if err != nil {
+		return nil, err
+	}
+	p.fromKey, p.vnid = model.WorkloadKey(from.Network, from.Name), from.Vnid
+	if n := nets[from.Network]; n != nil {
+		p.vnid = n.Vnid
+	}
+	to, err := traceDestination(tx, req.GetTo())
+	if err != nil {
+		return nil, err
+	}
+	if req.Protocol != "tcp" && req.Protocol != "udp" && req.Protocol != "icmp" {
+		return nil, status.Errorf(codes.InvalidArgument, "protocol %q: want tcp, udp or icmp", req.Protocol)
+	}
+	if (req.Protocol == "icmp") != (req.Port == 0) || req.Port > 65535 {
+		return nil, status.Errorf(codes.InvalidArgument, "port %d with %s: tcp and udp need a port 1-65535, icmp none", req.Port, req.Protocol)
+	}
+	srcIP, _ := netip.ParseAddr(from.Ip)
+	p.packet = policy.Packet{From: policy.End{Workload: from, IP: srcIP}, To: to, Protocol: req.Protocol, Port: req.Port}
+	w := &policy.World{Isolation: settings.Isolation, HostTrafficByPolicy: settings.HostTrafficByPolicy, Networks: nets, Policies: readPolicies(tx)}
+	p.verdict = w.Verdict(p.packet)
+	p.verdict.Revision = p.revision
+	if p.src, _ = tx.Node(from.Node); p.src == nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "workload %s runs on host %s, which is not registered; a trace starts at a running workload", p.fromKey, from.Node)
+	}
+	if to.Workload != nil {
+		p.dst, _ = tx.Node(to.Workload.Node)
+	}
+	p.verdict.Summary = fmt.Sprintf("%s %s (%s, host %s) to %s%s", describeProto(req.Protocol, req.Port), p.fromKey, from.Ip, from.Node, to.Name(), hostOf(to))
+	return p, nil
+}
+
+func describeProto(proto string, port uint32) string {
+	if proto == "icmp" {
+		return proto
+	}
+	return fmt.Sprintf("%s/%d", proto, port)
+}
+
+func hostOf(e policy.End) string {
+	if e.Workload != nil {
+		return fmt.Sprintf(" (%s, host %s)", e.Workload.Ip, e.Workload.Node)
+	}
+	return ""
+}
+
+// traceSource finds the workload a trace starts at: it must run, with an
+// address, on a host.
+func traceSource(tx *state.Tx, e *sdnv1.Endpoint) (*sdnv1.Workload, error) {
+	if e.GetWorkload() == "" {
+		return nil, status.Error(codes.InvalidArgument, "a trace starts at a workload: give from as NETWORK/NAME (an address alone has no port on any host to start from)")
+	}
+	w, err := workloadByKey(tx, e.Workload)
+	if err != nil {
+		return nil, err
+	}
+	if w.Pending != "" || w.Ip == "" || w.Node == "" {
+		return nil, status.Errorf(codes.FailedPrecondition, "workload %s has no address yet (%s); trace it once it runs", e.Workload, w.Pending)
+	}
+	return w, nil
+}
+
+// traceDestination resolves the other end: a workload by name, or an
+// address (a workload's, a host's gateway, or any other).
+func traceDestination(tx *state.Tx, e *sdnv1.Endpoint) (policy.End, error) {
+	switch {
+	case e.GetWorkload() != "" && e.GetIp() != "":
+		return policy.End{}, status.Error(codes.InvalidArgument, "to: give a workload (NETWORK/NAME) or an address, not both")
+	case e.GetWorkload() != "":
+		w, err := workloadByKey(tx, e.Workload)
+		if err != nil {
+			return policy.End{}, err
+		}
+		ip, err := netip.ParseAddr(w.Ip)
+		if err != nil {
+			return policy.End{}, status.Errorf(codes.FailedPrecondition, "workload %s has no address yet (%s)", e.Workload, w.Pending)
+		}
+		return policy.End{Workload: w, IP: ip}, nil
+	}
+	ip, err := netip.ParseAddr(e.GetIp())
+	if err != nil || !ip.Is4() {
+		return policy.End{}, status.Errorf(codes.InvalidArgument, "to %q: want NETWORK/NAME or an IPv4 address", e.GetIp())
+	}
+	for _, w := range tx.Workloads("") {
+		if w.Ip == ip.String() && w.Pending == "" {
+			return policy.End{Workload: w, IP: ip}, nil
+		}
+	}
+	for _, n := range tx.Nodes() {
+		if n.GatewayIp == ip.String() {
+			return policy.End{IP: ip, Host: true, Node: n.Name}, nil
+		}
+	}
+	return policy.End{IP: ip}, nil
+}
+
+func workloadByKey(tx *state.Tx, key string) (*sdnv1.Workload, error) {
+	net, name, ok := strings.Cut(key, "/")
+	if !ok || net == "" || name == "" {
+		return nil, status.Errorf(codes.InvalidArgument, "workload %q: want NETWORK/NAME", key)
+	}
+	w, ok := tx.Workload(net, name)
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "no workload %s; `sdnctl get workloads` lists them", key)
+	}
+	return w, nil
+}
+
+// traceOn asks one host's datapath service to trace the packet entering
+// as req says (from a workload's port, or from the tunnel). A host that
+// cannot be asked gets outcome "unknown" and the reason in error.
+func (s *Server) traceOn(ctx context.Context, n *sdnv1.Node, req *sdnv1.DatapathTraceRequest, p *tracePlan) *sdnv1.HostTrace {
+	req.SrcIp, req.DstIp = p.packet.From.IP.String(), p.packet.To.IP.String()
+	req.Protocol, req.Port = p.packet.Protocol, p.packet.Port
+	var ht *sdnv1.HostTrace
+	err := s.callHost(ctx, n, func(ctx context.Context, c sdnv1.DatapathServiceClient) error {
+		var err error
+		ht, err = c.Trace(ctx, req)
+		return err
+	})
+	if err != nil {
+		return &sdnv1.HostTrace{Node: n.Name, Outcome: "unknown", Error: err.Error()}
+	}
+	ht.Node = n.Name
+	return ht
+}
+
+// callHost calls host n's datapath service with a short deadline, over a
+// connection made for the call (traces and counters are rare) with this
+// server's credentials, checking the host's certificate names n.
+func (s *Server) callHost(ctx context.Context, n *sdnv1.Node, call func(context.Context, sdnv1.DatapathServiceClient) error) error {
+	if n.DatapathAddress == "" {
+		return fmt.Errorf("host %s registered no datapath service address (its agent is older, or runs with --datapath-listen off), so its datapath cannot be asked: its outcome is unknown", n.Name)
+	}
+	conn, err := grpc.NewClient("passthrough:///"+n.DatapathAddress, append(append([]grpc.DialOption{}, s.hostDial...), grpc.WithAuthority(n.Name))...)
+	if err != nil {
+		return fmt.Errorf("host %s's datapath service at %s: %v", n.Name, n.DatapathAddress, err)
+	}
+	defer conn.Close()
+	cctx, cancel := context.WithTimeout(ctx, hostCallTimeout)
+	defer cancel()
+	if err := call(cctx, sdnv1.NewDatapathServiceClient(conn)); err != nil {
+		msg := err.Error()
+		if st, ok := status.FromError(err); ok {
+			msg = st.Message()
+		}
+		return fmt.Errorf("could not ask host %s's datapath (%s): %s; its outcome is unknown (is its agent running, and --datapath-listen reachable from the servers?)", n.Name, n.DatapathAddress, msg)
+	}
+	return nil
+}
