@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sdn-dev/sdn/spec"
 )
 
 // The probe matrix, in the style of the Kubernetes network-policy e2e
@@ -607,4 +609,24 @@ func scenarioDir(t *testing.T, isolation, policies string) string {
 		}
 	}
 	return dir
+}
+
+// TestPolicyScenariosDecode checks, without a lab, that every scenario of
+// the matrix is valid HCL and valid policy, and that it has its own name.
+func TestPolicyScenariosDecode(t *testing.T) {
+	seen := map[string]bool{}
+	for _, sc := range matrixScenarios() {
+		if seen[sc.name] {
+			t.Errorf("two scenarios named %s", sc.name)
+		}
+		seen[sc.name] = true
+		src := strings.NewReplacer("$HOST2_BLOCK", "10.128.2.0/23", "$P2Y", "10.128.0.9").Replace(sc.hcl)
+		doc, diags := spec.Parse(sc.name+".hcl", []byte(src))
+		for _, d := range diags {
+			t.Errorf("%s: %s", sc.name, spec.DiagnosticLine(d))
+		}
+		if sc.hcl != "" && len(doc.Policies) == 0 {
+			t.Errorf("%s: no policy decoded", sc.name)
+		}
+	}
 }
