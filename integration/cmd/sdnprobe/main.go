@@ -15,7 +15,7 @@
 //	sdnprobe serve -tcp 80,81 -udp 53                     accepts TCP and echoes UDP until SIGTERM; prints "ready"
 //	sdnprobe probe -targets IP:tcp:80,IP:udp:53 -timeout 400ms   tries every target at once; one line each:
 //	                                                      "TARGET ok" or "TARGET blocked: why"
-//	sdnprobe loop -targets ... -timeout 300ms -interval 20ms   tries them again and again until SIGTERM;
+//	sdnprobe loop -targets ... -timeout 300ms -interval 20ms   tries each again and again until SIGTERM;
 //	                                                      one line per try: "START_UNIX_NANO TARGET ok|blocked"
 package main
 

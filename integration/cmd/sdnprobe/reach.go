@@ -142,23 +142,24 @@ func udpEcho(addr string, timeout time.Duration) error {
 	return fmt.Errorf("no echo within %s", timeout)
 }
 
-// loop tries every target again and again (each round at once, a new
-// connection per TCP try) every interval until SIGTERM, printing one line
-// per try: "START_UNIX_NANO TARGET ok|blocked", START being when the try
-// began, so a caller can tell tries before and after an event apart.
+// loop tries every target again and again, each on its own (a new
+// connection per TCP try, the next try interval after the last ended),
+// until SIGTERM, printing one line per try: "START_UNIX_NANO TARGET
+// ok|blocked", START being when the try began, so a caller can tell tries
+// before and after an event apart.
 func loop(targets string, timeout, interval time.Duration) {
-	list := strings.Split(targets, ",")
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	stop := make(chan struct{})
 	var mu sync.Mutex
 	out := bufioWriter()
-	for {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for _, t := range list {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+	var wg sync.WaitGroup
+	for _, t := range strings.Split(targets, ",") {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				start := time.Now()
 				word := "ok"
 				if reach(t, timeout) != nil {
 					word = "blocked"
@@ -166,18 +167,18 @@ func loop(targets string, timeout, interval time.Duration) {
 				mu.Lock()
 				fmt.Fprintf(out, "%d %s %s\n", start.UnixNano(), t, word)
 				mu.Unlock()
-			}()
-		}
-		wg.Wait()
-		mu.Lock()
-		_ = out.Flush()
-		mu.Unlock()
-		select {
-		case <-sig:
-			return
-		case <-time.After(interval):
-		}
+				select {
+				case <-stop:
+					return
+				case <-time.After(interval):
+				}
+			}
+		}()
 	}
+	<-sig
+	close(stop)
+	wg.Wait()
+	_ = out.Flush()
 }
 
 func bufioWriter() *bufio.Writer { return bufio.NewWriter(os.Stdout) }
