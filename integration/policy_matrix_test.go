@@ -386,6 +386,19 @@ func networkEgressScenarios() []scenario {
     }
   }
 }`, want: fromP1(func(cell) bool { return false })},
+		{name: "egress-named-port-to-peers", hcl: `policy "http-out" {
+  network = "proj1"
+  isolate = ["egress"]
+  egress {
+    to {
+      networks {}
+    }
+    port { name = "http" }
+  }
+}`, want: fromP1(func(c cell) bool {
+			named := (c.app(c.to) == "web" && c.tcp80()) || (c.app(c.to) == "db" && c.tcp81())
+			return named && multitenant(c)
+		})},
 		{name: "egress-named-port", hcl: `policy "http-out" {
   network = "proj1"
   isolate = ["egress"]
