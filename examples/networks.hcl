@@ -5,14 +5,17 @@
 # and every network reaches it (monitoring, DNS, ingress). At most one.
 network "infra" {
   admin  = true
-  labels = { env = "prod", team = "platform" }
+  labels = { name = "infra", env = "prod", team = "platform" }
 }
 
-# Tenant networks. Labels are for policy selectors (Kubernetes label syntax).
+# Tenant networks. Labels are for policy selectors (Kubernetes label syntax);
+# name = the network's name lets a policy pick a network by name
+# (examples/policy/allow-from-network.hcl), like Kubernetes'
+# kubernetes.io/metadata.name label on namespaces.
 network "proj1" {
-  labels = { env = "prod", team = "payments" }
+  labels = { name = "proj1", env = "prod", team = "payments" }
 }
 
 network "proj2" {
-  labels = { env = "dev", team = "search" }
+  labels = { name = "proj2", env = "dev", team = "search" }
 }

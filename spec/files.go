@@ -83,7 +83,7 @@ func expandDir(dir string, named *sameFiles, add func(string)) hcl.Diagnostics {
 		full := filepath.Join(dir, e.Name())
 		switch {
 		case isDirEntry(full, e):
-			if strings.HasPrefix(e.Name(), ".") {
+			if strings.HasPrefix(e.Name(), ".") || isCatalogue(full) {
 				continue
 			}
 			for _, d := range hclDirs(full) {
@@ -104,6 +104,19 @@ func expandDir(dir string, named *sameFiles, add func(string)) hcl.Diagnostics {
 			Summary: "No HCL files", Detail: fmt.Sprintf("Directory %s holds no *.hcl files.", dir)})
 	}
 	return diags
+}
+
+// CatalogueMarker is the file that makes a subdirectory a catalogue of
+// alternatives (e.g. examples/policy/, one scenario per file), never applied
+// with its parent: -f of the parent skips it without an error. The marker
+// is deliberate, so the silent skip that let apply --prune delete a
+// subdirectory's objects cannot happen by accident.
+const CatalogueMarker = ".sdn-catalogue"
+
+// isCatalogue reports whether dir holds the CatalogueMarker.
+func isCatalogue(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, CatalogueMarker))
+	return err == nil
 }
 
 // isDirEntry reports whether a directory entry is a directory or a link to

@@ -110,16 +110,19 @@ func TestLoadPathsSameFileTwice(t *testing.T) {
 }
 
 // A subdirectory holding .hcl files is an error unless named too: it was
-// skipped silently, and apply --prune then deleted what it declares.
+// skipped silently, and apply --prune then deleted what it declares. One
+// marked a catalogue (CatalogueMarker) is skipped on purpose.
 func TestLoadPathsSubdirectories(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
-		"top.hcl":             "network \"top\" {}\n",
-		"sub/s.hcl":           "network \"sub\" {}\n",
-		"empty/readme.txt":    "no hcl here\n",
-		"deep/a/b/d.hcl":      "network \"deep\" {}\n",
-		".git/objects/x.hcl":  "hidden: not ours\n",
-		"linked/target/l.hcl": "network \"linked\" {}\n",
+		"top.hcl":                      "network \"top\" {}\n",
+		"sub/s.hcl":                    "network \"sub\" {}\n",
+		"empty/readme.txt":             "no hcl here\n",
+		"deep/a/b/d.hcl":               "network \"deep\" {}\n",
+		".git/objects/x.hcl":           "hidden: not ours\n",
+		"linked/target/l.hcl":          "network \"linked\" {}\n",
+		"catalogue/c.hcl":              "network \"catalogue\" {}\n",
+		"catalogue/" + CatalogueMarker: "alternatives, applied one at a time\n",
 	})
 	t.Chdir(dir)
 	if err := os.Symlink("linked/target", "tolink"); err != nil {
@@ -136,7 +139,7 @@ func TestLoadPathsSubdirectories(t *testing.T) {
 			t.Errorf("missing %q in:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, ".git") || strings.Contains(out, "empty") {
+	if strings.Contains(out, ".git") || strings.Contains(out, "empty") || strings.Contains(out, "catalogue") {
 		t.Errorf("hidden or .hcl-less directories reported:\n%s", out)
 	}
 	// Named too, they are read.

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/sdn-dev/sdn/pki"
 )
 
@@ -34,7 +37,7 @@ func (l *Lab) AttachDefaults(ctx context.Context) ([]*Workload, error) {
 	)
 	err = l.eachHost(func(i int) error {
 		for _, n := range names {
-			w, kept, err := l.attach(HostName(i), n, n, map[string]string{"lab": "demo"})
+			w, kept, err := l.attach(HostName(i), n, n, DemoLabels(HostName(i), n), nil)
 			if err != nil {
 				return err
 			}
@@ -59,20 +62,50 @@ func (l *Lab) AttachDefaults(ctx context.Context) ([]*Workload, error) {
 	return ws, nil
 }
 
+// DemoLabels are the labels AttachDefaults gives host's workload in
+// network: lab=demo, and in proj1 app=web on host1, app=foo on host2 and
+// app=bar on host3, the workloads examples/policy/hello-web.hcl tells apart.
+func DemoLabels(host, network string) map[string]string {
+	labels := map[string]string{"lab": "demo"}
+	if network == "proj1" {
+		if app := map[string]string{"host1": "web", "host2": "foo", "host3": "bar"}[host]; app != "" {
+			labels["app"] = app
+		}
+	}
+	return labels
+}
+
+// ApplyFile applies one more HCL file or directory (e.g. a policy of
+// examples/policy/) with `sdnctl apply --wait` and returns sdnctl's output.
+func (l *Lab) ApplyFile(path string) (string, error) {
+	return l.Sdnctl("apply", "-f", path, "--wait")
+}
+
 // CheckMatrix pings every pair of ws, writes the table to w, compares it
-// with what the lab's isolation mode promises and returns an error naming
-// every pair that differs.
+// with what the model (the servers' PolicyService.Verdict for each pair)
+// says and returns an error naming every pair that differs. A cell the
+// model says a policy denies names the policy. Servers without the Verdict
+// RPC are compared with what the isolation mode promises instead.
 func (l *Lab) CheckMatrix(w io.Writer, ws []*Workload) error {
 	networks, isolation, err := l.Networks()
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	want, err := l.ModelMatrix(ctx, ws)
+	source := "the model (sdnctl verdict)"
+	if status.Code(err) == codes.Unimplemented {
+		want, source, err = Expected(isolation, ws, networks), isolation+" isolation", nil
+	}
+	if err != nil {
+		return fmt.Errorf("asking the model for the expected matrix: %w", err)
+	}
 	start := time.Now()
 	got := l.Matrix(ws)
 	fmt.Fprintf(w, "connectivity (%s isolation, %d workloads, %d pings in %.1fs):\n",
 		isolation, len(ws), len(ws)*(len(ws)-1), time.Since(start).Seconds())
-	fmt.Fprint(w, got.String())
-	want := Expected(isolation, ws, networks)
+	fmt.Fprint(w, got.Explained(want))
 	diff := Diff(got, want)
 	if len(diff) > 0 {
 		// Ping the differing pairs again: a pair that answers now lost only
@@ -86,15 +119,34 @@ func (l *Lab) CheckMatrix(w io.Writer, ws []*Workload) error {
 			for _, b := range want.IDs {
 				if a != b && got.Reach[a][b] != want.Reach[a][b] {
 					diff[k] += fmt.Sprintf(" (pinged again: %s)", reachWord(l.Ping(byID[a], byID[b].IP)))
+					if r := want.Reason[a][b]; r != "" {
+						diff[k] += "; the model: " + r
+					}
 					k++
 				}
 			}
 		}
-		return fmt.Errorf("connectivity differs from what %s isolation promises in %d pairs:\n  %s",
-			isolation, len(diff), strings.Join(diff, "\n  "))
+		return fmt.Errorf("connectivity differs from what %s says in %d pairs:\n  %s",
+			source, len(diff), strings.Join(diff, "\n  "))
 	}
-	fmt.Fprintf(w, "matches %s isolation: every network reaches itself%s\n", isolation, admins(isolation, networks))
+	fmt.Fprintf(w, "matches %s: every network reaches itself%s%s\n", source, admins(isolation, networks), policyNote(want))
 	return nil
+}
+
+// policyNote says how many pairs policies denied, if any.
+func policyNote(m Matrix) string {
+	n := 0
+	for _, a := range m.IDs {
+		for _, b := range m.IDs {
+			if a != b && !m.Reach[a][b] && m.Why[a][b] != "" {
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", except %d pairs policies deny (x:NAME)", n)
 }
 
 func admins(isolation string, networks map[string]bool) string {
@@ -131,6 +183,8 @@ func (l *Lab) Hints(w io.Writer, ws []*Workload) {
 		fmt.Fprintf(w, "  workloads:  ip netns exec %s ping -c 3 %s      # %s -> %s\n", a.NS, b.IP, a.ID(), b.ID())
 		fmt.Fprintf(w, "              ip netns list | grep '^%s-host'\n", l.Name)
 	}
+	fmt.Fprintf(w, "  policies:   %s/sdnctl --server %s get policies\n", l.Bin, l.SdnctlServer())
+	fmt.Fprintf(w, "              %s/sdnctl --server %s verdict --from proj1/host3-proj1 --to proj1/host1-proj1 --port icmp\n", l.Bin, l.SdnctlServer())
 	fmt.Fprintf(w, "  hosts:      ip netns exec %s ip addr; env OVS_RUNDIR=%s ovs-vsctl show\n", l.HostNS(1), l.ovsDir(1))
 	fmt.Fprintf(w, "              env OVS_RUNDIR=%s ovs-ofctl -O OpenFlow15 dump-flows br-int\n", l.ovsDir(1))
 	fmt.Fprintf(w, "  logs:       %s/host*/sdnd.log, %s/host*/ovs/ovs-vswitchd.log\n", l.Dir, l.Dir)

@@ -35,6 +35,15 @@ func findExamples() (string, error) {
 	}
 }
 
+// ExamplesDir is the directory of the HCL applied (Config.Examples, or
+// the directory holding it when it is a file).
+func (l *Lab) ExamplesDir() string {
+	if fi, err := os.Stat(l.cfg.Examples); err == nil && !fi.IsDir() {
+		return filepath.Dir(l.cfg.Examples)
+	}
+	return l.cfg.Examples
+}
+
 // hclDir is where Up keeps the HCL files it applies.
 func (l *Lab) hclDir() string { return filepath.Join(l.Dir, "hcl") }
 

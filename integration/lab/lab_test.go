@@ -338,3 +338,32 @@ func TestUnderlayMTU9000(t *testing.T) {
 		t.Errorf("Up with MTU 1500 on a 9000 lab: %v; want a refusal", err)
 	}
 }
+
+// A cell the model says a policy denies names the policy, and the legend
+// says which policy it is and why; a baseline denial stays "-".
+func TestExplainedNamesThePolicy(t *testing.T) {
+	var ws []*Workload
+	for _, h := range []string{"host1", "host2"} {
+		ws = append(ws, &Workload{Host: h, Name: "proj1", Network: "proj1"}, &Workload{Host: h, Name: "proj2", Network: "proj2"})
+	}
+	model := Expected("multitenant", ws, map[string]bool{})
+	model.set("host2/proj1", "host1/proj1", false)
+	model.explain("host2/proj1", "host1/proj1", "proj1/hello-web", "ingress of proj1/host1-proj1 is isolated by proj1/hello-web")
+	got := model // the packets agreed
+	out := got.Explained(model)
+	for _, want := range []string{
+		"x:hello-web",
+		"  x:hello-web  denied by policy proj1/hello-web, e.g. host2/proj1 -> host1/proj1: ingress of proj1/host1-proj1 is isolated by proj1/hello-web",
+		"- isolated by the isolation mode",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(got.String(), "x:") || strings.Contains(got.String(), "denied by") {
+		t.Errorf("String without a model names policies:\n%s", got.String())
+	}
+	if l := DemoLabels("host3", "proj1"); l["app"] != "bar" || l["lab"] != "demo" {
+		t.Errorf("DemoLabels(host3, proj1) = %v; hello-web needs app=bar there", l)
+	}
+}

@@ -8,22 +8,33 @@ import (
 )
 
 // Matrix says which workload reaches which: Reach[a][b] for workload IDs
-// a != b. IDs keeps the order of rows and columns.
+// a != b. IDs keeps the order of rows and columns. A matrix from the model
+// (ModelMatrix) also says, for a denied pair, which policy denied it
+// (Why[a][b], "" for the isolation mode's baseline) and the model's words
+// (Reason[a][b]).
 type Matrix struct {
-	IDs   []string
-	Reach map[string]map[string]bool
+	IDs    []string
+	Reach  map[string]map[string]bool
+	Why    map[string]map[string]string
+	Reason map[string]map[string]string
 }
 
 func newMatrix(ws []*Workload) Matrix {
-	m := Matrix{Reach: map[string]map[string]bool{}}
+	m := Matrix{Reach: map[string]map[string]bool{}, Why: map[string]map[string]string{}, Reason: map[string]map[string]string{}}
 	for _, w := range ws {
 		m.IDs = append(m.IDs, w.ID())
 		m.Reach[w.ID()] = map[string]bool{}
+		m.Why[w.ID()] = map[string]string{}
+		m.Reason[w.ID()] = map[string]string{}
 	}
 	return m
 }
 
 func (m Matrix) set(a, b string, ok bool) { m.Reach[a][b] = ok }
+
+func (m Matrix) explain(a, b, policy, reason string) {
+	m.Why[a][b], m.Reason[a][b] = policy, reason
+}
 
 // Matrix pings every ordered pair of distinct workloads once (one echo,
 // 1 s timeout), in parallel, and returns who reached whom.
@@ -109,7 +120,13 @@ func reachWord(ok bool) string {
 // String renders the matrix as a table: rows are sources, columns
 // destinations; "ok" reached, "-" did not, "." is the workload itself.
 // Column headers shorten "host1/proj1" to "h1/proj1".
-func (m Matrix) String() string {
+func (m Matrix) String() string { return m.Explained(Matrix{}) }
+
+// Explained renders m like String, but a pair m did not reach that why (a
+// matrix from the model) says a policy denied is "x:NAME" (the policy's
+// name without its network), with a legend below naming each such policy
+// in full, with the model's words for one of its pairs.
+func (m Matrix) Explained(why Matrix) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprint(tw, "FROM \\ TO")
@@ -126,11 +143,34 @@ func (m Matrix) String() string {
 				cell = "."
 			case m.Reach[a][c]:
 				cell = "ok"
+			case why.Why[a][c] != "":
+				cell = "x:" + shortPolicy(why.Why[a][c])
 			}
 			fmt.Fprint(tw, "\t", cell)
 		}
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
-	return b.String()
+	return b.String() + m.legend(why)
+}
+
+// legend explains the cells of Explained: each policy that denied a pair,
+// with the model's words for the first such pair.
+func (m Matrix) legend(why Matrix) string {
+	var lines []string
+	seen := map[string]bool{}
+	for _, a := range m.IDs {
+		for _, c := range m.IDs {
+			p := why.Why[a][c]
+			if a == c || m.Reach[a][c] || p == "" || seen[p] {
+				continue
+			}
+			seen[p] = true
+			lines = append(lines, fmt.Sprintf("  x:%s  denied by policy %s, e.g. %s -> %s: %s", shortPolicy(p), p, a, c, why.Reason[a][c]))
+		}
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	return "ok reached; - isolated by the isolation mode (no policy decided); . itself;\n" + strings.Join(lines, "\n") + "\n"
 }

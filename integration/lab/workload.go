@@ -65,12 +65,20 @@ func (l *Lab) recordPath(host, name string) string {
 // attached already (CNI CHECK passes) returns it unchanged; one that is
 // half-attached is detached (DEL) and attached anew.
 func (l *Lab) Attach(host, network, name string, labels map[string]string) (*Workload, error) {
-	w, _, err := l.attach(host, network, name, labels)
+	w, _, err := l.attach(host, network, name, labels, nil)
 	return w, err
 }
 
-// attach is Attach, and also says whether the workload was kept as it was.
-func (l *Lab) attach(host, network, name string, labels map[string]string) (w *Workload, kept bool, err error) {
+// AttachWith is Attach with named ports (name -> "tcp/80", "udp/53"),
+// given to the CNI plugin in the network config's "named_ports".
+func (l *Lab) AttachWith(host, network, name string, labels, namedPorts map[string]string) (*Workload, error) {
+	w, _, err := l.attach(host, network, name, labels, namedPorts)
+	return w, err
+}
+
+// attach is AttachWith, and also says whether the workload was kept as it
+// was.
+func (l *Lab) attach(host, network, name string, labels, namedPorts map[string]string) (w *Workload, kept bool, err error) {
 	i, err := l.hostIndex(host)
 	if err != nil {
 		return nil, false, err
@@ -86,15 +94,15 @@ func (l *Lab) attach(host, network, name string, labels map[string]string) (w *W
 	}
 	if old, err := l.loadWorkload(host, name); err == nil {
 		if !created && old.Network == network {
-			if _, err := l.cni(i, "CHECK", old, labels); err == nil {
+			if _, err := l.cni(i, "CHECK", old, labels, namedPorts); err == nil {
 				return old, true, nil
 			}
 		}
 		// Attached once, and its namespace was lost (or CHECK failed): a
 		// runtime would DEL before adding again, so do that.
-		_, _ = l.cni(i, "DEL", old, nil)
+		_, _ = l.cni(i, "DEL", old, nil, nil)
 	}
-	out, err := l.cni(i, "ADD", w, labels)
+	out, err := l.cni(i, "ADD", w, labels, namedPorts)
 	if err != nil {
 		if created {
 			_ = link.DeleteNS(w.NS)
@@ -136,7 +144,7 @@ func (l *Lab) Detach(w *Workload) error {
 	if err != nil {
 		return err
 	}
-	if _, err := l.cni(i, "DEL", w, nil); err != nil {
+	if _, err := l.cni(i, "DEL", w, nil, nil); err != nil {
 		return err
 	}
 	if err := link.DeleteNS(w.NS); err != nil {
@@ -149,10 +157,13 @@ func (l *Lab) Detach(w *Workload) error {
 }
 
 // cni executes the CNI plugin for host i and returns its stdout.
-func (l *Lab) cni(i int, command string, w *Workload, labels map[string]string) ([]byte, error) {
+func (l *Lab) cni(i int, command string, w *Workload, labels, namedPorts map[string]string) ([]byte, error) {
 	netconf := map[string]any{
 		"cniVersion": "1.0.0", "name": "sdn-" + w.Network, "type": "sdn",
 		"network": w.Network, "socket": l.CNISocket(i),
+	}
+	if len(namedPorts) > 0 {
+		netconf["named_ports"] = namedPorts
 	}
 	if command != "ADD" && len(w.Result) > 0 {
 		netconf["prevResult"] = w.Result

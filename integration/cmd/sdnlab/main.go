@@ -3,15 +3,17 @@
 //
 // Usage (as root, from the module's root):
 //
-//	sdnlab up     [--name lab] [--dir .lab] [--hosts 3] [--bin bin] [--isolation MODE]
+//	sdnlab up     [--name lab] [--dir .lab] [--hosts 3] [--bin bin] [--isolation MODE] [--policy FILE|none]
 //	sdnlab matrix [--name lab] [--dir .lab]
 //	sdnlab down   [--name lab] [--dir .lab]
 //
 // up brings the lab up (or repairs it), applies examples/, attaches one
-// workload per network on every host with the CNI plugin, prints who
-// reaches whom, and exits 1 if that differs from what the isolation mode
-// promises. matrix redoes the last part on a running lab. down removes the
-// lab.
+// workload per network on every host with the CNI plugin, applies one
+// policy (examples/policy/hello-web.hcl unless --policy says otherwise),
+// prints who reaches whom, naming the policy that denies each pair it
+// denies, and exits 1 if the pings differ from what the model (the
+// servers' verdict for each pair) says. matrix redoes the last part on a
+// running lab. down removes the lab.
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/sdn-dev/sdn/integration/lab"
@@ -33,6 +36,7 @@ func main() {
 	verb := os.Args[1]
 	fs := flag.NewFlagSet("sdnlab "+verb, flag.ExitOnError)
 	var cfg lab.Config
+	var policy string
 	fs.StringVar(&cfg.Name, "name", "lab", "lab name: prefix of every namespace (lowercase letters and digits)")
 	fs.StringVar(&cfg.Dir, "dir", ".lab", "directory for the lab's files")
 	if verb == "up" {
@@ -40,6 +44,7 @@ func main() {
 		fs.StringVar(&cfg.Bin, "bin", "bin", "directory with sdnd, sdnctl and sdn (the CNI plugin)")
 		fs.StringVar(&cfg.Isolation, "isolation", "", "override the HCL files' isolation: flat, multitenant or policy")
 		fs.StringVar(&cfg.Examples, "f", "", "HCL file or directory to apply (default: the module's examples/)")
+		fs.StringVar(&policy, "policy", "", "policy file applied once the workloads are attached (default: policy/hello-web.hcl beside the applied examples; none: no policy)")
 	}
 	if err := fs.Parse(os.Args[2:]); err != nil || fs.NArg() > 0 {
 		usage()
@@ -51,7 +56,7 @@ func main() {
 	var err error
 	switch verb {
 	case "up":
-		err = up(ctx, cfg)
+		err = up(ctx, cfg, policy)
 	case "matrix":
 		err = matrix(cfg)
 	case "down":
@@ -66,11 +71,11 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: sdnlab up|matrix|down [--name lab] [--dir .lab] [--hosts 3] [--bin bin] [--isolation MODE]")
+	fmt.Fprintln(os.Stderr, "usage: sdnlab up|matrix|down [--name lab] [--dir .lab] [--hosts 3] [--bin bin] [--isolation MODE] [--policy FILE|none]")
 	os.Exit(2)
 }
 
-func up(ctx context.Context, cfg lab.Config) error {
+func up(ctx context.Context, cfg lab.Config, policy string) error {
 	l, err := lab.Up(ctx, cfg)
 	if err != nil {
 		return err
@@ -78,6 +83,17 @@ func up(ctx context.Context, cfg lab.Config) error {
 	ws, err := l.AttachDefaults(ctx)
 	if err != nil {
 		return err
+	}
+	if policy != "none" {
+		if policy == "" {
+			policy = filepath.Join(l.ExamplesDir(), "policy", "hello-web.hcl")
+		}
+		fmt.Printf("applying %s\n", policy)
+		out, err := l.ApplyFile(policy)
+		if err != nil {
+			return fmt.Errorf("apply the policy: %w", err)
+		}
+		fmt.Print(out)
 	}
 	fmt.Println()
 	merr := l.CheckMatrix(os.Stdout, ws)

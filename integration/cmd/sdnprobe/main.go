@@ -12,6 +12,11 @@
 //	sdnprobe udp-seq-recv -port P -seconds S             prints received and missing counts
 //	sdnprobe http-serve -listen ADDR:PORT                 serves "ok\n" over HTTP/1.1 until killed
 //	                                                      (the target of wrk's connections/s runs)
+//	sdnprobe serve -tcp 80,81 -udp 53                     accepts TCP and echoes UDP until SIGTERM; prints "ready"
+//	sdnprobe probe -targets IP:tcp:80,IP:udp:53 -timeout 400ms   tries every target at once; one line each:
+//	                                                      "TARGET ok" or "TARGET blocked: why"
+//	sdnprobe loop -targets ... -timeout 300ms -interval 20ms   tries each again and again until SIGTERM;
+//	                                                      one line per try: "START_UNIX_NANO TARGET ok|blocked"
 package main
 
 import (
@@ -29,7 +34,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: sdnprobe udp-send|udp-count|arp|arp-count|udp-seq-send|udp-seq-recv|http-serve [flags]")
+		fail("usage: sdnprobe udp-send|udp-count|arp|arp-count|udp-seq-send|udp-seq-recv|http-serve|serve|probe|loop [flags]")
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	iface := fs.String("iface", "eth0", "interface to send on")
@@ -45,6 +50,10 @@ func main() {
 	seconds := fs.Float64("seconds", 2, "how long to listen")
 	interval := fs.Duration("interval", 5*time.Millisecond, "gap between packets")
 	listen := fs.String("listen", "", "address:port to serve HTTP on (http-serve)")
+	tcpPorts := fs.String("tcp", "", "TCP ports to accept on, e.g. 80,81 (serve)")
+	udpPorts := fs.String("udp", "", "UDP ports to echo on, e.g. 53 (serve)")
+	targets := fs.String("targets", "", "IP:tcp:PORT and IP:udp:PORT, comma-separated (probe)")
+	timeout := fs.Duration("timeout", 400*time.Millisecond, "how long a target has to answer (probe)")
 	fs.Parse(os.Args[2:])
 	wait := time.Duration(*seconds * float64(time.Second))
 	switch os.Args[1] {
@@ -67,6 +76,12 @@ func main() {
 		seqRecv(*port, wait)
 	case "http-serve":
 		httpServe(*listen)
+	case "serve":
+		serve(*tcpPorts, *udpPorts)
+	case "probe":
+		probe(*targets, *timeout)
+	case "loop":
+		loop(*targets, *timeout, *interval)
 	default:
 		fail("unknown command " + os.Args[1])
 	}
