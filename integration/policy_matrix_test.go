@@ -399,16 +399,6 @@ func networkEgressScenarios() []scenario {
 			named := (c.app(c.to) == "web" && c.tcp80()) || (c.app(c.to) == "db" && c.tcp81())
 			return named && multitenant(c)
 		})},
-		{name: "egress-named-port", hcl: `policy "http-out" {
-  network = "proj1"
-  isolate = ["egress"]
-  egress {
-    port { name = "http" }
-  }
-}`, want: fromP1(func(c cell) bool {
-			named := (c.app(c.to) == "web" && c.tcp80()) || (c.app(c.to) == "db" && c.tcp81())
-			return named && multitenant(c)
-		})},
 	}
 }
 
