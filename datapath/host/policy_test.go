@@ -177,5 +177,31 @@ func TestPolicyTraffic(t *testing.T) {
 			t.Error("removing the rule that allowed an established flow did not stop it")
 		}
 		l.checkReach(t, []reach{{"c1", "srv", false}, {"c2", "srv", false}, {"srv", "x1", true}})
+
+		// Realized means enforced: the datapath's flow cache may still
+		// hold the old decision for a moment after the bundle, so the
+		// very next packet after Apply returns must already be dropped.
+		for round := range 8 {
+			l.realize(l.withPolicies(l.mirror(flat), server, clients, unrelated))
+			if !echoes(conn, 300*time.Millisecond) {
+				t.Fatalf("round %d: no echo with the rule back", round)
+			}
+			l.realize(l.withPolicies(l.mirror(flat), closed, clients, unrelated))
+			if echoOnce(conn, 300*time.Millisecond) {
+				t.Fatalf("round %d: the first packet after the rule was removed still got through (a cached datapath flow outlived the realize)", round)
+			}
+		}
 	})
+}
+
+// echoOnce sends one datagram and reports whether it came back.
+func echoOnce(c *net.UDPConn, timeout time.Duration) bool {
+	msg := []byte(randHex(8))
+	buf := make([]byte, 64)
+	if _, err := c.Write(msg); err != nil {
+		return false
+	}
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
+	n, err := c.Read(buf)
+	return err == nil && bytes.Equal(buf[:n], msg)
 }
