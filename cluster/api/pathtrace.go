@@ -3,15 +3,12 @@ package api
 import (
 	"context"
 	"fmt"
-	"net/netip"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/sdn-dev/sdn/cluster/fsm"
 	"github.com/sdn-dev/sdn/cluster/state"
 	"github.com/sdn-dev/sdn/model"
 	"github.com/sdn-dev/sdn/policy"
@@ -69,124 +66,38 @@ func (s *Server) Trace(ctx context.Context, req *sdnv1.VerdictRequest) (*sdnv1.T
 }
 
 // planTrace resolves the request against the state and computes the
-// model's verdict.
+// model's verdict (as Verdict does); the source must be a running
+// workload, where the trace starts.
 func planTrace(tx *state.Tx, req *sdnv1.VerdictRequest) (*tracePlan, error) {
-	settings := tx.Cluster()
-	if settings == nil {
-		settings = fsm.DefaultSettings()
+	if err := checkVerdictPort(req); err != nil {
+		return nil, err
 	}
-	nets := map[string]*sdnv1.Network{}
-	for _, n := range tx.Networks() {
-		nets[n.Name] = n
+	if req.GetFrom().GetWorkload() == "" {
+		return nil, status.Error(codes.InvalidArgument, "a trace starts at a workload: give from as NETWORK/NAME (an address alone has no port on any host to start from)")
 	}
-	p := &tracePlan{revision: tx.Meta().Revision}
-	from, err := traceSource(tx, req.GetFrom())
+	vs := readVerdictState(tx)
+	pkt, verdict, err := vs.verdict(req)
 	if err != nil {
 		return nil, err
 	}
-	p.fromKey, p.vnid = model.WorkloadKey(from.Network, from.Name), from.Vnid
-	if n := nets[from.Network]; n != nil {
+	from := pkt.From.Workload
+	p := &tracePlan{revision: vs.revision, packet: pkt, verdict: verdict, fromKey: model.WorkloadKey(from.Network, from.Name), vnid: from.Vnid}
+	if n, ok := tx.Network(from.Network); ok {
 		p.vnid = n.Vnid
 	}
-	to, err := traceDestination(tx, req.GetTo())
-	if err != nil {
-		return nil, err
+	if from.Pending != "" || from.Ip == "" || from.Node == "" {
+		return nil, status.Errorf(codes.FailedPrecondition, "workload %s has no address yet (%s); trace it once it runs", p.fromKey, from.Pending)
 	}
-	if req.Protocol != "tcp" && req.Protocol != "udp" && req.Protocol != "icmp" {
-		return nil, status.Errorf(codes.InvalidArgument, "protocol %q: want tcp, udp or icmp", req.Protocol)
+	if to := pkt.To.Workload; to != nil && (to.Pending != "" || to.Ip == "") {
+		return nil, status.Errorf(codes.FailedPrecondition, "workload %s/%s has no address yet (%s)", to.Network, to.Name, to.Pending)
 	}
-	if (req.Protocol == "icmp") != (req.Port == 0) || req.Port > 65535 {
-		return nil, status.Errorf(codes.InvalidArgument, "port %d with %s: tcp and udp need a port 1-65535, icmp none", req.Port, req.Protocol)
-	}
-	srcIP, _ := netip.ParseAddr(from.Ip)
-	p.packet = policy.Packet{From: policy.End{Workload: from, IP: srcIP}, To: to, Protocol: req.Protocol, Port: req.Port}
-	w := &policy.World{Isolation: settings.Isolation, HostTrafficByPolicy: settings.HostTrafficByPolicy, Networks: nets, Policies: readPolicies(tx)}
-	p.verdict = w.Verdict(p.packet)
-	p.verdict.Revision = p.revision
 	if p.src, _ = tx.Node(from.Node); p.src == nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "workload %s runs on host %s, which is not registered; a trace starts at a running workload", p.fromKey, from.Node)
 	}
-	if to.Workload != nil {
-		p.dst, _ = tx.Node(to.Workload.Node)
+	if to := pkt.To.Workload; to != nil {
+		p.dst, _ = tx.Node(to.Node)
 	}
-	p.verdict.Summary = fmt.Sprintf("%s %s (%s, host %s) to %s%s", describeProto(req.Protocol, req.Port), p.fromKey, from.Ip, from.Node, to.Name(), hostOf(to))
 	return p, nil
-}
-
-func describeProto(proto string, port uint32) string {
-	if proto == "icmp" {
-		return proto
-	}
-	return fmt.Sprintf("%s/%d", proto, port)
-}
-
-func hostOf(e policy.End) string {
-	if e.Workload != nil {
-		return fmt.Sprintf(" (%s, host %s)", e.Workload.Ip, e.Workload.Node)
-	}
-	return ""
-}
-
-// traceSource finds the workload a trace starts at: it must run, with an
-// address, on a host.
-func traceSource(tx *state.Tx, e *sdnv1.Endpoint) (*sdnv1.Workload, error) {
-	if e.GetWorkload() == "" {
-		return nil, status.Error(codes.InvalidArgument, "a trace starts at a workload: give from as NETWORK/NAME (an address alone has no port on any host to start from)")
-	}
-	w, err := workloadByKey(tx, e.Workload)
-	if err != nil {
-		return nil, err
-	}
-	if w.Pending != "" || w.Ip == "" || w.Node == "" {
-		return nil, status.Errorf(codes.FailedPrecondition, "workload %s has no address yet (%s); trace it once it runs", e.Workload, w.Pending)
-	}
-	return w, nil
-}
-
-// traceDestination resolves the other end: a workload by name, or an
-// address (a workload's, a host's gateway, or any other).
-func traceDestination(tx *state.Tx, e *sdnv1.Endpoint) (policy.End, error) {
-	switch {
-	case e.GetWorkload() != "" && e.GetIp() != "":
-		return policy.End{}, status.Error(codes.InvalidArgument, "to: give a workload (NETWORK/NAME) or an address, not both")
-	case e.GetWorkload() != "":
-		w, err := workloadByKey(tx, e.Workload)
-		if err != nil {
-			return policy.End{}, err
-		}
-		ip, err := netip.ParseAddr(w.Ip)
-		if err != nil {
-			return policy.End{}, status.Errorf(codes.FailedPrecondition, "workload %s has no address yet (%s)", e.Workload, w.Pending)
-		}
-		return policy.End{Workload: w, IP: ip}, nil
-	}
-	ip, err := netip.ParseAddr(e.GetIp())
-	if err != nil || !ip.Is4() {
-		return policy.End{}, status.Errorf(codes.InvalidArgument, "to %q: want NETWORK/NAME or an IPv4 address", e.GetIp())
-	}
-	for _, w := range tx.Workloads("") {
-		if w.Ip == ip.String() && w.Pending == "" {
-			return policy.End{Workload: w, IP: ip}, nil
-		}
-	}
-	for _, n := range tx.Nodes() {
-		if n.GatewayIp == ip.String() {
-			return policy.End{IP: ip, Host: true, Node: n.Name}, nil
-		}
-	}
-	return policy.End{IP: ip}, nil
-}
-
-func workloadByKey(tx *state.Tx, key string) (*sdnv1.Workload, error) {
-	net, name, ok := strings.Cut(key, "/")
-	if !ok || net == "" || name == "" {
-		return nil, status.Errorf(codes.InvalidArgument, "workload %q: want NETWORK/NAME", key)
-	}
-	w, ok := tx.Workload(net, name)
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "no workload %s; `sdnctl get workloads` lists them", key)
-	}
-	return w, nil
 }
 
 // traceOn asks one host's datapath service to trace the packet entering

@@ -26,22 +26,28 @@ func (s *Server) Verdict(ctx context.Context, req *sdnv1.VerdictRequest) (*sdnv1
 	if err := s.read(ctx, false); err != nil {
 		return nil, err
 	}
-	var vs verdictState
+	var vs *verdictState
 	err := s.cluster.FSM().View(func(tx *state.Tx) error {
-		vs = verdictState{
-			revision:  tx.Meta().Revision,
-			cluster:   tx.Cluster(),
-			networks:  tx.Networks(),
-			workloads: tx.Workloads(""),
-			nodes:     tx.Nodes(),
-			policies:  readPolicies(tx),
-		}
+		vs = readVerdictState(tx)
 		return nil
 	})
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return vs.verdict(req)
+	_, out, err := vs.verdict(req)
+	return out, err
+}
+
+// readVerdictState reads what a verdict depends on.
+func readVerdictState(tx *state.Tx) *verdictState {
+	return &verdictState{
+		revision:  tx.Meta().Revision,
+		cluster:   tx.Cluster(),
+		networks:  tx.Networks(),
+		workloads: tx.Workloads(""),
+		nodes:     tx.Nodes(),
+		policies:  readPolicies(tx),
+	}
 }
 
 // readPolicies reads every stored policy.
@@ -57,15 +63,16 @@ type verdictState struct {
 	policies  []*sdnv1.Policy
 }
 
-// verdict resolves the request's ends and decides the packet.
-func (vs *verdictState) verdict(req *sdnv1.VerdictRequest) (*sdnv1.VerdictResponse, error) {
+// verdict resolves the request's ends and decides the packet, which it
+// returns too.
+func (vs *verdictState) verdict(req *sdnv1.VerdictRequest) (policy.Packet, *sdnv1.VerdictResponse, error) {
 	from, err := vs.resolve("from", req.GetFrom())
 	if err != nil {
-		return nil, err
+		return policy.Packet{}, nil, err
 	}
 	to, err := vs.resolve("to", req.GetTo())
 	if err != nil {
-		return nil, err
+		return policy.Packet{}, nil, err
 	}
 	cs := vs.cluster
 	if cs == nil {
@@ -84,7 +91,7 @@ func (vs *verdictState) verdict(req *sdnv1.VerdictRequest) (*sdnv1.VerdictRespon
 	out := w.Verdict(pkt)
 	out.Revision = vs.revision
 	out.Summary = fmt.Sprintf("%s -> %s %s", endSummary(from), endSummary(to), packetWhat(pkt))
-	return out, nil
+	return pkt, out, nil
 }
 
 // resolve finds what an endpoint names: a workload ("network/name"), or

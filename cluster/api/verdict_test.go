@@ -134,7 +134,7 @@ func TestVerdictWithPolicies(t *testing.T) {
 	}
 	ask := func(from, to *sdnv1.Endpoint, proto string, port uint32) *sdnv1.VerdictResponse {
 		t.Helper()
-		res, err := vs.verdict(&sdnv1.VerdictRequest{From: from, To: to, Protocol: proto, Port: port})
+		_, res, err := vs.verdict(&sdnv1.VerdictRequest{From: from, To: to, Protocol: proto, Port: port})
 		if err != nil {
 			t.Fatal(err)
 		}
