@@ -80,6 +80,10 @@ type Datapath struct {
 	lastMu    sync.Mutex
 	lastHost  *flows.Host
 	lastRules map[uint32]flows.RuleRef
+
+	// full is what the last full Apply found (change.go), under mu; nil
+	// until one succeeded, and after one failed.
+	full *fullApply
 }
 
 // New checks cfg and makes sure the integration bridge and its tunnel and
@@ -191,6 +195,9 @@ type Result struct {
 	PortsDeleted  []string   // stale workload ports removed
 	Changes       []string   // bridges, fixed ports and kernel state fixed, in words
 	Workloads     int        // local workloads with flows
+	// FlowsOnly: a change realize that reconciled the flows alone
+	// (ApplyChange), the host-level steps being those of the last Apply.
+	FlowsOnly bool
 }
 
 // Changed reports whether anything changed.
@@ -202,6 +209,9 @@ func (r Result) String() string {
 	s := fmt.Sprintf("%d local workloads; br-int %s; ports: %d added, %d deleted", r.Workloads, r.Flows, len(r.PortsAdded), len(r.PortsDeleted))
 	if r.UnderlayFlows.Changed() {
 		s += "; br-phy " + r.UnderlayFlows.String()
+	}
+	if r.FlowsOnly {
+		s += " (flows only: host set-up as at the last full realize)"
 	}
 	if len(r.Changes) > 0 {
 		s += "; fixed: " + strings.Join(r.Changes, "; ")
@@ -218,12 +228,17 @@ func (d *Datapath) Realize(ctx context.Context, m *model.Desired) error {
 	if err != nil {
 		return err
 	}
-	if res.Changed() {
-		d.log.Info("realized desired state", "revision", m.Revision, "result", res.String())
-	} else {
-		d.log.Debug("desired state already realized", "revision", m.Revision, "result", res.String())
-	}
+	d.logResult(m.Revision, res)
 	return nil
+}
+
+// logResult logs what a realize of revision rev changed.
+func (d *Datapath) logResult(rev uint64, res Result) {
+	if res.Changed() {
+		d.log.Info("realized desired state", "revision", rev, "result", res.String())
+	} else {
+		d.log.Debug("desired state already realized", "revision", rev, "result", res.String())
+	}
 }
 
 // Apply is Realize, returning what it changed.
@@ -231,6 +246,7 @@ func (d *Datapath) Apply(ctx context.Context, m *model.Desired) (Result, error) 
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var res Result
+	d.full = nil
 	fail := func(err error) (Result, error) {
 		return res, fmt.Errorf("realize node %q: %w", d.cfg.NodeName, err)
 	}
@@ -308,6 +324,7 @@ func (d *Datapath) Apply(ctx context.Context, m *model.Desired) (Result, error) 
 		return fail(err)
 	}
 	d.remember(fh, compiled.Rules)
+	d.full = &fullApply{key: hostKey(want), ports: ports}
 	return res, nil
 }
 

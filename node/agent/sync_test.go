@@ -67,3 +67,41 @@ func TestSyncWaitsForRevisionThenRealizes(t *testing.T) {
 		t.Fatalf("Sync for a revision that never comes: %v", err)
 	}
 }
+
+// changeRealizer counts full and change realizes.
+type changeRealizer struct {
+	countingRealizer
+	changes []uint64
+}
+
+func (r *changeRealizer) RealizeChange(_ context.Context, m *model.Desired) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.changes = append(r.changes, m.Revision)
+	return nil
+}
+
+// TestWatchRealizesChanges: a revision from the watch goes through
+// RealizeChange when the realizer has it; Sync (a CNI ADD) realizes fully.
+func TestWatchRealizesChanges(t *testing.T) {
+	rz := &changeRealizer{}
+	a, err := New(unreachable(t), rz, Config{Node: "h1", StatePath: filepath.Join(t.TempDir(), "desired.pb")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.realizeMu.Lock()
+	a.update(func() { a.desired.Apply(nil, 4) })
+	rep := a.realize(context.Background())
+	a.realizeMu.Unlock()
+	if rep.Error != "" || rep.Revision != 4 {
+		t.Fatalf("report %v", rep)
+	}
+	if err := a.Sync(context.Background(), 4); err != nil {
+		t.Fatal(err)
+	}
+	rz.mu.Lock()
+	defer rz.mu.Unlock()
+	if len(rz.changes) != 1 || rz.changes[0] != 4 || len(rz.revs) != 1 || rz.revs[0] != 4 {
+		t.Fatalf("change realizes %v, full realizes %v; want [4] and [4]", rz.changes, rz.revs)
+	}
+}
