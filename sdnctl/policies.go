@@ -66,6 +66,9 @@ func writePoliciesTable(w io.Writer, ps []*sdnv1.Policy, wide bool) error {
 		if !wide {
 			continue
 		}
+		if ws := st.GetWorkloads(); len(ws) > 0 {
+			fmt.Fprintf(tw, "  selects %s\t\t\t\t\t\t\n", listSome(ws, 8))
+		}
 		for _, rc := range st.GetCounters() {
 			fmt.Fprintf(tw, "  %s %s\t%s\t%d packets\t%d connections\t\t\t\n", rc.GetDirection(), rc.GetRule(), rc.GetAction(), rc.GetPackets(), rc.GetConnections())
 		}
@@ -74,6 +77,14 @@ func writePoliciesTable(w io.Writer, ps []*sdnv1.Policy, wide bool) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// listSome joins the first n items and says how many more there are.
+func listSome(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
 }
 
 // writeGroupsTable prints the derived address groups.

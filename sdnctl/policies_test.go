@@ -78,7 +78,8 @@ func TestRenderGetPolicies(t *testing.T) {
 		t.Fatalf("get policies: code %d\n%s\nwant:\n%s\nstderr: %s", r.code, r.stdout, want, r.stderr)
 	}
 	r = sdnctl(t, addr, "get", "policy", "--network", "proj1", "-o", "wide")
-	if r.code != 0 || !strings.Contains(r.stdout, "ingress clients") || !strings.Contains(r.stdout, "12 packets") {
+	if r.code != 0 || !strings.Contains(r.stdout, "ingress clients") || !strings.Contains(r.stdout, "12 packets") ||
+		!strings.Contains(r.stdout, "selects proj1/web1, proj1/web2") {
 		t.Fatalf("get policies -o wide: code %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if got := p.listReqs; len(got) != 2 || got[0].Counters || got[1].Network != "proj1" || !got[1].Counters {
