@@ -136,8 +136,14 @@ func TestRequest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := fmt.Sprint(req.NamedPorts); got != `[name:"dns" protocol:"udp" port:53 name:"http" protocol:"tcp" port:8080 name:"metrics" protocol:"tcp" port:9090]` {
-			t.Errorf("named ports from the config: %s", got)
+		// Compare fields, not fmt output: protobuf's text form is
+		// deliberately unstable (it varies its spacing between builds).
+		var got []string
+		for _, np := range req.NamedPorts {
+			got = append(got, fmt.Sprintf("%s=%s/%d", np.Name, np.Protocol, np.Port))
+		}
+		if g := strings.Join(got, " "); g != "dns=udp/53 http=tcp/8080 metrics=tcp/9090" {
+			t.Errorf("named ports from the config: %s", g)
 		}
 		args, err = parseArgs("SDN_NAMED_PORTS=web:tcp/80,q:udp/5353")
 		if err != nil {
