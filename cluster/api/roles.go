@@ -65,6 +65,7 @@ var methodAccess = map[string]access{
 	sdnv1.NodeService_ReportRealized_FullMethodName: agentCall, // as its own node
 	sdnv1.NodeService_Heartbeat_FullMethodName:      agentCall, // as its own node
 	sdnv1.NodeService_Drain_FullMethodName:          admin,
+	sdnv1.NodeService_Relay_FullMethodName:          serverOnly,
 
 	sdnv1.WorkloadService_Attach_FullMethodName: workloads, // an agent on its own node
 	sdnv1.WorkloadService_Detach_FullMethodName: workloads, // an agent on its own node

@@ -38,6 +38,7 @@ var routes = map[string]route{
 	sdnv1.NodeService_ReportRealized_FullMethodName: toLeader,
 	sdnv1.NodeService_Heartbeat_FullMethodName:      toLeader, // held in the leader's memory
 	sdnv1.NodeService_Drain_FullMethodName:          toLeader,
+	sdnv1.NodeService_Relay_FullMethodName:          toLeader, // a follower's batch for the leader's memory
 
 	sdnv1.WorkloadService_Attach_FullMethodName: toLeader,
 	sdnv1.WorkloadService_Detach_FullMethodName: toLeader,

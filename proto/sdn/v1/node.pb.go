@@ -768,6 +768,180 @@ func (*ReportRealizedResponse) Descriptor() ([]byte, []int) {
 	return file_sdn_v1_node_proto_rawDescGZIP(), []int{12}
 }
 
+// HostSignal is what a follower heard from one host's agent, relayed to
+// the leader: a heartbeat, a realization report, or both.
+type HostSignal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// The host heartbeated (or reported: a report is a sign of life too).
+	Alive bool `protobuf:"varint,2,opt,name=alive,proto3" json:"alive,omitempty"`
+	// A realization report (ReportRealized), taken as the leader takes one.
+	Report *ReportRealizedRequest `protobuf:"bytes,3,opt,name=report,proto3" json:"report,omitempty"`
+	// The realization a heartbeat carried: it only fills a gap on the leader.
+	Learned       *ReportRealizedRequest `protobuf:"bytes,4,opt,name=learned,proto3" json:"learned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostSignal) Reset() {
+	*x = HostSignal{}
+	mi := &file_sdn_v1_node_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostSignal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostSignal) ProtoMessage() {}
+
+func (x *HostSignal) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_node_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostSignal.ProtoReflect.Descriptor instead.
+func (*HostSignal) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *HostSignal) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *HostSignal) GetAlive() bool {
+	if x != nil {
+		return x.Alive
+	}
+	return false
+}
+
+func (x *HostSignal) GetReport() *ReportRealizedRequest {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+func (x *HostSignal) GetLearned() *ReportRealizedRequest {
+	if x != nil {
+		return x.Learned
+	}
+	return nil
+}
+
+// RelayRequest is a batch of what one follower heard from agents since its
+// last relay. Servers call it; agents never do.
+type RelayRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The follower's raft id.
+	Server        string        `protobuf:"bytes,1,opt,name=server,proto3" json:"server,omitempty"`
+	Signals       []*HostSignal `protobuf:"bytes,2,rep,name=signals,proto3" json:"signals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayRequest) Reset() {
+	*x = RelayRequest{}
+	mi := &file_sdn_v1_node_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayRequest) ProtoMessage() {}
+
+func (x *RelayRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_node_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayRequest.ProtoReflect.Descriptor instead.
+func (*RelayRequest) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RelayRequest) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
+}
+
+func (x *RelayRequest) GetSignals() []*HostSignal {
+	if x != nil {
+		return x.Signals
+	}
+	return nil
+}
+
+type RelayResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Hosts in the batch the leader does not know (their agents register
+	// again at their next heartbeat).
+	Unknown       []string `protobuf:"bytes,1,rep,name=unknown,proto3" json:"unknown,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayResponse) Reset() {
+	*x = RelayResponse{}
+	mi := &file_sdn_v1_node_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayResponse) ProtoMessage() {}
+
+func (x *RelayResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_node_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayResponse.ProtoReflect.Descriptor instead.
+func (*RelayResponse) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_node_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RelayResponse) GetUnknown() []string {
+	if x != nil {
+		return x.Unknown
+	}
+	return nil
+}
+
 var File_sdn_v1_node_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_node_proto_rawDesc = "" +
@@ -824,14 +998,26 @@ const file_sdn_v1_node_proto_rawDesc = "" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\"\x18\n" +
-	"\x16ReportRealizedResponse2\x9b\x03\n" +
+	"\x16ReportRealizedResponse\"\xa6\x01\n" +
+	"\n" +
+	"HostSignal\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
+	"\x05alive\x18\x02 \x01(\bR\x05alive\x125\n" +
+	"\x06report\x18\x03 \x01(\v2\x1d.sdn.v1.ReportRealizedRequestR\x06report\x127\n" +
+	"\alearned\x18\x04 \x01(\v2\x1d.sdn.v1.ReportRealizedRequestR\alearned\"T\n" +
+	"\fRelayRequest\x12\x16\n" +
+	"\x06server\x18\x01 \x01(\tR\x06server\x12,\n" +
+	"\asignals\x18\x02 \x03(\v2\x12.sdn.v1.HostSignalR\asignals\")\n" +
+	"\rRelayResponse\x12\x18\n" +
+	"\aunknown\x18\x01 \x03(\tR\aunknown2\xd1\x03\n" +
 	"\vNodeService\x12E\n" +
 	"\bRegister\x12\x1b.sdn.v1.RegisterNodeRequest\x1a\x1c.sdn.v1.RegisterNodeResponse\x12?\n" +
 	"\x06Remove\x12\x19.sdn.v1.RemoveNodeRequest\x1a\x1a.sdn.v1.RemoveNodeResponse\x123\n" +
 	"\x05Watch\x12\x14.sdn.v1.WatchRequest\x1a\x12.sdn.v1.WatchEvent0\x01\x12O\n" +
 	"\x0eReportRealized\x12\x1d.sdn.v1.ReportRealizedRequest\x1a\x1e.sdn.v1.ReportRealizedResponse\x12@\n" +
 	"\tHeartbeat\x12\x18.sdn.v1.HeartbeatRequest\x1a\x19.sdn.v1.HeartbeatResponse\x12<\n" +
-	"\x05Drain\x12\x18.sdn.v1.DrainNodeRequest\x1a\x19.sdn.v1.DrainNodeResponseB+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
+	"\x05Drain\x12\x18.sdn.v1.DrainNodeRequest\x1a\x19.sdn.v1.DrainNodeResponse\x124\n" +
+	"\x05Relay\x12\x14.sdn.v1.RelayRequest\x1a\x15.sdn.v1.RelayResponseB+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
 
 var (
 	file_sdn_v1_node_proto_rawDescOnce sync.Once
@@ -845,7 +1031,7 @@ func file_sdn_v1_node_proto_rawDescGZIP() []byte {
 	return file_sdn_v1_node_proto_rawDescData
 }
 
-var file_sdn_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_sdn_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_sdn_v1_node_proto_goTypes = []any{
 	(*RegisterNodeRequest)(nil),    // 0: sdn.v1.RegisterNodeRequest
 	(*RegisterNodeResponse)(nil),   // 1: sdn.v1.RegisterNodeResponse
@@ -860,36 +1046,44 @@ var file_sdn_v1_node_proto_goTypes = []any{
 	(*ReleaseNodeRequest)(nil),     // 10: sdn.v1.ReleaseNodeRequest
 	(*ReportRealizedRequest)(nil),  // 11: sdn.v1.ReportRealizedRequest
 	(*ReportRealizedResponse)(nil), // 12: sdn.v1.ReportRealizedResponse
-	nil,                            // 13: sdn.v1.RegisterNodeRequest.LabelsEntry
-	(*Node)(nil),                   // 14: sdn.v1.Node
-	(*ClusterSettings)(nil),        // 15: sdn.v1.ClusterSettings
-	(*Change)(nil),                 // 16: sdn.v1.Change
-	(*WatchRequest)(nil),           // 17: sdn.v1.WatchRequest
-	(*WatchEvent)(nil),             // 18: sdn.v1.WatchEvent
+	(*HostSignal)(nil),             // 13: sdn.v1.HostSignal
+	(*RelayRequest)(nil),           // 14: sdn.v1.RelayRequest
+	(*RelayResponse)(nil),          // 15: sdn.v1.RelayResponse
+	nil,                            // 16: sdn.v1.RegisterNodeRequest.LabelsEntry
+	(*Node)(nil),                   // 17: sdn.v1.Node
+	(*ClusterSettings)(nil),        // 18: sdn.v1.ClusterSettings
+	(*Change)(nil),                 // 19: sdn.v1.Change
+	(*WatchRequest)(nil),           // 20: sdn.v1.WatchRequest
+	(*WatchEvent)(nil),             // 21: sdn.v1.WatchEvent
 }
 var file_sdn_v1_node_proto_depIdxs = []int32{
-	13, // 0: sdn.v1.RegisterNodeRequest.labels:type_name -> sdn.v1.RegisterNodeRequest.LabelsEntry
-	14, // 1: sdn.v1.RegisterNodeResponse.node:type_name -> sdn.v1.Node
-	15, // 2: sdn.v1.RegisterNodeResponse.cluster:type_name -> sdn.v1.ClusterSettings
-	16, // 3: sdn.v1.RemoveNodeResponse.changes:type_name -> sdn.v1.Change
+	16, // 0: sdn.v1.RegisterNodeRequest.labels:type_name -> sdn.v1.RegisterNodeRequest.LabelsEntry
+	17, // 1: sdn.v1.RegisterNodeResponse.node:type_name -> sdn.v1.Node
+	18, // 2: sdn.v1.RegisterNodeResponse.cluster:type_name -> sdn.v1.ClusterSettings
+	19, // 3: sdn.v1.RemoveNodeResponse.changes:type_name -> sdn.v1.Change
 	11, // 4: sdn.v1.HeartbeatRequest.realized:type_name -> sdn.v1.ReportRealizedRequest
-	0,  // 5: sdn.v1.NodeService.Register:input_type -> sdn.v1.RegisterNodeRequest
-	2,  // 6: sdn.v1.NodeService.Remove:input_type -> sdn.v1.RemoveNodeRequest
-	17, // 7: sdn.v1.NodeService.Watch:input_type -> sdn.v1.WatchRequest
-	11, // 8: sdn.v1.NodeService.ReportRealized:input_type -> sdn.v1.ReportRealizedRequest
-	4,  // 9: sdn.v1.NodeService.Heartbeat:input_type -> sdn.v1.HeartbeatRequest
-	6,  // 10: sdn.v1.NodeService.Drain:input_type -> sdn.v1.DrainNodeRequest
-	1,  // 11: sdn.v1.NodeService.Register:output_type -> sdn.v1.RegisterNodeResponse
-	3,  // 12: sdn.v1.NodeService.Remove:output_type -> sdn.v1.RemoveNodeResponse
-	18, // 13: sdn.v1.NodeService.Watch:output_type -> sdn.v1.WatchEvent
-	12, // 14: sdn.v1.NodeService.ReportRealized:output_type -> sdn.v1.ReportRealizedResponse
-	5,  // 15: sdn.v1.NodeService.Heartbeat:output_type -> sdn.v1.HeartbeatResponse
-	7,  // 16: sdn.v1.NodeService.Drain:output_type -> sdn.v1.DrainNodeResponse
-	11, // [11:17] is the sub-list for method output_type
-	5,  // [5:11] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	11, // 5: sdn.v1.HostSignal.report:type_name -> sdn.v1.ReportRealizedRequest
+	11, // 6: sdn.v1.HostSignal.learned:type_name -> sdn.v1.ReportRealizedRequest
+	13, // 7: sdn.v1.RelayRequest.signals:type_name -> sdn.v1.HostSignal
+	0,  // 8: sdn.v1.NodeService.Register:input_type -> sdn.v1.RegisterNodeRequest
+	2,  // 9: sdn.v1.NodeService.Remove:input_type -> sdn.v1.RemoveNodeRequest
+	20, // 10: sdn.v1.NodeService.Watch:input_type -> sdn.v1.WatchRequest
+	11, // 11: sdn.v1.NodeService.ReportRealized:input_type -> sdn.v1.ReportRealizedRequest
+	4,  // 12: sdn.v1.NodeService.Heartbeat:input_type -> sdn.v1.HeartbeatRequest
+	6,  // 13: sdn.v1.NodeService.Drain:input_type -> sdn.v1.DrainNodeRequest
+	14, // 14: sdn.v1.NodeService.Relay:input_type -> sdn.v1.RelayRequest
+	1,  // 15: sdn.v1.NodeService.Register:output_type -> sdn.v1.RegisterNodeResponse
+	3,  // 16: sdn.v1.NodeService.Remove:output_type -> sdn.v1.RemoveNodeResponse
+	21, // 17: sdn.v1.NodeService.Watch:output_type -> sdn.v1.WatchEvent
+	12, // 18: sdn.v1.NodeService.ReportRealized:output_type -> sdn.v1.ReportRealizedResponse
+	5,  // 19: sdn.v1.NodeService.Heartbeat:output_type -> sdn.v1.HeartbeatResponse
+	7,  // 20: sdn.v1.NodeService.Drain:output_type -> sdn.v1.DrainNodeResponse
+	15, // 21: sdn.v1.NodeService.Relay:output_type -> sdn.v1.RelayResponse
+	15, // [15:22] is the sub-list for method output_type
+	8,  // [8:15] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_node_proto_init() }
@@ -906,7 +1100,7 @@ func file_sdn_v1_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdn_v1_node_proto_rawDesc), len(file_sdn_v1_node_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

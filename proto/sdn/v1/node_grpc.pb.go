@@ -27,6 +27,7 @@ const (
 	NodeService_ReportRealized_FullMethodName = "/sdn.v1.NodeService/ReportRealized"
 	NodeService_Heartbeat_FullMethodName      = "/sdn.v1.NodeService/Heartbeat"
 	NodeService_Drain_FullMethodName          = "/sdn.v1.NodeService/Drain"
+	NodeService_Relay_FullMethodName          = "/sdn.v1.NodeService/Relay"
 )
 
 // NodeServiceClient is the client API for NodeService service.
@@ -46,6 +47,9 @@ type NodeServiceClient interface {
 	// Drain refuses new workloads on a host (or, with drain false, accepts
 	// them again); workloads already there are untouched.
 	Drain(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeResponse, error)
+	// Relay hands the leader the heartbeats and reports a follower took from
+	// the agents that watch it, in batches (server to server).
+	Relay(ctx context.Context, in *RelayRequest, opts ...grpc.CallOption) (*RelayResponse, error)
 }
 
 type nodeServiceClient struct {
@@ -125,6 +129,16 @@ func (c *nodeServiceClient) Drain(ctx context.Context, in *DrainNodeRequest, opt
 	return out, nil
 }
 
+func (c *nodeServiceClient) Relay(ctx context.Context, in *RelayRequest, opts ...grpc.CallOption) (*RelayResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RelayResponse)
+	err := c.cc.Invoke(ctx, NodeService_Relay_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NodeServiceServer is the server API for NodeService service.
 // All implementations must embed UnimplementedNodeServiceServer
 // for forward compatibility.
@@ -142,6 +156,9 @@ type NodeServiceServer interface {
 	// Drain refuses new workloads on a host (or, with drain false, accepts
 	// them again); workloads already there are untouched.
 	Drain(context.Context, *DrainNodeRequest) (*DrainNodeResponse, error)
+	// Relay hands the leader the heartbeats and reports a follower took from
+	// the agents that watch it, in batches (server to server).
+	Relay(context.Context, *RelayRequest) (*RelayResponse, error)
 	mustEmbedUnimplementedNodeServiceServer()
 }
 
@@ -169,6 +186,9 @@ func (UnimplementedNodeServiceServer) Heartbeat(context.Context, *HeartbeatReque
 }
 func (UnimplementedNodeServiceServer) Drain(context.Context, *DrainNodeRequest) (*DrainNodeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Drain not implemented")
+}
+func (UnimplementedNodeServiceServer) Relay(context.Context, *RelayRequest) (*RelayResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Relay not implemented")
 }
 func (UnimplementedNodeServiceServer) mustEmbedUnimplementedNodeServiceServer() {}
 func (UnimplementedNodeServiceServer) testEmbeddedByValue()                     {}
@@ -292,6 +312,24 @@ func _NodeService_Drain_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NodeService_Relay_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RelayRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServiceServer).Relay(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeService_Relay_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServiceServer).Relay(ctx, req.(*RelayRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NodeService_ServiceDesc is the grpc.ServiceDesc for NodeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -318,6 +356,10 @@ var NodeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Drain",
 			Handler:    _NodeService_Drain_Handler,
+		},
+		{
+			MethodName: "Relay",
+			Handler:    _NodeService_Relay_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

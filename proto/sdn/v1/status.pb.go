@@ -38,7 +38,14 @@ type NodeStatus struct {
 	// When the host was marked down (Unix milliseconds); 0 while it is up.
 	DownSinceUnixMs int64 `protobuf:"varint,7,opt,name=down_since_unix_ms,json=downSinceUnixMs,proto3" json:"down_since_unix_ms,omitempty"`
 	// The host is drained (new workloads are refused there).
-	Drained       bool `protobuf:"varint,8,opt,name=drained,proto3" json:"drained,omitempty"`
+	Drained bool `protobuf:"varint,8,opt,name=drained,proto3" json:"drained,omitempty"`
+	// The latest revision that changed what this host holds, as far as the
+	// leader knows (a filtered watch sends a host only those): the host is
+	// up to date when realized_revision reaches it. 0 when unknown.
+	NeededRevision uint64 `protobuf:"varint,9,opt,name=needed_revision,json=neededRevision,proto3" json:"needed_revision,omitempty"`
+	// The host has realized every revision that concerns it up to the
+	// cluster's revision.
+	Current       bool `protobuf:"varint,10,opt,name=current,proto3" json:"current,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -125,6 +132,20 @@ func (x *NodeStatus) GetDownSinceUnixMs() int64 {
 func (x *NodeStatus) GetDrained() bool {
 	if x != nil {
 		return x.Drained
+	}
+	return false
+}
+
+func (x *NodeStatus) GetNeededRevision() uint64 {
+	if x != nil {
+		return x.NeededRevision
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetCurrent() bool {
+	if x != nil {
+		return x.Current
 	}
 	return false
 }
@@ -483,7 +504,7 @@ var File_sdn_v1_status_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_status_proto_rawDesc = "" +
 	"\n" +
-	"\x13sdn/v1/status.proto\x12\x06sdn.v1\x1a\x14sdn/v1/objects.proto\x1a\x17sdn/v1/statecheck.proto\"\xb7\x02\n" +
+	"\x13sdn/v1/status.proto\x12\x06sdn.v1\x1a\x14sdn/v1/objects.proto\x1a\x17sdn/v1/statecheck.proto\"\xfa\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
@@ -493,7 +514,10 @@ const file_sdn_v1_status_proto_rawDesc = "" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x123\n" +
 	"\x16last_heartbeat_unix_ms\x18\x06 \x01(\x03R\x13lastHeartbeatUnixMs\x12+\n" +
 	"\x12down_since_unix_ms\x18\a \x01(\x03R\x0fdownSinceUnixMs\x12\x18\n" +
-	"\adrained\x18\b \x01(\bR\adrained\"0\n" +
+	"\adrained\x18\b \x01(\bR\adrained\x12'\n" +
+	"\x0fneeded_revision\x18\t \x01(\x04R\x0eneededRevision\x12\x18\n" +
+	"\acurrent\x18\n" +
+	" \x01(\bR\acurrent\"0\n" +
 	"\rStatusRequest\x12\x1f\n" +
 	"\vcheck_state\x18\x01 \x01(\bR\n" +
 	"checkState\"\xdf\x01\n" +

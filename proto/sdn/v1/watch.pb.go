@@ -32,8 +32,13 @@ const (
 	// A chunk of a full snapshot. The client starts a new state at the first
 	// chunk and swaps it in at the chunk with snapshot_done set.
 	WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT WatchEventType = 1
-	// Changes committed at one revision (possibly none for this node).
+	// Changes committed at one revision (possibly none for this node). On a
+	// filtered watch a DELTA may carry the changes of several revisions, in
+	// order; revision is the last of them.
 	WatchEventType_WATCH_EVENT_TYPE_DELTA WatchEventType = 2
+	// Filtered watches only: nothing that concerns this host changed up to
+	// revision (no changes). The host's state is that of this revision.
+	WatchEventType_WATCH_EVENT_TYPE_PROGRESS WatchEventType = 3
 )
 
 // Enum value maps for WatchEventType.
@@ -42,11 +47,13 @@ var (
 		0: "WATCH_EVENT_TYPE_UNSPECIFIED",
 		1: "WATCH_EVENT_TYPE_SNAPSHOT",
 		2: "WATCH_EVENT_TYPE_DELTA",
+		3: "WATCH_EVENT_TYPE_PROGRESS",
 	}
 	WatchEventType_value = map[string]int32{
 		"WATCH_EVENT_TYPE_UNSPECIFIED": 0,
 		"WATCH_EVENT_TYPE_SNAPSHOT":    1,
 		"WATCH_EVENT_TYPE_DELTA":       2,
+		"WATCH_EVENT_TYPE_PROGRESS":    3,
 	}
 )
 
@@ -83,6 +90,13 @@ type WatchRequest struct {
 	Node string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
 	// Resume after this revision; 0 asks for a full snapshot.
 	AfterRevision uint64 `protobuf:"varint,2,opt,name=after_revision,json=afterRevision,proto3" json:"after_revision,omitempty"`
+	// Ask for the filtered watch (agents since issue 13 do): only revisions
+	// that change something this host holds are sent, objects are cut to
+	// what agents use (docs/design.md, "Who receives what"), and PROGRESS
+	// events say how far the stream has gone when nothing concerned the
+	// host. Without it every revision is sent, empty when nothing in it
+	// concerns the host (the original protocol, kept for older agents).
+	Filtered      bool `protobuf:"varint,3,opt,name=filtered,proto3" json:"filtered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -129,6 +143,13 @@ func (x *WatchRequest) GetAfterRevision() uint64 {
 		return x.AfterRevision
 	}
 	return 0
+}
+
+func (x *WatchRequest) GetFiltered() bool {
+	if x != nil {
+		return x.Filtered
+	}
+	return false
 }
 
 type ObjectChange struct {
@@ -335,10 +356,11 @@ var File_sdn_v1_watch_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_watch_proto_rawDesc = "" +
 	"\n" +
-	"\x12sdn/v1/watch.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\x1a\x13sdn/v1/policy.proto\"I\n" +
+	"\x12sdn/v1/watch.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\x1a\x13sdn/v1/policy.proto\"e\n" +
 	"\fWatchRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12%\n" +
-	"\x0eafter_revision\x18\x02 \x01(\x04R\rafterRevision\"\xe9\x02\n" +
+	"\x0eafter_revision\x18\x02 \x01(\x04R\rafterRevision\x12\x1a\n" +
+	"\bfiltered\x18\x03 \x01(\bR\bfiltered\"\xe9\x02\n" +
 	"\fObjectChange\x12 \n" +
 	"\x02op\x18\x01 \x01(\x0e2\x10.sdn.v1.ChangeOpR\x02op\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
@@ -357,11 +379,12 @@ const file_sdn_v1_watch_proto_rawDesc = "" +
 	"\rsnapshot_done\x18\x04 \x01(\bR\fsnapshotDone\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\x06 \x01(\tR\tclusterId*m\n" +
+	"cluster_id\x18\x06 \x01(\tR\tclusterId*\x8c\x01\n" +
 	"\x0eWatchEventType\x12 \n" +
 	"\x1cWATCH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19WATCH_EVENT_TYPE_SNAPSHOT\x10\x01\x12\x1a\n" +
-	"\x16WATCH_EVENT_TYPE_DELTA\x10\x02B+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
+	"\x16WATCH_EVENT_TYPE_DELTA\x10\x02\x12\x1d\n" +
+	"\x19WATCH_EVENT_TYPE_PROGRESS\x10\x03B+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
 
 var (
 	file_sdn_v1_watch_proto_rawDescOnce sync.Once
