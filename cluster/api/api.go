@@ -23,6 +23,7 @@ import (
 
 	"github.com/sdn-dev/sdn/cluster"
 	"github.com/sdn-dev/sdn/cluster/command"
+	"github.com/sdn-dev/sdn/cluster/feed"
 	"github.com/sdn-dev/sdn/cluster/fsm"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
@@ -58,6 +59,10 @@ type Server struct {
 	chunkSize  int         // changes in one watch snapshot chunk, at most
 	chunkBytes int         // and bytes
 	checks     stateChecks // statecheck.go
+	// feed serves filtered watches (nil without a raft server, or when it
+	// could not load: every watch is then served the original way).
+	feed          *feed.Feed
+	snapshotSlots chan struct{}
 }
 
 // Options are the API's settings beyond the raft server.
@@ -112,8 +117,19 @@ func New(c *cluster.Server, log *slog.Logger, opts Options) *Server {
 	if unsafeFollowerReads {
 		log.Warn("UNSAFE, FOR TESTS ONLY: " + UnsafeFollowerReadsEnv + "=1: followers answer linearizable reads from their own state, which may be stale; unset it")
 	}
-	return &Server{cluster: c, realized: cluster.NewRealization(), live: opts.Liveness, peers: opts.Peers, hostDial: opts.HostDialOptions, formation: opts.Formation,
-		leaderWait: opts.LeaderWait, authz: opts.Authorize, log: log, now: time.Now, chunkSize: 500, chunkBytes: 1 << 20}
+	s := &Server{cluster: c, realized: cluster.NewRealization(), live: opts.Liveness, peers: opts.Peers, hostDial: opts.HostDialOptions, formation: opts.Formation,
+		leaderWait: opts.LeaderWait, authz: opts.Authorize, log: log, now: time.Now, chunkSize: 500, chunkBytes: 1 << 20,
+		snapshotSlots: make(chan struct{}, snapshotSlots)}
+	if c != nil {
+		f, err := feed.New(c.FSM(), c.Hub(), feed.Options{Log: log, OnRevision: func(rev uint64, aud feed.Audience, reset bool) {
+			s.realized.Need(rev, aud.All, aud.Hosts, reset)
+		}})
+		if err != nil {
+			log.Error("the watch feed did not start; every watch is served unfiltered", "err", err)
+		}
+		s.feed = f
+	}
+	return s
 }
 
 // Install adds the services, gRPC health and reflection to g, which must

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/sdn-dev/sdn/cluster/feed"
 )
 
 // forwardedHeader marks a call a follower forwarded to the leader, with the
@@ -50,6 +52,8 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 		stream = append([]grpc.StreamServerInterceptor{s.authorizeStream}, stream...)
 	}
 	return []grpc.ServerOption{
+		// Filtered watches send events encoded once for every watcher.
+		grpc.ForceServerCodecV2(feed.Codec{}),
 		grpc.MaxRecvMsgSize(recvLimit),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),

@@ -35,6 +35,9 @@ func (s *Server) Watch(req *sdnv1.WatchRequest, stream grpc.ServerStreamingServe
 	if req.Node == "" {
 		return status.Error(codes.InvalidArgument, "watch names no node; agents watch as their host")
 	}
+	if req.Filtered && s.feed != nil {
+		return s.watchFiltered(req, stream)
+	}
 	ctx := stream.Context()
 	hub := s.cluster.Hub()
 	rev := req.AfterRevision

@@ -293,7 +293,7 @@ func (a *Agent) follow(ctx context.Context) error {
 	// One revision's changes are one event, which after a large apply is
 	// larger than gRPC's default 4 MiB (docs/design.md, "Message sizes
 	// and paging").
-	stream, err := a.nodes.Watch(ctx, &sdnv1.WatchRequest{Node: a.cfg.Node, AfterRevision: a.desired.Revision},
+	stream, err := a.nodes.Watch(ctx, &sdnv1.WatchRequest{Node: a.cfg.Node, AfterRevision: a.desired.Revision, Filtered: true},
 		grpc.MaxCallRecvMsgSize(model.MaxResponseBytes))
 	if err != nil {
 		return err
@@ -334,8 +334,12 @@ func (a *Agent) follow(ctx context.Context) error {
 		// CNI Sync) never sees half of one.
 		a.realizeMu.Lock()
 		a.update(change)
+		if r.ev.Type == sdnv1.WatchEventType_WATCH_EVENT_TYPE_PROGRESS {
+			a.progressed(f, r.ev.Revision)
+		} else {
+			f.dirty = true
+		}
 		a.realizeMu.Unlock()
-		f.dirty = true
 	}
 }
 
@@ -393,6 +397,14 @@ func (a *Agent) accept(f *follower, ev *sdnv1.WatchEvent) (func(), error) {
 	switch ev.Type {
 	case sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT:
 		return a.acceptSnapshot(f, ev), nil
+	case sdnv1.WatchEventType_WATCH_EVENT_TYPE_PROGRESS:
+		if f.next != nil {
+			return nil, errors.New("server sent a progress event inside a snapshot")
+		}
+		if ev.Revision <= a.desired.Revision {
+			return nil, nil
+		}
+		return func() { a.desired.Revision = ev.Revision }, nil
 	case sdnv1.WatchEventType_WATCH_EVENT_TYPE_DELTA:
 		if f.next != nil {
 			return nil, errors.New("server sent a delta inside a snapshot")
@@ -431,6 +443,17 @@ func (a *Agent) acceptSnapshot(f *follower, ev *sdnv1.WatchEvent) func() {
 	f.next = nil
 	a.Snapshots++
 	return func() { a.desired = snap }
+}
+
+// progressed takes a PROGRESS event (the caller holds realizeMu): nothing
+// that concerns this host changed up to rev, so a host that realized its
+// state realized rev too. Nothing is realized or reported for it: the
+// servers know which revisions concerned this host, and the next heartbeat
+// carries the new revision.
+func (a *Agent) progressed(f *follower, rev uint64) {
+	if last := a.lastReport.Load(); last != nil && last.Error == "" && !f.dirty && f.next == nil {
+		a.lastReport.Store(&sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: rev})
+	}
 }
 
 // WrongClusterError says the servers belong to another cluster than the

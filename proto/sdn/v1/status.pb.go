@@ -39,9 +39,10 @@ type NodeStatus struct {
 	DownSinceUnixMs int64 `protobuf:"varint,7,opt,name=down_since_unix_ms,json=downSinceUnixMs,proto3" json:"down_since_unix_ms,omitempty"`
 	// The host is drained (new workloads are refused there).
 	Drained bool `protobuf:"varint,8,opt,name=drained,proto3" json:"drained,omitempty"`
-	// The latest revision that changed what this host holds, as far as the
-	// leader knows (a filtered watch sends a host only those): the host is
-	// up to date when realized_revision reaches it. 0 when unknown.
+	// The revision this host must still realize to be current: the latest
+	// that changed what it holds (a filtered watch sends a host only those)
+	// and that it has not reported yet, as far as the leader knows; 0 when
+	// it is current.
 	NeededRevision uint64 `protobuf:"varint,9,opt,name=needed_revision,json=neededRevision,proto3" json:"needed_revision,omitempty"`
 	// The host has realized every revision that concerns it up to the
 	// cluster's revision.
