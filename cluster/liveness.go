@@ -41,6 +41,8 @@ type Liveness struct {
 	term    uint64
 	since   time.Time       // when the current leadership began
 	beats   map[string]beat // last heartbeat per host, this leadership
+	// withheld: MarkDowns the last Decide held back (mass silence).
+	withheld int
 }
 
 // A beat is a host's last heartbeat and the raft term it arrived in.
@@ -172,12 +174,59 @@ type Transition struct {
 	Silent time.Duration
 }
 
+// MassSilence is the share of up hosts that, falling silent at once, are
+// taken for a fault of this leader (overloaded, its heartbeats queued) or
+// of its network rather than of the hosts: none of them is marked down
+// then (as Kubernetes' node controller stops evicting when most of a zone
+// is unready). At least massSilenceMin hosts must be silent for it.
+const (
+	MassSilence    = 0.25
+	massSilenceMin = 3
+)
+
+// withholdMassSilence drops the MarkDown transitions when they are a mass
+// silence, counting them in Withheld.
+func (l *Liveness) withholdMassSilence(out []Transition, nodes []*sdnv1.Node) []Transition {
+	up, down := 0, 0
+	for _, n := range nodes {
+		if n.DownSinceUnixMs == 0 {
+			up++
+		}
+	}
+	for _, tr := range out {
+		if tr.Kind == MarkDown {
+			down++
+		}
+	}
+	l.withheld = 0
+	if down < massSilenceMin || float64(down) <= MassSilence*float64(up) {
+		return out
+	}
+	l.withheld = down
+	kept := out[:0]
+	for _, tr := range out {
+		if tr.Kind != MarkDown {
+			kept = append(kept, tr)
+		}
+	}
+	return kept
+}
+
+// Withheld is how many hosts the last Decide found silent but did not mark
+// down because so many were (MassSilence).
+func (l *Liveness) Withheld() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.withheld
+}
+
 // Decide compares the stored hosts with what this leader heard and returns
 // the transitions to propose, in host name order. releaseAfter is the
 // cluster's grace for down hosts; never disables releases. A follower
 // decides nothing.
 //
-//   - An up host silent for the down-after time is marked down.
+//   - An up host silent for the down-after time is marked down, unless
+//     more than MassSilence of the up hosts are (then none is).
 //   - A down host heard from within the down-after time is marked up.
 //   - A down host down for releaseAfter and silent for the down-after time
 //     in this leadership is released (a new leader first gives it the
@@ -218,6 +267,7 @@ func (l *Liveness) Decide(nodes []*sdnv1.Node, releaseAfter time.Duration, never
 			out = append(out, tr)
 		}
 	}
+	out = l.withholdMassSilence(out, nodes)
 	// Forget hosts that are gone, once their last heartbeat is old (a
 	// host that just registered may not be in nodes yet).
 	for h, b := range l.beats {

@@ -57,7 +57,11 @@ func (s *Server) livenessTick(ctx context.Context, l *Liveness) {
 		s.initClusterID(ctx)
 	}
 	grace, never := fsm.NodeReleaseAfter(settings)
-	for _, tr := range l.Decide(nodes, grace, never) {
+	trs := l.Decide(nodes, grace, never)
+	if n := l.Withheld(); n > 0 {
+		s.log.Warn("hosts silent at once; not marking them down: more likely this leader is overloaded or cut off than they are all gone", "silent", n, "hosts", len(nodes), "down_after", l.DownAfter())
+	}
+	for _, tr := range trs {
 		if ctx.Err() != nil || !s.IsLeader() {
 			return
 		}

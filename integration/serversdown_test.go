@@ -191,7 +191,7 @@ func waitAgentsRealized(t *testing.T, ctx context.Context, conns []*grpc.ClientC
 				continue
 			}
 			seen++
-			if n.GetRealizedRevision() < r.GetRevision() || n.GetError() != "" {
+			if !n.GetCurrent() || n.GetError() != "" {
 				behind = append(behind, fmt.Sprintf("%s at %d of %d %s", n.GetName(), n.GetRealizedRevision(), r.GetRevision(), n.GetError()))
 			}
 		}

@@ -73,8 +73,9 @@ func sortNodeStatus(nodes []*sdnv1.NodeStatus) {
 
 // writeStatus prints the cluster's id, the desired revision, the latest
 // comparison of the servers' states (writeStateCheck) and a table of
-// hosts; LAG is how
-// many revisions a host is behind, LAST-REPORT how long ago it reported
+// hosts; LAG is how many revisions a host is behind (0 when it realized
+// every revision that concerns it: a host hears only of those, so
+// REALIZED may stay below the cluster's revision), LAST-REPORT how long ago it reported
 // and HEARTBEAT how long ago the leader last heard from it (relative to
 // now); STATE is ready, drained or down (for how long).
 func writeStatus(w io.Writer, resp *sdnv1.StatusResponse, now time.Time) error {
@@ -89,7 +90,7 @@ func writeStatus(w io.Writer, resp *sdnv1.StatusResponse, now time.Time) error {
 	fmt.Fprintln(tw, "NODE\tSTATE\tREALIZED\tLAG\tLAST-REPORT\tHEARTBEAT\tERROR")
 	for _, n := range nodes {
 		lag := uint64(0)
-		if r := n.GetRealizedRevision(); r < resp.GetRevision() {
+		if r := n.GetRealizedRevision(); r < resp.GetRevision() && !n.GetCurrent() {
 			lag = resp.GetRevision() - r
 		}
 		state := formatNodeState(n.GetState())

@@ -15,6 +15,10 @@ import (
 // Register adds a host, or refreshes a host that registers again. A
 // registration is a sign of life.
 func (s *Server) Register(ctx context.Context, req *sdnv1.RegisterNodeRequest) (*sdnv1.RegisterNodeResponse, error) {
+	// The host is alive before its registration commits: heard from
+	// only after, a registration that took long under load could find
+	// it marked down already (silent since this leadership began).
+	s.live.Heartbeat(req.Name)
 	res, err := s.propose(ctx, command.RegisterNode, req)
 	if err != nil {
 		return nil, err

@@ -67,7 +67,7 @@ func (s *Server) withStatus(p *sdnv1.Policy, nets map[string]*sdnv1.Network, wor
 	}
 	st.Hosts = uint32(len(hosts))
 	for _, h := range slices.Sorted(maps.Keys(hosts)) {
-		if r, ok := s.realized.Get(h); ok && r.Revision >= p.ModRevision {
+		if s.realized.Realized(h, p.ModRevision) {
 			st.RealizedHosts++
 		}
 	}

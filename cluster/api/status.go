@@ -48,6 +48,10 @@ func (s *Server) Status(ctx context.Context, req *sdnv1.StatusRequest) (*sdnv1.S
 			ns.RealizedRevision, ns.Error = r.Revision, r.Error
 			ns.LastReportUnixMs = r.At.UnixMilli()
 		}
+		// A filtered watch leaves a host at the last revision that
+		// concerned it: current says whether that is all it needs.
+		ns.Current = s.realized.Realized(n.Name, out.Revision)
+		ns.NeededRevision = s.realized.Needed(n.Name, out.Revision)
 		if t, ok := s.live.LastHeartbeat(n.Name); ok {
 			ns.LastHeartbeatUnixMs = t.UnixMilli()
 		}

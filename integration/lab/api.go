@@ -197,7 +197,7 @@ func (l *Lab) WaitRealized(ctx context.Context, timeout time.Duration) error {
 		}
 		behind = behind[:0]
 		for _, n := range r.GetNodes() {
-			if n.GetRealizedRevision() < r.GetRevision() {
+			if n.GetRealizedRevision() < r.GetRevision() && !n.GetCurrent() {
 				s := fmt.Sprintf("%s at %d of %d", n.GetName(), n.GetRealizedRevision(), r.GetRevision())
 				if e := n.GetError(); e != "" {
 					s += ": " + e
