@@ -63,6 +63,9 @@ type Server struct {
 	// could not load: every watch is then served the original way).
 	feed          *feed.Feed
 	snapshotSlots chan struct{}
+	// relays holds, on a follower, the heartbeats and reports agents gave
+	// it until they are relayed to the leader (relay.go).
+	relays *relayer
 }
 
 // Options are the API's settings beyond the raft server.
@@ -119,8 +122,9 @@ func New(c *cluster.Server, log *slog.Logger, opts Options) *Server {
 	}
 	s := &Server{cluster: c, realized: cluster.NewRealization(), live: opts.Liveness, peers: opts.Peers, hostDial: opts.HostDialOptions, formation: opts.Formation,
 		leaderWait: opts.LeaderWait, authz: opts.Authorize, log: log, now: time.Now, chunkSize: 500, chunkBytes: 1 << 20,
-		snapshotSlots: make(chan struct{}, snapshotSlots)}
+		snapshotSlots: make(chan struct{}, snapshotSlots), relays: newRelayer()}
 	if c != nil {
+		go s.runRelay()
 		f, err := feed.New(c.FSM(), c.Hub(), feed.Options{Log: log, OnRevision: func(rev uint64, aud feed.Audience, reset bool) {
 			s.realized.Need(rev, aud.All, aud.Hosts, reset)
 		}})

@@ -86,11 +86,19 @@ func (s *Server) heardFrom(host string) string {
 	return fmt.Sprintf("last heartbeat %s ago", s.now().Sub(t).Round(100*time.Millisecond))
 }
 
-// ReportRealized records the revision a host's datapath matches. A report
-// is a sign of life too.
+// ReportRealized records the revision a host's datapath matches (in the
+// leader's memory; a follower relays it). A report is a sign of life too.
 func (s *Server) ReportRealized(ctx context.Context, req *sdnv1.ReportRealizedRequest) (*sdnv1.ReportRealizedResponse, error) {
 	if req.Node == "" {
 		return nil, status.Error(codes.InvalidArgument, "report names no node")
+	}
+	if !s.cluster.IsLeader() {
+		// A follower relays it, with others, at once (relay.go).
+		if err := s.relays.admit(req.Node); err != nil {
+			return nil, err
+		}
+		s.relays.add(&sdnv1.HostSignal{Node: req.Node, Alive: true, Report: req}, true)
+		return &sdnv1.ReportRealizedResponse{}, nil
 	}
 	s.realized.Report(req.Node, req.Revision, req.Error, s.now())
 	s.live.Heartbeat(req.Node)
@@ -98,8 +106,8 @@ func (s *Server) ReportRealized(ctx context.Context, req *sdnv1.ReportRealizedRe
 }
 
 // Heartbeat records, in the leader's memory only, that a host's agent is
-// alive. A host that is not registered gets NotFound, and its agent
-// registers again.
+// alive; a follower relays it there. A host that is not registered gets
+// NotFound, and its agent registers again.
 func (s *Server) Heartbeat(ctx context.Context, req *sdnv1.HeartbeatRequest) (*sdnv1.HeartbeatResponse, error) {
 	if req.Node == "" {
 		return nil, status.Error(codes.InvalidArgument, "heartbeat names no node")
@@ -110,6 +118,15 @@ func (s *Server) Heartbeat(ctx context.Context, req *sdnv1.HeartbeatRequest) (*s
 	}
 	if !known {
 		return nil, status.Errorf(codes.NotFound, "host %s is not registered (it was removed, or released after being down longer than the cluster's node_release_after); its agent registers it again", req.Node)
+	}
+	if !s.cluster.IsLeader() {
+		// A follower relays heartbeats to the leader in batches, once a
+		// second (relay.go): at 5,000 hosts that is what keeps them cheap.
+		if err := s.relays.admit(req.Node); err != nil {
+			return nil, err
+		}
+		s.relays.add(&sdnv1.HostSignal{Node: req.Node, Alive: true, Learned: req.Realized}, false)
+		return &sdnv1.HeartbeatResponse{}, nil
 	}
 	s.live.Heartbeat(req.Node)
 	if rep := req.Realized; rep != nil {

@@ -58,8 +58,18 @@ func TestRealizedAcrossLeaderChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, err := ws.Recv(); err != nil || !p.Done || p.Realized != 1 {
-		t.Fatalf("asked again on the new leader: %v %v; want h1 realized from its heartbeat", p, err)
+	// A follower relays the heartbeat within relayEvery: wait for done.
+	for {
+		p, err := ws.Recv()
+		if err != nil {
+			t.Fatalf("asked again on the new leader: %v; want h1 realized from its heartbeat", err)
+		}
+		if p.Done {
+			if p.Realized != 1 {
+				t.Fatalf("done with %v", p)
+			}
+			break
+		}
 	}
 
 	realizedOf := func() uint64 {
@@ -78,6 +88,15 @@ func TestRealizedAcrossLeaderChange(t *testing.T) {
 	if _, err := nodes.Heartbeat(ctx, &sdnv1.HeartbeatRequest{Node: "h1", Realized: &sdnv1.ReportRealizedRequest{Revision: rev, Error: "stale"}}); err != nil {
 		t.Fatal(err)
 	}
+	// Through a follower both are relayed: give them two relays' time.
+	deadline := time.Now().Add(2*relayEvery + time.Second)
+	for got := realizedOf(); got != rev+5; got = realizedOf() {
+		if time.Now().After(deadline) {
+			t.Fatalf("realized revision %d after a stale heartbeat; want %d from the report", got, rev+5)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * relayEvery) // and the stale one does not move it back
 	if got := realizedOf(); got != rev+5 {
 		t.Fatalf("realized revision %d after a stale heartbeat; want %d from the report", got, rev+5)
 	}

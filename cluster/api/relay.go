@@ -2,6 +2,12 @@ package api
 
 import (
 	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/sdn-dev/sdn/cluster/state"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -25,8 +31,15 @@ func (s *Server) Relay(ctx context.Context, req *sdnv1.RelayRequest) (*sdnv1.Rel
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	s.takeSignals(req.Signals)
+	return &sdnv1.RelayResponse{Unknown: unknown}, nil
+}
+
+// takeSignals takes, on the leader, what agents told a follower, as if
+// they had told the leader itself.
+func (s *Server) takeSignals(sigs []*sdnv1.HostSignal) {
 	now := s.now()
-	for _, sig := range req.Signals {
+	for _, sig := range sigs {
 		if sig.Node == "" {
 			continue
 		}
@@ -40,5 +53,158 @@ func (s *Server) Relay(ctx context.Context, req *sdnv1.RelayRequest) (*sdnv1.Rel
 			s.realized.Learn(sig.Node, r.Revision, r.Error, now)
 		}
 	}
-	return &sdnv1.RelayResponse{Unknown: unknown}, nil
+}
+
+// relayFailing is how long a follower's relays may fail before it refuses
+// heartbeats itself (Unavailable), so that agents see that the leader does
+// not hear them.
+const relayFailing = 15 * time.Second
+
+// relayEvery is how often a follower relays heartbeats; reports go at once
+// (a relay in flight takes everything that came meanwhile with the next).
+var relayEvery = time.Second
+
+// relayer holds, on a follower, what agents said until it is relayed.
+type relayer struct {
+	mu      sync.Mutex
+	pending map[string]*sdnv1.HostSignal
+	unknown map[string]bool // hosts the leader said it does not know
+	failed  time.Time       // since when relays fail (zero: they do not)
+	lastErr error
+	kick    chan struct{}
+}
+
+func newRelayer() *relayer {
+	return &relayer{pending: map[string]*sdnv1.HostSignal{}, unknown: map[string]bool{}, kick: make(chan struct{}, 1)}
+}
+
+// add merges one signal into what waits for the next relay; urgent wakes
+// the relay loop (a report: someone may be waiting for it).
+func (r *relayer) add(sig *sdnv1.HostSignal, urgent bool) {
+	r.mu.Lock()
+	r.merge(sig)
+	r.mu.Unlock()
+	if urgent {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// merge folds sig into pending: a newer report replaces an older one, a
+// learned revision only moves forward.
+func (r *relayer) merge(sig *sdnv1.HostSignal) {
+	p := r.pending[sig.Node]
+	if p == nil {
+		r.pending[sig.Node] = sig
+		return
+	}
+	p.Alive = p.Alive || sig.Alive
+	if sig.Report != nil {
+		p.Report = sig.Report
+	}
+	if sig.Learned != nil && (p.Learned == nil || sig.Learned.Revision >= p.Learned.Revision) {
+		p.Learned = sig.Learned
+	}
+}
+
+// take empties pending.
+func (r *relayer) take() []*sdnv1.HostSignal {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*sdnv1.HostSignal, 0, len(r.pending))
+	for _, sig := range r.pending {
+		out = append(out, sig)
+	}
+	clear(r.pending)
+	return out
+}
+
+// requeue puts back a batch that was not relayed, under anything newer.
+func (r *relayer) requeue(batch []*sdnv1.HostSignal, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, sig := range batch {
+		if newer := r.pending[sig.Node]; newer != nil {
+			r.pending[sig.Node] = sig
+			r.merge(newer)
+		} else {
+			r.pending[sig.Node] = sig
+		}
+	}
+	if r.failed.IsZero() {
+		r.failed = time.Now()
+	}
+	r.lastErr = err
+}
+
+// relayed records a successful relay and the hosts the leader did not know.
+func (r *relayer) relayed(unknown []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failed, r.lastErr = time.Time{}, nil
+	for _, h := range unknown {
+		r.unknown[h] = true
+	}
+}
+
+// admit decides a heartbeat or report from host on a follower: NotFound
+// once for a host the leader said it does not know (its agent registers
+// again), Unavailable while relays have failed for relayFailing.
+func (r *relayer) admit(host string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.unknown[host] {
+		delete(r.unknown, host)
+		return status.Errorf(codes.NotFound, "host %s is not registered (the leader does not know it: removed, or released after being down longer than the cluster's node_release_after); its agent registers it again", host)
+	}
+	if !r.failed.IsZero() && time.Since(r.failed) > relayFailing {
+		return status.Errorf(codes.Unavailable, "this server has not reached the leader for %s (%v): the leader does not hear this host through it", time.Since(r.failed).Round(time.Second), r.lastErr)
+	}
+	return nil
+}
+
+// runRelay relays, while this server follows, what agents told it; when it
+// leads, it takes what is left itself. It ends when the server shuts down.
+func (s *Server) runRelay() {
+	t := time.NewTicker(relayEvery)
+	defer t.Stop()
+	hub := s.cluster.Hub()
+	for !hub.Closed() {
+		select {
+		case <-t.C:
+		case <-s.relays.kick:
+		}
+		batch := s.relays.take()
+		if len(batch) == 0 {
+			continue
+		}
+		if s.cluster.IsLeader() {
+			s.takeSignals(batch)
+			s.relays.relayed(nil)
+			continue
+		}
+		res, err := s.relayToLeader(batch)
+		if err != nil {
+			s.relays.requeue(batch, err)
+			continue
+		}
+		s.relays.relayed(res.Unknown)
+	}
+}
+
+// relayToLeader sends one batch to the leader.
+func (s *Server) relayToLeader(batch []*sdnv1.HostSignal) (*sdnv1.RelayResponse, error) {
+	_, addr := s.cluster.Leader()
+	if addr == "" {
+		return nil, errors.New("no leader known")
+	}
+	conn, err := s.peers.Conn(addr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return sdnv1.NewNodeServiceClient(conn).Relay(s.outgoing(ctx), &sdnv1.RelayRequest{Server: s.cluster.ID(), Signals: batch})
 }

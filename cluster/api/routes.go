@@ -35,8 +35,8 @@ var routes = map[string]route{
 	sdnv1.NodeService_Register_FullMethodName:       toLeader,
 	sdnv1.NodeService_Remove_FullMethodName:         toLeader,
 	sdnv1.NodeService_Watch_FullMethodName:          local, // served from the local state
-	sdnv1.NodeService_ReportRealized_FullMethodName: toLeader,
-	sdnv1.NodeService_Heartbeat_FullMethodName:      toLeader, // held in the leader's memory
+	sdnv1.NodeService_ReportRealized_FullMethodName: local, // a follower relays it (relay.go)
+	sdnv1.NodeService_Heartbeat_FullMethodName:      local, // held in the leader's memory; a follower relays it
 	sdnv1.NodeService_Drain_FullMethodName:          toLeader,
 	sdnv1.NodeService_Relay_FullMethodName:          toLeader, // a follower's batch for the leader's memory
 
