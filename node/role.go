@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -242,9 +244,10 @@ func pidfileAlive(path string) bool {
 }
 
 // dialServers returns a connection to the servers. Several addresses are
-// tried in order (pick_first), so the agent follows whichever answers and
-// moves to the next when it fails; a follower forwards writes and reports
-// to the leader, and serves the watch itself.
+// tried in an order of the agent's own (pick_first), so the agent follows
+// whichever answers and moves to the next when it fails; a follower
+// forwards writes to the leader, relays heartbeats and reports, and serves
+// the watch itself.
 func dialServers(servers []string, opts []grpc.DialOption) (*grpc.ClientConn, error) {
 	if len(servers) == 1 {
 		target := servers[0]
@@ -255,6 +258,10 @@ func dialServers(servers []string, opts []grpc.DialOption) (*grpc.ClientConn, er
 	}
 	r := manual.NewBuilderWithScheme("sdn-servers")
 	addrs := make([]resolver.Address, len(servers))
+	// Each agent starts at a server of its own, so that agents spread
+	// over all of them (followers serve watches, heartbeats and reports).
+	servers = slices.Clone(servers)
+	rand.Shuffle(len(servers), func(i, j int) { servers[i], servers[j] = servers[j], servers[i] })
 	for i, s := range servers {
 		// The target names no server; TLS checks each server's
 		// certificate for the host dialled.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -143,7 +144,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.realizeMu.Unlock()
 	}
 	go a.resyncLoop(ctx)
-	backoff := 100 * time.Millisecond
+	var b backoff
 	registered, beating := false, false
 	for ctx.Err() == nil {
 		if !registered {
@@ -152,8 +153,7 @@ func (a *Agent) Run(ctx context.Context) error {
 					return err
 				}
 				a.log.Warn("servers unreachable; keeping the host as it is", "err", err)
-				sleep(ctx, backoff)
-				backoff = min(backoff*2, 5*time.Second)
+				sleep(ctx, b.next())
 				continue
 			}
 			registered = true
@@ -162,9 +162,13 @@ func (a *Agent) Run(ctx context.Context) error {
 				go a.heartbeatLoop(ctx)
 			}
 		}
+		started := time.Now()
 		err := a.follow(ctx)
 		if ctx.Err() != nil {
 			break
+		}
+		if time.Since(started) > backoffReset {
+			b = backoff{} // it ran well: the next failure is new
 		}
 		var wrong *WrongClusterError
 		if errors.As(err, &wrong) {
@@ -174,10 +178,28 @@ func (a *Agent) Run(ctx context.Context) error {
 		if status.Code(err) == codes.NotFound {
 			registered = false
 		}
-		sleep(ctx, backoff)
-		backoff = min(backoff*2, 5*time.Second)
+		sleep(ctx, b.next())
 	}
 	return nil
+}
+
+// backoffReset: a watch that lasted this long ran well, and the backoff
+// starts over after it ends.
+const backoffReset = 30 * time.Second
+
+// backoff is the agent's wait between attempts: from 100 ms, doubling up
+// to 5 s, each wait drawn between half and one and a half of it, so that
+// thousands of agents that lost the same server (a restart, a leader
+// change) do not come back in step.
+type backoff struct{ d time.Duration }
+
+func (b *backoff) next() time.Duration {
+	if b.d == 0 {
+		b.d = 100 * time.Millisecond
+	}
+	d := b.d/2 + rand.N(b.d)
+	b.d = min(b.d*2, 5*time.Second)
+	return d
 }
 
 // resyncLoop realizes the current desired state every ResyncInterval and
