@@ -228,11 +228,15 @@ func (f *Feed) take(ev *sdnv1.WatchEvent, woken map[*Watcher]struct{}) map[*Watc
 	return woken
 }
 
-// trim drops the oldest revisions past what the feed keeps.
+// trim drops the oldest revisions past what the feed keeps, an eighth at a
+// time (so the history is copied once per eighth, not per revision).
 func (f *Feed) trim() {
-	keep := max(MinHistory, HistoryPerHost*len(f.x.nodes))
+	keep := max(minHistory, HistoryPerHost*len(f.x.nodes))
+	if len(f.history) <= keep+keep/8 && f.histBytes <= maxHistoryBytes {
+		return
+	}
 	n := 0
-	for len(f.history)-n > keep || (f.histBytes > maxHistoryBytes && len(f.history)-n > 1) {
+	for len(f.history)-n > keep || (f.histBytes > maxHistoryBytes*7/8 && len(f.history)-n > 1) {
 		f.histBytes -= f.history[n].size
 		f.start = f.history[n].rev
 		n++
@@ -241,6 +245,9 @@ func (f *Feed) trim() {
 		f.history = append(f.history[:0:0], f.history[n:]...)
 	}
 }
+
+// minHistory is MinHistory, a variable for tests.
+var minHistory = MinHistory
 
 // audienceOf is who a revision's entries go to.
 func audienceOf(es []entry) Audience {
