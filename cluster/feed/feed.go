@@ -2,6 +2,7 @@ package feed
 
 import (
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/sdn-dev/sdn/cluster/state"
@@ -244,6 +245,22 @@ func (f *Feed) trim() {
 	if n > 0 {
 		f.history = append(f.history[:0:0], f.history[n:]...)
 	}
+}
+
+// Hosts returns the registered hosts, up and marked down (down sorted), at
+// the feed's revision, without reading the store.
+func (f *Feed) Hosts() (rev uint64, up, down []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for h := range f.x.nodes {
+		if f.x.down[h] {
+			down = append(down, h)
+		} else {
+			up = append(up, h)
+		}
+	}
+	slices.Sort(down)
+	return f.rev, up, down
 }
 
 // minHistory is MinHistory, a variable for tests.

@@ -50,6 +50,7 @@ type index struct {
 	workloads map[string]workloadRec
 	byNode    map[string]map[string][]byte // host → workload key → wire
 	groups    map[string]groupRec
+	down      map[string]bool // hosts marked down (for WaitRealized)
 	// shared counts changes to what every host receives (cluster,
 	// networks, nodes, policies), so snapshot chunks of it are cached.
 	shared uint64
@@ -61,7 +62,7 @@ type index struct {
 
 func newIndex() *index {
 	return &index{networks: map[string][]byte{}, nodes: map[string][]byte{}, policies: map[string][]byte{},
-		workloads: map[string]workloadRec{}, byNode: map[string]map[string][]byte{}, groups: map[string]groupRec{}, known: true}
+		workloads: map[string]workloadRec{}, byNode: map[string]map[string][]byte{}, groups: map[string]groupRec{}, down: map[string]bool{}, known: true}
 }
 
 // load fills an empty index from a whole state.
@@ -81,7 +82,11 @@ func (x *index) apply(c *sdnv1.ObjectChange) []entry {
 	case model.KindNetwork:
 		return x.putMap(x.networks, c, del)
 	case model.KindNode:
+		delete(x.down, c.Name)
 		if !del && c.Node != nil {
+			if c.Node.DownSinceUnixMs != 0 {
+				x.down[c.Name] = true
+			}
 			c = model.Put(model.KindNode, c.Name, &sdnv1.ObjectChange{Node: AgentNode(c.Node)})
 		}
 		return x.putMap(x.nodes, c, del)
