@@ -112,9 +112,12 @@ func (s *Server) Heartbeat(ctx context.Context, req *sdnv1.HeartbeatRequest) (*s
 	if req.Node == "" {
 		return nil, status.Error(codes.InvalidArgument, "heartbeat names no node")
 	}
-	var known bool
-	if err := s.cluster.FSM().View(func(tx *state.Tx) error { _, known = tx.Node(req.Node); return nil }); err != nil {
-		return nil, toStatus(err)
+	// The feed's memory first; the store for a host it does not know (yet).
+	known := s.feed != nil && s.feed.HasHost(req.Node)
+	if !known {
+		if err := s.cluster.FSM().View(func(tx *state.Tx) error { _, known = tx.Node(req.Node); return nil }); err != nil {
+			return nil, toStatus(err)
+		}
 	}
 	if !known {
 		return nil, status.Errorf(codes.NotFound, "host %s is not registered (it was removed, or released after being down longer than the cluster's node_release_after); its agent registers it again", req.Node)

@@ -263,6 +263,14 @@ func (f *Feed) Hosts() (rev uint64, up, down []string) {
 	return f.rev, up, down
 }
 
+// HasHost reports whether host is registered at the feed's revision.
+func (f *Feed) HasHost(host string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.x.nodes[host]
+	return ok
+}
+
 // minHistory is MinHistory, a variable for tests.
 var minHistory = MinHistory
 
