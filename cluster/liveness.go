@@ -78,13 +78,20 @@ func (l *Liveness) DownAfter() time.Duration { return l.downAfter }
 
 // Heartbeat records a sign of life from host (a heartbeat, a realization
 // report, a registration), at the tracker's now.
-func (l *Liveness) Heartbeat(host string) {
-	now := l.now()
+func (l *Liveness) Heartbeat(host string) { l.HeartbeatAged(host, 0) }
+
+// HeartbeatAged records a sign of life from host heard age ago (relayed by
+// a follower); it never moves the host's last one back.
+func (l *Liveness) HeartbeatAged(host string, age time.Duration) {
+	at := l.now().Add(-max(age, 0))
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := beat{at: now}
+	b := beat{at: at}
 	if l.termOf != nil {
 		b.term = l.termOf()
+	}
+	if old, ok := l.beats[host]; ok && old.term == b.term && old.at.After(at) {
+		return
 	}
 	l.beats[host] = b
 }

@@ -255,3 +255,20 @@ func TestLivenessKeepsHeartbeatsOfItsTerm(t *testing.T) {
 		t.Fatal("a heartbeat of an unknown term survived Lead")
 	}
 }
+
+// TestHeartbeatAgedNeverMovesBack: a relayed heartbeat counts from when
+// the follower heard it, and an older one does not replace a newer.
+func TestHeartbeatAgedNeverMovesBack(t *testing.T) {
+	c := newFakeClock()
+	l := NewLiveness(30*time.Second, c.now)
+	l.Lead(1)
+	l.HeartbeatAged("h1", 2*time.Second)
+	if at, _ := l.LastHeartbeat("h1"); !at.Equal(c.t.Add(-2 * time.Second)) {
+		t.Fatalf("aged heartbeat at %v, want %v", at, c.t.Add(-2*time.Second))
+	}
+	l.Heartbeat("h1")
+	l.HeartbeatAged("h1", 10*time.Second)
+	if at, _ := l.LastHeartbeat("h1"); !at.Equal(c.t) {
+		t.Fatalf("an older relayed heartbeat moved it back to %v", at)
+	}
+}

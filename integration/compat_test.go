@@ -85,7 +85,7 @@ type compatManifest struct {
 // compatCapture is one sdnctl command whose JSON output is compared. drop
 // names fields (at any depth) that are the leader's memory rather than the
 // store: heartbeat and realize reports, which a restarted server has not
-// received.
+// received, and what it works out from them (current, needed revision).
 type compatCapture struct {
 	file string
 	args []string
@@ -93,7 +93,7 @@ type compatCapture struct {
 }
 
 var (
-	compatMemoryOnly = []string{"lastHeartbeatUnixMs", "lastReportUnixMs", "realizedRevision", "error"}
+	compatMemoryOnly = []string{"lastHeartbeatUnixMs", "lastReportUnixMs", "realizedRevision", "error", "current", "neededRevision"}
 	compatCaptures   = []compatCapture{
 		{"cluster.json", []string{"get", "cluster", "-o", "json"}, nil},
 		{"networks.json", []string{"get", "networks", "-o", "json"}, nil},

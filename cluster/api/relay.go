@@ -44,7 +44,7 @@ func (s *Server) takeSignals(sigs []*sdnv1.HostSignal) {
 			continue
 		}
 		if sig.Alive {
-			s.live.Heartbeat(sig.Node)
+			s.live.HeartbeatAged(sig.Node, time.Duration(sig.AgeMs)*time.Millisecond)
 		}
 		if r := sig.Report; r != nil {
 			s.realized.Report(sig.Node, r.Revision, r.Error, now)
@@ -68,20 +68,24 @@ var relayEvery = time.Second
 type relayer struct {
 	mu      sync.Mutex
 	pending map[string]*sdnv1.HostSignal
-	unknown map[string]bool // hosts the leader said it does not know
-	failed  time.Time       // since when relays fail (zero: they do not)
+	heard   map[string]time.Time // when each pending host was last heard
+	unknown map[string]bool      // hosts the leader said it does not know
+	failed  time.Time            // since when relays fail (zero: they do not)
 	lastErr error
 	kick    chan struct{}
 }
 
 func newRelayer() *relayer {
-	return &relayer{pending: map[string]*sdnv1.HostSignal{}, unknown: map[string]bool{}, kick: make(chan struct{}, 1)}
+	return &relayer{pending: map[string]*sdnv1.HostSignal{}, heard: map[string]time.Time{}, unknown: map[string]bool{}, kick: make(chan struct{}, 1)}
 }
 
 // add merges one signal into what waits for the next relay; urgent wakes
 // the relay loop (a report: someone may be waiting for it).
 func (r *relayer) add(sig *sdnv1.HostSignal, urgent bool) {
 	r.mu.Lock()
+	if sig.Alive {
+		r.heard[sig.Node] = time.Now()
+	}
 	r.merge(sig)
 	r.mu.Unlock()
 	if urgent {
@@ -109,20 +113,26 @@ func (r *relayer) merge(sig *sdnv1.HostSignal) {
 	}
 }
 
-// take empties pending.
+// take empties pending, each signal with its age.
 func (r *relayer) take() []*sdnv1.HostSignal {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	now := time.Now()
 	out := make([]*sdnv1.HostSignal, 0, len(r.pending))
-	for _, sig := range r.pending {
+	for h, sig := range r.pending {
+		if at, ok := r.heard[h]; ok && sig.Alive {
+			sig.AgeMs = uint32(min(now.Sub(at).Milliseconds(), 1<<31))
+		}
 		out = append(out, sig)
 	}
 	clear(r.pending)
 	return out
 }
 
-// requeue puts back a batch that was not relayed, under anything newer.
-func (r *relayer) requeue(batch []*sdnv1.HostSignal, err error) {
+// requeue puts back a batch that was not relayed, under anything newer
+// (its age grows from when the host was heard, kept in heard);
+// it reports whether relays just started failing.
+func (r *relayer) requeue(batch []*sdnv1.HostSignal, err error) (first bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, sig := range batch {
@@ -133,20 +143,25 @@ func (r *relayer) requeue(batch []*sdnv1.HostSignal, err error) {
 			r.pending[sig.Node] = sig
 		}
 	}
-	if r.failed.IsZero() {
+	first = r.failed.IsZero()
+	if first {
 		r.failed = time.Now()
 	}
 	r.lastErr = err
+	return first
 }
 
-// relayed records a successful relay and the hosts the leader did not know.
-func (r *relayer) relayed(unknown []string) {
+// relayed records a successful relay and the hosts the leader did not
+// know; it reports whether relays had been failing.
+func (r *relayer) relayed(unknown []string) (recovered bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	recovered = !r.failed.IsZero()
 	r.failed, r.lastErr = time.Time{}, nil
 	for _, h := range unknown {
 		r.unknown[h] = true
 	}
+	return recovered
 }
 
 // admit decides a heartbeat or report from host on a follower: NotFound
@@ -187,10 +202,14 @@ func (s *Server) runRelay() {
 		}
 		res, err := s.relayToLeader(batch)
 		if err != nil {
-			s.relays.requeue(batch, err)
+			if s.relays.requeue(batch, err) {
+				s.log.Warn("relaying agents' heartbeats and reports to the leader failed; retrying every second", "hosts", len(batch), "err", err)
+			}
 			continue
 		}
-		s.relays.relayed(res.Unknown)
+		if s.relays.relayed(res.Unknown) {
+			s.log.Info("relaying agents' heartbeats and reports to the leader works again")
+		}
 	}
 }
 
@@ -206,5 +225,8 @@ func (s *Server) relayToLeader(batch []*sdnv1.HostSignal) (*sdnv1.RelayResponse,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return sdnv1.NewNodeServiceClient(conn).Relay(s.outgoing(ctx), &sdnv1.RelayRequest{Server: s.cluster.ID(), Signals: batch})
+	// The server's own call, not a forwarded one: with mutual TLS the
+	// leader admits it by this server's certificate (a forwarded mark
+	// would make it look for the caller named in it, and refuse).
+	return sdnv1.NewNodeServiceClient(conn).Relay(ctx, &sdnv1.RelayRequest{Server: s.cluster.ID(), Signals: batch})
 }

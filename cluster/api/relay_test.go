@@ -35,6 +35,14 @@ func TestRelayerMerges(t *testing.T) {
 	if err := r.admit("h1"); err != nil {
 		t.Fatalf("admit right after a failure: %v", err)
 	}
+	// A signal relayed late carries how long ago the host was heard.
+	r.add(&sdnv1.HostSignal{Node: "h3", Alive: true}, false)
+	r.heard["h3"] = time.Now().Add(-1500 * time.Millisecond)
+	for _, sig := range r.take() {
+		if sig.Node == "h3" && (sig.AgeMs < 1500 || sig.AgeMs > 2500) {
+			t.Fatalf("age of a heartbeat heard 1.5 s ago: %d ms", sig.AgeMs)
+		}
+	}
 	r.failed = time.Now().Add(-relayFailing - time.Second)
 	if err := r.admit("h1"); status.Code(err) != codes.Unavailable {
 		t.Fatalf("admit after failing for %s: %v", relayFailing, err)

@@ -778,7 +778,11 @@ type HostSignal struct {
 	// A realization report (ReportRealized), taken as the leader takes one.
 	Report *ReportRealizedRequest `protobuf:"bytes,3,opt,name=report,proto3" json:"report,omitempty"`
 	// The realization a heartbeat carried: it only fills a gap on the leader.
-	Learned       *ReportRealizedRequest `protobuf:"bytes,4,opt,name=learned,proto3" json:"learned,omitempty"`
+	Learned *ReportRealizedRequest `protobuf:"bytes,4,opt,name=learned,proto3" json:"learned,omitempty"`
+	// How long before the relay the follower last heard the host: the leader
+	// counts the sign of life from then, so a relay held up (a retry) does
+	// not make a silent host look alive.
+	AgeMs         uint32 `protobuf:"varint,5,opt,name=age_ms,json=ageMs,proto3" json:"age_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -839,6 +843,13 @@ func (x *HostSignal) GetLearned() *ReportRealizedRequest {
 		return x.Learned
 	}
 	return nil
+}
+
+func (x *HostSignal) GetAgeMs() uint32 {
+	if x != nil {
+		return x.AgeMs
+	}
+	return 0
 }
 
 // RelayRequest is a batch of what one follower heard from agents since its
@@ -998,13 +1009,14 @@ const file_sdn_v1_node_proto_rawDesc = "" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\"\x18\n" +
-	"\x16ReportRealizedResponse\"\xa6\x01\n" +
+	"\x16ReportRealizedResponse\"\xbd\x01\n" +
 	"\n" +
 	"HostSignal\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x14\n" +
 	"\x05alive\x18\x02 \x01(\bR\x05alive\x125\n" +
 	"\x06report\x18\x03 \x01(\v2\x1d.sdn.v1.ReportRealizedRequestR\x06report\x127\n" +
-	"\alearned\x18\x04 \x01(\v2\x1d.sdn.v1.ReportRealizedRequestR\alearned\"T\n" +
+	"\alearned\x18\x04 \x01(\v2\x1d.sdn.v1.ReportRealizedRequestR\alearned\x12\x15\n" +
+	"\x06age_ms\x18\x05 \x01(\rR\x05ageMs\"T\n" +
 	"\fRelayRequest\x12\x16\n" +
 	"\x06server\x18\x01 \x01(\tR\x06server\x12,\n" +
 	"\asignals\x18\x02 \x03(\v2\x12.sdn.v1.HostSignalR\asignals\")\n" +
