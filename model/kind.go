@@ -57,3 +57,9 @@ func ParseKind(s string) (k Kind, ok bool) {
 	}
 	return "", false
 }
+
+// ServerBehind starts the message with which a server ends a watch when it
+// has lost touch with its raft leader (a follower cut off): what it would
+// send may be old. An agent that sees it keeps its host as it is and
+// watches another server.
+const ServerBehind = "server behind the cluster:"

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -99,14 +100,14 @@ func Start(ctx context.Context, o Config, failed chan<- error) (*Role, error) {
 			dpLis.Close()
 		}
 	}
-	conn, err := dialServers(o.Servers, o.DialOptions)
+	conn, avoid, err := dialServers(o.Servers, o.DialOptions)
 	if err != nil {
 		closeAll()
 		return nil, err
 	}
 	a, err := agent.New(conn, dp, agent.Config{
 		Node: o.NodeName, UnderlayIP: ip.String(), UnderlayMTU: uint32(mtu), DatapathAddress: dpAddr,
-		StatePath: statePath, Logger: log, HeartbeatInterval: o.HeartbeatInterval,
+		StatePath: statePath, Logger: log, HeartbeatInterval: o.HeartbeatInterval, AvoidServer: avoid,
 	})
 	if err != nil {
 		conn.Close()
@@ -247,32 +248,93 @@ func pidfileAlive(path string) bool {
 // tried in an order of the agent's own (pick_first), so the agent follows
 // whichever answers and moves to the next when it fails; a follower
 // forwards writes to the leader, relays heartbeats and reports, and serves
-// the watch itself.
-func dialServers(servers []string, opts []grpc.DialOption) (*grpc.ClientConn, error) {
+// the watch itself. avoid (nil for one server) takes a server out of the
+// list for a while: one behind the cluster, which ended the agent's watch.
+func dialServers(servers []string, opts []grpc.DialOption) (conn *grpc.ClientConn, avoid func(addr string), err error) {
 	if len(servers) == 1 {
 		target := servers[0]
 		if !strings.HasPrefix(target, "unix:") {
 			target = "passthrough:///" + target
 		}
-		return grpc.NewClient(target, opts...)
+		conn, err = grpc.NewClient(target, opts...)
+		return conn, nil, err
 	}
-	r := manual.NewBuilderWithScheme("sdn-servers")
-	addrs := make([]resolver.Address, len(servers))
+	l := &serverList{r: manual.NewBuilderWithScheme("sdn-servers"), avoided: map[string]time.Time{}}
 	// Each agent starts at a server of its own, so that agents spread
 	// over all of them (followers serve watches, heartbeats and reports).
 	servers = slices.Clone(servers)
 	rand.Shuffle(len(servers), func(i, j int) { servers[i], servers[j] = servers[j], servers[i] })
-	for i, s := range servers {
+	for _, s := range servers {
 		// The target names no server; TLS checks each server's
 		// certificate for the host dialled.
 		host, _, err := net.SplitHostPort(s)
 		if err != nil {
-			return nil, fmt.Errorf("servers %q: %w", s, err)
+			return nil, nil, fmt.Errorf("servers %q: %w", s, err)
 		}
-		addrs[i] = resolver.Address{Addr: s, ServerName: host}
+		l.all = append(l.all, resolver.Address{Addr: s, ServerName: host})
 	}
-	r.InitialState(resolver.State{Addresses: addrs})
-	return grpc.NewClient(r.Scheme()+":///servers", append(opts, grpc.WithResolvers(r))...)
+	l.r.InitialState(resolver.State{Addresses: l.all})
+	conn, err = grpc.NewClient(l.r.Scheme()+":///servers", append(opts, grpc.WithResolvers(l.r))...)
+	return conn, l.avoid, err
+}
+
+// avoidFor is how long a server behind the cluster stays out of an agent's
+// list.
+const avoidFor = 30 * time.Second
+
+// serverList is what the resolver of an agent's connection gives gRPC: the
+// servers, less those avoided for a while.
+type serverList struct {
+	r       *manual.Resolver
+	mu      sync.Mutex
+	all     []resolver.Address
+	avoided map[string]time.Time // until when
+}
+
+// avoid takes addr out of the list for avoidFor (never the last server).
+func (l *serverList) avoid(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	addr = l.configured(addr)
+	l.avoided[addr] = time.Now().Add(avoidFor)
+	l.update()
+	time.AfterFunc(avoidFor, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.update()
+	})
+}
+
+// configured maps the address a connection reached (an IP) to the server
+// address as configured (maybe a name).
+func (l *serverList) configured(addr string) string {
+	for _, a := range l.all {
+		if a.Addr == addr {
+			return addr
+		}
+	}
+	for _, a := range l.all {
+		if ta, err := net.ResolveTCPAddr("tcp", a.Addr); err == nil && ta.String() == addr {
+			return a.Addr
+		}
+	}
+	return addr
+}
+
+// update hands gRPC the servers not avoided now (all when that is none).
+func (l *serverList) update() {
+	now := time.Now()
+	var addrs []resolver.Address
+	for _, a := range l.all {
+		if until, ok := l.avoided[a.Addr]; ok && now.Before(until) {
+			continue
+		}
+		addrs = append(addrs, a)
+	}
+	if len(addrs) == 0 {
+		addrs = l.all
+	}
+	l.r.UpdateState(resolver.State{Addresses: addrs})
 }
 
 // report hands a fatal error to failed without blocking.

@@ -66,6 +66,9 @@ type Server struct {
 	// relays holds, on a follower, the heartbeats and reports agents gave
 	// it until they are relayed to the leader (relay.go).
 	relays *relayer
+	// started is when the API was made (a follower that never heard from a
+	// leader counts its silence from then).
+	started time.Time
 }
 
 // Options are the API's settings beyond the raft server.
@@ -122,7 +125,7 @@ func New(c *cluster.Server, log *slog.Logger, opts Options) *Server {
 	}
 	s := &Server{cluster: c, realized: cluster.NewRealization(), live: opts.Liveness, peers: opts.Peers, hostDial: opts.HostDialOptions, formation: opts.Formation,
 		leaderWait: opts.LeaderWait, authz: opts.Authorize, log: log, now: time.Now, chunkSize: 500, chunkBytes: 1 << 20,
-		snapshotSlots: make(chan struct{}, snapshotSlots), relays: newRelayer()}
+		snapshotSlots: make(chan struct{}, snapshotSlots), relays: newRelayer(), started: time.Now()}
 	if c != nil {
 		go s.runRelay()
 		f, err := feed.New(c.FSM(), c.Hub(), feed.Options{Log: log, OnRevision: func(rev uint64, aud feed.Audience, reset bool) {

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sdn-dev/sdn/cluster/feed"
+	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -44,6 +45,9 @@ func (s *Server) watchFiltered(req *sdnv1.WatchRequest, stream grpc.ServerStream
 	defer tick.Stop()
 	caughtUp := false
 	for {
+		if err := s.behind(); err != nil {
+			return err
+		}
 		more, wait, err := ws.step(ctx)
 		if err != nil {
 			return err
@@ -72,6 +76,28 @@ func (s *Server) watchFiltered(req *sdnv1.WatchRequest, stream grpc.ServerStream
 			}
 		}
 	}
+}
+
+// followerStaleAfter is how long a follower may go without hearing from a
+// raft leader before it stops serving watches (a variable for tests).
+var followerStaleAfter = 10 * time.Second
+
+// behind refuses to go on serving a watch from a follower that has not
+// heard from a leader for followerStaleAfter: its state may be behind the
+// cluster's, and the agent had better watch another server.
+func (s *Server) behind() error {
+	if s.cluster.IsLeader() {
+		return nil
+	}
+	last := s.cluster.LastContact()
+	if last.IsZero() || last.Before(s.started) {
+		last = s.started
+	}
+	if d := time.Since(last); d > followerStaleAfter {
+		return status.Errorf(codes.Unavailable, "%s %s has not heard from a raft leader for %s; what it would send may be old: watch another server",
+			model.ServerBehind, s.cluster.ID(), d.Round(time.Second))
+	}
+	return nil
 }
 
 // filteredWatch is one filtered watch stream's progress.

@@ -7,9 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"google.golang.org/grpc/peer"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -53,6 +56,10 @@ type Config struct {
 	// put back. The realizer diffs against the world, so a resync of a
 	// correct host changes nothing. 0 means DefaultResyncInterval.
 	ResyncInterval time.Duration
+	// AvoidServer, when set, is called with the address of a server that
+	// ended the watch because it is behind the cluster (model.ServerBehind):
+	// the connection should move to another server for a while.
+	AvoidServer func(addr string)
 	// HeartbeatInterval is how often the agent tells the leader the host
 	// is alive (NodeService.Heartbeat, held in the leader's memory); the
 	// servers mark a host down after their --node-down-after without one.
@@ -88,6 +95,9 @@ type Agent struct {
 	mu         sync.Mutex
 	desired    *model.Desired
 	changed    chan struct{} // closed and replaced when the desired state changes
+
+	// watchPeer is the server the last watch ran on (Run's goroutine only).
+	watchPeer string
 
 	// Snapshots counts full snapshots received (for tests and metrics).
 	Snapshots int
@@ -175,6 +185,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			return err
 		}
 		a.log.Warn("watch ended; resuming", "after_revision", a.desired.Revision, "err", err)
+		if addr := a.watchPeer; strings.Contains(status.Convert(err).Message(), model.ServerBehind) && a.cfg.AvoidServer != nil && addr != "" {
+			a.cfg.AvoidServer(addr)
+		}
 		if status.Code(err) == codes.NotFound {
 			registered = false
 		}
@@ -315,11 +328,18 @@ func (a *Agent) follow(ctx context.Context) error {
 	// One revision's changes are one event, which after a large apply is
 	// larger than gRPC's default 4 MiB (docs/design.md, "Message sizes
 	// and paging").
+	var p peer.Peer
+	a.watchPeer = ""
 	stream, err := a.nodes.Watch(ctx, &sdnv1.WatchRequest{Node: a.cfg.Node, AfterRevision: a.desired.Revision, Filtered: true},
-		grpc.MaxCallRecvMsgSize(model.MaxResponseBytes))
+		grpc.MaxCallRecvMsgSize(model.MaxResponseBytes), grpc.Peer(&p))
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if p.Addr != nil {
+			a.watchPeer = p.Addr.String()
+		}
+	}()
 	if last := a.lastReport.Load(); last != nil {
 		a.report(ctx, last)
 	}
