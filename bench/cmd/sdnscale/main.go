@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -42,6 +43,7 @@ func main() {
 	flag.StringVar(&o.SDND, "sdnd", "", "the sdnd binary (default: build ./sdnd into a temporary directory)")
 	flag.StringVar(&o.Dir, "dir", "", "directory for the servers' data and logs (default: a temporary one)")
 	keep := flag.Bool("keep", false, "keep the temporary directory (data, logs)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (the simulator) to this file")
 	flag.Parse()
 	if flag.NArg() > 0 || o.Hosts < 1 || o.Servers < 1 {
 		fmt.Fprintln(os.Stderr, "sdnscale: want -hosts and -servers of at least 1, and no arguments")
@@ -51,7 +53,19 @@ func main() {
 	o.Logf = func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 	}
-	os.Exit(run(o, *keep))
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sdnscale: -cpuprofile:", err)
+			os.Exit(2)
+		}
+	}
+	code := run(o, *keep)
+	pprof.StopCPUProfile()
+	os.Exit(code)
 }
 
 func run(o suites.ScaleOptions, keep bool) int {
