@@ -54,6 +54,9 @@ type Observer interface {
 	Event(h *Host, ev *sdnv1.WatchEvent, at time.Time)
 }
 
+// streamWindow is a connection's and a stream's flow-control window.
+const streamWindow = 64 << 10
+
 // Sim is a set of simulated hosts.
 type Sim struct {
 	cfg    Config
@@ -131,11 +134,17 @@ func raiseFileLimit(need uint64) error {
 }
 
 // dial returns a client connection to addr, set up as an agent's (the
-// largest watch event it accepts) and light on memory (one write buffer
-// pool for every connection).
+// largest watch event it accepts) and light on memory: one write buffer
+// pool for every connection, and fixed flow-control windows of gRPC's
+// initial size (64 KiB). With the default, gRPC grows a stream's window
+// (up to 16 MiB) when its bandwidth-delay estimate says so; thousands of
+// streams into one process that cannot keep up with three servers then
+// buffered 12 GB here (5,000 hosts). A fixed window makes a lagging host
+// push back on its server instead, as a lagging agent would.
 func (s *Sim) dial(addr string) (*grpc.ClientConn, error) {
 	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithSharedWriteBuffer(true),
+		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(streamWindow),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(model.MaxResponseBytes)))
 }
 

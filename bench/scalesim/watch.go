@@ -72,10 +72,15 @@ func (h *Host) follow(ctx context.Context) (got bool, err error) {
 	}
 }
 
+// receiveQueue is how many decoded events wait for a host to apply them
+// (the agent queues 64; fewer here, where thousands of hosts share the
+// CPUs and a decoded snapshot chunk takes about 100 KB).
+const receiveQueue = 16
+
 // receive relays a watch stream's messages, stamped with their receive
 // time, until the stream or ctx ends.
 func receive(ctx context.Context, ws grpc.ServerStreamingClient[sdnv1.WatchEvent]) <-chan received {
-	events := make(chan received, 64)
+	events := make(chan received, receiveQueue)
 	go func() {
 		for {
 			ev, err := ws.Recv()

@@ -40,10 +40,18 @@ type ScaleOptions struct {
 	// RSSLimit: when a server's RSS passes it, every server is killed and
 	// the run fails with what it had measured (default 8 GiB).
 	RSSLimit int64
+	// SimRSSLimit is the same for this process, where the simulator runs
+	// (default 10 GiB): the machine must survive a simulator that
+	// buffers more than it should.
+	SimRSSLimit int64
 	// Seed picks the attaches' hosts and the backoff jitter (0: random).
 	Seed uint64
 	// Logf prints progress (nil: none).
 	Logf func(format string, args ...any)
+	// AfterPhase, when set, is called after each phase that succeeded
+	// with its name ("registration", "rest", …), e.g. to take a heap
+	// profile of the simulator.
+	AfterPhase func(name string)
 }
 
 // ScaleResult is what one run measured: figures by name (the suite's
@@ -100,7 +108,7 @@ func RunScale(ctx context.Context, o ScaleOptions) (*ScaleResult, error) {
 	}
 	r.srv = srv
 	defer srv.close()
-	go srv.guard(ctx, o.RSSLimit, cancel)
+	go srv.guard(ctx, o.RSSLimit, o.SimRSSLimit, cancel)
 	err = r.phases(ctx)
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause // the guard's
@@ -124,6 +132,9 @@ func (o ScaleOptions) withDefaults() ScaleOptions {
 	}
 	if o.RSSLimit <= 0 {
 		o.RSSLimit = 8 << 30
+	}
+	if o.SimRSSLimit <= 0 {
+		o.SimRSSLimit = 10 << 30
 	}
 	if o.Seed == 0 {
 		o.Seed = rand.Uint64()
@@ -158,6 +169,9 @@ func (r *scaleRun) phases(ctx context.Context) error {
 	for _, s := range steps {
 		if err := s.run(ctx); err != nil {
 			return fmt.Errorf("%s: %w (server logs in %s)", s.name, err, r.o.Dir)
+		}
+		if r.o.AfterPhase != nil {
+			r.o.AfterPhase(s.name)
 		}
 	}
 	return nil

@@ -220,9 +220,10 @@ func parseStatTicks(stat []byte) (int64, error) {
 	return u + st, nil
 }
 
-// guard kills every server when one's RSS passes limit (bytes), checking
-// every half second until ctx ends, and then calls trip with why.
-func (c *scaleServers) guard(ctx context.Context, limit int64, trip func(error)) {
+// guard kills every server when one's RSS passes limit, or this process's
+// (the simulator's) passes selfLimit (bytes), checking every half second
+// until ctx ends, and then calls trip with why.
+func (c *scaleServers) guard(ctx context.Context, limit, selfLimit int64, trip func(error)) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -232,6 +233,13 @@ func (c *scaleServers) guard(ctx context.Context, limit int64, trip func(error))
 		case <-t.C:
 		}
 		rss, _ := c.memory()
+		if b, err := os.ReadFile("/proc/self/status"); err == nil {
+			if kb, err := parseStatusKB(b, "VmRSS"); err == nil && kb*1024 > selfLimit {
+				c.killAll()
+				trip(fmt.Errorf("guard: the simulator's RSS (this process) %d MiB passed the limit of %d MiB; every server was killed", kb/1024, selfLimit>>20))
+				return
+			}
+		}
 		for i, kb := range rss {
 			if kb*1024 > limit {
 				c.killAll()

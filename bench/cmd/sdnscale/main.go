@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -44,6 +45,7 @@ func main() {
 	flag.StringVar(&o.Dir, "dir", "", "directory for the servers' data and logs (default: a temporary one)")
 	keep := flag.Bool("keep", false, "keep the temporary directory (data, logs)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of this process (the simulator) to this file")
+	memProfile := flag.String("memprofile", "", "write a heap profile of this process (the simulator) to this file after the registration")
 	flag.Parse()
 	if flag.NArg() > 0 || o.Hosts < 1 || o.Servers < 1 {
 		fmt.Fprintln(os.Stderr, "sdnscale: want -hosts and -servers of at least 1, and no arguments")
@@ -61,6 +63,13 @@ func main() {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "sdnscale: -cpuprofile:", err)
 			os.Exit(2)
+		}
+	}
+	if *memProfile != "" {
+		o.AfterPhase = func(name string) {
+			if name == "registration" {
+				writeHeapProfile(*memProfile)
+			}
 		}
 	}
 	code := run(o, *keep)
@@ -113,5 +122,19 @@ func print(o suites.ScaleOptions, res *suites.ScaleResult) {
 	fmt.Println()
 	for _, n := range res.Notes {
 		fmt.Printf("  %s: %s\n", n.Key, n.Value)
+	}
+}
+
+// writeHeapProfile writes a heap profile (after a GC) to path.
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sdnscale: -memprofile:", err)
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "sdnscale: -memprofile:", err)
 	}
 }
