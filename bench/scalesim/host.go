@@ -149,6 +149,7 @@ func (h *Host) run(ctx context.Context) {
 					return
 				}
 				h.c.registerFailures.Add(1)
+				h.sim.sample(kindRegister, err)
 				h.afterFailure(ctx, b, err)
 				continue
 			}
@@ -162,6 +163,7 @@ func (h *Host) run(ctx context.Context) {
 			return
 		}
 		h.c.watchBroken.Add(1)
+		h.sim.sample(kindWatch, err)
 		if status.Code(err) == codes.NotFound {
 			h.c.notFound.Add(1)
 			h.registered.Store(false)
@@ -213,6 +215,7 @@ func (h *Host) report(ctx context.Context, rep *sdnv1.ReportRealizedRequest) {
 		h.c.reportTimeouts.Add(1)
 	default:
 		h.c.reportFailures.Add(1)
+		h.sim.sample(kindReport, err)
 	}
 }
 
@@ -244,11 +247,13 @@ func (h *Host) heartbeatLoop(ctx context.Context) {
 			h.c.notFound.Add(1)
 			if err := h.register(ctx); err != nil && ctx.Err() == nil {
 				h.c.registerFailures.Add(1)
+				h.sim.sample(kindRegister, err)
 			}
 		case status.Code(err) == codes.DeadlineExceeded:
 			h.c.heartbeatTimeouts.Add(1)
 		default:
 			h.c.heartbeatFailures.Add(1)
+			h.sim.sample(kindHeartbeat, err)
 		}
 	}
 }

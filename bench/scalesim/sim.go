@@ -64,6 +64,8 @@ type Sim struct {
 	hosts  []*Host
 	intern *interner
 	obs    atomic.Pointer[observerBox]
+	// samples holds the latest error of each kind (kindRegister, …).
+	samples [kinds]atomic.Pointer[string]
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

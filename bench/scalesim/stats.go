@@ -124,3 +124,33 @@ func (c *counters) addTo(s *Stats) {
 	s.WatchBroken += c.watchBroken.Load()
 	s.RegisterFailures += c.registerFailures.Load()
 }
+
+// The kinds of failure whose latest error the simulator keeps as a
+// sample (timeouts are only counted: their text says nothing more).
+const (
+	kindRegister = iota
+	kindWatch
+	kindHeartbeat
+	kindReport
+	kinds
+)
+
+var kindNames = [kinds]string{"register", "watch", "heartbeat", "report"}
+
+// sample keeps err as the latest error of its kind.
+func (s *Sim) sample(kind int, err error) {
+	msg := err.Error()
+	s.samples[kind].Store(&msg)
+}
+
+// ErrorSamples returns the latest error of each kind that failed
+// ("register", "watch", "heartbeat", "report"), for reports.
+func (s *Sim) ErrorSamples() map[string]string {
+	out := map[string]string{}
+	for k := range kinds {
+		if p := s.samples[k].Load(); p != nil {
+			out[kindNames[k]] = *p
+		}
+	}
+	return out
+}

@@ -7,6 +7,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/sdn-dev/sdn/bench/scalesim"
 	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -32,7 +35,7 @@ func (r *scaleRun) burst(ctx context.Context) error {
 	before := r.sim.Stats()
 	r.logf("burst: %d attaches from %d clients", n, r.o.BurstClients)
 	t0 := time.Now()
-	lat, last, failed := r.attachAll(ctx, targets)
+	lat, last, failed, retries := r.attachAll(ctx, targets)
 	if failed > 0 {
 		return fmt.Errorf("%d of %d attaches failed", failed, n)
 	}
@@ -59,14 +62,15 @@ func (r *scaleRun) burst(ctx context.Context) error {
 	r.res.set(scaleFigBurstP99, ms(percentile(lat, 99)))
 	r.res.set(scaleFigBurstAll, all.Sub(t0).Seconds())
 	r.res.set(scaleFigBurstRealized, realized.Sub(t0).Seconds())
-	r.res.note("burst", "%d attaches in %.2f s; hosts received %s", n, attached.Seconds(), r.sim.Stats().Sub(before))
+	r.res.note("burst", "%d attaches in %.2f s (%d tries again after Unavailable or a timeout); hosts received %s", n, attached.Seconds(), retries, r.sim.Stats().Sub(before))
 	return nil
 }
 
 // attachAll attaches burst-i on host targets[i] for every i, from
-// BurstClients clients, and returns each attach's latency, the highest
-// revision answered and how many failed.
-func (r *scaleRun) attachAll(ctx context.Context, targets []int) (lat []time.Duration, last uint64, failed int) {
+// BurstClients clients, and returns each attach's latency (retries
+// included), the highest revision answered, how many failed and how many
+// tries were made again.
+func (r *scaleRun) attachAll(ctx context.Context, targets []int) (lat []time.Duration, last uint64, failed, retries int) {
 	wl := sdnv1.NewWorkloadServiceClient(r.api(ctx))
 	var (
 		next atomic.Int64
@@ -83,13 +87,10 @@ func (r *scaleRun) attachAll(ctx context.Context, targets []int) (lat []time.Dur
 					return
 				}
 				t := time.Now()
-				cctx, cancel := context.WithTimeout(ctx, time.Minute)
-				res, err := wl.Attach(cctx, &sdnv1.AttachWorkloadRequest{Workload: &sdnv1.Workload{
-					Name: fmt.Sprintf("burst-%d", i), Network: scaleNetwork, Node: r.sim.Hosts()[targets[i]].Name,
-				}})
-				cancel()
+				res, again, err := attach(ctx, wl, fmt.Sprintf("burst-%d", i), r.sim.Hosts()[targets[i]].Name)
 				d := time.Since(t)
 				mu.Lock()
+				retries += again
 				if err != nil {
 					failed++
 					if failed == 1 {
@@ -104,7 +105,28 @@ func (r *scaleRun) attachAll(ctx context.Context, targets []int) (lat []time.Dur
 		}()
 	}
 	wg.Wait()
-	return lat, last, failed
+	return lat, last, failed, retries
+}
+
+// attachTries bounds how long an attach is tried again.
+const attachTries = time.Minute
+
+// attach attaches workload name of scaleNetwork on host, trying again
+// (an attach of a workload already there returns it) while the answer is
+// Unavailable (no leader: an election under load) or a timeout, for up to
+// attachTries. It returns the answer and how many tries failed before.
+func attach(ctx context.Context, wl sdnv1.WorkloadServiceClient, name, host string) (*sdnv1.AttachWorkloadResponse, int, error) {
+	deadline := time.Now().Add(attachTries)
+	for again := 0; ; again++ {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		res, err := wl.Attach(cctx, &sdnv1.AttachWorkloadRequest{Workload: &sdnv1.Workload{Name: name, Network: scaleNetwork, Node: host}})
+		cancel()
+		code := status.Code(err)
+		if err == nil || code != codes.Unavailable && code != codes.DeadlineExceeded || time.Now().After(deadline) || ctx.Err() != nil {
+			return res, again, err
+		}
+		sleepCtx(ctx, 200*time.Millisecond)
+	}
 }
 
 // stormErrorWindow is how long after every host is watching again the

@@ -220,9 +220,14 @@ func parseStatTicks(stat []byte) (int64, error) {
 	return u + st, nil
 }
 
-// guard kills every server when one's RSS passes limit, or this process's
-// (the simulator's) passes selfLimit (bytes), checking every half second
-// until ctx ends, and then calls trip with why.
+// minAvailable is the least memory the machine must keep available
+// (MemAvailable) while a scale run goes on: other work shares it.
+const minAvailable = 1 << 30
+
+// guard kills every server when one's RSS passes limit, this process's
+// (the simulator's) passes selfLimit (bytes), or the machine has less
+// than minAvailable left, checking every half second until ctx ends, and
+// then calls trip with why.
 func (c *scaleServers) guard(ctx context.Context, limit, selfLimit int64, trip func(error)) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
@@ -233,6 +238,13 @@ func (c *scaleServers) guard(ctx context.Context, limit, selfLimit int64, trip f
 		case <-t.C:
 		}
 		rss, _ := c.memory()
+		if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+			if kb, err := parseStatusKB(b, "MemAvailable"); err == nil && kb*1024 < minAvailable {
+				c.killAll()
+				trip(fmt.Errorf("guard: the machine has %d MiB available, less than %d MiB; every server was killed (server RSS %s MiB)", kb/1024, minAvailable>>20, mibList(rss)))
+				return
+			}
+		}
 		if b, err := os.ReadFile("/proc/self/status"); err == nil {
 			if kb, err := parseStatusKB(b, "VmRSS"); err == nil && kb*1024 > selfLimit {
 				c.killAll()
