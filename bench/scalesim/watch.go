@@ -17,9 +17,10 @@ import (
 // received is one message of a watch stream with its receive time, or
 // the error that ended the stream.
 type received struct {
-	ev  *sdnv1.WatchEvent
-	at  time.Time
-	err error
+	ev   *sdnv1.WatchEvent
+	at   time.Time
+	size int // the event's protobuf size
+	err  error
 }
 
 // stream is one watch stream's progress.
@@ -45,7 +46,7 @@ func (h *Host) follow(ctx context.Context) (got bool, err error) {
 	if last := h.lastReport.Load(); last != nil {
 		h.report(ctx, last)
 	}
-	events := receive(ctx, ws)
+	events := h.receive(ctx, ws)
 	st := &stream{}
 	for {
 		var r received
@@ -66,26 +67,33 @@ func (h *Host) follow(ctx context.Context) (got bool, err error) {
 			}
 			return st.got, r.err
 		}
-		if err := h.accept(st, r.ev, r.at); err != nil {
+		if err := h.accept(st, r); err != nil {
 			return st.got, err
 		}
 	}
 }
 
-// receiveQueue is how many decoded events wait for a host to apply them
-// (the agent queues 64; fewer here, where thousands of hosts share the
-// CPUs and a decoded snapshot chunk takes about 100 KB).
-const receiveQueue = 16
+// receiveQueue is how many decoded events wait for a host to apply them,
+// as many as the agent lets wait: how many revisions a host takes in
+// before it reports depends on it. Their nodes are interned before they
+// wait (a snapshot chunk holds a few hundred: 5,000 hosts half way
+// through their snapshots held 6.7 GB of fresh node objects otherwise).
+const receiveQueue = 64
 
 // receive relays a watch stream's messages, stamped with their receive
-// time, until the stream or ctx ends.
-func receive(ctx context.Context, ws grpc.ServerStreamingClient[sdnv1.WatchEvent]) <-chan received {
+// time, sized, and their nodes interned, until the stream or ctx ends.
+func (h *Host) receive(ctx context.Context, ws grpc.ServerStreamingClient[sdnv1.WatchEvent]) <-chan received {
 	events := make(chan received, receiveQueue)
 	go func() {
 		for {
 			ev, err := ws.Recv()
+			r := received{ev: ev, at: time.Now(), err: err}
+			if ev != nil {
+				r.size = proto.Size(ev)
+				h.sim.intern.changes(ev.Changes)
+			}
 			select {
-			case events <- received{ev: ev, at: time.Now(), err: err}:
+			case events <- r:
 			case <-ctx.Done():
 				return
 			}
@@ -111,10 +119,10 @@ func (h *Host) flush(ctx context.Context, st *stream) {
 
 // accept takes one event: counts it, applies it to the desired state, and
 // shows it to the observer.
-func (h *Host) accept(st *stream, ev *sdnv1.WatchEvent, at time.Time) error {
-	h.c.bytes.Add(int64(proto.Size(ev)))
+func (h *Host) accept(st *stream, r received) error {
+	ev, at := r.ev, r.at
+	h.c.bytes.Add(int64(r.size))
 	h.c.changes.Add(int64(len(ev.Changes)))
-	h.sim.intern.changes(ev.Changes)
 	var err error
 	switch ev.Type {
 	case sdnv1.WatchEventType_WATCH_EVENT_TYPE_SNAPSHOT:
