@@ -54,7 +54,7 @@ func (r *scaleRun) burst(ctx context.Context) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	realized, err := realizedAt(ctx, r.api(ctx), last, waitTimeout)
+	realized, err := r.realized(ctx, last)
 	if err != nil {
 		return err
 	}

@@ -127,7 +127,7 @@ func (r *scaleRun) singles(ctx context.Context) error {
 			early++
 		}
 		lat = append(lat, max(0, at.Sub(answered)))
-		done, err := realizedAt(ctx, r.api(ctx), res.Revision, waitTimeout)
+		done, err := r.realized(ctx, res.Revision)
 		if err != nil {
 			return err
 		}
@@ -184,7 +184,7 @@ func (r *scaleRun) network(ctx context.Context) error {
 		}
 		lat = append(lat, at.Sub(t0))
 	}
-	done, err := realizedAt(ctx, r.api(ctx), res.Revision, waitTimeout)
+	done, err := r.realized(ctx, res.Revision)
 	if err != nil {
 		return err
 	}

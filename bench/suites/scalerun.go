@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/sdn-dev/sdn/bench/scalesim"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -236,6 +238,20 @@ func (r *scaleRun) finish() {
 
 // api returns a connection to the leader.
 func (r *scaleRun) api(ctx context.Context) grpc.ClientConnInterface { return r.srv.api(ctx) }
+
+// realized waits until every host realized rev (realizedAt), asking the
+// leader of the moment again when the one asked stopped leading (the
+// realized revisions live in the leader's memory), for up to waitTimeout.
+func (r *scaleRun) realized(ctx context.Context, rev uint64) (time.Time, error) {
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		at, err := realizedAt(ctx, r.api(ctx), rev, time.Until(deadline))
+		if err == nil || status.Code(err) != codes.Unavailable || time.Now().After(deadline) || ctx.Err() != nil {
+			return at, err
+		}
+		sleepCtx(ctx, 200*time.Millisecond)
+	}
+}
 
 // realizedAt waits until StatusService.WaitRealized says every host
 // realized rev, and returns when it said so.
