@@ -14,5 +14,6 @@ func All() []bench.Suite {
 		Megaflows(),
 		Raft(),
 		Policy(),
+		Scale(),
 	}
 }
