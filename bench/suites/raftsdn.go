@@ -10,10 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sdn-dev/sdn/bench"
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/sdn-dev/sdn/bench"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // raftNetwork and raftHosts are what the sdn load attaches to: one
@@ -50,6 +51,22 @@ type sdnServer struct {
 	memberProc
 }
 
+// serverSlots gives n servers s1…sN a free loopback address and a
+// directory under dir each, and the --peers value naming them all.
+func serverSlots(dir string, n int) (servers []*sdnServer, peers string, err error) {
+	var ps []string
+	for i := range n {
+		addr, err := freeLoopbackPort()
+		if err != nil {
+			return nil, "", err
+		}
+		s := &sdnServer{id: fmt.Sprintf("s%d", i+1), addr: addr, dir: filepath.Join(dir, fmt.Sprintf("s%d", i+1))}
+		servers = append(servers, s)
+		ps = append(ps, s.id+"="+addr)
+	}
+	return servers, strings.Join(ps, ","), nil
+}
+
 // startSDNCluster builds sdnd, starts n servers bootstrapping from a
 // static peer list, waits for a leader, and prepares the load's network
 // and hosts.
@@ -58,17 +75,10 @@ func startSDNCluster(ctx context.Context, env *bench.Env, dir string, n int) (*s
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", c.bin, "github.com/sdn-dev/sdn/sdnd").CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build sdnd: %v: %s", err, out)
 	}
-	var peers []string
-	for i := range n {
-		addr, err := freeLoopbackPort()
-		if err != nil {
-			return nil, err
-		}
-		s := &sdnServer{id: fmt.Sprintf("s%d", i+1), addr: addr, dir: filepath.Join(dir, fmt.Sprintf("s%d", i+1))}
-		c.servers = append(c.servers, s)
-		peers = append(peers, s.id+"="+addr)
+	var err error
+	if c.servers, c.peers, err = serverSlots(dir, n); err != nil {
+		return nil, err
 	}
-	c.peers = strings.Join(peers, ",")
 	for i := range c.servers {
 		if err := c.start(i); err != nil {
 			c.close()

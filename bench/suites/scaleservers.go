@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,17 +31,10 @@ type scaleServers struct {
 // startScaleServers starts n servers and waits for a leader.
 func startScaleServers(ctx context.Context, bin, dir string, n int) (*scaleServers, error) {
 	c := &scaleServers{bin: bin, dir: dir, peak: make([]int64, n)}
-	var peers []string
-	for i := range n {
-		addr, err := freeLoopbackPort()
-		if err != nil {
-			return nil, err
-		}
-		s := &sdnServer{id: fmt.Sprintf("s%d", i+1), addr: addr, dir: filepath.Join(dir, fmt.Sprintf("s%d", i+1))}
-		c.procs = append(c.procs, s)
-		peers = append(peers, s.id+"="+addr)
+	var err error
+	if c.procs, c.peers, err = serverSlots(dir, n); err != nil {
+		return nil, err
 	}
-	c.peers = strings.Join(peers, ",")
 	for i := range c.procs {
 		if err := c.start(i); err != nil {
 			c.close()
