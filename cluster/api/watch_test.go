@@ -17,6 +17,7 @@ import (
 	"github.com/sdn-dev/sdn/cluster/state"
 	"github.com/sdn-dev/sdn/model"
 	"github.com/sdn-dev/sdn/node/agent"
+	"github.com/sdn-dev/sdn/policy"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -65,7 +66,13 @@ func serverView(t *testing.T, ts *testServer, node string) *model.Desired {
 			}
 		}
 		for _, p := range res.Policies {
-			ch = append(ch, &sdnv1.ObjectChange{Kind: "policy", Name: model.PolicyKey(p), Policy: p})
+			// Only the policies that select one of its workloads.
+			for _, w := range m.Workloads {
+				if w.Node == node && policy.Selects(p, w, m.Networks[w.Network]) {
+					ch = append(ch, &sdnv1.ObjectChange{Kind: "policy", Name: model.PolicyKey(p), Policy: p})
+					break
+				}
+			}
 		}
 		for _, g := range res.AddressGroups {
 			if slices.Contains(g.Nodes, node) { // only the groups its policies use
@@ -308,9 +315,10 @@ func TestWatchSendsOnlyLocalWorkloads(t *testing.T) {
 	}
 }
 
-// TestWatchSendsGroupsToTheHostsThatNeedThem: every host gets the
-// policies; an address group reaches only the hosts whose workloads the
-// policies that use it select, and a host that stops being one drops it.
+// TestWatchSendsGroupsToTheHostsThatNeedThem: a policy reaches only the
+// hosts where it selects a workload, and an address group only the hosts
+// whose workloads the policies that use it select; a host that stops being
+// one drops both.
 func TestWatchSendsGroupsToTheHostsThatNeedThem(t *testing.T) {
 	ts := startServer(t)
 	setup(t, ts) // remote1 (app=remote1) on host2
@@ -331,17 +339,17 @@ func TestWatchSendsGroupsToTheHostsThatNeedThem(t *testing.T) {
 	if view(); groups != 1 || policies != 1 {
 		t.Fatalf("host1 (runs web, selected) holds %d groups and %d policies; want 1 and 1", groups, policies)
 	}
-	// host2's view from the API: the policy, not the group.
-	if v := serverView(t, ts, "host2"); len(v.AddressGroups) != 0 || len(v.Policies) != 1 {
-		t.Fatalf("host2 should get the policy and no group: %d groups, %d policies", len(v.AddressGroups), len(v.Policies))
+	// host2's view from the API: neither (web, selected, is on host1).
+	if v := serverView(t, ts, "host2"); len(v.AddressGroups) != 0 || len(v.Policies) != 0 {
+		t.Fatalf("host2 should get no policy and no group: %d groups, %d policies", len(v.AddressGroups), len(v.Policies))
 	}
 	// web moves to host2: host1 no longer needs the group and drops it.
 	web.Node = "host2"
 	rev = mustApply(t, ts, &sdnv1.ApplyRequest{Networks: nets, Workloads: []*sdnv1.Workload{web}, Policies: []*sdnv1.Policy{pol}})
 	waitRealized(t, ts, rev)
 	checkMirror(t, ts, a, rec)
-	if view(); groups != 0 || policies != 1 {
-		t.Fatalf("after web left host1: %d groups, %d policies; want 0 and 1", groups, policies)
+	if view(); groups != 0 || policies != 0 {
+		t.Fatalf("after web left host1: %d groups, %d policies; want 0 and 0", groups, policies)
 	}
 	var g []*sdnv1.AddressGroup
 	ts.raft.FSM().View(func(tx *state.Tx) error { g = tx.AddressGroups(); return nil })

@@ -9,9 +9,10 @@
 //
 // What a host receives: the cluster settings, every network, every node
 // cut to what flows use (name, underlay address and MTU, subnet, gateway:
-// liveness, drain, labels and bookkeeping reach no agent), every policy,
-// its own workloads, and the address groups whose nodes include it. A
+// liveness, drain, labels and bookkeeping reach no agent), its own
+// workloads, the policies that select one of them, and the address groups
+// whose nodes include it. A
 // change that alters none of that for a host sends it nothing; a workload
-// that leaves a host and an address group a host leaves reach it as bare
-// deletes.
+// that leaves a host, and a policy or an address group a host no longer
+// needs, reach it as bare deletes.
 package feed

@@ -45,14 +45,18 @@ type groupRec struct {
 type index struct {
 	cluster   []byte
 	networks  map[string][]byte
-	nodes     map[string][]byte // cut to what agents use
-	policies  map[string][]byte
+	nets      map[string]*sdnv1.Network // decoded, for policy selectors
+	nodes     map[string][]byte         // cut to what agents use
 	workloads map[string]workloadRec
+	wobjs     map[string]*sdnv1.Workload // decoded, for policy selectors
+	pols      map[string]*polRec         // span.go
+	// polsByHost are the policies whose span includes each host.
+	polsByHost map[string]map[string]struct{}
 	byNode    map[string]map[string][]byte // host → workload key → wire
 	groups    map[string]groupRec
 	down      map[string]bool // hosts marked down (for WaitRealized)
 	// shared counts changes to what every host receives (cluster,
-	// networks, nodes, policies), so snapshot chunks of it are cached.
+	// networks, nodes), so snapshot chunks of it are cached.
 	shared uint64
 	// known is false while the index replays history without the state
 	// before it: a change whose previous form it has not seen then goes to
@@ -61,7 +65,8 @@ type index struct {
 }
 
 func newIndex() *index {
-	return &index{networks: map[string][]byte{}, nodes: map[string][]byte{}, policies: map[string][]byte{},
+	return &index{networks: map[string][]byte{}, nets: map[string]*sdnv1.Network{}, nodes: map[string][]byte{},
+		wobjs: map[string]*sdnv1.Workload{}, pols: map[string]*polRec{}, polsByHost: map[string]map[string]struct{}{},
 		workloads: map[string]workloadRec{}, byNode: map[string]map[string][]byte{}, groups: map[string]groupRec{}, down: map[string]bool{}, known: true}
 }
 
@@ -80,7 +85,15 @@ func (x *index) apply(c *sdnv1.ObjectChange) []entry {
 	case model.KindCluster:
 		return x.putShared(&x.cluster, c, del)
 	case model.KindNetwork:
-		return x.putMap(x.networks, c, del)
+		out := x.putMap(x.networks, c, del)
+		delete(x.nets, c.Name)
+		if !del && c.Network != nil {
+			x.nets[c.Name] = c.Network
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return append(out, x.respanNetwork()...)
 	case model.KindNode:
 		delete(x.down, c.Name)
 		if !del && c.Node != nil {
@@ -91,9 +104,17 @@ func (x *index) apply(c *sdnv1.ObjectChange) []entry {
 		}
 		return x.putMap(x.nodes, c, del)
 	case model.KindPolicy:
-		return x.putMap(x.policies, c, del)
+		return x.applyPolicy(c, del)
 	case model.KindWorkload:
-		return x.applyWorkload(c, del)
+		old := x.wobjs[c.Name]
+		delete(x.wobjs, c.Name)
+		var now *sdnv1.Workload
+		if !del && c.Workload != nil {
+			now = c.Workload
+			x.wobjs[c.Name] = now
+		}
+		// The workload first, then the policies its host gains or loses.
+		return append(x.applyWorkload(c, del), x.respanWorkload(old, now)...)
 	case model.KindAddressGroup:
 		return x.applyGroup(c, del)
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 // chunkCache holds the part of a snapshot every host receives (cluster,
-// networks, nodes, policies), cut into chunks, for one version of it.
+// networks, nodes), cut into chunks, for one version of it.
 type chunkCache struct {
 	shared        uint64 // index.shared it was made at
 	maxN, maxSize int
@@ -54,7 +54,7 @@ func (f *Feed) sharedChunks(maxN, maxBytes int) [][][]byte {
 	if x.cluster != nil {
 		wires = append(wires, x.cluster)
 	}
-	for _, m := range []map[string][]byte{x.networks, x.nodes, x.policies} {
+	for _, m := range []map[string][]byte{x.networks, x.nodes} {
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			wires = append(wires, m[k])
 		}
@@ -63,16 +63,20 @@ func (f *Feed) sharedChunks(maxN, maxBytes int) [][][]byte {
 	return f.chunks.chunks
 }
 
-// hostWires are the encoded objects only host receives: its workloads and
-// the address groups whose nodes include it, in key order.
+// hostWires are the encoded objects only host receives: its workloads,
+// the policies whose span includes it and the address groups whose nodes
+// include it, in key order.
 func (x *index) hostWires(host string) [][]byte {
 	var out [][]byte
 	ws := x.byNode[host]
 	for _, k := range slices.Sorted(maps.Keys(ws)) {
 		out = append(out, ws[k])
 	}
+	for _, k := range slices.Sorted(maps.Keys(x.polsByHost[host])) {
+		out = append(out, x.pols[k].wire)
+	}
 	for _, k := range slices.Sorted(maps.Keys(x.groups)) {
-		if g := x.groups[k]; slices.Contains(g.nodes, host) {
+		if g := x.groups[k]; slices.Contains(g.nodes, host) { // sorted, but short
 			out = append(out, g.wire)
 		}
 	}
