@@ -52,9 +52,9 @@ type index struct {
 	pols      map[string]*polRec         // span.go
 	// polsByHost are the policies whose span includes each host.
 	polsByHost map[string]map[string]struct{}
-	byNode    map[string]map[string][]byte // host → workload key → wire
-	groups    map[string]groupRec
-	down      map[string]bool // hosts marked down (for WaitRealized)
+	byNode     map[string]map[string][]byte // host → workload key → wire
+	groups     map[string]groupRec
+	down       map[string]bool // hosts marked down (for WaitRealized)
 	// shared counts changes to what every host receives (cluster,
 	// networks, nodes), so snapshot chunks of it are cached.
 	shared uint64
