@@ -264,9 +264,7 @@ func minus(a, b []string) []string {
 }
 
 // bareDelete is the encoded delete of c's object, without the object.
-func bareDelete(c *sdnv1.ObjectChange) []byte {
-	return encode(&sdnv1.ObjectChange{Op: sdnv1.ChangeOp_CHANGE_OP_DELETE, Kind: c.Kind, Name: c.Name})
-}
+func bareDelete(c *sdnv1.ObjectChange) []byte { return bareDeleteOf(model.Kind(c.Kind), c.Name) }
 
 // encode renders c as a WatchEvent's changes field (tag, length, bytes),
 // ready to be concatenated into an event.

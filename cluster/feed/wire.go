@@ -23,9 +23,6 @@ type Message struct {
 	Changes int
 }
 
-// Size is the message's encoded size.
-func (m *Message) Size() int { return m.size }
-
 // Bytes returns the message as one slice (tests).
 func (m *Message) Bytes() []byte {
 	out := make([]byte, 0, m.size)
