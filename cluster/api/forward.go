@@ -54,6 +54,10 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		// Filtered watches send events encoded once for every watcher.
 		grpc.ForceServerCodecV2(feed.Codec{}),
+		// Thousands of agents' connections, mostly idle: gRPC's 32 KiB read
+		// buffer each was 40% of a server's memory at rest (2,000 hosts on
+		// one server: 283 MiB, 170 MiB with 4 KiB; registration as fast).
+		grpc.ReadBufferSize(4 << 10),
 		grpc.MaxRecvMsgSize(recvLimit),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
