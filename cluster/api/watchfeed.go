@@ -43,7 +43,10 @@ func (s *Server) watchFiltered(req *sdnv1.WatchRequest, stream grpc.ServerStream
 	}
 	tick := time.NewTicker(progressEvery)
 	defer tick.Stop()
-	caughtUp := false
+	// tell: send a PROGRESS once the feed has been read: at the first
+	// catch-up, and at each tick (a host nothing concerns is not woken by
+	// revisions, so its position moves only when the stream reads).
+	caughtUp, tell := false, false
 	for {
 		if err := s.behind(); err != nil {
 			return err
@@ -55,9 +58,8 @@ func (s *Server) watchFiltered(req *sdnv1.WatchRequest, stream grpc.ServerStream
 		if more {
 			continue
 		}
-		if !caughtUp && wait == nil {
-			// Caught up: the host learns how far it is at once.
-			caughtUp = true
+		if wait == nil && (!caughtUp || tell) {
+			caughtUp, tell = true, false
 			if err := ws.progress(); err != nil {
 				return err
 			}
@@ -71,9 +73,7 @@ func (s *Server) watchFiltered(req *sdnv1.WatchRequest, stream grpc.ServerStream
 		case <-w.Wake():
 		case <-wait:
 		case <-tick.C:
-			if err := ws.progress(); err != nil {
-				return err
-			}
+			tell = true
 		}
 	}
 }

@@ -80,7 +80,7 @@ func register(t *testing.T, ts *testServer, node, ip string) uint64 {
 // revisions in one message.
 func TestFilteredWatchSendsOnlyWhatConcernsTheHost(t *testing.T) {
 	old := progressEvery
-	progressEvery = 300 * time.Millisecond
+	progressEvery = time.Second
 	t.Cleanup(func() { progressEvery = old })
 	ts := startServer(t)
 	mustApply(t, ts, &sdnv1.ApplyRequest{Networks: []*sdnv1.Network{{Name: "proj1"}}})
@@ -105,10 +105,16 @@ func TestFilteredWatchSendsOnlyWhatConcernsTheHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// h1 hears nothing but a PROGRESS at the head.
+	downAt := time.Now()
+	// h1 hears nothing but a PROGRESS at the head, within one
+	// progressEvery (a stream that told the position it had before
+	// reading the feed took two).
 	ev := w1.next(5 * time.Second)
 	if ev == nil || ev.Type != sdnv1.WatchEventType_WATCH_EVENT_TYPE_PROGRESS || ev.Revision != down.Revision || len(ev.Changes) != 0 {
 		t.Fatalf("h1 got %v; want only a PROGRESS at %d", ev, down.Revision)
+	}
+	if took := time.Since(downAt); took > progressEvery+200*time.Millisecond {
+		t.Errorf("the PROGRESS came %s after the revision; want within %s", took, progressEvery)
 	}
 	if ev := w2.next(5 * time.Second); ev == nil || ev.Type != sdnv1.WatchEventType_WATCH_EVENT_TYPE_PROGRESS {
 		t.Fatalf("h2 got %v; want a PROGRESS", ev)
