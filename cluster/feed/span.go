@@ -37,42 +37,57 @@ func (r *polRec) spanOf() []string {
 // it (its span is not known).
 func (x *index) applyPolicy(c *sdnv1.ObjectChange, del bool) []entry {
 	old, had := x.pols[c.Name]
-	var oldSpan []string
+	var before []string
 	if had {
-		oldSpan = old.spanOf()
+		before = old.spanOf()
 		x.unspan(c.Name, old)
 		delete(x.pols, c.Name)
 	}
 	if del || c.Policy == nil {
-		if !x.known {
+		switch {
+		case !x.known:
 			return []entry{{all: true, wire: encode(c)}}
-		}
-		if len(oldSpan) == 0 {
+		case len(before) == 0:
 			return nil
 		}
-		return []entry{{hosts: oldSpan, wire: bareDelete(c)}}
+		return []entry{{hosts: before, wire: bareDelete(c)}}
 	}
 	r := &polRec{p: c.Policy, wire: encode(c), hits: map[string]int{}}
 	x.pols[c.Name] = r
-	for _, w := range x.wobjs {
-		if w.Node != "" && policy.Selects(r.p, w, x.nets[w.Network]) {
-			x.hit(c.Name, r, w.Node, 1)
-		}
-	}
+	_, after := x.count(c.Name, r)
 	if !x.known {
 		return []entry{{all: true, wire: r.wire}}
 	}
-	span := r.spanOf()
-	var out []entry
-	if left := minus(oldSpan, span); len(left) > 0 {
-		out = append(out, entry{hosts: left, wire: bareDelete(c)})
+	return spanEntries(c.Name, before, after, r.wire, !had || !slices.Equal(old.wire, r.wire))
+}
+
+// count recounts a policy's hits over every workload and returns its span
+// before and after.
+func (x *index) count(key string, r *polRec) (before, after []string) {
+	before = r.spanOf()
+	x.unspan(key, r)
+	for _, w := range x.wobjs {
+		if w.Node != "" && policy.Selects(r.p, w, x.nets[w.Network]) {
+			x.hit(key, r, w.Node, 1)
+		}
 	}
-	to := span
-	if had && slices.Equal(old.wire, r.wire) {
-		to = minus(span, oldSpan) // unchanged: only the hosts new to it
+	return before, r.spanOf()
+}
+
+// spanEntries are what a span change sends: a bare delete to the hosts
+// that left it, the policy to those that joined (to all of the span when
+// the policy itself changed).
+func spanEntries(key string, before, after []string, wire []byte, changed bool) []entry {
+	var out []entry
+	if left := minus(before, after); len(left) > 0 {
+		out = append(out, entry{hosts: left, wire: bareDeleteOf(model.KindPolicy, key)})
+	}
+	to := after
+	if !changed {
+		to = minus(after, before)
 	}
 	if len(to) > 0 {
-		out = append(out, entry{hosts: to, wire: r.wire})
+		out = append(out, entry{hosts: to, wire: wire})
 	}
 	return out
 }
@@ -137,14 +152,17 @@ func (x *index) respanWorkload(old, now *sdnv1.Workload) []entry {
 	return out
 }
 
-// respanNetwork recomputes the spans of the cluster-wide policies that
-// select networks by label, after a network changed.
+// respanNetwork recounts the spans of the cluster-wide policies that
+// select networks by label, after a network changed; a policy reaches
+// only the hosts its span gained, and leaves those it lost.
 func (x *index) respanNetwork() []entry {
 	var out []entry
 	for _, key := range x.polKeys() {
 		if r := x.pols[key]; r.p.Network == "" && r.p.Networks != nil {
-			c := model.Put(model.KindPolicy, key, &sdnv1.ObjectChange{Policy: r.p})
-			out = append(out, x.applyPolicy(c, false)...)
+			before, after := x.count(key, r)
+			if x.known {
+				out = append(out, spanEntries(key, before, after, r.wire, false)...)
+			}
 		}
 	}
 	return out

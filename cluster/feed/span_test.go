@@ -80,3 +80,33 @@ func TestPolicyDuringReplay(t *testing.T) {
 		t.Errorf("its last workload leaves while replaying: %q (no policy delete)", got)
 	}
 }
+
+// TestNetworkChangeRespansClusterPolicies: a cluster-wide policy that
+// selects networks by label follows a network's labels; a network change
+// that moves no span sends the policy to no one (it once went to the
+// whole span again when the policy had come as an update).
+func TestNetworkChangeRespansClusterPolicies(t *testing.T) {
+	x := newIndex()
+	net := func(env string) *sdnv1.ObjectChange {
+		return model.Put(model.KindNetwork, "n", &sdnv1.ObjectChange{Network: &sdnv1.Network{Name: "n", Labels: map[string]string{"env": env}}})
+	}
+	x.apply(net("prod"))
+	x.apply(labelled("a", "h1", "web"))
+	p := &sdnv1.Policy{Name: "cw", Networks: &sdnv1.LabelSelector{MatchLabels: map[string]string{"env": "prod"}}, Isolate: []string{"ingress"}}
+	c := model.Put(model.KindPolicy, "cw", &sdnv1.ObjectChange{Policy: p})
+	c.Op = sdnv1.ChangeOp_CHANGE_OP_UPDATE
+	if got := who(t, x.apply(c)); got != "h1:UPDATE" {
+		t.Fatalf("the policy: %q", got)
+	}
+	n := net("prod")
+	n.Network.ModRevision = 9 // changed, labels the same
+	if got := who(t, x.apply(n)); got != "*:CREATE" {
+		t.Errorf("a network change that moves no span: %q, want the network alone", got)
+	}
+	if got := who(t, x.apply(net("dev"))); got != "*:CREATE h1:DELETE" {
+		t.Errorf("the network relabelled out of the selector: %q", got)
+	}
+	if got := who(t, x.apply(net("prod"))); got != "*:CREATE h1:UPDATE" {
+		t.Errorf("relabelled back: %q", got)
+	}
+}
