@@ -223,14 +223,7 @@ func (h *Host) report(ctx context.Context, rep *sdnv1.ReportRealizedRequest) {
 // along, and registers again when the servers do not know the host.
 func (h *Host) heartbeatLoop(ctx context.Context) {
 	every := h.sim.cfg.HeartbeatInterval
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick(ctx, every, func() {
 		var realized *sdnv1.ReportRealizedRequest
 		if last := h.lastReport.Load(); last != nil {
 			realized = &sdnv1.ReportRealizedRequest{Revision: last.Revision, Error: last.Error}
@@ -242,7 +235,6 @@ func (h *Host) heartbeatLoop(ctx context.Context) {
 		case err == nil:
 			h.c.heartbeats.Add(1)
 		case ctx.Err() != nil:
-			return
 		case status.Code(err) == codes.NotFound:
 			h.c.notFound.Add(1)
 			if err := h.register(ctx); err != nil && ctx.Err() == nil {
@@ -255,31 +247,35 @@ func (h *Host) heartbeatLoop(ctx context.Context) {
 			h.c.heartbeatFailures.Add(1)
 			h.sim.sample(kindHeartbeat, err)
 		}
-	}
+	})
 }
 
 // resyncLoop reports the revision held every resync interval, as the
 // agent's periodic resync does (its realize is a no-op here).
 func (h *Host) resyncLoop(ctx context.Context) {
-	every := h.sim.cfg.ResyncInterval
-	if every <= 0 {
+	if h.sim.cfg.ResyncInterval <= 0 {
 		return
 	}
-	t := time.NewTicker(every)
+	tick(ctx, h.sim.cfg.ResyncInterval, func() {
+		if rev := h.Revision(); rev != 0 {
+			rep := &sdnv1.ReportRealizedRequest{Node: h.Name, Revision: rev}
+			h.lastReport.Store(rep)
+			h.report(ctx, rep)
+		}
+	})
+}
+
+// tick calls fn every d until ctx ends.
+func tick(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			fn()
 		}
-		rev := h.Revision()
-		if rev == 0 {
-			continue
-		}
-		rep := &sdnv1.ReportRealizedRequest{Node: h.Name, Revision: rev}
-		h.lastReport.Store(rep)
-		h.report(ctx, rep)
 	}
 }
 

@@ -137,12 +137,22 @@ func (c *sdnCluster) running(i int) bool { return c.servers[i].running() }
 
 // leader returns the index of the server that says it leads.
 func (c *sdnCluster) leader(ctx context.Context) (int, error) {
+	i, err := findLeader(ctx, c.conns, c.servers, c.running, time.Second)
+	if err != nil {
+		return -1, fmt.Errorf("sdn: %w", err)
+	}
+	return i, nil
+}
+
+// findLeader asks each running server (up) whether it leads, each within
+// timeout, and returns the index of the one that does.
+func findLeader(ctx context.Context, conns []*grpc.ClientConn, servers []*sdnServer, up func(int) bool, timeout time.Duration) (int, error) {
 	var last error = errors.New("no server answered")
-	for i, conn := range c.conns {
-		if !c.running(i) {
+	for i, conn := range conns {
+		if !up(i) {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		cctx, cancel := context.WithTimeout(ctx, timeout)
 		res, err := sdnv1.NewClusterServiceClient(conn).Info(cctx, &sdnv1.InfoRequest{})
 		cancel()
 		if err != nil {
@@ -152,9 +162,9 @@ func (c *sdnCluster) leader(ctx context.Context) (int, error) {
 		if res.Server.GetLeader() {
 			return i, nil
 		}
-		last = fmt.Errorf("%s is %s", c.servers[i].id, res.Server.GetState())
+		last = fmt.Errorf("%s is %s", servers[i].id, res.Server.GetState())
 	}
-	return -1, fmt.Errorf("sdn: no leader: %v", last)
+	return -1, fmt.Errorf("no leader: %v", last)
 }
 
 func (c *sdnCluster) waitLeader(ctx context.Context, timeout time.Duration) error {

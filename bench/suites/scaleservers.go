@@ -93,24 +93,7 @@ func (c *scaleServers) addrs() []string {
 
 // leader returns the index of the server that says it leads.
 func (c *scaleServers) leader(ctx context.Context) (int, error) {
-	var last error = errors.New("no server answered")
-	for i, conn := range c.conns {
-		if c.pid(i) == 0 {
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		res, err := sdnv1.NewClusterServiceClient(conn).Info(cctx, &sdnv1.InfoRequest{})
-		cancel()
-		if err != nil {
-			last = err
-			continue
-		}
-		if res.Server.GetLeader() {
-			return i, nil
-		}
-		last = fmt.Errorf("%s is %s", c.procs[i].id, res.Server.GetState())
-	}
-	return -1, fmt.Errorf("no leader: %v", last)
+	return findLeader(ctx, c.conns, c.procs, func(i int) bool { return c.pid(i) != 0 }, 2*time.Second)
 }
 
 // api returns a connection to the leader (or, when none is known, to the

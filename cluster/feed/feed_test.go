@@ -102,7 +102,7 @@ func TestFeedReadsMergeAndTrim(t *testing.T) {
 		t.Fatalf("read after %d: %+v", first, rd)
 	}
 	// Two messages when they do not fit one; a revision is never split.
-	rd = w.Read(first, 2*len(rd.Messages[0].Bytes())/3)
+	rd = w.Read(first, 2*rd.Messages[0].size/3)
 	if len(rd.Messages) != 2 || rd.Messages[0].Changes+rd.Messages[1].Changes != 9 {
 		t.Fatalf("read in small messages: %d messages", len(rd.Messages))
 	}

@@ -23,15 +23,6 @@ type Message struct {
 	Changes int
 }
 
-// Bytes returns the message as one slice (tests).
-func (m *Message) Bytes() []byte {
-	out := make([]byte, 0, m.size)
-	for _, p := range m.parts {
-		out = append(out, p...)
-	}
-	return out
-}
-
 func (m *Message) add(p []byte) {
 	m.parts = append(m.parts, p)
 	m.size += len(p)

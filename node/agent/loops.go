@@ -89,7 +89,9 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		// The latest realize outcome rides along: a leader just elected
-		// learns it within one heartbeat (it only fills a gap there).
+		// learns it within one heartbeat, and one that a PROGRESS moved
+		// forward reaches the leader (which never lets it move a report
+		// back or over an error).
 		var realized *sdnv1.ReportRealizedRequest
 		if last := a.lastReport.Load(); last != nil {
 			realized = &sdnv1.ReportRealizedRequest{Revision: last.Revision, Error: last.Error}
