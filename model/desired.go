@@ -26,12 +26,17 @@ type Desired struct {
 	// policies refer to (by name).
 	Policies      map[string]*sdnv1.Policy
 	AddressGroups map[string]*sdnv1.AddressGroup
+	// Every service (by ServiceKey) and its endpoints (by the same key):
+	// a client of a service can be on any host.
+	Services         map[string]*sdnv1.Service
+	ServiceEndpoints map[string]*sdnv1.ServiceEndpoints
 }
 
 // NewDesired returns an empty desired state at revision 0.
 func NewDesired() *Desired {
 	return &Desired{Networks: map[string]*sdnv1.Network{}, Nodes: map[string]*sdnv1.Node{}, Workloads: map[string]*sdnv1.Workload{},
-		Policies: map[string]*sdnv1.Policy{}, AddressGroups: map[string]*sdnv1.AddressGroup{}}
+		Policies: map[string]*sdnv1.Policy{}, AddressGroups: map[string]*sdnv1.AddressGroup{},
+		Services: map[string]*sdnv1.Service{}, ServiceEndpoints: map[string]*sdnv1.ServiceEndpoints{}}
 }
 
 // Apply applies one revision's changes (or one snapshot chunk's puts).
@@ -56,6 +61,10 @@ func (d *Desired) Apply(changes []*sdnv1.ObjectChange, rev uint64) {
 			apply(d.Policies, c.Name, c.Policy, del)
 		case KindAddressGroup:
 			apply(d.AddressGroups, c.Name, c.AddressGroup, del)
+		case KindService:
+			apply(d.Services, c.Name, c.Service, del)
+		case KindServiceEndpoints:
+			apply(d.ServiceEndpoints, c.Name, c.ServiceEndpoints, del)
 		}
 	}
 	d.Revision = rev
@@ -79,6 +88,9 @@ func (d *Desired) State() *State {
 		Workloads:     sortedValues(d.Workloads),
 		Policies:      sortedValues(d.Policies),
 		AddressGroups: sortedValues(d.AddressGroups),
+
+		Services:         sortedValues(d.Services),
+		ServiceEndpoints: sortedValues(d.ServiceEndpoints),
 	}
 }
 

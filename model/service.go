@@ -7,8 +7,7 @@ import (
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
-// Services (issue 14; docs/plans/services.md). The kinds are named here
-// for the wire format to come; they are not stored objects yet.
+// Services and their endpoints (derived by the servers, never declared).
 const (
 	KindService          Kind = "service"
 	KindServiceEndpoints Kind = "serviceendpoints"

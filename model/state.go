@@ -18,11 +18,14 @@ type State struct {
 	// AddressGroups by name (a host's state holds those it needs).
 	Policies      []*sdnv1.Policy
 	AddressGroups []*sdnv1.AddressGroup
+	// Services by ServiceKey, and their endpoints by the same key.
+	Services         []*sdnv1.Service
+	ServiceEndpoints []*sdnv1.ServiceEndpoints
 }
 
 // Changes renders the state as a snapshot's puts: the cluster settings,
-// then networks, nodes, workloads, policies and address groups, each in
-// the order given.
+// then networks, nodes, workloads, policies, address groups, services and
+// their endpoints, each in the order given.
 func (s *State) Changes() []*sdnv1.ObjectChange {
 	out := make([]*sdnv1.ObjectChange, 0, 1+len(s.Networks)+len(s.Nodes)+len(s.Workloads)+len(s.Policies)+len(s.AddressGroups))
 	if s.Cluster != nil {
@@ -42,6 +45,12 @@ func (s *State) Changes() []*sdnv1.ObjectChange {
 	}
 	for _, g := range s.AddressGroups {
 		out = append(out, Put(KindAddressGroup, g.Name, &sdnv1.ObjectChange{AddressGroup: g}))
+	}
+	for _, v := range s.Services {
+		out = append(out, Put(KindService, ServiceKey(v), &sdnv1.ObjectChange{Service: v}))
+	}
+	for _, ep := range s.ServiceEndpoints {
+		out = append(out, Put(KindServiceEndpoints, ep.Service, &sdnv1.ObjectChange{ServiceEndpoints: ep}))
 	}
 	return out
 }

@@ -32,8 +32,9 @@ type ApplyRequest struct {
 	// Remove HCL-declared objects that are not in this request.
 	Prune bool `protobuf:"varint,4,opt,name=prune,proto3" json:"prune,omitempty"`
 	// Compute and return the changes, commit nothing (plan).
-	DryRun        bool      `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	Policies      []*Policy `protobuf:"bytes,6,rep,name=policies,proto3" json:"policies,omitempty"`
+	DryRun        bool       `protobuf:"varint,5,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	Policies      []*Policy  `protobuf:"bytes,6,rep,name=policies,proto3" json:"policies,omitempty"`
+	Services      []*Service `protobuf:"bytes,7,rep,name=services,proto3" json:"services,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -106,6 +107,13 @@ func (x *ApplyRequest) GetDryRun() bool {
 func (x *ApplyRequest) GetPolicies() []*Policy {
 	if x != nil {
 		return x.Policies
+	}
+	return nil
+}
+
+func (x *ApplyRequest) GetServices() []*Service {
+	if x != nil {
+		return x.Services
 	}
 	return nil
 }
@@ -569,14 +577,15 @@ var File_sdn_v1_config_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_config_proto_rawDesc = "" +
 	"\n" +
-	"\x13sdn/v1/config.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\x1a\x13sdn/v1/policy.proto\"\xf9\x01\n" +
+	"\x13sdn/v1/config.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\x1a\x13sdn/v1/policy.proto\x1a\x14sdn/v1/service.proto\"\xa6\x02\n" +
 	"\fApplyRequest\x121\n" +
 	"\acluster\x18\x01 \x01(\v2\x17.sdn.v1.ClusterSettingsR\acluster\x12+\n" +
 	"\bnetworks\x18\x02 \x03(\v2\x0f.sdn.v1.NetworkR\bnetworks\x12.\n" +
 	"\tworkloads\x18\x03 \x03(\v2\x10.sdn.v1.WorkloadR\tworkloads\x12\x14\n" +
 	"\x05prune\x18\x04 \x01(\bR\x05prune\x12\x17\n" +
 	"\adry_run\x18\x05 \x01(\bR\x06dryRun\x12*\n" +
-	"\bpolicies\x18\x06 \x03(\v2\x0e.sdn.v1.PolicyR\bpolicies\"U\n" +
+	"\bpolicies\x18\x06 \x03(\v2\x0e.sdn.v1.PolicyR\bpolicies\x12+\n" +
+	"\bservices\x18\a \x03(\v2\x0f.sdn.v1.ServiceR\bservices\"U\n" +
 	"\rApplyResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12(\n" +
 	"\achanges\x18\x02 \x03(\v2\x0e.sdn.v1.ChangeR\achanges\"\x8e\x01\n" +
@@ -643,38 +652,40 @@ var file_sdn_v1_config_proto_goTypes = []any{
 	(*Network)(nil),         // 9: sdn.v1.Network
 	(*Workload)(nil),        // 10: sdn.v1.Workload
 	(*Policy)(nil),          // 11: sdn.v1.Policy
-	(*Change)(nil),          // 12: sdn.v1.Change
-	(*SourceRange)(nil),     // 13: sdn.v1.SourceRange
-	(*Node)(nil),            // 14: sdn.v1.Node
-	(*AddressGroup)(nil),    // 15: sdn.v1.AddressGroup
+	(*Service)(nil),         // 12: sdn.v1.Service
+	(*Change)(nil),          // 13: sdn.v1.Change
+	(*SourceRange)(nil),     // 14: sdn.v1.SourceRange
+	(*Node)(nil),            // 15: sdn.v1.Node
+	(*AddressGroup)(nil),    // 16: sdn.v1.AddressGroup
 }
 var file_sdn_v1_config_proto_depIdxs = []int32{
 	8,  // 0: sdn.v1.ApplyRequest.cluster:type_name -> sdn.v1.ClusterSettings
 	9,  // 1: sdn.v1.ApplyRequest.networks:type_name -> sdn.v1.Network
 	10, // 2: sdn.v1.ApplyRequest.workloads:type_name -> sdn.v1.Workload
 	11, // 3: sdn.v1.ApplyRequest.policies:type_name -> sdn.v1.Policy
-	12, // 4: sdn.v1.ApplyResponse.changes:type_name -> sdn.v1.Change
-	13, // 5: sdn.v1.Violation.range:type_name -> sdn.v1.SourceRange
-	2,  // 6: sdn.v1.ApplyError.violations:type_name -> sdn.v1.Violation
-	8,  // 7: sdn.v1.ListResponse.cluster:type_name -> sdn.v1.ClusterSettings
-	9,  // 8: sdn.v1.ListResponse.networks:type_name -> sdn.v1.Network
-	14, // 9: sdn.v1.ListResponse.nodes:type_name -> sdn.v1.Node
-	10, // 10: sdn.v1.ListResponse.workloads:type_name -> sdn.v1.Workload
-	11, // 11: sdn.v1.ListResponse.policies:type_name -> sdn.v1.Policy
-	15, // 12: sdn.v1.ListResponse.address_groups:type_name -> sdn.v1.AddressGroup
-	0,  // 13: sdn.v1.ConfigService.Apply:input_type -> sdn.v1.ApplyRequest
-	4,  // 14: sdn.v1.ConfigService.Delete:input_type -> sdn.v1.DeleteRequest
-	6,  // 15: sdn.v1.ConfigService.List:input_type -> sdn.v1.ListRequest
-	6,  // 16: sdn.v1.ConfigService.ListStream:input_type -> sdn.v1.ListRequest
-	1,  // 17: sdn.v1.ConfigService.Apply:output_type -> sdn.v1.ApplyResponse
-	5,  // 18: sdn.v1.ConfigService.Delete:output_type -> sdn.v1.DeleteResponse
-	7,  // 19: sdn.v1.ConfigService.List:output_type -> sdn.v1.ListResponse
-	7,  // 20: sdn.v1.ConfigService.ListStream:output_type -> sdn.v1.ListResponse
-	17, // [17:21] is the sub-list for method output_type
-	13, // [13:17] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	12, // 4: sdn.v1.ApplyRequest.services:type_name -> sdn.v1.Service
+	13, // 5: sdn.v1.ApplyResponse.changes:type_name -> sdn.v1.Change
+	14, // 6: sdn.v1.Violation.range:type_name -> sdn.v1.SourceRange
+	2,  // 7: sdn.v1.ApplyError.violations:type_name -> sdn.v1.Violation
+	8,  // 8: sdn.v1.ListResponse.cluster:type_name -> sdn.v1.ClusterSettings
+	9,  // 9: sdn.v1.ListResponse.networks:type_name -> sdn.v1.Network
+	15, // 10: sdn.v1.ListResponse.nodes:type_name -> sdn.v1.Node
+	10, // 11: sdn.v1.ListResponse.workloads:type_name -> sdn.v1.Workload
+	11, // 12: sdn.v1.ListResponse.policies:type_name -> sdn.v1.Policy
+	16, // 13: sdn.v1.ListResponse.address_groups:type_name -> sdn.v1.AddressGroup
+	0,  // 14: sdn.v1.ConfigService.Apply:input_type -> sdn.v1.ApplyRequest
+	4,  // 15: sdn.v1.ConfigService.Delete:input_type -> sdn.v1.DeleteRequest
+	6,  // 16: sdn.v1.ConfigService.List:input_type -> sdn.v1.ListRequest
+	6,  // 17: sdn.v1.ConfigService.ListStream:input_type -> sdn.v1.ListRequest
+	1,  // 18: sdn.v1.ConfigService.Apply:output_type -> sdn.v1.ApplyResponse
+	5,  // 19: sdn.v1.ConfigService.Delete:output_type -> sdn.v1.DeleteResponse
+	7,  // 20: sdn.v1.ConfigService.List:output_type -> sdn.v1.ListResponse
+	7,  // 21: sdn.v1.ConfigService.ListStream:output_type -> sdn.v1.ListResponse
+	18, // [18:22] is the sub-list for method output_type
+	14, // [14:18] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_config_proto_init() }
@@ -685,6 +696,7 @@ func file_sdn_v1_config_proto_init() {
 	file_sdn_v1_meta_proto_init()
 	file_sdn_v1_objects_proto_init()
 	file_sdn_v1_policy_proto_init()
+	file_sdn_v1_service_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -113,8 +113,15 @@ type ClusterSettings struct {
 	// workload's ingress policies like any other; by default (false) it is
 	// always allowed.
 	HostTrafficByPolicy bool `protobuf:"varint,12,opt,name=host_traffic_by_policy,json=hostTrafficByPolicy,proto3" json:"host_traffic_by_policy,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// DNS domain the hosts answer service and workload names under
+	// (SERVICE.NETWORK.<dns_domain>); empty is the default, "sdn.local".
+	DnsDomain string `protobuf:"bytes,13,opt,name=dns_domain,json=dnsDomain,proto3" json:"dns_domain,omitempty"`
+	// Node ports allowed for services, inclusive; 0 is the default
+	// (30000-32767).
+	NodePortMin   uint32 `protobuf:"varint,14,opt,name=node_port_min,json=nodePortMin,proto3" json:"node_port_min,omitempty"`
+	NodePortMax   uint32 `protobuf:"varint,15,opt,name=node_port_max,json=nodePortMax,proto3" json:"node_port_max,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ClusterSettings) Reset() {
@@ -231,6 +238,27 @@ func (x *ClusterSettings) GetHostTrafficByPolicy() bool {
 	return false
 }
 
+func (x *ClusterSettings) GetDnsDomain() string {
+	if x != nil {
+		return x.DnsDomain
+	}
+	return ""
+}
+
+func (x *ClusterSettings) GetNodePortMin() uint32 {
+	if x != nil {
+		return x.NodePortMin
+	}
+	return 0
+}
+
+func (x *ClusterSettings) GetNodePortMax() uint32 {
+	if x != nil {
+		return x.NodePortMax
+	}
+	return 0
+}
+
 // Network is a tenant network (a project) with its own VNID.
 type Network struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -244,7 +272,11 @@ type Network struct {
 	CreateRevision uint64  `protobuf:"varint,6,opt,name=create_revision,json=createRevision,proto3" json:"create_revision,omitempty"`
 	ModRevision    uint64  `protobuf:"varint,7,opt,name=mod_revision,json=modRevision,proto3" json:"mod_revision,omitempty"`
 	// Input only: source ranges by attribute name; "" is the whole block.
-	Ranges        map[string]*SourceRange `protobuf:"bytes,8,rep,name=ranges,proto3" json:"ranges,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Ranges map[string]*SourceRange `protobuf:"bytes,8,rep,name=ranges,proto3" json:"ranges,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Workloads of this network reach addresses outside the cluster with
+	// their host's underlay address as the source unless this is set (HCL
+	// `snat = false`).
+	NoSnat        bool `protobuf:"varint,9,opt,name=no_snat,json=noSnat,proto3" json:"no_snat,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -333,6 +365,13 @@ func (x *Network) GetRanges() map[string]*SourceRange {
 		return x.Ranges
 	}
 	return nil
+}
+
+func (x *Network) GetNoSnat() bool {
+	if x != nil {
+		return x.NoSnat
+	}
+	return false
 }
 
 // Node is a host that runs an agent. Registered by the agent, never
@@ -712,7 +751,7 @@ var File_sdn_v1_objects_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\n" +
-	"\x14sdn/v1/objects.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\"\xbe\x04\n" +
+	"\x14sdn/v1/objects.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\"\xa5\x05\n" +
 	"\x0fClusterSettings\x12\x12\n" +
 	"\x04cidr\x18\x01 \x01(\tR\x04cidr\x12\x1f\n" +
 	"\vhost_prefix\x18\x02 \x01(\rR\n" +
@@ -728,10 +767,14 @@ const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\x06ranges\x18\n" +
 	" \x03(\v2#.sdn.v1.ClusterSettings.RangesEntryR\x06ranges\x12;\n" +
 	"\x1anode_release_after_seconds\x18\v \x01(\x03R\x17nodeReleaseAfterSeconds\x123\n" +
-	"\x16host_traffic_by_policy\x18\f \x01(\bR\x13hostTrafficByPolicy\x1aN\n" +
+	"\x16host_traffic_by_policy\x18\f \x01(\bR\x13hostTrafficByPolicy\x12\x1d\n" +
+	"\n" +
+	"dns_domain\x18\r \x01(\tR\tdnsDomain\x12\"\n" +
+	"\rnode_port_min\x18\x0e \x01(\rR\vnodePortMin\x12\"\n" +
+	"\rnode_port_max\x18\x0f \x01(\rR\vnodePortMax\x1aN\n" +
 	"\vRangesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
-	"\x05value\x18\x02 \x01(\v2\x13.sdn.v1.SourceRangeR\x05value:\x028\x01\"\xb0\x03\n" +
+	"\x05value\x18\x02 \x01(\v2\x13.sdn.v1.SourceRangeR\x05value:\x028\x01\"\xc9\x03\n" +
 	"\aNetwork\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x123\n" +
 	"\x06labels\x18\x02 \x03(\v2\x1b.sdn.v1.Network.LabelsEntryR\x06labels\x12\x14\n" +
@@ -740,7 +783,8 @@ const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\x06origin\x18\x05 \x01(\v2\x0e.sdn.v1.OriginR\x06origin\x12'\n" +
 	"\x0fcreate_revision\x18\x06 \x01(\x04R\x0ecreateRevision\x12!\n" +
 	"\fmod_revision\x18\a \x01(\x04R\vmodRevision\x123\n" +
-	"\x06ranges\x18\b \x03(\v2\x1b.sdn.v1.Network.RangesEntryR\x06ranges\x1a9\n" +
+	"\x06ranges\x18\b \x03(\v2\x1b.sdn.v1.Network.RangesEntryR\x06ranges\x12\x17\n" +
+	"\ano_snat\x18\t \x01(\bR\x06noSnat\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aN\n" +

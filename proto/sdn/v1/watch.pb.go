@@ -155,17 +155,19 @@ func (x *WatchRequest) GetFiltered() bool {
 type ObjectChange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// CREATE or UPDATE put the object; DELETE removes it.
-	Op            ChangeOp         `protobuf:"varint,1,opt,name=op,proto3,enum=sdn.v1.ChangeOp" json:"op,omitempty"`
-	Kind          string           `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	Name          string           `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	Cluster       *ClusterSettings `protobuf:"bytes,4,opt,name=cluster,proto3" json:"cluster,omitempty"`
-	Network       *Network         `protobuf:"bytes,5,opt,name=network,proto3" json:"network,omitempty"`
-	Node          *Node            `protobuf:"bytes,6,opt,name=node,proto3" json:"node,omitempty"`
-	Workload      *Workload        `protobuf:"bytes,7,opt,name=workload,proto3" json:"workload,omitempty"`
-	Policy        *Policy          `protobuf:"bytes,8,opt,name=policy,proto3" json:"policy,omitempty"`
-	AddressGroup  *AddressGroup    `protobuf:"bytes,9,opt,name=address_group,json=addressGroup,proto3" json:"address_group,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Op               ChangeOp          `protobuf:"varint,1,opt,name=op,proto3,enum=sdn.v1.ChangeOp" json:"op,omitempty"`
+	Kind             string            `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Name             string            `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Cluster          *ClusterSettings  `protobuf:"bytes,4,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	Network          *Network          `protobuf:"bytes,5,opt,name=network,proto3" json:"network,omitempty"`
+	Node             *Node             `protobuf:"bytes,6,opt,name=node,proto3" json:"node,omitempty"`
+	Workload         *Workload         `protobuf:"bytes,7,opt,name=workload,proto3" json:"workload,omitempty"`
+	Policy           *Policy           `protobuf:"bytes,8,opt,name=policy,proto3" json:"policy,omitempty"`
+	AddressGroup     *AddressGroup     `protobuf:"bytes,9,opt,name=address_group,json=addressGroup,proto3" json:"address_group,omitempty"`
+	Service          *Service          `protobuf:"bytes,10,opt,name=service,proto3" json:"service,omitempty"`
+	ServiceEndpoints *ServiceEndpoints `protobuf:"bytes,11,opt,name=service_endpoints,json=serviceEndpoints,proto3" json:"service_endpoints,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ObjectChange) Reset() {
@@ -257,6 +259,20 @@ func (x *ObjectChange) GetPolicy() *Policy {
 func (x *ObjectChange) GetAddressGroup() *AddressGroup {
 	if x != nil {
 		return x.AddressGroup
+	}
+	return nil
+}
+
+func (x *ObjectChange) GetService() *Service {
+	if x != nil {
+		return x.Service
+	}
+	return nil
+}
+
+func (x *ObjectChange) GetServiceEndpoints() *ServiceEndpoints {
+	if x != nil {
+		return x.ServiceEndpoints
 	}
 	return nil
 }
@@ -356,11 +372,11 @@ var File_sdn_v1_watch_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_watch_proto_rawDesc = "" +
 	"\n" +
-	"\x12sdn/v1/watch.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\x1a\x13sdn/v1/policy.proto\"e\n" +
+	"\x12sdn/v1/watch.proto\x12\x06sdn.v1\x1a\x11sdn/v1/meta.proto\x1a\x14sdn/v1/objects.proto\x1a\x13sdn/v1/policy.proto\x1a\x14sdn/v1/service.proto\"e\n" +
 	"\fWatchRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12%\n" +
 	"\x0eafter_revision\x18\x02 \x01(\x04R\rafterRevision\x12\x1a\n" +
-	"\bfiltered\x18\x03 \x01(\bR\bfiltered\"\xe9\x02\n" +
+	"\bfiltered\x18\x03 \x01(\bR\bfiltered\"\xdb\x03\n" +
 	"\fObjectChange\x12 \n" +
 	"\x02op\x18\x01 \x01(\x0e2\x10.sdn.v1.ChangeOpR\x02op\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
@@ -370,7 +386,10 @@ const file_sdn_v1_watch_proto_rawDesc = "" +
 	"\x04node\x18\x06 \x01(\v2\f.sdn.v1.NodeR\x04node\x12,\n" +
 	"\bworkload\x18\a \x01(\v2\x10.sdn.v1.WorkloadR\bworkload\x12&\n" +
 	"\x06policy\x18\b \x01(\v2\x0e.sdn.v1.PolicyR\x06policy\x129\n" +
-	"\raddress_group\x18\t \x01(\v2\x14.sdn.v1.AddressGroupR\faddressGroup\"\xe0\x01\n" +
+	"\raddress_group\x18\t \x01(\v2\x14.sdn.v1.AddressGroupR\faddressGroup\x12)\n" +
+	"\aservice\x18\n" +
+	" \x01(\v2\x0f.sdn.v1.ServiceR\aservice\x12E\n" +
+	"\x11service_endpoints\x18\v \x01(\v2\x18.sdn.v1.ServiceEndpointsR\x10serviceEndpoints\"\xe0\x01\n" +
 	"\n" +
 	"WatchEvent\x12*\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x16.sdn.v1.WatchEventTypeR\x04type\x12\x1a\n" +
@@ -401,17 +420,19 @@ func file_sdn_v1_watch_proto_rawDescGZIP() []byte {
 var file_sdn_v1_watch_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_sdn_v1_watch_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_sdn_v1_watch_proto_goTypes = []any{
-	(WatchEventType)(0),     // 0: sdn.v1.WatchEventType
-	(*WatchRequest)(nil),    // 1: sdn.v1.WatchRequest
-	(*ObjectChange)(nil),    // 2: sdn.v1.ObjectChange
-	(*WatchEvent)(nil),      // 3: sdn.v1.WatchEvent
-	(ChangeOp)(0),           // 4: sdn.v1.ChangeOp
-	(*ClusterSettings)(nil), // 5: sdn.v1.ClusterSettings
-	(*Network)(nil),         // 6: sdn.v1.Network
-	(*Node)(nil),            // 7: sdn.v1.Node
-	(*Workload)(nil),        // 8: sdn.v1.Workload
-	(*Policy)(nil),          // 9: sdn.v1.Policy
-	(*AddressGroup)(nil),    // 10: sdn.v1.AddressGroup
+	(WatchEventType)(0),      // 0: sdn.v1.WatchEventType
+	(*WatchRequest)(nil),     // 1: sdn.v1.WatchRequest
+	(*ObjectChange)(nil),     // 2: sdn.v1.ObjectChange
+	(*WatchEvent)(nil),       // 3: sdn.v1.WatchEvent
+	(ChangeOp)(0),            // 4: sdn.v1.ChangeOp
+	(*ClusterSettings)(nil),  // 5: sdn.v1.ClusterSettings
+	(*Network)(nil),          // 6: sdn.v1.Network
+	(*Node)(nil),             // 7: sdn.v1.Node
+	(*Workload)(nil),         // 8: sdn.v1.Workload
+	(*Policy)(nil),           // 9: sdn.v1.Policy
+	(*AddressGroup)(nil),     // 10: sdn.v1.AddressGroup
+	(*Service)(nil),          // 11: sdn.v1.Service
+	(*ServiceEndpoints)(nil), // 12: sdn.v1.ServiceEndpoints
 }
 var file_sdn_v1_watch_proto_depIdxs = []int32{
 	4,  // 0: sdn.v1.ObjectChange.op:type_name -> sdn.v1.ChangeOp
@@ -421,13 +442,15 @@ var file_sdn_v1_watch_proto_depIdxs = []int32{
 	8,  // 4: sdn.v1.ObjectChange.workload:type_name -> sdn.v1.Workload
 	9,  // 5: sdn.v1.ObjectChange.policy:type_name -> sdn.v1.Policy
 	10, // 6: sdn.v1.ObjectChange.address_group:type_name -> sdn.v1.AddressGroup
-	0,  // 7: sdn.v1.WatchEvent.type:type_name -> sdn.v1.WatchEventType
-	2,  // 8: sdn.v1.WatchEvent.changes:type_name -> sdn.v1.ObjectChange
-	9,  // [9:9] is the sub-list for method output_type
-	9,  // [9:9] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	11, // 7: sdn.v1.ObjectChange.service:type_name -> sdn.v1.Service
+	12, // 8: sdn.v1.ObjectChange.service_endpoints:type_name -> sdn.v1.ServiceEndpoints
+	0,  // 9: sdn.v1.WatchEvent.type:type_name -> sdn.v1.WatchEventType
+	2,  // 10: sdn.v1.WatchEvent.changes:type_name -> sdn.v1.ObjectChange
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_watch_proto_init() }
@@ -438,6 +461,7 @@ func file_sdn_v1_watch_proto_init() {
 	file_sdn_v1_meta_proto_init()
 	file_sdn_v1_objects_proto_init()
 	file_sdn_v1_policy_proto_init()
+	file_sdn_v1_service_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
