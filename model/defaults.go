@@ -18,7 +18,26 @@ const (
 	// DefaultNodeReleaseAfter is how long a host marked down keeps its
 	// subnet and workload addresses when node_release_after is not set.
 	DefaultNodeReleaseAfter = 24 * time.Hour
+	// DefaultDNSDomain is the domain services and workloads are named
+	// under (SERVICE.NETWORK.sdn.local) when dns_domain is not set.
+	DefaultDNSDomain = "sdn.local"
 )
+
+// DNSDomain is the cluster's DNS domain, the default when unset.
+func DNSDomain(c *sdnv1.ClusterSettings) string {
+	if d := c.GetDnsDomain(); d != "" {
+		return d
+	}
+	return DefaultDNSDomain
+}
+
+// NodePortRange is the cluster's node-port range, the default when unset.
+func NodePortRange(c *sdnv1.ClusterSettings) (min, max uint32) {
+	if c.GetNodePortMin() == 0 || c.GetNodePortMax() == 0 {
+		return DefaultNodePortMin, DefaultNodePortMax
+	}
+	return c.GetNodePortMin(), c.GetNodePortMax()
+}
 
 // DefaultIsolationMode is DefaultIsolation in the API's terms.
 const DefaultIsolationMode = sdnv1.IsolationMode_ISOLATION_MODE_MULTITENANT
