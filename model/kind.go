@@ -33,7 +33,7 @@ func WorkloadKey(network, name string) string { return network + "/" + name }
 
 // StoredKinds are the kinds of the objects the state holds, in the order a
 // whole state is rendered.
-var StoredKinds = []Kind{KindCluster, KindNetwork, KindNode, KindWorkload, KindPolicy, KindAddressGroup}
+var StoredKinds = []Kind{KindCluster, KindNetwork, KindNode, KindWorkload, KindPolicy, KindAddressGroup, KindService, KindServiceEndpoints}
 
 // Plural is how a list of the kind is named ("networks"); the cluster, of
 // which there is one, has no plural.

@@ -16,6 +16,9 @@ func ClearRanges(req *sdnv1.ApplyRequest) {
 	for _, w := range req.Workloads {
 		w.Ranges = nil
 	}
+	for _, v := range req.Services {
+		v.Ranges = nil
+	}
 }
 
 // AttachRanges points each violation at the source text req says its
@@ -27,7 +30,7 @@ func AttachRanges(vs []*sdnv1.Violation, req *sdnv1.ApplyRequest) {
 	if len(vs) == 0 {
 		return
 	}
-	byKey := map[Kind]map[string]map[string]*sdnv1.SourceRange{KindNetwork: {}, KindWorkload: {}}
+	byKey := map[Kind]map[string]map[string]*sdnv1.SourceRange{KindNetwork: {}, KindWorkload: {}, KindService: {}}
 	add := func(kind Kind, key string, rs map[string]*sdnv1.SourceRange) {
 		if _, dup := byKey[kind][key]; !dup { // the first declaration, as the servers check them
 			byKey[kind][key] = rs
@@ -38,6 +41,9 @@ func AttachRanges(vs []*sdnv1.Violation, req *sdnv1.ApplyRequest) {
 	}
 	for _, w := range req.GetWorkloads() {
 		add(KindWorkload, WorkloadKey(w.GetNetwork(), w.GetName()), w.GetRanges())
+	}
+	for _, v := range req.GetServices() {
+		add(KindService, ServiceKey(v), v.GetRanges())
 	}
 	for _, v := range vs {
 		if v.Range != nil {

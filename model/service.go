@@ -108,3 +108,23 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	v |= host
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
+
+// ServicePortText renders one service port as the CLI and change details
+// show it: "80/tcp->8080", "53/udp->dns", with " node:30080" when exposed.
+func ServicePortText(p *sdnv1.ServicePort) string {
+	proto := p.Protocol
+	if proto == "" {
+		proto = "tcp"
+	}
+	s := fmt.Sprintf("%d/%s", p.Port, proto)
+	switch {
+	case p.TargetPortName != "":
+		s += "->" + p.TargetPortName
+	case p.TargetPort != 0 && p.TargetPort != p.Port:
+		s += fmt.Sprintf("->%d", p.TargetPort)
+	}
+	if p.NodePort != 0 {
+		s += fmt.Sprintf(" node:%d", p.NodePort)
+	}
+	return s
+}

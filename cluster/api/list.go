@@ -60,7 +60,7 @@ func (s *Server) ListStream(req *sdnv1.ListRequest, stream grpc.ServerStreamingS
 func (s *Server) list(ctx context.Context, req *sdnv1.ListRequest) (*sdnv1.ListResponse, error) {
 	kind, ok := model.ParseKind(req.Kind)
 	if !ok {
-		return nil, status.Errorf(codes.InvalidArgument, "unknown kind %q; use cluster, networks, nodes, workloads, policies or addressgroups", req.Kind)
+		return nil, status.Errorf(codes.InvalidArgument, "unknown kind %q; use cluster, networks, nodes, workloads, policies, addressgroups or services", req.Kind)
 	}
 	if err := s.read(ctx, req.Stale); err != nil {
 		return nil, err
@@ -96,6 +96,9 @@ func (s *Server) list(ctx context.Context, req *sdnv1.ListRequest) (*sdnv1.ListR
 					out.AddressGroups = append(out.AddressGroups, g)
 				}
 			}
+		case model.KindService, model.KindServiceEndpoints:
+			out.Services = tx.Services(req.Network)
+			out.ServiceEndpoints = tx.AllServiceEndpoints(req.Network)
 		}
 		return nil
 	})
@@ -143,6 +146,14 @@ func pages(all *sdnv1.ListResponse, maxBytes, maxObjects int) []*sdnv1.ListRespo
 	for _, g := range all.AddressGroups {
 		pg := p.room(fieldSize(g))
 		pg.AddressGroups = append(pg.AddressGroups, g)
+	}
+	for _, v := range all.Services {
+		pg := p.room(fieldSize(v))
+		pg.Services = append(pg.Services, v)
+	}
+	for _, ep := range all.ServiceEndpoints {
+		pg := p.room(fieldSize(ep))
+		pg.ServiceEndpoints = append(pg.ServiceEndpoints, ep)
 	}
 	for _, pg := range p.out[:len(p.out)-1] {
 		pg.More = true

@@ -156,7 +156,8 @@ func (s *Server) snapshot(tx *state.Tx, node, reason string) []*sdnv1.WatchEvent
 // everything but other hosts' workloads, and the address groups whose
 // nodes include it (those its policies refer to).
 func hostState(tx *state.Tx, node string) *model.State {
-	st := &model.State{Cluster: tx.Cluster(), Networks: tx.Networks(), Nodes: tx.Nodes(), Policies: tx.Policies()}
+	st := &model.State{Cluster: tx.Cluster(), Networks: tx.Networks(), Nodes: tx.Nodes(), Policies: tx.Policies(),
+		Services: tx.Services(""), ServiceEndpoints: tx.AllServiceEndpoints("")}
 	for _, w := range tx.Workloads("") {
 		if w.Node == node {
 			st.Workloads = append(st.Workloads, w)

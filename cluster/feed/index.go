@@ -54,9 +54,13 @@ type index struct {
 	polsByHost map[string]map[string]struct{}
 	byNode     map[string]map[string][]byte // host → workload key → wire
 	groups     map[string]groupRec
-	down       map[string]bool // hosts marked down (for WaitRealized)
+	// Services and their endpoints go to every host: a client of a
+	// service can be on any host, and node ports are on every host.
+	services  map[string][]byte
+	endpoints map[string][]byte
+	down      map[string]bool // hosts marked down (for WaitRealized)
 	// shared counts changes to what every host receives (cluster,
-	// networks, nodes), so snapshot chunks of it are cached.
+	// networks, nodes, services), so snapshot chunks of it are cached.
 	shared uint64
 	// known is false while the index replays history without the state
 	// before it: a change whose previous form it has not seen then goes to
@@ -67,7 +71,8 @@ type index struct {
 func newIndex() *index {
 	return &index{networks: map[string][]byte{}, nets: map[string]*sdnv1.Network{}, nodes: map[string][]byte{},
 		wobjs: map[string]*sdnv1.Workload{}, pols: map[string]*polRec{}, polsByHost: map[string]map[string]struct{}{},
-		workloads: map[string]workloadRec{}, byNode: map[string]map[string][]byte{}, groups: map[string]groupRec{}, down: map[string]bool{}, known: true}
+		workloads: map[string]workloadRec{}, byNode: map[string]map[string][]byte{}, groups: map[string]groupRec{}, down: map[string]bool{}, known: true,
+		services: map[string][]byte{}, endpoints: map[string][]byte{}}
 }
 
 // load fills an empty index from a whole state.
@@ -117,6 +122,10 @@ func (x *index) apply(c *sdnv1.ObjectChange) []entry {
 		return append(x.applyWorkload(c, del), x.respanWorkload(old, now)...)
 	case model.KindAddressGroup:
 		return x.applyGroup(c, del)
+	case model.KindService:
+		return x.putMap(x.services, c, del)
+	case model.KindServiceEndpoints:
+		return x.putMap(x.endpoints, c, del)
 	}
 	return nil // kinds agents do not use (servers, certificates)
 }

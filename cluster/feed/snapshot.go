@@ -54,7 +54,7 @@ func (f *Feed) sharedChunks(maxN, maxBytes int) [][][]byte {
 	if x.cluster != nil {
 		wires = append(wires, x.cluster)
 	}
-	for _, m := range []map[string][]byte{x.networks, x.nodes} {
+	for _, m := range []map[string][]byte{x.networks, x.nodes, x.services, x.endpoints} {
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			wires = append(wires, m[k])
 		}

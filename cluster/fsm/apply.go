@@ -25,8 +25,10 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 	a.checkAdmins()
 	a.checkWorkloads()
 	a.checkPolicies()
+	a.checkServices()
 	a.planPrunes()
 	a.planPolicyPrunes()
+	a.planServicePrunes()
 	if a.e.strict {
 		a.checkRequestedIPs()
 	}
@@ -41,6 +43,7 @@ func applyConfig(e *exec, req *sdnv1.ApplyRequest) (*Result, *Error) {
 		return nil, rerr
 	}
 	a.allocateWorkloads()
+	a.allocateServices()
 	if len(e.vs.list) > 0 {
 		return nil, e.fail()
 	}
@@ -81,6 +84,11 @@ type configApply struct {
 	// and the policies to write.
 	storedP, wantedP map[string]*sdnv1.Policy
 	polPuts          []policyPut
+	// checkServices, planServicePrunes, allocateServices: stored and
+	// requested services by key, the pruned ones, and those to write.
+	storedS, wantedS map[string]*sdnv1.Service
+	pruneS           []*sdnv1.Service
+	svcPuts          []servicePut
 	// allocateNetworks, allocateWorkloads: the objects to write, and the
 	// VNIDs of the request's networks by name.
 	netPuts []netPut
@@ -489,6 +497,9 @@ func (a *configApply) writeObjects() *Error {
 		}
 	}
 	if rerr := a.writePolicies(); rerr != nil {
+		return rerr
+	}
+	if rerr := a.writeServices(); rerr != nil {
 		return rerr
 	}
 	for _, w := range a.pruneW {

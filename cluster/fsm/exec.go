@@ -239,6 +239,9 @@ func (e *exec) commit() (uint64, error) {
 	if err := e.deriveGroups(); err != nil {
 		return 0, err
 	}
+	if err := e.deriveEndpoints(); err != nil {
+		return 0, err
+	}
 	if err := e.at.p.saveCursors(e.tx, slices.Sorted(maps.Keys(e.at.touched))...); err != nil {
 		return 0, err
 	}

@@ -33,6 +33,7 @@ func CheckState(tx *state.Tx) error {
 	c.nodes()
 	c.workloads()
 	c.policies()
+	c.services()
 	if err := RebuildAllocators(tx); err != nil {
 		c.bad("allocations: %v", err)
 	}

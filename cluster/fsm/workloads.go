@@ -135,6 +135,9 @@ func deleteObject(e *exec, req *sdnv1.DeleteRequest) (*Result, *Error) {
 		if ps := networkPolicies(e, req.Name); len(ps) > 0 {
 			return nil, refuse(CodeConflict, model.KindNetwork, req.Name, "", fmt.Sprintf("still has %d policies (%s); delete them first (sdnctl delete policy NETWORK/NAME)", len(ps), summarize(ps, 3)))
 		}
+		if vs := networkServices(e, req.Name); len(vs) > 0 {
+			return nil, refuse(CodeConflict, model.KindNetwork, req.Name, "", fmt.Sprintf("still has %d services (%s); delete them first (sdnctl delete service NETWORK/NAME)", len(vs), summarize(vs, 3)))
+		}
 		if !n.Admin {
 			e.at.releaseVNID(n.Vnid)
 		}
@@ -160,8 +163,10 @@ func deleteObject(e *exec, req *sdnv1.DeleteRequest) (*Result, *Error) {
 		return removeNode(e, req.Name)
 	case model.KindPolicy:
 		return deletePolicyObject(e, req.Name)
+	case model.KindService:
+		return deleteServiceObject(e, req.Name)
 	}
-	return nil, refuse(CodeInvalid, model.Kind(req.Kind), req.Name, "", fmt.Sprintf("cannot delete kind %q; use network, workload, node or policy", req.Kind))
+	return nil, refuse(CodeInvalid, model.Kind(req.Kind), req.Name, "", fmt.Sprintf("cannot delete kind %q; use network, workload, node, policy or service", req.Kind))
 }
 
 func splitKey(k string) (string, string, bool) {

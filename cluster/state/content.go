@@ -70,6 +70,20 @@ func (t *Tx) CheckContent() []string {
 		revs(fmt.Sprintf("address group %q", g.Name), 0, g.ModRevision)
 		return true
 	})
+	t.forEach(bucketServices, "", func(k, p []byte) bool {
+		v := &sdnv1.Service{}
+		t.decode(bucketServices, k, p, v)
+		keyed(bad, bucketServices, k, model.ServiceKey(v))
+		revs(fmt.Sprintf("service %q", model.ServiceKey(v)), v.CreateRevision, v.ModRevision)
+		return true
+	})
+	t.forEach(bucketEndpoints, "", func(k, p []byte) bool {
+		ep := &sdnv1.ServiceEndpoints{}
+		t.decode(bucketEndpoints, k, p, ep)
+		keyed(bad, bucketEndpoints, k, ep.Service)
+		revs(fmt.Sprintf("endpoints of service %q", ep.Service), 0, ep.ModRevision)
+		return true
+	})
 	t.forEach(bucketMeta, keyRevokedPfx, func(k, p []byte) bool {
 		c := &sdnv1.RevokedCertificate{}
 		t.decode(bucketMeta, k, p, c)

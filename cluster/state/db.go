@@ -25,6 +25,10 @@ var (
 	// FSM derives from them, by name.
 	bucketPolicies = []byte("policies")
 	bucketGroups   = []byte("addressgroups")
+	// Schema 4: services by model.ServiceKey, and the endpoints the FSM
+	// derives for them, by the same key.
+	bucketServices  = []byte("services")
+	bucketEndpoints = []byte("serviceendpoints")
 
 	keySchema    = []byte("schema")
 	keyApplied   = []byte("applied_index")
@@ -38,7 +42,7 @@ var (
 	keyRevokedPfx = "revoked/"
 )
 
-var allBuckets = append(slices.Clip(schema2Buckets), bucketPolicies, bucketGroups)
+var allBuckets = append(slices.Clip(schema2Buckets), bucketPolicies, bucketGroups, bucketServices, bucketEndpoints)
 
 // schema2Buckets are the buckets of schema 2 (what addChecksums rewrites).
 var schema2Buckets = [][]byte{bucketMeta, bucketSettings, bucketNetworks, bucketNodes, bucketWorkloads, bucketChanges}

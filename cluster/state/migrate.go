@@ -11,11 +11,12 @@ import (
 //   - 1: the buckets, records stored as they are.
 //   - 2: every record with a checksum, every bucket with a seal (record.go).
 //   - 3: the policies and address groups buckets (label policy).
+//   - 4: the services and service endpoints buckets.
 //
 // Later schemas keep the schema record bare and the meta bucket's seal as
 // schema 2 writes them, so that a file claiming a newer schema whose meta
 // records fail their checks is known to be damaged rather than newer.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migration upgrades a store from version v to v+1 inside t.
 type migration func(t *Tx) error
@@ -32,12 +33,20 @@ var migrations = map[uint32]migration{
 	},
 	1: addChecksums,
 	2: addPolicyBuckets,
+	3: addServiceBuckets,
 }
 
 // addPolicyBuckets (schema 2 to 3) creates the empty policies and address
 // groups buckets, with their (zero) seals.
-func addPolicyBuckets(t *Tx) error {
-	for _, b := range [][]byte{bucketPolicies, bucketGroups} {
+func addPolicyBuckets(t *Tx) error { return addBuckets(t, bucketPolicies, bucketGroups) }
+
+// addServiceBuckets (schema 3 to 4) creates the empty services and service
+// endpoints buckets, with their (zero) seals.
+func addServiceBuckets(t *Tx) error { return addBuckets(t, bucketServices, bucketEndpoints) }
+
+// addBuckets creates empty buckets with their (zero) seals.
+func addBuckets(t *Tx, names ...[]byte) error {
+	for _, b := range names {
 		if _, err := t.tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}

@@ -289,7 +289,7 @@ func (t *Tx) Compact(rev uint64) (uint64, error) {
 // nothing but hosts that registered themselves (and the settings the
 // first of them set).
 func (t *Tx) Empty() bool {
-	for _, b := range [][]byte{bucketNetworks, bucketWorkloads, bucketPolicies} {
+	for _, b := range [][]byte{bucketNetworks, bucketWorkloads, bucketPolicies, bucketServices} {
 		if k, _ := t.bucket(b).Cursor().First(); k != nil {
 			return false
 		}
@@ -304,6 +304,7 @@ func (t *Tx) Counts() map[string]int {
 		"nodes":     t.bucket(bucketNodes).Stats().KeyN,
 		"workloads": t.bucket(bucketWorkloads).Stats().KeyN,
 		"policies":  t.bucket(bucketPolicies).Stats().KeyN,
+		"services":  t.bucket(bucketServices).Stats().KeyN,
 	}
 }
 
@@ -311,7 +312,7 @@ func (t *Tx) Counts() map[string]int {
 // tests and debugging that compare stores.
 func (t *Tx) Dump() []string {
 	var lines []string
-	for _, b := range [][]byte{bucketSettings, bucketNetworks, bucketNodes, bucketWorkloads, bucketPolicies, bucketGroups} {
+	for _, b := range [][]byte{bucketSettings, bucketNetworks, bucketNodes, bucketWorkloads, bucketPolicies, bucketGroups, bucketServices, bucketEndpoints} {
 		t.bucket(b).ForEach(func(k, v []byte) error {
 			lines = append(lines, fmt.Sprintf("%s/%s %x", b, k, v))
 			return nil

@@ -396,10 +396,10 @@ func (x *DeleteResponse) GetRevision() uint64 {
 
 type ListRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// "cluster", "networks", "nodes", "workloads", "policies" or
-	// "addressgroups" (singular accepted).
+	// "cluster", "networks", "nodes", "workloads", "policies",
+	// "addressgroups" or "services" (singular accepted).
 	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	// Only workloads of this network, when set.
+	// Only workloads (policies, services) of this network, when set.
 	Network string `protobuf:"bytes,2,opt,name=network,proto3" json:"network,omitempty"`
 	// Only workloads on this node, when set.
 	Node string `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
@@ -483,8 +483,11 @@ type ListResponse struct {
 	Policies []*Policy `protobuf:"bytes,7,rep,name=policies,proto3" json:"policies,omitempty"`
 	// Derived, for debugging (`sdnctl get addressgroups`).
 	AddressGroups []*AddressGroup `protobuf:"bytes,8,rep,name=address_groups,json=addressGroups,proto3" json:"address_groups,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Services (of req.network when set) with their derived endpoints.
+	Services         []*Service          `protobuf:"bytes,9,rep,name=services,proto3" json:"services,omitempty"`
+	ServiceEndpoints []*ServiceEndpoints `protobuf:"bytes,10,rep,name=service_endpoints,json=serviceEndpoints,proto3" json:"service_endpoints,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ListResponse) Reset() {
@@ -573,6 +576,20 @@ func (x *ListResponse) GetAddressGroups() []*AddressGroup {
 	return nil
 }
 
+func (x *ListResponse) GetServices() []*Service {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *ListResponse) GetServiceEndpoints() []*ServiceEndpoints {
+	if x != nil {
+		return x.ServiceEndpoints
+	}
+	return nil
+}
+
 var File_sdn_v1_config_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_config_proto_rawDesc = "" +
@@ -609,7 +626,7 @@ const file_sdn_v1_config_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
 	"\anetwork\x18\x02 \x01(\tR\anetwork\x12\x12\n" +
 	"\x04node\x18\x03 \x01(\tR\x04node\x12\x14\n" +
-	"\x05stale\x18\x04 \x01(\bR\x05stale\"\xdb\x02\n" +
+	"\x05stale\x18\x04 \x01(\bR\x05stale\"\xcf\x03\n" +
 	"\fListResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x121\n" +
 	"\acluster\x18\x02 \x01(\v2\x17.sdn.v1.ClusterSettingsR\acluster\x12+\n" +
@@ -618,7 +635,10 @@ const file_sdn_v1_config_proto_rawDesc = "" +
 	"\tworkloads\x18\x05 \x03(\v2\x10.sdn.v1.WorkloadR\tworkloads\x12\x12\n" +
 	"\x04more\x18\x06 \x01(\bR\x04more\x12*\n" +
 	"\bpolicies\x18\a \x03(\v2\x0e.sdn.v1.PolicyR\bpolicies\x12;\n" +
-	"\x0eaddress_groups\x18\b \x03(\v2\x14.sdn.v1.AddressGroupR\raddressGroups2\xec\x01\n" +
+	"\x0eaddress_groups\x18\b \x03(\v2\x14.sdn.v1.AddressGroupR\raddressGroups\x12+\n" +
+	"\bservices\x18\t \x03(\v2\x0f.sdn.v1.ServiceR\bservices\x12E\n" +
+	"\x11service_endpoints\x18\n" +
+	" \x03(\v2\x18.sdn.v1.ServiceEndpointsR\x10serviceEndpoints2\xec\x01\n" +
 	"\rConfigService\x124\n" +
 	"\x05Apply\x12\x14.sdn.v1.ApplyRequest\x1a\x15.sdn.v1.ApplyResponse\x127\n" +
 	"\x06Delete\x12\x15.sdn.v1.DeleteRequest\x1a\x16.sdn.v1.DeleteResponse\x121\n" +
@@ -640,23 +660,24 @@ func file_sdn_v1_config_proto_rawDescGZIP() []byte {
 
 var file_sdn_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_sdn_v1_config_proto_goTypes = []any{
-	(*ApplyRequest)(nil),    // 0: sdn.v1.ApplyRequest
-	(*ApplyResponse)(nil),   // 1: sdn.v1.ApplyResponse
-	(*Violation)(nil),       // 2: sdn.v1.Violation
-	(*ApplyError)(nil),      // 3: sdn.v1.ApplyError
-	(*DeleteRequest)(nil),   // 4: sdn.v1.DeleteRequest
-	(*DeleteResponse)(nil),  // 5: sdn.v1.DeleteResponse
-	(*ListRequest)(nil),     // 6: sdn.v1.ListRequest
-	(*ListResponse)(nil),    // 7: sdn.v1.ListResponse
-	(*ClusterSettings)(nil), // 8: sdn.v1.ClusterSettings
-	(*Network)(nil),         // 9: sdn.v1.Network
-	(*Workload)(nil),        // 10: sdn.v1.Workload
-	(*Policy)(nil),          // 11: sdn.v1.Policy
-	(*Service)(nil),         // 12: sdn.v1.Service
-	(*Change)(nil),          // 13: sdn.v1.Change
-	(*SourceRange)(nil),     // 14: sdn.v1.SourceRange
-	(*Node)(nil),            // 15: sdn.v1.Node
-	(*AddressGroup)(nil),    // 16: sdn.v1.AddressGroup
+	(*ApplyRequest)(nil),     // 0: sdn.v1.ApplyRequest
+	(*ApplyResponse)(nil),    // 1: sdn.v1.ApplyResponse
+	(*Violation)(nil),        // 2: sdn.v1.Violation
+	(*ApplyError)(nil),       // 3: sdn.v1.ApplyError
+	(*DeleteRequest)(nil),    // 4: sdn.v1.DeleteRequest
+	(*DeleteResponse)(nil),   // 5: sdn.v1.DeleteResponse
+	(*ListRequest)(nil),      // 6: sdn.v1.ListRequest
+	(*ListResponse)(nil),     // 7: sdn.v1.ListResponse
+	(*ClusterSettings)(nil),  // 8: sdn.v1.ClusterSettings
+	(*Network)(nil),          // 9: sdn.v1.Network
+	(*Workload)(nil),         // 10: sdn.v1.Workload
+	(*Policy)(nil),           // 11: sdn.v1.Policy
+	(*Service)(nil),          // 12: sdn.v1.Service
+	(*Change)(nil),           // 13: sdn.v1.Change
+	(*SourceRange)(nil),      // 14: sdn.v1.SourceRange
+	(*Node)(nil),             // 15: sdn.v1.Node
+	(*AddressGroup)(nil),     // 16: sdn.v1.AddressGroup
+	(*ServiceEndpoints)(nil), // 17: sdn.v1.ServiceEndpoints
 }
 var file_sdn_v1_config_proto_depIdxs = []int32{
 	8,  // 0: sdn.v1.ApplyRequest.cluster:type_name -> sdn.v1.ClusterSettings
@@ -673,19 +694,21 @@ var file_sdn_v1_config_proto_depIdxs = []int32{
 	10, // 11: sdn.v1.ListResponse.workloads:type_name -> sdn.v1.Workload
 	11, // 12: sdn.v1.ListResponse.policies:type_name -> sdn.v1.Policy
 	16, // 13: sdn.v1.ListResponse.address_groups:type_name -> sdn.v1.AddressGroup
-	0,  // 14: sdn.v1.ConfigService.Apply:input_type -> sdn.v1.ApplyRequest
-	4,  // 15: sdn.v1.ConfigService.Delete:input_type -> sdn.v1.DeleteRequest
-	6,  // 16: sdn.v1.ConfigService.List:input_type -> sdn.v1.ListRequest
-	6,  // 17: sdn.v1.ConfigService.ListStream:input_type -> sdn.v1.ListRequest
-	1,  // 18: sdn.v1.ConfigService.Apply:output_type -> sdn.v1.ApplyResponse
-	5,  // 19: sdn.v1.ConfigService.Delete:output_type -> sdn.v1.DeleteResponse
-	7,  // 20: sdn.v1.ConfigService.List:output_type -> sdn.v1.ListResponse
-	7,  // 21: sdn.v1.ConfigService.ListStream:output_type -> sdn.v1.ListResponse
-	18, // [18:22] is the sub-list for method output_type
-	14, // [14:18] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	12, // 14: sdn.v1.ListResponse.services:type_name -> sdn.v1.Service
+	17, // 15: sdn.v1.ListResponse.service_endpoints:type_name -> sdn.v1.ServiceEndpoints
+	0,  // 16: sdn.v1.ConfigService.Apply:input_type -> sdn.v1.ApplyRequest
+	4,  // 17: sdn.v1.ConfigService.Delete:input_type -> sdn.v1.DeleteRequest
+	6,  // 18: sdn.v1.ConfigService.List:input_type -> sdn.v1.ListRequest
+	6,  // 19: sdn.v1.ConfigService.ListStream:input_type -> sdn.v1.ListRequest
+	1,  // 20: sdn.v1.ConfigService.Apply:output_type -> sdn.v1.ApplyResponse
+	5,  // 21: sdn.v1.ConfigService.Delete:output_type -> sdn.v1.DeleteResponse
+	7,  // 22: sdn.v1.ConfigService.List:output_type -> sdn.v1.ListResponse
+	7,  // 23: sdn.v1.ConfigService.ListStream:output_type -> sdn.v1.ListResponse
+	20, // [20:24] is the sub-list for method output_type
+	16, // [16:20] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_config_proto_init() }

@@ -1,0 +1,199 @@
+package fsm
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sdn-dev/sdn/model"
+	"github.com/sdn-dev/sdn/policy"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+)
+
+// A service's endpoints are derived in the FSM, as address groups are, so
+// every replica holds the same ones at the same revision. Unlike groups
+// they are derived incrementally: a new or changed service is matched
+// against the workloads of its network; a changed workload against the
+// services of its network only, each service's stored endpoints updated
+// by that one workload. Only endpoint sets that changed are written and
+// sent to the hosts.
+
+// deriveEndpoints updates the endpoints the command's writes change.
+func (e *exec) deriveEndpoints() error {
+	if !e.write {
+		return nil
+	}
+	full := map[string]bool{}    // services recomputed from their network's workloads
+	gone := map[string]bool{}    // services deleted
+	changed := map[string]bool{} // workload keys put or deleted
+	for _, c := range e.events {
+		switch model.Kind(c.Kind) {
+		case model.KindService:
+			key := model.ServiceKey(c.Service)
+			if c.Op == sdnv1.ChangeOp_CHANGE_OP_DELETE {
+				gone[key], full[key] = true, false
+			} else {
+				full[key], gone[key] = true, false
+			}
+		case model.KindWorkload:
+			changed[c.Name] = true
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(gone)) {
+		if gone[key] {
+			if err := e.dropEndpoints(key); err != nil {
+				return err
+			}
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(full)) {
+		if full[key] {
+			if err := e.recomputeEndpoints(key); err != nil {
+				return err
+			}
+		}
+	}
+	if len(changed) == 0 || !e.tx.HasServices() {
+		return nil
+	}
+	return e.updateEndpoints(slices.Sorted(maps.Keys(changed)), full)
+}
+
+// recomputeEndpoints derives one service's endpoints from every workload
+// of its network.
+func (e *exec) recomputeEndpoints(key string) error {
+	v, ok := e.tx.Service(key)
+	if !ok {
+		return nil
+	}
+	eps := &sdnv1.ServiceEndpoints{Service: key}
+	for _, w := range e.tx.Workloads(v.Network) {
+		if ep := EndpointOf(v, w); ep != nil {
+			eps.Endpoints = append(eps.Endpoints, ep)
+		}
+	}
+	return e.putEndpoints(eps)
+}
+
+// updateEndpoints updates the endpoints of the services of the changed
+// workloads' networks (but those recomputed already) by those workloads.
+func (e *exec) updateEndpoints(workloads []string, skip map[string]bool) error {
+	byNet := map[string][]string{}
+	for _, key := range workloads {
+		network, _, _ := splitKey(key)
+		byNet[network] = append(byNet[network], key)
+	}
+	for _, network := range slices.Sorted(maps.Keys(byNet)) {
+		for _, v := range e.tx.Services(network) {
+			key := model.ServiceKey(v)
+			if skip[key] {
+				continue
+			}
+			old, _ := e.tx.ServiceEndpoints(key)
+			eps := &sdnv1.ServiceEndpoints{Service: key}
+			if old != nil {
+				eps = proto.Clone(old).(*sdnv1.ServiceEndpoints)
+			}
+			for _, wk := range byNet[network] {
+				eps.Endpoints = slices.DeleteFunc(eps.Endpoints, func(ep *sdnv1.ServiceEndpoint) bool { return ep.Workload == wk })
+				_, name, _ := splitKey(wk)
+				if w, ok := e.tx.Workload(network, name); ok {
+					if ep := EndpointOf(v, w); ep != nil {
+						eps.Endpoints = append(eps.Endpoints, ep)
+					}
+				}
+			}
+			slices.SortFunc(eps.Endpoints, func(a, b *sdnv1.ServiceEndpoint) int { return cmp.Compare(a.Workload, b.Workload) })
+			if err := e.putEndpoints(eps); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// putEndpoints writes a service's endpoints when they differ from the
+// stored ones (or none are stored), for watchers too.
+func (e *exec) putEndpoints(eps *sdnv1.ServiceEndpoints) error {
+	old, exists := e.tx.ServiceEndpoints(eps.Service)
+	op := sdnv1.ChangeOp_CHANGE_OP_CREATE
+	if exists {
+		if sameEndpoints(old, eps) {
+			return nil
+		}
+		op = sdnv1.ChangeOp_CHANGE_OP_UPDATE
+	}
+	eps.ModRevision = e.rev
+	e.recordEvent(op, model.KindServiceEndpoints, eps.Service, &sdnv1.ObjectChange{ServiceEndpoints: eps})
+	return e.tx.PutServiceEndpoints(eps)
+}
+
+// dropEndpoints removes a deleted service's endpoints.
+func (e *exec) dropEndpoints(key string) error {
+	old, ok := e.tx.ServiceEndpoints(key)
+	if !ok {
+		return nil
+	}
+	e.recordEvent(sdnv1.ChangeOp_CHANGE_OP_DELETE, model.KindServiceEndpoints, key, &sdnv1.ObjectChange{ServiceEndpoints: old})
+	return e.tx.DeleteServiceEndpoints(key)
+}
+
+// sameEndpoints compares two endpoint sets but for their revision.
+func sameEndpoints(a, b *sdnv1.ServiceEndpoints) bool {
+	return a.Service == b.Service && slices.EqualFunc(a.Endpoints, b.Endpoints, func(x, y *sdnv1.ServiceEndpoint) bool { return proto.Equal(x, y) })
+}
+
+// EndpointOf is the endpoint a workload is of a service, nil when it is
+// none: another network, not selected, or not placed (no address or host
+// yet, or waiting). Ports are resolved per service port: the target port
+// number, the workload's named port of that name and protocol, or 0 when
+// the workload has no such named port (it serves the service's other
+// ports only).
+func EndpointOf(v *sdnv1.Service, w *sdnv1.Workload) *sdnv1.ServiceEndpoint {
+	if w.Network != v.Network || w.Ip == "" || w.Node == "" || w.Pending != "" || !policy.Matches(v.Selector, w.Labels) {
+		return nil
+	}
+	ep := &sdnv1.ServiceEndpoint{Workload: model.WorkloadKey(w.Network, w.Name), Ip: w.Ip, Node: w.Node, Ports: make([]uint32, len(v.Ports))}
+	for i, p := range v.Ports {
+		ep.Ports[i] = targetPort(p, w)
+	}
+	return ep
+}
+
+// targetPort resolves a service port's target port for one workload.
+func targetPort(p *sdnv1.ServicePort, w *sdnv1.Workload) uint32 {
+	if p.TargetPortName == "" {
+		return cmp.Or(p.TargetPort, p.Port)
+	}
+	proto := cmp.Or(p.Protocol, "tcp")
+	for _, np := range w.NamedPorts {
+		if np.Name == p.TargetPortName && cmp.Or(np.Protocol, "tcp") == proto {
+			return np.Port
+		}
+	}
+	return 0
+}
+
+// DeriveEndpoints computes every service's endpoints from scratch, sorted
+// by service key (CheckState compares the stored ones with it).
+func DeriveEndpoints(services []*sdnv1.Service, workloads []*sdnv1.Workload) []*sdnv1.ServiceEndpoints {
+	byNet := map[string][]*sdnv1.Workload{}
+	for _, w := range workloads {
+		byNet[w.Network] = append(byNet[w.Network], w)
+	}
+	out := make([]*sdnv1.ServiceEndpoints, 0, len(services))
+	for _, v := range services {
+		eps := &sdnv1.ServiceEndpoints{Service: model.ServiceKey(v)}
+		for _, w := range byNet[v.Network] {
+			if ep := EndpointOf(v, w); ep != nil {
+				eps.Endpoints = append(eps.Endpoints, ep)
+			}
+		}
+		slices.SortFunc(eps.Endpoints, func(a, b *sdnv1.ServiceEndpoint) int { return cmp.Compare(a.Workload, b.Workload) })
+		out = append(out, eps)
+	}
+	slices.SortFunc(out, func(a, b *sdnv1.ServiceEndpoints) int { return cmp.Compare(a.Service, b.Service) })
+	return out
+}
