@@ -279,7 +279,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{[]string{"get", "pods"}, `sdnctl: unknown kind "pods"; valid kinds: cluster, nodes, networks, workloads`},
 		{[]string{"get"}, "sdnctl: get needs one kind"},
-		{[]string{"get", "networks", "--network", "x"}, "sdnctl: --network filters workloads and policies, --node workloads and address groups"},
+		{[]string{"get", "networks", "--network", "x"}, "sdnctl: --network filters workloads, policies and services, --node workloads and address groups"},
 		{[]string{"get", "nodes", "-o", "yaml"}, `sdnctl: unknown output format "yaml"`},
 		{[]string{"delete", "workload", "db1"}, "sdnctl: a workload is named network/name"},
 		{[]string{"delete", "cluster", "x"}, `sdnctl: unknown kind "cluster"`},

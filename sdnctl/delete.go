@@ -12,10 +12,11 @@ import (
 
 func (a *app) deleteCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete network|workload|node|policy NAME",
+		Use:   "delete network|workload|node|policy|service NAME",
 		Short: "Delete one object",
-		Long: "Delete removes one network, workload, node or policy. A workload is named\n" +
-			"network/name; a network's policy network/name, a cluster-wide one name.\n" +
+		Long: "Delete removes one network, workload, node, policy or service. A workload\n" +
+			"or service is named network/name; a network's policy network/name, a\n" +
+			"cluster-wide one name.\n" +
 			"A node that is up (heartbeating) is refused; see `sdnctl node remove --force`.\n" +
 			"sdnd refuses to delete a network that still has workloads or policies.",
 		Args: func(_ *cobra.Command, args []string) error {
@@ -48,17 +49,17 @@ func (a *app) deleteCommand() *cobra.Command {
 
 // parseDeleteTarget checks the kind and name of a delete.
 func parseDeleteTarget(kindArg, name string) (kind model.Kind, _ string, _ error) {
-	kind, err := parseKind(kindArg, model.KindNetwork, model.KindWorkload, model.KindNode, model.KindPolicy)
+	kind, err := parseKind(kindArg, model.KindNetwork, model.KindWorkload, model.KindNode, model.KindPolicy, model.KindService)
 	if err != nil {
 		return "", "", err
 	}
 	if name == "" {
 		return "", "", usagef("empty %s name", kind)
 	}
-	if kind == model.KindWorkload {
+	if kind == model.KindWorkload || kind == model.KindService {
 		network, wl, ok := strings.Cut(name, "/")
 		if !ok || network == "" || wl == "" || strings.Contains(wl, "/") {
-			return "", "", usagef("a workload is named network/name, e.g. proj1/db1; got %q", name)
+			return "", "", usagef("a %s is named network/name, e.g. proj1/db1; got %q", kind, name)
 		}
 	}
 	if kind == model.KindPolicy && strings.Count(name, "/") > 1 {

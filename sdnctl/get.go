@@ -32,19 +32,20 @@ func (a *app) getCommand() *cobra.Command {
 		output, network, node string
 		stale                 bool
 	)
-	kinds := []model.Kind{model.KindCluster, model.KindNode, model.KindNetwork, model.KindWorkload, model.KindPolicy, model.KindAddressGroup}
+	kinds := []model.Kind{model.KindCluster, model.KindNode, model.KindNetwork, model.KindWorkload, model.KindPolicy, model.KindAddressGroup, model.KindService}
 	cmd := &cobra.Command{
-		Use:   "get cluster|nodes|networks|workloads|policies|addressgroups [-o table|wide|json] [--network N] [--node N] [--stale]",
+		Use:   "get cluster|nodes|networks|workloads|policies|addressgroups|services [-o table|wide|json] [--network N] [--node N] [--stale]",
 		Short: "List objects of one kind",
-		Long: "Get lists the cluster settings, nodes, networks, workloads, policies or\n" +
-			"address groups (singular forms accepted) as a table or, with -o json, as JSON\n" +
-			"(an array for lists, an object for the cluster). -o wide adds columns:\n" +
-			"workloads' named ports, policies' per-rule counters. Policies show what\n" +
+		Long: "Get lists the cluster settings, nodes, networks, workloads, policies,\n" +
+			"address groups or services (singular forms accepted) as a table or, with -o\n" +
+			"json, as JSON (an array for lists, an object for the cluster and for services:\n" +
+			"{services, serviceEndpoints}). -o wide adds columns: workloads' named ports,\n" +
+			"policies' per-rule counters, every endpoint of a service. Policies show what\n" +
 			"they select and on how many of those workloads' hosts they are realized;\n" +
 			"--network filters them (\"-\" for the cluster-wide ones).",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
-				return usagef("get needs one kind: cluster, nodes, networks, workloads, policies or addressgroups")
+				return usagef("get needs one kind: cluster, nodes, networks, workloads, policies, addressgroups or services")
 			}
 			return nil
 		},
@@ -82,7 +83,7 @@ func (a *app) getCommand() *cobra.Command {
 		}),
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", formatTable, "output format: table, wide (workloads, policies) or json")
-	cmd.Flags().StringVar(&network, "network", "", "only workloads (or policies) of this network")
+	cmd.Flags().StringVar(&network, "network", "", "only workloads (policies, services) of this network")
 	cmd.Flags().StringVar(&node, "node", "", "only workloads on this node (address groups: those it receives)")
 	cmd.Flags().BoolVar(&stale, "stale", false, "allow a possibly stale read from the server asked (no leader round trip)")
 	return cmd
@@ -91,10 +92,10 @@ func (a *app) getCommand() *cobra.Command {
 // checkGetFormat accepts -o wide for the kinds that have it.
 func checkGetFormat(kind model.Kind, output string) error {
 	if output == formatWide {
-		if kind == model.KindWorkload || kind == model.KindPolicy {
+		if kind == model.KindWorkload || kind == model.KindPolicy || kind == model.KindService {
 			return nil
 		}
-		return usagef("-o wide is for workloads and policies; use -o table or -o json")
+		return usagef("-o wide is for workloads, policies and services; use -o table or -o json")
 	}
 	return checkFormat(output)
 }
@@ -103,10 +104,10 @@ func checkGetFormat(kind model.Kind, output string) error {
 func checkGetFilters(kind model.Kind, network, node string) error {
 	switch {
 	case kind == model.KindWorkload:
-	case kind == model.KindPolicy && node == "":
+	case (kind == model.KindPolicy || kind == model.KindService) && node == "":
 	case kind == model.KindAddressGroup && network == "":
 	case network != "" || node != "":
-		return usagef("--network filters workloads and policies, --node workloads and address groups")
+		return usagef("--network filters workloads, policies and services, --node workloads and address groups")
 	}
 	return nil
 }
@@ -130,6 +131,8 @@ func (a *app) writeList(kind model.Kind, format string, resp *sdnv1.ListResponse
 			b, err = marshalJSONList(sortedWorkloads(resp.GetWorkloads()))
 		case model.KindAddressGroup:
 			b, err = marshalJSONList(resp.GetAddressGroups())
+		case model.KindService:
+			b, err = marshalJSON(&sdnv1.ListResponse{Services: resp.GetServices(), ServiceEndpoints: resp.GetServiceEndpoints()})
 		default:
 			return fmt.Errorf("no JSON output for kind %q", kind)
 		}
@@ -150,6 +153,8 @@ func (a *app) writeList(kind model.Kind, format string, resp *sdnv1.ListResponse
 		return writeWorkloadsTable(a.stdout, resp.GetWorkloads(), format == formatWide)
 	case model.KindAddressGroup:
 		return writeGroupsTable(a.stdout, resp.GetAddressGroups())
+	case model.KindService:
+		return writeServicesTable(a.stdout, resp, format == formatWide)
 	}
 	return fmt.Errorf("no table output for kind %q", kind)
 }

@@ -50,11 +50,14 @@ func listAll(ctx context.Context, c *client, req *sdnv1.ListRequest) (*sdnv1.Lis
 		out.Workloads = append(out.Workloads, page.Workloads...)
 		out.Policies = append(out.Policies, page.Policies...)
 		out.AddressGroups = append(out.AddressGroups, page.AddressGroups...)
+		out.Services = append(out.Services, page.Services...)
+		out.ServiceEndpoints = append(out.ServiceEndpoints, page.ServiceEndpoints...)
 		out.More = page.More
 	}
 }
 
 // objects counts the objects of a list.
 func objects(l *sdnv1.ListResponse) int {
-	return len(l.GetNetworks()) + len(l.GetNodes()) + len(l.GetWorkloads()) + len(l.GetPolicies()) + len(l.GetAddressGroups())
+	return len(l.GetNetworks()) + len(l.GetNodes()) + len(l.GetWorkloads()) + len(l.GetPolicies()) + len(l.GetAddressGroups()) +
+		len(l.GetServices()) + len(l.GetServiceEndpoints())
 }
