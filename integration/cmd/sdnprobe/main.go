@@ -34,7 +34,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: sdnprobe udp-send|udp-count|arp|arp-count|udp-seq-send|udp-seq-recv|http-serve|serve|probe|loop [flags]")
+		fail("usage: sdnprobe udp-send|udp-count|arp|arp-count|udp-seq-send|udp-seq-recv|http-serve|serve|probe|loop|whoami|connect [flags]")
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	iface := fs.String("iface", "eth0", "interface to send on")
@@ -53,7 +53,9 @@ func main() {
 	tcpPorts := fs.String("tcp", "", "TCP ports to accept on, e.g. 80,81 (serve)")
 	udpPorts := fs.String("udp", "", "UDP ports to echo on, e.g. 53 (serve)")
 	targets := fs.String("targets", "", "IP:tcp:PORT and IP:udp:PORT, comma-separated (probe)")
-	timeout := fs.Duration("timeout", 400*time.Millisecond, "how long a target has to answer (probe)")
+	timeout := fs.Duration("timeout", 400*time.Millisecond, "how long a target has to answer (probe, connect)")
+	protocol := fs.String("proto", "tcp", "tcp or udp (connect)")
+	dnsServer := fs.String("dns", "", "DNS server address:port names are resolved with (connect)")
 	fs.Parse(os.Args[2:])
 	wait := time.Duration(*seconds * float64(time.Second))
 	switch os.Args[1] {
@@ -82,6 +84,10 @@ func main() {
 		probe(*targets, *timeout)
 	case "loop":
 		loop(*targets, *timeout, *interval)
+	case "whoami":
+		whoamiServe(*port, *token)
+	case "connect":
+		connectLoop(*target, *protocol, *dnsServer, *count, *timeout, *interval)
 	default:
 		fail("unknown command " + os.Args[1])
 	}
