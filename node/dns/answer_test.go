@@ -140,9 +140,8 @@ func TestServersUnreachable(t *testing.T) {
 // TestWorkloadCache: answers, found or not, are cached for TTL, then asked
 // again.
 func TestWorkloadCache(t *testing.T) {
-	s, _, n := startDNS(t)
-	now := time.Unix(1000, 0)
-	s.now = func() time.Time { return now }
+	clock := newTestClock(time.Unix(1000, 0))
+	s, _, n := startDNSWith(t, func(s *Server) { s.now = clock.now })
 	for range 3 {
 		ask(t, "udp", s.Addr(), "client.proj1.sdn.local", mdns.TypeA)
 		ask(t, "tcp", s.Addr(), "nobody.proj1.sdn.local", mdns.TypeA)
@@ -151,11 +150,11 @@ func TestWorkloadCache(t *testing.T) {
 		t.Fatalf("%d calls to the servers for 6 queries of 2 names within TTL; want 2", c)
 	}
 	n.set(func() { n.workloads["proj1/client"] = "10.128.2.70"; n.workloads["proj1/nobody"] = "10.128.2.71" })
-	now = now.Add(TTL - time.Millisecond)
+	clock.add(TTL - time.Millisecond)
 	if r := ask(t, "udp", s.Addr(), "client.proj1.sdn.local", mdns.TypeA); !slices.Equal(addresses(r.Answer), []string{"10.128.2.7"}) {
 		t.Fatalf("within TTL: %v; want the cached address", r.Answer)
 	}
-	now = now.Add(time.Millisecond)
+	clock.add(time.Millisecond)
 	for name, want := range map[string]string{"client.proj1.sdn.local": "10.128.2.70", "nobody.proj1.sdn.local": "10.128.2.71"} {
 		if r := ask(t, "udp", s.Addr(), name, mdns.TypeA); !slices.Equal(addresses(r.Answer), []string{want}) {
 			t.Errorf("%s after TTL: %s %v; want %s", name, mdns.RcodeToString[r.Rcode], r.Answer, want)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,12 +93,21 @@ var errUnavailable = status.Error(codes.Unavailable, "connection refused")
 // (upstreams: the given resolvers, none if nil).
 func startDNS(t *testing.T, upstreams ...string) (*Server, *fakeDesired, *fakeNames) {
 	t.Helper()
+	return startDNSWith(t, nil, upstreams...)
+}
+
+// startDNSWith is startDNS with a change to the server before it starts.
+func startDNSWith(t *testing.T, before func(s *Server), upstreams ...string) (*Server, *fakeDesired, *fakeNames) {
+	t.Helper()
 	d := newFakeDesired()
 	n := &fakeNames{workloads: map[string]string{"proj1/client": "10.128.2.7", "proj1/web": "10.128.2.8", "proj2/api": "10.128.4.9"}}
 	if upstreams == nil {
 		upstreams = []string{}
 	}
 	s := New(Config{Desired: d, Names: n, Upstreams: upstreams, LookupTimeout: 500 * time.Millisecond, ForwardTimeout: 500 * time.Millisecond, Logger: discard})
+	if before != nil {
+		before(s)
+	}
 	if err := s.Start("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +138,13 @@ func addresses(rrs []mdns.RR) []string {
 	}
 	return out
 }
+
+// testClock is a clock the test moves.
+type testClock struct{ ns atomic.Int64 }
+
+func (c *testClock) now() time.Time       { return time.Unix(0, c.ns.Load()) }
+func (c *testClock) add(d time.Duration)  { c.ns.Add(int64(d)) }
+func newTestClock(t time.Time) *testClock { c := &testClock{}; c.ns.Store(t.UnixNano()); return c }
 
 // upstream is a fake resolver on 127.0.0.1, UDP and TCP on one port.
 type upstream struct {
