@@ -147,6 +147,20 @@ func (s *Server) Run(ctx context.Context, addr func() string) {
 	}
 }
 
+// GatewayAddr is, for Run, where a host's DNS server listens: its gateway
+// address (the first of its block) from the desired state, port 53; ""
+// until the host has one.
+func GatewayAddr(d Desired, node string) func() string {
+	return func() string {
+		var gw string
+		d.View(func(m *model.Desired) { gw = m.Nodes[node].GetGatewayIp() })
+		if gw == "" {
+			return ""
+		}
+		return net.JoinHostPort(gw, "53")
+	}
+}
+
 // Addr is the address the server listens on, "" when it does not.
 func (s *Server) Addr() string {
 	if p := s.bound.Load(); p != nil {

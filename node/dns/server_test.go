@@ -17,6 +17,8 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/sdn-dev/sdn/datapath/link"
+	"github.com/sdn-dev/sdn/model"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // TestStartMoves: Start with the same address keeps the sockets; with
@@ -135,5 +137,18 @@ func waitFor(t *testing.T, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("condition not met within 5 s")
 		}
+	}
+}
+
+// TestGatewayAddr: the host's gateway from the desired state, once known.
+func TestGatewayAddr(t *testing.T) {
+	d := newFakeDesired()
+	addr := GatewayAddr(d, "host1")
+	if a := addr(); a != "" {
+		t.Fatalf("before the host registers: %q", a)
+	}
+	d.change(func(m *model.Desired) { m.Nodes["host1"] = &sdnv1.Node{Name: "host1", GatewayIp: "10.128.0.1"} })
+	if a := addr(); a != "10.128.0.1:53" {
+		t.Fatalf("registered: %q", a)
 	}
 }
