@@ -14,7 +14,8 @@ import (
 // renderResult turns the agent's answer into a CNI result in the
 // configuration's cniVersion: two interfaces (the host end of the veth and
 // the workload's interface in its sandbox), the workload's address on the
-// sandbox interface with the gateway, and a default route via the gateway.
+// sandbox interface with the gateway, a default route via the gateway, and
+// the DNS the agent gives (the host's DNS server, on the gateway).
 func renderResult(r *sdnv1.CNIResult, cniVersion string) (types.Result, error) {
 	ip, ipnet, err := net.ParseCIDR(r.Address)
 	if err != nil {
@@ -42,6 +43,8 @@ func renderResult(r *sdnv1.CNIResult, cniVersion string) (types.Result, error) {
 		res.Routes = []*types.Route{{Dst: def, GW: gw}}
 	}
 	res.IPs = []*types100.IPConfig{ipc}
+	// The host's DNS server and the search domains (node/dns).
+	res.DNS = types.DNS{Nameservers: r.GetDns().GetNameservers(), Search: r.GetDns().GetSearch()}
 	if cniVersion == "" {
 		return res, nil
 	}

@@ -45,6 +45,7 @@ type Server struct {
 	sdnv1.UnimplementedClusterServiceServer
 	sdnv1.UnimplementedSnapshotServiceServer
 	sdnv1.UnimplementedPolicyServiceServer
+	sdnv1.UnimplementedNameServiceServer
 
 	cluster    *cluster.Server
 	realized   *cluster.Realization
@@ -149,6 +150,7 @@ func (s *Server) Install(g *grpc.Server) *health.Server {
 	sdnv1.RegisterClusterServiceServer(g, s)
 	sdnv1.RegisterSnapshotServiceServer(g, s)
 	sdnv1.RegisterPolicyServiceServer(g, s)
+	sdnv1.RegisterNameServiceServer(g, s)
 	h := health.NewServer()
 	healthpb.RegisterHealthServer(g, h)
 	reflection.Register(g)

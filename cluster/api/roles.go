@@ -89,6 +89,8 @@ var methodAccess = map[string]access{
 	sdnv1.PolicyService_Trace_FullMethodName:         anyRole,
 	sdnv1.PolicyService_LabelWorkload_FullMethodName: admin,
 
+	sdnv1.NameService_ResolveName_FullMethodName: anyRole, // the hosts' DNS servers (node/dns)
+
 	// A snapshot holds the whole state; a restore replaces it.
 	sdnv1.SnapshotService_Save_FullMethodName:    admin,
 	sdnv1.SnapshotService_Restore_FullMethodName: admin,

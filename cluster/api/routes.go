@@ -62,6 +62,8 @@ var routes = map[string]route{
 	sdnv1.PolicyService_Trace_FullMethodName:         toLeader,
 	sdnv1.PolicyService_LabelWorkload_FullMethodName: toLeader,
 
+	sdnv1.NameService_ResolveName_FullMethodName: local, // from the local state; hosts cache it (resolve.go)
+
 	sdnv1.SnapshotService_Save_FullMethodName:    toLeader, // linearizable
 	sdnv1.SnapshotService_Restore_FullMethodName: toLeader,
 }

@@ -105,6 +105,7 @@ func (s *Server) plumb(ctx context.Context, req *sdnv1.CNIRequest, att *sdnv1.At
 	res := &sdnv1.CNIResult{
 		Address: spec.Addr.String(), Gateway: att.GatewayIp, Mac: w.Mac, Mtu: att.Mtu,
 		HostIfname: spec.HostName, SandboxIfname: req.Ifname, Sandbox: req.Netns, Workload: w,
+		Dns: s.dnsFor(w.Network, att.GatewayIp),
 	}
 	if s.cfg.HostNSPath == "" {
 		if ifc, err := net.InterfaceByIndex(idx); err == nil {

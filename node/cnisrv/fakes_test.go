@@ -36,6 +36,7 @@ type fakeCluster struct {
 	synced    []uint64
 	attaches  int
 	detaches  int
+	dnsDomain string // the cluster's dns_domain, "" for the default
 }
 
 func newFakeCluster() *fakeCluster {
@@ -81,7 +82,7 @@ func (f *fakeCluster) Detach(_ context.Context, in *sdnv1.DetachWorkloadRequest,
 func (f *fakeCluster) mirror() *model.Desired {
 	m := model.NewDesired()
 	m.Revision = f.rev
-	m.Cluster = &sdnv1.ClusterSettings{EffectiveMtu: 1450}
+	m.Cluster = &sdnv1.ClusterSettings{EffectiveMtu: 1450, DnsDomain: f.dnsDomain}
 	m.Nodes[testNode] = &sdnv1.Node{Name: testNode, Subnet: "10.128.0.0/23", GatewayIp: "10.128.0.1"}
 	for _, w := range f.workloads {
 		m.Workloads[w.Network+"/"+w.Name] = w

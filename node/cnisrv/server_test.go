@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -110,6 +111,9 @@ func TestAddCheckDel(t *testing.T) {
 	if res.Address != "10.128.0.5/23" || res.Gateway != "10.128.0.1" || res.Mac != "0a:58:0a:80:00:05" || res.Mtu != 1450 ||
 		res.HostIfname != hostIf || res.SandboxIfname != "eth0" || res.Sandbox != req.Netns || res.Workload.GetName() != "w-c0ffee01" {
 		t.Fatalf("result %v", res)
+	}
+	if d := res.GetDns(); !slices.Equal(d.GetNameservers(), []string{"10.128.0.1"}) || !slices.Equal(d.GetSearch(), []string{"proj1.sdn.local", "sdn.local"}) {
+		t.Errorf("DNS of the result: %v; want the gateway and proj1.sdn.local, sdn.local", d)
 	}
 	if got := e.cluster.synced; len(got) != 1 || got[0] != 2 {
 		t.Errorf("ADD waited for revisions %v, want [2] (the attach revision)", got)

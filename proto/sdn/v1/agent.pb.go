@@ -147,7 +147,11 @@ type CNIResult struct {
 	SandboxIfname string `protobuf:"bytes,7,opt,name=sandbox_ifname,json=sandboxIfname,proto3" json:"sandbox_ifname,omitempty"`
 	Sandbox       string `protobuf:"bytes,8,opt,name=sandbox,proto3" json:"sandbox,omitempty"`
 	// The workload as the cluster registered it.
-	Workload      *Workload `protobuf:"bytes,9,opt,name=workload,proto3" json:"workload,omitempty"`
+	Workload *Workload `protobuf:"bytes,9,opt,name=workload,proto3" json:"workload,omitempty"`
+	// The DNS settings of the workload: the host's DNS server (node/dns, on
+	// the gateway address) and the search domains NETWORK.<dns_domain>,
+	// <dns_domain>. Unset when the host has no gateway address.
+	Dns           *CNIDNS `protobuf:"bytes,10,opt,name=dns,proto3" json:"dns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -245,6 +249,66 @@ func (x *CNIResult) GetWorkload() *Workload {
 	return nil
 }
 
+func (x *CNIResult) GetDns() *CNIDNS {
+	if x != nil {
+		return x.Dns
+	}
+	return nil
+}
+
+// CNIDNS is the "dns" of a CNI result.
+type CNIDNS struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nameservers   []string               `protobuf:"bytes,1,rep,name=nameservers,proto3" json:"nameservers,omitempty"`
+	Search        []string               `protobuf:"bytes,2,rep,name=search,proto3" json:"search,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CNIDNS) Reset() {
+	*x = CNIDNS{}
+	mi := &file_sdn_v1_agent_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CNIDNS) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CNIDNS) ProtoMessage() {}
+
+func (x *CNIDNS) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_agent_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CNIDNS.ProtoReflect.Descriptor instead.
+func (*CNIDNS) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_agent_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CNIDNS) GetNameservers() []string {
+	if x != nil {
+		return x.Nameservers
+	}
+	return nil
+}
+
+func (x *CNIDNS) GetSearch() []string {
+	if x != nil {
+		return x.Search
+	}
+	return nil
+}
+
 type CNIDelResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// False when there was nothing to remove (DEL is idempotent).
@@ -255,7 +319,7 @@ type CNIDelResponse struct {
 
 func (x *CNIDelResponse) Reset() {
 	*x = CNIDelResponse{}
-	mi := &file_sdn_v1_agent_proto_msgTypes[2]
+	mi := &file_sdn_v1_agent_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -267,7 +331,7 @@ func (x *CNIDelResponse) String() string {
 func (*CNIDelResponse) ProtoMessage() {}
 
 func (x *CNIDelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_agent_proto_msgTypes[2]
+	mi := &file_sdn_v1_agent_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -280,7 +344,7 @@ func (x *CNIDelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CNIDelResponse.ProtoReflect.Descriptor instead.
 func (*CNIDelResponse) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_agent_proto_rawDescGZIP(), []int{2}
+	return file_sdn_v1_agent_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CNIDelResponse) GetRemoved() bool {
@@ -298,7 +362,7 @@ type CNICheckResponse struct {
 
 func (x *CNICheckResponse) Reset() {
 	*x = CNICheckResponse{}
-	mi := &file_sdn_v1_agent_proto_msgTypes[3]
+	mi := &file_sdn_v1_agent_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -310,7 +374,7 @@ func (x *CNICheckResponse) String() string {
 func (*CNICheckResponse) ProtoMessage() {}
 
 func (x *CNICheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_agent_proto_msgTypes[3]
+	mi := &file_sdn_v1_agent_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -323,7 +387,7 @@ func (x *CNICheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CNICheckResponse.ProtoReflect.Descriptor instead.
 func (*CNICheckResponse) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_sdn_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 var File_sdn_v1_agent_proto protoreflect.FileDescriptor
@@ -344,7 +408,7 @@ const file_sdn_v1_agent_proto_rawDesc = "" +
 	"namedPorts\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8e\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb0\x02\n" +
 	"\tCNIResult\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x18\n" +
 	"\agateway\x18\x02 \x01(\tR\agateway\x12\x10\n" +
@@ -355,7 +419,12 @@ const file_sdn_v1_agent_proto_rawDesc = "" +
 	"\bhost_mac\x18\x06 \x01(\tR\ahostMac\x12%\n" +
 	"\x0esandbox_ifname\x18\a \x01(\tR\rsandboxIfname\x12\x18\n" +
 	"\asandbox\x18\b \x01(\tR\asandbox\x12,\n" +
-	"\bworkload\x18\t \x01(\v2\x10.sdn.v1.WorkloadR\bworkload\"*\n" +
+	"\bworkload\x18\t \x01(\v2\x10.sdn.v1.WorkloadR\bworkload\x12 \n" +
+	"\x03dns\x18\n" +
+	" \x01(\v2\x0e.sdn.v1.CNIDNSR\x03dns\"B\n" +
+	"\x06CNIDNS\x12 \n" +
+	"\vnameservers\x18\x01 \x03(\tR\vnameservers\x12\x16\n" +
+	"\x06search\x18\x02 \x03(\tR\x06search\"*\n" +
 	"\x0eCNIDelResponse\x12\x18\n" +
 	"\aremoved\x18\x01 \x01(\bR\aremoved\"\x12\n" +
 	"\x10CNICheckResponse2\xaf\x01\n" +
@@ -376,31 +445,33 @@ func file_sdn_v1_agent_proto_rawDescGZIP() []byte {
 	return file_sdn_v1_agent_proto_rawDescData
 }
 
-var file_sdn_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_sdn_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_sdn_v1_agent_proto_goTypes = []any{
 	(*CNIRequest)(nil),       // 0: sdn.v1.CNIRequest
 	(*CNIResult)(nil),        // 1: sdn.v1.CNIResult
-	(*CNIDelResponse)(nil),   // 2: sdn.v1.CNIDelResponse
-	(*CNICheckResponse)(nil), // 3: sdn.v1.CNICheckResponse
-	nil,                      // 4: sdn.v1.CNIRequest.LabelsEntry
-	(*NamedPort)(nil),        // 5: sdn.v1.NamedPort
-	(*Workload)(nil),         // 6: sdn.v1.Workload
+	(*CNIDNS)(nil),           // 2: sdn.v1.CNIDNS
+	(*CNIDelResponse)(nil),   // 3: sdn.v1.CNIDelResponse
+	(*CNICheckResponse)(nil), // 4: sdn.v1.CNICheckResponse
+	nil,                      // 5: sdn.v1.CNIRequest.LabelsEntry
+	(*NamedPort)(nil),        // 6: sdn.v1.NamedPort
+	(*Workload)(nil),         // 7: sdn.v1.Workload
 }
 var file_sdn_v1_agent_proto_depIdxs = []int32{
-	4, // 0: sdn.v1.CNIRequest.labels:type_name -> sdn.v1.CNIRequest.LabelsEntry
-	5, // 1: sdn.v1.CNIRequest.named_ports:type_name -> sdn.v1.NamedPort
-	6, // 2: sdn.v1.CNIResult.workload:type_name -> sdn.v1.Workload
-	0, // 3: sdn.v1.AgentService.CNIAdd:input_type -> sdn.v1.CNIRequest
-	0, // 4: sdn.v1.AgentService.CNIDel:input_type -> sdn.v1.CNIRequest
-	0, // 5: sdn.v1.AgentService.CNICheck:input_type -> sdn.v1.CNIRequest
-	1, // 6: sdn.v1.AgentService.CNIAdd:output_type -> sdn.v1.CNIResult
-	2, // 7: sdn.v1.AgentService.CNIDel:output_type -> sdn.v1.CNIDelResponse
-	3, // 8: sdn.v1.AgentService.CNICheck:output_type -> sdn.v1.CNICheckResponse
-	6, // [6:9] is the sub-list for method output_type
-	3, // [3:6] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	5, // 0: sdn.v1.CNIRequest.labels:type_name -> sdn.v1.CNIRequest.LabelsEntry
+	6, // 1: sdn.v1.CNIRequest.named_ports:type_name -> sdn.v1.NamedPort
+	7, // 2: sdn.v1.CNIResult.workload:type_name -> sdn.v1.Workload
+	2, // 3: sdn.v1.CNIResult.dns:type_name -> sdn.v1.CNIDNS
+	0, // 4: sdn.v1.AgentService.CNIAdd:input_type -> sdn.v1.CNIRequest
+	0, // 5: sdn.v1.AgentService.CNIDel:input_type -> sdn.v1.CNIRequest
+	0, // 6: sdn.v1.AgentService.CNICheck:input_type -> sdn.v1.CNIRequest
+	1, // 7: sdn.v1.AgentService.CNIAdd:output_type -> sdn.v1.CNIResult
+	3, // 8: sdn.v1.AgentService.CNIDel:output_type -> sdn.v1.CNIDelResponse
+	4, // 9: sdn.v1.AgentService.CNICheck:output_type -> sdn.v1.CNICheckResponse
+	7, // [7:10] is the sub-list for method output_type
+	4, // [4:7] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_agent_proto_init() }
@@ -415,7 +486,7 @@ func file_sdn_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdn_v1_agent_proto_rawDesc), len(file_sdn_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
