@@ -25,6 +25,7 @@ import (
 	"github.com/sdn-dev/sdn/datapath/ovs"
 	"github.com/sdn-dev/sdn/node/agent"
 	"github.com/sdn-dev/sdn/node/cnisrv"
+	sdndns "github.com/sdn-dev/sdn/node/dns"
 	"github.com/sdn-dev/sdn/node/dpsvc"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
@@ -127,7 +128,7 @@ func Start(ctx context.Context, o Config, failed chan<- error) (*Role, error) {
 
 	actx, cancel := context.WithCancel(ctx)
 	r := &Role{cancel: cancel, done: make(chan struct{}), conn: conn, dp: dp}
-	runDone, cniDone, dpDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	runDone, cniDone, dpDone, dnsDone := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(runDone)
 		if err := a.Run(actx); err != nil {
@@ -157,7 +158,14 @@ func Start(ctx context.Context, o Config, failed chan<- error) (*Role, error) {
 			report(failed, err)
 		}
 	}()
-	go func() { <-runDone; <-cniDone; <-dpDone; close(r.done) }()
+	// The host's DNS server (services and workloads by name) listens on
+	// the gateway address, which every workload of the host reaches.
+	names := sdndns.New(sdndns.Config{Desired: a, Names: sdnv1.NewNameServiceClient(conn), Logger: log.With("component", "dns")})
+	go func() {
+		defer close(dnsDone)
+		names.Run(actx, sdndns.GatewayAddr(a, o.NodeName))
+	}()
+	go func() { <-runDone; <-cniDone; <-dpDone; <-dnsDone; close(r.done) }()
 	if o.Started != nil {
 		go o.Started(actx, conn)
 	}
