@@ -183,7 +183,7 @@ func (c *serviceChecker) vip(s *sdnv1.Service) {
 		return
 	}
 	if err := model.ValidateVIP(s.Vip, c.cidr); err != nil {
-		c.errorf(s, "vip", "Invalid VIP", "%s: %s (%s); choose an address in it, or omit vip to have one allocated.",
+		c.errorf(s, "vip", "Invalid VIP", "%s: %s (%s); choose another address in it, or omit vip to have one allocated.",
 			c.all.what(s), err, c.cidrFrom)
 	}
 }
