@@ -224,7 +224,8 @@ func TestJSON(t *testing.T) {
       "netns": ""
     },
     "createRevision": "0",
-    "modRevision": "0"
+    "modRevision": "0",
+    "noSnat": false
   },`
 		if !strings.HasPrefix(string(first), want) {
 			t.Errorf("JSON layout:\n%s\nwant it to start with:\n%s", first, want)
