@@ -12,7 +12,8 @@ import (
 
 // document runs the checks that span objects and files (one cluster block,
 // unique names, one admin network, distinct static addresses inside the
-// cluster CIDR) and builds the Document. Of duplicates, the first is kept
+// cluster CIDR, services against the cluster settings and each other) and
+// builds the Document. Of duplicates, the first is kept
 // and the later ones are reported.
 func (all *decoded) document() (*Document, hcl.Diagnostics) {
 	doc := &Document{Files: all.files}
@@ -100,6 +101,7 @@ func (all *decoded) document() (*Document, hcl.Diagnostics) {
 		}
 	}
 	diags = append(diags, all.uniquePolicies(doc, at)...)
+	diags = append(diags, all.checkServices(doc, at)...)
 	return doc, diags
 }
 

@@ -3,6 +3,8 @@ package spec
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -20,6 +22,8 @@ var clusterSchema = &hcl.BodySchema{
 		{Name: "mtu"},
 		{Name: "node_release_after"},
 		{Name: "host_traffic"},
+		{Name: "dns_domain"},
+		{Name: "node_port_range"},
 	},
 }
 
@@ -115,6 +119,7 @@ func decodeCluster(filename string, b *hcl.Block) (*sdnv1.ClusterSettings, hcl.D
 				model.Quote(s), suggest(s, []string{"allow", "policy"}))
 		}
 	}
+	bl.serviceSettings(attrs, cs)
 	return cs, bl.diags
 }
 
@@ -219,4 +224,62 @@ func rangeOr(attrs hcl.Attributes, name string, def hcl.Range) hcl.Range {
 		return a.Expr.Range()
 	}
 	return def
+}
+
+// maxDNSDomain is the longest dns_domain: SERVICE.NETWORK.<dns_domain>,
+// with names of 63 characters each, must fit DNS's 253.
+const maxDNSDomain = 253 - 2*(63+1)
+
+// serviceSettings decodes dns_domain and node_port_range. Unset, they stay
+// empty and 0, which the servers read as the defaults (model.DNSDomain,
+// model.NodePortRange); set, they are kept as written.
+func (b *block) serviceSettings(attrs hcl.Attributes, cs *sdnv1.ClusterSettings) {
+	if s, attr, ok := b.str(attrs, "dns_domain"); ok {
+		if msg := checkDNSDomain(s); msg != "" {
+			b.errorf(attr.Expr.Range(), "Invalid DNS domain", "dns_domain %s %s.", model.Quote(s), msg)
+		} else {
+			cs.DnsDomain = s
+		}
+	}
+	if s, attr, ok := b.str(attrs, "node_port_range"); ok {
+		if lo, hi, ok := parsePortRange(s); ok {
+			cs.NodePortMin, cs.NodePortMax = lo, hi
+		} else {
+			b.errorf(attr.Expr.Range(), "Invalid node_port_range",
+				"node_port_range %s is not a range of ports: write the first and the last port, 1 to 65535, first no larger than last, like %q (the default).",
+				model.Quote(s), fmt.Sprintf("%d-%d", model.DefaultNodePortMin, model.DefaultNodePortMax))
+		}
+	}
+}
+
+// checkDNSDomain says what is wrong with a dns_domain ("" when nothing):
+// a DNS name in lower case, without a trailing dot, at most maxDNSDomain
+// characters.
+func checkDNSDomain(s string) string {
+	switch {
+	case strings.ToLower(s) != s:
+		return fmt.Sprintf("has upper-case letters; write it in lower case, %s", model.Quote(strings.ToLower(s)))
+	case strings.HasSuffix(s, ".") && s != ".":
+		return fmt.Sprintf("ends with a dot; write it without, %s", model.Quote(strings.TrimSuffix(s, ".")))
+	case len(s) > maxDNSDomain:
+		return fmt.Sprintf("is %d characters long, more than %d: SERVICE.NETWORK.<dns_domain> must fit DNS's 253 with 63-character names", len(s), maxDNSDomain)
+	}
+	if err := model.ValidateNodeName(s); err != nil {
+		return fmt.Sprintf("is not a DNS name (dot-separated labels of lowercase letters, digits and '-', e.g. %q): %v", model.DefaultDNSDomain, err)
+	}
+	return ""
+}
+
+// parsePortRange reads "FIRST-LAST", both 1 to 65535, FIRST <= LAST.
+func parsePortRange(s string) (lo, hi uint32, ok bool) {
+	a, z, found := strings.Cut(s, "-")
+	if !found {
+		return 0, 0, false
+	}
+	first, err1 := strconv.ParseUint(a, 10, 16)
+	last, err2 := strconv.ParseUint(z, 10, 16)
+	if err1 != nil || err2 != nil || first == 0 || first > last {
+		return 0, 0, false
+	}
+	return uint32(first), uint32(last), true
 }

@@ -13,10 +13,13 @@
 //	  isolation    = "multitenant"     # flat | multitenant | policy
 //	  mtu          = 0                 # 0: the hosts' smallest underlay MTU minus 50
 //	  host_traffic = "allow"           # or "policy": a workload's own host is a peer like any
+//	  dns_domain      = "sdn.local"    # SERVICE.NETWORK.<dns_domain>; lower case, no trailing dot
+//	  node_port_range = "30000-32767"  # node ports services may use, inclusive
 //	}
 //	network "proj1" {                  # name: a DNS label
 //	  admin  = false                   # at most one admin network (VNID 0)
 //	  labels = { env = "prod" }        # Kubernetes label syntax
+//	  snat   = true                    # traffic leaving the cluster takes the host's address
 //	}
 //	workload "db1" {                   # a static endpoint: bare-metal host or VM
 //	  network = "proj1"                # required; may be declared on the server only
@@ -33,6 +36,19 @@
 //	    from { workloads { match_labels = { role = "client" } } }
 //	    port { port = 80 }
 //	  }
+//	}
+//	service "web" {                    # see decodeService and docs/services.md, "HCL"
+//	  network  = "proj1"               # required
+//	  selector { match_labels = { app = "web" } }   # a policy's selector; absent: all the network's workloads
+//	  vip      = "172.30.0.10"         # in service_cidr; absent: allocated
+//	  port {                           # one or more
+//	    name        = "http"           # optional
+//	    port        = 80
+//	    target_port = "http"           # a number, or the workloads' named port; absent: port
+//	    protocol    = "tcp"            # or "udp"
+//	    node_port   = 30080            # optional, in node_port_range
+//	  }
+//	  session_affinity { timeout = "3h" }           # optional; client-IP affinity
 //	}
 //
 // The values above are the cluster defaults, so `cluster {}` is valid. IPv4
@@ -63,6 +79,15 @@
 // policy.Check, each problem reported at the attribute it concerns. Whether
 // a network's policy names an existing network is the servers' check, as
 // for workloads: the network may be declared on the server only.
+//
+// A service's ports are checked with model.ValidateServicePorts against
+// the node_port_range of the files' cluster block, and its vip with
+// model.ValidateVIP against their service_cidr; without a cluster block,
+// against the defaults (the servers check both again against the
+// cluster's own). Two services with one VIP or one node port, and a
+// service declared twice, are refused too. dns_domain and node_port_range
+// left unset stay empty (0) in the request, which the servers read as the
+// defaults.
 //
 // Decoding uses hcl body schemas, not gohcl, so every message is ours and
 // keeps its source range. Each decoded object carries Origin{HCL, file} and

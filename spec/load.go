@@ -17,6 +17,7 @@ type Document struct {
 	Networks  []*sdnv1.Network       // in file order (files sorted by path)
 	Workloads []*sdnv1.Workload
 	Policies  []*sdnv1.Policy
+	Services  []*sdnv1.Service
 	// Files holds the files' sources by name, for rendering diagnostics.
 	// Their Body is empty: syntax trees are dropped once decoded, so a
 	// document holds no more than its sources and objects.
@@ -29,6 +30,7 @@ var fileSchema = &hcl.BodySchema{
 		{Type: "network", LabelNames: []string{"name"}},
 		{Type: "workload", LabelNames: []string{"name"}},
 		{Type: "policy", LabelNames: []string{"name"}},
+		{Type: "service", LabelNames: []string{"name"}},
 	},
 }
 
@@ -86,7 +88,11 @@ type decoded struct {
 	networks  []*sdnv1.Network
 	workloads []*sdnv1.Workload
 	policies  []*sdnv1.Policy
-	blocks    int // blocks seen in all files, decoded or not
+	services  []*sdnv1.Service
+	// serviceDiags holds each service's decoding problems, so checkServices
+	// does not report a problem again where one was.
+	serviceDiags map[*sdnv1.Service]hcl.Diagnostics
+	blocks       int // blocks seen in all files, decoded or not
 }
 
 // maxObjects is model.MaxApplyObjects; tests lower it.
@@ -156,6 +162,10 @@ func (all *decoded) decodeBlocks(filename string, blocks hcl.Blocks) hcl.Diagnos
 			p, d := decodePolicy(filename, b)
 			diags = append(diags, d...)
 			all.policies = append(all.policies, p)
+		case "service":
+			s, d := decodeService(filename, b)
+			diags = append(diags, d...)
+			all.addService(s, d)
 		}
 	}
 	return diags
@@ -169,5 +179,6 @@ func (d *Document) ApplyRequest() *sdnv1.ApplyRequest {
 		Networks:  slices.Clone(d.Networks),
 		Workloads: slices.Clone(d.Workloads),
 		Policies:  slices.Clone(d.Policies),
+		Services:  slices.Clone(d.Services),
 	}
 }

@@ -11,6 +11,7 @@ var networkSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "admin"},
 		{Name: "labels"},
+		{Name: "snat"},
 	},
 }
 
@@ -38,6 +39,11 @@ func decodeNetwork(filename string, b *hcl.Block) (*sdnv1.Network, hcl.Diagnosti
 	}
 	if labels, ok := bl.labels(attrs); ok {
 		n.Labels = labels
+	}
+	// snat = false keeps workloads' own addresses on traffic that leaves
+	// the cluster; the default (true) gives it the host's underlay address.
+	if snat, _, ok := bl.boolean(attrs, "snat"); ok {
+		n.NoSnat = !snat
 	}
 	return n, bl.diags
 }

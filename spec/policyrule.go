@@ -80,7 +80,11 @@ func (pd *policyDecoder) selector(blocks hcl.Blocks, typ string, ranges map[stri
 		return nil
 	}
 	at := join(prefix, typ)
-	c, content, attrs := pd.sub(fmt.Sprintf("the %s selector of %s", typ, pd.what), hb, selectorSchema, ranges, at, at)
+	what := fmt.Sprintf("the %s selector of %s", typ, pd.what)
+	if typ == "selector" { // a service's
+		what = "the selector of " + pd.what
+	}
+	c, content, attrs := pd.sub(what, hb, selectorSchema, ranges, at, at)
 	sel := &sdnv1.LabelSelector{}
 	if m, ok := c.labelMap(attrs, "match_labels"); ok {
 		sel.MatchLabels = m

@@ -188,7 +188,7 @@ func checkModelRules(req *sdnv1.ApplyRequest) error {
 			return fmt.Errorf("policy %q: %s: %s", p.Name, ps[0].Field, ps[0].Message)
 		}
 	}
-	return nil
+	return checkServiceRules(req)
 }
 
 func checkLabels(labels map[string]string) error {
@@ -226,11 +226,18 @@ func writeHCL(req *sdnv1.ApplyRequest) []byte {
 			attr("node_release_after", model.FormatNodeReleaseAfter(cs.NodeReleaseAfterSeconds))
 		}
 		attr("host_traffic", map[bool]string{false: "allow", true: "policy"}[cs.HostTrafficByPolicy])
+		if cs.DnsDomain != "" {
+			attr("dns_domain", cs.DnsDomain)
+		}
+		if cs.NodePortMin != 0 {
+			attr("node_port_range", fmt.Sprintf("%d-%d", cs.NodePortMin, cs.NodePortMax))
+		}
 		b.WriteString("}\n")
 	}
 	for _, n := range req.Networks {
 		fmt.Fprintf(&b, "network %s {\n", hclString(n.Name))
 		attr("admin", n.Admin)
+		attr("snat", !n.NoSnat)
 		writeLabels(&b, n.Labels)
 		b.WriteString("}\n")
 	}
@@ -250,6 +257,9 @@ func writeHCL(req *sdnv1.ApplyRequest) []byte {
 	}
 	for _, p := range req.Policies {
 		writePolicy(&b, p)
+	}
+	for _, s := range req.Services {
+		writeService(&b, s)
 	}
 	return b.Bytes()
 }
@@ -290,6 +300,9 @@ func withoutSource(req *sdnv1.ApplyRequest) *sdnv1.ApplyRequest {
 		for _, r := range append(slices.Clone(p.Ingress), p.Egress...) {
 			r.Ranges = nil
 		}
+	}
+	for _, s := range req.Services {
+		s.Origin, s.Ranges = nil, nil
 	}
 	return req
 }
