@@ -72,6 +72,13 @@ func (a *configApply) checkServices() {
 		for i, err := range model.ValidateServicePorts(v.Ports, lo, hi) {
 			e.vs.add(CodeInvalid, model.KindService, key, portField(v, i, err), err.Error())
 		}
+		for i, p := range v.Ports {
+			for _, n := range [][2]string{{"name", p.Name}, {"target_port", p.TargetPortName}} {
+				if err := policy.CheckPortName(n[1]); n[1] != "" && err != nil {
+					e.vs.add(CodeInvalid, model.KindService, key, fmt.Sprintf("port[%d].%s", i, n[0]), err.Error())
+				}
+			}
+		}
 		if err := model.ValidateVIP(v.Vip, cidr); err != nil {
 			e.vs.add(CodeInvalid, model.KindService, key, "vip", err.Error())
 		}
