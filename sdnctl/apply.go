@@ -36,8 +36,17 @@ func (a *app) validateCommand() *cobra.Command {
 			if doc.Cluster != nil {
 				clusters = 1
 			}
-			fmt.Fprintf(a.stdout, "%s valid: %s, %s, %s\n", count(len(doc.Files), "file"),
+			msg := fmt.Sprintf("%s valid: %s, %s, %s", count(len(doc.Files), "file"),
 				count(clusters, "cluster"), count(len(doc.Networks), "network"), count(len(doc.Workloads), "workload"))
+			if n := len(doc.Policies); n == 1 {
+				msg += ", 1 policy"
+			} else if n > 1 {
+				msg += fmt.Sprintf(", %d policies", n)
+			}
+			if n := len(doc.Services); n > 0 {
+				msg += ", " + count(n, "service")
+			}
+			fmt.Fprintln(a.stdout, msg)
 			return nil
 		}),
 	}
