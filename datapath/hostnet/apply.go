@@ -161,4 +161,3 @@ func where(nsPath string) string {
 	}
 	return nsPath
 }
-

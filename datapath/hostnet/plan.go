@@ -79,7 +79,9 @@ func rules(c Config) string {
 
 	w("\tset snat_sources {\n\t\ttype ipv4_addr%s\n\t}", elements(c.SNATSources, netip.Addr.String))
 	w("\tmap node_ports {\n\t\ttype inet_proto . inet_service : ipv4_addr . inet_service%s\n\t}",
-		elements(c.NodePorts, func(n NodePort) string { return fmt.Sprintf("%s . %d : %s . %d", n.Protocol, n.NodePort, n.VIP, n.Port) }))
+		elements(c.NodePorts, func(n NodePort) string {
+			return fmt.Sprintf("%s . %d : %s . %d", n.Protocol, n.NodePort, n.VIP, n.Port)
+		}))
 
 	w("\tchain raw_prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;")
 	w("\t\tiifname %s ip daddr %s notrack comment %q\n\t}", gw, c.ServiceCIDR, "a VIP OVS did not translate: no endpoint; refused in forward")
