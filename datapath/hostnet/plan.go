@@ -83,8 +83,15 @@ func rules(c Config) string {
 			return fmt.Sprintf("%s . %d : %s . %d", n.Protocol, n.NodePort, n.VIP, n.Port)
 		}))
 
+	// A VIP OVS did not translate (no endpoint) is refused before routing.
+	// An ICMP error to the host's own address cannot be sent from there
+	// (the kernel would take the VIP as its source), so such packets go
+	// untracked to forward, refused there.
+	vip := fmt.Sprintf("iifname %s ip daddr %s", gw, c.ServiceCIDR)
 	w("\tchain raw_prerouting {\n\t\ttype filter hook prerouting priority raw; policy accept;")
-	w("\t\tiifname %s ip daddr %s notrack comment %q\n\t}", gw, c.ServiceCIDR, "a VIP OVS did not translate: no endpoint; refused in forward")
+	w("\t\t%s meta l4proto tcp reject with tcp reset", vip)
+	w("\t\t%s fib saddr type != local reject with icmpx port-unreachable", vip)
+	w("\t\t%s notrack\n\t}", vip)
 
 	nodePort := fmt.Sprintf("ip daddr %s dnat ip to meta l4proto . th dport map @node_ports", c.UnderlayIP)
 	w("\tchain nat_prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\t%s\n\t}", nodePort)
@@ -96,9 +103,7 @@ func rules(c Config) string {
 	w("\t\toifname != %s ip saddr @snat_sources ip daddr != { %s, %s } masquerade\n\t}", gw, c.ClusterCIDR, c.ServiceCIDR)
 
 	w("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;")
-	refuse := fmt.Sprintf("iifname %s ip daddr %s ct state untracked", gw, c.ServiceCIDR)
-	w("\t\t%s meta l4proto tcp reject with tcp reset", refuse)
-	w("\t\t%s reject with icmpx port-unreachable\n\t}", refuse)
+	w("\t\t%s ct state untracked reject with icmpx port-unreachable\n\t}", vip)
 	return b.String()
 }
 
