@@ -124,3 +124,45 @@ func testRemove(t *testing.T, l *lab) {
 		t.Errorf("second Remove = %q, %v; want nothing to do", changes, err)
 	}
 }
+
+// TestOwnsOnlyItsTable: another table in the host's firewall survives
+// Apply and Remove unchanged, and bad input or a missing gateway device
+// changes nothing.
+func TestOwnsOnlyItsTable(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	name := newLab(t).host // only its host namespace is used here
+	hostNS := link.NSPath(name)
+	ip(t, "-n", name, "link", "del", "sdn-gw0")
+	if _, err := nft(ctx, hostNS, "table ip filter {\n\tchain FORWARD {\n\t\ttype filter hook forward priority filter; policy drop;\n\t}\n}\n", "-f", "-"); err != nil {
+		t.Fatal(err)
+	}
+	before := nftIn(t, name, "list", "ruleset")
+
+	bad := labConfig()
+	bad.NodePorts[0].VIP = netip.MustParseAddr("10.128.0.9")
+	if _, err := Apply(ctx, hostNS, bad); err == nil || !strings.Contains(err.Error(), "VIP not in the service CIDR") {
+		t.Errorf("Apply of a bad config = %v, want the VIP refused", err)
+	}
+	if _, err := Apply(ctx, hostNS, labConfig()); err == nil || !strings.Contains(err.Error(), "sdn-gw0") {
+		t.Errorf("Apply without the gateway device = %v, want an error naming it", err)
+	}
+	if got := nftIn(t, name, "list", "ruleset"); got != before {
+		t.Errorf("failed Applies changed the ruleset:\n%s", got)
+	}
+
+	ip(t, "-n", name, "link", "add", "sdn-gw0", "type", "veth", "peer", "name", "gw-peer")
+	ip(t, "-n", name, "link", "set", "sdn-gw0", "up")
+	if _, err := Apply(ctx, hostNS, labConfig()); err != nil {
+		t.Fatal(err)
+	}
+	if got := nftIn(t, name, "list", "table", "ip", "filter"); !strings.Contains(before, got) {
+		t.Errorf("Apply changed table ip filter:\n%s", got)
+	}
+	if _, err := Remove(ctx, hostNS, "sdn-gw0"); err != nil {
+		t.Fatal(err)
+	}
+	if got := nftIn(t, name, "list", "ruleset"); got != before {
+		t.Errorf("after Remove the ruleset is\n%s\nwant what was there before\n%s", got, before)
+	}
+}

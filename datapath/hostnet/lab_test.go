@@ -86,6 +86,8 @@ func newLab(t *testing.T) *lab {
 	ip(t, "-n", l.host, "neigh", "replace", "172.30.0.99", "lladdr", mac, "dev", "sdn-gw0", "nud", "permanent")
 	// A host as Debian sets it up: strict reverse-path filtering.
 	l.sysctl(t, l.host, "ipv4/conf/all/rp_filter", "1")
+	// A new namespace may inherit forwarding from the root one.
+	l.sysctl(t, l.host, "ipv4/ip_forward", "0")
 	l.sysctl(t, l.ovs, "ipv4/ip_forward", "1")
 	l.sysctl(t, l.ovs, "ipv4/conf/all/send_redirects", "0")
 	l.sysctl(t, l.ovs, "ipv4/conf/ovs0/send_redirects", "0")

@@ -28,8 +28,9 @@ type Plan struct {
 	Sysctls    []Sysctl       // set in order
 	GatewayDev string         // Routes go through it
 	Routes     []netip.Prefix // on-link, RouteProtocol
-	// Ruleset is the table's definition in nft's language, stamped with
-	// State, the digest of everything above it in the plan's text.
+	// Ruleset is the table's definition in nft's language; its comment
+	// carries State, the digest of its rules, by which Apply recognises a
+	// table that already matches.
 	Ruleset string
 	State   string
 }
