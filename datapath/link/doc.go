@@ -30,7 +30,9 @@
 // NetSysctl and SetNetSysctl read and write /proc/sys/net inside a
 // namespace; Neighbors, KeepNeighbor (a "managed" ARP entry the kernel
 // resolves at once and keeps resolved) and DeleteNeighbor handle the
-// neighbour table, and RouteTo finds a destination's next hop.
+// neighbour table, and RouteTo finds a destination's next hop. SetProtoRoutes keeps
+// the routes of another owner's protocol number exactly (datapath/hostnet's
+// route for the service CIDR), next to RouteProtocol's.
 //
 // Every netlink dump retries when the kernel flags it as interrupted
 // (NLM_F_DUMP_INTR, netlink.ErrDumpInterrupted), like containernetworking's

@@ -1,0 +1,119 @@
+package hostnet
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// Config is what one host's kernel must do for sdn beyond OVS: forward,
+// masquerade workloads to the outside, serve node ports and refuse VIPs OVS
+// did not translate.
+type Config struct {
+	GatewayDev  string       // the gateway port in the host namespace, "sdn-gw0"
+	GatewayIP   netip.Addr   // its address, the first of the host's block of ClusterCIDR
+	ClusterCIDR netip.Prefix // workload addresses
+	ServiceCIDR netip.Prefix // VIPs
+	UnderlayIP  netip.Addr   // the host's address other hosts and the outside reach
+	// SNATSources are the local workloads whose network masquerades
+	// (network snat on); others leave with their own address.
+	SNATSources []netip.Addr
+	NodePorts   []NodePort
+}
+
+// NodePort sends Protocol connections to UnderlayIP:NodePort on to
+// VIP:Port.
+type NodePort struct {
+	Protocol string // "tcp" or "udp"
+	NodePort uint16
+	VIP      netip.Addr // in ServiceCIDR
+	Port     uint16
+}
+
+func (n NodePort) String() string {
+	return fmt.Sprintf("%s %d -> %s:%d", n.Protocol, n.NodePort, n.VIP, n.Port)
+}
+
+// normalize checks c and returns it with SNATSources and NodePorts sorted
+// and duplicates dropped. Every error names the offending field.
+func (c Config) normalize() (Config, error) {
+	if err := validDev(c.GatewayDev); err != nil {
+		return c, err
+	}
+	for _, p := range []struct {
+		name string
+		p    netip.Prefix
+	}{{"cluster CIDR", c.ClusterCIDR}, {"service CIDR", c.ServiceCIDR}} {
+		if !p.p.IsValid() || !p.p.Addr().Is4() || p.p.Masked() != p.p {
+			return c, fmt.Errorf("host networking: %s %v: want an IPv4 prefix such as 10.128.0.0/14, without host bits", p.name, p.p)
+		}
+	}
+	if c.ClusterCIDR.Overlaps(c.ServiceCIDR) {
+		return c, fmt.Errorf("host networking: cluster CIDR %s and service CIDR %s overlap", c.ClusterCIDR, c.ServiceCIDR)
+	}
+	if !c.GatewayIP.Is4() || !c.ClusterCIDR.Contains(c.GatewayIP) {
+		return c, fmt.Errorf("host networking: gateway address %v: want an IPv4 address in the cluster CIDR %s", c.GatewayIP, c.ClusterCIDR)
+	}
+	if !c.UnderlayIP.Is4() || c.ClusterCIDR.Contains(c.UnderlayIP) || c.ServiceCIDR.Contains(c.UnderlayIP) {
+		return c, fmt.Errorf("host networking: underlay address %v: want an IPv4 address outside the cluster and service CIDRs", c.UnderlayIP)
+	}
+	src, err := c.snatSources()
+	if err != nil {
+		return c, err
+	}
+	nps, err := c.nodePorts()
+	if err != nil {
+		return c, err
+	}
+	c.SNATSources, c.NodePorts = src, nps
+	return c, nil
+}
+
+func (c Config) snatSources() ([]netip.Addr, error) {
+	src := slices.Clone(c.SNATSources)
+	for _, a := range src {
+		if !a.Is4() || !c.ClusterCIDR.Contains(a) {
+			return nil, fmt.Errorf("host networking: SNAT source %v: want a workload address in the cluster CIDR %s", a, c.ClusterCIDR)
+		}
+	}
+	slices.SortFunc(src, netip.Addr.Compare)
+	return slices.Compact(src), nil
+}
+
+func (c Config) nodePorts() ([]NodePort, error) {
+	nps := slices.Clone(c.NodePorts)
+	for _, n := range nps {
+		if n.Protocol != "tcp" && n.Protocol != "udp" {
+			return nil, fmt.Errorf("host networking: node port %s: protocol %q, want tcp or udp", n, n.Protocol)
+		}
+		if n.NodePort == 0 || n.Port == 0 {
+			return nil, fmt.Errorf("host networking: node port %s: port 0", n)
+		}
+		if !n.VIP.Is4() || !c.ServiceCIDR.Contains(n.VIP) {
+			return nil, fmt.Errorf("host networking: node port %s: VIP not in the service CIDR %s", n, c.ServiceCIDR)
+		}
+	}
+	slices.SortFunc(nps, func(a, b NodePort) int {
+		return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.NodePort, b.NodePort),
+			a.VIP.Compare(b.VIP), cmp.Compare(a.Port, b.Port))
+	})
+	nps = slices.Compact(nps)
+	for i := 1; i < len(nps); i++ {
+		if a, b := nps[i-1], nps[i]; a.Protocol == b.Protocol && a.NodePort == b.NodePort {
+			return nil, fmt.Errorf("host networking: node port %s/%d leads to both %s:%d and %s:%d; one node port serves one service port",
+				a.Protocol, a.NodePort, a.VIP, a.Port, b.VIP, b.Port)
+		}
+	}
+	return nps, nil
+}
+
+// validDev applies the kernel's rules for interface names, and refuses the
+// characters that would need quoting in nft's language.
+func validDev(name string) error {
+	if name == "" || len(name) > 15 || name == "." || name == ".." || strings.ContainsAny(name, "/: \t\n\r\v\f\"\\") {
+		return fmt.Errorf("host networking: gateway device %q: want an interface name of 1 to 15 bytes without '/', ':', quotes or whitespace", name)
+	}
+	return nil
+}
