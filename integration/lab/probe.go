@@ -41,6 +41,12 @@ func (l *Lab) Serve(w *Workload, tcpPorts, udpPorts []int) (*Server, error) {
 	}
 	cmd := exec.Command("ip", "netns", "exec", w.NS, filepath.Join(l.Bin, "sdnprobe"), "serve",
 		"-tcp", join(tcpPorts), "-udp", join(udpPorts))
+	return startReady(cmd, w)
+}
+
+// startReady starts an sdnprobe server and returns once it printed
+// "ready".
+func startReady(cmd *exec.Cmd, w *Workload) (*Server, error) {
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -48,7 +54,7 @@ func (l *Lab) Serve(w *Workload, tcpPorts, udpPorts []int) (*Server, error) {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("sdnprobe serve in %s: %w", w.ID(), err)
+		return nil, fmt.Errorf("%s in %s: %w", filepath.Base(cmd.Args[4])+" "+cmd.Args[5], w.ID(), err)
 	}
 	ready := make(chan bool, 1)
 	go func() {
@@ -66,7 +72,7 @@ func (l *Lab) Serve(w *Workload, tcpPorts, udpPorts []int) (*Server, error) {
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-	return nil, fmt.Errorf("sdnprobe serve in %s did not get ready: %s", w.ID(), strings.TrimSpace(stderr.String()))
+	return nil, fmt.Errorf("%s in %s did not get ready: %s", filepath.Base(cmd.Args[4])+" "+cmd.Args[5], w.ID(), strings.TrimSpace(stderr.String()))
 }
 
 // Stop ends the server.

@@ -97,8 +97,9 @@ func up(ctx context.Context, cfg lab.Config, policy string) error {
 	}
 	fmt.Println()
 	merr := l.CheckMatrix(os.Stdout, ws)
+	serr := l.ServiceDemo(ctx, os.Stdout, ws)
 	l.Hints(os.Stdout, ws)
-	return merr
+	return errors.Join(merr, serr)
 }
 
 func matrix(cfg lab.Config) error {
