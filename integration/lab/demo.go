@@ -185,6 +185,7 @@ func (l *Lab) Hints(w io.Writer, ws []*Workload) {
 	}
 	fmt.Fprintf(w, "  policies:   %s/sdnctl --server %s get policies\n", l.Bin, l.SdnctlServer())
 	fmt.Fprintf(w, "              %s/sdnctl --server %s verdict --from proj1/host3-proj1 --to proj1/host1-proj1 --port icmp\n", l.Bin, l.SdnctlServer())
+	fmt.Fprintf(w, "  services:   %s/sdnctl --server %s get services -o wide\n", l.Bin, l.SdnctlServer())
 	fmt.Fprintf(w, "  hosts:      ip netns exec %s ip addr; env OVS_RUNDIR=%s ovs-vsctl show\n", l.HostNS(1), l.ovsDir(1))
 	fmt.Fprintf(w, "              env OVS_RUNDIR=%s ovs-ofctl -O OpenFlow15 dump-flows br-int\n", l.ovsDir(1))
 	fmt.Fprintf(w, "  logs:       %s/host*/sdnd.log, %s/host*/ovs/ovs-vswitchd.log\n", l.Dir, l.Dir)
