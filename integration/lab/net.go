@@ -207,3 +207,40 @@ func isDigits(s string) bool {
 	}
 	return true
 }
+
+// OutsideIndex is the underlay host number of the namespace that stands
+// for the world outside the cluster (AddOutside): not a lab host.
+const OutsideIndex = 200
+
+// OutsideNS is the namespace AddOutside makes.
+func (l *Lab) OutsideNS() string { return l.Name + "-out" }
+
+// AddOutside makes a namespace on the underlay that is no sdn host (no
+// sdnd, no OVS): a stand-in for the world outside the cluster, with the
+// underlay address HostIP(OutsideIndex). Down removes it.
+func (l *Lab) AddOutside() (ns string, ip netip.Addr, err error) {
+	ns, ip = l.OutsideNS(), l.HostIP(OutsideIndex)
+	created, err := ensureNS(ns)
+	if err != nil || !created {
+		return ns, ip, err
+	}
+	_, err = link.SetupWorkload(link.WorkloadIface{
+		HostName:        "out",
+		HostNSPath:      link.NSPath(l.UnderlayNS()),
+		ContainerIfname: "ul0",
+		NetNSPath:       link.NSPath(ns),
+		Addr:            netip.PrefixFrom(ip, 24),
+		MAC:             l.hostMAC(OutsideIndex),
+		MTU:             l.cfg.UnderlayMTU,
+		TxChecksumOff:   true,
+	})
+	if err != nil {
+		return ns, ip, err
+	}
+	ul, err := link.Open(link.NSPath(l.UnderlayNS()))
+	if err != nil {
+		return ns, ip, err
+	}
+	defer ul.Close()
+	return ns, ip, ul.SetMaster("out", "br0")
+}

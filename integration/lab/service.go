@@ -50,11 +50,18 @@ func (l *Lab) Services(ctx context.Context) (*sdnv1.ListResponse, map[string]str
 // datagram to port is answered with the workload's ID ("host2/proj1").
 type Whoami struct{ s *Server }
 
-// ServeWhoami starts `sdnprobe whoami` on port in w's namespace.
+// ServeWhoami starts `sdnprobe whoami` on port in w's namespace,
+// answering w's ID.
 func (l *Lab) ServeWhoami(w *Workload, port int) (*Whoami, error) {
-	cmd := exec.Command("ip", "netns", "exec", w.NS, filepath.Join(l.Bin, "sdnprobe"), "whoami",
-		"-port", strconv.Itoa(port), "-token", w.ID())
-	s, err := startReady(cmd, w)
+	return l.ServeWhoamiIn(w.NS, port, w.ID())
+}
+
+// ServeWhoamiIn starts `sdnprobe whoami` on port in namespace ns,
+// answering name ("@source": the client's address).
+func (l *Lab) ServeWhoamiIn(ns string, port int, name string) (*Whoami, error) {
+	cmd := exec.Command("ip", "netns", "exec", ns, filepath.Join(l.Bin, "sdnprobe"), "whoami",
+		"-port", strconv.Itoa(port), "-token", name)
+	s, err := startReady(cmd, &Workload{Host: ns, Name: name})
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +76,14 @@ func (x *Whoami) Stop() { x.s.Stop() }
 type Connections struct {
 	By       map[string]int // endpoint ID → connections
 	Failures map[string]int // "refused", "timeout", ... → connections
-	Lines    []string       // one per connection, in order
+	List     []Conn         // one per connection, in order
+}
+
+// Conn is one connection: who answered (empty when it failed), how it
+// failed, and when it started.
+type Conn struct {
+	By, Failure string
+	At          time.Time
 }
 
 // Failed is how many connections failed.
@@ -85,26 +99,48 @@ func (c Connections) Failed() int {
 // "name:port", names resolved by the DNS server at dns when given), one
 // every interval, each with timeout.
 func (l *Lab) Connect(w *Workload, target, proto, dns string, count int, timeout, interval time.Duration) (Connections, error) {
+	return l.ConnectIn(w.NS, target, proto, dns, count, timeout, interval)
+}
+
+// ConnectIn is Connect from namespace ns (a host's, the outside's).
+func (l *Lab) ConnectIn(ns, target, proto, dns string, count int, timeout, interval time.Duration) (Connections, error) {
 	args := []string{filepath.Join(l.Bin, "sdnprobe"), "connect", "-target", target, "-proto", proto,
 		"-count", strconv.Itoa(count), "-timeout", timeout.String(), "-interval", interval.String()}
 	if dns != "" {
 		args = append(args, "-dns", dns)
 	}
-	out, err := l.Exec(w.NS, args...)
+	out, err := l.Exec(ns, args...)
 	if err != nil {
 		return Connections{}, err
 	}
+	return parseConnections(out)
+}
+
+// parseConnections reads `sdnprobe connect`'s lines ("ok NAME MS", "fail:
+// WHY MS", "summary ...").
+func parseConnections(out string) (Connections, error) {
 	c := Connections{By: map[string]int{}, Failures: map[string]int{}}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		switch {
-		case strings.HasPrefix(line, "ok "):
-			c.By[strings.TrimPrefix(line, "ok ")]++
-		case strings.HasPrefix(line, "fail: "):
-			c.Failures[strings.TrimPrefix(line, "fail: ")]++
-		case strings.HasPrefix(line, "summary"):
+		if strings.HasPrefix(line, "summary") {
 			continue
 		}
-		c.Lines = append(c.Lines, line)
+		i := strings.LastIndexByte(line, ' ')
+		ms, err := strconv.ParseInt(line[i+1:], 10, 64)
+		if i < 0 || err != nil {
+			return c, fmt.Errorf("sdnprobe connect: unreadable line %q", line)
+		}
+		x := Conn{At: time.UnixMilli(ms)}
+		switch what := line[:i]; {
+		case strings.HasPrefix(what, "ok "):
+			x.By = strings.TrimPrefix(what, "ok ")
+			c.By[x.By]++
+		case strings.HasPrefix(what, "fail: "):
+			x.Failure = strings.TrimPrefix(what, "fail: ")
+			c.Failures[x.Failure]++
+		default:
+			return c, fmt.Errorf("sdnprobe connect: unreadable line %q", line)
+		}
+		c.List = append(c.List, x)
 	}
 	return c, nil
 }

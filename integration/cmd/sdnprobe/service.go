@@ -13,8 +13,9 @@ import (
 )
 
 // whoamiServe answers every TCP connection and UDP datagram on port with
-// name (services: which endpoint did a connection reach?). It prints
-// "ready" once it listens.
+// name (services: which endpoint did a connection reach?), or with the
+// client's address when name is "@source" (SNAT: whom does the outside
+// see?). It prints "ready" once it listens.
 func whoamiServe(port int, name string) {
 	addr := fmt.Sprintf(":%d", port)
 	ln, err := net.Listen("tcp4", addr)
@@ -29,7 +30,7 @@ func whoamiServe(port int, name string) {
 			if err != nil {
 				return
 			}
-			pc.WriteTo([]byte(name+"\n"), from)
+			pc.WriteTo([]byte(answer(name, from)+"\n"), from)
 		}
 	}()
 	for {
@@ -38,17 +39,31 @@ func whoamiServe(port int, name string) {
 			return
 		}
 		go func() {
-			c.Write([]byte(name + "\n"))
+			c.Write([]byte(answer(name, c.RemoteAddr()) + "\n"))
 			c.Close()
 		}()
 	}
+}
+
+// answer is what whoami says to a client at from.
+func answer(name string, from net.Addr) string {
+	if name != "@source" {
+		return name
+	}
+	host, _, err := net.SplitHostPort(from.String())
+	if err != nil {
+		return from.String()
+	}
+	return host
 }
 
 // connectLoop makes count new connections (TCP, or UDP exchanges) to
 // target ("host:port"; a name is resolved through the DNS server dns when
 // given), one every interval, and prints one line per connection, "ok
 // NAME" with the name the server answered or "fail: ERROR" (refused, reset
-// and timed out told apart), then "summary NAME=N ... fail=N".
+// and timed out told apart), each followed by the Unix time in
+// milliseconds the connection started at, then "summary NAME=N ...
+// fail=N".
 func connectLoop(target, proto, dns string, count int, timeout, interval time.Duration) {
 	d := net.Dialer{Timeout: timeout}
 	if dns != "" {
@@ -59,14 +74,16 @@ func connectLoop(target, proto, dns string, count int, timeout, interval time.Du
 	counts := map[string]int{}
 	out := bufioWriter()
 	for i := 0; i < count; i++ {
+		start := time.Now().UnixMilli()
 		name, err := exchange(&d, proto, target, timeout)
 		if err != nil {
 			counts["fail"]++
-			fmt.Fprintf(out, "fail: %s\n", failure(err))
+			fmt.Fprintf(out, "fail: %s %d\n", failure(err), start)
 		} else {
 			counts[name]++
-			fmt.Fprintf(out, "ok %s\n", name)
+			fmt.Fprintf(out, "ok %s %d\n", name, start)
 		}
+		out.Flush()
 		if i+1 < count {
 			time.Sleep(interval)
 		}
