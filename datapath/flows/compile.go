@@ -22,6 +22,7 @@ const (
 	Services        Stage = "services"         // new connections to a VIP:port → its group
 	ServiceAffinity Stage = "service-affinity" // learned: client → its endpoint
 	ServiceLB       Stage = "service-lb"       // affinity services: the learned endpoint, else the group
+	ServiceLearn    Stage = "service-learn"    // affinity services: record the client's endpoint
 	Egress          Stage = "egress"           // cluster-wide tier of egress rules
 	EgressPolicy    Stage = "egress-policy"    // network tier of egress rules, egress isolation
 	Forward         Stage = "forward"          // by destination
@@ -32,7 +33,7 @@ const (
 )
 
 // Stages lists the pipeline in table order.
-var Stages = []Stage{Classify, ARP, Conntrack, Services, ServiceAffinity, ServiceLB, Egress, EgressPolicy, Forward, Ingress, IngressPolicy, Isolate, Output}
+var Stages = []Stage{Classify, ARP, Conntrack, Services, ServiceAffinity, ServiceLB, ServiceLearn, Egress, EgressPolicy, Forward, Ingress, IngressPolicy, Isolate, Output}
 
 // StageOf returns the stage of a table number, "" when there is none.
 func StageOf(table uint8) Stage {

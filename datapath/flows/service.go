@@ -62,19 +62,14 @@ const AffinityCookie uint64 = 0x5d4f << 48
 // MaxBuckets is the most endpoints one select group holds (one OpenFlow
 // message is at most 64 KiB); a service port with more is split into
 // sub-groups of at most this many, under a group that picks among them
-// weighted by size. With affinity a bucket carries a learn action too,
-// and the limit is MaxAffinityBuckets.
-const (
-	MaxBuckets         = 512
-	MaxAffinityBuckets = 256
-)
+// weighted by size.
+const MaxBuckets = 512
 
 // Registers the affinity table loads: the endpoint's address, and its
 // port with bit 16 set (a hit).
 const (
-	regAffinityIP   = "NXM_NX_REG4[]"
-	regAffinityPort = "NXM_NX_REG5[]"
-	affinityHit     = 0x10000
+	regAffinityIP = "NXM_NX_REG4[]"
+	affinityHit   = 0x10000
 )
 
 // svcPort is one (service, port) the compiler realizes: the unit of a
@@ -140,6 +135,7 @@ func (c *compiler) services() {
 	}
 	c.add(ServiceAffinity, 0, "", "drop") // a miss: the resubmit returns with no endpoint chosen
 	c.add(ServiceLB, 0, "", "%s", gotoTable(Egress))
+	c.add(ServiceLearn, 0, "", "%s", gotoTable(Egress))
 	c.hairpin()
 	ids := newGroupIDs()
 	for _, p := range ports {
@@ -162,8 +158,9 @@ func (c *compiler) services() {
 		} else {
 			c.add(Services, 100, match, "resubmit(,%d),%s", ServiceAffinity.Table(), gotoTable(ServiceLB))
 			c.add(ServiceLB, 100, p.match(), "group:%d", id)
+			c.add(ServiceLearn, 100, fmt.Sprintf("ct_state=+new+trk+dnat,%s,ct_nw_proto=%d,ct_nw_dst=%s,ct_tp_dst=%d", p.port.Protocol, protoNumber(p.port.Protocol), p.svc.VIP, p.port.Port), "%s", learn(p))
 			for _, e := range p.eps {
-				c.add(ServiceLB, 110, fmt.Sprintf("%s,reg4=%#x,reg5=%#x", p.match(), ipReg(e.ip), affinityHit|uint32(e.port)), "%s", dnat(e))
+				c.add(ServiceLB, 110, fmt.Sprintf("%s,reg4=%#x,reg5=%#x", p.match(), ipReg(e.ip), affinityHit|uint32(e.port)), "%s", dnat(e, Egress))
 			}
 		}
 		c.groups = append(c.groups, serviceGroups(p, id, ids)...)
@@ -189,8 +186,8 @@ func (c *compiler) hairpin() {
 
 // dnat commits the connection in zone 1 with its destination translated
 // to the endpoint and goes on to egress.
-func dnat(e portEndpoint) string {
-	return fmt.Sprintf("ct(commit,table=%d,zone=%d,nat(dst=%s:%d))", Egress.Table(), ConntrackZone, e.ip, e.port)
+func dnat(e portEndpoint, next Stage) string {
+	return fmt.Sprintf("ct(commit,table=%d,zone=%d,nat(dst=%s:%d))", next.Table(), ConntrackZone, e.ip, e.port)
 }
 
 func ipReg(ip netip.Addr) uint32 {
@@ -198,21 +195,30 @@ func ipReg(ip netip.Addr) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
-// bucket is an endpoint's bucket: with affinity it first learns the
-// client's choice (client, VIP, protocol, port → this endpoint).
+// bucket is an endpoint's bucket. With affinity the connection goes on
+// to service-learn, which records the client's endpoint.
 func bucket(p svcPort, e portEndpoint) ovs.Bucket {
 	if p.svc.AffinityTimeout == 0 {
-		return ovs.Bucket{Actions: dnat(e)}
+		return ovs.Bucket{Actions: dnat(e, Egress)}
 	}
-	proto, field := 6, "NXM_OF_TCP_DST[]"
+	return ovs.Bucket{Actions: dnat(e, ServiceLearn)}
+}
+
+// learn writes, for a new connection an affinity service port just
+// DNATed, a flow into service-affinity: this client, the VIP and port
+// (conntrack's original destination) → this endpoint, idle for at most
+// the timeout. (OVS 3.1 does not perform a learn action in a group
+// bucket, so it runs here, after the DNAT.)
+func learn(p svcPort) string {
+	proto, field := protoNumber(p.port.Protocol), "NXM_OF_TCP_DST[]"
 	if p.port.Protocol == "udp" {
-		proto, field = 17, "NXM_OF_UDP_DST[]"
+		field = "NXM_OF_UDP_DST[]"
 	}
-	learn := fmt.Sprintf("learn(table=%d,idle_timeout=%d,priority=100,cookie=%#x,eth_type=0x800,nw_proto=%d,"+
-		"NXM_OF_IP_SRC[],NXM_OF_IP_DST[],%s,load:%#x->%s,load:%#x->%s)",
+	return fmt.Sprintf("learn(table=%d,idle_timeout=%d,priority=100,cookie=%#x,eth_type=0x800,nw_proto=%d,"+
+		"NXM_OF_IP_SRC[],NXM_OF_IP_DST[]=NXM_NX_CT_NW_DST[],%s=NXM_NX_CT_TP_DST[],"+
+		"load:NXM_OF_IP_DST[]->%s,load:%s->NXM_NX_REG5[0..15],load:0x1->NXM_NX_REG5[16]),%s",
 		ServiceAffinity.Table(), min(p.svc.AffinityTimeout, 0xffff), AffinityCookie, proto, field,
-		ipReg(e.ip), regAffinityIP, affinityHit|uint32(e.port), regAffinityPort)
-	return ovs.Bucket{Actions: learn + "," + dnat(e)}
+		regAffinityIP, field, gotoTable(Egress))
 }
 
 // hashFields are a select group's hash inputs: the connection's addresses
@@ -225,19 +231,12 @@ func hashFields(proto string, sub bool) []string {
 	return []string{"ip_src", "ip_dst", proto + "_src", proto + "_dst"}
 }
 
-func maxBuckets(p svcPort) int {
-	if p.svc.AffinityTimeout != 0 {
-		return MaxAffinityBuckets
-	}
-	return MaxBuckets
-}
-
 // subGroups splits a port's endpoints when one group cannot hold them:
 // by a hash of the endpoint's name, so one endpoint's change rewrites
 // one sub-group (and the top group's weights), not all of them. nil when
 // one group is enough.
 func subGroups(p svcPort) [][]portEndpoint {
-	limit := maxBuckets(p)
+	limit := MaxBuckets
 	if len(p.eps) <= limit {
 		return nil
 	}
@@ -304,4 +303,11 @@ func (s *groupIDs) assign() {
 		taken[GroupRange.Min+off] = true
 		s.ids[k] = GroupRange.Min + off
 	}
+}
+
+func protoNumber(proto string) int {
+	if proto == "udp" {
+		return 17
+	}
+	return 6
 }
