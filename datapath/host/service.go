@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/sdn-dev/sdn/datapath/flows"
 	"github.com/sdn-dev/sdn/model"
@@ -62,14 +64,14 @@ func endpointPort(port, target uint32, targetName string, resolved []uint32, k i
 	return uint16(port)
 }
 
-// udpKey is one endpoint address and port of a UDP service port.
+// udpKey is one endpoint of a UDP service port: the VIP and port, the
+// endpoint's address and port.
 type udpKey struct {
-	ip   netip.Addr
-	port uint16
+	vip netip.AddrPort
+	ep  netip.AddrPort
 }
 
-// udpEndpoints lists the (endpoint, target port) pairs of h's UDP service
-// ports.
+// udpEndpoints lists the endpoints of h's UDP service ports.
 func udpEndpoints(h *flows.Host) map[udpKey]bool {
 	out := map[udpKey]bool{}
 	if h == nil {
@@ -82,7 +84,7 @@ func udpEndpoints(h *flows.Host) map[udpKey]bool {
 			}
 			for _, e := range s.Endpoints {
 				if k < len(e.Ports) && e.Ports[k] != 0 {
-					out[udpKey{e.IP, e.Ports[k]}] = true
+					out[udpKey{netip.AddrPortFrom(s.VIP, p.Port), netip.AddrPortFrom(e.IP, e.Ports[k])}] = true
 				}
 			}
 		}
@@ -94,19 +96,66 @@ func udpEndpoints(h *flows.Host) map[udpKey]bool {
 // were in before and are not in now: a UDP "connection" has no end, so its
 // client would keep sending to an endpoint that left until the entry timed
 // out. With the entry gone, its next packet is new and picks a current
-// endpoint. The entries are matched by their reply tuple (the endpoint's
-// address and port as source), which the netdev datapath accepts as a
-// partial tuple with an empty original one.
+// endpoint. The netdev datapath (OVS 3.1) flushes a NATed entry only by
+// its whole original tuple ("Must flush tuple using the original pre-NATed
+// tuple"), so the entries are listed and each is flushed by its own.
 func (d *Datapath) flushRemovedUDP(ctx context.Context, before, after *flows.Host) {
 	now := udpEndpoints(after)
+	gone := map[udpKey]bool{}
 	for k := range udpEndpoints(before) {
-		if now[k] {
-			continue
-		}
-		tuple := fmt.Sprintf("ct_nw_src=%s,ct_nw_proto=17,ct_tp_src=%d", k.ip, k.port)
-		if _, err := d.ovs.Appctl(ctx, "ovs-vswitchd", "dpctl/flush-conntrack", fmt.Sprintf("zone=%d", flows.ConntrackZone), "", tuple); err != nil {
-			d.log.Warn("could not flush the conntrack entries of a removed UDP endpoint; its clients move when they time out",
-				"endpoint", netip.AddrPortFrom(k.ip, k.port), "err", err)
+		if !now[k] {
+			gone[k] = true
 		}
 	}
+	if len(gone) == 0 {
+		return
+	}
+	zone := fmt.Sprintf("zone=%d", flows.ConntrackZone)
+	out, err := d.ovs.Appctl(ctx, "ovs-vswitchd", "dpctl/dump-conntrack", zone)
+	if err != nil {
+		d.log.Warn("could not list conntrack entries to flush removed UDP endpoints; their clients move when the entries time out", "err", err)
+		return
+	}
+	for _, e := range udpEntries(out) {
+		if !gone[e.key] {
+			continue
+		}
+		if _, err := d.ovs.Appctl(ctx, "ovs-vswitchd", "dpctl/flush-conntrack", zone, e.orig); err != nil {
+			d.log.Warn("could not flush the conntrack entry of a removed UDP endpoint; its client moves when it times out",
+				"endpoint", e.key.ep, "service", e.key.vip, "entry", e.orig, "err", err)
+		}
+	}
+}
+
+// ctEntry is one UDP conntrack entry: its original tuple as flush-conntrack
+// takes it; its original destination and the source of its reply tuple
+// (for a DNATed connection, the VIP and the endpoint).
+type ctEntry struct {
+	orig string
+	key  udpKey
+}
+
+var ctUDP = regexp.MustCompile(`^udp,orig=\(src=([0-9.]+),dst=([0-9.]+),sport=(\d+),dport=(\d+)\),reply=\(src=([0-9.]+),dst=[0-9.]+,sport=(\d+),`)
+
+// udpEntries parses `ovs-appctl dpctl/dump-conntrack` output, e.g.
+//
+//	udp,orig=(src=10.128.0.10,dst=172.30.0.10,sport=40000,dport=53),reply=(src=10.128.2.11,dst=10.128.0.10,sport=5353,dport=40000),zone=1
+func udpEntries(out string) []ctEntry {
+	var es []ctEntry
+	for _, line := range strings.Split(out, "\n") {
+		m := ctUDP.FindStringSubmatch(strings.TrimSpace(line))
+		if m == nil {
+			continue
+		}
+		vip, err := netip.ParseAddrPort(m[2] + ":" + m[4])
+		ep, err2 := netip.ParseAddrPort(m[5] + ":" + m[6])
+		if err != nil || err2 != nil {
+			continue
+		}
+		es = append(es, ctEntry{
+			orig: fmt.Sprintf("ct_nw_src=%s,ct_nw_dst=%s,ct_nw_proto=17,ct_tp_src=%s,ct_tp_dst=%s", m[1], m[2], m[3], m[4]),
+			key:  udpKey{vip, ep},
+		})
+	}
+	return es
 }

@@ -333,6 +333,7 @@ func TestServices(t *testing.T) {
 		m2 := s.model()
 		service(m2, "web", webVIP.String(), 0, rest...)
 		s.realize(m2)
+		t.Log(appctl(s.hosts[0], "dpctl/dump-conntrack", "zone=1"))
 		now, err := udpAsk(c)
 		if err != nil || now == first || now == "" {
 			t.Errorf("after %s left, the same UDP socket got %q, %v; want another endpoint at once", first, now, err)
