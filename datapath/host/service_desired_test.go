@@ -23,7 +23,7 @@ func TestServicesOf(t *testing.T) {
 		{Workload: "a/remote", Ip: "10.128.2.5", Node: "n2"}, // no resolved ports: numbered targets only
 		{Workload: "a/bad", Ip: "nonsense", Node: "n2"},
 	}}
-	m.Services["a/pending"] = &sdnv1.Service{Name: "pending", Network: "a"}                // no VIP yet: quietly skipped
+	m.Services["a/pending"] = &sdnv1.Service{Name: "pending", Network: "a"}                   // no VIP yet: quietly skipped
 	m.Services["a/broken"] = &sdnv1.Service{Name: "broken", Network: "a", Vip: "2001:db8::1"} // not IPv4
 	d, warnings, err := desiredState(m, "n1")
 	if err != nil {
