@@ -76,7 +76,6 @@ const (
 // group.
 type svcPort struct {
 	svc  *Service
-	idx  int
 	port ServicePort
 	eps  []portEndpoint // serving this port, by name
 }
@@ -107,7 +106,7 @@ func (c *compiler) servicePorts() []svcPort {
 			if p.Protocol != "tcp" && p.Protocol != "udp" || p.Port == 0 {
 				continue
 			}
-			sp := svcPort{svc: s, idx: k, port: p}
+			sp := svcPort{svc: s, port: p}
 			for _, e := range s.Endpoints {
 				if k < len(e.Ports) && e.Ports[k] != 0 && e.IP.Is4() {
 					sp.eps = append(sp.eps, portEndpoint{e.Name, e.IP, e.Ports[k]})
