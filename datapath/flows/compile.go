@@ -16,20 +16,24 @@ type Stage string
 
 // The pipeline, in order. A stage's table number is its index.
 const (
-	Classify      Stage = "classify"
-	ARP           Stage = "arp"
-	Conntrack     Stage = "conntrack"
-	Egress        Stage = "egress"         // cluster-wide tier of egress rules
-	EgressPolicy  Stage = "egress-policy"  // network tier of egress rules, egress isolation
-	Forward       Stage = "forward"        // by destination
-	Ingress       Stage = "ingress"        // host exemption, cluster-wide tier of ingress rules
-	IngressPolicy Stage = "ingress-policy" // network tier of ingress rules, ingress isolation
-	Isolate       Stage = "isolation"      // the baseline of the isolation mode
-	Output        Stage = "output"
+	Classify        Stage = "classify"
+	ARP             Stage = "arp"
+	Conntrack       Stage = "conntrack"
+	Services        Stage = "services"         // new connections to a VIP:port → its group
+	ServiceAffinity Stage = "service-affinity" // learned: client → its endpoint
+	ServiceLB       Stage = "service-lb"       // affinity services: the learned endpoint, else the group
+	ServiceLearn    Stage = "service-learn"    // affinity services: record the client's endpoint
+	Egress          Stage = "egress"           // cluster-wide tier of egress rules
+	EgressPolicy    Stage = "egress-policy"    // network tier of egress rules, egress isolation
+	Forward         Stage = "forward"          // by destination
+	Ingress         Stage = "ingress"          // host exemption, cluster-wide tier of ingress rules
+	IngressPolicy   Stage = "ingress-policy"   // network tier of ingress rules, ingress isolation
+	Isolate         Stage = "isolation"        // the baseline of the isolation mode
+	Output          Stage = "output"
 )
 
 // Stages lists the pipeline in table order.
-var Stages = []Stage{Classify, ARP, Conntrack, Egress, EgressPolicy, Forward, Ingress, IngressPolicy, Isolate, Output}
+var Stages = []Stage{Classify, ARP, Conntrack, Services, ServiceAffinity, ServiceLB, ServiceLearn, Egress, EgressPolicy, Forward, Ingress, IngressPolicy, Isolate, Output}
 
 // StageOf returns the stage of a table number, "" when there is none.
 func StageOf(table uint8) Stage {
@@ -72,6 +76,9 @@ func Compile(h *Host) []ovs.Flow { return CompileAll(h).Flows }
 // ids in their cookies stand for.
 type Compiled struct {
 	Flows []ovs.Flow
+	// Groups are the services' select groups, ids in GroupRange; a
+	// group comes before any group that points to it.
+	Groups []ovs.Group
 	// Rules maps a policy flow's cookie category (ovs.CookieCategory) to
 	// the rule it realizes.
 	Rules map[uint32]RuleRef
@@ -88,6 +95,7 @@ func CompileAll(h *Host) Compiled {
 	c.classify()
 	c.arp()
 	c.conntrack()
+	c.services()
 	c.egress()
 	c.forward()
 	c.ingress()
@@ -97,13 +105,14 @@ func CompileAll(h *Host) Compiled {
 	slices.SortFunc(c.flows, func(a, b ovs.Flow) int {
 		return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.Match, b.Match))
 	})
-	return Compiled{Flows: c.flows, Rules: c.rules}
+	return Compiled{Flows: c.flows, Groups: c.groups, Rules: c.rules}
 }
 
 type compiler struct {
-	h     *Host
-	flows []ovs.Flow
-	rules map[uint32]RuleRef
+	h      *Host
+	flows  []ovs.Flow
+	groups []ovs.Group
+	rules  map[uint32]RuleRef
 }
 
 func (c *compiler) add(s Stage, prio uint16, match, actions string, args ...any) {
@@ -164,7 +173,10 @@ func arpReplyFromReg(mac net.HardwareAddr) string {
 }
 
 func (c *compiler) conntrack() {
-	c.add(Conntrack, 0, "ip", "ct(table=%d,zone=%d)", Egress.Table(), ConntrackZone)
+	// nat: established connections are translated both ways (requests to
+	// their endpoint, replies back from the VIP) before anything looks
+	// at them.
+	c.add(Conntrack, 0, "ip", "ct(table=%d,zone=%d,nat)", Services.Table(), ConntrackZone)
 }
 
 // Priorities of the fixed flows of the policy stages; the rules' levels

@@ -14,7 +14,28 @@
 //	arp        ARP requests for local workloads and the gateway are answered
 //	           from the model; the host's ARP for other hosts' workloads is
 //	           answered with the virtual router MAC. Nothing floods.
-//	conntrack  IP goes through conntrack (zone 1); invalid is dropped.
+//	conntrack  IP goes through conntrack (zone 1) with nat: established
+//	           service connections are translated both ways (requests to
+//	           their endpoint, replies back from the VIP) before anything
+//	           looks at them. Replies to a hairpin connection are un-SNATed
+//	           in zone 2 first (see service.go).
+//	services   a new connection to a VIP:port goes to the port's select
+//	           group (hash of the 5-tuple), one bucket per endpoint serving
+//	           it: ct(commit, zone 1, nat(dst=endpoint:port)) and on to
+//	           egress, so policy sees the endpoint's address. A port
+//	           without endpoints has no flow: its packets go on as any
+//	           other, out through the gateway, where the host rejects them.
+//	           Everything else goes to egress. Ports with more than
+//	           MaxBuckets endpoints: a group of sub-groups weighted by size.
+//	service-affinity  flows learned for services with session affinity
+//	           (client, VIP, port → endpoint in reg4/reg5; cookie
+//	           AffinityCookie, which the reconciler does not own, idle
+//	           timeout = the affinity timeout); resubmitted to, a miss
+//	           returns empty.
+//	service-lb affinity services: the learned endpoint's DNAT, else the
+//	           group, whose buckets continue at service-learn.
+//	service-learn  affinity services: learn the DNATed connection's
+//	           endpoint (OVS 3.1 performs no learn inside a group bucket).
 //	egress     replies and related packets of committed connections pass
 //	           (to forward), invalid ones drop; then the cluster-wide tier
 //	           of egress rules for packets from local workloads (in_port):
@@ -35,7 +56,10 @@
 //	           are reached by all; flat passes all; multitenant passes when
 //	           either VNID is 0 (the admin network) or both are equal;
 //	           policy passes equal VNIDs only.
-//	output     new connections are committed to conntrack; out to reg2.
+//	output     new connections are committed to conntrack (DNATed ones
+//	           were, by their bucket); out to reg2. Hairpin: a service
+//	           connection that lands on its own client is SNATed to
+//	           HairpinIP in zone 2 and sent out the port it came in on.
 //
 // Policy (policy.go, parts.go): each rule realized on the host is an
 // OpenFlow conjunction (split when named ports resolve to different
@@ -52,6 +76,11 @@
 // each split into ct_state=+new and -new so counters give connections
 // and packets. Ids are hashes of stable keys, so one policy's change moves
 // no other policy's flows.
+//
+// Services (service.go): group ids are hashes of "service/proto/port"
+// within GroupRange (collisions move to the next free id, in key order),
+// so one endpoint's change rewrites one group and no flow (for an
+// affinity service, also its endpoint's service-lb flow).
 //
 // Flows grow with local workloads, networks present locally, remote
 // hosts, rules, peer addresses and ports; never with products of them

@@ -44,6 +44,8 @@ type Host struct {
 	// AddressGroups are the members of the peer groups the local
 	// workloads' rules name, by group name (policy.Group.Name).
 	AddressGroups map[string]*sdnv1.AddressGroup
+	// Services this host's workloads may connect to (service.go).
+	Services []Service
 }
 
 // Workload is a local workload plugged into the integration bridge.

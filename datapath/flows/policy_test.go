@@ -212,11 +212,11 @@ func TestPolicyFlows(t *testing.T) {
 		}
 	})
 	t.Run("levels: cluster deny before pass; tiers in their tables", func(t *testing.T) {
-		deny, pass := find(cluster, "conj_id", "drop"), find(cluster, "conj_id", "goto_table:7")
+		deny, pass := find(cluster, "conj_id", "drop"), find(cluster, "conj_id", gotoTable(IngressPolicy))
 		if len(deny) != 2 || len(pass) != 2 || !strings.HasPrefix(deny[0], "60000 ") || !strings.HasPrefix(pass[0], "59999 ") {
 			t.Errorf("cluster tier: deny %q, pass %q; want deny at 60000 and pass (to ingress-policy) at 59999", deny, pass)
 		}
-		if len(find(ingress, "conj_id", "goto_table:9")) != 8 { // 4 conjunctions × new/established
+		if len(find(ingress, "conj_id", gotoTable(Output))) != 8 { // 4 conjunctions × new/established
 			t.Errorf("network tier allows: %q", find(ingress, "conj_id"))
 		}
 	})

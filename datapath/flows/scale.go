@@ -49,3 +49,20 @@ func PolicyScale(n, m int) *Host {
 	}
 	return h
 }
+
+// ServiceScale is a synthetic host with n services of m endpoints each
+// (tcp 80 → 8080), for the reconciler's tests and benchmarks: VIPs in
+// 172.30.0.0/16, endpoints in 10.129.0.0/16.
+func ServiceScale(n, m int) *Host {
+	h := PolicyScale(2, 0)
+	for i := range n {
+		s := Service{Key: fmt.Sprintf("proj1/svc%d", i), VIP: netip.AddrFrom4([4]byte{172, 30, byte(i / 250), byte(1 + i%250)}),
+			Ports: []ServicePort{{"tcp", 80}}}
+		for j := range m {
+			s.Endpoints = append(s.Endpoints, Endpoint{Name: fmt.Sprintf("proj1/ep%d", j),
+				IP: netip.AddrFrom4([4]byte{10, 129, byte(j / 250), byte(1 + j%250)}), Ports: []uint16{8080}})
+		}
+		h.Services = append(h.Services, s)
+	}
+	return h
+}

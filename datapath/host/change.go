@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/sdn-dev/sdn/datapath/flows"
 	"github.com/sdn-dev/sdn/model"
 )
 
@@ -61,11 +60,9 @@ func (d *Datapath) ApplyChange(ctx context.Context, m *model.Desired) (Result, e
 	res := Result{FlowsOnly: true}
 	fh := want.flowHost(last.ports)
 	res.Workloads = len(fh.Local)
-	compiled := flows.CompileAll(fh)
-	if res.Flows, err = d.ovs.Reconcile(ctx, IntegrationBridge, d.cfg.Generation, compiled.Flows); err != nil {
+	if res.Flows, err = d.program(ctx, fh); err != nil {
 		return res, fmt.Errorf("realize node %q: %w", d.cfg.NodeName, err)
 	}
-	d.remember(fh, compiled.Rules)
 	return res, nil
 }
 

@@ -317,13 +317,9 @@ func (d *Datapath) Apply(ctx context.Context, m *model.Desired) (Result, error) 
 	// 6. Flows, in one atomic bundle.
 	fh := want.flowHost(ports)
 	res.Workloads = len(fh.Local)
-	// Policy flows carry their rule's id as cookie category (the rest
-	// categoryIntegration, 0), which RuleCounters and Trace read back.
-	compiled := flows.CompileAll(fh)
-	if res.Flows, err = d.ovs.Reconcile(ctx, IntegrationBridge, d.cfg.Generation, compiled.Flows); err != nil {
+	if res.Flows, err = d.program(ctx, fh); err != nil {
 		return fail(err)
 	}
-	d.remember(fh, compiled.Rules)
 	d.full = &fullApply{key: hostKey(want), ports: ports}
 	return res, nil
 }
@@ -378,4 +374,23 @@ func (d *Datapath) hostNSName() string {
 		return "(current)"
 	}
 	return d.hostNS
+}
+
+// program compiles fh and makes br-int's flows and service groups match
+// it in one atomic bundle (groups in flows.GroupRange are ours), then
+// flushes the conntrack entries of UDP endpoints that left. Policy flows
+// carry their rule's id as cookie category (the rest categoryIntegration,
+// 0), which RuleCounters and Trace read back.
+func (d *Datapath) program(ctx context.Context, fh *flows.Host) (ovs.Result, error) {
+	compiled := flows.CompileAll(fh)
+	res, err := d.ovs.Apply(ctx, IntegrationBridge, ovs.Desired{
+		Generation: d.cfg.Generation, Flows: compiled.Flows, Groups: compiled.Groups, OwnedGroups: flows.GroupRange,
+	})
+	if err != nil {
+		return res, err
+	}
+	before, _ := d.last()
+	d.remember(fh, compiled.Rules)
+	d.flushRemovedUDP(ctx, before, fh)
+	return res, nil
 }

@@ -40,6 +40,7 @@ type desired struct {
 	// groups this host's rules refer to.
 	hostTrafficByPolicy bool
 	groups              map[string]*sdnv1.AddressGroup
+	services            []flows.Service
 }
 
 // localWorkload is a workload of this host and the name of its host veth.
@@ -168,6 +169,7 @@ func desiredState(m *model.Desired, nodeName string) (*desired, []string, error)
 		d.remote = append(d.remote, flows.RemoteHost{Name: name, Subnet: sub.Masked(), UnderlayIP: ul})
 	}
 	slices.SortFunc(d.remote, func(a, b flows.RemoteHost) int { return cmp.Compare(a.Name, b.Name) })
+	d.services, warnings = servicesOf(m, nodeName, warnings)
 	return d, warnings, nil
 }
 
@@ -186,6 +188,7 @@ func (d *desired) flowHost(ports map[string]int) *flows.Host {
 
 		HostTrafficByPolicy: d.hostTrafficByPolicy,
 		AddressGroups:       d.groups,
+		Services:            d.services,
 	}
 	for _, w := range d.local {
 		if p := ports[w.ifname]; p > 0 {

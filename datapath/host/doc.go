@@ -45,6 +45,18 @@
 // its cookie; [Datapath.RuleCounters] sums the statistics of the deciding
 // policy flows per policy, direction, rule and action.
 //
+// Services (service.go): every service with a VIP, with its endpoints
+// (Desired.ServiceEndpoints: the port each serves per service port), goes
+// to the compiler; its select groups go to OVS in the same bundle as the
+// flows, in the owned range flows.GroupRange. After a reconcile that
+// removed an endpoint from a UDP service port, its zone-1 conntrack
+// entries for that VIP:port are flushed (listed by dpctl/dump-conntrack,
+// each flushed by its whole original tuple: OVS 3.1's netdev conntrack
+// refuses a NATed entry by its reply tuple), so the client's next datagram
+// picks a current endpoint. Only removals this process saw are flushed:
+// after an agent restart, entries to an endpoint removed while it was down
+// age out (UDP: 30 s idle in OVS's userspace conntrack).
+//
 // # The userspace datapath: what was learned here (OVS 3.1)
 //
 // Internal ports (sdn-gw0, and each bridge's own port) are tap devices in

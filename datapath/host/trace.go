@@ -208,6 +208,13 @@ func describeStep(h *flows.Host, rules map[uint32]flows.RuleRef, s traceStep, st
 		return fmt.Sprintf("tracked in conntrack (zone %d)", flows.ConntrackZone)
 	case flows.Egress, flows.Ingress, flows.EgressPolicy, flows.IngressPolicy:
 		return describeShortcut(s, stage)
+	case flows.Services, flows.ServiceLB:
+		return describeService(h, s)
+	case flows.ServiceAffinity:
+		if s.cookie&ovs.TagMask == flows.AffinityCookie {
+			return "the client's endpoint, as learned by its last connection (session affinity)"
+		}
+		return "no endpoint learned for this client yet"
 	case flows.Forward:
 		return describeForward(h, s)
 	case flows.Isolate:
@@ -280,6 +287,21 @@ func describeShortcut(s traceStep, stage flows.Stage) string {
 		return "no cluster-wide rule decided"
 	}
 	return "no rule of the network's policies decided"
+}
+
+// describeService names the service whose VIP the step matched.
+func describeService(h *flows.Host, s traceStep) string {
+	dst := fieldOf(s.match, "nw_dst=")
+	for _, svc := range h.Services {
+		if dst != "" && svc.VIP.String() == dst {
+			how := "load-balanced over its endpoints"
+			if fieldOf(s.match, "reg4=") != "" {
+				how = "to the endpoint the client had (session affinity)"
+			}
+			return fmt.Sprintf("new connection to service %s (%s:%s): %s", svc.Key, dst, fieldOf(s.match, "tp_dst="), how)
+		}
+	}
+	return "not a new connection to a service"
 }
 
 func describeForward(h *flows.Host, s traceStep) string {
