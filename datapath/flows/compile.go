@@ -161,6 +161,10 @@ func (c *compiler) arp() {
 		c.add(ARP, 50, fmt.Sprintf("arp,arp_op=1,in_port=%d,arp_tpa=%s", c.h.GatewayPort, c.h.ClusterCIDR), "%s",
 			"move:NXM_OF_ARP_TPA[]->NXM_NX_REG3[],"+arpReplyFromReg(RouterMAC))
 	}
+	if c.h.ServiceCIDR.IsValid() {
+		c.add(ARP, 50, fmt.Sprintf("arp,arp_op=1,in_port=%d,arp_tpa=%s", c.h.GatewayPort, c.h.ServiceCIDR), "%s",
+			"move:NXM_OF_ARP_TPA[]->NXM_NX_REG3[],"+arpReplyFromReg(RouterMAC))
+	}
 	c.add(ARP, 0, "", "drop")
 }
 

@@ -31,6 +31,9 @@ type Host struct {
 	// ClusterCIDR is the whole workload CIDR (traffic to it never leaves
 	// through the gateway to the outside).
 	ClusterCIDR netip.Prefix
+	// ServiceCIDR holds the VIPs: the host reaches them through its
+	// gateway port, whose ARP for them the virtual router answers.
+	ServiceCIDR netip.Prefix
 	// OpenFlow port numbers on the integration bridge.
 	TunnelPort  int
 	GatewayPort int

@@ -21,8 +21,8 @@ import (
 // host changed behind sdn's back.
 
 // hostKey renders what the host-level steps of Apply depend on: the
-// host's addresses and settings, its local workloads' plumbing and the
-// remote hosts. Two desired states with equal keys differ only in what
+// host's addresses and settings, its local workloads' plumbing, the
+// remote hosts and the kernel's set-up (node ports, SNAT). Two desired states with equal keys differ only in what
 // the flows are compiled from.
 func hostKey(w *desired) string {
 	var b strings.Builder
@@ -33,6 +33,7 @@ func hostKey(w *desired) string {
 	for _, r := range w.remote {
 		fmt.Fprintf(&b, "R %s %s %s\n", r.Name, r.Subnet, r.UnderlayIP)
 	}
+	b.WriteString(w.hostNet.key())
 	return b.String()
 }
 

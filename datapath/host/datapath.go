@@ -320,6 +320,10 @@ func (d *Datapath) Apply(ctx context.Context, m *model.Desired) (Result, error) 
 	if res.Flows, err = d.program(ctx, fh); err != nil {
 		return fail(err)
 	}
+	// 7. The kernel beyond OVS: forwarding, SNAT, node ports, refusals.
+	if err := d.ensureHostNet(ctx, want, local, &res); err != nil {
+		return fail(err)
+	}
 	d.full = &fullApply{key: hostKey(want), ports: ports}
 	return res, nil
 }

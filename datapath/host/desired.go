@@ -41,6 +41,8 @@ type desired struct {
 	hostTrafficByPolicy bool
 	groups              map[string]*sdnv1.AddressGroup
 	services            []flows.Service
+	// The host's kernel set-up beyond OVS (hostnet.go).
+	hostNet hostNetInputs
 }
 
 // localWorkload is a workload of this host and the name of its host veth.
@@ -170,6 +172,9 @@ func desiredState(m *model.Desired, nodeName string) (*desired, []string, error)
 	}
 	slices.SortFunc(d.remote, func(a, b flows.RemoteHost) int { return cmp.Compare(a.Name, b.Name) })
 	d.services, warnings = servicesOf(m, nodeName, warnings)
+	var hw []string
+	d.hostNet, hw = hostNetOf(m, d)
+	warnings = append(warnings, hw...)
 	return d, warnings, nil
 }
 
@@ -189,6 +194,7 @@ func (d *desired) flowHost(ports map[string]int) *flows.Host {
 		HostTrafficByPolicy: d.hostTrafficByPolicy,
 		AddressGroups:       d.groups,
 		Services:            d.services,
+		ServiceCIDR:         d.hostNet.serviceCIDR,
 	}
 	for _, w := range d.local {
 		if p := ports[w.ifname]; p > 0 {
