@@ -41,6 +41,18 @@ func (e *exec) deriveEndpoints() error {
 			changed[c.Name] = true
 		}
 	}
+	// A host marked down (or up again): its workloads leave (or rejoin)
+	// the services they are endpoints of.
+	for _, node := range e.liveness {
+		if !e.tx.HasServices() {
+			break
+		}
+		for _, w := range e.tx.Workloads("") {
+			if w.Node == node && w.Pending == "" {
+				changed[model.WorkloadKey(w.Network, w.Name)] = true
+			}
+		}
+	}
 	for _, key := range slices.Sorted(maps.Keys(gone)) {
 		if gone[key] {
 			if err := e.dropEndpoints(key); err != nil {
@@ -69,8 +81,9 @@ func (e *exec) recomputeEndpoints(key string) error {
 		return nil
 	}
 	eps := &sdnv1.ServiceEndpoints{Service: key}
+	down := e.downHosts()
 	for _, w := range e.tx.Workloads(v.Network) {
-		if ep := EndpointOf(v, w); ep != nil {
+		if ep := EndpointOf(v, w, down[w.Node]); ep != nil {
 			eps.Endpoints = append(eps.Endpoints, ep)
 		}
 	}
@@ -80,6 +93,7 @@ func (e *exec) recomputeEndpoints(key string) error {
 // updateEndpoints updates the endpoints of the services of the changed
 // workloads' networks (but those recomputed already) by those workloads.
 func (e *exec) updateEndpoints(workloads []string, skip map[string]bool) error {
+	down := e.downHosts()
 	byNet := map[string][]string{}
 	for _, key := range workloads {
 		network, _, _ := splitKey(key)
@@ -100,7 +114,7 @@ func (e *exec) updateEndpoints(workloads []string, skip map[string]bool) error {
 				eps.Endpoints = slices.DeleteFunc(eps.Endpoints, func(ep *sdnv1.ServiceEndpoint) bool { return ep.Workload == wk })
 				_, name, _ := splitKey(wk)
 				if w, ok := e.tx.Workload(network, name); ok {
-					if ep := EndpointOf(v, w); ep != nil {
+					if ep := EndpointOf(v, w, down[w.Node]); ep != nil {
 						eps.Endpoints = append(eps.Endpoints, ep)
 					}
 				}
@@ -145,14 +159,30 @@ func sameEndpoints(a, b *sdnv1.ServiceEndpoints) bool {
 	return a.Service == b.Service && slices.EqualFunc(a.Endpoints, b.Endpoints, func(x, y *sdnv1.ServiceEndpoint) bool { return proto.Equal(x, y) })
 }
 
+// downHosts are the hosts the leader marked down.
+func (e *exec) downHosts() map[string]bool {
+	return downOf(e.tx.Nodes())
+}
+
+func downOf(nodes []*sdnv1.Node) map[string]bool {
+	down := map[string]bool{}
+	for _, n := range nodes {
+		if n.DownSinceUnixMs != 0 {
+			down[n.Name] = true
+		}
+	}
+	return down
+}
+
 // EndpointOf is the endpoint a workload is of a service, nil when it is
-// none: another network, not selected, or not placed (no address or host
-// yet, or waiting). Ports are resolved per service port: the target port
+// none: another network, not selected, not placed (no address or host
+// yet, or waiting), or on a host marked down (hostDown: its connections
+// would go nowhere). Ports are resolved per service port: the target port
 // number, the workload's named port of that name and protocol, or 0 when
 // the workload has no such named port (it serves the service's other
 // ports only).
-func EndpointOf(v *sdnv1.Service, w *sdnv1.Workload) *sdnv1.ServiceEndpoint {
-	if w.Network != v.Network || w.Ip == "" || w.Node == "" || w.Pending != "" || !policy.Matches(v.Selector, w.Labels) {
+func EndpointOf(v *sdnv1.Service, w *sdnv1.Workload, hostDown bool) *sdnv1.ServiceEndpoint {
+	if hostDown || w.Network != v.Network || w.Ip == "" || w.Node == "" || w.Pending != "" || !policy.Matches(v.Selector, w.Labels) {
 		return nil
 	}
 	ep := &sdnv1.ServiceEndpoint{Workload: model.WorkloadKey(w.Network, w.Name), Ip: w.Ip, Node: w.Node, Ports: make([]uint32, len(v.Ports))}
@@ -178,7 +208,8 @@ func targetPort(p *sdnv1.ServicePort, w *sdnv1.Workload) uint32 {
 
 // DeriveEndpoints computes every service's endpoints from scratch, sorted
 // by service key (CheckState compares the stored ones with it).
-func DeriveEndpoints(services []*sdnv1.Service, workloads []*sdnv1.Workload) []*sdnv1.ServiceEndpoints {
+func DeriveEndpoints(services []*sdnv1.Service, workloads []*sdnv1.Workload, nodes []*sdnv1.Node) []*sdnv1.ServiceEndpoints {
+	down := downOf(nodes)
 	byNet := map[string][]*sdnv1.Workload{}
 	for _, w := range workloads {
 		byNet[w.Network] = append(byNet[w.Network], w)
@@ -187,7 +218,7 @@ func DeriveEndpoints(services []*sdnv1.Service, workloads []*sdnv1.Workload) []*
 	for _, v := range services {
 		eps := &sdnv1.ServiceEndpoints{Service: model.ServiceKey(v)}
 		for _, w := range byNet[v.Network] {
-			if ep := EndpointOf(v, w); ep != nil {
+			if ep := EndpointOf(v, w, down[w.Node]); ep != nil {
 				eps.Endpoints = append(eps.Endpoints, ep)
 			}
 		}

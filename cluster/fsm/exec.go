@@ -33,6 +33,9 @@ type exec struct {
 	vs     violations
 	human  []*sdnv1.Change
 	events []*sdnv1.ObjectChange
+	// liveness names the hosts marked down or up again by the command:
+	// their workloads leave or rejoin the services (endpoints.go).
+	liveness []string
 }
 
 func newExec(tx *state.Tx, p *pools, write bool) *exec {

@@ -298,6 +298,7 @@ func setNodeLiveness(e *exec, req *sdnv1.SetNodeLivenessRequest) (*Result, *Erro
 		n.DownSinceUnixMs = 0
 		detail = fmt.Sprintf("status: down (since %s) -> ready", formatUnixMs(old.DownSinceUnixMs))
 	}
+	e.liveness = append(e.liveness, req.Name)
 	if err := e.putNode(sdnv1.ChangeOp_CHANGE_OP_UPDATE, n, []string{detail}); err != nil {
 		return nil, ioError(err)
 	}

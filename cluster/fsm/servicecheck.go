@@ -61,7 +61,7 @@ func (c *stateCheck) endpoints(svcs []*sdnv1.Service) {
 	for _, ep := range c.tx.AllServiceEndpoints("") {
 		have[ep.Service] = ep
 	}
-	for _, want := range DeriveEndpoints(svcs, c.tx.Workloads("")) {
+	for _, want := range DeriveEndpoints(svcs, c.tx.Workloads(""), c.tx.Nodes()) {
 		old, ok := have[want.Service]
 		delete(have, want.Service)
 		switch {

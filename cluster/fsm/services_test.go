@@ -183,3 +183,24 @@ func TestServiceRefusals(t *testing.T) {
 		t.Fatalf("a node port taken twice: %v", r.Err)
 	}
 }
+
+func TestServiceEndpointsLeaveDownHosts(t *testing.T) {
+	tf, _ := serviceLab(t)
+	tf.mustApply(command.LabelWorkload, &sdnv1.LabelWorkloadRequest{Network: "proj1", Name: "client", Set: map[string]string{"app": "web"}})
+	if eps := endpointsOf(tf, "proj1/web"); len(eps.Endpoints) != 2 {
+		t.Fatalf("endpoints %v, want web and client", eps.Endpoints)
+	}
+	// h2 (the client's host) is marked down: its workload leaves.
+	tf.mustApply(command.SetNodeLiveness, &sdnv1.SetNodeLivenessRequest{Name: "h2", Down: true, AtUnixMs: 1_700_000_000_000})
+	eps := endpointsOf(tf, "proj1/web")
+	if len(eps.Endpoints) != 1 || eps.Endpoints[0].Node != "h1" {
+		t.Fatalf("endpoints with h2 down: %v, want h1's only", eps.Endpoints)
+	}
+	checkState(t, tf)
+	// Up again: it rejoins.
+	tf.mustApply(command.SetNodeLiveness, &sdnv1.SetNodeLivenessRequest{Name: "h2", Down: false})
+	if eps := endpointsOf(tf, "proj1/web"); len(eps.Endpoints) != 2 {
+		t.Fatalf("endpoints with h2 up again: %v", eps.Endpoints)
+	}
+	checkState(t, tf)
+}
