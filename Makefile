@@ -106,6 +106,7 @@ LAB_FLAGS ?=
 
 lab:
 	@$(MAKE) --no-print-directory deps build
+	$(GO) build -o $(BIN)/ ./integration/cmd/sdnprobe
 	$(GO) run ./integration/cmd/sdnlab up --dir $(LAB_DIR) --bin $(BIN) $(LAB_FLAGS)
 
 lab-down:

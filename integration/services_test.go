@@ -17,7 +17,7 @@ import (
 )
 
 // servicesHCL declares the test's services in proj1: echo over app=echo
-// (tcp 80 → 8080, node port 30080; udp 53 → 5353), sticky over the same
+// (tcp 80 → 8080, node port 30081; udp 53 → 5353), sticky over the same
 // workloads with client-IP affinity, and empty over nothing.
 const servicesHCL = `
 service "echo" {
@@ -27,7 +27,7 @@ service "echo" {
     name        = "http"
     port        = 80
     target_port = 8080
-    node_port   = 30080
+    node_port   = 30081
   }
   port {
     name        = "dns"
@@ -40,7 +40,10 @@ service "echo" {
 service "sticky" {
   network  = "proj1"
   selector { match_labels = { app = "echo" } }
-  port { port = 80, target_port = 8080 }
+  port {
+    port        = 80
+    target_port = 8080
+  }
   session_affinity { timeout = "60s" }
 }
 
@@ -246,7 +249,14 @@ func (s *svcLab) testByName(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Failed() > 0 {
-		t.Fatalf("connections by name failed: %v", c.Failures)
+		log, _ := os.ReadFile(filepath.Join(s.l.HostDir(3), "sdnd.log"))
+		var dnsLines []string
+		for _, line := range strings.Split(string(log), "\n") {
+			if strings.Contains(line, "dns") || strings.Contains(line, "DNS") {
+				dnsLines = append(dnsLines, line)
+			}
+		}
+		t.Fatalf("connections by name failed: %v %+v\nhost3's DNS log:\n%s", c.Failures, c.List, strings.Join(dnsLines, "\n"))
 	}
 	// A workload by name too.
 	ep := s.eps["host2/ep2"]
@@ -256,10 +266,10 @@ func (s *svcLab) testByName(t *testing.T) {
 	}
 }
 
-// testNodePort: port 30080 of host1's underlay address, from host3's
+// testNodePort: port 30081 of host1's underlay address, from host3's
 // namespace (another host's underlay), reaches the endpoints.
 func (s *svcLab) testNodePort(t *testing.T) {
-	target := net.JoinHostPort(s.l.HostIP(1).String(), "30080")
+	target := net.JoinHostPort(s.l.HostIP(1).String(), "30081")
 	c, err := s.l.ConnectIn(s.l.HostNS(3), target, "tcp", "", 30, 2*time.Second, 0)
 	if err != nil {
 		t.Fatal(err)

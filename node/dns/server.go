@@ -27,8 +27,13 @@ const (
 	DefaultResolvConf     = "/etc/resolv.conf"
 	DefaultLookupTimeout  = time.Second
 	DefaultForwardTimeout = 2 * time.Second
-	// retryEvery is how often Run tries again to listen after a failure.
+	// retryEvery is how often Run looks at the address again (and tries
+	// again to listen after a failure) once it listens.
 	retryEvery = 2 * time.Second
+	// waitEvery is how often Run looks while it does not listen yet: the
+	// host's gateway appears in the desired state at the first sync, and
+	// a workload attached right after may ask at once.
+	waitEvery = 50 * time.Millisecond
 	// shutdownWait bounds how long Close waits for queries being answered.
 	shutdownWait = 5 * time.Second
 )
@@ -123,26 +128,29 @@ func (s *Server) Start(addr string) error {
 }
 
 // Run keeps the server listening on addr() until ctx ends, then closes it.
-// addr is asked every couple of seconds ("" means not yet known: the
-// host's gateway before the host registers); a failed listen is logged
-// when its error changes, and tried again.
+// addr is asked every 50 ms until the server listens ("" means not yet
+// known: the host's gateway before the first sync), then every couple of
+// seconds (it moves when the host's gateway does); a failed listen is
+// logged when its error changes, and tried again.
 func (s *Server) Run(ctx context.Context, addr func() string) {
-	t := time.NewTicker(retryEvery)
-	defer t.Stop()
 	var lastErr string
 	for {
+		wait := waitEvery
 		if a := addr(); a != "" {
 			err := s.Start(a)
 			if msg := fmt.Sprint(err); err != nil && msg != lastErr {
 				s.log.Error("DNS server cannot listen; workloads of this host resolve no names until it does (retrying)", "addr", a, "err", err)
 			}
 			lastErr = fmt.Sprint(err)
+			if err == nil {
+				wait = retryEvery
+			}
 		}
 		select {
 		case <-ctx.Done():
 			s.Close()
 			return
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
 }
