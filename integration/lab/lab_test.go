@@ -36,6 +36,7 @@ func TestNamespaceNamesBelongToOneLab(t *testing.T) {
 		want    bool
 	}{
 		{"lab", "lab-ul", true},
+		{"lab", "lab-out", true}, // the outside (AddOutside): once left behind by Down
 		{"lab", "lab-h1", true},
 		{"lab", "lab-h12", true},
 		{"lab", "lab-host1-proj1", true},

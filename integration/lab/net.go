@@ -183,7 +183,7 @@ func nsOfLab(lab, ns string) bool {
 	if !ok {
 		return false
 	}
-	if rest == "ul" {
+	if rest == "ul" || rest == "out" {
 		return true
 	}
 	if n, ok := strings.CutPrefix(rest, "h"); ok && isDigits(n) {
