@@ -42,10 +42,10 @@
 //     back to this host, which undoes both translations. The price: the
 //     endpoint (and its ingress policy) sees the connection come from the
 //     gateway address of the host the client reached (10.128.0.1, say), a
-//     host-network source, not the client. docs/plans/services.md said the
-//     client's address is kept; the task that built this chose SNAT, and
-//     keeping the client's address would need the answer steered back to
-//     this host by other means (the endpoint's host would have to know).
+//     host-network source, not the client (docs/services.md, "Hosts and
+//     the outside"). Keeping the client's address would need the answer
+//     steered back to this host by other means (the endpoint's host would
+//     have to know).
 //     The nat rule matches node-port connections by their conntrack state
 //     (DNATed, originally to UnderlayIP) rather than by a packet mark, so
 //     no mark bit is taken from other users of the host.

@@ -1,4 +1,4 @@
-// Package dns is a host's DNS server for its workloads (docs/plans/services.md,
+// Package dns is a host's DNS server for its workloads (docs/services.md,
 // "Discovery"). The host role serves it on the host's gateway address,
 // port 53, UDP and TCP, in the host's namespace; every workload of the host
 // reaches it (the gateway is their default route) and the CNI result names
