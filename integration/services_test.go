@@ -344,4 +344,3 @@ func (s *svcLab) testRemoval(t *testing.T) {
 	}
 	t.Logf("ep3 answered %d connections before it left and none after; all: %v", before, c.By)
 }
-

@@ -145,4 +145,3 @@ func failure(err error) string {
 	}
 	return err.Error()
 }
-
