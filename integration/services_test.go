@@ -172,7 +172,9 @@ func TestServices(t *testing.T) {
 	t.Run("by name", s.testByName)
 	t.Run("node port", s.testNodePort)
 	t.Run("outside", s.testOutside)
+	t.Run("host to VIP", s.testHostToVIP)
 	t.Run("endpoint removed while looping", s.testRemoval)
+	t.Run("endpoints' policy decides, node ports included", s.testPolicy)
 }
 
 // testSpread: 300 new connections from one client spread over all three
@@ -343,4 +345,56 @@ func (s *svcLab) testRemoval(t *testing.T) {
 		t.Fatalf("no connection reached %s before it left (the loop started too late?): %v", ep3.ID(), c.By)
 	}
 	t.Logf("ep3 answered %d connections before it left and none after; all: %v", before, c.By)
+}
+
+// testHostToVIP: a host reaches a VIP through its gateway port.
+func (s *svcLab) testHostToVIP(t *testing.T) {
+	target := net.JoinHostPort(s.vips["echo"], "80")
+	c, err := s.l.ConnectIn(s.l.HostNS(3), target, "tcp", "", 20, 2*time.Second, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Failed() > 0 || len(c.By) < 2 {
+		t.Fatalf("host3 to the VIP: %v, failures %v; want every connection answered, by several endpoints", c.By, c.Failures)
+	}
+}
+
+// denyEchoHCL isolates the echo endpoints' ingress with no rule.
+const denyEchoHCL = `
+policy "deny-echo" {
+  network = "proj1"
+  workloads {
+    match_labels = { app = "echo" }
+  }
+  isolate = ["ingress"]
+}
+`
+
+// testPolicy: with the endpoints isolated, nothing gets through the
+// service: not from a workload, not through a node port, also not to the
+// endpoint on the node port's own host (a host's exemption from its
+// workloads' policies covers its direct connections, not a service's).
+func (s *svcLab) testPolicy(t *testing.T) {
+	file := writeFile(t, t.TempDir(), "deny.hcl", denyEchoHCL)
+	if out, err := s.l.ApplyFile(file); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	defer func() {
+		if out, err := s.l.Sdnctl("delete", "policy", "proj1/deny-echo"); err != nil {
+			t.Errorf("delete the policy: %v\n%s", err, out)
+		}
+	}()
+	c := s.connect(t, s.client, "echo", 80, "tcp", 6, 0)
+	if len(c.By) > 0 {
+		t.Errorf("a workload reached isolated endpoints through the service: %v", c.By)
+	}
+	// host1's node port: ep1 is on host1 itself.
+	target := net.JoinHostPort(s.l.HostIP(1).String(), "30081")
+	c, err := s.l.ConnectIn(s.l.HostNS(3), target, "tcp", "", 12, 300*time.Millisecond, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.By) > 0 {
+		t.Errorf("the node port reached isolated endpoints: %v", c.By)
+	}
 }

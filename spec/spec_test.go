@@ -95,8 +95,8 @@ func TestExamples(t *testing.T) {
 	if len(diags) > 0 {
 		t.Fatalf("examples do not decode cleanly:\n%s", render(t, doc, diags))
 	}
-	if len(doc.Files) != 3 {
-		t.Errorf("decoded %d example files, want 3 (cluster, networks, static)", len(doc.Files))
+	if len(doc.Files) != 4 {
+		t.Errorf("decoded %d example files, want 4 (cluster, networks, services, static)", len(doc.Files))
 	}
 	golden(t, "testdata/examples.golden", requestJSON(t, doc.ApplyRequest()))
 }
@@ -202,8 +202,8 @@ func TestLoadPathsDedup(t *testing.T) {
 	if len(diags) > 0 {
 		t.Fatalf("unexpected diagnostics:\n%s", render(t, doc, diags))
 	}
-	if len(doc.Files) != 3 || len(doc.Networks) != 3 {
-		t.Errorf("got %d files and %d networks, want 3 and 3", len(doc.Files), len(doc.Networks))
+	if len(doc.Files) != 4 || len(doc.Networks) != 3 {
+		t.Errorf("got %d files and %d networks, want 4 and 3", len(doc.Files), len(doc.Networks))
 	}
 }
 

@@ -244,7 +244,11 @@ func (c *compiler) ingress() {
 	c.add(Ingress, prioShortcut, "ct_state=+est+rpl+trk", "%s", gotoTable(Output))
 	c.add(Ingress, prioShortcut, "ct_state=+rel+trk", "%s", gotoTable(Output))
 	if !c.h.HostTrafficByPolicy && c.h.Gateway.IsValid() {
-		c.add(Ingress, prioHost, fmt.Sprintf("ip,in_port=%d,nw_src=%s", c.h.GatewayPort, c.h.Gateway), "%s", gotoTable(Output))
+		// Not through a service (ct_state +dnat: to a VIP or a node port,
+		// which the host SNATs to its gateway address): who may use a
+		// service is decided by its endpoints' policies, for a client on
+		// this host as on any other.
+		c.add(Ingress, prioHost, fmt.Sprintf("ip,in_port=%d,nw_src=%s,ct_state=-dnat+trk", c.h.GatewayPort, c.h.Gateway), "%s", gotoTable(Output))
 	}
 	c.add(Ingress, 0, "", "%s", gotoTable(IngressPolicy))
 	c.add(IngressPolicy, 0, "", "%s", gotoTable(Isolate))
