@@ -56,6 +56,13 @@ func fuzzBase(t testing.TB) (image []byte, seeds [][]byte) {
 		encode(command.ReleaseNode, &sdnv1.ReleaseNodeRequest{Name: node, DownSinceUnixMs: 1767225600000}),
 		encode(command.Delete, &sdnv1.DeleteRequest{Kind: "network", Name: network}),
 		encode(command.Delete, &sdnv1.DeleteRequest{Kind: "policy", Name: network + "/pol1"}),
+		encode(command.ApplyConfig, &sdnv1.ApplyRequest{Services: []*sdnv1.Service{
+			{Name: "web", Network: network, Selector: &sdnv1.LabelSelector{MatchLabels: map[string]string{"app": "b"}}, Origin: hclOrigin,
+				Ports: []*sdnv1.ServicePort{{Protocol: "tcp", Port: 80, TargetPortName: "http", NodePort: 30080}, {Protocol: "udp", Port: 53}},
+				SessionAffinity: &sdnv1.SessionAffinity{TimeoutSeconds: 60}},
+			{Name: "db", Network: network, Vip: "172.30.0.9", Origin: hclOrigin, Ports: []*sdnv1.ServicePort{{Protocol: "tcp", Port: 5432}}},
+		}}),
+		encode(command.Delete, &sdnv1.DeleteRequest{Kind: "service", Name: network + "/web"}),
 		encode(command.LabelWorkload, &sdnv1.LabelWorkloadRequest{Network: network, Name: "h1", Set: map[string]string{"app": "b"}, Remove: []string{"tier"}}),
 		encode(command.InitCluster|command.IgnoreUnknownFlag, &sdnv1.InitClusterRequest{ClusterId: "0123456789abcdef"}),
 		encode(command.RevokeCertificate|command.IgnoreUnknownFlag, &sdnv1.RevokedCertificate{Serial: "a1", Identity: "agent/" + node, Reason: "retired", RevokedBy: "client/admin"}),
