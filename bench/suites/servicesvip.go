@@ -1,0 +1,47 @@
+package suites
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sdn-dev/sdn/bench"
+)
+
+// The connections figure: perf-cli (host2) opens new TCP connections with
+// wrk to the HTTP server in perf-srv (host1), through the VIP of the
+// service that selects perf-srv alone ("via VIP": host2's OVS picks the
+// endpoint from the service's select group and DNATs in conntrack) or
+// straight to perf-srv's address ("direct"). Each round runs both, one
+// right after the other, with datapath flows and conntrack emptied on
+// both hosts before each.
+
+// conns returns the variant's measurement: through the VIP or direct.
+func (s *svcBench) conns(viaVIP bool) func(context.Context, *bench.Env) (float64, error) {
+	return func(ctx context.Context, env *bench.Env) (float64, error) {
+		for i := 1; i <= svcLabHosts; i++ {
+			for _, cmd := range [][]string{{"revalidator/purge"}, {"dpctl/flush-conntrack"}} {
+				if _, err := s.lab.OVS(i).Appctl(ctx, "ovs-vswitchd", cmd...); err != nil {
+					return 0, err
+				}
+			}
+		}
+		e, how := s.directEndpoints(), "direct"
+		if viaVIP {
+			e.serverIP, how = svcVIP, "via VIP"
+		}
+		v, err := s.sizes.tools.wrk(ctx, e)
+		if err != nil {
+			return 0, err
+		}
+		env.Logf("%s: %.0f conn/s", how, v)
+		return v, nil
+	}
+}
+
+// noteConns says how the connections figure is measured.
+func (s *svcBench) noteConns(env *bench.Env) {
+	t := s.sizes.tools
+	env.Note("connections", fmt.Sprintf("`wrk -t1 -c%d -d%ds -H 'Connection: close' http://ADDR:%d/` in %s against `sdnprobe http-serve` in %s (Go net/http, 3-byte body; every request a new TCP connection; any socket error or non-2xx answer fails the variant); "+
+		"ADDR = %s (via VIP) or %s (direct); before each: `ovs-appctl revalidator/purge` and `dpctl/flush-conntrack` on both hosts",
+		t.wrkConns, t.wrkSeconds, httpPort, s.perf[1].ID(), s.perf[0].ID(), svcVIP, s.perf[0].IP))
+}
