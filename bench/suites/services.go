@@ -94,6 +94,9 @@ type svcBench struct {
 	conn  *grpc.ClientConn
 	perf  [2]*lab.Workload // server (host1), client (host2)
 	dp    *dataplane       // starts and stops the server's http server
+	// dpFlows are host2's datapath flows and flow limit after the last
+	// wrk: direct, via VIP.
+	dpFlows [2]string
 
 	changeState // the change figure's
 }

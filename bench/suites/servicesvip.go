@@ -3,6 +3,7 @@ package suites
 import (
 	"context"
 	"fmt"
+	"regexp"
 
 	"github.com/sdn-dev/sdn/bench"
 )
@@ -50,7 +51,18 @@ func (s *svcBench) conns(viaVIP bool) func(context.Context, *bench.Env) (float64
 		if err != nil {
 			return 0, err
 		}
-		env.Logf("%s: %.0f conn/s", how, v)
+		dump, err := s.lab.OVS(2).Appctl(ctx, "ovs-vswitchd", "dpctl/dump-flows", "-m")
+		if err != nil {
+			return 0, err
+		}
+		up, err := s.lab.OVS(2).Appctl(ctx, "ovs-vswitchd", "upcall/show")
+		if err != nil {
+			return 0, err
+		}
+		k := b2i(viaVIP)
+		s.dpFlows[k] = fmt.Sprintf("%d (flow limit %s)", parseDumpFlows(dump).Dumped, flowLimit(up))
+		env.Note("datapath flows on host2 after wrk, last round", fmt.Sprintf("via VIP %s, direct %s (`dpctl/dump-flows`, `upcall/show`; a megaflow per connection means an upcall to ovs-vswitchd per connection, and past the flow limit, which ovs-vswitchd lowers when its revalidators fall behind, every packet is one)", s.dpFlows[1], s.dpFlows[0]))
+		env.Logf("%s: %.0f conn/s, host2's datapath flows %s", how, v, s.dpFlows[k])
 		return v, nil
 	}
 }
@@ -61,4 +73,14 @@ func (s *svcBench) noteConns(env *bench.Env) {
 	env.Note("connections", fmt.Sprintf("`wrk -t1 -c%d -d%ds -H 'Connection: close' http://ADDR:%d/` in %s against `sdnprobe http-serve` in %s (Go net/http, 3-byte body; every request a new TCP connection; any socket error or non-2xx answer fails the variant); "+
 		"ADDR = %s (via VIP, source ports %s) or %s (direct, source ports %s; net.ipv4.ip_local_port_range of the client's namespace, so that the server never sees one variant's four-tuple in TIME_WAIT from the other's); before each: `ovs-appctl revalidator/purge` and `dpctl/flush-conntrack` on both hosts",
 		t.wrkConns, t.wrkSeconds, httpPort, s.perf[1].ID(), s.perf[0].ID(), svcVIP, svcPortRanges[1], s.perf[0].IP, svcPortRanges[0]))
+}
+
+var upcallFlowLimit = regexp.MustCompile(`flow limit (\d+)`)
+
+// flowLimit is the flow limit `ovs-appctl upcall/show` reports, or "?".
+func flowLimit(upcallShow string) string {
+	if m := upcallFlowLimit.FindStringSubmatch(upcallShow); m != nil {
+		return m[1]
+	}
+	return "?"
 }
