@@ -133,3 +133,10 @@ time=2026-12-07T10:00:00.100Z level=INFO msg="realized desired state" revision=4
 		t.Errorf("revision 4 (not logged): %q", got)
 	}
 }
+
+func TestFlowLimit(t *testing.T) {
+	out := "system@ovs-netdev:\n  flows         : (current 7) (avg 8) (max 6257) (limit 10000)\n  dump duration : 2ms\n"
+	if got := flowLimit(out); got != "10000" {
+		t.Errorf("flow limit %q, want 10000", got)
+	}
+}

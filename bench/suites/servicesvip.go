@@ -75,7 +75,7 @@ func (s *svcBench) noteConns(env *bench.Env) {
 		t.wrkConns, t.wrkSeconds, httpPort, s.perf[1].ID(), s.perf[0].ID(), svcVIP, svcPortRanges[1], s.perf[0].IP, svcPortRanges[0]))
 }
 
-var upcallFlowLimit = regexp.MustCompile(`flow limit (\d+)`)
+var upcallFlowLimit = regexp.MustCompile(`\(limit (\d+)\)`)
 
 // flowLimit is the flow limit `ovs-appctl upcall/show` reports, or "?".
 func flowLimit(upcallShow string) string {
