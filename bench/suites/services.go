@@ -97,6 +97,7 @@ type svcBench struct {
 	// dpFlows are host2's datapath flows and flow limit after the last
 	// wrk: direct, via VIP.
 	dpFlows [2]string
+	remaps  []string // per round: VIP connections remapped by the NAT
 
 	changeState // the change figure's
 }

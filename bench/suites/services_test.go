@@ -140,3 +140,12 @@ func TestFlowLimit(t *testing.T) {
 		t.Errorf("flow limit %q, want 10000", got)
 	}
 }
+
+func TestNATRemaps(t *testing.T) {
+	dump := "tcp,orig=(src=10.128.64.102,dst=172.30.255.10,sport=35078,dport=8080),reply=(src=10.128.0.102,dst=10.128.64.102,sport=8080,dport=35079),zone=1,protoinfo=(state=TIME_WAIT)\n" +
+		"tcp,orig=(src=10.128.64.102,dst=172.30.255.10,sport=23024,dport=8080),reply=(src=10.128.0.102,dst=10.128.64.102,sport=8080,dport=23024),zone=1,protoinfo=(state=TIME_WAIT)\n" +
+		"tcp,orig=(src=10.128.64.102,dst=10.128.0.102,sport=58878,dport=8080),reply=(src=10.128.0.102,dst=10.128.64.102,sport=8080,dport=58878),zone=1,protoinfo=(state=TIME_WAIT)\n"
+	if r, n := natRemaps(dump); r != 1 || n != 2 {
+		t.Errorf("%d of %d remapped, want 1 of 2", r, n)
+	}
+}

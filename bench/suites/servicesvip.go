@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/sdn-dev/sdn/bench"
 )
@@ -60,6 +61,11 @@ func (s *svcBench) conns(viaVIP bool) func(context.Context, *bench.Env) (float64
 			return 0, err
 		}
 		k := b2i(viaVIP)
+		if viaVIP {
+			if err := s.noteRemaps(ctx, env); err != nil {
+				return 0, err
+			}
+		}
 		s.dpFlows[k] = fmt.Sprintf("%d (flow limit %s)", parseDumpFlows(dump).Dumped, flowLimit(up))
 		env.Note("datapath flows on host2 after wrk, last round", fmt.Sprintf("via VIP %s, direct %s (`dpctl/dump-flows`, `upcall/show`; a megaflow per connection means an upcall to ovs-vswitchd per connection, and past the flow limit, which ovs-vswitchd lowers when its revalidators fall behind, every packet is one)", s.dpFlows[1], s.dpFlows[0]))
 		env.Logf("%s: %.0f conn/s, host2's datapath flows %s", how, v, s.dpFlows[k])
@@ -83,4 +89,36 @@ func flowLimit(upcallShow string) string {
 		return m[1]
 	}
 	return "?"
+}
+
+// vipConn is a connection to svcVIP in `dpctl/dump-conntrack`: the
+// client's source port, and the port the endpoint's replies go to.
+var vipConn = regexp.MustCompile(`orig=\(src=[^,]+,dst=` + regexp.QuoteMeta(svcVIP) + `,sport=(\d+),dport=\d+\),reply=\(src=[^,]+,dst=[^,]+,sport=\d+,dport=(\d+)\)`)
+
+// natRemaps counts the connections to the VIP in a conntrack dump, and
+// those whose source port the NAT changed (their reply tuple was taken).
+func natRemaps(dump string) (remapped, total int) {
+	for _, m := range vipConn.FindAllStringSubmatch(dump, -1) {
+		total++
+		if m[1] != m[2] {
+			remapped++
+		}
+	}
+	return remapped, total
+}
+
+// noteRemaps notes how many of host2's conntrack entries for the VIP had
+// their source port remapped (the endpoint then sees another four-tuple
+// than the client opened, which may be one of the client's live
+// connections).
+func (s *svcBench) noteRemaps(ctx context.Context, env *bench.Env) error {
+	ct, err := s.lab.OVS(2).Appctl(ctx, "ovs-vswitchd", "dpctl/dump-conntrack")
+	if err != nil {
+		return err
+	}
+	remapped, total := natRemaps(ct)
+	s.remaps = append(s.remaps, fmt.Sprintf("%d of %d", remapped, total))
+	env.Note("VIP connections with the source port remapped by the NAT, per round", strings.Join(s.remaps, ", ")+
+		" (host2's `dpctl/dump-conntrack` after the wrk through the VIP: entries for the VIP whose reply port is not the client's source port)")
+	return nil
 }
