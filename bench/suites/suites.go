@@ -14,6 +14,7 @@ func All() []bench.Suite {
 		Megaflows(),
 		Raft(),
 		Policy(),
+		Services(),
 		Scale(),
 	}
 }

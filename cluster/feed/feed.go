@@ -145,7 +145,7 @@ func (f *Feed) load(tx *state.Tx) error {
 	})
 	x := newIndex()
 	x.load(&model.State{Cluster: tx.Cluster(), Networks: tx.Networks(), Nodes: tx.Nodes(), Workloads: tx.Workloads(""),
-		Policies: tx.Policies(), AddressGroups: tx.AddressGroups()})
+		Policies: tx.Policies(), AddressGroups: tx.AddressGroups(), Services: tx.Services(""), ServiceEndpoints: tx.AllServiceEndpoints("")})
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.x, f.rev, f.start, f.history, f.histBytes = x, m.Revision, m.Compacted, hist, bytes
