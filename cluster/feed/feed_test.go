@@ -1,11 +1,14 @@
 package feed
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sdn-dev/sdn/cluster"
 	"github.com/sdn-dev/sdn/cluster/state"
@@ -153,5 +156,49 @@ func TestFeedStartsOverWhenTheStoreMovesUnderIt(t *testing.T) {
 	}
 	if rd := w.Read(rev+3, 1<<20); rd.Outcome != Events || len(rd.Messages) != 0 {
 		t.Fatalf("read at the head after the resync: %+v", rd)
+	}
+}
+
+// TestFeedLoadsServices: a feed started on a store that already holds
+// services and endpoints (a server restarted) sends them in a host's
+// snapshot. It did not: the index was loaded without them, so an agent
+// whose snapshot came from a restarted server had no services until a
+// change touched one.
+func TestFeedLoadsServices(t *testing.T) {
+	s := newStore(t)
+	err := s.Update(func(tx *state.Tx) error {
+		v := &sdnv1.Service{Name: "web", Network: "p", Vip: "172.30.0.1", Ports: []*sdnv1.ServicePort{{Protocol: "tcp", Port: 80}}, ModRevision: tx.NextRevision()}
+		ep := &sdnv1.ServiceEndpoints{Service: "p/web", Endpoints: []*sdnv1.ServiceEndpoint{{Workload: "p/a", Ip: "10.128.0.2", Node: "h2", Ports: []uint32{80}}}}
+		if err := tx.PutService(v); err != nil {
+			return err
+		}
+		if err := tx.PutServiceEndpoints(ep); err != nil {
+			return err
+		}
+		_, err := tx.Commit([]*sdnv1.ObjectChange{
+			model.Put(model.KindService, "p/web", &sdnv1.ObjectChange{Service: v}),
+			model.Put(model.KindServiceEndpoints, "p/web", &sdnv1.ObjectChange{ServiceEndpoints: ep}),
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFeed(t, s) // started after the services were stored
+	w := f.Subscribe("h1")
+	defer w.Close()
+	msgs, _ := w.Snapshot("test", 500, 1<<20)
+	kinds := map[string]bool{}
+	for _, m := range msgs {
+		var ev sdnv1.WatchEvent
+		if err := proto.Unmarshal(bytes.Join(m.parts, nil), &ev); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range ev.Changes {
+			kinds[c.Kind] = true
+		}
+	}
+	if !kinds[string(model.KindService)] || !kinds[string(model.KindServiceEndpoints)] {
+		t.Fatalf("a host's snapshot from a feed loaded from the store lacks services: kinds %v", kinds)
 	}
 }

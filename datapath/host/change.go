@@ -61,7 +61,7 @@ func (d *Datapath) ApplyChange(ctx context.Context, m *model.Desired) (Result, e
 	res := Result{FlowsOnly: true}
 	fh := want.flowHost(last.ports)
 	res.Workloads = len(fh.Local)
-	if res.Flows, err = d.program(ctx, fh); err != nil {
+	if res.Flows, err = d.program(ctx, fh, true); err != nil {
 		return res, fmt.Errorf("realize node %q: %w", d.cfg.NodeName, err)
 	}
 	return res, nil

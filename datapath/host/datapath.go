@@ -317,7 +317,7 @@ func (d *Datapath) Apply(ctx context.Context, m *model.Desired) (Result, error) 
 	// 6. Flows, in one atomic bundle.
 	fh := want.flowHost(ports)
 	res.Workloads = len(fh.Local)
-	if res.Flows, err = d.program(ctx, fh); err != nil {
+	if res.Flows, err = d.program(ctx, fh, false); err != nil {
 		return fail(err)
 	}
 	// 7. The kernel beyond OVS: forwarding, SNAT, node ports, refusals.
@@ -384,11 +384,14 @@ func (d *Datapath) hostNSName() string {
 // it in one atomic bundle (groups in flows.GroupRange are ours), then
 // flushes the conntrack entries of UDP endpoints that left. Policy flows
 // carry their rule's id as cookie category (the rest categoryIntegration,
-// 0), which RuleCounters and Trace read back.
-func (d *Datapath) program(ctx context.Context, fh *flows.Host) (ovs.Result, error) {
+// 0), which RuleCounters and Trace read back. change is a change realize
+// (ApplyChange): the groups are diffed against what the last reconcile
+// left (ovs.Desired.TrustGroups) rather than read back from OVS.
+func (d *Datapath) program(ctx context.Context, fh *flows.Host, change bool) (ovs.Result, error) {
 	compiled := flows.CompileAll(fh)
 	res, err := d.ovs.Apply(ctx, IntegrationBridge, ovs.Desired{
 		Generation: d.cfg.Generation, Flows: compiled.Flows, Groups: compiled.Groups, OwnedGroups: flows.GroupRange,
+		TrustGroups: change,
 	})
 	if err != nil {
 		return res, err

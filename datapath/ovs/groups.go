@@ -144,8 +144,21 @@ func (g Group) input() string {
 	return g.render(actions)
 }
 
+// # Trusted reconciles
+//
+// Reading a bridge's groups back costs a dump of all of them and, for
+// every group text not seen before, a round trip through CanonBridge: at
+// 1,000 services, most of the time a one-endpoint change takes. A
+// reconcile with Desired.TrustGroups compares the desired groups' input
+// texts with those the last successful reconcile of the bridge left there
+// (gknown) and sends only those that differ. Only a successful reconcile
+// leaves them known: a failed one of any kind forgets them, and the next
+// reads the bridge. A full reconcile (without TrustGroups) reads the
+// bridge again, so what changed behind sdn's back is repaired at the next
+// one (datapath/host runs one at every resync).
+
 // planGroups diffs the owned groups on the bridge against d.Groups.
-func (i *Instance) planGroups(ctx context.Context, bridge string, d Desired, res *Result) (adds, dels []op, err error) {
+func (i *Instance) planGroups(ctx context.Context, bridge string, d Desired, known map[uint32]string, res *Result) (adds, dels []op, err error) {
 	for _, g := range d.Groups {
 		if !d.OwnedGroups.contains(g.ID) {
 			return nil, nil, fmt.Errorf("reconcile bridge %q: group %d lies outside the owned range %d-%d", bridge, g.ID, d.OwnedGroups.Min, d.OwnedGroups.Max)
@@ -154,11 +167,7 @@ func (i *Instance) planGroups(ctx context.Context, bridge string, d Desired, res
 			return nil, nil, fmt.Errorf("reconcile bridge %q: group %d: actions must be one line", bridge, g.ID)
 		}
 	}
-	canon, err := i.canonGroups(ctx, d.Groups)
-	if err != nil {
-		return nil, nil, fmt.Errorf("reconcile bridge %q: %w", bridge, err)
-	}
-	current, err := i.DumpGroups(ctx, bridge)
+	current, canon, err := i.currentGroups(ctx, bridge, d, known)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -193,6 +202,40 @@ func (i *Instance) planGroups(ctx context.Context, bridge string, d Desired, res
 		dels = append(dels, op{line: fmt.Sprintf("group delete group_id=%d", id), group: &Group{ID: id}})
 	}
 	return adds, dels, nil
+}
+
+// currentGroups returns the owned groups on the bridge and, in the same
+// form, the desired ones: by input text from what the last reconcile left
+// (known) when d.TrustGroups and that is known, else dumped and
+// canonicalized.
+func (i *Instance) currentGroups(ctx context.Context, bridge string, d Desired, known map[uint32]string) (current map[uint32]string, want []string, err error) {
+	if known != nil && d.TrustGroups {
+		want = make([]string, len(d.Groups))
+		for k, g := range d.Groups {
+			want[k] = g.input()
+		}
+		return known, want, nil
+	}
+	if want, err = i.canonGroups(ctx, d.Groups); err != nil {
+		return nil, nil, fmt.Errorf("reconcile bridge %q: %w", bridge, err)
+	}
+	if current, err = i.DumpGroups(ctx, bridge); err != nil {
+		return nil, nil, err
+	}
+	return current, want, nil
+}
+
+// knowGroups remembers the groups a reconcile of bridge leaves there, by
+// input text (Trusted reconciles).
+func (i *Instance) knowGroups(bridge string, groups []Group) {
+	known := make(map[uint32]string, len(groups))
+	for _, g := range groups {
+		known[g.ID] = g.input()
+	}
+	if i.gknown == nil {
+		i.gknown = map[string]map[uint32]string{}
+	}
+	i.gknown[bridge] = known
 }
 
 var groupRef = regexp.MustCompile(`group:(\d+)`)

@@ -2,6 +2,7 @@ package ovs
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -96,4 +97,61 @@ func TestApplyGroupsAndFlows(t *testing.T) {
 	if _, err := inst.ReconcileGroups(ctx, br, owned, []Group{{ID: 7, Type: "all"}}); err == nil || !strings.Contains(err.Error(), "outside the owned range") {
 		t.Errorf("group outside the range: err = %v", err)
 	}
+}
+
+// A trusted reconcile diffs against what the last one left: it sends the
+// changed group only, does not see a change made behind its back (the next
+// full reconcile repairs that), and after a failed bundle reads the bridge
+// again.
+func TestTrustedGroups(t *testing.T) {
+	t.Parallel()
+	inst := startTestInstance(t, "")
+	ctx := testCtx(t)
+	const br = "br-trust"
+	mustBridge(t, inst, br)
+	owned := GroupRange{Min: 1000, Max: 1999}
+	group := func(id uint32, ep string) Group {
+		return Group{ID: id, Type: "select", SelectionMethod: "hash", Fields: []string{"ip_src", "ip_dst", "tcp_dst"},
+			Buckets: []Bucket{{Actions: "ct(commit,table=20,zone=1,nat(dst=" + ep + ":8080))"}}}
+	}
+	flows := []Flow{{Table: 10, Priority: 100, Match: "tcp,nw_dst=172.30.0.10,tp_dst=80", Actions: "group:1000"}}
+	d := Desired{Generation: 1, Flows: flows, Groups: []Group{group(1000, "10.128.0.5"), group(1001, "10.128.0.6")}, OwnedGroups: owned, TrustGroups: true}
+	apply := func(d Desired, want Result) {
+		t.Helper()
+		got, err := inst.Apply(ctx, br, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Fatalf("Apply = %v; want %v", got, want)
+		}
+	}
+	// Nothing known yet: the bridge is read.
+	apply(d, Result{Added: 1, GroupsAdded: 2})
+	d.Groups[1] = group(1001, "10.128.0.7")
+	apply(d, Result{Unchanged: 1, GroupsModified: 1, GroupsUnchanged: 1})
+	if g, _ := inst.DumpGroups(ctx, br); !strings.Contains(g[1001], "10.128.0.7") {
+		t.Fatalf("group 1001 = %q, want the new endpoint", g[1001])
+	}
+	// Changed behind sdn's back: a trusted reconcile does not see it, a
+	// full one repairs it.
+	if _, err := inst.Ofctl(ctx, "-O", "OpenFlow15", "mod-group", br, "group_id=1001,type=select,bucket=actions=drop"); err != nil {
+		t.Fatal(err)
+	}
+	apply(d, Result{Unchanged: 1, GroupsUnchanged: 2})
+	full := d
+	full.TrustGroups = false
+	apply(full, Result{Unchanged: 1, GroupsModified: 1, GroupsUnchanged: 1})
+	// A failed bundle (a flow to a group no one declares) forgets what is
+	// known: the next trusted reconcile reads the bridge, and sees group
+	// 1001 deleted behind its back.
+	bad := d
+	bad.Flows = append(slices.Clone(flows), Flow{Table: 10, Priority: 90, Match: "ip", Actions: "group:1500"})
+	if _, err := inst.Apply(ctx, br, bad); err == nil {
+		t.Fatal("a flow to an undeclared owned group was accepted")
+	}
+	if _, err := inst.Ofctl(ctx, "-O", "OpenFlow15", "del-groups", br, "group_id=1001"); err != nil {
+		t.Fatal(err)
+	}
+	apply(d, Result{Unchanged: 1, GroupsAdded: 1, GroupsUnchanged: 1})
 }

@@ -20,6 +20,13 @@ type Desired struct {
 	// ID in that range that is not in Groups is deleted.
 	Groups      []Group
 	OwnedGroups GroupRange
+	// TrustGroups diffs Groups against what this Instance's last
+	// successful reconcile of the bridge left there instead of reading the
+	// bridge's groups back (no dump, no canonicalization): for frequent
+	// changes between full reconciles, which still read the world. With
+	// nothing remembered (a first reconcile, or after a failure) it reads
+	// the bridge as usual.
+	TrustGroups bool
 }
 
 // Result counts what a reconcile did. Modified flows were replaced in place
@@ -80,9 +87,13 @@ func (i *Instance) apply(ctx context.Context, bridge string, d Desired, manageFl
 	var res Result
 	var groupAdds, flowDels, flowAdds, groupDels []op
 	manageGroups := d.OwnedGroups != (GroupRange{})
+	// What the last reconcile left is known again only if this one
+	// succeeds (groups.go, "Trusted reconciles").
+	known := i.gknown[bridge]
+	delete(i.gknown, bridge)
 	if manageGroups {
 		var err error
-		if groupAdds, groupDels, err = i.planGroups(ctx, bridge, d, &res); err != nil {
+		if groupAdds, groupDels, err = i.planGroups(ctx, bridge, d, known, &res); err != nil {
 			return Result{}, err
 		}
 	}
@@ -106,11 +117,16 @@ func (i *Instance) apply(ctx context.Context, bridge string, d Desired, manageFl
 		}
 	}
 	ops := slices.Concat(groupAdds, flowDels, flowAdds, groupDels)
+	if len(ops) > 0 {
+		if err := i.bundle(ctx, bridge, ops); err != nil {
+			return Result{}, err
+		}
+	}
+	if manageGroups {
+		i.knowGroups(bridge, d.Groups)
+	}
 	if len(ops) == 0 {
 		return res, nil
-	}
-	if err := i.bundle(ctx, bridge, ops); err != nil {
-		return Result{}, err
 	}
 	if err := i.settle(ctx); err != nil {
 		return Result{}, fmt.Errorf("reconcile bridge %q: the bundle is committed, but %w", bridge, err)
