@@ -1,0 +1,111 @@
+package host
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/sdn-dev/sdn/datapath/flows"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
+)
+
+// labHost1 is host1 of `make lab` as its datapath compiled it when the
+// testdata traces were captured (`sdnctl trace --raw` from
+// proj1/host1-proj1 to the VIP of proj1/hello, 172.30.0.1): the ports,
+// the remote hosts and the service the raw text refers to.
+func labHost1() *flows.Host {
+	mac, _ := net.ParseMAC("0a:58:0a:80:00:01")
+	wmac, _ := net.ParseMAC("0a:58:0a:80:00:04")
+	a := netip.MustParseAddr
+	return &flows.Host{
+		Subnet: netip.MustParsePrefix("10.128.0.0/23"), Gateway: a("10.128.0.1"), GatewayMAC: mac,
+		ClusterCIDR: netip.MustParsePrefix("10.128.0.0/14"), ServiceCIDR: netip.MustParsePrefix("172.30.0.0/16"),
+		TunnelPort: 1, GatewayPort: 2,
+		Local: []flows.Workload{{Name: "proj1/host1-proj1", IP: a("10.128.0.4"), MAC: wmac, VNID: 1, Port: 4}},
+		Remote: []flows.RemoteHost{
+			{Name: "host2", Subnet: netip.MustParsePrefix("10.128.4.0/23"), UnderlayIP: a("198.19.200.2")},
+			{Name: "host3", Subnet: netip.MustParsePrefix("10.128.2.0/23"), UnderlayIP: a("198.19.200.3")},
+		},
+		Services: []flows.Service{{Key: "proj1/hello", VIP: a("172.30.0.1"),
+			Ports: []flows.ServicePort{{Protocol: "tcp", Port: 80}},
+			Endpoints: []flows.Endpoint{
+				{Name: "proj1/host2-proj1", IP: a("10.128.4.3"), Ports: []uint16{8080}},
+				{Name: "proj1/host3-proj1", IP: a("10.128.2.3"), Ports: []uint16{8080}},
+			}}},
+	}
+}
+
+func readTrace(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func stepTexts(tr *sdnv1.HostTrace) string {
+	var out []string
+	for _, s := range tr.Steps {
+		out = append(out, s.Stage+": "+s.Text)
+	}
+	return strings.Join(out, "\n")
+}
+
+// The endpoint the select group's hash chose is read from the bucket
+// ofproto/trace prints under the group action (its ct(commit, nat(dst=...))),
+// named, and the packet, translated, goes on to that endpoint's host.
+func TestTraceNamesTheChosenBucket(t *testing.T) {
+	h := labHost1()
+	p := TracePacket{InWorkload: "proj1/host1-proj1", Dst: netip.MustParseAddr("172.30.0.1"), Protocol: "tcp", Port: 80}
+	tr := explainTrace(h, nil, readTrace(t, "trace-vip-bucket.txt"))
+	noteService(h, p, tr)
+	steps := stepTexts(tr)
+	if tr.Service != "proj1/hello" || tr.EndpointIp != "10.128.4.3" || tr.EndpointPort != 8080 || tr.Outcome != OutcomeForwarded {
+		t.Fatalf("service %q endpoint %s:%d outcome %s; want proj1/hello 10.128.4.3:8080 forwarded\n%s", tr.Service, tr.EndpointIp, tr.EndpointPort, tr.Outcome, steps)
+	}
+	for _, want := range []string{
+		"services: new connection to service proj1/hello (172.30.0.1:80): load-balanced over its endpoints; chosen: proj1/host2-proj1 (10.128.4.3:8080)",
+		"forward: to host2 over the tunnel",
+	} {
+		if !strings.Contains(steps, want) {
+			t.Errorf("steps do not say %q:\n%s", want, steps)
+		}
+	}
+}
+
+// A VIP:port no endpoint serves has no services flow: OVS sends the
+// packet out of the gateway port, and the host's nftables refuse it.
+func TestTraceNoEndpointIsRefusedByTheHost(t *testing.T) {
+	h := labHost1()
+	raw := readTrace(t, "trace-vip-no-endpoint.txt")
+	for _, c := range []struct {
+		port uint16
+		says string
+	}{
+		{81, "service proj1/hello has no endpoint for tcp/81: the host refuses the connection (a TCP reset, nftables table inet sdn)"},
+	} {
+		p := TracePacket{InWorkload: "proj1/host1-proj1", Dst: netip.MustParseAddr("172.30.0.1"), Protocol: "tcp", Port: c.port}
+		tr := explainTrace(h, nil, raw)
+		noteService(h, p, tr)
+		if tr.Outcome != OutcomeRefused || tr.EndpointIp != "" || tr.Service != "proj1/hello" || !strings.Contains(stepTexts(tr), c.says) {
+			t.Errorf("outcome %s endpoint %q service %q; want refused, none, proj1/hello, a step saying %q:\n%s", tr.Outcome, tr.EndpointIp, tr.Service, c.says, stepTexts(tr))
+		}
+	}
+	// The same text for an address that is no VIP of the service CIDR
+	// says so; outside the service CIDR nothing is added.
+	p := TracePacket{InWorkload: "proj1/host1-proj1", Dst: netip.MustParseAddr("172.30.9.9"), Protocol: "udp", Port: 53}
+	tr := explainTrace(h, nil, raw)
+	noteService(h, p, tr)
+	if tr.Outcome != OutcomeRefused || tr.Service != "" || !strings.Contains(stepTexts(tr), "no service has this address: the host refuses the connection (ICMP port unreachable") {
+		t.Errorf("no VIP: outcome %s service %q\n%s", tr.Outcome, tr.Service, stepTexts(tr))
+	}
+	p.Dst = netip.MustParseAddr("203.0.113.9")
+	tr = explainTrace(h, nil, raw)
+	noteService(h, p, tr)
+	if tr.Outcome != OutcomeAllowed || tr.Service != "" {
+		t.Errorf("outside the service CIDR: outcome %s service %q", tr.Outcome, tr.Service)
+	}
+}
