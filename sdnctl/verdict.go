@@ -178,7 +178,7 @@ func writeServiceVerdict(w io.Writer, from string, r *sdnv1.VerdictResponse) err
 	sv := r.Service
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-7s %s\n", serviceWord(sv), r.Summary)
-	if sv.Service != "" {
+	if sv.Service != "" && !strings.Contains(sv.Reason, sv.Service) {
 		fmt.Fprintf(&b, "  service %s: %s\n", sv.Service, sv.Reason)
 	} else {
 		fmt.Fprintf(&b, "  %s\n", sv.Reason)
