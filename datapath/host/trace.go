@@ -220,6 +220,11 @@ func describeStep(h *flows.Host, rules map[uint32]flows.RuleRef, s traceStep, st
 		return describeShortcut(s, stage)
 	case flows.Services, flows.ServiceLB:
 		return describeService(h, s)
+	case flows.ServiceLearn:
+		if s.priority > 0 {
+			return "the endpoint chosen is learned for this client (session affinity)"
+		}
+		return "on to egress"
 	case flows.ServiceAffinity:
 		if s.cookie&ovs.TagMask == flows.AffinityCookie {
 			return "the client's endpoint, as learned by its last connection (session affinity)"
@@ -305,8 +310,11 @@ func describeService(h *flows.Host, s traceStep) string {
 	for _, svc := range h.Services {
 		if dst != "" && svc.VIP.String() == dst {
 			how := "load-balanced over its endpoints"
-			if fieldOf(s.match, "reg4=") != "" {
+			switch {
+			case fieldOf(s.match, "reg4=") != "":
 				how = "to the endpoint the client had (session affinity)"
+			case len(s.actions) > 0 && strings.HasPrefix(s.actions[0], "resubmit("):
+				how = "session affinity first: the client's learned endpoint, else load-balanced"
 			}
 			return fmt.Sprintf("new connection to service %s (%s:%s): %s", svc.Key, dst, fieldOf(s.match, "tp_dst="), how)
 		}

@@ -25,14 +25,19 @@ func labHost1() *flows.Host {
 		TunnelPort: 1, GatewayPort: 2,
 		Local: []flows.Workload{{Name: "proj1/host1-proj1", IP: a("10.128.0.4"), MAC: wmac, VNID: 1, Port: 4}},
 		Remote: []flows.RemoteHost{
-			{Name: "host2", Subnet: netip.MustParsePrefix("10.128.4.0/23"), UnderlayIP: a("198.19.200.2")},
-			{Name: "host3", Subnet: netip.MustParsePrefix("10.128.2.0/23"), UnderlayIP: a("198.19.200.3")},
+			{Name: "host2", Subnet: netip.MustParsePrefix("10.128.2.0/23"), UnderlayIP: a("198.19.200.2")},
+			{Name: "host3", Subnet: netip.MustParsePrefix("10.128.4.0/23"), UnderlayIP: a("198.19.200.3")},
 		},
 		Services: []flows.Service{{Key: "proj1/hello", VIP: a("172.30.0.1"),
 			Ports: []flows.ServicePort{{Protocol: "tcp", Port: 80}},
 			Endpoints: []flows.Endpoint{
-				{Name: "proj1/host2-proj1", IP: a("10.128.4.3"), Ports: []uint16{8080}},
-				{Name: "proj1/host3-proj1", IP: a("10.128.2.3"), Ports: []uint16{8080}},
+				{Name: "proj1/host2-proj1", IP: a("10.128.2.3"), Ports: []uint16{8080}},
+				{Name: "proj1/host3-proj1", IP: a("10.128.4.3"), Ports: []uint16{8080}},
+			}}, {Key: "proj1/empty", VIP: a("172.30.0.2"), Ports: []flows.ServicePort{{Protocol: "udp", Port: 5353}}}, {Key: "proj1/sticky", VIP: a("172.30.0.3"), AffinityTimeout: 600,
+			Ports: []flows.ServicePort{{Protocol: "tcp", Port: 80}},
+			Endpoints: []flows.Endpoint{
+				{Name: "proj1/host2-proj1", IP: a("10.128.2.3"), Ports: []uint16{8080}},
+				{Name: "proj1/host3-proj1", IP: a("10.128.4.3"), Ports: []uint16{8080}},
 			}}},
 	}
 }
@@ -63,11 +68,11 @@ func TestTraceNamesTheChosenBucket(t *testing.T) {
 	tr := explainTrace(h, nil, readTrace(t, "trace-vip-bucket.txt"))
 	noteService(h, p, tr)
 	steps := stepTexts(tr)
-	if tr.Service != "proj1/hello" || tr.EndpointIp != "10.128.4.3" || tr.EndpointPort != 8080 || tr.Outcome != OutcomeForwarded {
-		t.Fatalf("service %q endpoint %s:%d outcome %s; want proj1/hello 10.128.4.3:8080 forwarded\n%s", tr.Service, tr.EndpointIp, tr.EndpointPort, tr.Outcome, steps)
+	if tr.Service != "proj1/hello" || tr.EndpointIp != "10.128.2.3" || tr.EndpointPort != 8080 || tr.Outcome != OutcomeForwarded {
+		t.Fatalf("service %q endpoint %s:%d outcome %s; want proj1/hello 10.128.2.3:8080 forwarded\n%s", tr.Service, tr.EndpointIp, tr.EndpointPort, tr.Outcome, steps)
 	}
 	for _, want := range []string{
-		"services: new connection to service proj1/hello (172.30.0.1:80): load-balanced over its endpoints; chosen: proj1/host2-proj1 (10.128.4.3:8080)",
+		"services: new connection to service proj1/hello (172.30.0.1:80): load-balanced over its endpoints; chosen: proj1/host2-proj1 (10.128.2.3:8080)",
 		"forward: to host2 over the tunnel",
 	} {
 		if !strings.Contains(steps, want) {
@@ -82,16 +87,18 @@ func TestTraceNoEndpointIsRefusedByTheHost(t *testing.T) {
 	h := labHost1()
 	raw := readTrace(t, "trace-vip-no-endpoint.txt")
 	for _, c := range []struct {
-		port uint16
-		says string
+		file, vip, proto string
+		port             uint16
+		service, says    string
 	}{
-		{81, "service proj1/hello has no endpoint for tcp/81: the host refuses the connection (a TCP reset, nftables table inet sdn)"},
+		{"trace-vip-no-endpoint.txt", "172.30.0.1", "tcp", 81, "proj1/hello", "service proj1/hello has no endpoint for tcp/81: the host refuses the connection (a TCP reset, nftables table inet sdn)"},
+		{"trace-vip-no-endpoints-udp.txt", "172.30.0.2", "udp", 5353, "proj1/empty", "service proj1/empty has no endpoint for udp/5353: the host refuses the connection (ICMP port unreachable, nftables table inet sdn)"},
 	} {
-		p := TracePacket{InWorkload: "proj1/host1-proj1", Dst: netip.MustParseAddr("172.30.0.1"), Protocol: "tcp", Port: c.port}
-		tr := explainTrace(h, nil, raw)
+		p := TracePacket{InWorkload: "proj1/host1-proj1", Dst: netip.MustParseAddr(c.vip), Protocol: c.proto, Port: c.port}
+		tr := explainTrace(h, nil, readTrace(t, c.file))
 		noteService(h, p, tr)
-		if tr.Outcome != OutcomeRefused || tr.EndpointIp != "" || tr.Service != "proj1/hello" || !strings.Contains(stepTexts(tr), c.says) {
-			t.Errorf("outcome %s endpoint %q service %q; want refused, none, proj1/hello, a step saying %q:\n%s", tr.Outcome, tr.EndpointIp, tr.Service, c.says, stepTexts(tr))
+		if tr.Outcome != OutcomeRefused || tr.EndpointIp != "" || tr.Service != c.service || !strings.Contains(stepTexts(tr), c.says) {
+			t.Errorf("%s: outcome %s endpoint %q service %q; want refused, none, %s, a step saying %q:\n%s", c.file, tr.Outcome, tr.EndpointIp, tr.Service, c.service, c.says, stepTexts(tr))
 		}
 	}
 	// The same text for an address that is no VIP of the service CIDR
@@ -107,5 +114,28 @@ func TestTraceNoEndpointIsRefusedByTheHost(t *testing.T) {
 	noteService(h, p, tr)
 	if tr.Outcome != OutcomeAllowed || tr.Service != "" {
 		t.Errorf("outside the service CIDR: outcome %s service %q", tr.Outcome, tr.Service)
+	}
+}
+
+// With session affinity and a flow learned by the client's last
+// connection, the endpoint is the learned one: service-lb's flow for it
+// DNATs (no group), and the trace says so.
+func TestTraceNamesTheLearnedEndpoint(t *testing.T) {
+	h := labHost1()
+	p := TracePacket{InWorkload: "proj1/host1-proj1", Dst: netip.MustParseAddr("172.30.0.3"), Protocol: "tcp", Port: 80}
+	tr := explainTrace(h, nil, readTrace(t, "trace-vip-affinity-learned.txt"))
+	noteService(h, p, tr)
+	steps := stepTexts(tr)
+	if tr.Service != "proj1/sticky" || tr.EndpointIp != "10.128.2.3" || tr.EndpointPort != 8080 || tr.Outcome != OutcomeForwarded {
+		t.Fatalf("service %q endpoint %s:%d outcome %s; want proj1/sticky 10.128.2.3:8080 forwarded\n%s", tr.Service, tr.EndpointIp, tr.EndpointPort, tr.Outcome, steps)
+	}
+	for _, want := range []string{
+		"services: new connection to service proj1/sticky (172.30.0.3:80): session affinity first",
+		"service-affinity: the client's endpoint, as learned by its last connection (session affinity)",
+		"service-lb: new connection to service proj1/sticky (172.30.0.3:80): to the endpoint the client had (session affinity); chosen: proj1/host2-proj1 (10.128.2.3:8080)",
+	} {
+		if !strings.Contains(steps, want) {
+			t.Errorf("steps do not say %q:\n%s", want, steps)
+		}
 	}
 }
