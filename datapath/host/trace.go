@@ -414,10 +414,10 @@ func endpointName(h *flows.Host, ip netip.Addr, port uint16) string {
 // datapath/hostnet rejects what comes from the gateway to the service
 // CIDR (a TCP reset, ICMP port unreachable otherwise).
 func noteService(h *flows.Host, p TracePacket, t *sdnv1.HostTrace) {
-	if !h.ServiceCIDR.IsValid() || !h.ServiceCIDR.Contains(p.Dst) {
-		return
-	}
 	what := "no service has this address"
+	if !h.ServiceCIDR.Contains(p.Dst) {
+		what = "" // not a VIP unless a service has it
+	}
 	for _, svc := range h.Services {
 		if svc.VIP == p.Dst {
 			t.Service = svc.Key
@@ -427,7 +427,7 @@ func noteService(h *flows.Host, p TracePacket, t *sdnv1.HostTrace) {
 			}
 		}
 	}
-	if t.EndpointIp != "" || t.Outcome != OutcomeAllowed || !toGateway(h, t) {
+	if what == "" || t.EndpointIp != "" || t.Outcome != OutcomeAllowed || !toGateway(h, t) {
 		return
 	}
 	answer := "a TCP reset"

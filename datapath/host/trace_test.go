@@ -139,3 +139,49 @@ func TestTraceNamesTheLearnedEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// On real OVS (the services lab of service_test.go): the trace of a new
+// connection to a VIP names one of the service's endpoints, and the
+// translated packet, traced on that endpoint's host from the tunnel, is
+// delivered; a VIP without endpoints goes into the host and is refused.
+func TestTraceServiceOnOVS(t *testing.T) {
+	s := newSvcLab(t)
+	s.realize(s.model())
+	ctx := testCtx(t)
+	tr, err := s.hosts[0].dp.Trace(ctx, TracePacket{InWorkload: "a/c", Dst: webVIP, Protocol: "tcp", Port: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ep *testWorkload
+	for _, w := range []*testWorkload{s.e1, s.e2, s.e3} {
+		if w.ip.String() == tr.EndpointIp {
+			ep = w
+		}
+	}
+	if ep == nil || tr.EndpointPort != namePort || tr.Service != "a/web" {
+		t.Fatalf("chosen %s:%d of %s; want one of a/web's endpoints on port %d\n%s\n%s", tr.EndpointIp, tr.EndpointPort, tr.Service, namePort, stepTexts(tr), tr.Raw)
+	}
+	t.Logf("chose %s: %s\n%s", ep.w.Name, tr.Outcome, stepTexts(tr))
+	if ep.host != s.hosts[0] {
+		if tr.Outcome != OutcomeForwarded {
+			t.Fatalf("endpoint %s on %s: outcome %s, want forwarded", ep.w.Name, ep.host.name, tr.Outcome)
+		}
+		on, err := ep.host.dp.Trace(ctx, TracePacket{TunnelVNID: s.c.w.Vnid, Src: s.c.ip, Dst: ep.ip, Protocol: "tcp", Port: uint16(tr.EndpointPort)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if on.Outcome != OutcomeAllowed || !strings.Contains(stepTexts(on), "to local workload a/"+ep.w.Name) {
+			t.Fatalf("on %s: %s\n%s", ep.host.name, on.Outcome, stepTexts(on))
+		}
+	} else if tr.Outcome != OutcomeAllowed {
+		t.Fatalf("local endpoint %s: outcome %s", ep.w.Name, tr.Outcome)
+	}
+
+	none, err := s.hosts[0].dp.Trace(ctx, TracePacket{InWorkload: "a/c", Dst: noneVIP, Protocol: "udp", Port: 53})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if none.Outcome != OutcomeRefused || none.EndpointIp != "" || !strings.Contains(stepTexts(none), "service a/none has no endpoint for udp/53: the host refuses the connection (ICMP port unreachable") {
+		t.Fatalf("no endpoints: %s\n%s\n%s", none.Outcome, stepTexts(none), none.Raw)
+	}
+}
