@@ -121,3 +121,44 @@ func TestTraceFlags(t *testing.T) {
 		}
 	}
 }
+
+// A trace through a service names the endpoint the source host chose;
+// with no endpoint, the host's refusal is said as such.
+func TestRenderTraceService(t *testing.T) {
+	ev := &sdnv1.VerdictResponse{Allowed: true, Summary: "proj1/client1 -> proj1/server1 tcp/8080",
+		Egress:  &sdnv1.Decision{Direction: "egress", Allowed: true, By: "baseline", Reason: "no policy decides egress from proj1/client1"},
+		Ingress: &sdnv1.Decision{Direction: "ingress", Allowed: true, By: "policy", Policy: "proj1/web", Rule: "clients", Reason: "ingress rule clients of policy proj1/web allows tcp/8080"}}
+	ev.Service = &sdnv1.ServiceVerdict{Service: "proj1/web", Outcome: "all", Reason: "every endpoint serving tcp/80 allows it (1 of 1)"}
+	f := &fakeTracer{resp: &sdnv1.TraceResponse{Model: ev, Service: "proj1/web", Endpoint: "proj1/server1", EndpointIp: "10.128.2.3", EndpointPort: 8080,
+		Allowed: true, Hosts: []*sdnv1.HostTrace{{Node: "host1", Outcome: "forwarded"}, {Node: "host2", Outcome: "allowed"}}}}
+	addr := serveTracer(t, f)
+	r := sdnctl(t, addr, "trace", "--from", "proj1/client1", "--to", "service:proj1/web", "--port", "tcp/80")
+	for _, want := range []string{
+		"service proj1/web: host1 chose endpoint proj1/server1 (10.128.2.3:8080); traced on as a packet sent to it",
+		"ALLOWED by the datapath (host2) — the model agrees: no policy decides egress from proj1/client1; ingress rule clients of policy proj1/web allows tcp/8080",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if q := f.reqs[0]; q.To.GetService() != "proj1/web" || q.To.Workload != "" || q.Port != 80 {
+		t.Fatalf("request %v", q)
+	}
+
+	refused := &sdnv1.ServiceVerdict{Service: "proj1/empty", Outcome: "refused", Reason: "no endpoints: no workload serves udp/53 of service proj1/empty, so host host1 refuses the connection (ICMP port unreachable)"}
+	f.resp = &sdnv1.TraceResponse{Model: &sdnv1.VerdictResponse{Service: refused}, Service: "proj1/empty",
+		Hosts: []*sdnv1.HostTrace{{Node: "host1", Outcome: "refused", Steps: []*sdnv1.TraceStep{{Stage: "host", Text: "the host refuses the connection"}}}}}
+	r = sdnctl(t, addr, "trace", "--from", "proj1/client1", "--to", "172.30.0.2", "--port", "udp/53")
+	for _, want := range []string{
+		"service proj1/empty: host1 chose no endpoint",
+		"REFUSED by host host1 (it answers the client: the connection is refused) — the model agrees: no endpoints: no workload serves udp/53",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = sdnctl(t, "127.0.0.1:1", "trace", "--from", "proj1/c", "--to", "service:web", "--port", "tcp/80")
+	if r.code != 2 || !strings.Contains(r.stderr, "--to service:NETWORK/NAME") {
+		t.Errorf("service:web: exit %d, %q", r.code, r.stderr)
+	}
+}

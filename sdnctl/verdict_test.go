@@ -132,3 +132,53 @@ func TestVerdictUsage(t *testing.T) {
 		t.Errorf("usage errors sent %d requests", len(f.reqs))
 	}
 }
+
+// A verdict to a service: the whole first (PARTIAL when some endpoints
+// allow it), then each endpoint's directions; REFUSED with the reason
+// and the client's egress when no endpoint serves the port.
+func TestVerdictServiceRendering(t *testing.T) {
+	allow := &sdnv1.Decision{Direction: "egress", Allowed: true, By: "baseline", Reason: "no policy decides egress from proj1/a"}
+	in := func(ok bool) *sdnv1.Decision {
+		return &sdnv1.Decision{Direction: "ingress", Allowed: ok, By: "baseline", Reason: "the baseline"}
+	}
+	f := &fakePolicy{resp: &sdnv1.VerdictResponse{Summary: "proj1/a (10.128.0.2 on host1) -> service proj1/web (172.30.0.10) tcp/80",
+		Service: &sdnv1.ServiceVerdict{Service: "proj1/web", Vip: "172.30.0.10", Outcome: "some", HasPort: true,
+			Reason: "1 of 2 endpoints serving tcp/80 allow it: a connection fails when the host picks proj1/w2",
+			Endpoints: []*sdnv1.EndpointVerdict{
+				{Workload: "proj1/w1", Ip: "10.128.2.2", Node: "host2", Port: 8080, Verdict: &sdnv1.VerdictResponse{Allowed: true, Egress: allow, Ingress: in(true)}},
+				{Workload: "proj1/w2", Ip: "10.128.4.2", Node: "host3", Port: 8080, Verdict: &sdnv1.VerdictResponse{Egress: allow, Ingress: in(false)}},
+			}}}}
+	addr := servePolicy(t, f)
+	r := sdnctl(t, addr, "verdict", "--from", "proj1/a", "--to", "service:proj1/web", "--port", "tcp/80")
+	want := "PARTIAL proj1/a (10.128.0.2 on host1) -> service proj1/web (172.30.0.10) tcp/80\n" +
+		"  service proj1/web: 1 of 2 endpoints serving tcp/80 allow it: a connection fails when the host picks proj1/w2\n" +
+		"  endpoint proj1/w1 (10.128.2.2:8080 on host2): ALLOWED\n" +
+		"    egress  at proj1/a: allowed (baseline): no policy decides egress from proj1/a\n" +
+		"    ingress at proj1/w1: allowed (baseline): the baseline\n" +
+		"  endpoint proj1/w2 (10.128.4.2:8080 on host3): DENIED\n" +
+		"    egress  at proj1/a: allowed (baseline): no policy decides egress from proj1/a\n" +
+		"    ingress at proj1/w2: denied (baseline): the baseline\n"
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("code %d\nstdout:\n%s\nwant:\n%s\nstderr: %s", r.code, r.stdout, want, r.stderr)
+	}
+	if q := f.reqs[0]; q.To.GetService() != "proj1/web" || q.To.Workload != "" {
+		t.Errorf("request %v", q)
+	}
+
+	f.resp = &sdnv1.VerdictResponse{Summary: "proj1/a (10.128.0.2 on host1) -> service proj1/empty (172.30.0.11) udp/53", Egress: allow,
+		Service: &sdnv1.ServiceVerdict{Service: "proj1/empty", Outcome: "refused", HasPort: true,
+			Reason: "no endpoints: no workload serves udp/53 of service proj1/empty, so host host1 refuses the connection (ICMP port unreachable)"}}
+	r = sdnctl(t, addr, "verdict", "--from", "proj1/a", "--to", "service:proj1/empty", "--port", "udp/53")
+	want = "REFUSED proj1/a (10.128.0.2 on host1) -> service proj1/empty (172.30.0.11) udp/53\n" +
+		"  no endpoints: no workload serves udp/53 of service proj1/empty, so host host1 refuses the connection (ICMP port unreachable)\n" +
+		"  egress  at proj1/a: allowed (baseline): no policy decides egress from proj1/a\n"
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("refused: code %d\nstdout:\n%s\nwant:\n%s", r.code, r.stdout, want)
+	}
+	for _, bad := range [][]string{{"--from", "service:proj1/web", "--to", "proj1/a"}, {"--from", "proj1/a", "--to", "service:web"}} {
+		r := sdnctl(t, addr, append(append([]string{"verdict"}, bad...), "--port", "tcp/80")...)
+		if r.code != 2 || !strings.Contains(r.stderr, "a service is a destination only, written --to service:NETWORK/NAME") {
+			t.Errorf("%v: exit %d, %q", bad, r.code, r.stderr)
+		}
+	}
+}

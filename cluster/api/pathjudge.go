@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -124,4 +125,55 @@ func stageDirection(stage string) string {
 		return "ingress"
 	}
 	return ""
+}
+
+// judgeService judges a trace to a service. With an endpoint chosen that
+// the model knows, it is judged as a packet sent to that endpoint (the
+// model is then that endpoint's verdict). Otherwise the datapath must
+// agree with the model's service outcome: refused by the host when no
+// endpoint serves the port, dropped by the client's egress when the model
+// says so; an endpoint the model does not know, or none chosen while the
+// model has some, is a disagreement.
+func judgeService(out *sdnv1.TraceResponse, sv *sdnv1.ServiceVerdict) {
+	if out.Endpoint != "" {
+		judge(out)
+		return
+	}
+	for _, h := range out.Hosts {
+		if h.Error != "" || !slices.Contains([]string{"allowed", "denied", "forwarded", "refused"}, h.Outcome) {
+			out.Allowed = false
+			return // unknown: never compared, never guessed
+		}
+	}
+	last := out.Hosts[len(out.Hosts)-1]
+	out.Allowed = last.Outcome == "allowed" || last.Outcome == "forwarded"
+	svc := sv.Service
+	if svc == "" {
+		svc = "the service CIDR"
+	}
+	switch {
+	case out.EndpointIp != "":
+		out.Disagreement = fmt.Sprintf("%s's datapath chose endpoint %s:%d, which is no endpoint of %s serving this port in the model", last.Node, out.EndpointIp, out.EndpointPort, svc)
+	case len(sv.Endpoints) > 0:
+		out.Disagreement = fmt.Sprintf("the model has %d endpoint(s) of %s serving this port, but %s's datapath chose none: it %s", len(sv.Endpoints), svc, last.Node, didWords(last))
+	case sv.Outcome == "refused" && last.Outcome != "refused":
+		out.Disagreement = fmt.Sprintf("the model says the host refuses it (%s) but %s's datapath %s", sv.Reason, last.Node, didWords(last))
+	case sv.Outcome != "refused" && last.Outcome != "denied":
+		out.Disagreement = fmt.Sprintf("the model denies it (%s) but %s's datapath %s", sv.Reason, last.Node, didWords(last))
+	case sv.Outcome != "refused":
+		out.Disagreement = denialDiffers(out.Model, last)
+	}
+}
+
+// didWords says what a host's datapath did with the packet.
+func didWords(h *sdnv1.HostTrace) string {
+	switch h.Outcome {
+	case "refused":
+		return "sent it into the host, which refuses it"
+	case "denied":
+		return "dropped it" + where(h)
+	case "forwarded":
+		return "sent it on over the tunnel"
+	}
+	return "delivered it"
 }

@@ -3,11 +3,13 @@ package api
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sdn-dev/sdn/cluster/state"
 	"github.com/sdn-dev/sdn/model"
@@ -37,6 +39,10 @@ type tracePlan struct {
 	src, dst *sdnv1.Node
 	fromKey  string
 	vnid     uint32 // the source's VNID, which the tunnel carries
+	// When the destination is a service: the model's verdict over its
+	// endpoints, and the hosts its endpoints run on, by name.
+	service *sdnv1.ServiceVerdict
+	nodes   map[string]*sdnv1.Node
 }
 
 // Trace traces one packet through the datapaths it crosses.
@@ -54,12 +60,17 @@ func (s *Server) Trace(ctx context.Context, req *sdnv1.VerdictRequest) (*sdnv1.T
 		return nil, err
 	}
 	out := &sdnv1.TraceResponse{Revision: plan.revision, Model: plan.verdict}
-	first := s.traceOn(ctx, plan.src, &sdnv1.DatapathTraceRequest{InWorkload: plan.fromKey}, plan)
+	first := s.traceOn(ctx, plan.src, &sdnv1.DatapathTraceRequest{InWorkload: plan.fromKey}, plan.packet)
 	out.Hosts = append(out.Hosts, first)
+	if plan.service != nil {
+		s.followService(ctx, plan, out)
+		judgeService(out, plan.service)
+		return out, nil
+	}
 	if plan.dst != nil && plan.dst.Name != plan.src.Name && (first.Outcome == "forwarded" || first.Error != "") {
 		// After an unknown first hop the destination is still asked:
 		// its answer helps, though the outcome stays unknown.
-		out.Hosts = append(out.Hosts, s.traceOn(ctx, plan.dst, &sdnv1.DatapathTraceRequest{TunnelVnid: plan.vnid}, plan))
+		out.Hosts = append(out.Hosts, s.traceOn(ctx, plan.dst, &sdnv1.DatapathTraceRequest{TunnelVnid: plan.vnid}, plan.packet))
 	}
 	judge(out)
 	return out, nil
@@ -97,15 +108,65 @@ func planTrace(tx *state.Tx, req *sdnv1.VerdictRequest) (*tracePlan, error) {
 	if to := pkt.To.Workload; to != nil {
 		p.dst, _ = tx.Node(to.Node)
 	}
+	if sv := verdict.GetService(); sv != nil {
+		p.service, p.nodes = sv, map[string]*sdnv1.Node{}
+		for _, ev := range sv.Endpoints {
+			if n, ok := tx.Node(ev.Node); ok {
+				p.nodes[n.Name] = n
+			}
+		}
+	}
 	return p, nil
+}
+
+// followService goes on from the endpoint the source host chose for a
+// packet to a service: the response names the service and the endpoint,
+// the model becomes the verdict to that endpoint, and the translated
+// packet (to the endpoint's address and port) is traced on the
+// endpoint's host when the source sent it there, exactly as a packet sent
+// to the endpoint itself.
+func (s *Server) followService(ctx context.Context, plan *tracePlan, out *sdnv1.TraceResponse) {
+	first := out.Hosts[0]
+	out.Service = plan.service.Service
+	if first.EndpointIp == "" {
+		return
+	}
+	out.EndpointIp, out.EndpointPort = first.EndpointIp, first.EndpointPort
+	ev := endpointAt(plan.service, first.EndpointIp, first.EndpointPort)
+	if ev == nil {
+		return // not an endpoint the model knows: judgeService says so
+	}
+	out.Endpoint = ev.Workload
+	m := proto.Clone(ev.Verdict).(*sdnv1.VerdictResponse)
+	m.Service = plan.service
+	out.Model = m
+	n := plan.nodes[ev.Node]
+	if n == nil || n.Name == plan.src.Name || first.Outcome != "forwarded" {
+		return
+	}
+	pkt := plan.packet
+	pkt.To = policy.End{}
+	pkt.To.IP, _ = netip.ParseAddr(ev.Ip)
+	pkt.Port = ev.Port
+	out.Hosts = append(out.Hosts, s.traceOn(ctx, n, &sdnv1.DatapathTraceRequest{TunnelVnid: plan.vnid}, pkt))
+}
+
+// endpointAt is the service's endpoint at ip:port, nil when none.
+func endpointAt(sv *sdnv1.ServiceVerdict, ip string, port uint32) *sdnv1.EndpointVerdict {
+	for _, ev := range sv.Endpoints {
+		if ev.Ip == ip && ev.Port == port {
+			return ev
+		}
+	}
+	return nil
 }
 
 // traceOn asks one host's datapath service to trace the packet entering
 // as req says (from a workload's port, or from the tunnel). A host that
 // cannot be asked gets outcome "unknown" and the reason in error.
-func (s *Server) traceOn(ctx context.Context, n *sdnv1.Node, req *sdnv1.DatapathTraceRequest, p *tracePlan) *sdnv1.HostTrace {
-	req.SrcIp, req.DstIp = p.packet.From.IP.String(), p.packet.To.IP.String()
-	req.Protocol, req.Port = p.packet.Protocol, p.packet.Port
+func (s *Server) traceOn(ctx context.Context, n *sdnv1.Node, req *sdnv1.DatapathTraceRequest, pkt policy.Packet) *sdnv1.HostTrace {
+	req.SrcIp, req.DstIp = pkt.From.IP.String(), pkt.To.IP.String()
+	req.Protocol, req.Port = pkt.Protocol, pkt.Port
 	var ht *sdnv1.HostTrace
 	err := s.callHost(ctx, n, func(ctx context.Context, c sdnv1.DatapathServiceClient) error {
 		var err error

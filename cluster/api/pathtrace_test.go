@@ -213,3 +213,94 @@ func TestPolicyCountersSumAndErrors(t *testing.T) {
 		t.Fatalf("host2 without a datapath service: counters %v errors %v", web.Status.Counters, e)
 	}
 }
+
+// A trace to a service continues at the endpoint the source host chose:
+// the response names the service and the endpoint, the second host is
+// asked for the translated packet (the endpoint's address and port), and
+// the model is that endpoint's verdict. With no endpoint the host's
+// refusal agrees with the model; an endpoint the model does not know,
+// or none chosen while the model has some, is a disagreement.
+func TestTraceThroughService(t *testing.T) {
+	ts, h1, h2 := traceLab(t)
+	ctx := context.Background()
+	mustApply(t, ts, &sdnv1.ApplyRequest{Services: []*sdnv1.Service{
+		{Name: "web", Network: "proj1", Selector: &sdnv1.LabelSelector{MatchLabels: map[string]string{"app": "server"}},
+			Ports: []*sdnv1.ServicePort{{Protocol: "tcp", Port: 80, TargetPort: 8080}}},
+		{Name: "empty", Network: "proj1", Selector: &sdnv1.LabelSelector{MatchLabels: map[string]string{"app": "none"}},
+			Ports: []*sdnv1.ServicePort{{Protocol: "udp", Port: 53}}},
+	}})
+	if _, err := sdnv1.NewPolicyServiceClient(ts.conn).LabelWorkload(ctx, &sdnv1.LabelWorkloadRequest{Network: "proj1", Name: "server1", Set: map[string]string{"app": "server"}}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := sdnv1.NewConfigServiceClient(ts.conn).List(ctx, &sdnv1.ListRequest{Kind: "services"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vip := map[string]string{}
+	for _, s := range list.Services {
+		vip[s.Name] = s.Vip
+	}
+	wl, err := sdnv1.NewConfigServiceClient(ts.conn).List(ctx, &sdnv1.ListRequest{Kind: "workloads"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serverIP string
+	for _, w := range wl.Workloads {
+		if w.Name == "server1" {
+			serverIP = w.Ip
+		}
+	}
+	pol := sdnv1.NewPolicyServiceClient(ts.conn)
+	trace := func(to *sdnv1.Endpoint, proto string, port uint32) *sdnv1.TraceResponse {
+		t.Helper()
+		resp, err := pol.Trace(ctx, &sdnv1.VerdictRequest{From: &sdnv1.Endpoint{Workload: "proj1/client1"}, To: to, Protocol: proto, Port: port})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+
+	// The hash chose server1: host2 is asked for 8080 at server1's address.
+	h1.set(&sdnv1.HostTrace{Outcome: "forwarded", Service: "proj1/web", EndpointIp: serverIP, EndpointPort: 8080,
+		Steps: []*sdnv1.TraceStep{step("services", "new connection to service proj1/web"), step("forward", "to host2 over the tunnel")}})
+	h2.set(&sdnv1.HostTrace{Outcome: "allowed", Steps: []*sdnv1.TraceStep{step("output", "to proj1/server1")}})
+	resp := trace(&sdnv1.Endpoint{Service: "proj1/web"}, "tcp", 80)
+	if resp.Service != "proj1/web" || resp.Endpoint != "proj1/server1" || resp.EndpointIp != serverIP || resp.EndpointPort != 8080 ||
+		!resp.Allowed || resp.Disagreement != "" || len(resp.Hosts) != 2 || resp.Model.GetService().GetOutcome() != "all" || !strings.Contains(resp.Model.Summary, "tcp/8080") {
+		t.Fatalf("through the service: %v", resp)
+	}
+	if src, dst := h1.got[0], h2.got[0]; src.DstIp != vip["web"] || src.Port != 80 || dst.DstIp != serverIP || dst.Port != 8080 || dst.TunnelVnid == 0 || dst.SrcIp != src.SrcIp {
+		t.Fatalf("asked host1 %v, host2 %v", src, dst)
+	}
+	// By VIP, the same; a drop at the endpoint the model allows is a
+	// disagreement as for a direct packet.
+	h1.set(h1.trace)
+	h2.set(&sdnv1.HostTrace{Outcome: "denied", Steps: []*sdnv1.TraceStep{step("ingress-policy", "dropped")}})
+	if resp := trace(&sdnv1.Endpoint{Ip: vip["web"]}, "tcp", 80); resp.Endpoint != "proj1/server1" || resp.Allowed || !strings.Contains(resp.Disagreement, "host2's datapath dropped it in ingress-policy") {
+		t.Fatalf("dropped at the endpoint: %v", resp)
+	}
+
+	// An address that is no endpoint of the service.
+	h1.set(&sdnv1.HostTrace{Outcome: "forwarded", Service: "proj1/web", EndpointIp: "10.9.9.9", EndpointPort: 8080})
+	h2.set(nil)
+	if resp := trace(&sdnv1.Endpoint{Service: "proj1/web"}, "tcp", 80); resp.Endpoint != "" || len(h2.got) != 0 || !strings.Contains(resp.Disagreement, "chose endpoint 10.9.9.9:8080, which is no endpoint of proj1/web") {
+		t.Fatalf("unknown endpoint: %v", resp)
+	}
+	// None chosen while the model has one.
+	h1.set(&sdnv1.HostTrace{Outcome: "refused", Service: "proj1/web"})
+	if resp := trace(&sdnv1.Endpoint{Service: "proj1/web"}, "tcp", 80); !strings.Contains(resp.Disagreement, "the model has 1 endpoint(s) of proj1/web serving this port, but host1's datapath chose none: it sent it into the host, which refuses it") {
+		t.Fatalf("none chosen: %v", resp)
+	}
+
+	// No endpoints: the host refuses, as the model says; delivered would
+	// be a disagreement.
+	h1.set(&sdnv1.HostTrace{Outcome: "refused", Service: "proj1/empty", Steps: []*sdnv1.TraceStep{step("host", "the host refuses the connection")}})
+	resp = trace(&sdnv1.Endpoint{Service: "proj1/empty"}, "udp", 53)
+	if resp.Allowed || resp.Disagreement != "" || resp.Service != "proj1/empty" || resp.Endpoint != "" || resp.Model.GetService().GetOutcome() != "refused" || len(resp.Hosts) != 1 {
+		t.Fatalf("no endpoints: %v", resp)
+	}
+	h1.set(&sdnv1.HostTrace{Outcome: "allowed", Service: "proj1/empty"})
+	if resp := trace(&sdnv1.Endpoint{Service: "proj1/empty"}, "udp", 53); !strings.Contains(resp.Disagreement, "the model says the host refuses it") || !strings.Contains(resp.Disagreement, "host1's datapath delivered it") {
+		t.Fatalf("no endpoints, delivered: %v", resp)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/sdn-dev/sdn/datapath/flows"
+	"github.com/sdn-dev/sdn/datapath/hostnet"
 	"github.com/sdn-dev/sdn/datapath/ovs"
 	"github.com/sdn-dev/sdn/policy"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -32,6 +33,7 @@ const (
 	OutcomeAllowed   = "allowed"   // delivered to a local port
 	OutcomeDenied    = "denied"    // dropped
 	OutcomeForwarded = "forwarded" // sent on to another host over the tunnel
+	OutcomeRefused   = "refused"   // to a VIP no endpoint serves: the host refuses it
 )
 
 // Trace asks OVS what this host does with p (`ovs-appctl ofproto/trace`,
@@ -52,6 +54,7 @@ func (d *Datapath) Trace(ctx context.Context, p TracePacket) (*sdnv1.HostTrace, 
 	}
 	t := explainTrace(h, rules, raw)
 	t.Node = d.cfg.NodeName
+	noteService(h, p, t)
 	return t, nil
 }
 
@@ -104,6 +107,9 @@ var (
 	traceTable   = regexp.MustCompile(`^\s*(\d+)\. (?:(.*), )?priority (\d+)(?:, cookie (0x[0-9a-f]+))?\s*$`)
 	traceNoMatch = regexp.MustCompile(`^\s*(\d+)\. No match`)
 	traceTunDst  = regexp.MustCompile(`set_field:([0-9.]+)->tun_dst`)
+	// The DNAT of the bucket the group chose (its actions follow "using
+	// bucket N"), or of the learned affinity flow's service-lb flow.
+	traceNATDst = regexp.MustCompile(`nat\(dst=([0-9.]+):(\d+)\)`)
 )
 
 // parseTrace returns the table steps of ofproto/trace output, in order
@@ -176,6 +182,10 @@ func explainTrace(h *flows.Host, rules map[uint32]flows.RuleRef, raw string) *sd
 				}
 			}
 		}
+		if ip, port, ok := chosenEndpoint(s, stage); ok {
+			t.EndpointIp, t.EndpointPort = ip.String(), uint32(port)
+			ts.Text += "; chosen: " + endpointName(h, ip, port)
+		}
 		t.Steps = append(t.Steps, ts)
 	}
 	switch {
@@ -210,6 +220,11 @@ func describeStep(h *flows.Host, rules map[uint32]flows.RuleRef, s traceStep, st
 		return describeShortcut(s, stage)
 	case flows.Services, flows.ServiceLB:
 		return describeService(h, s)
+	case flows.ServiceLearn:
+		if s.priority > 0 {
+			return "the endpoint chosen is learned for this client (session affinity)"
+		}
+		return "on to egress"
 	case flows.ServiceAffinity:
 		if s.cookie&ovs.TagMask == flows.AffinityCookie {
 			return "the client's endpoint, as learned by its last connection (session affinity)"
@@ -295,8 +310,11 @@ func describeService(h *flows.Host, s traceStep) string {
 	for _, svc := range h.Services {
 		if dst != "" && svc.VIP.String() == dst {
 			how := "load-balanced over its endpoints"
-			if fieldOf(s.match, "reg4=") != "" {
+			switch {
+			case fieldOf(s.match, "reg4=") != "":
 				how = "to the endpoint the client had (session affinity)"
+			case len(s.actions) > 0 && strings.HasPrefix(s.actions[0], "resubmit("):
+				how = "session affinity first: the client's learned endpoint, else load-balanced"
 			}
 			return fmt.Sprintf("new connection to service %s (%s:%s): %s", svc.Key, dst, fieldOf(s.match, "tp_dst="), how)
 		}
@@ -353,4 +371,81 @@ func workloadByPort(h *flows.Host, port int) *flows.Workload {
 		}
 	}
 	return nil
+}
+
+// chosenEndpoint is the endpoint a services step translated the packet
+// to: the nat(dst=IP:PORT) of the group bucket the hash chose (ofproto/
+// trace prints the chosen bucket's actions under the group action), or of
+// the service-lb flow of a learned affinity.
+func chosenEndpoint(s traceStep, stage flows.Stage) (netip.Addr, uint16, bool) {
+	if stage != flows.Services && stage != flows.ServiceLB {
+		return netip.Addr{}, 0, false
+	}
+	for _, a := range s.actions {
+		m := traceNATDst.FindStringSubmatch(a)
+		if m == nil {
+			continue
+		}
+		ip, err := netip.ParseAddr(m[1])
+		port, perr := strconv.ParseUint(m[2], 10, 16)
+		if err == nil && perr == nil {
+			return ip, uint16(port), true
+		}
+	}
+	return netip.Addr{}, 0, false
+}
+
+// endpointName is "network/name (IP:PORT)" for an endpoint of a service
+// this host knows, "IP:PORT" otherwise.
+func endpointName(h *flows.Host, ip netip.Addr, port uint16) string {
+	for _, svc := range h.Services {
+		for _, e := range svc.Endpoints {
+			if e.IP == ip {
+				return fmt.Sprintf("%s (%s:%d)", e.Name, ip, port)
+			}
+		}
+	}
+	return fmt.Sprintf("%s:%d", ip, port)
+}
+
+// noteService names the service a packet to a VIP is for and, when no
+// endpoint was chosen and OVS sent the packet out of its gateway port
+// into the host, says the host refuses it: the nftables table of
+// datapath/hostnet rejects what comes from the gateway to the service
+// CIDR (a TCP reset, ICMP port unreachable otherwise).
+func noteService(h *flows.Host, p TracePacket, t *sdnv1.HostTrace) {
+	what := "no service has this address"
+	if !h.ServiceCIDR.Contains(p.Dst) {
+		what = "" // not a VIP unless a service has it
+	}
+	for _, svc := range h.Services {
+		if svc.VIP == p.Dst {
+			t.Service = svc.Key
+			what = fmt.Sprintf("service %s has no endpoint for %s/%d", svc.Key, p.Protocol, p.Port)
+			if p.Protocol == "icmp" {
+				what = fmt.Sprintf("service %s has no icmp port", svc.Key)
+			}
+		}
+	}
+	if what == "" || t.EndpointIp != "" || t.Outcome != OutcomeAllowed || !toGateway(h, t) {
+		return
+	}
+	answer := "a TCP reset"
+	if p.Protocol != "tcp" {
+		answer = "ICMP port unreachable"
+	}
+	t.Outcome = OutcomeRefused
+	t.Steps = append(t.Steps, &sdnv1.TraceStep{Stage: "host",
+		Text: fmt.Sprintf("%s: the host refuses the connection (%s, nftables table inet %s)", what, answer, hostnet.Table)})
+}
+
+// toGateway reports whether the trace's forward step sent the packet to
+// the gateway port.
+func toGateway(h *flows.Host, t *sdnv1.HostTrace) bool {
+	for _, line := range strings.Split(t.Raw, "\n") {
+		if strings.Contains(line, fmt.Sprintf("set_field:%#x->reg2", h.GatewayPort)) {
+			return true
+		}
+	}
+	return false
 }

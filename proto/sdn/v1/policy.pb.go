@@ -1007,12 +1007,14 @@ func (x *ListPoliciesResponse) GetPolicies() []*Policy {
 	return nil
 }
 
-// Endpoint names one end of a packet: a workload ("network/name") or an
-// address.
+// Endpoint names one end of a packet: a workload ("network/name"), an
+// address (a service's VIP among them), or, as a destination, a service
+// ("network/name"): the packet goes to its VIP.
 type Endpoint struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Workload      string                 `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
 	Ip            string                 `protobuf:"bytes,2,opt,name=ip,proto3" json:"ip,omitempty"`
+	Service       string                 `protobuf:"bytes,3,opt,name=service,proto3" json:"service,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1057,6 +1059,13 @@ func (x *Endpoint) GetWorkload() string {
 func (x *Endpoint) GetIp() string {
 	if x != nil {
 		return x.Ip
+	}
+	return ""
+}
+
+func (x *Endpoint) GetService() string {
+	if x != nil {
+		return x.Service
 	}
 	return ""
 }
@@ -1236,7 +1245,12 @@ type VerdictResponse struct {
 	Egress   *Decision              `protobuf:"bytes,3,opt,name=egress,proto3" json:"egress,omitempty"`
 	Ingress  *Decision              `protobuf:"bytes,4,opt,name=ingress,proto3" json:"ingress,omitempty"`
 	// The packet as the model saw it (addresses, hosts).
-	Summary       string `protobuf:"bytes,5,opt,name=summary,proto3" json:"summary,omitempty"`
+	Summary string `protobuf:"bytes,5,opt,name=summary,proto3" json:"summary,omitempty"`
+	// Set when the destination is a service (named, or its VIP): the
+	// verdict to each endpoint serving the port. Egress and ingress are then
+	// each endpoint's; egress here is the client's to the VIP when no
+	// endpoint serves it. allowed is true when every endpoint allows it.
+	Service       *ServiceVerdict `protobuf:"bytes,6,opt,name=service,proto3" json:"service,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1306,6 +1320,196 @@ func (x *VerdictResponse) GetSummary() string {
 	return ""
 }
 
+func (x *VerdictResponse) GetService() *ServiceVerdict {
+	if x != nil {
+		return x.Service
+	}
+	return nil
+}
+
+// ServiceVerdict is the model's answer for a packet to a service's VIP:
+// the host balances each new connection over the endpoints serving the
+// port, so the verdict is each endpoint's (docs/services.md, "Tools").
+type ServiceVerdict struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "network/name"; "" when the address is in the service CIDR but no
+	// service holds it.
+	Service string `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Vip     string `protobuf:"bytes,2,opt,name=vip,proto3" json:"vip,omitempty"`
+	// The service port asked for: its name ("" when unnamed), and whether
+	// the service has that port and protocol at all.
+	PortName string `protobuf:"bytes,3,opt,name=port_name,json=portName,proto3" json:"port_name,omitempty"`
+	HasPort  bool   `protobuf:"varint,4,opt,name=has_port,json=hasPort,proto3" json:"has_port,omitempty"`
+	// "all" (every endpoint allows it), "some", "none" (every endpoint, or
+	// the client's egress, denies it), or "refused" (no endpoint serves the
+	// port, or the service has no such port: the client's host refuses the
+	// connection, a TCP reset or ICMP port unreachable).
+	Outcome   string             `protobuf:"bytes,5,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Endpoints []*EndpointVerdict `protobuf:"bytes,6,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	// The outcome in words.
+	Reason        string `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceVerdict) Reset() {
+	*x = ServiceVerdict{}
+	mi := &file_sdn_v1_policy_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceVerdict) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceVerdict) ProtoMessage() {}
+
+func (x *ServiceVerdict) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_policy_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceVerdict.ProtoReflect.Descriptor instead.
+func (*ServiceVerdict) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ServiceVerdict) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *ServiceVerdict) GetVip() string {
+	if x != nil {
+		return x.Vip
+	}
+	return ""
+}
+
+func (x *ServiceVerdict) GetPortName() string {
+	if x != nil {
+		return x.PortName
+	}
+	return ""
+}
+
+func (x *ServiceVerdict) GetHasPort() bool {
+	if x != nil {
+		return x.HasPort
+	}
+	return false
+}
+
+func (x *ServiceVerdict) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *ServiceVerdict) GetEndpoints() []*EndpointVerdict {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
+func (x *ServiceVerdict) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// EndpointVerdict is the verdict to one endpoint of a service, on the
+// port it serves (the DNATed packet, as policy sees it).
+type EndpointVerdict struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "network/name" of the workload.
+	Workload      string           `protobuf:"bytes,1,opt,name=workload,proto3" json:"workload,omitempty"`
+	Ip            string           `protobuf:"bytes,2,opt,name=ip,proto3" json:"ip,omitempty"`
+	Node          string           `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
+	Port          uint32           `protobuf:"varint,4,opt,name=port,proto3" json:"port,omitempty"`
+	Verdict       *VerdictResponse `protobuf:"bytes,5,opt,name=verdict,proto3" json:"verdict,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndpointVerdict) Reset() {
+	*x = EndpointVerdict{}
+	mi := &file_sdn_v1_policy_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndpointVerdict) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndpointVerdict) ProtoMessage() {}
+
+func (x *EndpointVerdict) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_policy_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndpointVerdict.ProtoReflect.Descriptor instead.
+func (*EndpointVerdict) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *EndpointVerdict) GetWorkload() string {
+	if x != nil {
+		return x.Workload
+	}
+	return ""
+}
+
+func (x *EndpointVerdict) GetIp() string {
+	if x != nil {
+		return x.Ip
+	}
+	return ""
+}
+
+func (x *EndpointVerdict) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *EndpointVerdict) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *EndpointVerdict) GetVerdict() *VerdictResponse {
+	if x != nil {
+		return x.Verdict
+	}
+	return nil
+}
+
 // TraceStep is one step of a packet through a host's datapath, in the
 // pipeline's words.
 type TraceStep struct {
@@ -1322,7 +1526,7 @@ type TraceStep struct {
 
 func (x *TraceStep) Reset() {
 	*x = TraceStep{}
-	mi := &file_sdn_v1_policy_proto_msgTypes[16]
+	mi := &file_sdn_v1_policy_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1334,7 +1538,7 @@ func (x *TraceStep) String() string {
 func (*TraceStep) ProtoMessage() {}
 
 func (x *TraceStep) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_policy_proto_msgTypes[16]
+	mi := &file_sdn_v1_policy_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1347,7 +1551,7 @@ func (x *TraceStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceStep.ProtoReflect.Descriptor instead.
 func (*TraceStep) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{16}
+	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TraceStep) GetStage() string {
@@ -1382,18 +1586,27 @@ type HostTrace struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
 	Steps []*TraceStep           `protobuf:"bytes,2,rep,name=steps,proto3" json:"steps,omitempty"`
-	// "allowed", "denied" or "forwarded" (sent on to another host).
+	// "allowed", "denied", "forwarded" (sent on to another host) or
+	// "refused" (to a VIP no endpoint serves: the host's nftables answer
+	// with a TCP reset or ICMP port unreachable).
 	Outcome string `protobuf:"bytes,3,opt,name=outcome,proto3" json:"outcome,omitempty"`
 	// The raw ofproto/trace output, for experts.
-	Raw           string `protobuf:"bytes,4,opt,name=raw,proto3" json:"raw,omitempty"`
-	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	Raw   string `protobuf:"bytes,4,opt,name=raw,proto3" json:"raw,omitempty"`
+	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// When the packet is to a service's VIP: the service ("network/name"),
+	// and the endpoint this host chose (the DNAT of the group bucket the
+	// hash picked, or the learned affinity flow's): its address and port,
+	// "" and 0 when none was chosen.
+	Service       string `protobuf:"bytes,6,opt,name=service,proto3" json:"service,omitempty"`
+	EndpointIp    string `protobuf:"bytes,7,opt,name=endpoint_ip,json=endpointIp,proto3" json:"endpoint_ip,omitempty"`
+	EndpointPort  uint32 `protobuf:"varint,8,opt,name=endpoint_port,json=endpointPort,proto3" json:"endpoint_port,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HostTrace) Reset() {
 	*x = HostTrace{}
-	mi := &file_sdn_v1_policy_proto_msgTypes[17]
+	mi := &file_sdn_v1_policy_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1618,7 @@ func (x *HostTrace) String() string {
 func (*HostTrace) ProtoMessage() {}
 
 func (x *HostTrace) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_policy_proto_msgTypes[17]
+	mi := &file_sdn_v1_policy_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1631,7 @@ func (x *HostTrace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostTrace.ProtoReflect.Descriptor instead.
 func (*HostTrace) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{17}
+	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *HostTrace) GetNode() string {
@@ -1456,6 +1669,27 @@ func (x *HostTrace) GetError() string {
 	return ""
 }
 
+func (x *HostTrace) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *HostTrace) GetEndpointIp() string {
+	if x != nil {
+		return x.EndpointIp
+	}
+	return ""
+}
+
+func (x *HostTrace) GetEndpointPort() uint32 {
+	if x != nil {
+		return x.EndpointPort
+	}
+	return 0
+}
+
 type TraceResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Revision uint64                 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
@@ -1465,14 +1699,24 @@ type TraceResponse struct {
 	Hosts   []*HostTrace `protobuf:"bytes,3,rep,name=hosts,proto3" json:"hosts,omitempty"`
 	Allowed bool         `protobuf:"varint,4,opt,name=allowed,proto3" json:"allowed,omitempty"`
 	// Set when the datapath and the model disagree, in words.
-	Disagreement  string `protobuf:"bytes,5,opt,name=disagreement,proto3" json:"disagreement,omitempty"`
+	Disagreement string `protobuf:"bytes,5,opt,name=disagreement,proto3" json:"disagreement,omitempty"`
+	// When the destination is a service: its key ("network/name"), and the
+	// endpoint the source host chose: the workload ("network/name", "" when
+	// the address is no endpoint the model knows), its address and port.
+	// The trace goes on from there as for a packet sent to the endpoint
+	// itself, and model is the verdict to that endpoint (with the service's
+	// verdict over all endpoints in model.service).
+	Service       string `protobuf:"bytes,6,opt,name=service,proto3" json:"service,omitempty"`
+	Endpoint      string `protobuf:"bytes,7,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	EndpointIp    string `protobuf:"bytes,8,opt,name=endpoint_ip,json=endpointIp,proto3" json:"endpoint_ip,omitempty"`
+	EndpointPort  uint32 `protobuf:"varint,9,opt,name=endpoint_port,json=endpointPort,proto3" json:"endpoint_port,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TraceResponse) Reset() {
 	*x = TraceResponse{}
-	mi := &file_sdn_v1_policy_proto_msgTypes[18]
+	mi := &file_sdn_v1_policy_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1484,7 +1728,7 @@ func (x *TraceResponse) String() string {
 func (*TraceResponse) ProtoMessage() {}
 
 func (x *TraceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_policy_proto_msgTypes[18]
+	mi := &file_sdn_v1_policy_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1497,7 +1741,7 @@ func (x *TraceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceResponse.ProtoReflect.Descriptor instead.
 func (*TraceResponse) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{18}
+	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TraceResponse) GetRevision() uint64 {
@@ -1535,6 +1779,34 @@ func (x *TraceResponse) GetDisagreement() string {
 	return ""
 }
 
+func (x *TraceResponse) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *TraceResponse) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *TraceResponse) GetEndpointIp() string {
+	if x != nil {
+		return x.EndpointIp
+	}
+	return ""
+}
+
+func (x *TraceResponse) GetEndpointPort() uint32 {
+	if x != nil {
+		return x.EndpointPort
+	}
+	return 0
+}
+
 type LabelWorkloadRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Network string                 `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`
@@ -1549,7 +1821,7 @@ type LabelWorkloadRequest struct {
 
 func (x *LabelWorkloadRequest) Reset() {
 	*x = LabelWorkloadRequest{}
-	mi := &file_sdn_v1_policy_proto_msgTypes[19]
+	mi := &file_sdn_v1_policy_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1833,7 @@ func (x *LabelWorkloadRequest) String() string {
 func (*LabelWorkloadRequest) ProtoMessage() {}
 
 func (x *LabelWorkloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_policy_proto_msgTypes[19]
+	mi := &file_sdn_v1_policy_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1846,7 @@ func (x *LabelWorkloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelWorkloadRequest.ProtoReflect.Descriptor instead.
 func (*LabelWorkloadRequest) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{19}
+	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LabelWorkloadRequest) GetNetwork() string {
@@ -1616,7 +1888,7 @@ type LabelWorkloadResponse struct {
 
 func (x *LabelWorkloadResponse) Reset() {
 	*x = LabelWorkloadResponse{}
-	mi := &file_sdn_v1_policy_proto_msgTypes[20]
+	mi := &file_sdn_v1_policy_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1628,7 +1900,7 @@ func (x *LabelWorkloadResponse) String() string {
 func (*LabelWorkloadResponse) ProtoMessage() {}
 
 func (x *LabelWorkloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_policy_proto_msgTypes[20]
+	mi := &file_sdn_v1_policy_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1641,7 +1913,7 @@ func (x *LabelWorkloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LabelWorkloadResponse.ProtoReflect.Descriptor instead.
 func (*LabelWorkloadResponse) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{20}
+	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LabelWorkloadResponse) GetRevision() uint64 {
@@ -1674,7 +1946,7 @@ type DatapathTraceRequest struct {
 
 func (x *DatapathTraceRequest) Reset() {
 	*x = DatapathTraceRequest{}
-	mi := &file_sdn_v1_policy_proto_msgTypes[21]
+	mi := &file_sdn_v1_policy_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1686,7 +1958,7 @@ func (x *DatapathTraceRequest) String() string {
 func (*DatapathTraceRequest) ProtoMessage() {}
 
 func (x *DatapathTraceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_policy_proto_msgTypes[21]
+	mi := &file_sdn_v1_policy_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1699,7 +1971,7 @@ func (x *DatapathTraceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DatapathTraceRequest.ProtoReflect.Descriptor instead.
 func (*DatapathTraceRequest) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{21}
+	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DatapathTraceRequest) GetInWorkload() string {
@@ -1752,7 +2024,7 @@ type RuleCountersRequest struct {
 
 func (x *RuleCountersRequest) Reset() {
 	*x = RuleCountersRequest{}
-	mi := &file_sdn_v1_policy_proto_msgTypes[22]
+	mi := &file_sdn_v1_policy_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1764,7 +2036,7 @@ func (x *RuleCountersRequest) String() string {
 func (*RuleCountersRequest) ProtoMessage() {}
 
 func (x *RuleCountersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_policy_proto_msgTypes[22]
+	mi := &file_sdn_v1_policy_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1777,7 +2049,7 @@ func (x *RuleCountersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleCountersRequest.ProtoReflect.Descriptor instead.
 func (*RuleCountersRequest) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{22}
+	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{24}
 }
 
 type HostRuleCounters struct {
@@ -1791,7 +2063,7 @@ type HostRuleCounters struct {
 
 func (x *HostRuleCounters) Reset() {
 	*x = HostRuleCounters{}
-	mi := &file_sdn_v1_policy_proto_msgTypes[23]
+	mi := &file_sdn_v1_policy_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1803,7 +2075,7 @@ func (x *HostRuleCounters) String() string {
 func (*HostRuleCounters) ProtoMessage() {}
 
 func (x *HostRuleCounters) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_policy_proto_msgTypes[23]
+	mi := &file_sdn_v1_policy_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1816,7 +2088,7 @@ func (x *HostRuleCounters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HostRuleCounters.ProtoReflect.Descriptor instead.
 func (*HostRuleCounters) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{23}
+	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *HostRuleCounters) GetPolicy() string {
@@ -1842,7 +2114,7 @@ type RuleCountersResponse struct {
 
 func (x *RuleCountersResponse) Reset() {
 	*x = RuleCountersResponse{}
-	mi := &file_sdn_v1_policy_proto_msgTypes[24]
+	mi := &file_sdn_v1_policy_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1854,7 +2126,7 @@ func (x *RuleCountersResponse) String() string {
 func (*RuleCountersResponse) ProtoMessage() {}
 
 func (x *RuleCountersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_policy_proto_msgTypes[24]
+	mi := &file_sdn_v1_policy_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1867,7 +2139,7 @@ func (x *RuleCountersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleCountersResponse.ProtoReflect.Descriptor instead.
 func (*RuleCountersResponse) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{24}
+	return file_sdn_v1_policy_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RuleCountersResponse) GetPolicies() []*HostRuleCounters {
@@ -1960,10 +2232,11 @@ const file_sdn_v1_policy_proto_rawDesc = "" +
 	"\bcounters\x18\x02 \x01(\bR\bcounters\"^\n" +
 	"\x14ListPoliciesResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12*\n" +
-	"\bpolicies\x18\x02 \x03(\v2\x0e.sdn.v1.PolicyR\bpolicies\"6\n" +
+	"\bpolicies\x18\x02 \x03(\v2\x0e.sdn.v1.PolicyR\bpolicies\"P\n" +
 	"\bEndpoint\x12\x1a\n" +
 	"\bworkload\x18\x01 \x01(\tR\bworkload\x12\x0e\n" +
-	"\x02ip\x18\x02 \x01(\tR\x02ip\"\x88\x01\n" +
+	"\x02ip\x18\x02 \x01(\tR\x02ip\x12\x18\n" +
+	"\aservice\x18\x03 \x01(\tR\aservice\"\x88\x01\n" +
 	"\x0eVerdictRequest\x12$\n" +
 	"\x04from\x18\x01 \x01(\v2\x10.sdn.v1.EndpointR\x04from\x12 \n" +
 	"\x02to\x18\x02 \x01(\v2\x10.sdn.v1.EndpointR\x02to\x12\x1a\n" +
@@ -1976,30 +2249,54 @@ const file_sdn_v1_policy_proto_rawDesc = "" +
 	"\x06policy\x18\x04 \x01(\tR\x06policy\x12\x12\n" +
 	"\x04rule\x18\x05 \x01(\tR\x04rule\x12\x16\n" +
 	"\x06passed\x18\x06 \x03(\tR\x06passed\x12\x16\n" +
-	"\x06reason\x18\a \x01(\tR\x06reason\"\xb7\x01\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"\xe9\x01\n" +
 	"\x0fVerdictResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12\x18\n" +
 	"\aallowed\x18\x02 \x01(\bR\aallowed\x12(\n" +
 	"\x06egress\x18\x03 \x01(\v2\x10.sdn.v1.DecisionR\x06egress\x12*\n" +
 	"\aingress\x18\x04 \x01(\v2\x10.sdn.v1.DecisionR\aingress\x12\x18\n" +
-	"\asummary\x18\x05 \x01(\tR\asummary\"a\n" +
+	"\asummary\x18\x05 \x01(\tR\asummary\x120\n" +
+	"\aservice\x18\x06 \x01(\v2\x16.sdn.v1.ServiceVerdictR\aservice\"\xdd\x01\n" +
+	"\x0eServiceVerdict\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x12\x10\n" +
+	"\x03vip\x18\x02 \x01(\tR\x03vip\x12\x1b\n" +
+	"\tport_name\x18\x03 \x01(\tR\bportName\x12\x19\n" +
+	"\bhas_port\x18\x04 \x01(\bR\ahasPort\x12\x18\n" +
+	"\aoutcome\x18\x05 \x01(\tR\aoutcome\x125\n" +
+	"\tendpoints\x18\x06 \x03(\v2\x17.sdn.v1.EndpointVerdictR\tendpoints\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"\x98\x01\n" +
+	"\x0fEndpointVerdict\x12\x1a\n" +
+	"\bworkload\x18\x01 \x01(\tR\bworkload\x12\x0e\n" +
+	"\x02ip\x18\x02 \x01(\tR\x02ip\x12\x12\n" +
+	"\x04node\x18\x03 \x01(\tR\x04node\x12\x12\n" +
+	"\x04port\x18\x04 \x01(\rR\x04port\x121\n" +
+	"\averdict\x18\x05 \x01(\v2\x17.sdn.v1.VerdictResponseR\averdict\"a\n" +
 	"\tTraceStep\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x16\n" +
 	"\x06policy\x18\x03 \x01(\tR\x06policy\x12\x12\n" +
-	"\x04rule\x18\x04 \x01(\tR\x04rule\"\x8a\x01\n" +
+	"\x04rule\x18\x04 \x01(\tR\x04rule\"\xea\x01\n" +
 	"\tHostTrace\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12'\n" +
 	"\x05steps\x18\x02 \x03(\v2\x11.sdn.v1.TraceStepR\x05steps\x12\x18\n" +
 	"\aoutcome\x18\x03 \x01(\tR\aoutcome\x12\x10\n" +
 	"\x03raw\x18\x04 \x01(\tR\x03raw\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"\xc1\x01\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12\x18\n" +
+	"\aservice\x18\x06 \x01(\tR\aservice\x12\x1f\n" +
+	"\vendpoint_ip\x18\a \x01(\tR\n" +
+	"endpointIp\x12#\n" +
+	"\rendpoint_port\x18\b \x01(\rR\fendpointPort\"\xbd\x02\n" +
 	"\rTraceResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12-\n" +
 	"\x05model\x18\x02 \x01(\v2\x17.sdn.v1.VerdictResponseR\x05model\x12'\n" +
 	"\x05hosts\x18\x03 \x03(\v2\x11.sdn.v1.HostTraceR\x05hosts\x12\x18\n" +
 	"\aallowed\x18\x04 \x01(\bR\aallowed\x12\"\n" +
-	"\fdisagreement\x18\x05 \x01(\tR\fdisagreement\"\xcd\x01\n" +
+	"\fdisagreement\x18\x05 \x01(\tR\fdisagreement\x12\x18\n" +
+	"\aservice\x18\x06 \x01(\tR\aservice\x12\x1a\n" +
+	"\bendpoint\x18\a \x01(\tR\bendpoint\x12\x1f\n" +
+	"\vendpoint_ip\x18\b \x01(\tR\n" +
+	"endpointIp\x12#\n" +
+	"\rendpoint_port\x18\t \x01(\rR\fendpointPort\"\xcd\x01\n" +
 	"\x14LabelWorkloadRequest\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x127\n" +
@@ -2053,7 +2350,7 @@ func file_sdn_v1_policy_proto_rawDescGZIP() []byte {
 }
 
 var file_sdn_v1_policy_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sdn_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_sdn_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_sdn_v1_policy_proto_goTypes = []any{
 	(PolicyAction)(0),             // 0: sdn.v1.PolicyAction
 	(*LabelSelector)(nil),         // 1: sdn.v1.LabelSelector
@@ -2072,74 +2369,79 @@ var file_sdn_v1_policy_proto_goTypes = []any{
 	(*VerdictRequest)(nil),        // 14: sdn.v1.VerdictRequest
 	(*Decision)(nil),              // 15: sdn.v1.Decision
 	(*VerdictResponse)(nil),       // 16: sdn.v1.VerdictResponse
-	(*TraceStep)(nil),             // 17: sdn.v1.TraceStep
-	(*HostTrace)(nil),             // 18: sdn.v1.HostTrace
-	(*TraceResponse)(nil),         // 19: sdn.v1.TraceResponse
-	(*LabelWorkloadRequest)(nil),  // 20: sdn.v1.LabelWorkloadRequest
-	(*LabelWorkloadResponse)(nil), // 21: sdn.v1.LabelWorkloadResponse
-	(*DatapathTraceRequest)(nil),  // 22: sdn.v1.DatapathTraceRequest
-	(*RuleCountersRequest)(nil),   // 23: sdn.v1.RuleCountersRequest
-	(*HostRuleCounters)(nil),      // 24: sdn.v1.HostRuleCounters
-	(*RuleCountersResponse)(nil),  // 25: sdn.v1.RuleCountersResponse
-	nil,                           // 26: sdn.v1.LabelSelector.MatchLabelsEntry
-	nil,                           // 27: sdn.v1.PolicyRule.RangesEntry
-	nil,                           // 28: sdn.v1.Policy.RangesEntry
-	nil,                           // 29: sdn.v1.LabelWorkloadRequest.SetEntry
-	(*Origin)(nil),                // 30: sdn.v1.Origin
-	(*NamedPort)(nil),             // 31: sdn.v1.NamedPort
-	(*Workload)(nil),              // 32: sdn.v1.Workload
-	(*SourceRange)(nil),           // 33: sdn.v1.SourceRange
+	(*ServiceVerdict)(nil),        // 17: sdn.v1.ServiceVerdict
+	(*EndpointVerdict)(nil),       // 18: sdn.v1.EndpointVerdict
+	(*TraceStep)(nil),             // 19: sdn.v1.TraceStep
+	(*HostTrace)(nil),             // 20: sdn.v1.HostTrace
+	(*TraceResponse)(nil),         // 21: sdn.v1.TraceResponse
+	(*LabelWorkloadRequest)(nil),  // 22: sdn.v1.LabelWorkloadRequest
+	(*LabelWorkloadResponse)(nil), // 23: sdn.v1.LabelWorkloadResponse
+	(*DatapathTraceRequest)(nil),  // 24: sdn.v1.DatapathTraceRequest
+	(*RuleCountersRequest)(nil),   // 25: sdn.v1.RuleCountersRequest
+	(*HostRuleCounters)(nil),      // 26: sdn.v1.HostRuleCounters
+	(*RuleCountersResponse)(nil),  // 27: sdn.v1.RuleCountersResponse
+	nil,                           // 28: sdn.v1.LabelSelector.MatchLabelsEntry
+	nil,                           // 29: sdn.v1.PolicyRule.RangesEntry
+	nil,                           // 30: sdn.v1.Policy.RangesEntry
+	nil,                           // 31: sdn.v1.LabelWorkloadRequest.SetEntry
+	(*Origin)(nil),                // 32: sdn.v1.Origin
+	(*NamedPort)(nil),             // 33: sdn.v1.NamedPort
+	(*Workload)(nil),              // 34: sdn.v1.Workload
+	(*SourceRange)(nil),           // 35: sdn.v1.SourceRange
 }
 var file_sdn_v1_policy_proto_depIdxs = []int32{
-	26, // 0: sdn.v1.LabelSelector.match_labels:type_name -> sdn.v1.LabelSelector.MatchLabelsEntry
+	28, // 0: sdn.v1.LabelSelector.match_labels:type_name -> sdn.v1.LabelSelector.MatchLabelsEntry
 	2,  // 1: sdn.v1.LabelSelector.match_expressions:type_name -> sdn.v1.LabelRequirement
 	1,  // 2: sdn.v1.PolicyPeer.workloads:type_name -> sdn.v1.LabelSelector
 	1,  // 3: sdn.v1.PolicyPeer.networks:type_name -> sdn.v1.LabelSelector
 	0,  // 4: sdn.v1.PolicyRule.action:type_name -> sdn.v1.PolicyAction
 	3,  // 5: sdn.v1.PolicyRule.peers:type_name -> sdn.v1.PolicyPeer
 	4,  // 6: sdn.v1.PolicyRule.ports:type_name -> sdn.v1.PolicyPort
-	27, // 7: sdn.v1.PolicyRule.ranges:type_name -> sdn.v1.PolicyRule.RangesEntry
+	29, // 7: sdn.v1.PolicyRule.ranges:type_name -> sdn.v1.PolicyRule.RangesEntry
 	1,  // 8: sdn.v1.Policy.networks:type_name -> sdn.v1.LabelSelector
 	1,  // 9: sdn.v1.Policy.workloads:type_name -> sdn.v1.LabelSelector
 	5,  // 10: sdn.v1.Policy.ingress:type_name -> sdn.v1.PolicyRule
 	5,  // 11: sdn.v1.Policy.egress:type_name -> sdn.v1.PolicyRule
-	30, // 12: sdn.v1.Policy.origin:type_name -> sdn.v1.Origin
-	28, // 13: sdn.v1.Policy.ranges:type_name -> sdn.v1.Policy.RangesEntry
+	32, // 12: sdn.v1.Policy.origin:type_name -> sdn.v1.Origin
+	30, // 13: sdn.v1.Policy.ranges:type_name -> sdn.v1.Policy.RangesEntry
 	7,  // 14: sdn.v1.Policy.status:type_name -> sdn.v1.PolicyStatus
 	8,  // 15: sdn.v1.PolicyStatus.counters:type_name -> sdn.v1.RuleCounters
 	10, // 16: sdn.v1.AddressGroup.members:type_name -> sdn.v1.GroupMember
-	31, // 17: sdn.v1.GroupMember.ports:type_name -> sdn.v1.NamedPort
+	33, // 17: sdn.v1.GroupMember.ports:type_name -> sdn.v1.NamedPort
 	6,  // 18: sdn.v1.ListPoliciesResponse.policies:type_name -> sdn.v1.Policy
 	13, // 19: sdn.v1.VerdictRequest.from:type_name -> sdn.v1.Endpoint
 	13, // 20: sdn.v1.VerdictRequest.to:type_name -> sdn.v1.Endpoint
 	15, // 21: sdn.v1.VerdictResponse.egress:type_name -> sdn.v1.Decision
 	15, // 22: sdn.v1.VerdictResponse.ingress:type_name -> sdn.v1.Decision
-	17, // 23: sdn.v1.HostTrace.steps:type_name -> sdn.v1.TraceStep
-	16, // 24: sdn.v1.TraceResponse.model:type_name -> sdn.v1.VerdictResponse
-	18, // 25: sdn.v1.TraceResponse.hosts:type_name -> sdn.v1.HostTrace
-	29, // 26: sdn.v1.LabelWorkloadRequest.set:type_name -> sdn.v1.LabelWorkloadRequest.SetEntry
-	32, // 27: sdn.v1.LabelWorkloadResponse.workload:type_name -> sdn.v1.Workload
-	8,  // 28: sdn.v1.HostRuleCounters.counters:type_name -> sdn.v1.RuleCounters
-	24, // 29: sdn.v1.RuleCountersResponse.policies:type_name -> sdn.v1.HostRuleCounters
-	33, // 30: sdn.v1.PolicyRule.RangesEntry.value:type_name -> sdn.v1.SourceRange
-	33, // 31: sdn.v1.Policy.RangesEntry.value:type_name -> sdn.v1.SourceRange
-	11, // 32: sdn.v1.PolicyService.ListPolicies:input_type -> sdn.v1.ListPoliciesRequest
-	14, // 33: sdn.v1.PolicyService.Verdict:input_type -> sdn.v1.VerdictRequest
-	14, // 34: sdn.v1.PolicyService.Trace:input_type -> sdn.v1.VerdictRequest
-	20, // 35: sdn.v1.PolicyService.LabelWorkload:input_type -> sdn.v1.LabelWorkloadRequest
-	22, // 36: sdn.v1.DatapathService.Trace:input_type -> sdn.v1.DatapathTraceRequest
-	23, // 37: sdn.v1.DatapathService.RuleCounters:input_type -> sdn.v1.RuleCountersRequest
-	12, // 38: sdn.v1.PolicyService.ListPolicies:output_type -> sdn.v1.ListPoliciesResponse
-	16, // 39: sdn.v1.PolicyService.Verdict:output_type -> sdn.v1.VerdictResponse
-	19, // 40: sdn.v1.PolicyService.Trace:output_type -> sdn.v1.TraceResponse
-	21, // 41: sdn.v1.PolicyService.LabelWorkload:output_type -> sdn.v1.LabelWorkloadResponse
-	18, // 42: sdn.v1.DatapathService.Trace:output_type -> sdn.v1.HostTrace
-	25, // 43: sdn.v1.DatapathService.RuleCounters:output_type -> sdn.v1.RuleCountersResponse
-	38, // [38:44] is the sub-list for method output_type
-	32, // [32:38] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	17, // 23: sdn.v1.VerdictResponse.service:type_name -> sdn.v1.ServiceVerdict
+	18, // 24: sdn.v1.ServiceVerdict.endpoints:type_name -> sdn.v1.EndpointVerdict
+	16, // 25: sdn.v1.EndpointVerdict.verdict:type_name -> sdn.v1.VerdictResponse
+	19, // 26: sdn.v1.HostTrace.steps:type_name -> sdn.v1.TraceStep
+	16, // 27: sdn.v1.TraceResponse.model:type_name -> sdn.v1.VerdictResponse
+	20, // 28: sdn.v1.TraceResponse.hosts:type_name -> sdn.v1.HostTrace
+	31, // 29: sdn.v1.LabelWorkloadRequest.set:type_name -> sdn.v1.LabelWorkloadRequest.SetEntry
+	34, // 30: sdn.v1.LabelWorkloadResponse.workload:type_name -> sdn.v1.Workload
+	8,  // 31: sdn.v1.HostRuleCounters.counters:type_name -> sdn.v1.RuleCounters
+	26, // 32: sdn.v1.RuleCountersResponse.policies:type_name -> sdn.v1.HostRuleCounters
+	35, // 33: sdn.v1.PolicyRule.RangesEntry.value:type_name -> sdn.v1.SourceRange
+	35, // 34: sdn.v1.Policy.RangesEntry.value:type_name -> sdn.v1.SourceRange
+	11, // 35: sdn.v1.PolicyService.ListPolicies:input_type -> sdn.v1.ListPoliciesRequest
+	14, // 36: sdn.v1.PolicyService.Verdict:input_type -> sdn.v1.VerdictRequest
+	14, // 37: sdn.v1.PolicyService.Trace:input_type -> sdn.v1.VerdictRequest
+	22, // 38: sdn.v1.PolicyService.LabelWorkload:input_type -> sdn.v1.LabelWorkloadRequest
+	24, // 39: sdn.v1.DatapathService.Trace:input_type -> sdn.v1.DatapathTraceRequest
+	25, // 40: sdn.v1.DatapathService.RuleCounters:input_type -> sdn.v1.RuleCountersRequest
+	12, // 41: sdn.v1.PolicyService.ListPolicies:output_type -> sdn.v1.ListPoliciesResponse
+	16, // 42: sdn.v1.PolicyService.Verdict:output_type -> sdn.v1.VerdictResponse
+	21, // 43: sdn.v1.PolicyService.Trace:output_type -> sdn.v1.TraceResponse
+	23, // 44: sdn.v1.PolicyService.LabelWorkload:output_type -> sdn.v1.LabelWorkloadResponse
+	20, // 45: sdn.v1.DatapathService.Trace:output_type -> sdn.v1.HostTrace
+	27, // 46: sdn.v1.DatapathService.RuleCounters:output_type -> sdn.v1.RuleCountersResponse
+	41, // [41:47] is the sub-list for method output_type
+	35, // [35:41] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_policy_proto_init() }
@@ -2155,7 +2457,7 @@ func file_sdn_v1_policy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdn_v1_policy_proto_rawDesc), len(file_sdn_v1_policy_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   29,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
