@@ -220,14 +220,22 @@ func learn(p svcPort) string {
 		regAffinityIP, field, gotoTable(Egress))
 }
 
-// hashFields are a select group's hash inputs: the connection's addresses
-// and ports (the protocol is the group's own). Sub-groups hash the
-// client's side only, so their pick does not follow the top group's.
-func hashFields(proto string, sub bool) []string {
-	if sub {
-		return []string{"ip_src", proto + "_src"}
-	}
-	return []string{"ip_src", "ip_dst", proto + "_src", proto + "_dst"}
+// A service port's group selects with dp_hash: the datapath hashes the
+// connection's 5-tuple and OVS maps hash values to buckets, so the
+// megaflows match a few hash bits. With selection_method=hash over the
+// 5-tuple every new connection was an upcall and a megaflow of its own
+// (the source port matched exactly): 6,000-8,000 datapath flows after a
+// round of wrk through a VIP against ~9 going direct, and new connections
+// through the VIP at 0.04-0.58 of direct (docs/performance.md,
+// "Services"). Sub-groups (services split over more than MaxBuckets
+// endpoints) hash the client's address and port with selection_method=
+// hash instead: the same dp_hash value would tie their pick to the top
+// group's.
+
+// hashFields are a sub-group's hash inputs: the client's side, so its
+// pick does not follow the top group's.
+func hashFields(proto string) []string {
+	return []string{"ip_src", proto + "_src"}
 }
 
 // subGroups splits a port's endpoints when one group cannot hold them:
@@ -259,7 +267,7 @@ func subGroups(p svcPort) [][]portEndpoint {
 // and, when split, its sub-groups (first: a group must exist before a
 // bucket points to it).
 func serviceGroups(p svcPort, id uint32, ids *groupIDs) []ovs.Group {
-	top := ovs.Group{ID: id, Type: "select", SelectionMethod: "hash", Fields: hashFields(p.port.Protocol, false)}
+	top := ovs.Group{ID: id, Type: "select", SelectionMethod: "dp_hash"}
 	subs := subGroups(p)
 	if subs == nil {
 		for _, e := range p.eps {
@@ -272,7 +280,7 @@ func serviceGroups(p svcPort, id uint32, ids *groupIDs) []ovs.Group {
 		if len(eps) == 0 {
 			continue
 		}
-		sub := ovs.Group{ID: ids.of(fmt.Sprintf("%s#%d", p.key(), k)), Type: "select", SelectionMethod: "hash", Fields: hashFields(p.port.Protocol, true)}
+		sub := ovs.Group{ID: ids.of(fmt.Sprintf("%s#%d", p.key(), k)), Type: "select", SelectionMethod: "hash", Fields: hashFields(p.port.Protocol)}
 		for _, e := range eps {
 			sub.Buckets = append(sub.Buckets, bucket(p, e))
 		}

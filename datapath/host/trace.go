@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -87,11 +88,27 @@ func traceFlow(h *flows.Host, p TracePacket) (string, error) {
 	}
 	switch p.Protocol {
 	case "tcp", "udp":
-		return fmt.Sprintf("%s,%s,nw_dst=%s,nw_ttl=64,%s_src=40000,%s_dst=%d", p.Protocol, in, p.Dst, p.Protocol, p.Protocol, p.Port), nil
+		// dp_hash: a service's select group picks by the datapath's hash of
+		// the connection (selection_method=dp_hash), which ofproto/trace
+		// cannot compute: it stops at the hash's recirculation ("no live
+		// bucket"). Given a hash, it picks the bucket that hash picks. One
+		// derived from the 5-tuple is as good as any: the trace shows one
+		// connection's path, and another source port may take another
+		// endpoint (docs/services.md, "Tools").
+		return fmt.Sprintf("%s,%s,nw_dst=%s,nw_ttl=64,%s_src=40000,%s_dst=%d,dp_hash=%#x", p.Protocol, in, p.Dst, p.Protocol, p.Protocol, p.Port,
+			traceHash(in, p)), nil
 	case "icmp":
 		return fmt.Sprintf("icmp,%s,nw_dst=%s,nw_ttl=64,icmp_type=8,icmp_code=0", in, p.Dst), nil
 	}
 	return "", fmt.Errorf("protocol %q: trace tcp, udp or icmp", p.Protocol)
+}
+
+// traceHash is the dp_hash a trace of p assumes: non-zero (0 means "not
+// computed yet" to OVS), from the packet's addresses and ports.
+func traceHash(in string, p TracePacket) uint32 {
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s %s %s %d", in, p.Dst, p.Protocol, p.Port)
+	return h.Sum32() | 1
 }
 
 // traceStep is one table's line of ofproto/trace output with its actions.
