@@ -20,9 +20,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -294,6 +296,9 @@ func TestStateFileCorruption(t *testing.T) {
 	bin := binaries(t)
 	fx := buildStateFixture(t, bin)
 	cases := stateCases(fx, stateSeed)
+	if only := os.Getenv("SDN_STATE_CASES"); only != "" { // e.g. in-use-063, to look at one case
+		cases = slices.DeleteFunc(cases, func(c stateCase) bool { return !slices.Contains(strings.Split(only, ","), c.name) })
+	}
 	var mu sync.Mutex
 	tally := map[string][]string{}
 	t.Run("cases", func(t *testing.T) {
@@ -428,7 +433,14 @@ func startStateServer(t *testing.T, bin, dir string) (*compatServer, bool) {
 			return s, true
 		}
 	}
-	t.Logf("sdnd neither served nor exited within a minute; its log:\n%s", s.log)
+	// SIGQUIT makes the Go runtime print every goroutine's stack: where
+	// it hangs.
+	_ = s.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+	}
+	t.Logf("sdnd neither served nor exited within a minute; its log (with its goroutines, after SIGQUIT):\n%s", s.log)
 	s.kill()
 	return nil, false
 }

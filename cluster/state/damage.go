@@ -144,6 +144,9 @@ func storeFunc(fn string) bool {
 // once, free pages unreachable, keys in order) and returns its first few
 // findings.
 func structureErrors(tx *bolt.Tx) error {
+	if err := overflowsPastEnd(tx); err != nil {
+		return err
+	}
 	var errs []error
 	n := 0
 	for err := range tx.Check() {
@@ -156,4 +159,29 @@ func structureErrors(tx *bolt.Tx) error {
 		errs = append(errs, fmt.Errorf("and %d more", n-len(errs)))
 	}
 	return errors.Join(errs...)
+}
+
+// overflowsPastEnd finds a page in use whose header claims more overflow
+// pages than the file holds after it. bbolt's check marks every page of
+// every reachable run, one map entry each: a header whose overflow count
+// was damaged into the billions made it run for minutes, growing without
+// bound, instead of reporting anything. The walk goes through the page
+// ids in order: a free page is one id (the freelist lists every page of a
+// freed run), a page in use starts a run of 1 + its overflow ids.
+func overflowsPastEnd(tx *bolt.Tx) error {
+	for id := 0; ; {
+		info, err := tx.Page(id)
+		if err != nil || info == nil {
+			return nil // the free pages are not known, or past the high-water mark
+		}
+		if info.Type == "free" {
+			id++
+			continue
+		}
+		next := id + 1 + info.OverflowCount
+		if end, err := tx.Page(next - 1); err == nil && end == nil {
+			return fmt.Errorf("page %d (%s) claims %d overflow pages, past the end of the file's pages", id, info.Type, info.OverflowCount)
+		}
+		id = next
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
@@ -228,6 +229,45 @@ func TestBrokenPageIsDamageNotACrash(t *testing.T) {
 	var ce *CorruptError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("a file with a broken page: %v", err)
+	}
+	t.Log(err)
+}
+
+// TestHugeOverflowIsDamageNotAHang: a page header whose overflow count
+// was damaged into the billions is reported at once. bbolt's structure
+// check marked each of those pages reachable, one map entry each: sdnd
+// neither served nor stopped (TestStateFileCorruption, case in-use-063).
+func TestHugeOverflowIsDamageNotAHang(t *testing.T) {
+	db, path := newFilled(t)
+	var root int64
+	db.View(func(tx *Tx) error { root = int64(tx.tx.Bucket(bucketWorkloads).Root()); return nil })
+	ps := int64(os.Getpagesize())
+	db.Close()
+	if root == 0 {
+		t.Fatal("the workloads bucket is inline")
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The page header: id (8 bytes), flags (2), count (2), overflow (4).
+	if _, err := f.WriteAt([]byte{0x00, 0x00, 0x00, 0x72}, root*ps+12); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Open(path, Options{})
+		done <- err
+	}()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("opening a file with a huge overflow count did not end in 30 s")
+	}
+	var ce *CorruptError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "overflow pages") {
+		t.Fatalf("a file with a huge overflow count: %v", err)
 	}
 	t.Log(err)
 }
