@@ -58,7 +58,7 @@ func fuzzBase(t testing.TB) (image []byte, seeds [][]byte) {
 		encode(command.Delete, &sdnv1.DeleteRequest{Kind: "policy", Name: network + "/pol1"}),
 		encode(command.ApplyConfig, &sdnv1.ApplyRequest{Services: []*sdnv1.Service{
 			{Name: "web", Network: network, Selector: &sdnv1.LabelSelector{MatchLabels: map[string]string{"app": "b"}}, Origin: hclOrigin,
-				Ports: []*sdnv1.ServicePort{{Protocol: "tcp", Port: 80, TargetPortName: "http", NodePort: 30080}, {Protocol: "udp", Port: 53}},
+				Ports:           []*sdnv1.ServicePort{{Protocol: "tcp", Port: 80, TargetPortName: "http", NodePort: 30080}, {Protocol: "udp", Port: 53}},
 				SessionAffinity: &sdnv1.SessionAffinity{TimeoutSeconds: 60}},
 			{Name: "db", Network: network, Vip: "172.30.0.9", Origin: hclOrigin, Ports: []*sdnv1.ServicePort{{Protocol: "tcp", Port: 5432}}},
 		}}),
