@@ -33,11 +33,23 @@ func datapathLab(t *testing.T) (*lab.Lab, []*lab.Workload) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	name := fmt.Sprintf("dp%d", os.Getpid()%100000)
-	var progress strings.Builder
+	l, progress := upLab(ctx, t, "dp", 2)
+	ws, err := l.AttachDefaults(ctx)
+	if err != nil {
+		t.Fatalf("attach: %v\n%s", err, progress)
+	}
+	return l, ws
+}
+
+// upLab brings up a lab of hosts hosts from examples/, named prefix and
+// this process's id, in the test's temporary directory, and takes it down
+// when the test ends (also when Up fails halfway: by name and dir, which
+// finds whatever it made). It returns the lab and its progress log.
+func upLab(ctx context.Context, t *testing.T, prefix string, hosts int) (*lab.Lab, fmt.Stringer) {
+	t.Helper()
+	name := fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)
+	progress := &strings.Builder{}
 	dir := filepath.Join(t.TempDir(), "lab")
-	// Down even when Up fails halfway (it returns no Lab then): by name and
-	// dir, which finds whatever this lab made.
 	t.Cleanup(func() {
 		ol, err := lab.Open(name, dir, nil)
 		if err == nil {
@@ -47,15 +59,11 @@ func datapathLab(t *testing.T) (*lab.Lab, []*lab.Workload) {
 			t.Errorf("lab down: %v", err)
 		}
 	})
-	l, err := lab.Up(ctx, lab.Config{Name: name, Hosts: 2, Dir: dir, Bin: binaries(t), Examples: "../examples", Logger: &progress})
+	l, err := lab.Up(ctx, lab.Config{Name: name, Hosts: hosts, Dir: dir, Bin: binaries(t), Examples: "../examples", Logger: progress})
 	if err != nil {
-		t.Fatalf("lab up: %v\n%s", err, progress.String())
+		t.Fatalf("lab up: %v\n%s", err, progress)
 	}
-	ws, err := l.AttachDefaults(ctx)
-	if err != nil {
-		t.Fatalf("attach: %v\n%s", err, progress.String())
-	}
-	return l, ws
+	return l, progress
 }
 
 func find(t *testing.T, ws []*lab.Workload, host, network string) *lab.Workload {

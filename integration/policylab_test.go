@@ -3,8 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -49,22 +47,7 @@ func policyLab(t *testing.T, prefix string, ws []*pw) *lab.Lab {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	name := fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)
-	var progress strings.Builder
-	dir := filepath.Join(t.TempDir(), "lab")
-	t.Cleanup(func() {
-		ol, err := lab.Open(name, dir, nil)
-		if err == nil {
-			err = ol.Down()
-		}
-		if err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	l, err := lab.Up(ctx, lab.Config{Name: name, Hosts: 2, Dir: dir, Bin: binaries(t), Examples: "../examples", Logger: &progress})
-	if err != nil {
-		t.Fatalf("lab up: %v\n%s", err, progress.String())
-	}
+	l, progress := upLab(ctx, t, prefix, 2)
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -91,7 +74,7 @@ func policyLab(t *testing.T, prefix string, ws []*pw) *lab.Lab {
 	}
 	wg.Wait()
 	if len(errs) > 0 {
-		t.Fatalf("attach: %s\n%s", strings.Join(errs, "\n"), progress.String())
+		t.Fatalf("attach: %s\n%s", strings.Join(errs, "\n"), progress)
 	}
 	if err := l.WaitRealized(ctx, time.Minute); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -73,22 +72,7 @@ func newSvcLab(t *testing.T) *svcLab {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	name := fmt.Sprintf("svc%d", os.Getpid()%100000)
-	dir := filepath.Join(t.TempDir(), "lab")
-	var progress strings.Builder
-	t.Cleanup(func() {
-		ol, err := lab.Open(name, dir, nil)
-		if err == nil {
-			err = ol.Down()
-		}
-		if err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	l, err := lab.Up(ctx, lab.Config{Name: name, Hosts: 3, Dir: dir, Bin: binaries(t), Examples: "../examples", Logger: &progress})
-	if err != nil {
-		t.Fatalf("lab up: %v\n%s", err, progress.String())
-	}
+	l, _ := upLab(ctx, t, "svc", 3)
 	s := &svcLab{l: l, eps: map[string]*lab.Workload{}}
 	var wg sync.WaitGroup
 	var mu sync.Mutex

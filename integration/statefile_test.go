@@ -15,7 +15,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -24,14 +23,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
@@ -397,78 +392,6 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// startStateServer starts `sdnd --dev` on dir and waits until it serves
-// (true) or exits (false). It returns nil when it does neither within a
-// minute (and kills it).
-func startStateServer(t *testing.T, bin, dir string) (*compatServer, bool) {
-	t.Helper()
-	s := &compatServer{bin: bin, dataDir: dir, addr: freePort(t), log: newSyncBuffer(), done: make(chan struct{})}
-	s.cmd = exec.Command(filepath.Join(bin, "sdnd"), "--dev", "--data-dir", dir, "--listen", s.addr,
-		"--raft-addr", freePort(t), "--node-name", compatNode, "--node-down-after", "1h")
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(s.kill)
-	c, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.conn = c
-	t.Cleanup(func() { c.Close() })
-	h := healthpb.NewHealthClient(c)
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		select {
-		case <-s.done:
-			return s, false
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		res, err := h.Check(ctx, &healthpb.HealthCheckRequest{})
-		cancel()
-		if err == nil && res.Status == healthpb.HealthCheckResponse_SERVING {
-			return s, true
-		}
-	}
-	// SIGQUIT makes the Go runtime print every goroutine's stack: where
-	// it hangs.
-	_ = s.cmd.Process.Signal(syscall.SIGQUIT)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-	}
-	t.Logf("sdnd neither served nor exited within a minute; its log (with its goroutines, after SIGQUIT):\n%s", s.log)
-	s.kill()
-	return nil, false
-}
-
-// copyTree copies the regular files and directories under src to dst.
-func copyTree(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o700)
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		copyFileTo(t, p, target)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func copyFileTo(t *testing.T, src, dst string) {

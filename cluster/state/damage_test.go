@@ -207,7 +207,11 @@ func TestMissingRecordFailsTheSeal(t *testing.T) {
 
 // TestBrokenPageIsDamageNotACrash: a page bbolt panics on (its header's
 // flags overwritten) makes Open fail with a CorruptError naming the file.
-func TestBrokenPageIsDamageNotACrash(t *testing.T) {
+// damageRootPage fills a file, closes it and writes b into the page
+// header of the workloads bucket's root page at offset off: id (8 bytes),
+// flags (2), count (2), overflow (4).
+func damageRootPage(t *testing.T, off int64, b []byte) string {
+	t.Helper()
 	db, path := newFilled(t)
 	var root int64
 	db.View(func(tx *Tx) error { root = int64(tx.tx.Bucket(bucketWorkloads).Root()); return nil })
@@ -220,12 +224,16 @@ func TestBrokenPageIsDamageNotACrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The page header: id (8 bytes), flags (2), count (2), overflow (4).
-	if _, err := f.WriteAt([]byte{0xff, 0xff}, root*ps+8); err != nil {
+	defer f.Close()
+	if _, err := f.WriteAt(b, root*ps+off); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
-	_, err = Open(path, Options{})
+	return path
+}
+
+func TestBrokenPageIsDamageNotACrash(t *testing.T) {
+	path := damageRootPage(t, 8, []byte{0xff, 0xff}) // the flags
+	_, err := Open(path, Options{})
 	var ce *CorruptError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("a file with a broken page: %v", err)
@@ -238,23 +246,8 @@ func TestBrokenPageIsDamageNotACrash(t *testing.T) {
 // check marked each of those pages reachable, one map entry each: sdnd
 // neither served nor stopped (TestStateFileCorruption, case in-use-063).
 func TestHugeOverflowIsDamageNotAHang(t *testing.T) {
-	db, path := newFilled(t)
-	var root int64
-	db.View(func(tx *Tx) error { root = int64(tx.tx.Bucket(bucketWorkloads).Root()); return nil })
-	ps := int64(os.Getpagesize())
-	db.Close()
-	if root == 0 {
-		t.Fatal("the workloads bucket is inline")
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The page header: id (8 bytes), flags (2), count (2), overflow (4).
-	if _, err := f.WriteAt([]byte{0x00, 0x00, 0x00, 0x72}, root*ps+12); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	path := damageRootPage(t, 12, []byte{0x00, 0x00, 0x00, 0x72}) // the overflow count
+	var err error
 	done := make(chan error, 1)
 	go func() {
 		_, err := Open(path, Options{})
