@@ -69,8 +69,9 @@ func (a *configApply) checkServices() {
 		if err := policy.CheckSelector("selector", v.Selector); err != nil {
 			e.vs.add(CodeInvalid, model.KindService, key, "selector", err.Error())
 		}
-		for i, err := range model.ValidateServicePorts(v.Ports, lo, hi) {
-			e.vs.add(CodeInvalid, model.KindService, key, portField(v, i, err), err.Error())
+		// As stored: a port without a protocol is tcp.
+		for _, err := range model.ValidateServicePorts(storedService(v).Ports, lo, hi) {
+			e.vs.add(CodeInvalid, model.KindService, key, portField(v, err), err.Error())
 		}
 		for i, p := range v.Ports {
 			for _, n := range [][2]string{{"name", p.Name}, {"target_port", p.TargetPortName}} {
@@ -95,7 +96,7 @@ func (a *configApply) checkServices() {
 
 // portField is the range key of the port a ValidateServicePorts error
 // names ("port N: ..."), "ports" when it names none.
-func portField(v *sdnv1.Service, i int, err error) string {
+func portField(v *sdnv1.Service, err error) string {
 	var n int
 	if _, scanErr := fmt.Sscanf(err.Error(), "port %d:", &n); scanErr != nil || n < 1 || n > len(v.Ports) {
 		return "ports"

@@ -174,6 +174,13 @@ func TestServiceRefusals(t *testing.T) {
 			}
 		})
 	}
+	// A port without a protocol is tcp, as HCL's default.
+	bare := webService()
+	bare.Name, bare.Ports = "bare", []*sdnv1.ServicePort{{Port: 8000}}
+	tf.mustApply(command.ApplyConfig, &sdnv1.ApplyRequest{Networks: req.Networks, Workloads: req.Workloads, Services: []*sdnv1.Service{req.Services[0], bare}})
+	if v := serviceOf(tf, "proj1/bare"); v == nil || v.Ports[0].Protocol != "tcp" {
+		t.Fatalf("a port without a protocol: stored %v, want tcp", v)
+	}
 	// A node port is one service's.
 	a, b := webService(), webService()
 	b.Name = "b"
