@@ -385,13 +385,13 @@ func (d *Datapath) hostNSName() string {
 // flushes the conntrack entries of UDP endpoints that left. Policy flows
 // carry their rule's id as cookie category (the rest categoryIntegration,
 // 0), which RuleCounters and Trace read back. change is a change realize
-// (ApplyChange): the groups are diffed against what the last reconcile
-// left (ovs.Desired.TrustGroups) rather than read back from OVS.
+// (ApplyChange): flows and groups are diffed against what the last
+// reconcile left (ovs.Desired.Trusted) rather than read back from OVS.
 func (d *Datapath) program(ctx context.Context, fh *flows.Host, change bool) (ovs.Result, error) {
 	compiled := flows.CompileAll(fh)
 	res, err := d.ovs.Apply(ctx, IntegrationBridge, ovs.Desired{
 		Generation: d.cfg.Generation, Flows: compiled.Flows, Groups: compiled.Groups, OwnedGroups: flows.GroupRange,
-		TrustGroups: change,
+		Trusted: change,
 	})
 	if err != nil {
 		return res, err

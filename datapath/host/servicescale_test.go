@@ -42,7 +42,7 @@ func applyHostTrusted(t *testing.T, inst *ovs.Instance, br string, h *flows.Host
 	t.Helper()
 	c := flows.CompileAll(h)
 	start := time.Now()
-	res, err := inst.Apply(testCtx(t), br, ovs.Desired{Generation: 1, Flows: c.Flows, Groups: c.Groups, OwnedGroups: flows.GroupRange, TrustGroups: trusted})
+	res, err := inst.Apply(testCtx(t), br, ovs.Desired{Generation: 1, Flows: c.Flows, Groups: c.Groups, OwnedGroups: flows.GroupRange, Trusted: trusted})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,5 +98,5 @@ func TestServiceEndpointChangeAtScale(t *testing.T) {
 	if res.Added+res.Modified+res.Deleted != 0 || res.GroupsModified != 1 || res.GroupsAdded+res.GroupsDeleted != 0 {
 		t.Errorf("one endpoint changed (trusted): %v; want one group modified and no flow", res)
 	}
-	t.Logf("one endpoint changes, groups trusted: %v in %v", res, d)
+	t.Logf("one endpoint changes, trusted (flows and groups as the last reconcile left them): %v in %v", res, d)
 }

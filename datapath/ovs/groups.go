@@ -144,19 +144,6 @@ func (g Group) input() string {
 	return g.render(actions)
 }
 
-// # Trusted reconciles
-//
-// Reading a bridge's groups back costs a dump of all of them and, for
-// every group text not seen before, a round trip through CanonBridge: at
-// 1,000 services, most of the time a one-endpoint change takes. A
-// reconcile with Desired.TrustGroups compares the desired groups' input
-// texts with those the last successful reconcile of the bridge left there
-// (gknown) and sends only those that differ. Only a successful reconcile
-// leaves them known: a failed one of any kind forgets them, and the next
-// reads the bridge. A full reconcile (without TrustGroups) reads the
-// bridge again, so what changed behind sdn's back is repaired at the next
-// one (datapath/host runs one at every resync).
-
 // planGroups diffs the owned groups on the bridge against d.Groups.
 func (i *Instance) planGroups(ctx context.Context, bridge string, d Desired, known map[uint32]string, res *Result) (adds, dels []op, err error) {
 	for _, g := range d.Groups {
@@ -206,10 +193,9 @@ func (i *Instance) planGroups(ctx context.Context, bridge string, d Desired, kno
 
 // currentGroups returns the owned groups on the bridge and, in the same
 // form, the desired ones: by input text from what the last reconcile left
-// (known) when d.TrustGroups and that is known, else dumped and
-// canonicalized.
+// (known) when d.Trusted and that is known, else dumped and canonicalized.
 func (i *Instance) currentGroups(ctx context.Context, bridge string, d Desired, known map[uint32]string) (current map[uint32]string, want []string, err error) {
-	if known != nil && d.TrustGroups {
+	if known != nil && d.Trusted {
 		want = make([]string, len(d.Groups))
 		for k, g := range d.Groups {
 			want[k] = g.input()
@@ -223,19 +209,6 @@ func (i *Instance) currentGroups(ctx context.Context, bridge string, d Desired, 
 		return nil, nil, err
 	}
 	return current, want, nil
-}
-
-// knowGroups remembers the groups a reconcile of bridge leaves there, by
-// input text (Trusted reconciles).
-func (i *Instance) knowGroups(bridge string, groups []Group) {
-	known := make(map[uint32]string, len(groups))
-	for _, g := range groups {
-		known[g.ID] = g.input()
-	}
-	if i.gknown == nil {
-		i.gknown = map[string]map[uint32]string{}
-	}
-	i.gknown[bridge] = known
 }
 
 var groupRef = regexp.MustCompile(`group:(\d+)`)

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestApplyGroupsAndFlows(t *testing.T) {
@@ -100,10 +102,10 @@ func TestApplyGroupsAndFlows(t *testing.T) {
 }
 
 // A trusted reconcile diffs against what the last one left: it sends the
-// changed group only, does not see a change made behind its back (the next
-// full reconcile repairs that), and after a failed bundle reads the bridge
-// again.
-func TestTrustedGroups(t *testing.T) {
+// changed group or flow only, does not see a change made behind its back
+// (the next full reconcile repairs that), and after a failed bundle reads
+// the bridge again.
+func TestTrustedReconciles(t *testing.T) {
 	t.Parallel()
 	inst := startTestInstance(t, "")
 	ctx := testCtx(t)
@@ -115,7 +117,7 @@ func TestTrustedGroups(t *testing.T) {
 			Buckets: []Bucket{{Actions: "ct(commit,table=20,zone=1,nat(dst=" + ep + ":8080))"}}}
 	}
 	flows := []Flow{{Table: 10, Priority: 100, Match: "tcp,nw_dst=172.30.0.10,tp_dst=80", Actions: "group:1000"}}
-	d := Desired{Generation: 1, Flows: flows, Groups: []Group{group(1000, "10.128.0.5"), group(1001, "10.128.0.6")}, OwnedGroups: owned, TrustGroups: true}
+	d := Desired{Generation: 1, Flows: flows, Groups: []Group{group(1000, "10.128.0.5"), group(1001, "10.128.0.6")}, OwnedGroups: owned, Trusted: true}
 	apply := func(d Desired, want Result) {
 		t.Helper()
 		got, err := inst.Apply(ctx, br, d)
@@ -140,8 +142,21 @@ func TestTrustedGroups(t *testing.T) {
 	}
 	apply(d, Result{Unchanged: 1, GroupsUnchanged: 2})
 	full := d
-	full.TrustGroups = false
+	full.Trusted = false
 	apply(full, Result{Unchanged: 1, GroupsModified: 1, GroupsUnchanged: 1})
+	// Flows the same way: a new one is added, one deleted behind sdn's back
+	// is not seen by a trusted reconcile, and a full one puts it back.
+	d.Flows = append(slices.Clone(flows), Flow{Table: 10, Priority: 90, Match: "udp,nw_dst=172.30.0.10,tp_dst=53", Actions: "group:1001"})
+	apply(d, Result{Added: 1, Unchanged: 1, GroupsUnchanged: 2})
+	if _, err := inst.Ofctl(ctx, "-O", "OpenFlow15", "del-flows", br, "--strict", "table=10,priority=90,udp,nw_dst=172.30.0.10,tp_dst=53"); err != nil {
+		t.Fatal(err)
+	}
+	apply(d, Result{Unchanged: 2, GroupsUnchanged: 2})
+	full = d
+	full.Trusted = false
+	apply(full, Result{Added: 1, Unchanged: 1, GroupsUnchanged: 2})
+	d.Flows = flows
+	apply(d, Result{Deleted: 1, Unchanged: 1, GroupsUnchanged: 2})
 	// A failed bundle (a flow to a group no one declares) forgets what is
 	// known: the next trusted reconcile reads the bridge, and sees group
 	// 1001 deleted behind its back.
@@ -154,4 +169,20 @@ func TestTrustedGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	apply(d, Result{Unchanged: 1, GroupsAdded: 1, GroupsUnchanged: 1})
+
+	// ovs-vswitchd restarted (another pid) comes back with the bridge but
+	// none of its flows or groups: a trusted reconcile reads the bridge.
+	pid := inst.livePID("ovs-vswitchd")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); inst.livePID("ovs-vswitchd") == pid; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("ovs-vswitchd did not die")
+		}
+	}
+	if _, err := StartInstance(ctx, InstanceConfig{RunDir: inst.RunDir, NetNS: inst.NetNS, Logger: testLogger(t)}); err != nil {
+		t.Fatal(err)
+	}
+	apply(d, Result{Added: 1, GroupsAdded: 2})
 }

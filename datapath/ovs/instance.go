@@ -50,9 +50,9 @@ type Instance struct {
 	mu     sync.Mutex           // serializes reconciles (one bundle at a time)
 	canon  map[string]canonFlow // canonical flows by input line, see canon.go
 	gcanon map[string]string    // canonical groups by input text, see groups.go
-	// gknown is, per bridge, the input text of every owned group the last
-	// reconcile of it left there (groups.go, "Trusted reconciles").
-	gknown map[string]map[uint32]string
+	// known is, per bridge, what the last successful reconcile of it left
+	// there (known.go).
+	known map[string]*knownBridge
 }
 
 // The daemons this package runs, in start order.

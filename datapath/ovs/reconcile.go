@@ -20,13 +20,12 @@ type Desired struct {
 	// ID in that range that is not in Groups is deleted.
 	Groups      []Group
 	OwnedGroups GroupRange
-	// TrustGroups diffs Groups against what this Instance's last
-	// successful reconcile of the bridge left there instead of reading the
-	// bridge's groups back (no dump, no canonicalization): for frequent
-	// changes between full reconciles, which still read the world. With
-	// nothing remembered (a first reconcile, or after a failure) it reads
-	// the bridge as usual.
-	TrustGroups bool
+	// Trusted diffs Flows and Groups against what this Instance's last
+	// successful reconcile of the bridge left there instead of reading
+	// them back from OVS (known.go): for frequent changes between full
+	// reconciles, which still read the world. With nothing remembered (a
+	// first reconcile, or after a failure) it reads the bridge as usual.
+	Trusted bool
 }
 
 // Result counts what a reconcile did. Modified flows were replaced in place
@@ -88,33 +87,23 @@ func (i *Instance) apply(ctx context.Context, bridge string, d Desired, manageFl
 	var groupAdds, flowDels, flowAdds, groupDels []op
 	manageGroups := d.OwnedGroups != (GroupRange{})
 	// What the last reconcile left is known again only if this one
-	// succeeds (groups.go, "Trusted reconciles").
-	known := i.gknown[bridge]
-	delete(i.gknown, bridge)
+	// succeeds (known.go).
+	known := i.recall(bridge)
+	after := &knownBridge{}
 	if manageGroups {
 		var err error
-		if groupAdds, groupDels, err = i.planGroups(ctx, bridge, d, known, &res); err != nil {
+		if groupAdds, groupDels, err = i.planGroups(ctx, bridge, d, known.groupsIf(d.Trusted), &res); err != nil {
 			return Result{}, err
 		}
+		after.groups = groupInputs(d.Groups)
 	}
 	if manageFlows {
-		canon, err := i.canonicalize(ctx, d.Flows)
-		if err != nil {
-			return Result{}, fmt.Errorf("reconcile bridge %q: %w", bridge, err)
+		var err error
+		if flowDels, flowAdds, after.flows, err = i.planBridgeFlows(ctx, bridge, d, known.flowsIf(d.Trusted), &res); err != nil {
+			return Result{}, err
 		}
-		if manageGroups {
-			if err := checkGroupRefs(d, canon); err != nil {
-				return Result{}, fmt.Errorf("reconcile bridge %q: %w", bridge, err)
-			}
-		}
-		current, err := i.DumpFlows(ctx, bridge, TagCookie(), TagMask)
-		if err != nil {
-			return Result{}, fmt.Errorf("reconcile bridge %q: %w", bridge, err)
-		}
-		flowDels, flowAdds, err = planFlows(current, d.Flows, canon, d.Generation, &res)
-		if err != nil {
-			return Result{}, fmt.Errorf("reconcile bridge %q: %w", bridge, err)
-		}
+	} else {
+		after.flows = known.flowsIf(true)
 	}
 	ops := slices.Concat(groupAdds, flowDels, flowAdds, groupDels)
 	if len(ops) > 0 {
@@ -122,9 +111,7 @@ func (i *Instance) apply(ctx context.Context, bridge string, d Desired, manageFl
 			return Result{}, err
 		}
 	}
-	if manageGroups {
-		i.knowGroups(bridge, d.Groups)
-	}
+	i.remember(bridge, after)
 	if len(ops) == 0 {
 		return res, nil
 	}
@@ -160,7 +147,7 @@ func (i *Instance) settle(ctx context.Context) error {
 // OVS nothing; the generation in a cookie says which round last wrote that
 // flow. It never deletes a flow whose key stays desired: an add replaces it
 // in place, cookie and actions at once.
-func planFlows(current, desired []Flow, canon []canonFlow, gen uint16, res *Result) (dels, adds []op, err error) {
+func planFlows(current, desired []Flow, canon []canonFlow, gen uint16, res *Result) (dels, adds []op, after []Flow, err error) {
 	cur := make(map[flowKey]Flow, len(current))
 	for _, f := range current {
 		cur[f.key()] = f
@@ -173,12 +160,13 @@ func planFlows(current, desired []Flow, canon []canonFlow, gen uint16, res *Resu
 			if canon[j].actions == c.actions && CookieCategory(desired[j].Cookie) == CookieCategory(desired[k].Cookie) {
 				continue // the same flow twice
 			}
-			return nil, nil, fmt.Errorf("desired flows %s and %s are the same OpenFlow flow (table, priority and match) with different actions or cookies; OVS can hold only one",
+			return nil, nil, nil, fmt.Errorf("desired flows %s and %s are the same OpenFlow flow (table, priority and match) with different actions or cookies; OVS can hold only one",
 				desired[j], desired[k])
 		}
 		want[c.key] = k
 		if f, ok := cur[c.key]; ok && f.Actions == c.actions && CookieTag(f.Cookie) == AppTag && CookieCategory(f.Cookie) == CookieCategory(cookie) {
 			res.Unchanged++
+			after = append(after, f)
 			continue
 		} else if ok {
 			res.Modified++
@@ -188,6 +176,7 @@ func planFlows(current, desired []Flow, canon []canonFlow, gen uint16, res *Resu
 		add := desired[k]
 		add.Cookie = cookie
 		adds = append(adds, op{line: "flow add " + add.String(), flow: &desired[k], key: c.key})
+		after = append(after, Flow{Table: c.key.table, Priority: c.key.priority, Match: c.key.match, Actions: c.actions, Cookie: cookie})
 	}
 	for _, f := range current {
 		if _, ok := want[f.key()]; ok {
@@ -202,7 +191,7 @@ func planFlows(current, desired []Flow, canon []canonFlow, gen uint16, res *Resu
 		dels = append(dels, op{line: del, flow: &f, key: f.key()})
 	}
 	slices.SortFunc(dels, func(a, b op) int { return cmpKey(a.key, b.key) })
-	return dels, adds, nil
+	return dels, adds, after, nil
 }
 
 func cmpKey(a, b flowKey) int {
