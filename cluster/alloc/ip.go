@@ -23,7 +23,26 @@ type IPPool struct {
 // is "subnet <subnet>". It fails if subnet is not IPv4 with its host bits
 // clear, or is shorter than /8 or longer than /30.
 func NewIPPool(subnet netip.Prefix, name string) (*IPPool, error) {
-	label := "subnet " + subnet.String()
+	p, err := prefixPool(subnet, name, "subnet", "delete unused workloads on this node or run new ones on another node")
+	if err != nil {
+		return nil, err
+	}
+	p.pool.reserve(1, "the gateway")
+	return p, nil
+}
+
+// NewVIPPool returns an empty pool of the virtual IPs of a service CIDR:
+// every address but the network and broadcast ones (there is no gateway).
+// name is as for NewIPPool, e.g. "service_cidr 172.30.0.0/16".
+func NewVIPPool(cidr netip.Prefix, name string) (*IPPool, error) {
+	return prefixPool(cidr, name, "service CIDR", "use a wider service_cidr or delete services")
+}
+
+// prefixPool is a pool of prefix's addresses but its network and broadcast
+// addresses; what describes the prefix in errors, hint says what to do
+// when it is full.
+func prefixPool(subnet netip.Prefix, name, what, hint string) (*IPPool, error) {
+	label := what + " " + subnet.String()
 	if name == "" {
 		name = label
 	} else {
@@ -43,11 +62,10 @@ func NewIPPool(subnet netip.Prefix, name string) (*IPPool, error) {
 	p := &IPPool{
 		subnet: subnet,
 		base:   addr4(subnet.Addr()),
-		pool:   NewPool(name, size, "addresses", "delete unused workloads on this node or run new ones on another node"),
+		pool:   NewPool(name, size, "addresses", hint),
 	}
 	p.pool.item = func(i uint64) string { return p.addr(i).String() }
 	p.pool.reserve(0, "the network address")
-	p.pool.reserve(1, "the gateway")
 	p.pool.reserve(size-1, "the broadcast address")
 	return p, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sdn-dev/sdn/cluster/alloc"
 	"github.com/sdn-dev/sdn/model"
 	"github.com/sdn-dev/sdn/policy"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -27,7 +28,7 @@ type servicePut struct {
 	details []string
 }
 
-// cursorVIPs is the allocation cursor of virtual IPs: the last one given.
+// cursorVIPs is the allocation cursor of virtual IPs (alloc.Pool's).
 const cursorVIPs = "vips"
 
 // serviceSettings is what services are checked against: the requested
@@ -187,18 +188,32 @@ func (a *configApply) allocateServices() {
 			}
 		}
 	}
+	var pool *alloc.IPPool
 	for _, key := range wanted {
 		if out[key].Vip != "" {
 			continue
 		}
 		a.claimNodePorts(c, key, out[key])
-		vip, err := nextVIP(e, cidr, c.vips)
+		var err error
+		if pool == nil {
+			pool, err = vipPool(cidr, c.vips, e.tx.Cursor(cursorVIPs))
+		}
+		if err != nil {
+			e.vs.add(CodeInvalid, model.KindService, key, "vip", fmt.Sprintf("no virtual IP can be allocated: %v", err))
+			continue
+		}
+		vip, err := pool.Allocate()
 		if err != nil {
 			e.vs.add(CodeExhausted, model.KindService, key, "vip", err.Error())
 			continue
 		}
 		out[key].Vip = vip.String()
 		c.vips[vip] = key
+	}
+	if pool != nil && e.write {
+		if err := e.tx.SetCursor(cursorVIPs, pool.Pool().Cursor()); err != nil {
+			ioError(err)
+		}
 	}
 	for _, key := range wanted {
 		a.planService(key, out[key])
@@ -250,39 +265,19 @@ func (a *configApply) claimNodePorts(c claims, key string, v *sdnv1.Service) {
 	}
 }
 
-// nextVIP is the first free address of the service CIDR after the cursor
-// (wrapping), skipping the network and broadcast addresses.
-func nextVIP(e *exec, cidr netip.Prefix, taken map[netip.Addr]string) (netip.Addr, error) {
-	first := cidr.Masked().Addr()
-	size := uint64(1) << (32 - cidr.Bits())
-	base := addrToU32(first)
-	start := e.tx.Cursor(cursorVIPs)
-	for i := uint64(1); i <= size; i++ {
-		off := (start + i) % size
-		if off == 0 || off == size-1 {
-			continue
-		}
-		ip := u32ToAddr(base + uint32(off))
-		if _, ok := taken[ip]; ok {
-			continue
-		}
-		if e.write {
-			if err := e.tx.SetCursor(cursorVIPs, off); err != nil {
-				return netip.Addr{}, err
-			}
-		}
-		return ip, nil
+// vipPool is the service CIDR's allocator for one apply: the VIPs taken
+// claimed, its next-fit cursor where the last apply left it (so an
+// address a deleted service freed is not handed out again at once).
+func vipPool(cidr netip.Prefix, taken map[netip.Addr]string, cursor uint64) (*alloc.IPPool, error) {
+	pool, err := alloc.NewVIPPool(cidr, "service_cidr "+cidr.String())
+	if err != nil {
+		return nil, err
 	}
-	return netip.Addr{}, fmt.Errorf("service_cidr %s has no free virtual IP (%d services hold them all); use a wider service_cidr or delete services", cidr, len(taken))
-}
-
-func addrToU32(a netip.Addr) uint32 {
-	b := a.As4()
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-}
-
-func u32ToAddr(v uint32) netip.Addr {
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+	for ip := range taken {
+		_ = pool.Claim(ip) // one outside the CIDR was refused already
+	}
+	pool.Pool().SetCursor(cursor)
+	return pool, nil
 }
 
 // planService lists a service to write when it is new or changed.

@@ -211,3 +211,18 @@ func TestServiceEndpointsLeaveDownHosts(t *testing.T) {
 	}
 	checkState(t, tf)
 }
+
+func TestServiceCIDRFull(t *testing.T) {
+	tf, req := serviceLab(t)
+	req.Cluster = &sdnv1.ClusterSettings{Cidr: "10.128.0.0/14", HostPrefix: 23, ServiceCidr: "172.30.0.0/30"}
+	other := webService()
+	other.Name = "web2"
+	req.Services = append(req.Services, other)
+	tf.mustApply(command.ApplyConfig, req) // .1 (web's) and .2
+	third := webService()
+	third.Name = "web3"
+	r := tf.apply(command.ApplyConfig, &sdnv1.ApplyRequest{Networks: req.Networks, Workloads: req.Workloads, Services: append(req.Services, third)})
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "is full") || serviceOf(tf, "proj1/web3") != nil {
+		t.Fatalf("a third service in a /30: %v", r.Err)
+	}
+}
