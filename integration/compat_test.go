@@ -300,22 +300,8 @@ type compatServer struct {
 
 func startCompatServer(t *testing.T, bin, dataDir, nodeDownAfter string) *compatServer {
 	t.Helper()
-	s := &compatServer{bin: bin, dataDir: dataDir, addr: freePort(t), log: newSyncBuffer(), done: make(chan struct{})}
-	s.cmd = exec.Command(filepath.Join(bin, "sdnd"), "--dev", "--data-dir", dataDir, "--listen", s.addr,
-		"--raft-addr", freePort(t), "--node-name", compatNode, "--node-down-after", nodeDownAfter)
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(s.kill)
-	c, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.conn = c
-	t.Cleanup(func() { c.Close() })
-	h := healthpb.NewHealthClient(c)
+	s := launchCompatServer(t, bin, dataDir, nodeDownAfter)
+	h := healthpb.NewHealthClient(s.conn)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -334,6 +320,29 @@ func startCompatServer(t *testing.T, bin, dataDir, nodeDownAfter string) *compat
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// launchCompatServer starts `sdnd --dev` on dataDir, its output into s.log,
+// with a client connection to it; it does not wait for it to serve. The
+// test's end kills it and closes the connection.
+func launchCompatServer(t *testing.T, bin, dataDir, nodeDownAfter string) *compatServer {
+	t.Helper()
+	s := &compatServer{bin: bin, dataDir: dataDir, addr: freePort(t), log: newSyncBuffer(), done: make(chan struct{})}
+	s.cmd = exec.Command(filepath.Join(bin, "sdnd"), "--dev", "--data-dir", dataDir, "--listen", s.addr,
+		"--raft-addr", freePort(t), "--node-name", compatNode, "--node-down-after", nodeDownAfter)
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.cmd.Wait(); close(s.done) }()
+	t.Cleanup(s.kill)
+	c, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.conn = c
+	t.Cleanup(func() { c.Close() })
+	return s
 }
 
 // stop stops the server as an operator would (SIGTERM) and fails t unless

@@ -4,14 +4,11 @@ import (
 	"context"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
@@ -23,22 +20,8 @@ import (
 // minute (and kills it).
 func startStateServer(t *testing.T, bin, dir string) (*compatServer, bool) {
 	t.Helper()
-	s := &compatServer{bin: bin, dataDir: dir, addr: freePort(t), log: newSyncBuffer(), done: make(chan struct{})}
-	s.cmd = exec.Command(filepath.Join(bin, "sdnd"), "--dev", "--data-dir", dir, "--listen", s.addr,
-		"--raft-addr", freePort(t), "--node-name", compatNode, "--node-down-after", "1h")
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(s.kill)
-	c, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.conn = c
-	t.Cleanup(func() { c.Close() })
-	h := healthpb.NewHealthClient(c)
+	s := launchCompatServer(t, bin, dir, "1h")
+	h := healthpb.NewHealthClient(s.conn)
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		select {
 		case <-s.done:
