@@ -100,32 +100,51 @@ func (e *exec) updateEndpoints(workloads []string, skip map[string]bool) error {
 		byNet[network] = append(byNet[network], key)
 	}
 	for _, network := range slices.Sorted(maps.Keys(byNet)) {
+		// Each changed workload read once (nil: deleted), for every
+		// service of its network.
+		keys := byNet[network]
+		ws := make([]*sdnv1.Workload, len(keys))
+		for i, wk := range keys {
+			_, name, _ := splitKey(wk)
+			ws[i], _ = e.tx.Workload(network, name)
+		}
 		for _, v := range e.tx.Services(network) {
-			key := model.ServiceKey(v)
-			if skip[key] {
-				continue
-			}
-			old, _ := e.tx.ServiceEndpoints(key)
-			eps := &sdnv1.ServiceEndpoints{Service: key}
-			if old != nil {
-				eps = proto.Clone(old).(*sdnv1.ServiceEndpoints)
-			}
-			for _, wk := range byNet[network] {
-				eps.Endpoints = slices.DeleteFunc(eps.Endpoints, func(ep *sdnv1.ServiceEndpoint) bool { return ep.Workload == wk })
-				_, name, _ := splitKey(wk)
-				if w, ok := e.tx.Workload(network, name); ok {
-					if ep := EndpointOf(v, w, down[w.Node]); ep != nil {
-						eps.Endpoints = append(eps.Endpoints, ep)
-					}
+			if key := model.ServiceKey(v); !skip[key] {
+				if err := e.updateServiceEndpoints(v, keys, ws, down); err != nil {
+					return err
 				}
-			}
-			slices.SortFunc(eps.Endpoints, func(a, b *sdnv1.ServiceEndpoint) int { return cmp.Compare(a.Workload, b.Workload) })
-			if err := e.putEndpoints(eps); err != nil {
-				return err
 			}
 		}
 	}
 	return nil
+}
+
+// updateServiceEndpoints replaces the entries of the workloads keys (ws,
+// nil for a deleted one) in v's endpoints. A service none of them is or
+// becomes an endpoint of is left alone, unread but for its endpoints.
+func (e *exec) updateServiceEndpoints(v *sdnv1.Service, keys []string, ws []*sdnv1.Workload, down map[string]bool) error {
+	key := model.ServiceKey(v)
+	var add []*sdnv1.ServiceEndpoint
+	for _, w := range ws {
+		if w == nil {
+			continue
+		}
+		if ep := EndpointOf(v, w, down[w.Node]); ep != nil {
+			add = append(add, ep)
+		}
+	}
+	old, _ := e.tx.ServiceEndpoints(key)
+	isChanged := func(ep *sdnv1.ServiceEndpoint) bool { return slices.Contains(keys, ep.Workload) }
+	if len(add) == 0 && old != nil && !slices.ContainsFunc(old.Endpoints, isChanged) {
+		return nil
+	}
+	eps := &sdnv1.ServiceEndpoints{Service: key}
+	if old != nil {
+		eps = proto.Clone(old).(*sdnv1.ServiceEndpoints)
+	}
+	eps.Endpoints = append(slices.DeleteFunc(eps.Endpoints, isChanged), add...)
+	slices.SortFunc(eps.Endpoints, func(a, b *sdnv1.ServiceEndpoint) int { return cmp.Compare(a.Workload, b.Workload) })
+	return e.putEndpoints(eps)
 }
 
 // putEndpoints writes a service's endpoints when they differ from the
