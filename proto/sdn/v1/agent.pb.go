@@ -41,7 +41,22 @@ type CNIRequest struct {
 	Ip string `protobuf:"bytes,7,opt,name=ip,proto3" json:"ip,omitempty"`
 	// Ports the workload declares by name, for policies (the network
 	// config's "named_ports", CNI_ARGS SDN_NAMED_PORTS=).
-	NamedPorts    []*NamedPort `protobuf:"bytes,8,rep,name=named_ports,json=namedPorts,proto3" json:"named_ports,omitempty"`
+	NamedPorts []*NamedPort `protobuf:"bytes,8,rep,name=named_ports,json=namedPorts,proto3" json:"named_ports,omitempty"`
+	// The namespace as an open file descriptor of the calling process, which
+	// keeps it open for the call; 0 when not sent (then netns is a path in
+	// the agent's own mount namespace). The agent opens
+	// /proc/<caller pid>/fd/<netns_fd>, the caller's pid taken from the unix
+	// socket's peer credentials (SO_PEERCRED), so a runtime in another mount
+	// namespace works.
+	NetnsFd int32 `protobuf:"varint,9,opt,name=netns_fd,json=netnsFd,proto3" json:"netns_fd,omitempty"`
+	// A requested MAC address (the "mac" capability, CNI_ARGS MAC=), optional.
+	Mac string `protobuf:"bytes,10,opt,name=mac,proto3" json:"mac,omitempty"`
+	// Host ports forwarded to the workload (the "portMappings" capability).
+	PortMappings []*PortMapping `protobuf:"bytes,11,rep,name=port_mappings,json=portMappings,proto3" json:"port_mappings,omitempty"`
+	// Rate limits (the "bandwidth" capability), optional.
+	Bandwidth *Bandwidth `protobuf:"bytes,12,opt,name=bandwidth,proto3" json:"bandwidth,omitempty"`
+	// The CNI version the runtime asked for (the config's cniVersion).
+	CniVersion    string `protobuf:"bytes,13,opt,name=cni_version,json=cniVersion,proto3" json:"cni_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -132,6 +147,194 @@ func (x *CNIRequest) GetNamedPorts() []*NamedPort {
 	return nil
 }
 
+func (x *CNIRequest) GetNetnsFd() int32 {
+	if x != nil {
+		return x.NetnsFd
+	}
+	return 0
+}
+
+func (x *CNIRequest) GetMac() string {
+	if x != nil {
+		return x.Mac
+	}
+	return ""
+}
+
+func (x *CNIRequest) GetPortMappings() []*PortMapping {
+	if x != nil {
+		return x.PortMappings
+	}
+	return nil
+}
+
+func (x *CNIRequest) GetBandwidth() *Bandwidth {
+	if x != nil {
+		return x.Bandwidth
+	}
+	return nil
+}
+
+func (x *CNIRequest) GetCniVersion() string {
+	if x != nil {
+		return x.CniVersion
+	}
+	return ""
+}
+
+// CNIAttachment names one attachment as a runtime does: container id and
+// interface name.
+type CNIAttachment struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	Ifname        string                 `protobuf:"bytes,2,opt,name=ifname,proto3" json:"ifname,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CNIAttachment) Reset() {
+	*x = CNIAttachment{}
+	mi := &file_sdn_v1_agent_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CNIAttachment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CNIAttachment) ProtoMessage() {}
+
+func (x *CNIAttachment) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_agent_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CNIAttachment.ProtoReflect.Descriptor instead.
+func (*CNIAttachment) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_agent_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CNIAttachment) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *CNIAttachment) GetIfname() string {
+	if x != nil {
+		return x.Ifname
+	}
+	return ""
+}
+
+// CNIGCRequest is a CNI GC: the runtime's list of attachments of this
+// network that are still valid (cni.dev/valid-attachments).
+type CNIGCRequest struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Network          string                 `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`
+	ValidAttachments []*CNIAttachment       `protobuf:"bytes,2,rep,name=valid_attachments,json=validAttachments,proto3" json:"valid_attachments,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *CNIGCRequest) Reset() {
+	*x = CNIGCRequest{}
+	mi := &file_sdn_v1_agent_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CNIGCRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CNIGCRequest) ProtoMessage() {}
+
+func (x *CNIGCRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_agent_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CNIGCRequest.ProtoReflect.Descriptor instead.
+func (*CNIGCRequest) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_agent_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CNIGCRequest) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
+}
+
+func (x *CNIGCRequest) GetValidAttachments() []*CNIAttachment {
+	if x != nil {
+		return x.ValidAttachments
+	}
+	return nil
+}
+
+type CNIGCResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The workloads released, "network/name".
+	Released      []string `protobuf:"bytes,1,rep,name=released,proto3" json:"released,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CNIGCResponse) Reset() {
+	*x = CNIGCResponse{}
+	mi := &file_sdn_v1_agent_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CNIGCResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CNIGCResponse) ProtoMessage() {}
+
+func (x *CNIGCResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_agent_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CNIGCResponse.ProtoReflect.Descriptor instead.
+func (*CNIGCResponse) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_agent_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CNIGCResponse) GetReleased() []string {
+	if x != nil {
+		return x.Released
+	}
+	return nil
+}
+
 // CNIResult is what the plugin prints as a CNI 1.0.0 result.
 type CNIResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -158,7 +361,7 @@ type CNIResult struct {
 
 func (x *CNIResult) Reset() {
 	*x = CNIResult{}
-	mi := &file_sdn_v1_agent_proto_msgTypes[1]
+	mi := &file_sdn_v1_agent_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -170,7 +373,7 @@ func (x *CNIResult) String() string {
 func (*CNIResult) ProtoMessage() {}
 
 func (x *CNIResult) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_agent_proto_msgTypes[1]
+	mi := &file_sdn_v1_agent_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -183,7 +386,7 @@ func (x *CNIResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CNIResult.ProtoReflect.Descriptor instead.
 func (*CNIResult) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_agent_proto_rawDescGZIP(), []int{1}
+	return file_sdn_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CNIResult) GetAddress() string {
@@ -267,7 +470,7 @@ type CNIDNS struct {
 
 func (x *CNIDNS) Reset() {
 	*x = CNIDNS{}
-	mi := &file_sdn_v1_agent_proto_msgTypes[2]
+	mi := &file_sdn_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -279,7 +482,7 @@ func (x *CNIDNS) String() string {
 func (*CNIDNS) ProtoMessage() {}
 
 func (x *CNIDNS) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_agent_proto_msgTypes[2]
+	mi := &file_sdn_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -292,7 +495,7 @@ func (x *CNIDNS) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CNIDNS.ProtoReflect.Descriptor instead.
 func (*CNIDNS) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_agent_proto_rawDescGZIP(), []int{2}
+	return file_sdn_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CNIDNS) GetNameservers() []string {
@@ -319,7 +522,7 @@ type CNIDelResponse struct {
 
 func (x *CNIDelResponse) Reset() {
 	*x = CNIDelResponse{}
-	mi := &file_sdn_v1_agent_proto_msgTypes[3]
+	mi := &file_sdn_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -331,7 +534,7 @@ func (x *CNIDelResponse) String() string {
 func (*CNIDelResponse) ProtoMessage() {}
 
 func (x *CNIDelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_agent_proto_msgTypes[3]
+	mi := &file_sdn_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -344,7 +547,7 @@ func (x *CNIDelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CNIDelResponse.ProtoReflect.Descriptor instead.
 func (*CNIDelResponse) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_sdn_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CNIDelResponse) GetRemoved() bool {
@@ -362,7 +565,7 @@ type CNICheckResponse struct {
 
 func (x *CNICheckResponse) Reset() {
 	*x = CNICheckResponse{}
-	mi := &file_sdn_v1_agent_proto_msgTypes[4]
+	mi := &file_sdn_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +577,7 @@ func (x *CNICheckResponse) String() string {
 func (*CNICheckResponse) ProtoMessage() {}
 
 func (x *CNICheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_agent_proto_msgTypes[4]
+	mi := &file_sdn_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,14 +590,14 @@ func (x *CNICheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CNICheckResponse.ProtoReflect.Descriptor instead.
 func (*CNICheckResponse) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_sdn_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 var File_sdn_v1_agent_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x12sdn/v1/agent.proto\x12\x06sdn.v1\x1a\x14sdn/v1/objects.proto\"\xc2\x02\n" +
+	"\x12sdn/v1/agent.proto\x12\x06sdn.v1\x1a\x14sdn/v1/objects.proto\"\xfb\x03\n" +
 	"\n" +
 	"CNIRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x14\n" +
@@ -405,10 +608,25 @@ const file_sdn_v1_agent_proto_rawDesc = "" +
 	"\x06labels\x18\x06 \x03(\v2\x1e.sdn.v1.CNIRequest.LabelsEntryR\x06labels\x12\x0e\n" +
 	"\x02ip\x18\a \x01(\tR\x02ip\x122\n" +
 	"\vnamed_ports\x18\b \x03(\v2\x11.sdn.v1.NamedPortR\n" +
-	"namedPorts\x1a9\n" +
+	"namedPorts\x12\x19\n" +
+	"\bnetns_fd\x18\t \x01(\x05R\anetnsFd\x12\x10\n" +
+	"\x03mac\x18\n" +
+	" \x01(\tR\x03mac\x128\n" +
+	"\rport_mappings\x18\v \x03(\v2\x13.sdn.v1.PortMappingR\fportMappings\x12/\n" +
+	"\tbandwidth\x18\f \x01(\v2\x11.sdn.v1.BandwidthR\tbandwidth\x12\x1f\n" +
+	"\vcni_version\x18\r \x01(\tR\n" +
+	"cniVersion\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb0\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"J\n" +
+	"\rCNIAttachment\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x16\n" +
+	"\x06ifname\x18\x02 \x01(\tR\x06ifname\"l\n" +
+	"\fCNIGCRequest\x12\x18\n" +
+	"\anetwork\x18\x01 \x01(\tR\anetwork\x12B\n" +
+	"\x11valid_attachments\x18\x02 \x03(\v2\x15.sdn.v1.CNIAttachmentR\x10validAttachments\"+\n" +
+	"\rCNIGCResponse\x12\x1a\n" +
+	"\breleased\x18\x01 \x03(\tR\breleased\"\xb0\x02\n" +
 	"\tCNIResult\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x18\n" +
 	"\agateway\x18\x02 \x01(\tR\agateway\x12\x10\n" +
@@ -427,11 +645,12 @@ const file_sdn_v1_agent_proto_rawDesc = "" +
 	"\x06search\x18\x02 \x03(\tR\x06search\"*\n" +
 	"\x0eCNIDelResponse\x12\x18\n" +
 	"\aremoved\x18\x01 \x01(\bR\aremoved\"\x12\n" +
-	"\x10CNICheckResponse2\xaf\x01\n" +
+	"\x10CNICheckResponse2\xe5\x01\n" +
 	"\fAgentService\x12/\n" +
 	"\x06CNIAdd\x12\x12.sdn.v1.CNIRequest\x1a\x11.sdn.v1.CNIResult\x124\n" +
 	"\x06CNIDel\x12\x12.sdn.v1.CNIRequest\x1a\x16.sdn.v1.CNIDelResponse\x128\n" +
-	"\bCNICheck\x12\x12.sdn.v1.CNIRequest\x1a\x18.sdn.v1.CNICheckResponseB+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
+	"\bCNICheck\x12\x12.sdn.v1.CNIRequest\x1a\x18.sdn.v1.CNICheckResponse\x124\n" +
+	"\x05CNIGC\x12\x14.sdn.v1.CNIGCRequest\x1a\x15.sdn.v1.CNIGCResponseB+Z)github.com/sdn-dev/sdn/proto/sdn/v1;sdnv1b\x06proto3"
 
 var (
 	file_sdn_v1_agent_proto_rawDescOnce sync.Once
@@ -445,33 +664,43 @@ func file_sdn_v1_agent_proto_rawDescGZIP() []byte {
 	return file_sdn_v1_agent_proto_rawDescData
 }
 
-var file_sdn_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_sdn_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_sdn_v1_agent_proto_goTypes = []any{
 	(*CNIRequest)(nil),       // 0: sdn.v1.CNIRequest
-	(*CNIResult)(nil),        // 1: sdn.v1.CNIResult
-	(*CNIDNS)(nil),           // 2: sdn.v1.CNIDNS
-	(*CNIDelResponse)(nil),   // 3: sdn.v1.CNIDelResponse
-	(*CNICheckResponse)(nil), // 4: sdn.v1.CNICheckResponse
-	nil,                      // 5: sdn.v1.CNIRequest.LabelsEntry
-	(*NamedPort)(nil),        // 6: sdn.v1.NamedPort
-	(*Workload)(nil),         // 7: sdn.v1.Workload
+	(*CNIAttachment)(nil),    // 1: sdn.v1.CNIAttachment
+	(*CNIGCRequest)(nil),     // 2: sdn.v1.CNIGCRequest
+	(*CNIGCResponse)(nil),    // 3: sdn.v1.CNIGCResponse
+	(*CNIResult)(nil),        // 4: sdn.v1.CNIResult
+	(*CNIDNS)(nil),           // 5: sdn.v1.CNIDNS
+	(*CNIDelResponse)(nil),   // 6: sdn.v1.CNIDelResponse
+	(*CNICheckResponse)(nil), // 7: sdn.v1.CNICheckResponse
+	nil,                      // 8: sdn.v1.CNIRequest.LabelsEntry
+	(*NamedPort)(nil),        // 9: sdn.v1.NamedPort
+	(*PortMapping)(nil),      // 10: sdn.v1.PortMapping
+	(*Bandwidth)(nil),        // 11: sdn.v1.Bandwidth
+	(*Workload)(nil),         // 12: sdn.v1.Workload
 }
 var file_sdn_v1_agent_proto_depIdxs = []int32{
-	5, // 0: sdn.v1.CNIRequest.labels:type_name -> sdn.v1.CNIRequest.LabelsEntry
-	6, // 1: sdn.v1.CNIRequest.named_ports:type_name -> sdn.v1.NamedPort
-	7, // 2: sdn.v1.CNIResult.workload:type_name -> sdn.v1.Workload
-	2, // 3: sdn.v1.CNIResult.dns:type_name -> sdn.v1.CNIDNS
-	0, // 4: sdn.v1.AgentService.CNIAdd:input_type -> sdn.v1.CNIRequest
-	0, // 5: sdn.v1.AgentService.CNIDel:input_type -> sdn.v1.CNIRequest
-	0, // 6: sdn.v1.AgentService.CNICheck:input_type -> sdn.v1.CNIRequest
-	1, // 7: sdn.v1.AgentService.CNIAdd:output_type -> sdn.v1.CNIResult
-	3, // 8: sdn.v1.AgentService.CNIDel:output_type -> sdn.v1.CNIDelResponse
-	4, // 9: sdn.v1.AgentService.CNICheck:output_type -> sdn.v1.CNICheckResponse
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	8,  // 0: sdn.v1.CNIRequest.labels:type_name -> sdn.v1.CNIRequest.LabelsEntry
+	9,  // 1: sdn.v1.CNIRequest.named_ports:type_name -> sdn.v1.NamedPort
+	10, // 2: sdn.v1.CNIRequest.port_mappings:type_name -> sdn.v1.PortMapping
+	11, // 3: sdn.v1.CNIRequest.bandwidth:type_name -> sdn.v1.Bandwidth
+	1,  // 4: sdn.v1.CNIGCRequest.valid_attachments:type_name -> sdn.v1.CNIAttachment
+	12, // 5: sdn.v1.CNIResult.workload:type_name -> sdn.v1.Workload
+	5,  // 6: sdn.v1.CNIResult.dns:type_name -> sdn.v1.CNIDNS
+	0,  // 7: sdn.v1.AgentService.CNIAdd:input_type -> sdn.v1.CNIRequest
+	0,  // 8: sdn.v1.AgentService.CNIDel:input_type -> sdn.v1.CNIRequest
+	0,  // 9: sdn.v1.AgentService.CNICheck:input_type -> sdn.v1.CNIRequest
+	2,  // 10: sdn.v1.AgentService.CNIGC:input_type -> sdn.v1.CNIGCRequest
+	4,  // 11: sdn.v1.AgentService.CNIAdd:output_type -> sdn.v1.CNIResult
+	6,  // 12: sdn.v1.AgentService.CNIDel:output_type -> sdn.v1.CNIDelResponse
+	7,  // 13: sdn.v1.AgentService.CNICheck:output_type -> sdn.v1.CNICheckResponse
+	3,  // 14: sdn.v1.AgentService.CNIGC:output_type -> sdn.v1.CNIGCResponse
+	11, // [11:15] is the sub-list for method output_type
+	7,  // [7:11] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_agent_proto_init() }
@@ -486,7 +715,7 @@ func file_sdn_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdn_v1_agent_proto_rawDesc), len(file_sdn_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

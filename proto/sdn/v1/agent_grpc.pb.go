@@ -25,6 +25,7 @@ const (
 	AgentService_CNIAdd_FullMethodName   = "/sdn.v1.AgentService/CNIAdd"
 	AgentService_CNIDel_FullMethodName   = "/sdn.v1.AgentService/CNIDel"
 	AgentService_CNICheck_FullMethodName = "/sdn.v1.AgentService/CNICheck"
+	AgentService_CNIGC_FullMethodName    = "/sdn.v1.AgentService/CNIGC"
 )
 
 // AgentServiceClient is the client API for AgentService service.
@@ -34,6 +35,7 @@ type AgentServiceClient interface {
 	CNIAdd(ctx context.Context, in *CNIRequest, opts ...grpc.CallOption) (*CNIResult, error)
 	CNIDel(ctx context.Context, in *CNIRequest, opts ...grpc.CallOption) (*CNIDelResponse, error)
 	CNICheck(ctx context.Context, in *CNIRequest, opts ...grpc.CallOption) (*CNICheckResponse, error)
+	CNIGC(ctx context.Context, in *CNIGCRequest, opts ...grpc.CallOption) (*CNIGCResponse, error)
 }
 
 type agentServiceClient struct {
@@ -74,6 +76,16 @@ func (c *agentServiceClient) CNICheck(ctx context.Context, in *CNIRequest, opts 
 	return out, nil
 }
 
+func (c *agentServiceClient) CNIGC(ctx context.Context, in *CNIGCRequest, opts ...grpc.CallOption) (*CNIGCResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CNIGCResponse)
+	err := c.cc.Invoke(ctx, AgentService_CNIGC_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
@@ -81,6 +93,7 @@ type AgentServiceServer interface {
 	CNIAdd(context.Context, *CNIRequest) (*CNIResult, error)
 	CNIDel(context.Context, *CNIRequest) (*CNIDelResponse, error)
 	CNICheck(context.Context, *CNIRequest) (*CNICheckResponse, error)
+	CNIGC(context.Context, *CNIGCRequest) (*CNIGCResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -99,6 +112,9 @@ func (UnimplementedAgentServiceServer) CNIDel(context.Context, *CNIRequest) (*CN
 }
 func (UnimplementedAgentServiceServer) CNICheck(context.Context, *CNIRequest) (*CNICheckResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CNICheck not implemented")
+}
+func (UnimplementedAgentServiceServer) CNIGC(context.Context, *CNIGCRequest) (*CNIGCResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CNIGC not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -175,6 +191,24 @@ func _AgentService_CNICheck_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AgentService_CNIGC_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CNIGCRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AgentServiceServer).CNIGC(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AgentService_CNIGC_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AgentServiceServer).CNIGC(ctx, req.(*CNIGCRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -193,6 +227,10 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CNICheck",
 			Handler:    _AgentService_CNICheck_Handler,
+		},
+		{
+			MethodName: "CNIGC",
+			Handler:    _AgentService_CNIGC_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -91,6 +91,10 @@ const (
 	OriginKind_ORIGIN_KIND_CNI         OriginKind = 2
 	OriginKind_ORIGIN_KIND_AGENT       OriginKind = 3
 	OriginKind_ORIGIN_KIND_API         OriginKind = 4
+	// `sdnctl attach` of a plain process's namespace.
+	OriginKind_ORIGIN_KIND_ATTACH OriginKind = 5
+	// Docker's remote network driver (sdnd's).
+	OriginKind_ORIGIN_KIND_DOCKER OriginKind = 6
 )
 
 // Enum value maps for OriginKind.
@@ -101,6 +105,8 @@ var (
 		2: "ORIGIN_KIND_CNI",
 		3: "ORIGIN_KIND_AGENT",
 		4: "ORIGIN_KIND_API",
+		5: "ORIGIN_KIND_ATTACH",
+		6: "ORIGIN_KIND_DOCKER",
 	}
 	OriginKind_value = map[string]int32{
 		"ORIGIN_KIND_UNSPECIFIED": 0,
@@ -108,6 +114,8 @@ var (
 		"ORIGIN_KIND_CNI":         2,
 		"ORIGIN_KIND_AGENT":       3,
 		"ORIGIN_KIND_API":         4,
+		"ORIGIN_KIND_ATTACH":      5,
+		"ORIGIN_KIND_DOCKER":      6,
 	}
 )
 
@@ -447,14 +455,16 @@ const file_sdn_v1_meta_proto_rawDesc = "" +
 	"\x1aISOLATION_MODE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13ISOLATION_MODE_FLAT\x10\x01\x12\x1e\n" +
 	"\x1aISOLATION_MODE_MULTITENANT\x10\x02\x12\x19\n" +
-	"\x15ISOLATION_MODE_POLICY\x10\x03*\x7f\n" +
+	"\x15ISOLATION_MODE_POLICY\x10\x03*\xaf\x01\n" +
 	"\n" +
 	"OriginKind\x12\x1b\n" +
 	"\x17ORIGIN_KIND_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fORIGIN_KIND_HCL\x10\x01\x12\x13\n" +
 	"\x0fORIGIN_KIND_CNI\x10\x02\x12\x15\n" +
 	"\x11ORIGIN_KIND_AGENT\x10\x03\x12\x13\n" +
-	"\x0fORIGIN_KIND_API\x10\x04*g\n" +
+	"\x0fORIGIN_KIND_API\x10\x04\x12\x16\n" +
+	"\x12ORIGIN_KIND_ATTACH\x10\x05\x12\x16\n" +
+	"\x12ORIGIN_KIND_DOCKER\x10\x06*g\n" +
 	"\bChangeOp\x12\x19\n" +
 	"\x15CHANGE_OP_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10CHANGE_OP_CREATE\x10\x01\x12\x14\n" +

@@ -558,7 +558,14 @@ type Workload struct {
 	Ranges map[string]*SourceRange `protobuf:"bytes,12,rep,name=ranges,proto3" json:"ranges,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Ports the workload declares by name, for policies (and services) to
 	// refer to; names unique per workload.
-	NamedPorts    []*NamedPort `protobuf:"bytes,13,rep,name=named_ports,json=namedPorts,proto3" json:"named_ports,omitempty"`
+	NamedPorts []*NamedPort `protobuf:"bytes,13,rep,name=named_ports,json=namedPorts,proto3" json:"named_ports,omitempty"`
+	// Host ports forwarded to the workload (CNI "portMappings"): reachable on
+	// the host's underlay address from other hosts and the outside, subject
+	// to the network's isolation and policy like any packet to the workload.
+	PortMappings []*PortMapping `protobuf:"bytes,14,rep,name=port_mappings,json=portMappings,proto3" json:"port_mappings,omitempty"`
+	// Rate limits on the workload's traffic (CNI "bandwidth"), enforced by
+	// OVS on its port; unset means none.
+	Bandwidth     *Bandwidth `protobuf:"bytes,15,opt,name=bandwidth,proto3" json:"bandwidth,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -684,6 +691,163 @@ func (x *Workload) GetNamedPorts() []*NamedPort {
 	return nil
 }
 
+func (x *Workload) GetPortMappings() []*PortMapping {
+	if x != nil {
+		return x.PortMappings
+	}
+	return nil
+}
+
+func (x *Workload) GetBandwidth() *Bandwidth {
+	if x != nil {
+		return x.Bandwidth
+	}
+	return nil
+}
+
+// PortMapping forwards a port of the workload's host to the workload.
+type PortMapping struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HostPort      uint32                 `protobuf:"varint,1,opt,name=host_port,json=hostPort,proto3" json:"host_port,omitempty"`
+	ContainerPort uint32                 `protobuf:"varint,2,opt,name=container_port,json=containerPort,proto3" json:"container_port,omitempty"`
+	// "tcp" (the default) or "udp".
+	Protocol string `protobuf:"bytes,3,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	// The host address the port is bound to; "" is the host's underlay
+	// address (and every address of the host).
+	HostIp        string `protobuf:"bytes,4,opt,name=host_ip,json=hostIp,proto3" json:"host_ip,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortMapping) Reset() {
+	*x = PortMapping{}
+	mi := &file_sdn_v1_objects_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortMapping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortMapping) ProtoMessage() {}
+
+func (x *PortMapping) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_objects_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortMapping.ProtoReflect.Descriptor instead.
+func (*PortMapping) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PortMapping) GetHostPort() uint32 {
+	if x != nil {
+		return x.HostPort
+	}
+	return 0
+}
+
+func (x *PortMapping) GetContainerPort() uint32 {
+	if x != nil {
+		return x.ContainerPort
+	}
+	return 0
+}
+
+func (x *PortMapping) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *PortMapping) GetHostIp() string {
+	if x != nil {
+		return x.HostIp
+	}
+	return ""
+}
+
+// Bandwidth limits a workload's traffic, as CNI's bandwidth capability
+// states them: rates in bits per second, bursts in bits; 0 is no limit.
+// Ingress is traffic to the workload, egress traffic from it.
+type Bandwidth struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IngressRate   uint64                 `protobuf:"varint,1,opt,name=ingress_rate,json=ingressRate,proto3" json:"ingress_rate,omitempty"`
+	IngressBurst  uint64                 `protobuf:"varint,2,opt,name=ingress_burst,json=ingressBurst,proto3" json:"ingress_burst,omitempty"`
+	EgressRate    uint64                 `protobuf:"varint,3,opt,name=egress_rate,json=egressRate,proto3" json:"egress_rate,omitempty"`
+	EgressBurst   uint64                 `protobuf:"varint,4,opt,name=egress_burst,json=egressBurst,proto3" json:"egress_burst,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Bandwidth) Reset() {
+	*x = Bandwidth{}
+	mi := &file_sdn_v1_objects_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Bandwidth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Bandwidth) ProtoMessage() {}
+
+func (x *Bandwidth) ProtoReflect() protoreflect.Message {
+	mi := &file_sdn_v1_objects_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Bandwidth.ProtoReflect.Descriptor instead.
+func (*Bandwidth) Descriptor() ([]byte, []int) {
+	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Bandwidth) GetIngressRate() uint64 {
+	if x != nil {
+		return x.IngressRate
+	}
+	return 0
+}
+
+func (x *Bandwidth) GetIngressBurst() uint64 {
+	if x != nil {
+		return x.IngressBurst
+	}
+	return 0
+}
+
+func (x *Bandwidth) GetEgressRate() uint64 {
+	if x != nil {
+		return x.EgressRate
+	}
+	return 0
+}
+
+func (x *Bandwidth) GetEgressBurst() uint64 {
+	if x != nil {
+		return x.EgressBurst
+	}
+	return 0
+}
+
 // NamedPort is a port a workload declares under a name, for policies and
 // services to refer to.
 type NamedPort struct {
@@ -698,7 +862,7 @@ type NamedPort struct {
 
 func (x *NamedPort) Reset() {
 	*x = NamedPort{}
-	mi := &file_sdn_v1_objects_proto_msgTypes[4]
+	mi := &file_sdn_v1_objects_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +874,7 @@ func (x *NamedPort) String() string {
 func (*NamedPort) ProtoMessage() {}
 
 func (x *NamedPort) ProtoReflect() protoreflect.Message {
-	mi := &file_sdn_v1_objects_proto_msgTypes[4]
+	mi := &file_sdn_v1_objects_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +887,7 @@ func (x *NamedPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NamedPort.ProtoReflect.Descriptor instead.
 func (*NamedPort) Descriptor() ([]byte, []int) {
-	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{4}
+	return file_sdn_v1_objects_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *NamedPort) GetName() string {
@@ -810,7 +974,7 @@ const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\x10datapath_address\x18\r \x01(\tR\x0fdatapathAddress\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbb\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa6\x05\n" +
 	"\bWorkload\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\anetwork\x18\x02 \x01(\tR\anetwork\x12\x12\n" +
@@ -826,13 +990,26 @@ const file_sdn_v1_objects_proto_rawDesc = "" +
 	"\x04vnid\x18\v \x01(\rR\x04vnid\x124\n" +
 	"\x06ranges\x18\f \x03(\v2\x1c.sdn.v1.Workload.RangesEntryR\x06ranges\x122\n" +
 	"\vnamed_ports\x18\r \x03(\v2\x11.sdn.v1.NamedPortR\n" +
-	"namedPorts\x1a9\n" +
+	"namedPorts\x128\n" +
+	"\rport_mappings\x18\x0e \x03(\v2\x13.sdn.v1.PortMappingR\fportMappings\x12/\n" +
+	"\tbandwidth\x18\x0f \x01(\v2\x11.sdn.v1.BandwidthR\tbandwidth\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aN\n" +
 	"\vRangesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12)\n" +
-	"\x05value\x18\x02 \x01(\v2\x13.sdn.v1.SourceRangeR\x05value:\x028\x01\"O\n" +
+	"\x05value\x18\x02 \x01(\v2\x13.sdn.v1.SourceRangeR\x05value:\x028\x01\"\x86\x01\n" +
+	"\vPortMapping\x12\x1b\n" +
+	"\thost_port\x18\x01 \x01(\rR\bhostPort\x12%\n" +
+	"\x0econtainer_port\x18\x02 \x01(\rR\rcontainerPort\x12\x1a\n" +
+	"\bprotocol\x18\x03 \x01(\tR\bprotocol\x12\x17\n" +
+	"\ahost_ip\x18\x04 \x01(\tR\x06hostIp\"\x97\x01\n" +
+	"\tBandwidth\x12!\n" +
+	"\fingress_rate\x18\x01 \x01(\x04R\vingressRate\x12#\n" +
+	"\ringress_burst\x18\x02 \x01(\x04R\fingressBurst\x12\x1f\n" +
+	"\vegress_rate\x18\x03 \x01(\x04R\n" +
+	"egressRate\x12!\n" +
+	"\fegress_burst\x18\x04 \x01(\x04R\vegressBurst\"O\n" +
 	"\tNamedPort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bprotocol\x18\x02 \x01(\tR\bprotocol\x12\x12\n" +
@@ -856,45 +1033,49 @@ func file_sdn_v1_objects_proto_rawDescGZIP() []byte {
 }
 
 var file_sdn_v1_objects_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sdn_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_sdn_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_sdn_v1_objects_proto_goTypes = []any{
 	(NodeState)(0),          // 0: sdn.v1.NodeState
 	(*ClusterSettings)(nil), // 1: sdn.v1.ClusterSettings
 	(*Network)(nil),         // 2: sdn.v1.Network
 	(*Node)(nil),            // 3: sdn.v1.Node
 	(*Workload)(nil),        // 4: sdn.v1.Workload
-	(*NamedPort)(nil),       // 5: sdn.v1.NamedPort
-	nil,                     // 6: sdn.v1.ClusterSettings.RangesEntry
-	nil,                     // 7: sdn.v1.Network.LabelsEntry
-	nil,                     // 8: sdn.v1.Network.RangesEntry
-	nil,                     // 9: sdn.v1.Node.LabelsEntry
-	nil,                     // 10: sdn.v1.Workload.LabelsEntry
-	nil,                     // 11: sdn.v1.Workload.RangesEntry
-	(IsolationMode)(0),      // 12: sdn.v1.IsolationMode
-	(*Origin)(nil),          // 13: sdn.v1.Origin
-	(*SourceRange)(nil),     // 14: sdn.v1.SourceRange
+	(*PortMapping)(nil),     // 5: sdn.v1.PortMapping
+	(*Bandwidth)(nil),       // 6: sdn.v1.Bandwidth
+	(*NamedPort)(nil),       // 7: sdn.v1.NamedPort
+	nil,                     // 8: sdn.v1.ClusterSettings.RangesEntry
+	nil,                     // 9: sdn.v1.Network.LabelsEntry
+	nil,                     // 10: sdn.v1.Network.RangesEntry
+	nil,                     // 11: sdn.v1.Node.LabelsEntry
+	nil,                     // 12: sdn.v1.Workload.LabelsEntry
+	nil,                     // 13: sdn.v1.Workload.RangesEntry
+	(IsolationMode)(0),      // 14: sdn.v1.IsolationMode
+	(*Origin)(nil),          // 15: sdn.v1.Origin
+	(*SourceRange)(nil),     // 16: sdn.v1.SourceRange
 }
 var file_sdn_v1_objects_proto_depIdxs = []int32{
-	12, // 0: sdn.v1.ClusterSettings.isolation:type_name -> sdn.v1.IsolationMode
-	13, // 1: sdn.v1.ClusterSettings.origin:type_name -> sdn.v1.Origin
-	6,  // 2: sdn.v1.ClusterSettings.ranges:type_name -> sdn.v1.ClusterSettings.RangesEntry
-	7,  // 3: sdn.v1.Network.labels:type_name -> sdn.v1.Network.LabelsEntry
-	13, // 4: sdn.v1.Network.origin:type_name -> sdn.v1.Origin
-	8,  // 5: sdn.v1.Network.ranges:type_name -> sdn.v1.Network.RangesEntry
-	13, // 6: sdn.v1.Node.origin:type_name -> sdn.v1.Origin
-	9,  // 7: sdn.v1.Node.labels:type_name -> sdn.v1.Node.LabelsEntry
-	10, // 8: sdn.v1.Workload.labels:type_name -> sdn.v1.Workload.LabelsEntry
-	13, // 9: sdn.v1.Workload.origin:type_name -> sdn.v1.Origin
-	11, // 10: sdn.v1.Workload.ranges:type_name -> sdn.v1.Workload.RangesEntry
-	5,  // 11: sdn.v1.Workload.named_ports:type_name -> sdn.v1.NamedPort
-	14, // 12: sdn.v1.ClusterSettings.RangesEntry.value:type_name -> sdn.v1.SourceRange
-	14, // 13: sdn.v1.Network.RangesEntry.value:type_name -> sdn.v1.SourceRange
-	14, // 14: sdn.v1.Workload.RangesEntry.value:type_name -> sdn.v1.SourceRange
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	14, // 0: sdn.v1.ClusterSettings.isolation:type_name -> sdn.v1.IsolationMode
+	15, // 1: sdn.v1.ClusterSettings.origin:type_name -> sdn.v1.Origin
+	8,  // 2: sdn.v1.ClusterSettings.ranges:type_name -> sdn.v1.ClusterSettings.RangesEntry
+	9,  // 3: sdn.v1.Network.labels:type_name -> sdn.v1.Network.LabelsEntry
+	15, // 4: sdn.v1.Network.origin:type_name -> sdn.v1.Origin
+	10, // 5: sdn.v1.Network.ranges:type_name -> sdn.v1.Network.RangesEntry
+	15, // 6: sdn.v1.Node.origin:type_name -> sdn.v1.Origin
+	11, // 7: sdn.v1.Node.labels:type_name -> sdn.v1.Node.LabelsEntry
+	12, // 8: sdn.v1.Workload.labels:type_name -> sdn.v1.Workload.LabelsEntry
+	15, // 9: sdn.v1.Workload.origin:type_name -> sdn.v1.Origin
+	13, // 10: sdn.v1.Workload.ranges:type_name -> sdn.v1.Workload.RangesEntry
+	7,  // 11: sdn.v1.Workload.named_ports:type_name -> sdn.v1.NamedPort
+	5,  // 12: sdn.v1.Workload.port_mappings:type_name -> sdn.v1.PortMapping
+	6,  // 13: sdn.v1.Workload.bandwidth:type_name -> sdn.v1.Bandwidth
+	16, // 14: sdn.v1.ClusterSettings.RangesEntry.value:type_name -> sdn.v1.SourceRange
+	16, // 15: sdn.v1.Network.RangesEntry.value:type_name -> sdn.v1.SourceRange
+	16, // 16: sdn.v1.Workload.RangesEntry.value:type_name -> sdn.v1.SourceRange
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_sdn_v1_objects_proto_init() }
@@ -909,7 +1090,7 @@ func file_sdn_v1_objects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdn_v1_objects_proto_rawDesc), len(file_sdn_v1_objects_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
