@@ -56,7 +56,11 @@ type CNIRequest struct {
 	// Rate limits (the "bandwidth" capability), optional.
 	Bandwidth *Bandwidth `protobuf:"bytes,12,opt,name=bandwidth,proto3" json:"bandwidth,omitempty"`
 	// The CNI version the runtime asked for (the config's cniVersion).
-	CniVersion    string `protobuf:"bytes,13,opt,name=cni_version,json=cniVersion,proto3" json:"cni_version,omitempty"`
+	CniVersion string `protobuf:"bytes,13,opt,name=cni_version,json=cniVersion,proto3" json:"cni_version,omitempty"`
+	// The name is unique only on this host (a Podman container's name): the
+	// agent makes it unique in the network by appending "-<host>"
+	// (docs/runtimes.md, "Names").
+	NamePerHost   bool `protobuf:"varint,14,opt,name=name_per_host,json=namePerHost,proto3" json:"name_per_host,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -180,6 +184,13 @@ func (x *CNIRequest) GetCniVersion() string {
 		return x.CniVersion
 	}
 	return ""
+}
+
+func (x *CNIRequest) GetNamePerHost() bool {
+	if x != nil {
+		return x.NamePerHost
+	}
+	return false
 }
 
 // CNIAttachment names one attachment as a runtime does: container id and
@@ -597,7 +608,7 @@ var File_sdn_v1_agent_proto protoreflect.FileDescriptor
 
 const file_sdn_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x12sdn/v1/agent.proto\x12\x06sdn.v1\x1a\x14sdn/v1/objects.proto\"\xfb\x03\n" +
+	"\x12sdn/v1/agent.proto\x12\x06sdn.v1\x1a\x14sdn/v1/objects.proto\"\x9f\x04\n" +
 	"\n" +
 	"CNIRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x14\n" +
@@ -615,7 +626,8 @@ const file_sdn_v1_agent_proto_rawDesc = "" +
 	"\rport_mappings\x18\v \x03(\v2\x13.sdn.v1.PortMappingR\fportMappings\x12/\n" +
 	"\tbandwidth\x18\f \x01(\v2\x11.sdn.v1.BandwidthR\tbandwidth\x12\x1f\n" +
 	"\vcni_version\x18\r \x01(\tR\n" +
-	"cniVersion\x1a9\n" +
+	"cniVersion\x12\"\n" +
+	"\rname_per_host\x18\x0e \x01(\bR\vnamePerHost\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"J\n" +
