@@ -69,8 +69,8 @@ func formatLabels(labels map[string]string) string {
 	return b.String()
 }
 
-// formatOrigin names where an object came from: "hcl", "cni", "agent" or
-// "api"; "" when unknown.
+// formatOrigin names where an object came from: "hcl", "cni", "agent",
+// "api", "attach" or "docker"; "" when unknown.
 func formatOrigin(o *sdnv1.Origin) string {
 	switch o.GetKind() {
 	case sdnv1.OriginKind_ORIGIN_KIND_HCL:
@@ -81,6 +81,10 @@ func formatOrigin(o *sdnv1.Origin) string {
 		return "agent"
 	case sdnv1.OriginKind_ORIGIN_KIND_API:
 		return "api"
+	case sdnv1.OriginKind_ORIGIN_KIND_ATTACH:
+		return "attach"
+	case sdnv1.OriginKind_ORIGIN_KIND_DOCKER:
+		return "docker"
 	}
 	return ""
 }

@@ -176,6 +176,8 @@ func TestFormatOrigin(t *testing.T) {
 		{&sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_CNI}, "cni"},
 		{&sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_AGENT}, "agent"},
 		{&sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_API}, "api"},
+		{&sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_ATTACH}, "attach"},
+		{&sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_DOCKER}, "docker"},
 	}
 	for _, tt := range tests {
 		if got := formatOrigin(tt.in); got != tt.want {

@@ -75,6 +75,10 @@ func originName(o *sdnv1.Origin) string {
 		return "an agent"
 	case sdnv1.OriginKind_ORIGIN_KIND_API:
 		return "the API"
+	case sdnv1.OriginKind_ORIGIN_KIND_ATTACH:
+		return "sdnctl attach"
+	case sdnv1.OriginKind_ORIGIN_KIND_DOCKER:
+		return "the Docker driver"
 	}
 	return "an unknown origin"
 }
