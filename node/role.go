@@ -26,6 +26,7 @@ import (
 	"github.com/sdn-dev/sdn/node/agent"
 	"github.com/sdn-dev/sdn/node/cnisrv"
 	sdndns "github.com/sdn-dev/sdn/node/dns"
+	"github.com/sdn-dev/sdn/node/dockerdrv"
 	"github.com/sdn-dev/sdn/node/dpsvc"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
@@ -39,10 +40,14 @@ type Config struct {
 	DialOptions   []grpc.DialOption
 	// Datapath is the OVS datapath type: "system" (kernel) or "netdev"
 	// (userspace).
-	Datapath          string
-	OVSRunDir         string
-	OVSDBDir          string
-	CNISocket         string
+	Datapath  string
+	OVSRunDir string
+	OVSDBDir  string
+	CNISocket string
+	// DockerSocket, if set, is where this host serves Docker's remote
+	// network-driver protocol (node/dockerdrv), e.g.
+	// /run/docker/plugins/sdn.sock for driver "sdn".
+	DockerSocket      string
 	HeartbeatInterval time.Duration
 	// DatapathListen is where the datapath service (node/dpsvc: trace and
 	// rule counters, for the servers) listens: ip:port, "" for the
@@ -126,6 +131,14 @@ func Start(ctx context.Context, o Config, failed chan<- error) (*Role, error) {
 		TxChecksumOff: o.Datapath == "netdev", Logger: log.With("component", "cni"),
 	})
 
+	docker, dockerLis, err := openDocker(o, conn, a, dp)
+	if err != nil {
+		lis.Close()
+		conn.Close()
+		closeAll()
+		return nil, err
+	}
+
 	actx, cancel := context.WithCancel(ctx)
 	r := &Role{cancel: cancel, done: make(chan struct{}), conn: conn, dp: dp}
 	runDone, cniDone, dpDone, dnsDone := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
@@ -165,12 +178,29 @@ func Start(ctx context.Context, o Config, failed chan<- error) (*Role, error) {
 		defer close(dnsDone)
 		names.Run(actx, sdndns.GatewayAddr(a, o.NodeName))
 	}()
-	go func() { <-runDone; <-cniDone; <-dpDone; <-dnsDone; close(r.done) }()
+	dockerDone := make(chan struct{})
+	go func() {
+		defer close(dockerDone)
+		if docker == nil {
+			return
+		}
+		if err := docker.Serve(actx, dockerLis); err != nil {
+			report(failed, err)
+		}
+	}()
+	go func() {
+		<-runDone
+		<-cniDone
+		<-dpDone
+		<-dnsDone
+		<-dockerDone
+		close(r.done)
+	}()
 	if o.Started != nil {
 		go o.Started(actx, conn)
 	}
 	log.Info("agent started", "node", o.NodeName, "servers", strings.Join(o.Servers, ","), "underlay", o.UnderlayIface,
-		"underlay_ip", ip, "underlay_mtu", mtu, "datapath_service", dpAddr, "datapath", o.Datapath, "ovs_rundir", o.OVSRunDir, "cni_socket", o.CNISocket)
+		"underlay_ip", ip, "underlay_mtu", mtu, "datapath_service", dpAddr, "datapath", o.Datapath, "ovs_rundir", o.OVSRunDir, "cni_socket", o.CNISocket, "docker_socket", o.DockerSocket)
 	return r, nil
 }
 
@@ -185,6 +215,28 @@ func (r *Role) Stop() {
 	}
 	r.conn.Close()
 	r.dp.Close()
+}
+
+// openDocker opens the Docker network driver and its socket when
+// DockerSocket is set (nil, nil, nil when it is not). Its record of Docker
+// networks is DataDir/docker/networks.json.
+func openDocker(o Config, conn *grpc.ClientConn, a *agent.Agent, dp hostDatapath) (*dockerdrv.Driver, net.Listener, error) {
+	if o.DockerSocket == "" {
+		return nil, nil, nil
+	}
+	d, err := dockerdrv.New(dockerdrv.Config{
+		Node: o.NodeName, Workloads: sdnv1.NewWorkloadServiceClient(conn), Agent: a, Datapath: dp,
+		StateFile: filepath.Join(o.DataDir, "docker", "networks.json"), TxChecksumOff: o.Datapath == "netdev",
+		Logger: o.Logger.With("component", "docker"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	lis, err := cnisrv.ListenUnix(o.DockerSocket)
+	if err != nil {
+		return nil, nil, fmt.Errorf("Docker plugin socket: %w", err)
+	}
+	return d, lis, nil
 }
 
 // underlayAddr returns this host's tunnel endpoint and the underlay MTU:

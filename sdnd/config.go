@@ -19,6 +19,7 @@ import (
 	"github.com/sdn-dev/sdn/node"
 	"github.com/sdn-dev/sdn/node/agent"
 	"github.com/sdn-dev/sdn/node/cnisrv"
+	"github.com/sdn-dev/sdn/node/dockerdrv"
 	"github.com/sdn-dev/sdn/pki"
 	"github.com/sdn-dev/sdn/spec"
 )
@@ -59,6 +60,7 @@ type options struct {
 	ovsDBDir      string
 	datapath      string // netdev or system
 	cniSocket     string
+	dockerSocket  string // "" = no Docker network driver
 	// datapathListen: the datapath service's address ("" the underlay
 	// address, port 7475; "off" none).
 	datapathListen string
@@ -104,7 +106,7 @@ func (l *listFlag) Set(s string) error {
 // Which flags belong to which role, for "flag X needs role Y" errors.
 var (
 	serverFlags = []string{"bootstrap", "listen", "raft-addr", "raft-advertise", "peers", "bootstrap-expect", "join", "node-down-after", "state-check-interval"}
-	agentFlags  = []string{"servers", "underlay-iface", "ovs-rundir", "ovs-dbdir", "datapath", "cni-socket", "heartbeat-interval", "datapath-listen"}
+	agentFlags  = []string{"servers", "underlay-iface", "ovs-rundir", "ovs-dbdir", "datapath", "cni-socket", "docker-plugin-socket", "heartbeat-interval", "datapath-listen"}
 )
 
 // newFlagSet declares sdnd's flags into o.
@@ -129,6 +131,7 @@ func newFlagSet(o *options, listen, servers, peers, join *listFlag, logLevel *st
 	fs.StringVar(&o.ovsDBDir, "ovs-dbdir", "", "agent: OVS_DBDIR of that Open vSwitch (default: /etc/openvswitch with the default --ovs-rundir, else --ovs-rundir)")
 	fs.StringVar(&o.datapath, "datapath", "", "agent: OVS datapath type, netdev or system (default: system when /sys/module/openvswitch exists, else netdev)")
 	fs.StringVar(&o.cniSocket, "cni-socket", defaultCNISocket, "agent: unix socket for the CNI plugin (mode 0600)")
+	fs.StringVar(&o.dockerSocket, "docker-plugin-socket", "", "agent: serve Docker's network driver \"sdn\" on this unix socket (Docker finds "+dockerdrv.DefaultSocket+"); default none")
 	fs.StringVar(&o.datapathListen, "datapath-listen", "", "agent: where the host's datapath service listens for the servers (sdnctl trace, per-rule counters), `ip:port`, or off (default: the underlay address, port 7475); mutual TLS, server certificates only, unless plaintext")
 	fs.DurationVar(&o.nodeDownAfter, "node-down-after", cluster.DefaultNodeDownAfter, "with --server: mark a host down after this long without a heartbeat (it keeps its subnet and workloads; the cluster's node_release_after releases them); at least 1s, and several agent --heartbeat-intervals")
 	fs.DurationVar(&o.stateCheckInterval, "state-check-interval", api.DefaultStateCheckInterval, "with --server: how often the leader compares every server's state with its own (a hash of the whole state on each; sdnctl status shows the result); 0: only when asked (sdnctl status --check-state)")

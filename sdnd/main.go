@@ -142,7 +142,7 @@ func hostConfig(o *options, sec connSecurity, log *slog.Logger) node.Config {
 	c := node.Config{
 		NodeName: o.nodeName, DataDir: o.dataDir, UnderlayIface: o.underlayIface,
 		Servers: o.servers, DialOptions: sec.dialOptions(), Datapath: o.datapath,
-		OVSRunDir: o.ovsRunDir, OVSDBDir: o.ovsDBDir, CNISocket: o.cniSocket,
+		OVSRunDir: o.ovsRunDir, OVSDBDir: o.ovsDBDir, CNISocket: o.cniSocket, DockerSocket: o.dockerSocket,
 		HeartbeatInterval: o.heartbeatInterval, AlsoServer: o.server, Logger: log,
 		DatapathListen: o.datapathListen, DatapathTLS: sec.hostServiceTLS,
 	}

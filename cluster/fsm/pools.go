@@ -44,8 +44,15 @@ const (
 
 func ownerKey(containerID, ifname string) string { return containerID + "\x00" + ifname }
 
+// workloadOwnerKey is the owner a runtime attached a workload as (CNI's
+// container id and interface; the Docker driver's endpoint id), "" for
+// workloads without one. An entry written before ORIGIN_KIND_DOCKER existed
+// cannot carry it, so replaying an old log builds the same owners.
 func workloadOwnerKey(w *sdnv1.Workload) string {
-	if w.GetOrigin().GetKind() != sdnv1.OriginKind_ORIGIN_KIND_CNI || w.GetOrigin().GetContainerId() == "" {
+	switch k := w.GetOrigin().GetKind(); {
+	case w.GetOrigin().GetContainerId() == "":
+		return ""
+	case k != sdnv1.OriginKind_ORIGIN_KIND_CNI && k != sdnv1.OriginKind_ORIGIN_KIND_DOCKER:
 		return ""
 	}
 	return ownerKey(w.Origin.ContainerId, w.Origin.Ifname)

@@ -52,12 +52,15 @@ type localWorkload struct {
 }
 
 // HostIfname returns the name of a workload's host-side veth: the one the
-// CNI plugin created (link.HostVethName of its container id and interface
-// name) for CNI workloads, "" for workloads sdn does not plug (static ones,
-// or CNI ones without a container id).
+// CNI plugin (or the Docker driver) created: link.HostVethName of its
+// container id and interface name, "" for workloads sdn does not plug
+// (static ones, or runtime ones without a container id).
 func HostIfname(w *sdnv1.Workload) string {
 	o := w.GetOrigin()
-	if o.GetKind() != sdnv1.OriginKind_ORIGIN_KIND_CNI || o.GetContainerId() == "" || o.GetIfname() == "" {
+	if k := o.GetKind(); k != sdnv1.OriginKind_ORIGIN_KIND_CNI && k != sdnv1.OriginKind_ORIGIN_KIND_DOCKER {
+		return ""
+	}
+	if o.GetContainerId() == "" || o.GetIfname() == "" {
 		return ""
 	}
 	return link.HostVethName(o.GetContainerId(), o.GetIfname())

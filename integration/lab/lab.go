@@ -52,6 +52,9 @@ type Config struct {
 	// "--heartbeat-interval=300ms"). Not recorded: a lab from Open does not
 	// know them.
 	ServerArgs, AgentArgs []string
+	// Docker makes every host's sdnd serve the Docker network driver on
+	// DockerPluginDir(i)/sdn.sock (--docker-plugin-socket). Not recorded.
+	Docker bool
 }
 
 // DefaultUnderlayMTU is the underlay MTU of a lab that does not ask for one.
@@ -155,6 +158,11 @@ func (l *Lab) APISocket() string { return filepath.Join(l.HostDir(1), "api.sock"
 
 // CNISocket is host i's agent socket for the CNI plugin.
 func (l *Lab) CNISocket(i int) string { return filepath.Join(l.HostDir(i), "cni.sock") }
+
+// DockerPluginDir is host i's directory of Docker plugin sockets (with
+// Config.Docker): what a dockerd of that host must see as
+// /run/docker/plugins.
+func (l *Lab) DockerPluginDir(i int) string { return filepath.Join(l.HostDir(i), "docker-plugins") }
 
 // SdnctlServer is the --server value that reaches the lab.
 func (l *Lab) SdnctlServer() string { return "unix://" + l.APISocket() }

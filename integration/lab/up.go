@@ -260,6 +260,9 @@ func (l *Lab) sdndArgs(i int) []string {
 		args = append(args, l.tlsFlags(pki.RoleAgent, HostName(i))...)
 	}
 	args = append(args, l.cfg.AgentArgs...)
+	if l.cfg.Docker {
+		args = append(args, "--docker-plugin-socket="+filepath.Join(l.DockerPluginDir(i), "sdn.sock"))
+	}
 	return append(args,
 		"--node-name="+HostName(i),
 		"--data-dir="+l.dataDir(i),

@@ -44,6 +44,7 @@ func main() {
 		fs.StringVar(&cfg.Bin, "bin", "bin", "directory with sdnd, sdnctl and sdn (the CNI plugin)")
 		fs.StringVar(&cfg.Isolation, "isolation", "", "override the HCL files' isolation: flat, multitenant or policy")
 		fs.StringVar(&cfg.Examples, "f", "", "HCL file or directory to apply (default: the module's examples/)")
+		fs.BoolVar(&cfg.Docker, "docker", false, "every host's sdnd serves the Docker network driver on HOSTDIR/docker-plugins/sdn.sock")
 		fs.StringVar(&policy, "policy", "", "policy file applied once the workloads are attached (default: policy/hello-web.hcl beside the applied examples; none: no policy)")
 	}
 	if err := fs.Parse(os.Args[2:]); err != nil || fs.NArg() > 0 {
