@@ -57,9 +57,9 @@ type Config struct {
 	// Servers is the servers' gRPC health, SERVING while they know a raft
 	// leader: the agent's health answers ServersHealthService from it
 	// (CNI STATUS). Nil: not asked, always SERVING.
-	Servers healthpb.HealthClient
-	Agent     Agent
-	Datapath  Datapath
+	Servers  healthpb.HealthClient
+	Agent    Agent
+	Datapath Datapath
 	// HostNSPath is the namespace of the veths' host ends ("" = this
 	// process's).
 	HostNSPath string
