@@ -54,6 +54,9 @@ func prepare(cmd string, a *skel.CmdArgs) (*NetConf, *sdnv1.CNIRequest, *agentCl
 		return nil, nil, nil, err
 	}
 	if cmd == "ADD" {
+		if err := runtimeFields(req, conf); err != nil {
+			return nil, nil, nil, err
+		}
 		for _, d := range args.Dropped {
 			fmt.Fprintf(stderr, "sdn: not a label: %s\n", d)
 		}
@@ -71,9 +74,6 @@ func cmdAdd(a *skel.CmdArgs) error {
 		return err
 	}
 	defer c.Close()
-	if err := runtimeFields(req, conf); err != nil {
-		return err
-	}
 	ns, err := openNetns(req)
 	if err != nil {
 		return err
