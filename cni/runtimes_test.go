@@ -105,6 +105,16 @@ func TestLibcniEveryVersion(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkResultShape(t, ver, buf.Bytes(), nsPath)
+			// The same ADD again: the same result, nothing allocated twice.
+			before := len(n.workloads(t))
+			again, err := cfg.AddNetworkList(ctx, list, rt)
+			var buf2 bytes.Buffer
+			if err == nil {
+				err = again.PrintTo(&buf2)
+			}
+			if err != nil || buf2.String() != buf.String() || len(n.workloads(t)) != before {
+				t.Errorf("second ADD: %v\n%s\nfirst:\n%s", err, buf2.String(), buf.String())
+			}
 			if err := cfg.CheckNetworkList(ctx, list, rt); err != nil {
 				t.Errorf("CHECK: %v", err)
 			}
