@@ -12,6 +12,11 @@ GO        ?= go
 BIN       := bin
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 TEST_FLAGS ?= -count=1 -timeout 15m
+# The release version the binaries report (sdnctl version, the CNI plugin's
+# --version): the newest v* tag; without one, the module version the Go
+# toolchain stamps from the repository.
+VERSION   ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null)
+LDFLAGS   := $(if $(VERSION),-X main.version=$(VERSION))
 # Debian packages the tests and the lab use.
 APT_PACKAGES := iproute2 openvswitch-switch ethtool iputils-ping iperf3 sockperf wrk etcd-server iptables nftables docker.io busybox-static
 
@@ -20,8 +25,8 @@ APT_PACKAGES := iproute2 openvswitch-switch ethtool iputils-ping iperf3 sockperf
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ ./sdnd ./sdnctl
-	$(GO) build -o $(BIN)/sdn ./cni
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./sdnd ./sdnctl
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/sdn ./cni
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

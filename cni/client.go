@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // Time limits for one plugin call. ADD includes the agent's wait for the
@@ -24,6 +25,7 @@ import (
 const (
 	addTimeout   = 60 * time.Second
 	otherTimeout = 30 * time.Second
+	gcTimeout    = 120 * time.Second
 	dialTimeout  = 3 * time.Second
 )
 
@@ -64,9 +66,14 @@ func dialError(cmd, socket string, err error, uid int) *types.Error {
 	}
 	var nerr net.Error
 	why := ""
+	// STATUS: whatever keeps the plugin from the agent, it cannot ADD.
+	permanent := types.ErrIOFailure
+	if cmd == "STATUS" {
+		permanent = types.ErrPluginNotAvailable
+	}
 	switch {
 	case errors.Is(err, fs.ErrPermission):
-		return types.NewError(types.ErrIOFailure, fmt.Sprintf(
+		return types.NewError(permanent, fmt.Sprintf(
 			"sdn: permission denied on the sdnd agent's socket %s: it is root-only and this plugin runs as uid %d; the container runtime must run CNI plugins as root",
 			socket, uid), err.Error())
 	case errors.Is(err, fs.ErrNotExist):
@@ -76,7 +83,7 @@ func dialError(cmd, socket string, err error, uid int) *types.Error {
 	case errors.Is(err, syscall.EAGAIN), errors.As(err, &nerr) && nerr.Timeout():
 		why = fmt.Sprintf("it did not accept the connection within %v (busy or hung)", dialTimeout)
 	default:
-		return types.NewError(types.ErrIOFailure, fmt.Sprintf(
+		return types.NewError(permanent, fmt.Sprintf(
 			"sdn: cannot connect to the sdnd agent's socket %s: %s; set \"socket\" in the network config to the agent's --cni-socket",
 			socket, reason), err.Error())
 	}
@@ -89,15 +96,36 @@ func dialError(cmd, socket string, err error, uid int) *types.Error {
 
 func (c *agentClient) Close() { c.conn.Close() }
 
-// health asks the agent whether it is ready (CNI STATUS).
-func (c *agentClient) health(ctx context.Context) error {
-	res, err := healthpb.NewHealthClient(c.conn).Check(ctx, &healthpb.HealthCheckRequest{Service: sdnv1.AgentService_ServiceDesc.ServiceName})
+// serversHealthService is the agent's gRPC health service name that says
+// whether the servers are in reach (cnisrv.ServersHealthService; a test
+// keeps the two equal).
+const serversHealthService = "sdn.v1.AgentService/servers"
+
+// status answers CNI STATUS from the agent's gRPC health (package comment,
+// "STATUS"): the agent service not SERVING (not yet registered with the
+// servers, or shutting down) or not answering is 50; the agent ready but
+// the servers out of reach or without a leader is 51. An agent that does
+// not know the servers' service name (an older sdnd) is taken as ready.
+func (c *agentClient) status(ctx context.Context) error {
+	h := healthpb.NewHealthClient(c.conn)
+	res, err := h.Check(ctx, &healthpb.HealthCheckRequest{Service: sdnv1.AgentService_ServiceDesc.ServiceName})
 	if err != nil {
-		return c.cniError("STATUS", err)
+		return types.NewError(types.ErrPluginNotAvailable, fmt.Sprintf("sdn: STATUS: sdnd agent at %s: %s", c.socket, status.Convert(err).Message()), "")
 	}
 	if res.Status != healthpb.HealthCheckResponse_SERVING {
 		return types.NewError(types.ErrPluginNotAvailable,
 			fmt.Sprintf("sdn: sdnd agent at %s is %s (not yet registered with the servers, or shutting down)", c.socket, res.Status), "")
+	}
+	res, err = h.Check(ctx, &healthpb.HealthCheckRequest{Service: serversHealthService})
+	switch code := status.Code(err); {
+	case code == codes.NotFound || code == codes.Unimplemented:
+		return nil
+	case err != nil:
+		return types.NewError(types.ErrLimitedConnectivity,
+			fmt.Sprintf("sdn: sdnd agent at %s is up but %s; existing workloads keep their datapath, new ones cannot attach", c.socket, status.Convert(err).Message()), "")
+	case res.Status != healthpb.HealthCheckResponse_SERVING:
+		return types.NewError(types.ErrLimitedConnectivity,
+			fmt.Sprintf("sdn: sdnd agent at %s is up but the servers are %s", c.socket, res.Status), "")
 	}
 	return nil
 }

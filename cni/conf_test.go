@@ -63,6 +63,10 @@ func TestParseArgs(t *testing.T) {
 		{name: "empty", in: "", want: Args{Labels: map[string]string{}}},
 		{name: "sdn keys", in: "SDN_NETWORK=proj2;SDN_NAME=web1;IP=10.128.0.9",
 			want: Args{Network: "proj2", Name: "web1", IP: "10.128.0.9", Labels: map[string]string{}}},
+		{name: "IP with a prefix, MAC", in: "IP=10.128.0.9/23;MAC=0A:58:0A:80:00:09",
+			want: Args{IP: "10.128.0.9", MAC: "0a:58:0a:80:00:09", Labels: map[string]string{}}},
+		{name: "bad IP", in: "IgnoreUnknown=1;IP=10.128.0", wantErr: `IP="10.128.0": not an IP address`},
+		{name: "bad MAC", in: "IgnoreUnknown=1;MAC=zz", wantErr: `MAC="zz" is not an Ethernet MAC address`},
 		{name: "kubernetes", in: "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;K8S_POD_INFRA_CONTAINER_ID=abc;K8S_POD_UID=1-2",
 			want: Args{PodNS: "default", Pod: "web-0", Labels: map[string]string{"k8s.namespace": "default", "k8s.pod": "web-0"}}},
 		{name: "nomad", in: "IgnoreUnknown=true;NOMAD_ALLOC_ID=3f2a9c1e-8b7d-4c1a-9e2f-0123456789ab;NOMAD_GROUP_NAME=cache;NOMAD_JOB_ID=redis;NOMAD_NAMESPACE=default;NOMAD_TASK_NAME=redis;NOMAD_OTHER=x",
@@ -103,7 +107,7 @@ func TestParseArgs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Network != tt.want.Network || got.Name != tt.want.Name || got.IP != tt.want.IP ||
+			if got.Network != tt.want.Network || got.Name != tt.want.Name || got.IP != tt.want.IP || got.MAC != tt.want.MAC ||
 				got.PodNS != tt.want.PodNS || got.Pod != tt.want.Pod || !maps.Equal(got.Labels, tt.want.Labels) ||
 				strings.Join(got.Dropped, "|") != strings.Join(tt.want.Dropped, "|") {
 				t.Errorf("got  %+v\nwant %+v", *got, tt.want)
@@ -202,17 +206,36 @@ func TestWorkloadName(t *testing.T) {
 		{"ABC_def.GH", Args{}, "abc-def-gh"},
 		{"x", Args{Name: "given"}, "given"},
 		{"x", Args{PodNS: "default", Pod: "web-0"}, "default-web-0"},
-		{"x", Args{PodNS: "web1", Pod: "web1"}, "web1"},
-		{"x", Args{Pod: "Web.Server_1"}, "web-server-1"},
+		{"x", Args{PodNS: "web1", Pod: "web1", PodUID: true}, "web1-web1"},
+		{"x", Args{Pod: "web-0", PodUID: true}, "web-0"},
 		{"x", Args{PodNS: long, Pod: long2}, long + "-" + long2[:13] + "-" + shortHash(long+"-"+long2)},
+		{"3f2a9c1e-8b7d", Args{NomadAlloc: "3f2a9c1e-8b7d-4c1a", NomadGroup: "cache", NomadTask: "redis"}, "redis-3f2a9c1e"},
+		{"3f2a9c1e-8b7d", Args{NomadAlloc: "3f2a9c1e-8b7d-4c1a", NomadGroup: "Cache"}, "cache-3f2a9c1e"},
+		{"3f2a9c1e-8b7d", Args{NomadAlloc: "3f2a9c1e-8b7d-4c1a"}, "alloc-3f2a9c1e"},
 	}
 	for _, tt := range tests {
-		got := workloadName(tt.cid, &tt.args)
-		if got != tt.want {
-			t.Errorf("workloadName(%q, %+v) = %q, want %q", tt.cid, tt.args, got, tt.want)
+		got, perHost := workloadName(tt.cid, &tt.args)
+		if got != tt.want || perHost {
+			t.Errorf("workloadName(%q, %+v) = %q %v, want %q", tt.cid, tt.args, got, perHost, tt.want)
 		}
 		if err := model.ValidateName(got); err != nil {
 			t.Errorf("workloadName(%q, %+v) = %q: not a valid name: %v", tt.cid, tt.args, got, err)
+		}
+	}
+}
+
+// Podman passes its container's name as K8S_POD_NAME (Podman 4:
+// containers/common libnetwork/cni) or as both namespace and name (Podman
+// 3): unique only on its host, so the agent appends the host.
+func TestWorkloadNamePodman(t *testing.T) {
+	for _, in := range []string{"IgnoreUnknown=1;K8S_POD_NAME=Web.Server_1", "IgnoreUnknown=1;K8S_POD_NAMESPACE=Web.Server_1;K8S_POD_NAME=Web.Server_1;K8S_POD_INFRA_CONTAINER_ID=abc"} {
+		args, err := parseArgs(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name, perHost := workloadName("abcdef0123456789", args)
+		if name != "web-server-1" || !perHost {
+			t.Errorf("%s: name %q, per host %v; want web-server-1, per host", in, name, perHost)
 		}
 	}
 }
@@ -228,5 +251,8 @@ func TestDNSLabelAlwaysValid(t *testing.T) {
 func TestDefaultSocketMatchesAgent(t *testing.T) {
 	if DefaultSocket != cnisrv.DefaultSocket {
 		t.Fatalf("plugin default socket %s, agent default %s", DefaultSocket, cnisrv.DefaultSocket)
+	}
+	if serversHealthService != cnisrv.ServersHealthService {
+		t.Fatalf("plugin asks health of %q, the agent answers %q", serversHealthService, cnisrv.ServersHealthService)
 	}
 }

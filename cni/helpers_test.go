@@ -82,7 +82,15 @@ func (o cniOut) String() string {
 // config on stdin. A failure is decoded as CNI error JSON.
 func runPlugin(t *testing.T, bin string, c cniCall) cniOut {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "sdn"))
+	return runPluginVia(t, bin, nil, c)
+}
+
+// runPluginVia runs the plugin as the last argument of wrap (e.g. unshare),
+// or directly when wrap is empty.
+func runPluginVia(t *testing.T, bin string, wrap []string, c cniCall) cniOut {
+	t.Helper()
+	argv := append(append([]string{}, wrap...), filepath.Join(bin, "sdn"))
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "CNI_COMMAND=" + c.Command, "CNI_PATH=" + bin}
 	for k, v := range map[string]string{"CNI_CONTAINERID": c.ContainerID, "CNI_NETNS": c.Netns, "CNI_IFNAME": c.Ifname, "CNI_ARGS": c.Args} {
 		if v != "" {

@@ -16,12 +16,22 @@ func TestRenderResult(t *testing.T) {
 		Dns: &sdnv1.CNIDNS{Nameservers: []string{"10.128.0.1"}, Search: []string{"proj1.sdn.local", "sdn.local"}},
 	}
 	tests := []struct{ version, want string }{
-		{"1.0.0", `{"cniVersion":"1.0.0",` +
+		{"1.1.0", `{"cniVersion":"1.1.0",` +
 			`"dns":{"nameservers":["10.128.0.1"],"search":["proj1.sdn.local","sdn.local"]},` +
 			`"interfaces":[{"mac":"6e:11:22:33:44:55","mtu":1450,"name":"sdn0123456789a"},{"mac":"0a:58:0a:80:00:05","mtu":1450,"name":"eth0","sandbox":"/run/netns/w1"}],` +
 			`"ips":[{"address":"10.128.0.5/23","gateway":"10.128.0.1","interface":1}],` +
 			`"routes":[{"dst":"0.0.0.0/0","gw":"10.128.0.1"}]}`},
+		// 1.0.0 has no "mtu" on interfaces.
+		{"1.0.0", `{"cniVersion":"1.0.0",` +
+			`"dns":{"nameservers":["10.128.0.1"],"search":["proj1.sdn.local","sdn.local"]},` +
+			`"interfaces":[{"mac":"6e:11:22:33:44:55","name":"sdn0123456789a"},{"mac":"0a:58:0a:80:00:05","name":"eth0","sandbox":"/run/netns/w1"}],` +
+			`"ips":[{"address":"10.128.0.5/23","gateway":"10.128.0.1","interface":1}],` +
+			`"routes":[{"dst":"0.0.0.0/0","gw":"10.128.0.1"}]}`},
 		{"0.4.0", `{"cniVersion":"0.4.0","dns":{"nameservers":["10.128.0.1"],"search":["proj1.sdn.local","sdn.local"]},` +
+			`"interfaces":[{"mac":"6e:11:22:33:44:55","name":"sdn0123456789a"},{"mac":"0a:58:0a:80:00:05","name":"eth0","sandbox":"/run/netns/w1"}],` +
+			`"ips":[{"address":"10.128.0.5/23","gateway":"10.128.0.1","interface":1,"version":"4"}],` +
+			`"routes":[{"dst":"0.0.0.0/0","gw":"10.128.0.1"}]}`},
+		{"0.3.1", `{"cniVersion":"0.3.1","dns":{"nameservers":["10.128.0.1"],"search":["proj1.sdn.local","sdn.local"]},` +
 			`"interfaces":[{"mac":"6e:11:22:33:44:55","name":"sdn0123456789a"},{"mac":"0a:58:0a:80:00:05","name":"eth0","sandbox":"/run/netns/w1"}],` +
 			`"ips":[{"address":"10.128.0.5/23","gateway":"10.128.0.1","interface":1,"version":"4"}],` +
 			`"routes":[{"dst":"0.0.0.0/0","gw":"10.128.0.1"}]}`},

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
@@ -127,7 +128,7 @@ func Start(ctx context.Context, o Config, failed chan<- error) (*Role, error) {
 		return nil, fmt.Errorf("CNI socket: %w", err)
 	}
 	cni := cnisrv.New(cnisrv.Config{
-		Node: o.NodeName, Workloads: sdnv1.NewWorkloadServiceClient(conn), Agent: a, Datapath: dp,
+		Node: o.NodeName, Workloads: sdnv1.NewWorkloadServiceClient(conn), Servers: healthpb.NewHealthClient(conn), Agent: a, Datapath: dp,
 		TxChecksumOff: o.Datapath == "netdev", Logger: log.With("component", "cni"),
 	})
 

@@ -37,6 +37,9 @@ func attachWorkload(e *exec, req *sdnv1.AttachWorkloadRequest) (*Result, *Error)
 	if msg := checkNamedPorts(in.NamedPorts); msg != "" {
 		return nil, refuse(CodeInvalid, model.KindWorkload, key, "named_ports", msg)
 	}
+	if field, msg := checkRuntimeFields(in); msg != "" {
+		return nil, refuse(CodeInvalid, model.KindWorkload, key, field, msg)
+	}
 	n, ok := e.tx.Network(in.Network)
 	if !ok {
 		return nil, refuse(CodeNotFound, model.KindWorkload, key, "network", fmt.Sprintf("unknown network %q; `sdnctl get networks` lists them", in.Network))
@@ -54,8 +57,11 @@ func attachWorkload(e *exec, req *sdnv1.AttachWorkloadRequest) (*Result, *Error)
 	if field, msg := checkAddrs(in); msg != "" {
 		return nil, refuse(CodeInvalid, model.KindWorkload, key, field, msg)
 	}
+	if msg := hostPortHolder(e, in); msg != "" {
+		return nil, refuse(CodeConflict, model.KindWorkload, key, "port_mappings", msg)
+	}
 	w := &sdnv1.Workload{Name: in.Name, Network: in.Network, Node: in.Node, Labels: in.Labels, Vnid: n.Vnid, Origin: &sdnv1.Origin{},
-		NamedPorts: normalNamedPorts(in.NamedPorts)}
+		NamedPorts: normalNamedPorts(in.NamedPorts), PortMappings: normalPortMappings(in.PortMappings), Bandwidth: normalBandwidth(in.Bandwidth)}
 	if in.Origin != nil {
 		w.Origin = proto.Clone(in.Origin).(*sdnv1.Origin)
 	}

@@ -22,6 +22,13 @@ func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIR
 	if err := checkRequest(req, true); err != nil {
 		return nil, err
 	}
+	if req.NamePerHost {
+		req.Name = perHostName(req.Name, s.cfg.Node)
+	}
+	nsPath, err := netnsPath(ctx, req)
+	if err != nil {
+		return nil, err
+	}
 	unlock, err := s.locks.lock(ctx, req.ContainerId)
 	if err != nil {
 		return nil, err
@@ -41,6 +48,7 @@ func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIR
 	err = s.retryUnavailable(ctx, func() (err error) {
 		att, err = s.cfg.Workloads.Attach(ctx, &sdnv1.AttachWorkloadRequest{Workload: &sdnv1.Workload{
 			Name: req.Name, Network: req.Network, Node: s.cfg.Node, Ip: req.Ip, Labels: req.Labels, NamedPorts: req.NamedPorts,
+			Mac: req.Mac, PortMappings: req.PortMappings, Bandwidth: req.Bandwidth,
 			Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_CNI, ContainerId: req.ContainerId, Ifname: req.Ifname, Netns: req.Netns},
 		}})
 		return err
@@ -61,7 +69,7 @@ func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIR
 			"container %s interface %s is already attached as %s/%s on host %s; DEL it before adding it as %s/%s",
 			req.ContainerId, req.Ifname, w.Network, w.Name, w.Node, req.Network, req.Name)
 	}
-	res, err := s.plumb(ctx, req, att, st)
+	res, err := s.plumb(ctx, req, nsPath, att, st)
 	if err != nil {
 		if uerr := s.undo(ctx, req); uerr != nil {
 			log.Error("undo failed ADD", "err", uerr)
@@ -75,12 +83,12 @@ func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIR
 }
 
 // plumb makes the host match an attached workload: veth pair, port, flows.
-func (s *Server) plumb(ctx context.Context, req *sdnv1.CNIRequest, att *sdnv1.AttachWorkloadResponse, st *stages) (*sdnv1.CNIResult, error) {
+func (s *Server) plumb(ctx context.Context, req *sdnv1.CNIRequest, nsPath string, att *sdnv1.AttachWorkloadResponse, st *stages) (*sdnv1.CNIResult, error) {
 	w := att.Workload
 	if w.Pending != "" || w.Ip == "" {
 		return nil, errorf(codes.FailedPrecondition, "workload %s/%s has no address yet: %s", w.Network, w.Name, w.Pending)
 	}
-	spec, err := s.spec(req, w, att.PrefixLength, att.GatewayIp, att.Mtu)
+	spec, err := s.spec(req, nsPath, w, att.PrefixLength, att.GatewayIp, att.Mtu)
 	if err != nil {
 		return nil, err
 	}
@@ -115,8 +123,9 @@ func (s *Server) plumb(ctx context.Context, req *sdnv1.CNIRequest, att *sdnv1.At
 	return res, nil
 }
 
-// spec is the desired state of a workload's interface.
-func (s *Server) spec(req *sdnv1.CNIRequest, w *sdnv1.Workload, prefixLen uint32, gateway string, mtu uint32) (link.WorkloadIface, error) {
+// spec is the desired state of a workload's interface; nsPath is where the
+// agent reaches the namespace (netnsPath).
+func (s *Server) spec(req *sdnv1.CNIRequest, nsPath string, w *sdnv1.Workload, prefixLen uint32, gateway string, mtu uint32) (link.WorkloadIface, error) {
 	ip, err := netip.ParseAddr(w.Ip)
 	if err != nil {
 		return link.WorkloadIface{}, fmt.Errorf("workload %s/%s: address %q: %w", w.Network, w.Name, w.Ip, err)
@@ -127,7 +136,7 @@ func (s *Server) spec(req *sdnv1.CNIRequest, w *sdnv1.Workload, prefixLen uint32
 	}
 	spec := link.WorkloadIface{
 		HostName: link.HostVethName(req.ContainerId, req.Ifname), HostNSPath: s.cfg.HostNSPath,
-		ContainerIfname: req.Ifname, NetNSPath: req.Netns,
+		ContainerIfname: req.Ifname, NetNSPath: nsPath,
 		Addr: netip.PrefixFrom(ip, addr.Bits()), MTU: int(mtu), TxChecksumOff: s.cfg.TxChecksumOff,
 	}
 	if gateway != "" {

@@ -38,6 +38,10 @@ func (s *Server) CNICheck(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CN
 	if err := checkRequest(req, true); err != nil {
 		return nil, err
 	}
+	nsPath, err := netnsPath(ctx, req)
+	if err != nil {
+		return nil, err
+	}
 	unlock, err := s.locks.lock(ctx, req.ContainerId)
 	if err != nil {
 		return nil, err
@@ -72,7 +76,7 @@ func (s *Server) CNICheck(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CN
 	if err != nil {
 		return nil, errorf(codes.Internal, "host %s's block %q: %v", s.cfg.Node, node.Subnet, err)
 	}
-	spec, err := s.spec(req, w, uint32(subnet.Bits()), node.GatewayIp, mtu)
+	spec, err := s.spec(req, nsPath, w, uint32(subnet.Bits()), node.GatewayIp, mtu)
 	if err != nil {
 		return nil, toStatus(err)
 	}

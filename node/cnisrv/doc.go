@@ -15,6 +15,21 @@
 // interface with the workload in the agent's desired state and names every
 // difference.
 //
+// CNIGC releases every attachment of this host in a network that a CNI
+// ADD made and that the runtime's list of valid attachments lacks, as DEL
+// would (gc.go).
+//
+// The socket's gRPC server uses PeerCredentials: each connection carries
+// the caller's pid (SO_PEERCRED), and a request with netns_fd is served
+// through /proc/<pid>/fd/<netns_fd>, so a namespace path that exists only
+// in the runtime's mount namespace works (peercred.go). A request with
+// name_per_host (a Podman container's name) is named "<name>-<host>".
+// The mac, port mappings and bandwidth of a request go into the Attach.
+//
+// gRPC health: sdn.v1.AgentService is SERVING once the host is
+// registered; ServersHealthService is answered by asking the servers'
+// health at that moment (the plugin's STATUS: 50, then 51).
+//
 // Operations on one container id are serialized; different containers
 // proceed in parallel.
 package cnisrv

@@ -58,6 +58,10 @@ func (f *fakeCluster) Attach(_ context.Context, in *sdnv1.AttachWorkloadRequest,
 	f.rev++
 	out := &sdnv1.Workload{Name: w.Name, Network: w.Network, Node: w.Node, Labels: w.Labels, NamedPorts: w.NamedPorts, Origin: w.Origin,
 		Ip: fmt.Sprintf("10.128.0.%d", f.next), Mac: fmt.Sprintf("0a:58:0a:80:00:%02x", f.next), ModRevision: f.rev}
+	if w.Mac != "" {
+		out.Mac = w.Mac
+	}
+	out.PortMappings, out.Bandwidth = w.PortMappings, w.Bandwidth
 	f.next++
 	f.workloads[key] = out
 	return &sdnv1.AttachWorkloadResponse{Workload: out, GatewayIp: "10.128.0.1", Mtu: 1450, PrefixLength: 23, Revision: f.rev}, nil

@@ -54,8 +54,12 @@ type Config struct {
 	Node string
 	// Workloads is the servers' workload service.
 	Workloads sdnv1.WorkloadServiceClient
-	Agent     Agent
-	Datapath  Datapath
+	// Servers is the servers' gRPC health, SERVING while they know a raft
+	// leader: the agent's health answers ServersHealthService from it
+	// (CNI STATUS). Nil: not asked, always SERVING.
+	Servers  healthpb.HealthClient
+	Agent    Agent
+	Datapath Datapath
 	// HostNSPath is the namespace of the veths' host ends ("" = this
 	// process's).
 	HostNSPath string
@@ -98,10 +102,10 @@ func New(cfg Config) *Server {
 // then stops gracefully (in-flight operations get 10 s). Health turns
 // SERVING once the host appears registered in the agent's desired state.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
-	g := grpc.NewServer()
+	g := grpc.NewServer(grpc.Creds(PeerCredentials()))
 	sdnv1.RegisterAgentServiceServer(g, s)
 	h := health.NewServer()
-	healthpb.RegisterHealthServer(g, h)
+	healthpb.RegisterHealthServer(g, &agentHealth{Server: h, servers: s.cfg.Servers})
 	svc := sdnv1.AgentService_ServiceDesc.ServiceName
 	for _, name := range []string{"", svc} {
 		h.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)

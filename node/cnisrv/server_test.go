@@ -33,6 +33,7 @@ type env struct {
 	client  sdnv1.AgentServiceClient
 	conn    *grpc.ClientConn
 	socket  string
+	servers *fakeServersHealth
 }
 
 // start serves a Server with fakes on a unix socket; veth host ends go to a
@@ -40,13 +41,13 @@ type env struct {
 func start(t *testing.T) *env {
 	t.Helper()
 	needRoot(t)
-	e := &env{cluster: newFakeCluster(), dp: &fakeDatapath{}, hostNS: testNS(t, "host")}
+	e := &env{cluster: newFakeCluster(), dp: &fakeDatapath{}, hostNS: testNS(t, "host"), servers: &fakeServersHealth{}}
 	e.socket = filepath.Join(t.TempDir(), "run", "cni.sock")
 	lis, err := ListenUnix(e.socket)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(Config{Node: testNode, Workloads: e.cluster, Agent: e.cluster, Datapath: e.dp, HostNSPath: e.hostNS,
+	s := New(Config{Node: testNode, Workloads: e.cluster, Agent: e.cluster, Datapath: e.dp, HostNSPath: e.hostNS, Servers: e.servers,
 		TxChecksumOff: true, RetryUnavailable: 300 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
