@@ -94,6 +94,9 @@ type Agent struct {
 	mu         sync.Mutex
 	desired    *model.Desired
 	changed    chan struct{} // closed and replaced when the desired state changes
+	reported   chan struct{} // closed and replaced when lastReport changes (under mu)
+	// reportStarted is when the realize behind lastReport started (under mu).
+	reportStarted time.Time
 
 	// watchPeer is the server the last watch ran on (Run's goroutine only).
 	watchPeer string
@@ -116,7 +119,7 @@ func New(conn grpc.ClientConnInterface, r Realizer, cfg Config) (*Agent, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, nodes: sdnv1.NewNodeServiceClient(conn), realizer: r, log: cfg.Logger, desired: m, changed: make(chan struct{})}, nil
+	return &Agent{cfg: cfg, nodes: sdnv1.NewNodeServiceClient(conn), realizer: r, log: cfg.Logger, desired: m, changed: make(chan struct{}), reported: make(chan struct{})}, nil
 }
 
 // Desired returns the agent's current desired state (do not modify; it
@@ -145,11 +148,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.desired.Revision > 0 {
 		a.realizeMu.Lock()
 		rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.desired.Revision}
+		started := time.Now()
 		if err := a.realizer.Realize(ctx, a.desired); err != nil {
 			rep.Error = err.Error()
 			a.log.Warn("realize persisted state", "revision", a.desired.Revision, "err", err)
 		}
-		a.lastReport.Store(rep)
+		a.storeReport(rep, started)
 		a.realizeMu.Unlock()
 	}
 	go a.resyncLoop(ctx)
@@ -387,7 +391,7 @@ func (a *Agent) acceptSnapshot(f *follower, ev *sdnv1.WatchEvent) func() {
 // carries the new revision.
 func (a *Agent) progressed(f *follower, rev uint64) {
 	if last := a.lastReport.Load(); last != nil && last.Error == "" && !f.dirty && f.next == nil {
-		a.lastReport.Store(&sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: rev})
+		a.storeReport(&sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: rev}, time.Time{})
 	}
 }
 
@@ -424,13 +428,14 @@ func (a *Agent) update(change func()) {
 // realize persists the desired state and realizes it; the caller holds realizeMu.
 func (a *Agent) realize(ctx context.Context) *sdnv1.ReportRealizedRequest {
 	rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.desired.Revision}
+	started := time.Now()
 	if err := SaveDesired(a.cfg.StatePath, a.desired); err != nil {
 		rep.Error = err.Error()
 	} else if err := a.realizeChange(ctx); err != nil {
 		rep.Error = err.Error()
 		a.log.Error("realize desired state", "revision", a.desired.Revision, "err", err)
 	}
-	a.lastReport.Store(rep)
+	a.storeReport(rep, started)
 	return rep
 }
 
@@ -478,6 +483,54 @@ func (a *Agent) WaitFor(ctx context.Context, cond func(m *model.Desired) bool) e
 	}
 }
 
+// storeReport records the outcome of a realize that started at started
+// (zero for a PROGRESS, which realizes nothing and keeps the last one's)
+// and wakes Realized.
+func (a *Agent) storeReport(rep *sdnv1.ReportRealizedRequest, started time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.lastReport.Store(rep)
+	if !started.IsZero() {
+		a.reportStarted = started
+	}
+	close(a.reported)
+	a.reported = make(chan struct{})
+}
+
+// Realized waits until a realize of revision rev or later that started at
+// or after since has finished (the watch path's, a resync's, a Sync's) and
+// returns nil if it succeeded. It is for a caller that changed the host at
+// since and then published the change to the servers (CNI ADD plugs the
+// port, then attaches): the watch path's realize of the new revision sees
+// both, and nothing is realized twice. When that realize failed, or rev
+// was realized already but before since (an ADD repeated for a workload
+// attached before, whose port was plugged again), it is Sync: one more
+// realize, whose outcome it returns. A caller that changes the host after
+// publishing must use Sync.
+func (a *Agent) Realized(ctx context.Context, rev uint64, since time.Time) error {
+	for {
+		a.mu.Lock()
+		ch, started := a.reported, a.reportStarted
+		last := a.lastReport.Load()
+		a.mu.Unlock()
+		if last != nil && last.Revision >= rev {
+			if last.Error == "" && !started.Before(since) {
+				return nil
+			}
+			return a.Sync(ctx, rev)
+		}
+		select {
+		case <-ctx.Done():
+			have := uint64(0)
+			if last != nil {
+				have = last.Revision
+			}
+			return fmt.Errorf("wait for this host to realize revision %d (last realized %d): %w", rev, have, ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
 // Sync waits until the desired state has reached revision rev, then realizes the
 // current desired state once more and returns the outcome. The extra realize is
 // for changes made on the host since the last one, e.g. a workload port
@@ -491,13 +544,14 @@ func (a *Agent) Sync(ctx context.Context, rev uint64) error {
 	}
 	a.realizeMu.Lock()
 	rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.desired.Revision}
+	started := time.Now()
 	rerr := a.realizer.Realize(ctx, a.desired)
 	if rerr != nil {
 		rep.Error = rerr.Error()
 	}
 	prev := a.lastReport.Load()
 	changed := prev == nil || prev.Error != rep.Error || prev.Revision != rep.Revision
-	a.lastReport.Store(rep)
+	a.storeReport(rep, started)
 	a.realizeMu.Unlock()
 	if changed {
 		// A realize that failed on the watch path and succeeds here must
