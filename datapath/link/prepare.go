@@ -13,8 +13,10 @@ import (
 // namespace end is left as the kernel made it (down, no address): nothing
 // leaves the workload before SetupWorkload, with the whole spec,
 // configures it. spec.Addr, Gateway and MAC are not used. It returns the
-// host end's interface index.
-func PrepareWorkload(spec WorkloadIface) (hostIndex int, err error) {
+// host end's interface index, and whether a host end of that name existed
+// before the call (a repeated ADD's; the caller should not remove it when
+// it fails).
+func PrepareWorkload(spec WorkloadIface) (hostIndex int, existed bool, err error) {
 	var errs []error
 	if err := validIfname(spec.HostName); err != nil {
 		errs = append(errs, fmt.Errorf("host end: %w", err))
@@ -29,23 +31,28 @@ func PrepareWorkload(spec WorkloadIface) (hostIndex int, err error) {
 		errs = append(errs, fmt.Errorf("MTU %d out of range (68 to 65535)", spec.MTU))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return 0, fmt.Errorf("prepare workload interface %s: invalid spec: %w", spec, err)
+		return 0, false, fmt.Errorf("prepare workload interface %s: invalid spec: %w", spec, err)
 	}
 	spec.MAC = nil
 	hostH, contH, err := openPair(spec)
 	if err != nil {
-		return 0, fmt.Errorf("prepare workload interface %s: %w", spec, err)
+		return 0, false, fmt.Errorf("prepare workload interface %s: %w", spec, err)
 	}
 	defer hostH.Close()
 	defer contH.Close()
+	if old, err := hostH.lookup(spec.HostName); err != nil {
+		return 0, false, fmt.Errorf("prepare workload interface %s: %w", spec, err)
+	} else if old != nil {
+		existed = true
+	}
 	host, _, err := ensurePair(hostH, contH, spec)
 	if err != nil {
-		return 0, fmt.Errorf("prepare workload interface %s: %w", spec, err)
+		return 0, existed, fmt.Errorf("prepare workload interface %s: %w", spec, err)
 	}
 	for _, s := range hostEndSteps(hostH, host, spec) {
 		if err := s.do(); err != nil {
-			return 0, fmt.Errorf("prepare workload interface %s: %s: %w", spec, s.what, err)
+			return 0, existed, fmt.Errorf("prepare workload interface %s: %s: %w", spec, s.what, err)
 		}
 	}
-	return host.Attrs().Index, nil
+	return host.Attrs().Index, existed, nil
 }

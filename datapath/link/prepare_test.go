@@ -15,9 +15,9 @@ func TestPrepareThenSetupWorkload(t *testing.T) {
 	t.Parallel()
 	hostNS := testNS(t, "host")
 	s := workloadSpec(t, hostNS, "10.128.0.7/23")
-	idx, err := PrepareWorkload(WorkloadIface{HostName: s.HostName, HostNSPath: s.HostNSPath, ContainerIfname: s.ContainerIfname, NetNSPath: s.NetNSPath, MTU: s.MTU})
-	if err != nil {
-		t.Fatal(err)
+	idx, existed, err := PrepareWorkload(WorkloadIface{HostName: s.HostName, HostNSPath: s.HostNSPath, ContainerIfname: s.ContainerIfname, NetNSPath: s.NetNSPath, MTU: s.MTU})
+	if err != nil || existed {
+		t.Fatalf("PrepareWorkload: existed %v, %v; want a new pair", existed, err)
 	}
 	host := openT(t, hostNS)
 	hl := mustLink(t, host, s.HostName)
@@ -33,8 +33,8 @@ func TestPrepareThenSetupWorkload(t *testing.T) {
 	if l.Attrs().Flags&net.FlagUp != 0 || len(addrs) != 0 {
 		t.Errorf("namespace end after PrepareWorkload: flags %v, addresses %v; want down, none", l.Attrs().Flags, addrs)
 	}
-	if again, err := PrepareWorkload(WorkloadIface{HostName: s.HostName, HostNSPath: s.HostNSPath, ContainerIfname: s.ContainerIfname, NetNSPath: s.NetNSPath, MTU: s.MTU}); err != nil || again != idx {
-		t.Errorf("PrepareWorkload again: index %d, %v; want %d, nil", again, err, idx)
+	if again, existed, err := PrepareWorkload(WorkloadIface{HostName: s.HostName, HostNSPath: s.HostNSPath, ContainerIfname: s.ContainerIfname, NetNSPath: s.NetNSPath, MTU: s.MTU}); err != nil || again != idx || !existed {
+		t.Errorf("PrepareWorkload again: index %d, existed %v, %v; want %d, true, nil", again, existed, err, idx)
 	}
 	if got := setup(t, s); got != idx {
 		t.Errorf("SetupWorkload after PrepareWorkload: host end index %d, want the prepared %d", got, idx)
@@ -45,7 +45,7 @@ func TestPrepareThenSetupWorkload(t *testing.T) {
 	if a := mustLink(t, wl, "eth0").Attrs(); a.HardwareAddr.String() != s.MAC.String() || a.Flags&net.FlagUp == 0 {
 		t.Errorf("eth0 after setup: MAC %s flags %v; want %s, up", a.HardwareAddr, a.Flags, s.MAC)
 	}
-	if _, err := PrepareWorkload(WorkloadIface{HostName: s.HostName, ContainerIfname: "eth0"}); err == nil {
+	if _, _, err := PrepareWorkload(WorkloadIface{HostName: s.HostName, ContainerIfname: "eth0"}); err == nil {
 		t.Error("PrepareWorkload without a namespace path: no error")
 	}
 }
