@@ -98,6 +98,14 @@ type Agent struct {
 	// reportStarted is when the realize behind lastReport started (under mu).
 	reportStarted time.Time
 
+	// store is the saved desired state (store.go); pending are the watch
+	// events applied since the last save, pendingWhole says the state must
+	// be saved whole (a snapshot replaced it, or a save failed). Under
+	// realizeMu.
+	store        *store
+	pending      []*sdnv1.WatchEvent
+	pendingWhole bool
+
 	// watchPeer is the server the last watch ran on (Run's goroutine only).
 	watchPeer string
 
@@ -115,11 +123,12 @@ func New(conn grpc.ClientConnInterface, r Realizer, cfg Config) (*Agent, error) 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	m, err := LoadDesired(cfg.StatePath)
+	st, m, err := openStore(cfg.StatePath, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, nodes: sdnv1.NewNodeServiceClient(conn), realizer: r, log: cfg.Logger, desired: m, changed: make(chan struct{}), reported: make(chan struct{})}, nil
+	return &Agent{cfg: cfg, nodes: sdnv1.NewNodeServiceClient(conn), realizer: r, log: cfg.Logger, desired: m, store: st,
+		changed: make(chan struct{}), reported: make(chan struct{})}, nil
 }
 
 // Desired returns the agent's current desired state (do not modify; it
@@ -343,7 +352,10 @@ func (a *Agent) accept(f *follower, ev *sdnv1.WatchEvent) (func(), error) {
 		if ev.Revision <= a.desired.Revision {
 			return nil, nil
 		}
-		return func() { a.desired.Revision = ev.Revision }, nil
+		return func() {
+			a.desired.Revision = ev.Revision
+			a.keep(&sdnv1.WatchEvent{Type: ev.Type, Revision: ev.Revision})
+		}, nil
 	case sdnv1.WatchEventType_WATCH_EVENT_TYPE_DELTA:
 		if f.next != nil {
 			return nil, errors.New("server sent a delta inside a snapshot")
@@ -357,6 +369,7 @@ func (a *Agent) accept(f *follower, ev *sdnv1.WatchEvent) (func(), error) {
 			if ev.ClusterId != "" {
 				a.desired.ClusterID = ev.ClusterId
 			}
+			a.keep(&sdnv1.WatchEvent{Type: ev.Type, Revision: ev.Revision, Changes: ev.Changes, ClusterId: ev.ClusterId})
 		}, nil
 	default:
 		return nil, fmt.Errorf("unknown watch event type %v", ev.Type)
@@ -381,7 +394,32 @@ func (a *Agent) acceptSnapshot(f *follower, ev *sdnv1.WatchEvent) func() {
 	snap := f.next
 	f.next = nil
 	a.Snapshots++
-	return func() { a.desired = snap }
+	return func() {
+		a.desired = snap
+		a.pending, a.pendingWhole = nil, true
+	}
+}
+
+// keep records a watch event applied to the desired state, for the next
+// save (the caller holds realizeMu). Consecutive progress events keep only
+// the last.
+func (a *Agent) keep(ev *sdnv1.WatchEvent) {
+	if n := len(a.pending); n > 0 && ev.Type == sdnv1.WatchEventType_WATCH_EVENT_TYPE_PROGRESS &&
+		a.pending[n-1].Type == sdnv1.WatchEventType_WATCH_EVENT_TYPE_PROGRESS {
+		a.pending[n-1] = ev
+		return
+	}
+	a.pending = append(a.pending, ev)
+}
+
+// save persists the desired state: what changed since the last save,
+// appended to the store's log, or the whole state (store.go); the caller
+// holds realizeMu.
+func (a *Agent) save() error {
+	err := a.store.save(a.desired, a.pending, a.pendingWhole)
+	a.pending = nil
+	a.pendingWhole = err != nil
+	return err
 }
 
 // progressed takes a PROGRESS event (the caller holds realizeMu): nothing
@@ -402,7 +440,7 @@ type WrongClusterError struct {
 }
 
 func (e *WrongClusterError) Error() string {
-	return fmt.Sprintf("host %s holds the state of cluster %s, but these servers are cluster %s: point the agent at its own cluster's servers, or, to move the host to this cluster, stop the agent and delete its saved desired state (DATA-DIR/agent/desired.pb) first",
+	return fmt.Sprintf("host %s holds the state of cluster %s, but these servers are cluster %s: point the agent at its own cluster's servers, or, to move the host to this cluster, stop the agent and delete its saved desired state (DATA-DIR/agent/desired.pb and desired.pb.log) first",
 		e.Node, e.Have, e.Servers)
 }
 
@@ -429,7 +467,7 @@ func (a *Agent) update(change func()) {
 func (a *Agent) realize(ctx context.Context) *sdnv1.ReportRealizedRequest {
 	rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.desired.Revision}
 	started := time.Now()
-	if err := SaveDesired(a.cfg.StatePath, a.desired); err != nil {
+	if err := a.save(); err != nil {
 		rep.Error = err.Error()
 	} else if err := a.realizeChange(ctx); err != nil {
 		rep.Error = err.Error()
