@@ -13,7 +13,7 @@ BIN       := bin
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 TEST_FLAGS ?= -count=1 -timeout 15m
 # Debian packages the tests and the lab use.
-APT_PACKAGES := iproute2 openvswitch-switch ethtool iputils-ping iperf3 sockperf wrk etcd-server iptables nftables
+APT_PACKAGES := iproute2 openvswitch-switch ethtool iputils-ping iperf3 sockperf wrk etcd-server iptables nftables containernetworking-plugins
 
 .PHONY: all build test unit vet fmt-check proto deps tools clean fuzz fuzz-smoke
 

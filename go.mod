@@ -13,6 +13,8 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
+require github.com/digitalocean/go-openvswitch v0.0.0-20241021184246-19e734367535 // indirect
+
 require (
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.29.0 // indirect

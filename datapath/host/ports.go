@@ -127,7 +127,7 @@ func (d *Datapath) PlugWorkload(ctx context.Context, hostIfname string) (int, er
 	d.plugMu.Lock()
 	d.plugged[hostIfname] = plugRecord{at: time.Now()}
 	d.plugMu.Unlock()
-	n, err := d.ovs.EnsurePort(ctx, IntegrationBridge, hostIfname, 0)
+	n, err := d.ovs.AddPort(ctx, IntegrationBridge, hostIfname)
 	if err != nil {
 		return 0, fmt.Errorf("plug workload: %w", err)
 	}
