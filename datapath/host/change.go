@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/sdn-dev/sdn/model"
 )
@@ -94,13 +95,17 @@ func (d *Datapath) ApplyChange(ctx context.Context, m *model.Desired) (Result, e
 	}
 	fh := want.flowHost(ports)
 	res.Workloads = len(fh.Local)
+	t0 := time.Now()
 	if res.Flows, err = d.program(ctx, fh, true); err != nil {
 		return fail(err)
 	}
+	res.Took = append(res.Took, "flows "+time.Since(t0).Round(time.Millisecond).String())
 	if want.hostNet.key() != last.hostNet {
+		t0 = time.Now()
 		if err := d.ensureHostNet(ctx, want, last.underlay, &res); err != nil {
 			return fail(err)
 		}
+		res.Took = append(res.Took, "hostnet "+time.Since(t0).Round(time.Millisecond).String())
 	}
 	d.full = newFullApply(want, ports, last.underlay)
 	return res, nil

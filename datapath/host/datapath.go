@@ -199,6 +199,9 @@ type Result struct {
 	// PortsAdded then names the ports of new local workloads that CNI ADD
 	// plugged, taken without reading OVS.
 	FlowsOnly bool
+	// Took is where a change realize's time went ("flows 12ms", "hostnet
+	// 30ms"), for the log.
+	Took []string
 }
 
 // Changed reports whether anything changed.
@@ -216,6 +219,9 @@ func (r Result) String() string {
 	}
 	if len(r.Changes) > 0 {
 		s += "; fixed: " + strings.Join(r.Changes, "; ")
+	}
+	if len(r.Took) > 0 {
+		s += "; took " + strings.Join(r.Took, ", ")
 	}
 	return s
 }
