@@ -144,7 +144,9 @@ func (c *cniBench) batch(loaded bool) bench.Batch {
 		)
 	}
 	return bench.Batch{Figures: figs, Variants: []bench.BatchVariant{
-		{Name: "sdn", Run: func(ctx context.Context, env *bench.Env) (map[string]float64, error) { return c.round(ctx, env, c.sdn, loaded) }},
+		{Name: "sdn", Run: func(ctx context.Context, env *bench.Env) (map[string]float64, error) {
+			return c.round(ctx, env, c.sdn, loaded)
+		}},
 		{Name: "bridge", Run: func(ctx context.Context, env *bench.Env) (map[string]float64, error) {
 			return c.round(ctx, env, c.bridge, loaded)
 		}},

@@ -88,7 +88,6 @@ func cleanupPort(b *testing.B, inst *Instance, name string) {
 	}
 }
 
-
 // TestAddPort: AddPort plugs a port and returns its OpenFlow port, the one
 // ovs-vsctl reports; again, it returns the same (through EnsurePort); a
 // missing bridge is an error.
