@@ -75,6 +75,7 @@ func TestApplyChange(t *testing.T) {
 	if !rs[0].FlowsOnly || len(rs[0].PortsAdded) != 1 || rs[0].PortsAdded[0] != c3if || rs[0].Workloads != 3 {
 		t.Errorf("host1 with a plugged new workload: %v; want the flows-only path adding port %s, 3 local workloads", rs[0], c3if)
 	}
+	t.Logf("host1, a plugged new workload: %v", rs[0])
 	l.checkReach(t, []reach{{"c3", "srv", true}, {"c1", "c3", true}})
 
 	// DEL's order: the port is unplugged, then the workload leaves.
