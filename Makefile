@@ -18,7 +18,7 @@ TEST_FLAGS ?= -count=1 -timeout 15m
 VERSION   ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null)
 LDFLAGS   := $(if $(VERSION),-X main.version=$(VERSION))
 # Debian packages the tests and the lab use.
-APT_PACKAGES := iproute2 openvswitch-switch ethtool iputils-ping iperf3 sockperf wrk etcd-server iptables nftables docker.io busybox-static
+APT_PACKAGES := iproute2 openvswitch-switch ethtool iputils-ping iperf3 sockperf wrk etcd-server iptables nftables docker.io busybox-static containernetworking-plugins
 
 .PHONY: all build test unit vet fmt-check proto deps tools clean fuzz fuzz-smoke
 

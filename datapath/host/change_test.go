@@ -1,6 +1,7 @@
 package host
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/sdn-dev/sdn/model"
@@ -62,4 +63,34 @@ func TestApplyChange(t *testing.T) {
 		t.Errorf("host1 with a new workload: %v; want a full realize that plugs its port", rs[0])
 	}
 	l.checkReach(t, []reach{{"c2", "srv", true}, {"c1", "c2", true}})
+
+	// CNI ADD's order: the port is plugged before the workload arrives,
+	// and the change realize takes it without the full Apply.
+	c3 := l.addWorkload(h1, "a", "c3", "10.128.0.4")
+	c3if := HostIfname(c3.w)
+	if _, err := h1.dp.PlugWorkload(testCtx(t), c3if); err != nil {
+		t.Fatal(err)
+	}
+	rs = change(l.withPolicies(l.mirror(flat), closed))
+	if !rs[0].FlowsOnly || len(rs[0].PortsAdded) != 1 || rs[0].PortsAdded[0] != c3if || rs[0].Workloads != 3 {
+		t.Errorf("host1 with a plugged new workload: %v; want the flows-only path adding port %s, 3 local workloads", rs[0], c3if)
+	}
+	t.Logf("host1, a plugged new workload: %v", rs[0])
+	l.checkReach(t, []reach{{"c3", "srv", true}, {"c1", "c3", true}})
+
+	// DEL's order: the port is unplugged, then the workload leaves.
+	if err := h1.dp.UnplugWorkload(testCtx(t), c3if); err != nil {
+		t.Fatal(err)
+	}
+	l.wls = slices.DeleteFunc(l.wls, func(w *testWorkload) bool { return w == c3 })
+	rs = change(l.withPolicies(l.mirror(flat), closed))
+	if !rs[0].FlowsOnly || rs[0].Workloads != 2 || rs[0].Flows.Deleted == 0 {
+		t.Errorf("host1 after a workload left: %v; want the flows-only path deleting its flows, 2 local workloads", rs[0])
+	}
+	l.checkReach(t, []reach{{"c1", "c2", true}})
+
+	// A full Apply afterwards finds nothing left to do on host1's ports.
+	if r := l.realize(l.withPolicies(l.mirror(flat), closed))[0]; len(r.PortsAdded)+len(r.PortsDeleted) != 0 || r.Flows.Changed() {
+		t.Errorf("full Apply after the change realizes: %v; want nothing to change", r)
+	}
 }

@@ -66,7 +66,7 @@ func nodePortsOf(s *sdnv1.Service, vip netip.Addr) []hostnet.NodePort {
 	return out
 }
 
-// key renders the inputs for hostKey.
+// key renders the inputs for fullApply.hostNet (change.go).
 func (in hostNetInputs) key() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "S %s\n", in.serviceCIDR)

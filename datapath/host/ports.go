@@ -85,11 +85,18 @@ func (d *Datapath) syncWorkloadPorts(ctx context.Context, st *ovsState, h *link.
 	return ports, nil
 }
 
+// plugRecord is a port PlugWorkload added: when, and its OpenFlow port
+// (which a change realize uses without reading OVS, change.go).
+type plugRecord struct {
+	at     time.Time
+	ofport int
+}
+
 func (d *Datapath) recentlyPlugged(name string) bool {
 	d.plugMu.Lock()
 	defer d.plugMu.Unlock()
-	t, ok := d.plugged[name]
-	if ok && time.Since(t) > plugGrace {
+	p, ok := d.plugged[name]
+	if ok && time.Since(p.at) > plugGrace {
 		delete(d.plugged, name)
 		return false
 	}
@@ -118,12 +125,15 @@ func (d *Datapath) PlugWorkload(ctx context.Context, hostIfname string) (int, er
 		return 0, fmt.Errorf("plug workload: %w", err)
 	}
 	d.plugMu.Lock()
-	d.plugged[hostIfname] = time.Now()
+	d.plugged[hostIfname] = plugRecord{at: time.Now()}
 	d.plugMu.Unlock()
-	n, err := d.ovs.EnsurePort(ctx, IntegrationBridge, hostIfname, 0)
+	n, err := d.ovs.AddPort(ctx, IntegrationBridge, hostIfname)
 	if err != nil {
 		return 0, fmt.Errorf("plug workload: %w", err)
 	}
+	d.plugMu.Lock()
+	d.plugged[hostIfname] = plugRecord{at: time.Now(), ofport: n}
+	d.plugMu.Unlock()
 	return n, nil
 }
 

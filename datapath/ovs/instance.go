@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/digitalocean/go-openvswitch/ovsdb"
 )
 
 // DefaultSchema is where Debian's openvswitch-common installs the
@@ -53,6 +55,9 @@ type Instance struct {
 	// known is, per bridge, what the last successful reconcile of it left
 	// there (known.go).
 	known map[string]*knownBridge
+
+	dbMu sync.Mutex
+	db   *ovsdb.Client // OVSDB JSON-RPC connection (ovsdb.go); nil until used
 }
 
 // The daemons this package runs, in start order.
@@ -230,6 +235,12 @@ func reap(pid int) bool {
 // of netdev bridges persist in the namespace; delete the namespace (or
 // the links) to remove them.
 func (i *Instance) Stop() error {
+	i.dbMu.Lock()
+	if i.db != nil {
+		_ = i.db.Close()
+		i.db = nil
+	}
+	i.dbMu.Unlock()
 	var errs []error
 	for k := len(daemons) - 1; k >= 0; k-- {
 		if err := i.stopDaemon(daemons[k]); err != nil {

@@ -94,6 +94,17 @@ type Agent struct {
 	mu         sync.Mutex
 	desired    *model.Desired
 	changed    chan struct{} // closed and replaced when the desired state changes
+	reported   chan struct{} // closed and replaced when lastReport changes (under mu)
+	// reportStarted is when the realize behind lastReport started (under mu).
+	reportStarted time.Time
+
+	// store is the saved desired state (store.go); pending are the watch
+	// events applied since the last save, pendingWhole says the state must
+	// be saved whole (a snapshot replaced it, or a save failed). Under
+	// realizeMu.
+	store        *store
+	pending      []*sdnv1.WatchEvent
+	pendingWhole bool
 
 	// watchPeer is the server the last watch ran on (Run's goroutine only).
 	watchPeer string
@@ -112,11 +123,12 @@ func New(conn grpc.ClientConnInterface, r Realizer, cfg Config) (*Agent, error) 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	m, err := LoadDesired(cfg.StatePath)
+	st, m, err := openStore(cfg.StatePath, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, nodes: sdnv1.NewNodeServiceClient(conn), realizer: r, log: cfg.Logger, desired: m, changed: make(chan struct{})}, nil
+	return &Agent{cfg: cfg, nodes: sdnv1.NewNodeServiceClient(conn), realizer: r, log: cfg.Logger, desired: m, store: st,
+		changed: make(chan struct{}), reported: make(chan struct{})}, nil
 }
 
 // Desired returns the agent's current desired state (do not modify; it
@@ -145,11 +157,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.desired.Revision > 0 {
 		a.realizeMu.Lock()
 		rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.desired.Revision}
+		started := time.Now()
 		if err := a.realizer.Realize(ctx, a.desired); err != nil {
 			rep.Error = err.Error()
 			a.log.Warn("realize persisted state", "revision", a.desired.Revision, "err", err)
 		}
-		a.lastReport.Store(rep)
+		a.storeReport(rep, started)
 		a.realizeMu.Unlock()
 	}
 	go a.resyncLoop(ctx)
@@ -339,7 +352,10 @@ func (a *Agent) accept(f *follower, ev *sdnv1.WatchEvent) (func(), error) {
 		if ev.Revision <= a.desired.Revision {
 			return nil, nil
 		}
-		return func() { a.desired.Revision = ev.Revision }, nil
+		return func() {
+			a.desired.Revision = ev.Revision
+			a.keep(&sdnv1.WatchEvent{Type: ev.Type, Revision: ev.Revision})
+		}, nil
 	case sdnv1.WatchEventType_WATCH_EVENT_TYPE_DELTA:
 		if f.next != nil {
 			return nil, errors.New("server sent a delta inside a snapshot")
@@ -353,6 +369,7 @@ func (a *Agent) accept(f *follower, ev *sdnv1.WatchEvent) (func(), error) {
 			if ev.ClusterId != "" {
 				a.desired.ClusterID = ev.ClusterId
 			}
+			a.keep(&sdnv1.WatchEvent{Type: ev.Type, Revision: ev.Revision, Changes: ev.Changes, ClusterId: ev.ClusterId})
 		}, nil
 	default:
 		return nil, fmt.Errorf("unknown watch event type %v", ev.Type)
@@ -377,7 +394,32 @@ func (a *Agent) acceptSnapshot(f *follower, ev *sdnv1.WatchEvent) func() {
 	snap := f.next
 	f.next = nil
 	a.Snapshots++
-	return func() { a.desired = snap }
+	return func() {
+		a.desired = snap
+		a.pending, a.pendingWhole = nil, true
+	}
+}
+
+// keep records a watch event applied to the desired state, for the next
+// save (the caller holds realizeMu). Consecutive progress events keep only
+// the last.
+func (a *Agent) keep(ev *sdnv1.WatchEvent) {
+	if n := len(a.pending); n > 0 && ev.Type == sdnv1.WatchEventType_WATCH_EVENT_TYPE_PROGRESS &&
+		a.pending[n-1].Type == sdnv1.WatchEventType_WATCH_EVENT_TYPE_PROGRESS {
+		a.pending[n-1] = ev
+		return
+	}
+	a.pending = append(a.pending, ev)
+}
+
+// save persists the desired state: what changed since the last save,
+// appended to the store's log, or the whole state (store.go); the caller
+// holds realizeMu.
+func (a *Agent) save() error {
+	err := a.store.save(a.desired, a.pending, a.pendingWhole)
+	a.pending = nil
+	a.pendingWhole = err != nil
+	return err
 }
 
 // progressed takes a PROGRESS event (the caller holds realizeMu): nothing
@@ -387,7 +429,7 @@ func (a *Agent) acceptSnapshot(f *follower, ev *sdnv1.WatchEvent) func() {
 // carries the new revision.
 func (a *Agent) progressed(f *follower, rev uint64) {
 	if last := a.lastReport.Load(); last != nil && last.Error == "" && !f.dirty && f.next == nil {
-		a.lastReport.Store(&sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: rev})
+		a.storeReport(&sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: rev}, time.Time{})
 	}
 }
 
@@ -398,7 +440,7 @@ type WrongClusterError struct {
 }
 
 func (e *WrongClusterError) Error() string {
-	return fmt.Sprintf("host %s holds the state of cluster %s, but these servers are cluster %s: point the agent at its own cluster's servers, or, to move the host to this cluster, stop the agent and delete its saved desired state (DATA-DIR/agent/desired.pb) first",
+	return fmt.Sprintf("host %s holds the state of cluster %s, but these servers are cluster %s: point the agent at its own cluster's servers, or, to move the host to this cluster, stop the agent and delete its saved desired state (DATA-DIR/agent/desired.pb and desired.pb.log) first",
 		e.Node, e.Have, e.Servers)
 }
 
@@ -424,13 +466,14 @@ func (a *Agent) update(change func()) {
 // realize persists the desired state and realizes it; the caller holds realizeMu.
 func (a *Agent) realize(ctx context.Context) *sdnv1.ReportRealizedRequest {
 	rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.desired.Revision}
-	if err := SaveDesired(a.cfg.StatePath, a.desired); err != nil {
+	started := time.Now()
+	if err := a.save(); err != nil {
 		rep.Error = err.Error()
 	} else if err := a.realizeChange(ctx); err != nil {
 		rep.Error = err.Error()
 		a.log.Error("realize desired state", "revision", a.desired.Revision, "err", err)
 	}
-	a.lastReport.Store(rep)
+	a.storeReport(rep, started)
 	return rep
 }
 
@@ -478,6 +521,54 @@ func (a *Agent) WaitFor(ctx context.Context, cond func(m *model.Desired) bool) e
 	}
 }
 
+// storeReport records the outcome of a realize that started at started
+// (zero for a PROGRESS, which realizes nothing and keeps the last one's)
+// and wakes Realized.
+func (a *Agent) storeReport(rep *sdnv1.ReportRealizedRequest, started time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.lastReport.Store(rep)
+	if !started.IsZero() {
+		a.reportStarted = started
+	}
+	close(a.reported)
+	a.reported = make(chan struct{})
+}
+
+// Realized waits until a realize of revision rev or later that started at
+// or after since has finished (the watch path's, a resync's, a Sync's) and
+// returns nil if it succeeded. It is for a caller that changed the host at
+// since and then published the change to the servers (CNI ADD plugs the
+// port, then attaches): the watch path's realize of the new revision sees
+// both, and nothing is realized twice. When that realize failed, or rev
+// was realized already but before since (an ADD repeated for a workload
+// attached before, whose port was plugged again), it is Sync: one more
+// realize, whose outcome it returns. A caller that changes the host after
+// publishing must use Sync.
+func (a *Agent) Realized(ctx context.Context, rev uint64, since time.Time) error {
+	for {
+		a.mu.Lock()
+		ch, started := a.reported, a.reportStarted
+		last := a.lastReport.Load()
+		a.mu.Unlock()
+		if last != nil && last.Revision >= rev {
+			if last.Error == "" && !started.Before(since) {
+				return nil
+			}
+			return a.Sync(ctx, rev)
+		}
+		select {
+		case <-ctx.Done():
+			have := uint64(0)
+			if last != nil {
+				have = last.Revision
+			}
+			return fmt.Errorf("wait for this host to realize revision %d (last realized %d): %w", rev, have, ctx.Err())
+		case <-ch:
+		}
+	}
+}
+
 // Sync waits until the desired state has reached revision rev, then realizes the
 // current desired state once more and returns the outcome. The extra realize is
 // for changes made on the host since the last one, e.g. a workload port
@@ -491,13 +582,14 @@ func (a *Agent) Sync(ctx context.Context, rev uint64) error {
 	}
 	a.realizeMu.Lock()
 	rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.desired.Revision}
+	started := time.Now()
 	rerr := a.realizer.Realize(ctx, a.desired)
 	if rerr != nil {
 		rep.Error = rerr.Error()
 	}
 	prev := a.lastReport.Load()
 	changed := prev == nil || prev.Error != rep.Error || prev.Revision != rep.Revision
-	a.lastReport.Store(rep)
+	a.storeReport(rep, started)
 	a.realizeMu.Unlock()
 	if changed {
 		// A realize that failed on the watch path and succeeds here must

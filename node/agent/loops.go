@@ -56,11 +56,12 @@ func (a *Agent) resyncLoop(ctx context.Context) {
 			continue
 		}
 		rep := &sdnv1.ReportRealizedRequest{Node: a.cfg.Node, Revision: a.desired.Revision}
+		started := time.Now()
 		if err := a.realizer.Realize(ctx, a.desired); err != nil {
 			rep.Error = err.Error()
 			a.log.Error("resync desired state", "revision", a.desired.Revision, "err", err)
 		}
-		a.lastReport.Store(rep)
+		a.storeReport(rep, started)
 		a.Resyncs++
 		a.realizeMu.Unlock()
 		if ctx.Err() == nil {

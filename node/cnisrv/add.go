@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -17,7 +18,11 @@ import (
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
-// CNIAdd attaches a workload and plumbs it; see the package comment.
+// CNIAdd attaches a workload and plumbs it; see the package comment. The
+// order makes one realize serve it: the veth pair and its OVS port first,
+// then the attach (whose revision the agent's watch path realizes with the
+// port already there), then the address in the namespace, then the wait
+// for that realize (Agent.Realized).
 func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIResult, error) {
 	if err := checkRequest(req, true); err != nil {
 		return nil, err
@@ -39,37 +44,29 @@ func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIR
 	st := &stages{last: start}
 
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.RealizeTimeout)
-	err = s.cfg.Agent.WaitFor(wctx, s.registered)
+	var mtu uint32
+	err = s.cfg.Agent.WaitFor(wctx, func(m *model.Desired) bool {
+		mtu = m.Cluster.GetEffectiveMtu()
+		return s.registered(m)
+	})
 	cancel()
 	if err != nil {
 		return nil, errorf(codes.Unavailable, "host %s has not registered with the servers yet (waited %s); check that sdnd reaches --servers", s.cfg.Node, s.cfg.RealizeTimeout)
 	}
-	var att *sdnv1.AttachWorkloadResponse
-	err = s.retryUnavailable(ctx, func() (err error) {
-		att, err = s.cfg.Workloads.Attach(ctx, &sdnv1.AttachWorkloadRequest{Workload: &sdnv1.Workload{
-			Name: req.Name, Network: req.Network, Node: s.cfg.Node, Ip: req.Ip, Labels: req.Labels, NamedPorts: req.NamedPorts,
-			Mac: req.Mac, PortMappings: req.PortMappings, Bandwidth: req.Bandwidth,
-			Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_CNI, ContainerId: req.ContainerId, Ifname: req.Ifname, Netns: req.Netns},
-		}})
-		return err
-	})
+	plugged, existed, err := s.preparePort(ctx, req, nsPath, mtu, st)
 	if err != nil {
-		err = wrap(err, "attach workload %s/%s", req.Network, req.Name)
+		s.undoPort(req, existed, log)
+		log.Warn("ADD failed", "err", err)
+		return nil, toStatus(err)
+	}
+	att, err := s.attach(ctx, req)
+	st.done("attach")
+	if err != nil {
+		s.undoPort(req, existed, log)
 		log.Warn("ADD failed", "err", err)
 		return nil, err
 	}
-	st.done("attach")
-	w := att.GetWorkload()
-	if w == nil {
-		return nil, errorf(codes.Internal, "attach: the server returned no workload")
-	}
-	if w.Network != req.Network || w.Name != req.Name || w.Node != s.cfg.Node {
-		// The owner was attached before, with other settings: not ours to undo.
-		return nil, errorf(codes.FailedPrecondition,
-			"container %s interface %s is already attached as %s/%s on host %s; DEL it before adding it as %s/%s",
-			req.ContainerId, req.Ifname, w.Network, w.Name, w.Node, req.Network, req.Name)
-	}
-	res, err := s.plumb(ctx, req, nsPath, att, st)
+	res, err := s.plumb(ctx, req, nsPath, att, plugged, st)
 	if err != nil {
 		if uerr := s.undo(ctx, req); uerr != nil {
 			log.Error("undo failed ADD", "err", uerr)
@@ -82,8 +79,75 @@ func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIR
 	return res, nil
 }
 
-// plumb makes the host match an attached workload: veth pair, port, flows.
-func (s *Server) plumb(ctx context.Context, req *sdnv1.CNIRequest, nsPath string, att *sdnv1.AttachWorkloadResponse, st *stages) (*sdnv1.CNIResult, error) {
+// preparePort makes the veth pair (the namespace end down, without an
+// address) and plugs its host end into the integration bridge, before the
+// workload is attached: the agent's realize of the attach then finds the
+// port. It returns when the port was plugged, and whether the host end
+// existed before (a repeated ADD): then a failure before the attach leaves
+// it alone.
+func (s *Server) preparePort(ctx context.Context, req *sdnv1.CNIRequest, nsPath string, mtu uint32, st *stages) (plugged time.Time, existed bool, err error) {
+	hostIf := link.HostVethName(req.ContainerId, req.Ifname)
+	if _, existed, err = link.PrepareWorkload(link.WorkloadIface{HostName: hostIf, HostNSPath: s.cfg.HostNSPath,
+		ContainerIfname: req.Ifname, NetNSPath: nsPath, MTU: int(mtu)}); err != nil {
+		return time.Time{}, existed, err
+	}
+	st.done("veth")
+	plugged = time.Now()
+	if _, err := s.cfg.Datapath.PlugWorkload(ctx, hostIf); err != nil {
+		return time.Time{}, existed, fmt.Errorf("plug %s into the integration bridge: %w", hostIf, err)
+	}
+	st.done("port")
+	return plugged, existed, nil
+}
+
+// undoPort removes what preparePort made when the ADD failed before its
+// workload was attached (a host end that existed before is left alone: it
+// is an attached workload's).
+func (s *Server) undoPort(req *sdnv1.CNIRequest, existed bool, log *slog.Logger) {
+	if existed {
+		return
+	}
+	hostIf := link.HostVethName(req.ContainerId, req.Ifname)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err := errors.Join(s.cfg.Datapath.UnplugWorkload(ctx, hostIf), link.TeardownWorkload(s.cfg.HostNSPath, hostIf))
+	if err != nil {
+		log.Error("remove the port of a failed ADD", "host_ifname", hostIf, "err", err)
+	}
+}
+
+// attach attaches the workload on the servers and checks that the answer
+// is the workload asked for.
+func (s *Server) attach(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.AttachWorkloadResponse, error) {
+	var att *sdnv1.AttachWorkloadResponse
+	err := s.retryUnavailable(ctx, func() (err error) {
+		att, err = s.cfg.Workloads.Attach(ctx, &sdnv1.AttachWorkloadRequest{Workload: &sdnv1.Workload{
+			Name: req.Name, Network: req.Network, Node: s.cfg.Node, Ip: req.Ip, Labels: req.Labels, NamedPorts: req.NamedPorts,
+			Mac: req.Mac, PortMappings: req.PortMappings, Bandwidth: req.Bandwidth,
+			Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_CNI, ContainerId: req.ContainerId, Ifname: req.Ifname, Netns: req.Netns},
+		}})
+		return err
+	})
+	if err != nil {
+		return nil, wrap(err, "attach workload %s/%s", req.Network, req.Name)
+	}
+	w := att.GetWorkload()
+	if w == nil {
+		return nil, errorf(codes.Internal, "attach: the server returned no workload")
+	}
+	if w.Network != req.Network || w.Name != req.Name || w.Node != s.cfg.Node {
+		// The owner was attached before, with other settings: not ours to undo.
+		return nil, errorf(codes.FailedPrecondition,
+			"container %s interface %s is already attached as %s/%s on host %s; DEL it before adding it as %s/%s",
+			req.ContainerId, req.Ifname, w.Network, w.Name, w.Node, req.Network, req.Name)
+	}
+	return att, nil
+}
+
+// plumb completes an attached workload's interface (address, MAC, routes
+// in its namespace) and waits until the agent realized the attach's
+// revision with the port plugged at plugged.
+func (s *Server) plumb(ctx context.Context, req *sdnv1.CNIRequest, nsPath string, att *sdnv1.AttachWorkloadResponse, plugged time.Time, st *stages) (*sdnv1.CNIResult, error) {
 	w := att.Workload
 	if w.Pending != "" || w.Ip == "" {
 		return nil, errorf(codes.FailedPrecondition, "workload %s/%s has no address yet: %s", w.Network, w.Name, w.Pending)
@@ -96,14 +160,10 @@ func (s *Server) plumb(ctx context.Context, req *sdnv1.CNIRequest, nsPath string
 	if err != nil {
 		return nil, err
 	}
-	st.done("veth")
-	if _, err := s.cfg.Datapath.PlugWorkload(ctx, spec.HostName); err != nil {
-		return nil, fmt.Errorf("plug %s into the integration bridge: %w", spec.HostName, err)
-	}
-	st.done("port")
+	st.done("address")
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.RealizeTimeout)
 	defer cancel()
-	if err := s.cfg.Agent.Sync(sctx, att.Revision); err != nil {
+	if err := s.cfg.Agent.Realized(sctx, att.Revision, plugged); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, errorf(codes.DeadlineExceeded, "the datapath did not realize revision %d within %s: %v", att.Revision, s.cfg.RealizeTimeout, err)
 		}
@@ -250,8 +310,8 @@ func localWorkload(m *model.Desired, node, containerID, ifname string) *sdnv1.Wo
 }
 
 // stages times the steps of an ADD, for its log line: where the time of a
-// slow ADD went (the servers' attach, the veth pair, the OVS port, the
-// agent realizing the revision).
+// slow ADD went (the veth pair, the OVS port, the servers' attach, the
+// address in the namespace, the agent realizing the revision).
 type stages struct {
 	last  time.Time
 	parts []string

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -114,6 +115,10 @@ func (f *fakeCluster) Sync(ctx context.Context, rev uint64) error {
 	defer f.mu.Unlock()
 	f.synced = append(f.synced, rev)
 	return f.syncErr
+}
+
+func (f *fakeCluster) Realized(ctx context.Context, rev uint64, _ time.Time) error {
+	return f.Sync(ctx, rev)
 }
 
 // fakeDatapath records plugged ports.

@@ -35,6 +35,9 @@ type Agent interface {
 	View(fn func(m *model.Desired))
 	WaitFor(ctx context.Context, cond func(m *model.Desired) bool) error
 	Sync(ctx context.Context, rev uint64) error
+	// Realized waits for a realize of rev that started at or after since
+	// (agent.Agent.Realized).
+	Realized(ctx context.Context, rev uint64, since time.Time) error
 }
 
 // DefaultSocket is where the agent serves the CNI plugin by default (the

@@ -177,17 +177,20 @@ func TestAddCheckDel(t *testing.T) {
 func TestFailedAddLeavesNothing(t *testing.T) {
 	e := start(t)
 	ctx := context.Background()
+	// The port is plugged before the attach: a plug that fails leaves
+	// nothing to detach.
 	for _, tc := range []struct {
 		name, want string
 		code       codes.Code
 		breakIt    func()
+		detaches   int
 	}{
 		{"plug fails", "plug " + link.HostVethName("c1", "eth0") + " into the integration bridge: no bridge", codes.Internal,
-			func() { e.dp.plugErr = errors.New("no bridge") }},
+			func() { e.dp.plugErr = errors.New("no bridge") }, 0},
 		{"realize fails", "realize boom", codes.Internal,
-			func() { e.dp.plugErr = nil; e.cluster.syncErr = errors.New("realize boom") }},
+			func() { e.dp.plugErr = nil; e.cluster.syncErr = errors.New("realize boom") }, 1},
 		{"realize times out", "the datapath did not realize revision", codes.DeadlineExceeded,
-			func() { e.cluster.syncErr = context.DeadlineExceeded }},
+			func() { e.cluster.syncErr = context.DeadlineExceeded }, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.breakIt()
@@ -196,7 +199,7 @@ func TestFailedAddLeavesNothing(t *testing.T) {
 			if status.Code(err) != tc.code || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("ADD: %v, want code %v and %q", err, tc.code, tc.want)
 			}
-			if names := hostLinks(t, e); len(names) != 0 || len(e.dp.ports) != 0 || len(e.cluster.workloads) != 0 || e.cluster.detaches != before+1 {
+			if names := hostLinks(t, e); len(names) != 0 || len(e.dp.ports) != 0 || len(e.cluster.workloads) != 0 || e.cluster.detaches != before+tc.detaches {
 				t.Fatalf("after failed ADD: host links %v, ports %v, workloads %v, detaches %d", names, e.dp.ports, e.cluster.workloads, e.cluster.detaches-before)
 			}
 		})
@@ -209,6 +212,9 @@ func TestFailedAddLeavesNothing(t *testing.T) {
 	_, err := e.client.CNIAdd(ctx, req)
 	if status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), `attach workload nope/w-c2: unknown network "nope"`) {
 		t.Fatalf("ADD to an unknown network: %v", err)
+	}
+	if names := hostLinks(t, e); len(names) != 0 || len(e.dp.ports) != 0 {
+		t.Fatalf("after an ADD the servers refused: host links %v, ports %v; want none", names, e.dp.ports)
 	}
 	// A request without a namespace is refused before anything happens.
 	_, err = e.client.CNIAdd(ctx, &sdnv1.CNIRequest{ContainerId: "c3", Ifname: "eth0", Network: "proj1", Name: "x"})
