@@ -24,7 +24,7 @@ import (
 const (
 	defaultCNIBinDir    = "/opt/cni/bin"
 	defaultCNIConfDir   = "/etc/cni/net.d"
-	defaultAgentSocket  = "/run/sdn/cni.sock"
+	cniInstallSocket    = "/run/sdn/cni.sock"
 	defaultCNIVersion   = "1.0.0"
 	pluginName          = "sdn" // the plugin's "type", so its file name in --dir
 	maxUnixSocketPath   = 107   // sun_path's 108 bytes, the last one a NUL
@@ -79,7 +79,7 @@ func (a *app) cniInstallCommand() *cobra.Command {
 	f.StringVar(&o.name, "name", "", "the CNI network name runtimes select (podman --network NAME) (default sdn-NETWORK, or sdn)")
 	f.StringVar(&o.dir, "dir", defaultCNIBinDir, "the runtime's CNI plugin directory")
 	f.StringVar(&o.confDir, "conf-dir", defaultCNIConfDir, "the runtime's CNI network config directory")
-	f.StringVar(&o.socket, "socket", defaultAgentSocket, "this host's sdnd agent socket (sdnd --cni-socket)")
+	f.StringVar(&o.socket, "socket", cniInstallSocket, "this host's sdnd agent socket (sdnd --cni-socket)")
 	f.StringVar(&o.cniVersion, "cni-version", defaultCNIVersion, "the conflist's cniVersion: "+strings.Join(cniVersions, ", "))
 	f.StringVar(&o.plugin, "plugin", "", "the plugin binary to install (default: sdn next to sdnctl, else on the PATH)")
 	f.BoolVar(&o.force, "force", false, "replace an existing conflist that differs")
@@ -106,7 +106,7 @@ func (o *cniInstall) check() error {
 		return usagef("--cni-version %q: want one of %s (Podman 4.3 and containerd 1.6 accept up to 1.0.0)", o.cniVersion, strings.Join(cniVersions, ", "))
 	}
 	if !filepath.IsAbs(o.socket) {
-		return usagef("--socket %q is not an absolute path (e.g. %s)", o.socket, defaultAgentSocket)
+		return usagef("--socket %q is not an absolute path (e.g. %s)", o.socket, cniInstallSocket)
 	}
 	if len(o.socket) > maxUnixSocketPath {
 		return usagef("--socket %q is %d bytes long; a unix socket path has at most %d", o.socket, len(o.socket), maxUnixSocketPath)

@@ -41,7 +41,7 @@ func writeExe(t *testing.T, path, content string) {
 // unless pathDir is set.
 func (e *cniEnv) install(t *testing.T, pathDir string, args ...string) (string, error) {
 	t.Helper()
-	o := &cniInstall{dir: e.bin, confDir: e.conf, socket: defaultAgentSocket, cniVersion: defaultCNIVersion,
+	o := &cniInstall{dir: e.bin, confDir: e.conf, socket: cniInstallSocket, cniVersion: defaultCNIVersion,
 		executable: func() (string, error) { return filepath.Join(e.exeDir, "sdnctl"), nil },
 		lookPath: func(name string) (string, error) {
 			if pathDir == "" {
