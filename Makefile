@@ -6,6 +6,7 @@
 #   make fuzz       run every fuzz target for FUZZTIME (10m) each
 #   make proto      regenerate the gRPC code from proto/sdn/v1/*.proto
 #   make deps       install the system packages and Go tools the project uses
+#   make install    install sdnd, sdnctl, the CNI plugin and sdnd's systemd unit (PREFIX, DESTDIR); make uninstall
 #   make bench      run the benchmarks (as root) into bench/results/; SUITE=name, QUICK=1
 
 GO        ?= go
@@ -18,9 +19,18 @@ TEST_FLAGS ?= -count=1 -timeout 15m
 VERSION   ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null)
 LDFLAGS   := $(if $(VERSION),-X main.version=$(VERSION))
 # Debian packages the tests and the lab use.
-APT_PACKAGES := iproute2 openvswitch-switch ethtool iputils-ping iperf3 sockperf wrk etcd-server iptables nftables docker.io busybox-static containernetworking-plugins
+# The real-runtime tests (integration/podman_test.go, crio_test.go) use
+# podman, containerd, runc, busybox-static (the containers' root file
+# system) and containernetworking-plugins (the loopback plugin containerd runs,
+# and bridge + host-local, which the cniadd benchmark compares with);
+# integration/docker_test.go uses docker.io.
+APT_PACKAGES := iptables nftables iproute2 openvswitch-switch ethtool iputils-ping iperf3 sockperf wrk etcd-server \
+	podman containerd runc busybox-static containernetworking-plugins docker.io
+# crictl (cri-tools) is not packaged in Debian 12: deps builds it from its
+# Go module into GOBIN, where integration/crio_test.go finds it.
+CRICTL_VERSION := v1.34.0
 
-.PHONY: all build test unit vet fmt-check proto deps tools clean fuzz fuzz-smoke
+.PHONY: all build test unit vet fmt-check proto deps tools clean fuzz fuzz-smoke install uninstall
 
 all: build
 
@@ -34,6 +44,8 @@ deps:
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@command -v crictl >/dev/null || [ -x "$(GOBIN)/crictl" ] || \
+		(echo "installing crictl $(CRICTL_VERSION) into $(GOBIN)"; $(GO) install sigs.k8s.io/cri-tools/cmd/crictl@$(CRICTL_VERSION))
 
 tools:
 	@command -v protoc >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler)
@@ -98,6 +110,34 @@ fuzz-smoke:
 
 clean:
 	rm -rf $(BIN)
+
+# make install: sdnd and sdnctl into PREFIX/bin, the CNI plugin into
+# CNI_BIN_DIR (where runtimes look by default), and sdnd's systemd unit,
+# which starts sdnd with /etc/sdn/sdnd.hcl once that file exists (the
+# example is installed beside it; docs/runtimes.md). DESTDIR prefixes every
+# path (packaging). Nothing is started or enabled: systemctl enable --now
+# sdnd does that. make uninstall removes what install put there but the
+# configuration (/etc/sdn/sdnd.hcl).
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+CNI_BIN_DIR ?= /opt/cni/bin
+SYSTEMD_DIR ?= /etc/systemd/system
+SDN_ETC     ?= /etc/sdn
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(CNI_BIN_DIR) $(DESTDIR)$(SYSTEMD_DIR) $(DESTDIR)$(SDN_ETC)
+	install -m 0755 $(BIN)/sdnd $(BIN)/sdnctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(BIN)/sdn $(DESTDIR)$(CNI_BIN_DIR)/sdn
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' sdnd/sdnd.service > $(DESTDIR)$(SYSTEMD_DIR)/sdnd.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_DIR)/sdnd.service
+	install -m 0644 sdnd/sdnd.hcl.example $(DESTDIR)$(SDN_ETC)/sdnd.hcl.example
+	@echo "installed; next: write $(SDN_ETC)/sdnd.hcl (see $(SDN_ETC)/sdnd.hcl.example), then systemctl daemon-reload && systemctl enable --now sdnd,"
+	@echo "and for a container runtime: sdnctl cni install --network NETWORK (docs/runtimes.md)"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/sdnd $(DESTDIR)$(PREFIX)/bin/sdnctl $(DESTDIR)$(CNI_BIN_DIR)/sdn \
+		$(DESTDIR)$(SYSTEMD_DIR)/sdnd.service $(DESTDIR)$(SDN_ETC)/sdnd.hcl.example
+	@echo "kept: $(SDN_ETC)/sdnd.hcl if any, and conflists sdnctl cni install wrote (/etc/cni/net.d/sdn*.conflist)"
 
 # The multi-host lab on this machine, as root (see integration/lab): hosts are
 # network namespaces with their own OVS and sdnd on a shared underlay, one

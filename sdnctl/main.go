@@ -24,6 +24,7 @@
 //	sdnctl snapshot inspect FILE [-o table|json]  a snapshot file's header, checksum verified
 //	sdnctl version
 //	sdnctl tls init|issue|list|revoke|revoked    the cluster CA, certificates and revocations (mutual TLS)
+//	sdnctl cni install [--network N] [--force]   install the CNI plugin and its conflist for a runtime (docs/runtimes.md)
 //
 // Global flags: --server ADDR[,ADDR...] (default $SDN_SERVER, else
 // 127.0.0.1:7420; several servers are tried in order, and any of them
@@ -189,6 +190,7 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 		a.traceCommand(),
 		a.versionCommand(),
 		a.tlsCommand(),
+		a.cniCommand(),
 	)
 	return root
 }
