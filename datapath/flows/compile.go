@@ -221,6 +221,7 @@ func (c *compiler) forward() {
 	// makes OVS match the field's old value in the megaflow, so frames
 	// carrying their workload's MAC would cost every receiving host one
 	// datapath flow per remote workload instead of one.
+	c.underlay()
 	for _, r := range remote {
 		c.add(Forward, 50, fmt.Sprintf("ip,nw_dst=%s", r.Subnet),
 			"set_field:%s->eth_src,set_field:%s->eth_dst,move:NXM_NX_REG0[0..23]->NXM_NX_TUN_ID[0..23],set_field:%s->tun_dst,load:%#x->%s,%s",

@@ -49,6 +49,12 @@ type Host struct {
 	AddressGroups map[string]*sdnv1.AddressGroup
 	// Services this host's workloads may connect to (service.go).
 	Services []Service
+	// UnderlayIP is this host's underlay address; HostPorts are its local
+	// workloads' port mappings and NodePorts every service's node ports
+	// (hostport.go).
+	UnderlayIP netip.Addr
+	HostPorts  []HostPort
+	NodePorts  []NodePort
 }
 
 // Workload is a local workload plugged into the integration bridge.
