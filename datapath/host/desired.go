@@ -195,6 +195,9 @@ func (d *desired) flowHost(ports map[string]int) *flows.Host {
 		AddressGroups:       d.groups,
 		Services:            d.services,
 		ServiceCIDR:         d.hostNet.serviceCIDR,
+		UnderlayIP:          d.underlayIP,
+		HostPorts:           d.hostNet.hostPorts,
+		NodePorts:           d.hostNet.flowNodePorts,
 	}
 	for _, w := range d.local {
 		if p := ports[w.ifname]; p > 0 {
