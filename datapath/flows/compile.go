@@ -130,8 +130,12 @@ func (c *compiler) local() []Workload {
 
 func (c *compiler) classify() {
 	for _, w := range c.local() {
+		meter := ""
+		if w.Meter != 0 {
+			meter = fmt.Sprintf("meter:%d,", w.Meter)
+		}
 		c.add(Classify, 100, fmt.Sprintf("ip,in_port=%d,dl_src=%s,nw_src=%s", w.Port, w.MAC, w.IP),
-			"load:%#x->%s,%s", w.VNID, regSrcVNID, gotoTable(Conntrack))
+			"%sload:%#x->%s,%s", meter, w.VNID, regSrcVNID, gotoTable(Conntrack))
 		c.add(Classify, 100, fmt.Sprintf("arp,in_port=%d,dl_src=%s,arp_spa=%s,arp_sha=%s", w.Port, w.MAC, w.IP, w.MAC),
 			"load:%#x->%s,%s", w.VNID, regSrcVNID, gotoTable(ARP))
 	}

@@ -64,6 +64,10 @@ type Workload struct {
 	MAC  net.HardwareAddr
 	VNID uint32
 	Port int
+	// Meter, when not 0, is the OpenFlow meter that limits the workload's
+	// egress (its bandwidth, on the userspace datapath): its packets pass
+	// it first.
+	Meter uint32
 	// NamedPorts the workload declares (ingress rules' named ports resolve
 	// against them).
 	NamedPorts []*sdnv1.NamedPort

@@ -28,7 +28,7 @@ func hostKey(w *desired) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s %s %s %d %d %s\n", w.subnet, w.gateway, w.gatewayMAC, w.cluster, w.mtu, w.vxlanPort, w.underlayIP)
 	for _, l := range w.local {
-		fmt.Fprintf(&b, "L %s %s %s %s\n", l.Name, l.IP, l.MAC, l.ifname)
+		fmt.Fprintf(&b, "L %s %s %s %s %s\n", l.Name, l.IP, l.MAC, l.ifname, l.bw)
 	}
 	for _, r := range w.remote {
 		fmt.Fprintf(&b, "R %s %s %s\n", r.Name, r.Subnet, r.UnderlayIP)
@@ -59,6 +59,7 @@ func (d *Datapath) ApplyChange(ctx context.Context, m *model.Desired) (Result, e
 	}
 	defer d.mu.Unlock()
 	res := Result{FlowsOnly: true}
+	want.userspace = d.cfg.DatapathType == "netdev"
 	fh := want.flowHost(last.ports)
 	res.Workloads = len(fh.Local)
 	if res.Flows, err = d.program(ctx, fh, true); err != nil {
