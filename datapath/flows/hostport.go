@@ -16,8 +16,8 @@ import (
 // judge it with the workload's own address and network (docs/services.md,
 // "Host ports"):
 //
-//   - A workload's packet to another host's underlay address goes through
-//     the tunnel to that host (tun_id = its VNID), as a packet to that
+//   - A workload's packet to another host's underlay address (not a reply)
+//     goes through the tunnel to that host (tun_id = its VNID), as a packet to that
 //     host's workload block does, instead of out through this host's
 //     kernel, whose masquerade would hide the sender.
 //   - On the host that owns the address, a new connection to
@@ -96,7 +96,11 @@ func (c *compiler) underlay() {
 		if !r.UnderlayIP.Is4() {
 			continue
 		}
-		c.add(Forward, 50, fmt.Sprintf("ip,nw_dst=%s", r.UnderlayIP),
+		// Not replies: a connection from that host's own namespace (or
+		// its outside clients, through its host ports) to a local
+		// workload is answered through the gateway, where the kernel
+		// that translated it undoes that.
+		c.add(Forward, 50, fmt.Sprintf("ip,ct_state=-rpl+trk,nw_dst=%s", r.UnderlayIP),
 			"set_field:%s->eth_src,set_field:%s->eth_dst,move:NXM_NX_REG0[0..23]->NXM_NX_TUN_ID[0..23],set_field:%s->tun_dst,load:%#x->%s,%s",
 			RouterMAC, RouterMAC, r.UnderlayIP, c.h.TunnelPort, regOutPort, gotoTable(Output))
 	}

@@ -48,7 +48,7 @@ func TestHostPortsGolden(t *testing.T) {
 		"ct_state=+new+trk,udp,nw_dst=198.18.5.5,tp_dst=5353,actions=ct(commit,table=7,zone=1,nat(dst=10.128.0.2:53))",
 		"ct_state=+new+trk,tcp,nw_dst=198.18.0.1,tp_dst=30080,actions=group:",
 		"ip,in_port=1,nw_dst=198.18.0.1,actions=",
-		"ip,nw_dst=198.18.0.2,actions=",
+		"ip,ct_state=-rpl+trk,nw_dst=198.18.0.2,actions=",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("no flow with %q", want)
