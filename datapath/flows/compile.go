@@ -130,8 +130,12 @@ func (c *compiler) local() []Workload {
 
 func (c *compiler) classify() {
 	for _, w := range c.local() {
+		meter := ""
+		if w.Meter != 0 {
+			meter = fmt.Sprintf("meter:%d,", w.Meter)
+		}
 		c.add(Classify, 100, fmt.Sprintf("ip,in_port=%d,dl_src=%s,nw_src=%s", w.Port, w.MAC, w.IP),
-			"load:%#x->%s,%s", w.VNID, regSrcVNID, gotoTable(Conntrack))
+			"%sload:%#x->%s,%s", meter, w.VNID, regSrcVNID, gotoTable(Conntrack))
 		c.add(Classify, 100, fmt.Sprintf("arp,in_port=%d,dl_src=%s,arp_spa=%s,arp_sha=%s", w.Port, w.MAC, w.IP, w.MAC),
 			"load:%#x->%s,%s", w.VNID, regSrcVNID, gotoTable(ARP))
 	}
@@ -221,6 +225,7 @@ func (c *compiler) forward() {
 	// makes OVS match the field's old value in the megaflow, so frames
 	// carrying their workload's MAC would cost every receiving host one
 	// datapath flow per remote workload instead of one.
+	c.underlay()
 	for _, r := range remote {
 		c.add(Forward, 50, fmt.Sprintf("ip,nw_dst=%s", r.Subnet),
 			"set_field:%s->eth_src,set_field:%s->eth_dst,move:NXM_NX_REG0[0..23]->NXM_NX_TUN_ID[0..23],set_field:%s->tun_dst,load:%#x->%s,%s",

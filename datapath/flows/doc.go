@@ -19,7 +19,9 @@
 //	           their endpoint, replies back from the VIP) before anything
 //	           looks at them. Replies to a hairpin connection are un-SNATed
 //	           in zone 2 first (see service.go).
-//	services   a new connection to a VIP:port goes to the port's select
+//	services   host ports and node ports on this host's underlay address
+//	           are translated for workloads (hostport.go);
+//	           a new connection to a VIP:port goes to the port's select
 //	           group (hash of the 5-tuple), one bucket per endpoint serving
 //	           it: ct(commit, zone 1, nat(dst=endpoint:port)) and on to
 //	           egress, so policy sees the endpoint's address. A port
@@ -45,8 +47,10 @@
 //	forward    by destination: a local workload (reg1 = its VNID, reg2 = its
 //	           port, Ethernet rewritten), the gateway, another host's block
 //	           (tun_id = source VNID, tun_dst = that host, straight to
-//	           output), unknown cluster addresses dropped, the rest to the
-//	           gateway (the host routes it).
+//	           output), another host's underlay address (not a reply)
+//	           the same way, this host's underlay address from the tunnel
+//	           to the gateway (hostport.go), unknown cluster addresses
+//	           dropped, the rest to the gateway (the host routes it).
 //	ingress    replies and related pass (to output); the host's own
 //	           traffic (gateway port, gateway address) passes unless
 //	           host_traffic = "policy"; then the cluster-wide tier of

@@ -49,6 +49,12 @@ type Host struct {
 	AddressGroups map[string]*sdnv1.AddressGroup
 	// Services this host's workloads may connect to (service.go).
 	Services []Service
+	// UnderlayIP is this host's underlay address; HostPorts are its local
+	// workloads' port mappings and NodePorts every service's node ports
+	// (hostport.go).
+	UnderlayIP netip.Addr
+	HostPorts  []HostPort
+	NodePorts  []NodePort
 }
 
 // Workload is a local workload plugged into the integration bridge.
@@ -58,6 +64,10 @@ type Workload struct {
 	MAC  net.HardwareAddr
 	VNID uint32
 	Port int
+	// Meter, when not 0, is the OpenFlow meter that limits the workload's
+	// egress (its bandwidth, on the userspace datapath): its packets pass
+	// it first.
+	Meter uint32
 	// NamedPorts the workload declares (ingress rules' named ports resolve
 	// against them).
 	NamedPorts []*sdnv1.NamedPort

@@ -128,8 +128,12 @@ func (c *compiler) servicePorts() []svcPort {
 // gateway, where the host rejects them. Everything else goes to egress.
 func (c *compiler) services() {
 	c.add(Services, 0, "", "%s", gotoTable(Egress))
+	c.hostPorts()
 	ports := c.servicePorts()
 	if len(ports) == 0 {
+		if len(c.h.HostPorts) > 0 {
+			c.hairpin()
+		}
 		return
 	}
 	c.add(ServiceAffinity, 0, "", "drop") // a miss: the resubmit returns with no endpoint chosen
@@ -146,6 +150,7 @@ func (c *compiler) services() {
 		}
 	}
 	ids.assign()
+	c.nodePorts(ports, ids)
 	for _, p := range ports {
 		if len(p.eps) == 0 {
 			continue

@@ -47,7 +47,7 @@ func baseKey(w *desired) string {
 func localKeys(w *desired) map[string]string {
 	m := make(map[string]string, len(w.local))
 	for _, l := range w.local {
-		m[l.ifname] = fmt.Sprintf("%s %s %s", l.Name, l.IP, l.MAC)
+		m[l.ifname] = fmt.Sprintf("%s %s %s %s", l.Name, l.IP, l.MAC, l.bw)
 	}
 	return m
 }
@@ -90,6 +90,7 @@ func (d *Datapath) ApplyChange(ctx context.Context, m *model.Desired) (Result, e
 	defer d.mu.Unlock()
 	d.full = nil // known again only if this realize succeeds
 	res := Result{FlowsOnly: true, PortsAdded: added}
+	want.userspace = d.cfg.DatapathType == "netdev"
 	fail := func(err error) (Result, error) {
 		return res, fmt.Errorf("realize node %q: %w", d.cfg.NodeName, err)
 	}
@@ -123,11 +124,18 @@ func (d *Datapath) changedPorts(last *fullApply, want *desired) (ports map[strin
 			delete(ports, ifname) // DEL unplugged it
 		}
 	}
+	limited := map[string]bool{}
+	for _, l := range want.local {
+		limited[l.ifname] = l.bw != (bandwidth{})
+	}
 	d.plugMu.Lock()
 	defer d.plugMu.Unlock()
 	for ifname, key := range keys {
 		if old, ok := last.local[ifname]; ok && old == key && ports[ifname] > 0 {
 			continue
+		}
+		if limited[ifname] {
+			return nil, nil // its meter and QoS are set by the full Apply
 		}
 		p, ok := d.plugged[ifname]
 		if !ok || p.ofport <= 0 {

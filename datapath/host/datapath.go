@@ -309,6 +309,13 @@ func (d *Datapath) Apply(ctx context.Context, m *model.Desired) (Result, error) 
 	if err != nil {
 		return fail(err)
 	}
+	if err := d.ensureQoS(ctx, want, ports, &res); err != nil {
+		return fail(err)
+	}
+	meters := d.wantMeters(want, ports)
+	if err := d.ensureMeters(ctx, meters, &res); err != nil {
+		return fail(err)
+	}
 	// 5. Userspace tunneling: OVS must know the MAC of every remote host's
 	// next hop before flows send packets there, or it drops the first;
 	// and it forgets a MAC not used for a while, so a refresher keeps them.
@@ -322,9 +329,13 @@ func (d *Datapath) Apply(ctx context.Context, m *model.Desired) (Result, error) 
 		d.refresher.start(d.neighborRefreshPeriod, d.refreshTunnelNeighbors)
 	}
 	// 6. Flows, in one atomic bundle.
+	want.userspace = d.cfg.DatapathType == "netdev"
 	fh := want.flowHost(ports)
 	res.Workloads = len(fh.Local)
 	if res.Flows, err = d.program(ctx, fh, false); err != nil {
+		return fail(err)
+	}
+	if err := d.dropMeters(ctx, meters, &res); err != nil {
 		return fail(err)
 	}
 	// 7. The kernel beyond OVS: forwarding, SNAT, node ports, refusals.

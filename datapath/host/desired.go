@@ -43,12 +43,16 @@ type desired struct {
 	services            []flows.Service
 	// The host's kernel set-up beyond OVS (hostnet.go).
 	hostNet hostNetInputs
+	// userspace: the bridge's datapath is netdev, where meters limit the
+	// workloads' egress (qos.go); the Datapath sets it.
+	userspace bool
 }
 
 // localWorkload is a workload of this host and the name of its host veth.
 type localWorkload struct {
 	flows.Workload // Port is filled in from OVS
 	ifname         string
+	bw             bandwidth // qos.go
 }
 
 // HostIfname returns the name of a workload's host-side veth: the one the
@@ -155,6 +159,7 @@ func desiredState(m *model.Desired, nodeName string) (*desired, []string, error)
 				Ingress: rulesOf(policies, w, m.Networks[w.GetNetwork()], policy.Ingress),
 				Egress:  rulesOf(policies, w, m.Networks[w.GetNetwork()], policy.Egress)},
 			ifname: ifname,
+			bw:     bandwidthOf(w.GetBandwidth()),
 		})
 	}
 
@@ -198,10 +203,16 @@ func (d *desired) flowHost(ports map[string]int) *flows.Host {
 		AddressGroups:       d.groups,
 		Services:            d.services,
 		ServiceCIDR:         d.hostNet.serviceCIDR,
+		UnderlayIP:          d.underlayIP,
+		HostPorts:           d.hostNet.hostPorts,
+		NodePorts:           d.hostNet.flowNodePorts,
 	}
 	for _, w := range d.local {
 		if p := ports[w.ifname]; p > 0 {
 			w.Port = p
+			if w.bw.meterBand() != "" && d.userspace {
+				w.Meter = uint32(p) // qos.go
+			}
 			h.Local = append(h.Local, w.Workload)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/sdn-dev/sdn/datapath/flows"
 	"github.com/sdn-dev/sdn/datapath/hostnet"
 	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
@@ -24,6 +25,11 @@ type hostNetInputs struct {
 	serviceCIDR netip.Prefix
 	snat        []netip.Addr // local workloads whose network masquerades
 	nodePorts   []hostnet.NodePort
+	// hostPorts are the local workloads' port mappings (the kernel's and
+	// the flows'); flowNodePorts every node port, by service key (the
+	// flows'), hostport.go.
+	hostPorts     []flows.HostPort
+	flowNodePorts []flows.NodePort
 }
 
 // hostNetOf derives the kernel set-up's inputs from the desired state: the
@@ -48,11 +54,17 @@ func hostNetOf(m *model.Desired, d *desired) (hostNetInputs, []string) {
 			continue // servicesOf warns
 		}
 		in.nodePorts = append(in.nodePorts, nodePortsOf(s, vip)...)
+		for _, p := range s.GetPorts() {
+			if p.GetNodePort() != 0 {
+				in.flowNodePorts = append(in.flowNodePorts, flows.NodePort{Protocol: p.GetProtocol(), NodePort: uint16(p.GetNodePort()), Service: key, Port: uint16(p.GetPort())})
+			}
+		}
 	}
 	if !in.serviceCIDR.IsValid() && len(in.nodePorts) > 0 {
 		warnings = append(warnings, fmt.Sprintf("cluster service CIDR %q unusable; node ports not served", m.Cluster.GetServiceCidr()))
-		in.nodePorts = nil
+		in.nodePorts, in.flowNodePorts = nil, nil
 	}
+	in.hostPorts, warnings = hostPortsOf(m, d, in.nodePorts, warnings)
 	return in, warnings
 }
 
@@ -76,6 +88,9 @@ func (in hostNetInputs) key() string {
 	for _, p := range in.nodePorts {
 		fmt.Fprintf(&b, "P %s\n", p)
 	}
+	for _, p := range in.hostPorts {
+		fmt.Fprintf(&b, "H %s\n", kernelHostPort(p))
+	}
 	return b.String()
 }
 
@@ -89,12 +104,13 @@ func (d *Datapath) ensureHostNet(ctx context.Context, want *desired, local netip
 	r, err := hostnet.Apply(ctx, d.hostNS, hostnet.Config{
 		GatewayDev: GatewayPort, GatewayIP: want.gateway, ClusterCIDR: want.cluster, ServiceCIDR: want.hostNet.serviceCIDR,
 		UnderlayIP: local, SNATSources: want.hostNet.snat, NodePorts: want.hostNet.nodePorts,
+		HostPorts: kernelHostPorts(want.hostNet.hostPorts),
 	})
 	if err != nil {
 		return fmt.Errorf("host networking (forwarding, SNAT, node ports): %w", err)
 	}
 	if r.ForwardingEnabled {
-		d.log.Info("enabled IPv4 forwarding (net.ipv4.ip_forward=1): workloads reach the outside through this host, and node ports work", "namespace", d.hostNSName())
+		d.log.Info("enabled IPv4 forwarding (net.ipv4.ip_forward=1): workloads reach the outside through this host, and node ports and host ports work", "namespace", d.hostNSName())
 	}
 	res.Changes = append(res.Changes, r.Changes...)
 	return nil

@@ -21,6 +21,23 @@ type Config struct {
 	// (network snat on); others leave with their own address.
 	SNATSources []netip.Addr
 	NodePorts   []NodePort
+	// HostPorts are the local workloads' port mappings.
+	HostPorts []HostPort
+}
+
+// HostPort sends Protocol connections to HostIP:HostPort on to IP:Port, a
+// local workload (no SNAT: the workload answers through this host, and
+// its policy sees the client's address).
+type HostPort struct {
+	Protocol string     // "tcp" or "udp"
+	HostIP   netip.Addr // an address of this host, usually UnderlayIP
+	HostPort uint16
+	IP       netip.Addr // in ClusterCIDR
+	Port     uint16
+}
+
+func (h HostPort) String() string {
+	return fmt.Sprintf("%s %s:%d -> %s:%d", h.Protocol, h.HostIP, h.HostPort, h.IP, h.Port)
 }
 
 // NodePort sends Protocol connections to UnderlayIP:NodePort on to
@@ -67,7 +84,11 @@ func (c Config) normalize() (Config, error) {
 	if err != nil {
 		return c, err
 	}
-	c.SNATSources, c.NodePorts = src, nps
+	hps, err := c.hostPorts()
+	if err != nil {
+		return c, err
+	}
+	c.SNATSources, c.NodePorts, c.HostPorts = src, nps, hps
 	return c, nil
 }
 
@@ -107,6 +128,43 @@ func (c Config) nodePorts() ([]NodePort, error) {
 		}
 	}
 	return nps, nil
+}
+
+func (c Config) hostPorts() ([]HostPort, error) {
+	hps := slices.Clone(c.HostPorts)
+	for _, h := range hps {
+		if h.Protocol != "tcp" && h.Protocol != "udp" {
+			return nil, fmt.Errorf("host networking: host port %s: protocol %q, want tcp or udp", h, h.Protocol)
+		}
+		if h.HostPort == 0 || h.Port == 0 {
+			return nil, fmt.Errorf("host networking: host port %s: port 0", h)
+		}
+		if !h.HostIP.Is4() || c.ClusterCIDR.Contains(h.HostIP) || c.ServiceCIDR.Contains(h.HostIP) {
+			return nil, fmt.Errorf("host networking: host port %s: host address not an IPv4 address outside the cluster and service CIDRs", h)
+		}
+		if !h.IP.Is4() || !c.ClusterCIDR.Contains(h.IP) {
+			return nil, fmt.Errorf("host networking: host port %s: workload address not in the cluster CIDR %s", h, c.ClusterCIDR)
+		}
+	}
+	slices.SortFunc(hps, func(a, b HostPort) int {
+		return cmp.Or(a.HostIP.Compare(b.HostIP), cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.HostPort, b.HostPort),
+			a.IP.Compare(b.IP), cmp.Compare(a.Port, b.Port))
+	})
+	hps = slices.Compact(hps)
+	for i := 1; i < len(hps); i++ {
+		if a, b := hps[i-1], hps[i]; a.HostIP == b.HostIP && a.Protocol == b.Protocol && a.HostPort == b.HostPort {
+			return nil, fmt.Errorf("host networking: host port %s/%s:%d leads to both %s:%d and %s:%d; one host port serves one workload port",
+				a.Protocol, a.HostIP, a.HostPort, a.IP, a.Port, b.IP, b.Port)
+		}
+	}
+	for _, h := range hps {
+		for _, n := range c.NodePorts {
+			if h.HostIP == c.UnderlayIP && n.Protocol == h.Protocol && n.NodePort == h.HostPort {
+				return nil, fmt.Errorf("host networking: host port %s is also node port %s; one of them must move", h, n)
+			}
+		}
+	}
+	return hps, nil
 }
 
 // validDev applies the kernel's rules for interface names, and refuses the

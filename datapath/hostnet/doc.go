@@ -49,7 +49,16 @@
 //     The nat rule matches node-port connections by their conntrack state
 //     (DNATed, originally to UnderlayIP) rather than by a packet mark, so
 //     no mark bit is taken from other users of the host.
-//  5. Refusing VIPs OVS did not translate. A packet that comes out of the
+//  5. Host ports: TCP or UDP to HostIP:HostPort (usually UnderlayIP), from
+//     outside (prerouting) or from the host itself (output), is DNATed to
+//     a local workload's address and port (map host_ports) and routed into
+//     the gateway. No SNAT: the workload is on this host, so its answers
+//     come back through it anyway, and its policy sees the client's own
+//     address (docs/services.md, "Host ports"). The node-port SNAT above
+//     matches only connections DNATed to a VIP, so host ports on the
+//     underlay address are not caught by it. Workloads' packets to host
+//     ports never get here: OVS translates them (datapath/flows).
+//  6. Refusing VIPs OVS did not translate. A packet that comes out of the
 //     gateway device to a VIP found no endpoint in OVS (no endpoints, or
 //     an unknown port). It is answered, never routed back into the
 //     gateway: TCP gets a reset, anything else ICMP port unreachable, so
@@ -58,7 +67,7 @@
 //     it comes back out of the gateway after the DNAT and SNAT, and the
 //     answer finds its way back to the client through conntrack.
 //
-// How 5 is done, and why, from what the tests saw:
+// How 6 is done, and why, from what the tests saw:
 //
 //   - The refusals sit in a prerouting chain at raw priority, before
 //     conntrack and routing. Refused in the forward chain (after routing),

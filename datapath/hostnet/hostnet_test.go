@@ -24,6 +24,10 @@ func labConfig() Config {
 			{"tcp", 30081, a("172.30.0.99"), 80}, // has none
 			{"udp", 30054, a("172.30.0.99"), 53},
 		},
+		HostPorts: []HostPort{
+			{"tcp", a("198.18.0.1"), 8080, a("10.128.0.5"), 9080},
+			{"udp", a("198.18.0.1"), 8053, a("10.128.0.5"), 9053},
+		},
 	}
 }
 
@@ -37,6 +41,8 @@ func TestHostNet(t *testing.T) {
 	serveTCP(t, l.outside, "198.18.0.2:8080")
 	serveTCP(t, l.ovs, "172.30.0.10:80")
 	serveUDP(t, l.ovs, "172.30.0.10:53")
+	serveTCP(t, l.ovs, "10.128.0.5:9080")
+	serveUDP(t, l.ovs, "10.128.0.5:9053")
 
 	res, err := Apply(ctx, hostNS, labConfig())
 	if err != nil {
@@ -59,6 +65,14 @@ func TestHostNet(t *testing.T) {
 	t.Run("node port from the host itself", func(t *testing.T) {
 		wantAnswer(t, l.host, "tcp", "198.18.0.1:30080", "10.128.0.1")
 	})
+	t.Run("host port from the outside keeps the client's address", func(t *testing.T) {
+		wantAnswer(t, l.outside, "tcp", "198.18.0.1:8080", "198.18.0.2")
+		wantAnswer(t, l.outside, "udp", "198.18.0.1:8053", "198.18.0.2")
+	})
+	t.Run("host port from the host itself", func(t *testing.T) {
+		wantAnswer(t, l.host, "tcp", "198.18.0.1:8080", "198.18.0.1")
+		wantAnswer(t, l.host, "udp", "198.18.0.1:8053", "198.18.0.1")
+	})
 	t.Run("host reaches a VIP through the gateway", func(t *testing.T) {
 		wantAnswer(t, l.host, "tcp", "172.30.0.10:80", "10.128.0.1")
 	})
@@ -78,10 +92,10 @@ func TestHostNet(t *testing.T) {
 	}
 
 	// A changed Config: the workload's network stops masquerading, node
-	// port 30080 goes. The outside routes the cluster CIDR to the host
+	// port 30080 and the host ports go. The outside routes the cluster CIDR to the host
 	// now, so the workload's own address can get answers.
 	c := labConfig()
-	c.SNATSources = nil
+	c.SNATSources, c.HostPorts = nil, nil
 	c.NodePorts = c.NodePorts[1:]
 	ip(t, "-n", l.outside, "route", "add", "10.128.0.0/14", "via", "198.18.0.1")
 	if res, err := Apply(ctx, hostNS, c); err != nil || res.ForwardingEnabled || len(res.Changes) != 1 {
@@ -92,6 +106,7 @@ func TestHostNet(t *testing.T) {
 	}
 	wantAnswer(t, l.ovs, "tcp", "198.18.0.2:8080", "10.128.0.5")
 	wantRefused(t, l.outside, "tcp", "198.18.0.1:30080") // no rule: the host's own closed port
+	wantRefused(t, l.outside, "tcp", "198.18.0.1:8080")
 	wantAnswer(t, l.outside, "udp", "198.18.0.1:30053", "10.128.0.1")
 
 	testRemove(t, l)

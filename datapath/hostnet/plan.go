@@ -84,6 +84,11 @@ func rules(c Config) string {
 			return fmt.Sprintf("%s . %d : %s . %d", n.Protocol, n.NodePort, n.VIP, n.Port)
 		}))
 
+	w("\tmap host_ports {\n\t\ttype ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service%s\n\t}",
+		elements(c.HostPorts, func(h HostPort) string {
+			return fmt.Sprintf("%s . %s . %d : %s . %d", h.HostIP, h.Protocol, h.HostPort, h.IP, h.Port)
+		}))
+
 	// A VIP OVS did not translate (no endpoint) is refused before routing.
 	// An ICMP error to the host's own address cannot be sent from there
 	// (the kernel would take the VIP as its source), so such packets go
@@ -95,12 +100,13 @@ func rules(c Config) string {
 	w("\t\t%s notrack\n\t}", vip)
 
 	nodePort := fmt.Sprintf("ip daddr %s dnat ip to meta l4proto . th dport map @node_ports", c.UnderlayIP)
-	w("\tchain nat_prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\t%s\n\t}", nodePort)
-	w("\tchain nat_output {\n\t\ttype nat hook output priority -100; policy accept;\n\t\t%s\n\t}", nodePort)
+	hostPort := "dnat ip to ip daddr . meta l4proto . th dport map @host_ports"
+	w("\tchain nat_prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\t%s\n\t\t%s\n\t}", nodePort, hostPort)
+	w("\tchain nat_output {\n\t\ttype nat hook output priority -100; policy accept;\n\t\t%s\n\t\t%s\n\t}", nodePort, hostPort)
 
 	w("\tchain nat_postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;")
-	w("\t\toifname %s ct status dnat ct original ip daddr %s snat ip to %s comment %q",
-		gw, c.UnderlayIP, c.GatewayIP, "node port: the endpoint answers through this host")
+	w("\t\toifname %s ip daddr %s ct status dnat ct original ip daddr %s snat ip to %s comment %q",
+		gw, c.ServiceCIDR, c.UnderlayIP, c.GatewayIP, "node port: the endpoint answers through this host")
 	w("\t\toifname != %s ip saddr @snat_sources ip daddr != { %s, %s } masquerade\n\t}", gw, c.ClusterCIDR, c.ServiceCIDR)
 
 	w("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;")

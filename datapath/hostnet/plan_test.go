@@ -26,6 +26,11 @@ func testConfig() Config {
 			{"tcp", 30080, a("172.30.0.10"), 80},
 			{"tcp", 30080, a("172.30.0.10"), 80},
 		},
+		HostPorts: []HostPort{
+			{"tcp", a("198.18.0.1"), 8080, a("10.128.0.5"), 80},
+			{"udp", a("127.0.0.1"), 5353, a("10.128.0.7"), 53},
+			{"tcp", a("198.18.0.1"), 8080, a("10.128.0.5"), 80},
+		},
 	}
 }
 
@@ -57,7 +62,7 @@ func TestDescribe(t *testing.T) {
 		edit func(*Config)
 	}{
 		{"full", func(*Config) {}},
-		{"empty", func(c *Config) { c.SNATSources, c.NodePorts = nil, nil }},
+		{"empty", func(c *Config) { c.SNATSources, c.NodePorts, c.HostPorts = nil, nil, nil }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testConfig()
@@ -121,6 +126,12 @@ func TestDescribeRefuses(t *testing.T) {
 		{func(c *Config) { c.NodePorts[0].NodePort = 0 }, "port 0"},
 		{func(c *Config) { c.NodePorts[0].VIP = a("10.128.0.9") }, "VIP not in the service CIDR"},
 		{func(c *Config) { c.NodePorts[2].Port = 8080 }, "leads to both"},
+		{func(c *Config) { c.HostPorts[0].Protocol = "sctp" }, "protocol"},
+		{func(c *Config) { c.HostPorts[0].HostPort = 0 }, "port 0"},
+		{func(c *Config) { c.HostPorts[0].HostIP = a("10.128.0.9") }, "host address"},
+		{func(c *Config) { c.HostPorts[0].IP = a("192.168.1.1") }, "workload address"},
+		{func(c *Config) { c.HostPorts[2].IP = a("10.128.0.6") }, "leads to both"},
+		{func(c *Config) { c.HostPorts[0].HostPort = 30080 }, "also node port"},
 	} {
 		c := testConfig()
 		tc.edit(&c)
