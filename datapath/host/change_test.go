@@ -89,6 +89,25 @@ func TestApplyChange(t *testing.T) {
 	}
 	l.checkReach(t, []reach{{"c1", "c2", true}})
 
+	// A plugged new workload with a bandwidth limit takes the full Apply,
+	// which sets its meter and QoS (the flows-only path sets neither).
+	c4 := l.addWorkload(h1, "a", "c4", "10.128.0.5")
+	c4.w.Bandwidth = &sdnv1.Bandwidth{EgressRate: 20e6, EgressBurst: 10e6, IngressRate: 20e6, IngressBurst: 10e6}
+	if _, err := h1.dp.PlugWorkload(testCtx(t), HostIfname(c4.w)); err != nil {
+		t.Fatal(err)
+	}
+	rs = change(l.withPolicies(l.mirror(flat), closed))
+	if rs[0].FlowsOnly {
+		t.Errorf("host1 with a plugged new workload with a bandwidth limit: %v; want the full realize", rs[0])
+	}
+	if m, err := h1.dp.dumpMeters(testCtx(t)); err != nil || len(m) != 1 {
+		t.Errorf("meters %v (%v); want c4's", m, err)
+	}
+	if q := qosRows(t, h1); len(q) != 1 {
+		t.Errorf("QoS rows %v; want c4's", q)
+	}
+	l.checkReach(t, []reach{{"c4", "srv", true}})
+
 	// A full Apply afterwards finds nothing left to do on host1's ports.
 	if r := l.realize(l.withPolicies(l.mirror(flat), closed))[0]; len(r.PortsAdded)+len(r.PortsDeleted) != 0 || r.Flows.Changed() {
 		t.Errorf("full Apply after the change realizes: %v; want nothing to change", r)
