@@ -51,9 +51,14 @@ func (l *Loop) release(ctx context.Context, g gone, dry bool, out *Outcome) erro
 		}
 	}
 	delete(l.missingSince, g.hostIf)
+	if !det.GetRemoved() {
+		// Detached already (a DEL, or a pass before this state caught up).
+		out.Actions = append(out.Actions, fmt.Sprintf("%s was released already", what))
+		return nil
+	}
 	l.released.Add(1)
 	l.log.Info("released a leaked attachment", "workload", key, "ip", g.w.Ip, "container", o.GetContainerId(), "ifname", o.GetIfname(),
-		"reason", reason, "was_attached", det.GetRemoved(), "port_removed", g.port, "released_total", l.released.Load())
+		"reason", reason, "port_removed", g.port, "released_total", l.released.Load())
 	out.Actions = append(out.Actions, fmt.Sprintf("released %s: %s", what, reason))
 	return nil
 }
