@@ -184,7 +184,14 @@ func Start(ctx context.Context, o Config, failed chan<- error) (*Role, error) {
 		defer close(leaksDone)
 		leakLoop.Run(actx)
 	}()
-	go func() { <-runDone; <-cniDone; <-dpDone; <-dnsDone; <-leaksDone; close(r.done) }()
+	go func() {
+		<-runDone
+		<-cniDone
+		<-dpDone
+		<-dnsDone
+		<-leaksDone
+		close(r.done)
+	}()
 	if o.Started != nil {
 		go o.Started(actx, conn)
 	}
