@@ -189,6 +189,9 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 		a.traceCommand(),
 		a.versionCommand(),
 		a.tlsCommand(),
+		a.attachCommand(),
+		a.detachCommand(),
+		a.ipamCommand(),
 	)
 	return root
 }
