@@ -29,6 +29,8 @@ import (
 	sdndns "github.com/sdn-dev/sdn/node/dns"
 	"github.com/sdn-dev/sdn/node/dockerdrv"
 	"github.com/sdn-dev/sdn/node/dpsvc"
+	"github.com/sdn-dev/sdn/node/leaks"
+	"github.com/sdn-dev/sdn/pki"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -65,7 +67,10 @@ type Config struct {
 	// the agent's connection to the servers and a context that ends when
 	// the role stops (sdnd polls the revoked certificates there).
 	Started func(ctx context.Context, conn *grpc.ClientConn)
-	Logger  *slog.Logger
+	// LeakPeriod and LeakGrace tune the leak loop (node/leaks); 0 means
+	// leaks.DefaultPeriod and leaks.DefaultGrace.
+	LeakPeriod, LeakGrace time.Duration
+	Logger                *slog.Logger
 }
 
 // Role is a running host role: the watch loop and the CNI service.
@@ -140,9 +145,17 @@ func Start(ctx context.Context, o Config, failed chan<- error) (*Role, error) {
 		return nil, err
 	}
 
+	// The leak loop releases what no longer exists on this host and
+	// removes what nothing owns; it holds the CNI service's per-container
+	// lock while it releases, so it never races an ADD.
+	leakLoop := leaks.New(leaks.Config{
+		Node: o.NodeName, Agent: a, Host: leakHost{inst: inst, dp: dp}, Workloads: sdnv1.NewWorkloadServiceClient(conn),
+		Lock: cni.TryLockContainer, Period: o.LeakPeriod, Grace: o.LeakGrace, Logger: log.With("component", "leaks"),
+	})
+
 	actx, cancel := context.WithCancel(ctx)
 	r := &Role{cancel: cancel, done: make(chan struct{}), conn: conn, dp: dp}
-	runDone, cniDone, dpDone, dnsDone := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
+	runDone, cniDone, dpDone, dnsDone, leaksDone := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(runDone)
 		if err := a.Run(actx); err != nil {
@@ -168,7 +181,9 @@ func Start(ctx context.Context, o Config, failed chan<- error) (*Role, error) {
 			return
 		}
 		svc := dpsvc.New(o.NodeName, tracerOf(dp))
-		if err := dpsvc.Serve(actx, dpLis, svc, o.DatapathTLS, log.With("component", "datapath-service")); err != nil {
+		// `sdnctl ipam` asks each host about its leaks (client certificates).
+		ipam := dpsvc.Also{Desc: &sdnv1.IPAMService_ServiceDesc, Impl: leaks.NewService(leakLoop), Roles: []pki.Role{pki.RoleClient}}
+		if err := dpsvc.Serve(actx, dpLis, svc, o.DatapathTLS, log.With("component", "datapath-service"), ipam); err != nil {
 			report(failed, err)
 		}
 	}()
@@ -190,11 +205,16 @@ func Start(ctx context.Context, o Config, failed chan<- error) (*Role, error) {
 		}
 	}()
 	go func() {
+		defer close(leaksDone)
+		leakLoop.Run(actx)
+	}()
+	go func() {
 		<-runDone
 		<-cniDone
 		<-dpDone
 		<-dnsDone
 		<-dockerDone
+		<-leaksDone
 		close(r.done)
 	}()
 	if o.Started != nil {

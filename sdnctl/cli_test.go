@@ -249,7 +249,7 @@ func TestRenderGet(t *testing.T) {
 	f := &fakeSDND{listResp: &sdnv1.ListResponse{Revision: 5, Workloads: []*sdnv1.Workload{
 		{Network: "proj1", Name: "db1", Node: "host1", Ip: "10.128.0.5", Mac: "0a:58:0a:80:00:05",
 			Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_HCL}},
-	}}}
+	}, Nodes: []*sdnv1.Node{{Name: "host1"}}}}
 	addr := serve(t, f)
 	r := sdnctl(t, addr, "get", "workload", "--network", "proj1", "--node", "host1", "--stale")
 	want := "NETWORK   NAME   NODE    IP           MAC                 LABELS   ORIGIN   STATUS\n" +

@@ -79,6 +79,14 @@ func (a *app) getCommand() *cobra.Command {
 			if err != nil {
 				return a.rpcError(ctx, err)
 			}
+			if kind == model.KindWorkload && output != formatJSON {
+				// STATUS says when a workload's host is down or gone.
+				nodes, err := listAll(ctx, c, &sdnv1.ListRequest{Kind: model.KindNode.Plural(), Stale: stale})
+				if err != nil {
+					return a.rpcError(ctx, err)
+				}
+				return writeWorkloadsTableOn(a.stdout, resp.GetWorkloads(), nodesByName(nodes.GetNodes()), output == formatWide)
+			}
 			return a.writeList(kind, output, resp, stale)
 		}),
 	}
@@ -87,6 +95,15 @@ func (a *app) getCommand() *cobra.Command {
 	cmd.Flags().StringVar(&node, "node", "", "only workloads on this node (address groups: those it receives)")
 	cmd.Flags().BoolVar(&stale, "stale", false, "allow a possibly stale read from the server asked (no leader round trip)")
 	return cmd
+}
+
+// nodesByName indexes nodes by name.
+func nodesByName(nodes []*sdnv1.Node) map[string]*sdnv1.Node {
+	out := make(map[string]*sdnv1.Node, len(nodes))
+	for _, n := range nodes {
+		out[n.GetName()] = n
+	}
+	return out
 }
 
 // checkGetFormat accepts -o wide for the kinds that have it.

@@ -191,6 +191,9 @@ func (a *app) rootCommand(getenv func(string) string) *cobra.Command {
 		a.versionCommand(),
 		a.tlsCommand(),
 		a.cniCommand(),
+		a.attachCommand(),
+		a.detachCommand(),
+		a.ipamCommand(),
 	)
 	return root
 }

@@ -165,6 +165,33 @@ func writeNetworksTable(w io.Writer, networks []*sdnv1.Network) error {
 }
 
 func writeWorkloadsTable(w io.Writer, workloads []*sdnv1.Workload, wide bool) error {
+	return writeWorkloadsTableOn(w, workloads, nil, wide)
+}
+
+// workloadStatus is a workload's STATUS: why it has no address yet, else
+// whether its host is gone or down (nodes by name; nil when not known),
+// else ready. A workload whose namespace is gone is released by its
+// host's leak loop (node/leaks) and leaves the list.
+func workloadStatus(wl *sdnv1.Workload, nodes map[string]*sdnv1.Node) string {
+	if p := wl.GetPending(); p != "" {
+		return p
+	}
+	if nodes == nil {
+		return "ready"
+	}
+	n, ok := nodes[wl.GetNode()]
+	switch {
+	case !ok:
+		return "host gone (see sdnctl ipam check)"
+	case n.GetDownSinceUnixMs() != 0:
+		return "host down since " + time.UnixMilli(n.GetDownSinceUnixMs()).UTC().Format(time.RFC3339)
+	}
+	return "ready"
+}
+
+// writeWorkloadsTableOn is writeWorkloadsTable with each workload's STATUS
+// joined with its host's liveness.
+func writeWorkloadsTableOn(w io.Writer, workloads []*sdnv1.Workload, nodes map[string]*sdnv1.Node, wide bool) error {
 	tw := newTable(w)
 	header := "NETWORK\tNAME\tNODE\tIP\tMAC\tLABELS\tORIGIN\tSTATUS"
 	if wide {
@@ -172,10 +199,7 @@ func writeWorkloadsTable(w io.Writer, workloads []*sdnv1.Workload, wide bool) er
 	}
 	fmt.Fprintln(tw, header)
 	for _, wl := range sortedWorkloads(workloads) {
-		st := "ready"
-		if p := wl.GetPending(); p != "" {
-			st = p
-		}
+		st := workloadStatus(wl, nodes)
 		cells := []string{wl.GetNetwork(), wl.GetName(), wl.GetNode(), wl.GetIp(), wl.GetMac(),
 			formatLabels(wl.GetLabels()), formatOrigin(wl.GetOrigin()), st}
 		if wide {

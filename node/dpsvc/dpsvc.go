@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -121,23 +123,33 @@ func packetOf(req *sdnv1.DatapathTraceRequest) (Packet, error) {
 	return p, nil
 }
 
+// Also is another service served on the datapath service's listener (the
+// agent's IPAMService, node/leaks), with the certificate roles it admits
+// besides the servers'.
+type Also struct {
+	Desc  *grpc.ServiceDesc
+	Impl  any
+	Roles []pki.Role
+}
+
 // ServerOptions are the options of the service's grpc.Server: with cfg
-// (pki.HostServiceTLS) mutual TLS and only server certificates admitted;
-// nil means plaintext, every call admitted (sdnd --dev).
-func ServerOptions(node string, cfg *tls.Config) []grpc.ServerOption {
+// (pki.HostServiceTLS) mutual TLS and only server certificates admitted
+// (and, for the services in also, their roles too); nil means plaintext,
+// every call admitted (sdnd --dev).
+func ServerOptions(node string, cfg *tls.Config, also ...Also) []grpc.ServerOption {
 	if cfg == nil {
 		return nil
 	}
 	return []grpc.ServerOption{
 		grpc.Creds(credentials.NewTLS(cfg)),
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			if err := admit(ctx, node); err != nil {
+			if err := admit(ctx, node, info.FullMethod, also); err != nil {
 				return nil, err
 			}
 			return h(ctx, req)
 		}),
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			if err := admit(ss.Context(), node); err != nil {
+			if err := admit(ss.Context(), node, info.FullMethod, also); err != nil {
 				return err
 			}
 			return h(srv, ss)
@@ -145,11 +157,17 @@ func ServerOptions(node string, cfg *tls.Config) []grpc.ServerOption {
 	}
 }
 
-// admit lets servers in: the servers ask hosts, nobody else does.
-func admit(ctx context.Context, node string) error {
+// admit lets servers in: the servers ask hosts, nobody else does, except
+// the roles a service in also admits for its own methods.
+func admit(ctx context.Context, node, method string, also []Also) error {
 	id, err := pki.IdentityFromContext(ctx)
 	if err != nil {
 		return status.Errorf(codes.Unauthenticated, "host %s's datapath service admits mutual TLS calls from the servers only: %v", node, err)
+	}
+	for _, a := range also {
+		if strings.HasPrefix(method, "/"+a.Desc.ServiceName+"/") && slices.Contains(a.Roles, id.Role) {
+			return nil
+		}
 	}
 	if id.Role != pki.RoleServer {
 		return status.Errorf(codes.PermissionDenied, "%s may not call host %s's datapath service: only the servers ask hosts for traces and counters (a server certificate); use `sdnctl trace` or `sdnctl get policies -o wide`, which ask a server", id, node)
@@ -157,11 +175,14 @@ func admit(ctx context.Context, node string) error {
 	return nil
 }
 
-// Serve serves the service on lis until ctx ends; with cfg, over mutual TLS
-// for server certificates only.
-func Serve(ctx context.Context, lis net.Listener, svc *Service, cfg *tls.Config, log *slog.Logger) error {
-	g := grpc.NewServer(ServerOptions(svc.node, cfg)...)
+// Serve serves the service (and those in also) on lis until ctx ends; with
+// cfg, over mutual TLS for server certificates only (and also's roles).
+func Serve(ctx context.Context, lis net.Listener, svc *Service, cfg *tls.Config, log *slog.Logger, also ...Also) error {
+	g := grpc.NewServer(ServerOptions(svc.node, cfg, also...)...)
 	sdnv1.RegisterDatapathServiceServer(g, svc)
+	for _, a := range also {
+		g.RegisterService(a.Desc, a.Impl)
+	}
 	go func() {
 		<-ctx.Done()
 		g.GracefulStop()
