@@ -56,7 +56,7 @@ func TestAttachSurvivesRestart(t *testing.T) {
 	}
 	t.Logf("%s", strings.TrimSpace(out))
 	w := attachedAs(t, l, "attach-")
-	if w.GetOrigin().GetKind() != sdnv1.OriginKind_ORIGIN_KIND_ATTACH && w.GetOrigin().GetKind() != sdnv1.OriginKind_ORIGIN_KIND_CNI {
+	if w.GetOrigin().GetKind() != sdnv1.OriginKind_ORIGIN_KIND_ATTACH {
 		t.Errorf("origin %v", w.GetOrigin())
 	}
 	target := &lab.Workload{Host: "host2", Network: "proj1", Name: "plain", NS: ns, IP: w.GetIp()}

@@ -23,7 +23,7 @@ const defaultAgentSocket = "/run/sdn/cni.sock"
 
 // attachIDPrefix starts the container id of every `sdnctl attach`: the
 // attachment's owner is "attach-<inode of the network namespace>".
-const attachIDPrefix = "attach-"
+const attachIDPrefix = model.AttachOwnerPrefix
 
 // nsTarget is the namespace of a plain process, by --netns or --pid.
 type nsTarget struct {

@@ -45,14 +45,15 @@ const (
 func ownerKey(containerID, ifname string) string { return containerID + "\x00" + ifname }
 
 // workloadOwnerKey is the owner a runtime attached a workload as (CNI's
-// container id and interface; the Docker driver's endpoint id), "" for
-// workloads without one. An entry written before ORIGIN_KIND_DOCKER existed
-// cannot carry it, so replaying an old log builds the same owners.
+// container id and interface, sdnctl attach's, the Docker driver's
+// endpoint id: model.OwnedKind), "" for workloads without one. An entry
+// written before ORIGIN_KIND_ATTACH and _DOCKER existed cannot carry them,
+// so replaying an old log builds the same owners.
 func workloadOwnerKey(w *sdnv1.Workload) string {
 	switch k := w.GetOrigin().GetKind(); {
 	case w.GetOrigin().GetContainerId() == "":
 		return ""
-	case k != sdnv1.OriginKind_ORIGIN_KIND_CNI && k != sdnv1.OriginKind_ORIGIN_KIND_DOCKER:
+	case !model.OwnedKind(k):
 		return ""
 	}
 	return ownerKey(w.Origin.ContainerId, w.Origin.Ifname)

@@ -61,7 +61,7 @@ type localWorkload struct {
 // (static ones, or runtime ones without a container id).
 func HostIfname(w *sdnv1.Workload) string {
 	o := w.GetOrigin()
-	if k := o.GetKind(); k != sdnv1.OriginKind_ORIGIN_KIND_CNI && k != sdnv1.OriginKind_ORIGIN_KIND_DOCKER {
+	if !model.OwnedKind(o.GetKind()) {
 		return ""
 	}
 	if o.GetContainerId() == "" || o.GetIfname() == "" {

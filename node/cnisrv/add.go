@@ -124,7 +124,7 @@ func (s *Server) attach(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.Atta
 		att, err = s.cfg.Workloads.Attach(ctx, &sdnv1.AttachWorkloadRequest{Workload: &sdnv1.Workload{
 			Name: req.Name, Network: req.Network, Node: s.cfg.Node, Ip: req.Ip, Labels: req.Labels, NamedPorts: req.NamedPorts,
 			Mac: req.Mac, PortMappings: req.PortMappings, Bandwidth: req.Bandwidth,
-			Origin: &sdnv1.Origin{Kind: sdnv1.OriginKind_ORIGIN_KIND_CNI, ContainerId: req.ContainerId, Ifname: req.Ifname, Netns: req.Netns},
+			Origin: &sdnv1.Origin{Kind: model.AgentOriginKind(req.ContainerId), ContainerId: req.ContainerId, Ifname: req.Ifname, Netns: req.Netns},
 		}})
 		return err
 	})

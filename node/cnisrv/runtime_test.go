@@ -115,7 +115,8 @@ func TestPerHostName(t *testing.T) {
 func TestGC(t *testing.T) {
 	e := start(t)
 	ctx := context.Background()
-	for _, cid := range []string{"gc01", "gc02", "gc03"} {
+	// attach-gc05 is an sdnctl attach: no runtime's GC may release it.
+	for _, cid := range []string{"gc01", "gc02", "gc03", "attach-gc05"} {
 		if _, err := e.client.CNIAdd(ctx, e.request(t, cid)); err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +134,7 @@ func TestGC(t *testing.T) {
 		t.Errorf("released %v", res.Released)
 	}
 	links := hostLinks(t, e)
-	for cid, want := range map[string]bool{"gc01": true, "gc02": false, "gc03": false, "gc04": true} {
+	for cid, want := range map[string]bool{"gc01": true, "gc02": false, "gc03": false, "gc04": true, "attach-gc05": true} {
 		hostIf := link.HostVethName(cid, "eth0")
 		_, attached := e.cluster.workloads[cid+"/eth0"]
 		if attached != want || slices.Contains(links, hostIf) != want || e.dp.plugged(hostIf) != want {
