@@ -2,6 +2,7 @@ package host
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sdn-dev/sdn/model"
@@ -76,6 +77,9 @@ func TestApplyChange(t *testing.T) {
 		t.Errorf("host1 with a plugged new workload: %v; want the flows-only path adding port %s, 3 local workloads", rs[0], c3if)
 	}
 	t.Logf("host1, a plugged new workload: %v", rs[0])
+	if slices.ContainsFunc(rs[0].Took, func(s string) bool { return strings.HasPrefix(s, "hostnet") }) {
+		t.Errorf("host1 with a plugged new workload of a network that masquerades: the kernel's set-up was applied again (%v); SNAT covers the host's block", rs[0].Took)
+	}
 	l.checkReach(t, []reach{{"c3", "srv", true}, {"c1", "c3", true}})
 
 	// DEL's order: the port is unplugged, then the workload leaves.

@@ -23,7 +23,7 @@ import (
 // gateway and the cluster CIDR.
 type hostNetInputs struct {
 	serviceCIDR netip.Prefix
-	snat        []netip.Addr // local workloads whose network masquerades
+	noSNAT      []netip.Addr // local workloads whose network does not masquerade
 	nodePorts   []hostnet.NodePort
 	// hostPorts are the local workloads' port mappings (the kernel's and
 	// the flows'); flowNodePorts every node port, by service key (the
@@ -33,7 +33,7 @@ type hostNetInputs struct {
 }
 
 // hostNetOf derives the kernel set-up's inputs from the desired state: the
-// local workloads (already in d.local) of networks without no_snat, and
+// local workloads (already in d.local) of networks with no_snat, and
 // every service port with a node port.
 func hostNetOf(m *model.Desired, d *desired) (hostNetInputs, []string) {
 	var in hostNetInputs
@@ -43,8 +43,8 @@ func hostNetOf(m *model.Desired, d *desired) (hostNetInputs, []string) {
 	}
 	for _, l := range d.local {
 		network, _, _ := strings.Cut(l.Name, "/")
-		if !m.Networks[network].GetNoSnat() {
-			in.snat = append(in.snat, l.IP)
+		if m.Networks[network].GetNoSnat() {
+			in.noSNAT = append(in.noSNAT, l.IP)
 		}
 	}
 	for _, key := range slices.Sorted(maps.Keys(m.Services)) {
@@ -82,7 +82,7 @@ func nodePortsOf(s *sdnv1.Service, vip netip.Addr) []hostnet.NodePort {
 func (in hostNetInputs) key() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "S %s\n", in.serviceCIDR)
-	for _, a := range in.snat {
+	for _, a := range in.noSNAT {
 		fmt.Fprintf(&b, "N %s\n", a)
 	}
 	for _, p := range in.nodePorts {
@@ -103,7 +103,7 @@ func (d *Datapath) ensureHostNet(ctx context.Context, want *desired, local netip
 	}
 	r, err := hostnet.Apply(ctx, d.hostNS, hostnet.Config{
 		GatewayDev: GatewayPort, GatewayIP: want.gateway, ClusterCIDR: want.cluster, ServiceCIDR: want.hostNet.serviceCIDR,
-		UnderlayIP: local, SNATSources: want.hostNet.snat, NodePorts: want.hostNet.nodePorts,
+		UnderlayIP: local, Subnet: want.subnet, NoSNATSources: want.hostNet.noSNAT, NodePorts: want.hostNet.nodePorts,
 		HostPorts: kernelHostPorts(want.hostNet.hostPorts),
 	})
 	if err != nil {

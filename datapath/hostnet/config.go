@@ -17,10 +17,13 @@ type Config struct {
 	ClusterCIDR netip.Prefix // workload addresses
 	ServiceCIDR netip.Prefix // VIPs
 	UnderlayIP  netip.Addr   // the host's address other hosts and the outside reach
-	// SNATSources are the local workloads whose network masquerades
-	// (network snat on); others leave with their own address.
-	SNATSources []netip.Addr
-	NodePorts   []NodePort
+	// Subnet is the host's block of ClusterCIDR: its workloads are
+	// masqueraded, but for NoSNATSources, the local workloads of networks
+	// with snat off, which leave with their own address. So SNAT's rules
+	// change only when such a workload comes or goes, not at every CNI ADD.
+	Subnet        netip.Prefix
+	NoSNATSources []netip.Addr
+	NodePorts     []NodePort
 	// HostPorts are the local workloads' port mappings.
 	HostPorts []HostPort
 }
@@ -53,7 +56,7 @@ func (n NodePort) String() string {
 	return fmt.Sprintf("%s %d -> %s:%d", n.Protocol, n.NodePort, n.VIP, n.Port)
 }
 
-// normalize checks c and returns it with SNATSources and NodePorts sorted
+// normalize checks c and returns it with NoSNATSources and NodePorts sorted
 // and duplicates dropped. Every error names the offending field.
 func (c Config) normalize() (Config, error) {
 	if err := validDev(c.GatewayDev); err != nil {
@@ -76,7 +79,10 @@ func (c Config) normalize() (Config, error) {
 	if !c.UnderlayIP.Is4() || c.ClusterCIDR.Contains(c.UnderlayIP) || c.ServiceCIDR.Contains(c.UnderlayIP) {
 		return c, fmt.Errorf("host networking: underlay address %v: want an IPv4 address outside the cluster and service CIDRs", c.UnderlayIP)
 	}
-	src, err := c.snatSources()
+	if !c.Subnet.Addr().Is4() || c.Subnet != c.Subnet.Masked() || !c.ClusterCIDR.Contains(c.Subnet.Addr()) || c.Subnet.Bits() < c.ClusterCIDR.Bits() {
+		return c, fmt.Errorf("host networking: host block %v: want an IPv4 prefix inside the cluster CIDR %s", c.Subnet, c.ClusterCIDR)
+	}
+	src, err := c.noSNATSources()
 	if err != nil {
 		return c, err
 	}
@@ -88,15 +94,15 @@ func (c Config) normalize() (Config, error) {
 	if err != nil {
 		return c, err
 	}
-	c.SNATSources, c.NodePorts, c.HostPorts = src, nps, hps
+	c.NoSNATSources, c.NodePorts, c.HostPorts = src, nps, hps
 	return c, nil
 }
 
-func (c Config) snatSources() ([]netip.Addr, error) {
-	src := slices.Clone(c.SNATSources)
+func (c Config) noSNATSources() ([]netip.Addr, error) {
+	src := slices.Clone(c.NoSNATSources)
 	for _, a := range src {
-		if !a.Is4() || !c.ClusterCIDR.Contains(a) {
-			return nil, fmt.Errorf("host networking: SNAT source %v: want a workload address in the cluster CIDR %s", a, c.ClusterCIDR)
+		if !a.Is4() || !c.Subnet.Contains(a) {
+			return nil, fmt.Errorf("host networking: no-SNAT source %v: want a workload address in the host's block %s", a, c.Subnet)
 		}
 	}
 	slices.SortFunc(src, netip.Addr.Compare)

@@ -26,8 +26,9 @@
 //     removes the other's. The host ARPs for a VIP on the gateway device as
 //     for a workload, so OVS must answer the gateway port's ARP for the
 //     service CIDR too (the flows' router MAC, as for the cluster CIDR).
-//  3. SNAT: a packet from one of SNATSources (the local workloads whose
-//     network has snat on) to anything outside the cluster and service
+//  3. SNAT: a packet from the host's block (Subnet) but for NoSNATSources
+//     (the local workloads whose network has snat off) to anything
+//     outside the cluster and service
 //     CIDRs that leaves by another device than the gateway is masqueraded:
 //     its source becomes the outgoing device's address (the underlay
 //     address on a plain host).

@@ -17,7 +17,7 @@ func labConfig() Config {
 		ClusterCIDR: netip.MustParsePrefix("10.128.0.0/14"),
 		ServiceCIDR: netip.MustParsePrefix("172.30.0.0/16"),
 		UnderlayIP:  a("198.18.0.1"),
-		SNATSources: []netip.Addr{a("10.128.0.5")},
+		Subnet:      netip.MustParsePrefix("10.128.0.0/23"),
 		NodePorts: []NodePort{
 			{"tcp", 30080, a("172.30.0.10"), 80}, // has an endpoint
 			{"udp", 30053, a("172.30.0.10"), 53},
@@ -95,13 +95,13 @@ func TestHostNet(t *testing.T) {
 	// port 30080 and the host ports go. The outside routes the cluster CIDR to the host
 	// now, so the workload's own address can get answers.
 	c := labConfig()
-	c.SNATSources, c.HostPorts = nil, nil
+	c.NoSNATSources, c.HostPorts = []netip.Addr{netip.MustParseAddr("10.128.0.5")}, nil
 	c.NodePorts = c.NodePorts[1:]
 	ip(t, "-n", l.outside, "route", "add", "10.128.0.0/14", "via", "198.18.0.1")
 	if res, err := Apply(ctx, hostNS, c); err != nil || res.ForwardingEnabled || len(res.Changes) != 1 {
 		t.Fatalf("Apply of a changed config = %+v, %v; want the table replaced, nothing else", res, err)
 	}
-	if table := nftIn(t, l.host, "list", "table", "inet", Table); strings.Contains(table, "30080") || strings.Contains(table, "10.128.0.5") {
+	if table := nftIn(t, l.host, "list", "table", "inet", Table); strings.Contains(table, "30080") || strings.Contains(table, "9080") {
 		t.Errorf("old rules stayed:\n%s", table)
 	}
 	wantAnswer(t, l.ovs, "tcp", "198.18.0.2:8080", "10.128.0.5")

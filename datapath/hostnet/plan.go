@@ -78,7 +78,7 @@ func rules(c Config) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 
-	w("\tset snat_sources {\n\t\ttype ipv4_addr%s\n\t}", elements(c.SNATSources, netip.Addr.String))
+	w("\tset no_snat_sources {\n\t\ttype ipv4_addr%s\n\t}", elements(c.NoSNATSources, netip.Addr.String))
 	w("\tmap node_ports {\n\t\ttype inet_proto . inet_service : ipv4_addr . inet_service%s\n\t}",
 		elements(c.NodePorts, func(n NodePort) string {
 			return fmt.Sprintf("%s . %d : %s . %d", n.Protocol, n.NodePort, n.VIP, n.Port)
@@ -107,7 +107,7 @@ func rules(c Config) string {
 	w("\tchain nat_postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;")
 	w("\t\toifname %s ip daddr %s ct status dnat ct original ip daddr %s snat ip to %s comment %q",
 		gw, c.ServiceCIDR, c.UnderlayIP, c.GatewayIP, "node port: the endpoint answers through this host")
-	w("\t\toifname != %s ip saddr @snat_sources ip daddr != { %s, %s } masquerade\n\t}", gw, c.ClusterCIDR, c.ServiceCIDR)
+	w("\t\toifname != %s ip saddr %s ip saddr != @no_snat_sources ip daddr != { %s, %s } masquerade\n\t}", gw, c.Subnet, c.ClusterCIDR, c.ServiceCIDR)
 
 	w("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;")
 	w("\t\t%s ct state untracked reject with icmpx port-unreachable\n\t}", vip)

@@ -15,12 +15,13 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 func testConfig() Config {
 	a := netip.MustParseAddr
 	return Config{
-		GatewayDev:  "sdn-gw0",
-		GatewayIP:   a("10.128.0.1"),
-		ClusterCIDR: netip.MustParsePrefix("10.128.0.0/14"),
-		ServiceCIDR: netip.MustParsePrefix("172.30.0.0/16"),
-		UnderlayIP:  a("198.18.0.1"),
-		SNATSources: []netip.Addr{a("10.128.0.7"), a("10.128.0.5"), a("10.128.0.7")},
+		GatewayDev:    "sdn-gw0",
+		GatewayIP:     a("10.128.0.1"),
+		ClusterCIDR:   netip.MustParsePrefix("10.128.0.0/14"),
+		ServiceCIDR:   netip.MustParsePrefix("172.30.0.0/16"),
+		UnderlayIP:    a("198.18.0.1"),
+		Subnet:        netip.MustParsePrefix("10.128.0.0/23"),
+		NoSNATSources: []netip.Addr{a("10.128.0.7"), a("10.128.0.5"), a("10.128.0.7")},
 		NodePorts: []NodePort{
 			{"udp", 30053, a("172.30.0.10"), 53},
 			{"tcp", 30080, a("172.30.0.10"), 80},
@@ -62,7 +63,7 @@ func TestDescribe(t *testing.T) {
 		edit func(*Config)
 	}{
 		{"full", func(*Config) {}},
-		{"empty", func(c *Config) { c.SNATSources, c.NodePorts, c.HostPorts = nil, nil, nil }},
+		{"empty", func(c *Config) { c.NoSNATSources, c.NodePorts, c.HostPorts = nil, nil, nil }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := testConfig()
@@ -90,10 +91,10 @@ func TestDescribe(t *testing.T) {
 func TestDescribeState(t *testing.T) {
 	c := testConfig()
 	p1, _ := Describe(c)
-	slices.Reverse(c.SNATSources)
+	slices.Reverse(c.NoSNATSources)
 	slices.Reverse(c.NodePorts)
 	p2, _ := Describe(c)
-	c.SNATSources = c.SNATSources[:1]
+	c.NoSNATSources = c.NoSNATSources[:1]
 	p3, _ := Describe(c)
 	if p1.State != p2.State || p1.Ruleset != p2.Ruleset {
 		t.Errorf("reordered input: state %s then %s", p1.State, p2.State)
@@ -121,7 +122,9 @@ func TestDescribeRefuses(t *testing.T) {
 		{func(c *Config) { c.GatewayIP = a("10.0.0.1") }, "gateway address"},
 		{func(c *Config) { c.UnderlayIP = netip.Addr{} }, "underlay address"},
 		{func(c *Config) { c.UnderlayIP = a("10.128.0.9") }, "underlay address"},
-		{func(c *Config) { c.SNATSources = []netip.Addr{a("192.168.1.1")} }, "SNAT source"},
+		{func(c *Config) { c.NoSNATSources = []netip.Addr{a("10.128.4.1")} }, "no-SNAT source"},
+		{func(c *Config) { c.Subnet = netip.MustParsePrefix("192.168.0.0/23") }, "host block"},
+		{func(c *Config) { c.Subnet = netip.Prefix{} }, "host block"},
 		{func(c *Config) { c.NodePorts[0].Protocol = "sctp" }, "protocol"},
 		{func(c *Config) { c.NodePorts[0].NodePort = 0 }, "port 0"},
 		{func(c *Config) { c.NodePorts[0].VIP = a("10.128.0.9") }, "VIP not in the service CIDR"},
