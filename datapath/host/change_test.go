@@ -3,6 +3,7 @@ package host
 import (
 	"slices"
 	"strings"
+	"time"
 	"testing"
 
 	"github.com/sdn-dev/sdn/model"
@@ -116,4 +117,43 @@ func TestApplyChange(t *testing.T) {
 	if r := l.realize(l.withPolicies(l.mirror(flat), closed))[0]; len(r.PortsAdded)+len(r.PortsDeleted) != 0 || r.Flows.Changed() {
 		t.Errorf("full Apply after the change realizes: %v; want nothing to change", r)
 	}
+}
+
+// TestPlugDoesNotWaitForRealize: PlugWorkload (CNI ADD's port) does not
+// wait for a realize in progress, and the change realize that follows takes
+// the port it plugged.
+func TestPlugDoesNotWaitForRealize(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, 1)
+	h := l.hosts[0]
+	l.addWorkload(h, "a", "c1", "10.128.0.2")
+	flat := sdnv1.IsolationMode_ISOLATION_MODE_FLAT
+	l.realize(l.mirror(flat))
+	c2 := l.addWorkload(h, "a", "c2", "10.128.0.3")
+
+	h.dp.mu.Lock() // a realize in progress
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.dp.PlugWorkload(testCtx(t), HostIfname(c2.w))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		h.dp.mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		h.dp.mu.Unlock()
+		<-done
+		t.Fatal("PlugWorkload waited for the realize in progress")
+	}
+	r, err := h.dp.ApplyChange(testCtx(t), l.mirror(flat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.FlowsOnly || len(r.PortsAdded) != 1 {
+		t.Errorf("the change realize after the plug: %v; want the flows-only path adding the plugged port", r)
+	}
+	l.checkReach(t, []reach{{"c1", "c2", true}})
 }

@@ -42,6 +42,9 @@ func (d *Datapath) syncWorkloadPorts(ctx context.Context, st *ovsState, h *link.
 		if !slices.Contains(veths, w.ifname) {
 			continue // not created yet (or gone): no port, no flows
 		}
+		if d.plugging(w.ifname) {
+			continue // PlugWorkload is adding it: its flows come with the next realize
+		}
 		desiredPorts[w.ifname] = true
 		changed, err := d.quietHostEnd(h, w.ifname)
 		if err != nil {
@@ -92,6 +95,18 @@ type plugRecord struct {
 	ofport int
 }
 
+// plugTimeout bounds how long a port counts as being plugged
+// (PlugWorkload's OVSDB transaction and its wait for the OpenFlow port).
+const plugTimeout = 30 * time.Second
+
+// plugging reports whether PlugWorkload is adding name's port now.
+func (d *Datapath) plugging(name string) bool {
+	d.plugMu.Lock()
+	defer d.plugMu.Unlock()
+	p, ok := d.plugged[name]
+	return ok && p.ofport <= 0 && time.Since(p.at) < plugTimeout
+}
+
 func (d *Datapath) recentlyPlugged(name string) bool {
 	d.plugMu.Lock()
 	defer d.plugMu.Unlock()
@@ -112,10 +127,10 @@ func (d *Datapath) PlugWorkload(ctx context.Context, hostIfname string) (int, er
 	if !isWorkloadPort(hostIfname) {
 		return 0, fmt.Errorf("plug workload: %q is not a workload veth name (want \"sdn\" and 11 hex digits, from link.HostVethName)", hostIfname)
 	}
-	// One OVS change at a time: a Realize running meanwhile would see the
-	// new port before OVS gave it an OpenFlow number and take it for broken.
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	// It does not wait for a realize in progress (d.mu): a realize that
+	// meets the port before OVS gave it an OpenFlow number would take it
+	// for broken and re-add it, so the port is recorded as being plugged
+	// first, and realizes leave such a port alone (plugging).
 	h, err := link.Open(d.hostNS)
 	if err != nil {
 		return 0, fmt.Errorf("plug workload: %w", err)
@@ -129,6 +144,9 @@ func (d *Datapath) PlugWorkload(ctx context.Context, hostIfname string) (int, er
 	d.plugMu.Unlock()
 	n, err := d.ovs.AddPort(ctx, IntegrationBridge, hostIfname)
 	if err != nil {
+		d.plugMu.Lock()
+		delete(d.plugged, hostIfname)
+		d.plugMu.Unlock()
 		return 0, fmt.Errorf("plug workload: %w", err)
 	}
 	d.plugMu.Lock()
