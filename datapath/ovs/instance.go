@@ -58,6 +58,8 @@ type Instance struct {
 
 	dbMu sync.Mutex
 	db   *ovsdb.Client // OVSDB JSON-RPC connection (ovsdb.go); nil until used
+
+	ctl unixctl // ovs-vswitchd's control socket, kept open (unixctl.go)
 }
 
 // The daemons this package runs, in start order.
@@ -302,6 +304,14 @@ func (i *Instance) Ofctl(ctx context.Context, args ...string) (string, error) {
 // Appctl runs ovs-appctl -t target (e.g. "ovs-vswitchd"; resolved through
 // OVS_RUNDIR/target.pid).
 func (i *Instance) Appctl(ctx context.Context, target string, args ...string) (string, error) {
+	if target == "ovs-vswitchd" && len(args) > 0 {
+		out, err := i.vswitchdCtl(ctx, args...)
+		if !errors.Is(err, errUnixctlTransport) {
+			return out, err
+		}
+		// The connection failed (ovs-vswitchd restarting, say): ovs-appctl
+		// says what is wrong in its own words.
+	}
 	return i.run(ctx, nil, "ovs-appctl", append([]string{"-t", target}, args...)...)
 }
 
