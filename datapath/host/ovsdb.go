@@ -41,16 +41,10 @@ type ifaceRow struct {
 	portOnlyIfaces bool   // its port holds this one interface
 }
 
-// readOVS reads the Bridge, Port and Interface tables.
-func readOVS(ctx context.Context, inst *ovs.Instance) (*ovsState, error) {
-	out, err := inst.Vsctl(ctx, "--format=json",
-		"--", "--columns=name,datapath_type,fail_mode,protocols,other_config,ports", "list", "Bridge",
-		"--", "--columns=_uuid,name,interfaces", "list", "Port",
-		"--", "--columns=_uuid,name,type,options,mac,mtu_request,ofport_request,ofport,error", "list", "Interface")
-	if err != nil {
-		return nil, fmt.Errorf("read OVS database: %w", err)
-	}
-	var tables [3][]map[string]any
+// vsctlTables parses the output of `ovs-vsctl --format=json` listing n
+// tables: per table, its rows as column name to value.
+func vsctlTables(out string, n int) ([][]map[string]any, error) {
+	tables := make([][]map[string]any, n)
 	dec := json.NewDecoder(strings.NewReader(out))
 	dec.UseNumber()
 	for k := range tables {
@@ -59,7 +53,7 @@ func readOVS(ctx context.Context, inst *ovs.Instance) (*ovsState, error) {
 			Data     [][]any  `json:"data"`
 		}
 		if err := dec.Decode(&t); err != nil {
-			return nil, fmt.Errorf("read OVS database: parse ovs-vsctl output: %w", err)
+			return nil, fmt.Errorf("parse ovs-vsctl output: %w", err)
 		}
 		for _, row := range t.Data {
 			r := map[string]any{}
@@ -72,7 +66,23 @@ func readOVS(ctx context.Context, inst *ovs.Instance) (*ovsState, error) {
 		}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("read OVS database: unexpected output after the three tables")
+		return nil, fmt.Errorf("unexpected output after the %d tables", n)
+	}
+	return tables, nil
+}
+
+// readOVS reads the Bridge, Port and Interface tables.
+func readOVS(ctx context.Context, inst *ovs.Instance) (*ovsState, error) {
+	out, err := inst.Vsctl(ctx, "--format=json",
+		"--", "--columns=name,datapath_type,fail_mode,protocols,other_config,ports", "list", "Bridge",
+		"--", "--columns=_uuid,name,interfaces", "list", "Port",
+		"--", "--columns=_uuid,name,type,options,mac,mtu_request,ofport_request,ofport,error", "list", "Interface")
+	if err != nil {
+		return nil, fmt.Errorf("read OVS database: %w", err)
+	}
+	tables, err := vsctlTables(out, 3)
+	if err != nil {
+		return nil, fmt.Errorf("read OVS database: %w", err)
 	}
 
 	portName := map[string]string{}     // port uuid -> name

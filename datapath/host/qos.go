@@ -2,10 +2,7 @@ package host
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -114,29 +111,9 @@ func (d *Datapath) readQoS(ctx context.Context) (*qosState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read OVS QoS: %w", err)
 	}
-	var tables [3][]map[string]any
-	dec := json.NewDecoder(strings.NewReader(out))
-	dec.UseNumber()
-	for k := range tables {
-		var t struct {
-			Headings []string `json:"headings"`
-			Data     [][]any  `json:"data"`
-		}
-		if err := dec.Decode(&t); err != nil {
-			return nil, fmt.Errorf("read OVS QoS: parse ovs-vsctl output: %w", err)
-		}
-		for _, row := range t.Data {
-			r := map[string]any{}
-			for j, h := range t.Headings {
-				if j < len(row) {
-					r[h] = row[j]
-				}
-			}
-			tables[k] = append(tables[k], r)
-		}
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("read OVS QoS: unexpected output after the three tables")
+	tables, err := vsctlTables(out, 3)
+	if err != nil {
+		return nil, fmt.Errorf("read OVS QoS: %w", err)
 	}
 	s := &qosState{portQoS: map[string]string{}, policing: map[string][2]int{}, rows: map[string]qosRow{}}
 	for _, p := range tables[0] {

@@ -243,12 +243,18 @@ func (s *Server) remove(ctx context.Context, req *sdnv1.CNIRequest) (bool, error
 	return det.GetRemoved(), errors.Join(errs...)
 }
 
-// retryUnavailable calls fn until it returns something other than
-// Unavailable (no raft leader during an election, a server restarting), for
-// at most RetryUnavailable. Attach and Detach are idempotent per owner, so
-// a retry after a lost answer is harmless.
+// retryUnavailable is RetryUnavailable for at most the configured
+// RetryUnavailable.
 func (s *Server) retryUnavailable(ctx context.Context, fn func() error) error {
-	deadline := time.Now().Add(s.cfg.RetryUnavailable)
+	return RetryUnavailable(ctx, s.cfg.RetryUnavailable, fn)
+}
+
+// RetryUnavailable calls fn until it returns something other than
+// Unavailable (no raft leader during an election, a server restarting), for
+// at most limit. Attach and Detach are idempotent per owner, so a retry
+// after a lost answer is harmless.
+func RetryUnavailable(ctx context.Context, limit time.Duration, fn func() error) error {
+	deadline := time.Now().Add(limit)
 	backoff := 50 * time.Millisecond
 	for {
 		err := fn()

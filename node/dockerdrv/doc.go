@@ -43,6 +43,6 @@
 // workload is a new one ("docker-" and 12 characters of the new endpoint
 // id) and its address may change. Published ports (-p) are not programmed.
 //
-// retryUnavailable is copied from node/cnisrv (retrying Attach and Detach
-// while the servers elect a leader).
+// Attach and Detach are retried while the servers elect a leader, as the
+// CNI service does (cnisrv.RetryUnavailable).
 package dockerdrv

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"time"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/sdn-dev/sdn/datapath/link"
 	"github.com/sdn-dev/sdn/model"
+	"github.com/sdn-dev/sdn/node/cnisrv"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -190,22 +189,8 @@ func (d *Driver) endpointInfo(ctx context.Context, req *endpointRequest) (any, e
 func hostVeth(eid string) string { return link.HostVethName(eid, OwnerIfname) }
 func peerVeth(eid string) string { return "sdp" + hostVeth(eid)[3:] }
 
-// retryUnavailable calls fn until it returns something other than
-// Unavailable (servers electing a leader or restarting), for at most 10 s;
-// Attach and Detach are idempotent per owner. (As node/cnisrv's.)
+// retryUnavailable retries Attach and Detach while the servers elect a
+// leader, for as long as the CNI service does.
 func retryUnavailable(ctx context.Context, fn func() error) error {
-	deadline := time.Now().Add(10 * time.Second)
-	backoff := 50 * time.Millisecond
-	for {
-		err := fn()
-		if status.Code(err) != codes.Unavailable || time.Now().Add(backoff).After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, time.Second)
-	}
+	return cnisrv.RetryUnavailable(ctx, cnisrv.DefaultRetryUnavailable, fn)
 }
