@@ -3,8 +3,8 @@ package host
 import (
 	"slices"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/sdn-dev/sdn/model"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
