@@ -98,6 +98,9 @@ func (i *Instance) apply(ctx context.Context, bridge string, d Desired, manageFl
 		after.groups = groupInputs(d.Groups)
 	}
 	if manageFlows {
+		if fresh := i.freshLines(d.Flows); len(fresh) > 0 && known.flowsIf(d.Trusted) != nil && len(groupAdds)+len(groupDels) == 0 {
+			return i.applyFreshAndSettle(ctx, bridge, d, known, after, fresh, &res)
+		}
 		var err error
 		if flowDels, flowAdds, after.flows, err = i.planBridgeFlows(ctx, bridge, d, known.flowsIf(d.Trusted), &res); err != nil {
 			return Result{}, err
