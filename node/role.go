@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
@@ -26,11 +25,7 @@ import (
 	"github.com/sdn-dev/sdn/datapath/ovs"
 	"github.com/sdn-dev/sdn/node/agent"
 	"github.com/sdn-dev/sdn/node/cnisrv"
-	sdndns "github.com/sdn-dev/sdn/node/dns"
 	"github.com/sdn-dev/sdn/node/dockerdrv"
-	"github.com/sdn-dev/sdn/node/dpsvc"
-	"github.com/sdn-dev/sdn/node/leaks"
-	"github.com/sdn-dev/sdn/pki"
 	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
@@ -76,7 +71,7 @@ type Config struct {
 // Role is a running host role: the watch loop and the CNI service.
 type Role struct {
 	cancel context.CancelFunc
-	done   chan struct{} // closed when both have stopped
+	done   chan struct{} // closed when every loop of the role has stopped
 	conn   *grpc.ClientConn
 	dp     hostDatapath
 }
@@ -85,143 +80,14 @@ type Role struct {
 // and serves the CNI plugin. Fatal errors later go to failed (without
 // blocking: failed should have room).
 func Start(ctx context.Context, o Config, failed chan<- error) (*Role, error) {
-	log := o.Logger
-	statePath := filepath.Join(o.DataDir, "agent", "desired.pb")
-	ip, mtu, err := underlayAddr(o.UnderlayIface)
+	p, err := open(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	inst, err := openOVS(ctx, o.OVSRunDir, o.OVSDBDir, log)
-	if err != nil {
-		return nil, err
-	}
-	dp, err := openDatapath(ctx, o, inst, log)
-	if err != nil {
-		return nil, err
-	}
-	dpLis, dpAddr, err := listenDatapath(o.DatapathListen, ip)
-	if err != nil && o.DatapathListen != "" {
-		return nil, err
-	} else if err != nil {
-		// The default address: the host's main job goes on without
-		// traces and counters (the servers say this host cannot be asked).
-		log.Warn("no datapath service: the servers cannot trace packets or read rule counters on this host; free the port or set --datapath-listen", "err", err)
-	}
-	closeAll := func() {
-		if dpLis != nil {
-			dpLis.Close()
-		}
-	}
-	conn, avoid, err := dialServers(o.Servers, o.DialOptions)
-	if err != nil {
-		closeAll()
-		return nil, err
-	}
-	a, err := agent.New(conn, dp, agent.Config{
-		Node: o.NodeName, UnderlayIP: ip.String(), UnderlayMTU: uint32(mtu), DatapathAddress: dpAddr,
-		StatePath: statePath, Logger: log, HeartbeatInterval: o.HeartbeatInterval, AvoidServer: avoid,
-	})
-	if err != nil {
-		conn.Close()
-		closeAll()
-		return nil, err
-	}
-	lis, err := cnisrv.ListenUnix(o.CNISocket)
-	if err != nil {
-		conn.Close()
-		closeAll()
-		return nil, fmt.Errorf("CNI socket: %w", err)
-	}
-	cni := cnisrv.New(cnisrv.Config{
-		Node: o.NodeName, Workloads: sdnv1.NewWorkloadServiceClient(conn), Servers: healthpb.NewHealthClient(conn), Agent: a, Datapath: dp,
-		TxChecksumOff: o.Datapath == "netdev", Logger: log.With("component", "cni"),
-	})
-
-	docker, dockerLis, err := openDocker(o, conn, a, dp)
-	if err != nil {
-		lis.Close()
-		conn.Close()
-		closeAll()
-		return nil, err
-	}
-
-	// The leak loop releases what no longer exists on this host and
-	// removes what nothing owns; it holds the CNI service's per-container
-	// lock while it releases, so it never races an ADD.
-	leakLoop := leaks.New(leaks.Config{
-		Node: o.NodeName, Agent: a, Host: leakHost{inst: inst, dp: dp}, Workloads: sdnv1.NewWorkloadServiceClient(conn),
-		Lock: cni.TryLockContainer, Period: o.LeakPeriod, Grace: o.LeakGrace, Logger: log.With("component", "leaks"),
-	})
-
-	actx, cancel := context.WithCancel(ctx)
-	r := &Role{cancel: cancel, done: make(chan struct{}), conn: conn, dp: dp}
-	runDone, cniDone, dpDone, dnsDone, leaksDone := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(runDone)
-		if err := a.Run(actx); err != nil {
-			if o.AlsoServer {
-				// A voter must not leave the quorum because its own
-				// host's agent was refused: the other hosts depend on it.
-				// The host keeps its datapath as it is.
-				log.Error("the agent stopped; this host's datapath stays as it is, the server role keeps running; fix the cause and restart sdnd", "err", err)
-				return
-			}
-			report(failed, fmt.Errorf("agent: %w", err))
-		}
-	}()
-	go func() {
-		defer close(cniDone)
-		if err := cni.Serve(actx, lis); err != nil {
-			report(failed, err)
-		}
-	}()
-	go func() {
-		defer close(dpDone)
-		if dpLis == nil {
-			return
-		}
-		svc := dpsvc.New(o.NodeName, tracerOf(dp))
-		// `sdnctl ipam` asks each host about its leaks (client certificates).
-		ipam := dpsvc.Also{Desc: &sdnv1.IPAMService_ServiceDesc, Impl: leaks.NewService(leakLoop), Roles: []pki.Role{pki.RoleClient}}
-		if err := dpsvc.Serve(actx, dpLis, svc, o.DatapathTLS, log.With("component", "datapath-service"), ipam); err != nil {
-			report(failed, err)
-		}
-	}()
-	// The host's DNS server (services and workloads by name) listens on
-	// the gateway address, which every workload of the host reaches.
-	names := sdndns.New(sdndns.Config{Desired: a, Names: sdnv1.NewNameServiceClient(conn), Logger: log.With("component", "dns")})
-	go func() {
-		defer close(dnsDone)
-		names.Run(actx, sdndns.GatewayAddr(a, o.NodeName))
-	}()
-	dockerDone := make(chan struct{})
-	go func() {
-		defer close(dockerDone)
-		if docker == nil {
-			return
-		}
-		if err := docker.Serve(actx, dockerLis); err != nil {
-			report(failed, err)
-		}
-	}()
-	go func() {
-		defer close(leaksDone)
-		leakLoop.Run(actx)
-	}()
-	go func() {
-		<-runDone
-		<-cniDone
-		<-dpDone
-		<-dnsDone
-		<-dockerDone
-		<-leaksDone
-		close(r.done)
-	}()
-	if o.Started != nil {
-		go o.Started(actx, conn)
-	}
-	log.Info("agent started", "node", o.NodeName, "servers", strings.Join(o.Servers, ","), "underlay", o.UnderlayIface,
-		"underlay_ip", ip, "underlay_mtu", mtu, "datapath_service", dpAddr, "datapath", o.Datapath, "ovs_rundir", o.OVSRunDir, "cni_socket", o.CNISocket, "docker_socket", o.DockerSocket)
+	r := p.run(ctx, o, failed)
+	o.Logger.Info("agent started", "node", o.NodeName, "servers", strings.Join(o.Servers, ","), "underlay", o.UnderlayIface,
+		"underlay_ip", p.ip, "underlay_mtu", p.mtu, "datapath_service", p.dpAddr, "datapath", o.Datapath, "ovs_rundir", o.OVSRunDir,
+		"cni_socket", o.CNISocket, "docker_socket", o.DockerSocket)
 	return r, nil
 }
 
