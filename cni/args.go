@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -63,63 +64,20 @@ const (
 // IgnoreUnknown=1|true is present, in which case it is skipped: the CNI
 // convention for args a plugin does not understand.
 func parseArgs(s string) (*Args, error) {
-	a := &Args{Labels: map[string]string{}}
-	type kv struct{ k, v string }
-	var pairs []kv
-	ignoreUnknown := false
-	for part := range strings.SplitSeq(s, ";") {
-		if part == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(part, "=")
-		if !ok || k == "" {
-			return nil, argsError("%q is not KEY=VALUE", part)
-		}
-		if strings.EqualFold(k, "IgnoreUnknown") {
-			switch strings.ToLower(v) {
-			case "1", "true":
-				ignoreUnknown = true
-			case "0", "false", "":
-			default:
-				return nil, argsError("IgnoreUnknown=%q: want 1, true, 0 or false", v)
-			}
-			continue
-		}
-		pairs = append(pairs, kv{k, v})
+	pairs, ignoreUnknown, err := splitArgs(s)
+	if err != nil {
+		return nil, err
 	}
+	a := &Args{Labels: map[string]string{}}
 	var nomadJobID string
 	for _, p := range pairs {
 		switch k, v := p.k, p.v; {
-		case k == "SDN_NETWORK":
-			if err := model.ValidateName(v); err != nil {
-				return nil, argsError("SDN_NETWORK=%q is not a valid sdn network name: %v", v, err)
+		case k == "NOMAD_JOB_ID":
+			nomadJobID = v
+		case sdnArg[k] != nil:
+			if err := sdnArg[k](a, v); err != nil {
+				return nil, argsError("%s=%q%v", k, v, err)
 			}
-			a.Network = v
-		case k == "SDN_NAME":
-			if err := model.ValidateName(v); err != nil {
-				return nil, argsError("SDN_NAME=%q is not a valid workload name: %v", v, err)
-			}
-			a.Name = v
-		case k == "IP":
-			ip, err := parseIP(v)
-			if err != nil {
-				return nil, argsError("IP=%q: %v", v, err)
-			}
-			a.IP = ip
-		case k == "MAC":
-			mac, err := net.ParseMAC(v)
-			if err != nil || len(mac) != 6 {
-				return nil, argsError("MAC=%q is not an Ethernet MAC address (e.g. 0a:58:0a:80:00:09)", v)
-			}
-			a.MAC = mac.String()
-		case k == "K8S_POD_UID":
-			a.PodUID = v != ""
-		case k == "SDN_NAMED_PORTS":
-			ports, err := parseNamedPortList(v)
-			if err != nil {
-				return nil, argsError("SDN_NAMED_PORTS=%q: %v", v, err)
-			}
-			a.NamedPorts = ports
 		case k == "K8S_POD_NAMESPACE":
 			a.PodNS = v
 			a.label(labelK8sNamespace, k, v)
@@ -129,18 +87,10 @@ func parseArgs(s string) (*Args, error) {
 		case nomadLabels[k] != "":
 			a.label(nomadLabels[k], k, v)
 			a.nomad(k, v)
-		case k == "NOMAD_JOB_ID":
-			nomadJobID = v
 		case strings.HasPrefix(k, "K8S_"), strings.HasPrefix(k, "NOMAD_"):
-			// Runtime metadata: K8S_POD_UID, K8S_POD_INFRA_CONTAINER_ID, ...
+			// Runtime metadata: K8S_POD_INFRA_CONTAINER_ID, ...
 		default:
-			err := model.ValidateLabelKey(k)
-			if err == nil {
-				if verr := model.ValidateLabelValue(v); verr != nil {
-					err = fmt.Errorf("value %q: %v", v, verr)
-				}
-			}
-			if err != nil {
+			if err := plainLabel(k, v); err != nil {
 				if ignoreUnknown {
 					continue
 				}
@@ -153,6 +103,88 @@ func parseArgs(s string) (*Args, error) {
 		a.label("nomad.job", "NOMAD_JOB_ID", nomadJobID)
 	}
 	return a, nil
+}
+
+// argPair is one KEY=VALUE of CNI_ARGS.
+type argPair struct{ k, v string }
+
+// splitArgs splits CNI_ARGS into its pairs, IgnoreUnknown taken out.
+func splitArgs(s string) (pairs []argPair, ignoreUnknown bool, err error) {
+	for part := range strings.SplitSeq(s, ";") {
+		if part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		if !ok || k == "" {
+			return nil, false, argsError("%q is not KEY=VALUE", part)
+		}
+		if !strings.EqualFold(k, "IgnoreUnknown") {
+			pairs = append(pairs, argPair{k, v})
+			continue
+		}
+		switch strings.ToLower(v) {
+		case "1", "true":
+			ignoreUnknown = true
+		case "0", "false", "":
+		default:
+			return nil, false, argsError("IgnoreUnknown=%q: want 1, true, 0 or false", v)
+		}
+	}
+	return pairs, ignoreUnknown, nil
+}
+
+// sdnArg parses the CNI_ARGS sdn itself defines into Args; an error reads
+// well right after `KEY="VALUE"` (" is not …", ": …").
+var sdnArg = map[string]func(a *Args, v string) error{
+	"SDN_NETWORK": func(a *Args, v string) error {
+		if err := model.ValidateName(v); err != nil {
+			return fmt.Errorf(" is not a valid sdn network name: %v", err)
+		}
+		a.Network = v
+		return nil
+	},
+	"SDN_NAME": func(a *Args, v string) error {
+		if err := model.ValidateName(v); err != nil {
+			return fmt.Errorf(" is not a valid workload name: %v", err)
+		}
+		a.Name = v
+		return nil
+	},
+	"IP": func(a *Args, v string) (err error) {
+		if a.IP, err = parseIP(v); err != nil {
+			return fmt.Errorf(": %v", err)
+		}
+		return nil
+	},
+	"MAC": func(a *Args, v string) error {
+		mac, err := net.ParseMAC(v)
+		if err != nil || len(mac) != 6 {
+			return errors.New(" is not an Ethernet MAC address (e.g. 0a:58:0a:80:00:09)")
+		}
+		a.MAC = mac.String()
+		return nil
+	},
+	"K8S_POD_UID": func(a *Args, v string) error {
+		a.PodUID = v != ""
+		return nil
+	},
+	"SDN_NAMED_PORTS": func(a *Args, v string) (err error) {
+		if a.NamedPorts, err = parseNamedPortList(v); err != nil {
+			return fmt.Errorf(": %v", err)
+		}
+		return nil
+	},
+}
+
+// plainLabel checks a CNI_ARGS pair sdn does not know as a label.
+func plainLabel(k, v string) error {
+	if err := model.ValidateLabelKey(k); err != nil {
+		return err
+	}
+	if err := model.ValidateLabelValue(v); err != nil {
+		return fmt.Errorf("value %q: %v", v, err)
+	}
+	return nil
 }
 
 // label sets a label from runtime metadata, or notes that its value cannot
