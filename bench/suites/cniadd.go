@@ -161,7 +161,7 @@ func (c *cniBench) round(ctx context.Context, env *bench.Env, d *cniDriver, load
 		r, err := d.addAll(ctx, ids, 10)
 		d.load = ids
 		if err != nil {
-			return nil, fmt.Errorf("%s: load of %d workloads: %w", d.name, c.sizes.load, err)
+			return nil, fmt.Errorf("%s: load of %d workloads: %w%s", d.name, c.sizes.load, err, c.keepLog(d))
 		}
 		env.Logf("%s: %d load workloads attached in %v (%.1f ADD/s, p50 %.1f ms, p99 %.1f ms)", d.name, len(ids),
 			time.Since(start).Round(time.Millisecond), r.Throughput(), r.Percentile(50), r.Percentile(99))
@@ -175,7 +175,7 @@ func (c *cniBench) round(ctx context.Context, env *bench.Env, d *cniDriver, load
 			err = derr
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s at concurrency %d: %w", d.name, conc, err)
+			return nil, fmt.Errorf("%s at concurrency %d: %w%s", d.name, conc, err, c.keepLog(d))
 		}
 		out[cniFigure("ADD latency p50", conc, loaded)] = r.Percentile(50)
 		out[cniFigure("ADD latency p99", conc, loaded)] = r.Percentile(99)
@@ -186,6 +186,27 @@ func (c *cniBench) round(ctx context.Context, env *bench.Env, d *cniDriver, load
 		}
 	}
 	return out, nil
+}
+
+// keepLog copies the agent's log of a failed sdn round out of the run's
+// directory, which is removed afterwards, and says where it is.
+func (c *cniBench) keepLog(d *cniDriver) string {
+	if d != c.sdn {
+		return ""
+	}
+	raw, err := os.ReadFile(filepath.Join(c.lab.HostDir(1), "sdnd.log"))
+	if err != nil {
+		return ""
+	}
+	f, err := os.CreateTemp("", "sdnbench-cniadd-sdnd-*.log")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if _, err := f.Write(raw); err != nil {
+		return ""
+	}
+	return " (the agent's log: " + f.Name() + ")"
 }
 
 // noteStages logs, and notes in the report, the agent's stage split of
