@@ -116,7 +116,7 @@ func (c *cniBench) setup(ctx context.Context, env *bench.Env) (func(), error) {
 		return teardown, err
 	}
 	env.Note("lab", fmt.Sprintf("lab %s: 1 host (OVS netdev datapath; one sdnd: server and agent), cluster 10.128.0.0/14 with /18 host blocks, network %s; "+
-		"sdn: bin/sdn with cniVersion 1.0.0, network %s, the host's CNI socket; bridge: %s/bridge (bridge cni-br0, isGateway, host-local 10.200.0.0/16) "+
+		"sdn: bin/sdn with cniVersion 1.0.0, network %s, the host's CNI socket; bridge: %s/bridge (bridges cni-brK of 1,000 containers each, as a Linux bridge holds at most 1,024 ports; isGateway, host-local 10.(200+K).0.0/16) "+
 		"run from a thread in its own host namespace; both: CNI_IFNAME=eth0, one fresh namespace per container, made before the clock starts",
 		name, cniNetwork, cniNetwork, bridgePluginDir))
 	env.Note("sizes", fmt.Sprintf("load %d workloads; per round %d ADDs at concurrency 1, %d at concurrency 10 (then DEL, untimed)",

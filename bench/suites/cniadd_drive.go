@@ -33,7 +33,7 @@ type cniDriver struct {
 	lab          *lab.Lab
 	plugin       string // the binary
 	cniPath      string // CNI_PATH (where the IPAM plugin is)
-	conf         []byte
+	conf         func(id string) []byte // the network configuration of container id
 	extraArgs    func(id string) string // CNI_ARGS
 	// hostNS, when set, is the network namespace the plugin runs in
 	// (started from a thread in it): bridge's host side.
@@ -49,25 +49,42 @@ func newSDNDriver(l *lab.Lab, bin string) (*cniDriver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cniDriver{name: "sdn", prefix: "s", lab: l, plugin: filepath.Join(bin, "sdn"), cniPath: bin, conf: conf,
+	return &cniDriver{name: "sdn", prefix: "s", lab: l, plugin: filepath.Join(bin, "sdn"), cniPath: bin, conf: func(string) []byte { return conf },
 		extraArgs: func(id string) string { return "SDN_NAME=" + id }}, nil
 }
 
+// bridgePorts is how many containers share one Linux bridge in the
+// bridge driver: a bridge holds at most 1,024 ports (BR_MAX_PORTS; the
+// 1,025th fails with "exchange full"), so 3,000 containers need several.
+const bridgePorts = 1000
+
 // newBridgeDriver drives containernetworking-plugins' bridge with
 // host-local IPAM, its host side in a namespace of its own (so the bridge
-// and its veths stay out of the machine's).
+// and its veths stay out of the machine's). Container number n goes to
+// bridge cni-brK, K = n / bridgePorts, subnet 10.(200+K).0.0/16.
 func newBridgeDriver(l *lab.Lab, dir string) (*cniDriver, error) {
 	hostNS := l.Name + "-host1-cnibr"
 	if _, err := link.NewNS(hostNS); err != nil {
 		return nil, err
 	}
-	conf, err := json.Marshal(map[string]any{
-		"cniVersion": "1.0.0", "name": "brbench", "type": "bridge", "bridge": "cni-br0", "isGateway": true, "ipMasq": false,
-		"ipam": map[string]any{"type": "host-local", "ranges": [][]map[string]string{{{"subnet": "10.200.0.0/16"}}},
-			"dataDir": filepath.Join(dir, "host-local")},
-	})
-	if err != nil {
-		return nil, err
+	confs := map[int][]byte{}
+	var mu sync.Mutex
+	conf := func(id string) []byte {
+		var n int
+		fmt.Sscanf(strings.TrimLeft(id, "b"), "%d", &n)
+		k := n / bridgePorts
+		mu.Lock()
+		defer mu.Unlock()
+		if c, ok := confs[k]; ok {
+			return c
+		}
+		c, _ := json.Marshal(map[string]any{
+			"cniVersion": "1.0.0", "name": fmt.Sprintf("brbench%d", k), "type": "bridge", "bridge": fmt.Sprintf("cni-br%d", k), "isGateway": true, "ipMasq": false,
+			"ipam": map[string]any{"type": "host-local", "ranges": [][]map[string]string{{{"subnet": fmt.Sprintf("10.%d.0.0/16", 200+k)}}},
+				"dataDir": filepath.Join(dir, "host-local")},
+		})
+		confs[k] = c
+		return c
 	}
 	return &cniDriver{name: "bridge", prefix: "b", lab: l, plugin: filepath.Join(bridgePluginDir, "bridge"), cniPath: bridgePluginDir,
 		conf: conf, extraArgs: func(string) string { return "IgnoreUnknown=1" }, hostNS: link.NSPath(hostNS)}, nil
@@ -180,7 +197,7 @@ func (d *cniDriver) run(ctx context.Context, command, id string) error {
 	cmd.Env = append(os.Environ(),
 		"CNI_COMMAND="+command, "CNI_CONTAINERID="+d.nsName(id), "CNI_NETNS="+link.NSPath(d.nsName(id)),
 		"CNI_IFNAME=eth0", "CNI_PATH="+d.cniPath, "CNI_ARGS="+d.extraArgs(id))
-	cmd.Stdin = bytes.NewReader(d.conf)
+	cmd.Stdin = bytes.NewReader(d.conf(id))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
