@@ -12,7 +12,7 @@
 GO        ?= go
 BIN       := bin
 GOBIN     := $(shell $(GO) env GOPATH)/bin
-TEST_FLAGS ?= -count=1 -timeout 15m
+TEST_FLAGS ?= -count=1 -timeout 18m
 # The release version the binaries report (sdnctl version, the CNI plugin's
 # --version): the newest v* tag; without one, the module version the Go
 # toolchain stamps from the repository.
