@@ -30,7 +30,7 @@
 // # Capabilities
 //
 // The runtime passes these in "runtimeConfig" when the config declares
-// them (CNI CONVENTIONS.md):
+// them (the CNI conventions, https://www.cni.dev/docs/conventions/):
 //
 //	portMappings  [{"hostPort":8080,"containerPort":80,"protocol":"tcp","hostIP":""}]
 //	              host ports of the host the workload runs on, forwarded

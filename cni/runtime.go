@@ -11,8 +11,9 @@ import (
 )
 
 // runtimeConfig is what a runtime passes for the capabilities the network
-// config declares (CNI CONVENTIONS.md, "Well-known Capabilities"): only the
-// ones sdn implements are read; libcni passes only declared ones.
+// config declares (the CNI conventions, "Well-known Capabilities",
+// https://www.cni.dev/docs/conventions/): only the ones sdn implements are
+// read; libcni passes only declared ones.
 type runtimeConfig struct {
 	PortMappings []portMapping `json:"portMappings"`
 	Bandwidth    *bandwidth    `json:"bandwidth"`
@@ -37,8 +38,8 @@ type bandwidth struct {
 	EgressBurst  uint64 `json:"egressBurst"`
 }
 
-// argsCNI is the network config's "args": {"cni": {...}} (CONVENTIONS.md,
-// "args in network config"): requested addresses and labels.
+// argsCNI is the network config's "args": {"cni": {...}} (the CNI
+// conventions, "args in network config"): requested addresses and labels.
 type argsCNI struct {
 	CNI struct {
 		IPs    []string `json:"ips"`

@@ -31,8 +31,8 @@ const bridgePluginDir = "/usr/lib/cni"
 type cniDriver struct {
 	name, prefix string // variant name; container name prefix
 	lab          *lab.Lab
-	plugin       string // the binary
-	cniPath      string // CNI_PATH (where the IPAM plugin is)
+	plugin       string                 // the binary
+	cniPath      string                 // CNI_PATH (where the IPAM plugin is)
 	conf         func(id string) []byte // the network configuration of container id
 	extraArgs    func(id string) string // CNI_ARGS
 	// hostNS, when set, is the network namespace the plugin runs in
