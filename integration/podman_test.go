@@ -146,16 +146,10 @@ func (c *podmanCase) testNames(t *testing.T) {
 	idOther := c.h1.run(t, "other", "sdn-proj2", nil, "sleep", "3600")
 	c.web1 = mustWorkload(t, c.l, "proj1", id1)
 	c.other1 = mustWorkload(t, c.l, "proj2", idOther)
-	perHost := c.web1.Name == "web-host1"
-	name2 := "web"
-	if !perHost {
-		// Without per-host names host2's "web" would clash with host1's.
-		name2 = "web2"
+	if c.web1.Name != "web-host1" {
+		t.Fatalf("host1's container web is workload %q; want web-host1 (a Podman name is unique only on its host)", c.web1.Name)
 	}
-	c.web2 = mustWorkload(t, c.l, "proj1", c.h2.run(t, name2, "sdn-proj1", nil, "sleep", "3600"))
-	if !perHost {
-		t.Skipf("host1's container web is workload %q, not web-host1: the cni helper's name_per_host (plan15.md, decision 2) has not landed; host2's container is named web2 instead", c.web1.Name)
-	}
+	c.web2 = mustWorkload(t, c.l, "proj1", c.h2.run(t, "web", "sdn-proj1", nil, "sleep", "3600"))
 	if c.web2.Name != "web-host2" || c.other1.Name != "other-host1" {
 		t.Errorf("workload names %q and %q; want web-host2 and other-host1", c.web2.Name, c.other1.Name)
 	}
@@ -179,11 +173,10 @@ func (c *podmanCase) testConnectivity(t *testing.T) {
 	if c.web2 == nil {
 		t.Skip("the containers did not start")
 	}
-	name2 := c.containerName2()
-	if !c.h1.ping("web", c.web2.IP) || !c.h2.ping(name2, c.web1.IP) {
+	if !c.h1.ping("web", c.web2.IP) || !c.h2.ping("web", c.web1.IP) {
 		t.Errorf("web on host1 (%s) and host2 (%s) do not ping each other", c.web1.IP, c.web2.IP)
 	}
-	out, err := c.h2.cmd("exec", name2, "sh", "-c", httpGet("nc", c.web1.IP, 8080, "/web-host1.txt"))
+	out, err := c.h2.cmd("exec", "web", "sh", "-c", httpGet("nc", c.web1.IP, 8080, "/web-host1.txt"))
 	if err != nil || !strings.Contains(out, "\nweb-host1") {
 		t.Errorf("host2's web fetching host1's web over TCP: %q, %v", out, err)
 	}
@@ -202,13 +195,6 @@ func httpGet(nc, ip string, port int, path string) string {
 	return fmt.Sprintf(`printf 'GET %s HTTP/1.0\r\n\r\n' | %s -w 3 %s %d`, path, nc, ip, port)
 }
 
-func (c *podmanCase) containerName2() string {
-	if c.web2 != nil && c.web2.Name == "web-host2" {
-		return "web"
-	}
-	return "web2"
-}
-
 // testHostPort: -p 18080:8080 on host1 is reached from host3's namespace
 // (another host's underlay) at host1's underlay address; a proj2
 // container is not let through it to proj1's web.
@@ -220,13 +206,8 @@ func (c *podmanCase) testHostPort(t *testing.T) {
 	target := net.JoinHostPort(hostIP, "18080")
 	out, err := c.l.Exec(c.l.HostNS(3), "sh", "-c", httpGet(busyboxPath+" nc", hostIP, 18080, "/web-host1.txt"))
 	if err != nil || !strings.Contains(out, "\nweb-host1") {
-		if len(workloadOf(t, c.l, "proj1", c.web1.Origin.ContainerID).PortMappings) == 0 {
-			t.Skip("web-host1 has no port mappings: the cni helper's port_mappings (runtimeConfig.portMappings into the Attach request) has not landed")
-		}
-		if !inTree("datapath/hostnet/ports.go") && !inTree("datapath/hostnet/portmap.go") {
-			t.Skipf("host port unreachable (%v) and the hostports helper's host ports (datapath/hostnet) have not landed", err)
-		}
-		t.Fatalf("GET %s from host3: %q, %v; want web-host1", target, out, err)
+		t.Fatalf("GET %s from host3: %q, %v; want web-host1 (web-host1's port mappings: %v)", target, out, err,
+			workloadOf(t, c.l, "proj1", c.web1.Origin.ContainerID).PortMappings)
 	}
 	if out, _ := c.h1.cmd("exec", "other", "sh", "-c", httpGet("nc", hostIP, 18080, "/web-host1.txt")); strings.Contains(out, "web-host1") {
 		t.Errorf("other (proj2) reached proj1's web through host port 18080")
@@ -235,7 +216,7 @@ func (c *podmanCase) testHostPort(t *testing.T) {
 
 // testRemoveAgentDown: host2's agent is killed, its container removed
 // (podman's CNI DEL fails: the agent is down); once the agent is back the
-// workload is released and its OVS port removed (plan15.md, decision 3).
+// workload is released and its OVS port removed (the leak loop, node/leaks).
 func (c *podmanCase) testRemoveAgentDown(t *testing.T) {
 	if c.web2 == nil {
 		t.Skip("the containers did not start")
@@ -244,7 +225,7 @@ func (c *podmanCase) testRemoveAgentDown(t *testing.T) {
 	if err := c.l.KillSDND(2); err != nil {
 		t.Fatal(err)
 	}
-	out, rmErr := c.h2.cmd("rm", "--force", "--time", "0", c.containerName2())
+	out, rmErr := c.h2.cmd("rm", "--force", "--time", "0", "web")
 	t.Logf("podman rm with the agent down: %v %s", rmErr, strings.TrimSpace(out))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -262,9 +243,6 @@ func (c *podmanCase) testRemoveAgentDown(t *testing.T) {
 	})
 	if released {
 		return
-	}
-	if !inTree("node/leaks") {
-		t.Skipf("workload %s is still there 30s after the agent came back: the leaks helper's loop (node/leaks) has not landed", name)
 	}
 	t.Fatalf("30s after host2's agent came back: workload %s still listed: %v; br-int ports %v (before the containers: %v)",
 		name, workloadOf(t, c.l, "proj1", c.web2.Origin.ContainerID) != nil, ports, c.ports2)

@@ -143,10 +143,3 @@ func eventually(timeout time.Duration, cond func() bool) bool {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
-
-// inTree says whether the module holds path (relative to the module root):
-// the parallel work a check depends on has landed.
-func inTree(path string) bool {
-	_, err := os.Stat(filepath.Join("..", path))
-	return err == nil
-}

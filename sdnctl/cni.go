@@ -32,8 +32,8 @@ const (
 	cniPluginFileMode   = 0o755
 )
 
-// cniVersions are the versions the plugin renders a result in (plan15.md,
-// decision 6). Podman 4.3 and containerd 1.6 accept up to 1.0.0.
+// cniVersions are the versions the plugin renders a result in
+// (docs/runtimes.md). Podman 4.3 and containerd 1.6 accept up to 1.0.0.
 var cniVersions = []string{"1.1.0", "1.0.0", "0.4.0", "0.3.1", "0.3.0"}
 
 // cniInstall is what `sdnctl cni install` was asked to do.
@@ -135,7 +135,8 @@ func checkCNINetworkName(s string) error {
 	return nil
 }
 
-// conflist renders the network configuration list (plan15.md, decision 7).
+// conflist renders the network configuration list (docs/runtimes.md,
+// "Install").
 func (o *cniInstall) conflist() []byte {
 	type plugin struct {
 		Type         string          `json:"type"`

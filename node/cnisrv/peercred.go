@@ -86,7 +86,7 @@ func CallerCred(ctx context.Context) (PeerCred, bool) {
 // netnsPath is the path through which the agent reaches the namespace of a
 // request: with netns_fd, /proc/<caller pid>/fd/<netns_fd>, the caller's
 // open file (it keeps it open for the call), which works whatever mount
-// namespace the caller sees its path in (docs: plan decision 1); without
+// namespace the caller sees its path in (docs/runtimes.md, "Capabilities"); without
 // it, the request's netns, a path in the agent's own mount namespace.
 func netnsPath(ctx context.Context, req *sdnv1.CNIRequest) (string, error) {
 	if req.NetnsFd == 0 {

@@ -1,6 +1,6 @@
 // Package leaks is every agent's leak loop: it releases what no longer
-// exists on its host and removes what nothing owns (docs/plan of issue 15,
-// decision 3: leaks are found by the host end of the veth).
+// exists on its host and removes what nothing owns, finding leaks by the
+// host end of each workload's veth.
 //
 // When a workload's network namespace is destroyed, the kernel deletes its
 // veth pair; when the runtime never calls DEL, or DEL failed while the agent
