@@ -262,7 +262,7 @@ func (s *sandboxInfo) netns() string {
 func TestContainerdCRI(t *testing.T) {
 	paths := needRuntime(t, "containerd", "containerd-shim-runc-v2", "ctr", "runc", "crictl")
 	if _, err := os.Stat(loopbackPlugin); err != nil {
-		t.Skipf("%s (containernetworking-plugins) is missing: containerd's CRI runs it for lo (make deps installs it)", loopbackPlugin)
+		missingTool(t, "%s (containernetworking-plugins) is missing: containerd's CRI runs it for lo (make deps installs it)", loopbackPlugin)
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

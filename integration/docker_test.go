@@ -37,7 +37,7 @@ func TestDocker(t *testing.T) {
 	}
 	for _, p := range []string{dockerd, containerd, dockerCLI, busybox} {
 		if _, err := os.Stat(p); err != nil {
-			t.Skipf("needs Debian's docker.io and busybox-static (make test installs them): %v", err)
+			missingTool(t, "needs Debian's docker.io and busybox-static (make test installs them): %v", err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
