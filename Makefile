@@ -9,6 +9,7 @@
 #   make install    install sdnd, sdnctl, the CNI plugin and sdnd's systemd unit (PREFIX, DESTDIR); make uninstall
 #   make bench      run the benchmarks (as root) into bench/results/; SUITE=name, QUICK=1
 #   make vm-image   build (or reuse) the Debian 12 VM image under SDN_VM_CACHE (vm/build-image.sh)
+#   make test-vm    the kernel-datapath test in 2 QEMU VMs (integration/vm_test.go); .ci/run runs it after make test
 
 GO        ?= go
 BIN       := bin
@@ -177,7 +178,7 @@ bench:
 # are not in APT_PACKAGES because make test boots no VM.
 VM_APT_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils e2fsprogs openssh-client
 
-.PHONY: vm-deps vm-image
+.PHONY: vm-deps vm-image test-vm
 
 vm-deps:
 	@missing=""; for p in $(VM_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -188,3 +189,9 @@ vm-deps:
 
 vm-image: vm-deps
 	vm/build-image.sh
+
+# The test of OVS's kernel datapath in two VMs (integration/vm_test.go,
+# TestVMKernelDatapath): minutes of TCG, so not in make test, whose 20
+# minutes it would exceed; .ci/run runs it after make test.
+test-vm: vm-deps deps
+	SDN_VM_TEST=1 $(GO) test -count=1 -timeout 40m -v -run '^TestVMKernelDatapath$$' ./integration/
