@@ -52,7 +52,7 @@ new=$(cat <<UNIT
 [Unit]
 Description=sdn daemon (host$index of VM lab $name; vm/provision.sh)
 After=openvswitch-switch.service network-online.target
-Requires=openvswitch-switch.service
+Wants=openvswitch-switch.service
 
 [Service]
 ExecStart=$bin/sdnd $args

@@ -9,8 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/sdn-dev/sdn/integration/lab"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // Remote paths inside every VM (vm/provision.sh's defaults).
@@ -57,7 +61,34 @@ func Provision(ctx context.Context, c *Cluster, bin, script, dir, isolation stri
 		}
 	}
 	lab.SortWorkloads(vl.Workloads)
-	return vl, nil
+	// As the netns lab's AttachDefaults: every host knows every workload.
+	return vl, vl.WaitRealized(3 * time.Minute)
+}
+
+// WaitRealized waits until every host has realized the cluster's current
+// revision (sdnctl status on host1, as lab.WaitRealized asks the API).
+func (l *Lab) WaitRealized(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		out, err := l.Sdnctl("status", "-o", "json")
+		var st sdnv1.StatusResponse
+		if err == nil {
+			err = protojson.Unmarshal([]byte(out), &st)
+		}
+		var behind []string
+		for _, n := range st.GetNodes() {
+			if n.GetRealizedRevision() < st.GetRevision() && !n.GetCurrent() {
+				behind = append(behind, fmt.Sprintf("%s at %d of %d %s", n.GetName(), n.GetRealizedRevision(), st.GetRevision(), n.GetError()))
+			}
+		}
+		if err == nil && len(behind) == 0 && len(st.GetNodes()) == l.C.N() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s, not every host realized the current revision: %v; behind: %s", timeout, err, strings.Join(behind, ", "))
+		}
+		time.Sleep(2 * time.Second)
+	}
 }
 
 // stageFiles copies what a VM gets of the lab's DIR (lab.json, hcl/, tls/
@@ -130,7 +161,7 @@ func (l *Lab) InNS(w *lab.Workload, command string) (string, error) {
 	return l.C.Run(l.Host(w), "ip netns exec "+w.NS+" "+command)
 }
 
-// Matrix pings every ordered pair of ws (one echo, 1 s), all of a VM's
+// Matrix pings every ordered pair of ws (one echo, 2 s: TCG is slow), all of a VM's
 // pings in one SSH command, and returns who reached whom (lab.MatrixBy,
 // as the netns lab's Matrix).
 func (l *Lab) Matrix(ws []*lab.Workload) (lab.Matrix, error) {
@@ -144,7 +175,7 @@ func (l *Lab) Matrix(ws []*lab.Workload) (lab.Matrix, error) {
 			}
 			for _, b := range ws {
 				if a != b {
-					fmt.Fprintf(&script, "(ip netns exec %s ping -c 1 -W 1 -n -q %s >/dev/null 2>&1 && echo '%s %s ok' || echo '%s %s no') &\n", a.NS, b.IP, a.NS, b.IP, a.NS, b.IP)
+					fmt.Fprintf(&script, "(ip netns exec %s ping -c 1 -W 2 -n -q %s >/dev/null 2>&1 && echo '%s %s ok' || echo '%s %s no') &\n", a.NS, b.IP, a.NS, b.IP, a.NS, b.IP)
 				}
 			}
 		}
