@@ -60,7 +60,8 @@ func TestVMKernelDatapath(t *testing.T) {
 	})
 	timed("boot", start)
 	start = time.Now()
-	l, err := vm.Provision(ctx, c, bin, "../vm/provision.sh", filepath.Join(dir, "lab"), "multitenant")
+	l, err := vm.Provision(ctx, c, vm.Setup{Name: c.Name(), Bin: bin, Script: "../vm/provision.sh",
+		Dir: filepath.Join(dir, "lab"), Isolation: "multitenant", Logger: tWriter{t}})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, vmDiagnostics(c))
 	}

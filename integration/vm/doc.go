@@ -13,6 +13,11 @@
 // DIR/vmI.serial for failures. TCG (-accel tcg -cpu qemu64) unless the host
 // has kvm_intel or kvm_amd loaded, then KVM.
 //
+// Provision makes an sdn lab on them (on any Hosts): the lab's files from
+// lab.Prepare (CA, certificates, HCL) and the binaries copied in, and
+// vm/provision.sh run in each VM, which the Vagrantfile runs too; Lab.Matrix
+// pings every pair of workloads with one SSH command per VM.
+//
 // Close stops the QEMUs by pid, deletes the namespace (with its bridge and
 // taps) and the overlays; it is safe to call twice.
 package vm

@@ -1,9 +1,12 @@
 package vm
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,24 +26,58 @@ const (
 	RemoteDir = "/var/lib/sdn-lab"
 )
 
-// Lab is an sdn lab on a Cluster: the files lab.Prepare made on this
-// machine (its CA and certificates, the HCL applied), copied into every VM,
-// and each VM provisioned by vm/provision.sh, the script the Vagrantfile
-// runs too.
+// Hosts is what a VM lab needs of its machines, 1-based: run a shell
+// command line as root on host i (combined output), start one in the
+// background, copy files there. *Cluster (QEMU) is one; anything that
+// reaches VMs over SSH (a Vagrant lab's) can be another and reuse
+// Provision, Matrix and WaitRealized.
+type Hosts interface {
+	N() int
+	Run(i int, command string) (string, error)
+	Start(i int, command string, out *bytes.Buffer) (*exec.Cmd, error)
+	Copy(i int, dest string, local ...string) error
+}
+
+// Setup says how to provision a lab on Hosts.
+type Setup struct {
+	Name      string // the lab's name: host i must have address lab.Subnet(Name)+i on Iface
+	Iface     string // the underlay interface in the VMs; default eth0
+	Bin       string // sdnd, sdnctl, sdn, sdnlab and sdnprobe, built for the VMs
+	Script    string // vm/provision.sh
+	Dir       string // where lab.Prepare writes the lab's files on this machine
+	Isolation string // overrides the HCL files' isolation; "" keeps it
+	Logger    io.Writer
+}
+
+// Lab is an sdn lab on VMs: the files lab.Prepare made on this machine
+// (its CA and certificates, the HCL applied), copied into every VM, and
+// each VM provisioned by vm/provision.sh, the script the Vagrantfile runs
+// too.
 type Lab struct {
-	*lab.Lab // this machine's view: DIR with tls/ and hcl/; Hosts; HostIP(i) = Cluster.IP(i)
-	C        *Cluster
+	*lab.Lab // this machine's view: DIR with tls/ and hcl/; Hosts; HostIP(i) = the VMs' addresses
+	C        Hosts
 	// Workloads are the workloads provision.sh attached, one per network
 	// per host, as the netns lab attaches them.
 	Workloads []*lab.Workload
+
+	setup Setup
 }
 
-// Provision prepares the lab's files in dir (lab.Prepare: the lab's name is
-// the cluster's, so its hosts are at the VMs' addresses), copies bin's
-// sdnd, sdnctl, sdn, sdnlab and sdnprobe, the files and script (the path of
-// vm/provision.sh) into every VM and runs the script there, host1 first.
-func Provision(ctx context.Context, c *Cluster, bin, script, dir, isolation string) (*Lab, error) {
-	l, err := lab.Prepare(lab.Config{Name: c.cfg.Name, Hosts: c.N(), Dir: dir, Bin: bin, Isolation: isolation, Logger: c.cfg.Logger})
+func (l *Lab) logf(format string, args ...any) {
+	if l.setup.Logger != nil {
+		fmt.Fprintf(l.setup.Logger, "vm: "+format+"\n", args...)
+	}
+}
+
+// Provision prepares the lab's files in s.Dir (lab.Prepare), copies the
+// binaries, those files and vm/provision.sh into every VM and runs the
+// script there, host1 first, then waits until every host has realized
+// every workload.
+func Provision(ctx context.Context, h Hosts, s Setup) (*Lab, error) {
+	if s.Iface == "" {
+		s.Iface = "eth0"
+	}
+	l, err := lab.Prepare(lab.Config{Name: s.Name, Hosts: h.N(), Dir: s.Dir, Bin: s.Bin, Isolation: s.Isolation, Logger: s.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -49,12 +86,12 @@ func Provision(ctx context.Context, c *Cluster, bin, script, dir, isolation stri
 		return nil, err
 	}
 	defer os.RemoveAll(stage)
-	vl := &Lab{Lab: l, C: c}
-	if err := c.Each(func(i int) error { return vl.copyIn(i, bin, script, stage) }); err != nil {
+	vl := &Lab{Lab: l, C: h, setup: s}
+	if err := each(h.N(), func(i int) error { return vl.copyIn(i, s.Bin, s.Script, stage) }); err != nil {
 		return nil, err
 	}
-	c.logf("copied the binaries and the lab's files into %d VMs", c.N())
-	for i := 1; i <= c.N(); i++ {
+	vl.logf("copied the binaries and the lab's files into %d VMs", h.N())
+	for i := 1; i <= h.N(); i++ {
 		// host1 applies the HCL the others' workloads attach to.
 		if err := vl.provision(i); err != nil {
 			return nil, err
@@ -130,10 +167,10 @@ func (l *Lab) copyIn(i int, bin, script, stage string) error {
 
 // provision runs vm/provision.sh on VM i and records its workloads.
 func (l *Lab) provision(i int) error {
-	out, err := l.C.Run(i, fmt.Sprintf("SDN_LAB_NAME=%s /opt/sdn/provision.sh %d %d eth0 2>/tmp/provision.log", l.Name, i, l.C.N()))
+	out, err := l.C.Run(i, fmt.Sprintf("SDN_LAB_NAME=%s /opt/sdn/provision.sh %d %d %s 2>/tmp/provision.log", l.Name, i, l.C.N(), l.setup.Iface))
 	logs, _ := l.C.Run(i, "cat /tmp/provision.log")
 	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
-		l.C.logf("  %s", line)
+		l.logf("  %s", line)
 	}
 	if err != nil {
 		return fmt.Errorf("provision host%d: %w", i, err)
@@ -167,7 +204,7 @@ func (l *Lab) InNS(w *lab.Workload, command string) (string, error) {
 func (l *Lab) Matrix(ws []*lab.Workload) (lab.Matrix, error) {
 	reached := map[string]bool{}
 	var mu sync.Mutex
-	err := l.C.Each(func(i int) error {
+	err := each(l.C.N(), func(i int) error {
 		var script strings.Builder
 		for _, a := range ws {
 			if l.Host(a) != i {
@@ -199,11 +236,11 @@ func (l *Lab) Matrix(ws []*lab.Workload) (lab.Matrix, error) {
 	return lab.MatrixBy(ws, 1, func(from *lab.Workload, ip string) bool { return reached[from.NS+" "+ip] }), nil
 }
 
-// Each runs fn for every VM in parallel and joins the errors.
-func (c *Cluster) Each(fn func(i int) error) error {
-	errs := make([]error, c.N())
+// each runs fn for hosts 1..n in parallel and joins the errors.
+func each(n int, fn func(i int) error) error {
+	errs := make([]error, n)
 	var wg sync.WaitGroup
-	for i := 1; i <= c.N(); i++ {
+	for i := 1; i <= n; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -213,7 +250,7 @@ func (c *Cluster) Each(fn func(i int) error) error {
 		}()
 	}
 	wg.Wait()
-	return joinErrs(errs)
+	return errors.Join(errs...)
 }
 
 func shellJoin(args []string) string {
@@ -223,3 +260,5 @@ func shellJoin(args []string) string {
 	}
 	return strings.Join(q, " ")
 }
+
+var _ Hosts = (*Cluster)(nil)

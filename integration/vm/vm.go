@@ -185,4 +185,5 @@ func accel() string {
 	return "tcg"
 }
 
-func joinErrs(errs []error) error { return errors.Join(errs...) }
+// Name is the cluster's name (Config.Name).
+func (c *Cluster) Name() string { return c.cfg.Name }
