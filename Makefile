@@ -8,6 +8,8 @@
 #   make deps       install the system packages and Go tools the project uses
 #   make install    install sdnd, sdnctl, the CNI plugin and sdnd's systemd unit (PREFIX, DESTDIR); make uninstall
 #   make bench      run the benchmarks (as root) into bench/results/; SUITE=name, QUICK=1
+#   make vm-image   build (or reuse) the Debian 12 VM image under SDN_VM_CACHE (vm/build-image.sh)
+#   make test-vm    the kernel-datapath test in 2 QEMU VMs (integration/vm_test.go); .ci/run runs it after make test
 
 GO        ?= go
 BIN       := bin
@@ -169,3 +171,27 @@ BENCH_FLAGS ?=
 bench:
 	@$(MAKE) --no-print-directory deps
 	$(GO) run ./bench/cmd/sdnbench $(if $(SUITE),-suite $(SUITE)) $(if $(filter-out 0,$(QUICK)),-quick) $(BENCH_FLAGS)
+
+# The VM image (vm/build-image.sh): Debian 12 with OVS's kernel datapath, for
+# the VM labs. Cached under SDN_VM_CACHE (default ~/.cache/sdn-vm) by a key
+# of its inputs. VM_APT_PACKAGES are what building and booting it need; they
+# are not in APT_PACKAGES because make test boots no VM.
+VM_APT_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils e2fsprogs openssh-client
+
+.PHONY: vm-deps vm-image test-vm
+
+vm-deps:
+	@missing=""; for p in $(VM_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+vm-image: vm-deps
+	vm/build-image.sh
+
+# The test of OVS's kernel datapath in two VMs (integration/vm_test.go,
+# TestVMKernelDatapath): minutes of TCG, so not in make test, whose 20
+# minutes it would exceed; .ci/run runs it after make test.
+test-vm: vm-deps deps
+	SDN_VM_TEST=1 $(GO) test -count=1 -timeout 40m -v -run '^TestVMKernelDatapath$$' ./integration/

@@ -342,8 +342,35 @@ func (d *Datapath) Apply(ctx context.Context, m *model.Desired) (Result, error) 
 	if err := d.ensureHostNet(ctx, want, local, &res); err != nil {
 		return fail(err)
 	}
+	// 8. Every flow is in: let a restarted ovs-vswitchd forward anew.
+	if err := d.clearFlowRestoreWait(ctx, &res); err != nil {
+		return fail(err)
+	}
 	d.full = newFullApply(want, ports, local)
 	return res, nil
+}
+
+// clearFlowRestoreWait removes other_config:flow-restore-wait from the
+// Open_vSwitch row once the flows are installed. Whoever restarts
+// ovs-vswitchd sets it first (`ovs-vsctl set Open_vSwitch .
+// other_config:flow-restore-wait=true`): the new ovs-vswitchd then keeps
+// the kernel datapath's flows and handles no new packet, instead of
+// forwarding with an empty flow table, until the flows are back; this
+// agent puts them back (at its next resync) and ends the wait. Without the
+// removal, a restarted ovs-vswitchd would handle no new flow ever.
+func (d *Datapath) clearFlowRestoreWait(ctx context.Context, res *Result) error {
+	v, err := d.ovs.Vsctl(ctx, "--if-exists", "get", "Open_vSwitch", ".", "other_config:flow-restore-wait")
+	if err != nil {
+		return fmt.Errorf("read other_config:flow-restore-wait: %w", err)
+	}
+	if strings.Trim(strings.TrimSpace(v), `"`) != "true" {
+		return nil
+	}
+	if _, err := d.ovs.Vsctl(ctx, "remove", "Open_vSwitch", ".", "other_config", "flow-restore-wait"); err != nil {
+		return fmt.Errorf("clear other_config:flow-restore-wait: %w", err)
+	}
+	res.Changes = append(res.Changes, "other_config:flow-restore-wait cleared (the flows are installed)")
+	return nil
 }
 
 // ensureBridge creates or fixes a bridge if it differs from w.

@@ -133,7 +133,9 @@
 // # Not done
 //
 // After an ovs-vswitchd restart (as opposed to an agent restart) the agent's
-// periodic resync (node/agent, every 15 s) puts the flows back; setting
-// other_config:flow-restore-wait=true while they are replayed would close
-// that gap, and nothing here sets it yet.
+// periodic resync (node/agent, every 15 s) puts the flows back. Whoever
+// restarts ovs-vswitchd should set other_config:flow-restore-wait=true
+// first, so the new one keeps the kernel datapath's flows and mishandles no
+// packet meanwhile; the full apply (datapath/host) clears it once its flows
+// are in. Nothing here sets it.
 package ovs

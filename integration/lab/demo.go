@@ -55,7 +55,7 @@ func (l *Lab) AttachDefaults(ctx context.Context) ([]*Workload, error) {
 	if err != nil {
 		return nil, err
 	}
-	sortWorkloads(ws)
+	SortWorkloads(ws)
 	if err := l.WaitRealized(ctx, 2*time.Minute); err != nil {
 		return nil, err
 	}

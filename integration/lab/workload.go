@@ -237,11 +237,12 @@ func (l *Lab) Workloads() ([]*Workload, error) {
 		}
 		ws = append(ws, w)
 	}
-	sortWorkloads(ws)
+	SortWorkloads(ws)
 	return ws, nil
 }
 
-func sortWorkloads(ws []*Workload) {
+// SortWorkloads orders workloads by host number, then name.
+func SortWorkloads(ws []*Workload) {
 	sort.Slice(ws, func(a, b int) bool {
 		ia, _ := strconv.Atoi(strings.TrimPrefix(ws[a].Host, "host"))
 		ib, _ := strconv.Atoi(strings.TrimPrefix(ws[b].Host, "host"))
