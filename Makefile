@@ -169,3 +169,37 @@ BENCH_FLAGS ?=
 bench:
 	@$(MAKE) --no-print-directory deps
 	$(GO) run ./bench/cmd/sdnbench $(if $(SUITE),-suite $(SUITE)) $(if $(filter-out 0,$(QUICK)),-quick) $(BENCH_FLAGS)
+
+# The Vagrant lab (Vagrantfile, vm/vagrant/, docs/vagrant.md): real VMs with
+# OVS's kernel datapath. On a laptop: make vm-stage, then vagrant up. On a
+# machine of the project's kind (no systemd, no internet), as root: make
+# vm-lab brings up SDN_NODES (3) VMs under libvirt in a network namespace of
+# its own, from a box built locally (cached in SDN_VM_CACHE, default
+# ~/.cache/sdn-vm); again, it keeps the running VMs and prints the matrix;
+# make vm-lab-down removes everything but the cache. VM_LAB_PACKAGES are
+# installed without their recommendations (which would bring a kernel,
+# libguestfs and an NFS server).
+VM_LAB_PACKAGES := vagrant vagrant-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients \
+	qemu-system-x86 qemu-utils dnsmasq-base iptables mmdebstrap e2fsprogs
+NODE ?= node1
+
+.PHONY: vm-lab-deps vm-stage vm-lab vm-lab-down vm-ssh
+
+vm-lab-deps:
+	@missing=""; for p in $(VM_LAB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+vm-stage: build
+	LDFLAGS="$(LDFLAGS)" GO="$(GO)" vm/vagrant/stage.sh
+
+vm-lab: vm-lab-deps vm-stage
+	vm/vagrant/lab.sh up
+
+vm-lab-down:
+	vm/vagrant/lab.sh down
+
+vm-ssh:
+	vm/vagrant/lab.sh ssh $(NODE)

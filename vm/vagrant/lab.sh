@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# vm/vagrant/lab.sh up|down|ssh NODE: the Vagrant lab on a machine of the
+# project's kind, unattended (`make vm-lab`, `make vm-lab-down`, `make
+# vm-ssh`; docs/vagrant.md). Run from the repository's top, as root, after
+# `make vm-stage` (binaries and TLS files in .vm-lab/).
+#
+# up:   the image (vm/build-image.sh, cached) → the local box (box.sh, cached)
+#       → libvirt in its network namespace (host.sh up) → the box added to
+#       Vagrant if it is not the current one → `vagrant up` (new VMs are
+#       created and provisioned; running ones are kept as they are: Vagrant
+#       provisions a machine only when it creates it) → the matrix, printed
+#       by the last node's always-run provisioner → how to log in.
+# down: `vagrant destroy`, then host.sh down (domains, networks, pool,
+#       daemons, namespace, /dev/kvm), and .vm-lab/ and .vagrant/. The cache
+#       (image, box) stays for the next up.
+#
+# SDN_NODES and SDN_SERVERS are the Vagrantfile's; SDN_VM_CACHE the cache
+# (default ~/.cache/sdn-vm); SDN_VM_STATE, SDN_VM_NETNS host.sh's.
+set -euo pipefail
+
+top="$(pwd)"
+here="$top/vm/vagrant"
+cache="${SDN_VM_CACHE:-$HOME/.cache/sdn-vm}"
+state="${SDN_VM_STATE:-/var/lib/sdn-vm}"
+box_name=sdn-local
+log() { echo "vm-lab: $*" >&2; }
+die() { log "$*"; exit 1; }
+secs() { echo $(( $(date +%s) - $1 )); }
+
+[ -f "$top/Vagrantfile" ] || die "run from the repository's top (no Vagrantfile in $top)"
+
+# vagrant runs every Vagrant command in the namespace with the lab's
+# environment (host.sh run).
+vagrant_ns() { "$here/host.sh" run vagrant "$@"; }
+
+# ensure_box adds the box made from the current image unless Vagrant has
+# it; the image key it was made from is kept beside VAGRANT_HOME.
+ensure_box() {
+	local img box key mark
+	img="$("$top/vm/build-image.sh" | tail -n 1)"
+	box="$("$here/box.sh" "$img" | tail -n 1)"
+	key="$(basename "$box" .box)"
+	mark="$state/vagrant.d/$box_name.from"
+	if [ -f "$mark" ] && [ "$(cat "$mark")" = "$key" ] && [ -d "$state/vagrant.d/boxes/$box_name" ]; then
+		log "box $box_name: $key (kept)"
+		return
+	fi
+	local t
+	t=$(date +%s)
+	vagrant_ns box add --force --name "$box_name" "$box" >/dev/null
+	echo "$key" >"$mark"
+	log "box $box_name: added $box in $(secs "$t") s"
+	# Boxes of older images only take room in the cache.
+	find "$cache" -maxdepth 1 -name 'box-*.box' ! -name "$key.box" -delete
+}
+
+up() {
+	[ "$(id -u)" = 0 ] || die "must run as root"
+	[ -x "$top/.vm-lab/bin/sdnd" ] || die ".vm-lab/bin/sdnd missing: run make vm-stage"
+	local t0
+	t0=$(date +%s)
+	"$here/host.sh" up
+	ensure_box
+	mkdir -p "$state/console"
+	log "vagrant up (${SDN_NODES:-3} nodes, ${SDN_SERVERS:-1} server(s)); consoles in $state/console"
+	SDN_VM_CONSOLE_DIR="$state/console" vagrant_ns up
+	log "up in $(secs "$t0") s"
+	cat <<HINT
+
+The lab runs. Log in to a node (as root, from the repository's top):
+    vm/vagrant/host.sh run vagrant ssh node1        (or: make vm-ssh NODE=node1)
+which is, spelled out:
+    ip netns exec ${SDN_VM_NETNS:-sdn-vm} env $("$here/host.sh" env | sed -n 's/^export \(VAGRANT_HOME=.*\|VAGRANT_DEFAULT_PROVIDER=.*\)$/\1/p' | tr '\n' ' ')vagrant ssh node1
+Inside: sdnctl ... (the admin certificate is configured), ovs-dpctl show, ip netns.
+The matrix again: make vm-lab (keeps the VMs). Remove everything: make vm-lab-down.
+HINT
+}
+
+down() {
+	[ "$(id -u)" = 0 ] || die "must run as root"
+	local t0
+	t0=$(date +%s)
+	if [ -f "$state/libvirtd.started" ] && [ -d "$top/.vagrant" ]; then
+		vagrant_ns destroy -f || log "vagrant destroy failed; host.sh down removes the domains"
+	fi
+	"$here/host.sh" down
+	rm -rf "$top/.vm-lab" "$top/.vagrant"
+	log "down in $(secs "$t0") s"
+}
+
+case "${1:-}" in
+up) up ;;
+down) down ;;
+ssh)
+	shift
+	exec "$here/host.sh" run vagrant ssh "${1:-node1}"
+	;;
+*) die "usage: lab.sh up|down|ssh [NODE]" ;;
+esac
