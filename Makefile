@@ -8,6 +8,7 @@
 #   make deps       install the system packages and Go tools the project uses
 #   make install    install sdnd, sdnctl, the CNI plugin and sdnd's systemd unit (PREFIX, DESTDIR); make uninstall
 #   make bench      run the benchmarks (as root) into bench/results/; SUITE=name, QUICK=1
+#   make vm-image   build (or reuse) the Debian 12 VM image under SDN_VM_CACHE (vm/build-image.sh)
 
 GO        ?= go
 BIN       := bin
@@ -170,6 +171,24 @@ bench:
 	@$(MAKE) --no-print-directory deps
 	$(GO) run ./bench/cmd/sdnbench $(if $(SUITE),-suite $(SUITE)) $(if $(filter-out 0,$(QUICK)),-quick) $(BENCH_FLAGS)
 
+# The VM image (vm/build-image.sh): Debian 12 with OVS's kernel datapath, for
+# the VM labs. Cached under SDN_VM_CACHE (default ~/.cache/sdn-vm) by a key
+# of its inputs. VM_APT_PACKAGES are what building and booting it need; they
+# are not in APT_PACKAGES because make test boots no VM.
+VM_APT_PACKAGES := mmdebstrap qemu-system-x86 qemu-utils e2fsprogs openssh-client
+
+.PHONY: vm-deps vm-image
+
+vm-deps:
+	@missing=""; for p in $(VM_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+vm-image: vm-deps
+	vm/build-image.sh
+
 # The Vagrant lab (Vagrantfile, vm/vagrant/, docs/vagrant.md): real VMs with
 # OVS's kernel datapath. On a laptop: make vm-stage, then vagrant up. On a
 # machine of the project's kind (no systemd, no internet), as root: make
@@ -180,12 +199,12 @@ bench:
 # installed without their recommendations (which would bring a kernel,
 # libguestfs and an NFS server).
 VM_LAB_PACKAGES := vagrant vagrant-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients \
-	qemu-system-x86 qemu-utils dnsmasq-base iptables mmdebstrap e2fsprogs
+	dnsmasq-base iptables
 NODE ?= node1
 
 .PHONY: vm-lab-deps vm-stage vm-lab vm-lab-down vm-ssh
 
-vm-lab-deps:
+vm-lab-deps: vm-deps
 	@missing=""; for p in $(VM_LAB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
