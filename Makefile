@@ -214,7 +214,11 @@ vm-lab-deps: vm-deps
 vm-stage: build
 	LDFLAGS="$(LDFLAGS)" GO="$(GO)" vm/vagrant/stage.sh
 
-vm-lab: vm-lab-deps vm-stage
+# host.sh remember notes /dev/kvm's mode before the packages' install
+# changes it, so vm-lab-down puts back the machine's own.
+vm-lab:
+	vm/vagrant/host.sh remember
+	@$(MAKE) --no-print-directory vm-lab-deps vm-stage
 	vm/vagrant/lab.sh up
 
 vm-lab-down:

@@ -4,6 +4,9 @@
 # archive): libvirt started by hand inside a network namespace of its own.
 # `make vm-lab` and `make vm-lab-down` call it (vm/vagrant/lab.sh); docs/vagrant.md.
 #
+#   host.sh remember  note /dev/kvm's owner and mode, before anything is
+#                   installed (udev's postinst, which libvirt's packages bring,
+#                   changes them on install)
 #   host.sh up      start (or keep) the namespace, virtlogd, libvirtd, the pool
 #   host.sh down    stop and remove what `up` started, and put /dev/kvm back
 #   host.sh env     print the environment vagrant needs here, as shell exports
@@ -16,21 +19,25 @@
 #     link, address, route or firewall rule appears in the root namespace;
 #   - virtlogd and libvirtd, started as daemons inside it (PID 1 is not
 #     systemd here, so nothing else starts them);
-#   - /dev/kvm: group kvm, mode 0660 (its owner and mode before are kept in
-#     $SDN_VM_STATE/kvm.mode). Without udev nobody sets them, and libvirt
+#   - /dev/kvm: group kvm, mode 0660 (its owner and mode before, from
+#     `remember` or else from `up`, are kept in $SDN_VM_STATE/kvm.mode). Without udev nobody sets them, and libvirt
 #     then finds the QEMU capabilities it cached stale and probes QEMU
 #     again on every call (about 100 s each). The VMs use TCG all the same
 #     unless the kernel has kvm_intel or kvm_amd (the Vagrantfile decides);
 #   - a libvirt storage pool sdn-vm in $SDN_VM_STATE/pool, and VAGRANT_HOME
 #     in $SDN_VM_STATE/vagrant.d: the libvirt-qemu user must read the VMs'
 #     disks and the box's kernel and initrd, and cannot enter /root.
-# A libvirtd that was already running (not started by us) is used as it is
-# and left alone by `down`.
+# A libvirtd that was already running in the namespace (not started by us)
+# is used as it is and left alone by `down`; one running elsewhere is an
+# error. `down` removes only the lab's domains (named $SDN_VM_PREFIX*) and
+# vagrant-libvirt's networks of the lab (sdn-vm-mgmt, sdn-underlay).
 set -euo pipefail
 
 state="${SDN_VM_STATE:-/var/lib/sdn-vm}"
 ns="${SDN_VM_NETNS:-sdn-vm}"
 pool=sdn-vm
+prefix=sdn-vm-
+nets="sdn-vm-mgmt sdn-underlay"
 log() { echo "vm-host: $*" >&2; }
 die() { log "$*"; exit 1; }
 
@@ -45,6 +52,7 @@ export VAGRANT_DEFAULT_PROVIDER=libvirt
 export LIBVIRT_DEFAULT_URI=qemu:///system
 export SDN_VM_BOX=\${SDN_VM_BOX:-sdn-local}
 export SDN_VM_POOL=$pool
+export SDN_VM_PREFIX=$prefix
 export SDN_VM_MGMT_NET=\${SDN_VM_MGMT_NET:-198.19.121.0/24}
 export SDN_VM_MGMT_MODE=none
 export VAGRANT_CHECKPOINT_DISABLE=1
@@ -61,12 +69,19 @@ up_netns() {
 	log "network namespace $ns"
 }
 
-# kvm_open lets the kvm group use /dev/kvm, remembering how it was.
-kvm_open() {
+# kvm_remember notes /dev/kvm's owner and mode unless noted already.
+kvm_remember() {
 	[ -c /dev/kvm ] || return 0
+	mkdir -p "$state"
 	if [ ! -f "$state/kvm.mode" ]; then
 		stat -c '%U:%G %a' /dev/kvm >"$state/kvm.mode"
 	fi
+}
+
+# kvm_open lets the kvm group use /dev/kvm, remembering how it was.
+kvm_open() {
+	[ -c /dev/kvm ] || return 0
+	kvm_remember
 	chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
 }
 
@@ -141,17 +156,18 @@ up() {
 	up_pool
 }
 
-# destroy_domains removes every domain and network of the libvirtd we
-# started (nothing else uses it) that `vagrant destroy` left.
+# destroy_domains removes the lab's domains and networks that `vagrant
+# destroy` left.
 destroy_domains() {
 	local d n
-	for d in $(virsh -q list --all --name 2>/dev/null); do
+	for d in $(virsh -q list --all --name 2>/dev/null | grep "^$prefix"); do
 		virsh -q destroy "$d" >/dev/null 2>&1 || true
 		virsh -q undefine "$d" --remove-all-storage --nvram >/dev/null 2>&1 ||
 			virsh -q undefine "$d" >/dev/null 2>&1 || true
 		log "removed domain $d"
 	done
-	for n in $(virsh -q net-list --all --name 2>/dev/null); do
+	for n in $nets; do
+		virsh -q net-info "$n" >/dev/null 2>&1 || continue
 		virsh -q net-destroy "$n" >/dev/null 2>&1 || true
 		virsh -q net-undefine "$n" >/dev/null 2>&1 || true
 		log "removed network $n"
@@ -199,11 +215,12 @@ down() {
 		log "network namespace $ns removed"
 	fi
 	kvm_restore
-	rm -rf "$state/vagrant.d" "$state/pool"
+	rm -rf "$state/vagrant.d" "$state/pool" "$state/console"
 	rmdir "$state" 2>/dev/null || true
 }
 
 case "${1:-}" in
+remember) kvm_remember ;;
 up) up ;;
 down) down ;;
 env) vagrant_env ;;
