@@ -244,34 +244,19 @@ func (l *Lab) dataDir(i int) string { return filepath.Join(l.HostDir(i), "data")
 func (l *Lab) sdndLog(i int) string { return filepath.Join(l.HostDir(i), "sdnd.log") }
 func (l *Lab) ovsDir(i int) string  { return filepath.Join(l.HostDir(i), "ovs") }
 
-// sdndArgs is host i's sdnd command line: server and agent on host1 (with
-// its server certificate), agent elsewhere (with the host's agent
-// certificate); mutual TLS everywhere (servers.go).
+// sdndArgs is host i's sdnd command line (NodeArgs, shared with the VM
+// labs): the netdev datapath on ul0, the host's own OVS instance, and the
+// lab's extra flags.
 func (l *Lab) sdndArgs(i int) []string {
-	var args []string
+	args := l.NodeArgs(Node{Index: i, Server: i == 1, UnderlayIface: "ul0", Datapath: "netdev", OVSDir: l.ovsDir(i)})
 	if i == 1 {
-		ip := l.HostIP(1).String()
-		args = append(args, "--server", "--bootstrap", "--agent",
-			"--listen=unix:"+l.APISocket()+","+ip+":7420", "--raft-addr="+ip+":7421")
-		args = append(args, l.tlsFlags(pki.RoleServer, HostName(1))...)
 		args = append(args, l.cfg.ServerArgs...)
-	} else {
-		args = append(args, "--agent", "--servers="+l.HostIP(1).String()+":7420")
-		args = append(args, l.tlsFlags(pki.RoleAgent, HostName(i))...)
 	}
 	args = append(args, l.cfg.AgentArgs...)
 	if l.cfg.Docker {
 		args = append(args, "--docker-plugin-socket="+filepath.Join(l.DockerPluginDir(i), "sdn.sock"))
 	}
-	return append(args,
-		"--node-name="+HostName(i),
-		"--data-dir="+l.dataDir(i),
-		"--underlay-iface=ul0",
-		"--ovs-rundir="+l.ovsDir(i),
-		"--ovs-dbdir="+l.ovsDir(i),
-		"--datapath=netdev",
-		"--cni-socket="+l.CNISocket(i),
-	)
+	return args
 }
 
 // tail returns the last n lines of a file, for error messages.

@@ -6,6 +6,8 @@
 //	sdnlab up     [--name lab] [--dir .lab] [--hosts 3] [--bin bin] [--isolation MODE] [--policy FILE|none]
 //	sdnlab matrix [--name lab] [--dir .lab]
 //	sdnlab down   [--name lab] [--dir .lab]
+//	sdnlab prepare [--name vm] [--dir .vm-lab] [--hosts 2] [--isolation MODE] [-f FILE|DIR]   (VM labs: node.go)
+//	sdnlab node-args|node-attach --index I ...   (on a VM lab's host itself: node.go)
 //
 // up brings the lab up (or repairs it), applies examples/, attaches one
 // workload per network on every host with the CNI plugin, applies one
@@ -34,6 +36,22 @@ func main() {
 		usage()
 	}
 	verb := os.Args[1]
+	if verb == "prepare" {
+		if err := prepare(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "sdnlab:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if verb == "node-args" || verb == "node-attach" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := nodeMain(ctx, verb, os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "sdnlab:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	fs := flag.NewFlagSet("sdnlab "+verb, flag.ExitOnError)
 	var cfg lab.Config
 	var policy string
