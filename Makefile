@@ -202,7 +202,7 @@ VM_LAB_PACKAGES := vagrant vagrant-libvirt libvirt-daemon-system libvirt-daemon-
 	dnsmasq-base iptables
 NODE ?= node1
 
-.PHONY: vm-lab-deps vm-stage vm-lab vm-lab-down vm-ssh
+.PHONY: vm-lab-deps vm-stage vm-lab vm-lab-down vm-ssh vm-matrix
 
 vm-lab-deps: vm-deps
 	@missing=""; for p in $(VM_LAB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -226,3 +226,6 @@ vm-lab-down:
 
 vm-ssh:
 	vm/vagrant/lab.sh ssh $(NODE)
+
+vm-matrix:
+	vm/vagrant/lab.sh matrix

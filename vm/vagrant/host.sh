@@ -60,7 +60,7 @@ ENV
 }
 
 up_netns() {
-	if ip netns list | grep -qx "$ns\( .*\)\?"; then
+	if [ -e "/run/netns/$ns" ]; then
 		return
 	fi
 	ip netns add "$ns"
@@ -136,7 +136,7 @@ up_pool() {
 		virsh -q pool-define-as "$pool" dir --target "$state/pool" >/dev/null
 		log "storage pool $pool in $state/pool"
 	fi
-	if ! virsh -q pool-info "$pool" | grep -q 'State: *running'; then
+	if [[ "$(virsh -q pool-info "$pool")" != *"State:"*running* ]]; then
 		virsh -q pool-start "$pool" >/dev/null
 	fi
 }

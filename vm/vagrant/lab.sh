@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# vm/vagrant/lab.sh up|down|ssh NODE: the Vagrant lab on a machine of the
+# vm/vagrant/lab.sh up|down|matrix|ssh NODE: the Vagrant lab on a machine of the
 # project's kind, unattended (`make vm-lab`, `make vm-lab-down`, `make
 # vm-ssh`; docs/vagrant.md). Run from the repository's top, as root, after
 # `make vm-stage` (binaries and TLS files in .vm-lab/).
@@ -8,8 +8,10 @@
 #       → libvirt in its network namespace (host.sh up) → the box added to
 #       Vagrant if it is not the current one → `vagrant up` (new VMs are
 #       created and provisioned; running ones are kept as they are: Vagrant
-#       provisions a machine only when it creates it) → the matrix, printed
-#       by the last node's always-run provisioner → how to log in.
+#       provisions a machine only when it creates it) → `vagrant provision`
+#       of any host whose sdnd or workloads are missing (a provisioning that
+#       failed or was interrupted) → the matrix (bin/sdnvm over `vagrant
+#       ssh-config`) → how to log in.
 # down: `vagrant destroy`, then host.sh down (domains, networks, pool,
 #       daemons, namespace, /dev/kvm), and .vm-lab/ and .vagrant/. The cache
 #       (image, box) stays for the next up.
@@ -37,7 +39,7 @@ vagrant_ns() { "$here/host.sh" run vagrant "$@"; }
 # it; the image key it was made from is kept beside VAGRANT_HOME.
 ensure_box() {
 	local img box key mark
-	img="$("$top/vm/build-image.sh" | tail -n 1)"
+	img="$(bash "$top/vm/build-image.sh" | tail -n 1)"
 	box="$("$here/box.sh" "$img" | tail -n 1)"
 	key="$(basename "$box" .box)"
 	mark="$state/vagrant.d/$box_name.from"
@@ -54,6 +56,35 @@ ensure_box() {
 	find "$cache" -maxdepth 1 -name 'box-*.box' ! -name "$key.box" -delete
 }
 
+# provisioned HOST reports whether vm/provision.sh finished on HOST: sdnd
+# runs and its workloads are recorded.
+provisioned() {
+	local i="${1#host}"
+	"$here/host.sh" run ssh -F "$state/ssh-config" -o BatchMode=yes -o LogLevel=ERROR "$1" \
+		"systemctl -q is-active sdnd && ls /var/lib/sdn-lab/host$i/workloads/*.json" >/dev/null 2>&1
+}
+
+# repair provisions, host1 first, every host whose provisioning did not
+# finish.
+repair() {
+	local i
+	vagrant_ns ssh-config >"$state/ssh-config"
+	for i in $(seq 1 "${SDN_NODES:-3}"); do
+		if ! provisioned "host$i"; then
+			log "host$i: not provisioned (or it failed): vagrant provision host$i"
+			vagrant_ns provision "host$i"
+		fi
+	done
+}
+
+# matrix prints the connectivity matrix from the host, over vagrant's SSH
+# configuration.
+matrix() {
+	[ -f "$state/ssh-config" ] || vagrant_ns ssh-config >"$state/ssh-config"
+	"$here/host.sh" run "$top/bin/sdnvm" matrix --ssh-config "$state/ssh-config" \
+		--dir "$top/.vm-lab/lab" --name "${SDN_VM_LAB:-vagrant}"
+}
+
 up() {
 	[ "$(id -u)" = 0 ] || die "must run as root"
 	[ -x "$top/.vm-lab/bin/sdnd" ] || die ".vm-lab/bin/sdnd missing: run make vm-stage"
@@ -63,8 +94,13 @@ up() {
 	ensure_box
 	mkdir -p "$state/console"
 	log "vagrant up (${SDN_NODES:-3} nodes, ${SDN_SERVERS:-1} server(s)); consoles in $state/console"
-	SDN_VM_CONSOLE_DIR="$state/console" vagrant_ns up
+	export SDN_VM_CONSOLE_DIR="$state/console"
+	# A failed provisioning fails `vagrant up`; repair provisions it again.
+	vagrant_ns up || log "vagrant up failed; provisioning again what did not finish"
+	repair
 	log "up in $(secs "$t0") s"
+	echo
+	matrix
 	cat <<HINT
 
 The lab runs. Log in to a node (as root, from the repository's top):
@@ -91,9 +127,10 @@ down() {
 case "${1:-}" in
 up) up ;;
 down) down ;;
+matrix) matrix ;;
 ssh)
 	shift
 	exec "$here/host.sh" run vagrant ssh "${1:-node1}"
 	;;
-*) die "usage: lab.sh up|down|ssh [NODE]" ;;
+*) die "usage: lab.sh up|down|matrix|ssh [NODE]" ;;
 esac
