@@ -215,7 +215,7 @@ down() {
 		log "network namespace $ns removed"
 	fi
 	kvm_restore
-	rm -rf "$state/vagrant.d" "$state/pool" "$state/console"
+	rm -rf "$state/vagrant.d" "$state/pool" "$state/console" "$state/ssh-config"
 	rmdir "$state" 2>/dev/null || true
 }
 
