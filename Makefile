@@ -200,9 +200,9 @@ vm-image: vm-deps
 # libguestfs and an NFS server).
 VM_LAB_PACKAGES := vagrant vagrant-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients \
 	dnsmasq-base iptables
-NODE ?= node1
+NODE ?= host1
 
-.PHONY: vm-lab-deps vm-stage vm-lab vm-lab-down vm-ssh vm-matrix
+.PHONY: vm-lab-deps vm-stage vm-lab vm-lab-down vm-ssh vm-matrix vm-validate
 
 vm-lab-deps: vm-deps
 	@missing=""; for p in $(VM_LAB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -229,3 +229,7 @@ vm-ssh:
 
 vm-matrix:
 	vm/vagrant/lab.sh matrix
+
+# vagrant validate for libvirt and VirtualBox (no VirtualBox needed).
+vm-validate:
+	vm/vagrant/validate.sh

@@ -100,15 +100,23 @@ up() {
 	repair
 	log "up in $(secs "$t0") s"
 	echo
-	matrix
+	local rc=0
+	matrix || rc=$?
+	hint
+	return "$rc"
+}
+
+hint() {
+	local d=/var/lib/sdn-lab
 	cat <<HINT
 
-The lab runs. Log in to a node (as root, from the repository's top):
-    vm/vagrant/host.sh run vagrant ssh node1        (or: make vm-ssh NODE=node1)
+Log in to a host (as root, from the repository's top):
+    make vm-ssh NODE=host1        (vm/vagrant/host.sh run vagrant ssh host1)
 which is, spelled out:
-    ip netns exec ${SDN_VM_NETNS:-sdn-vm} env $("$here/host.sh" env | sed -n 's/^export \(VAGRANT_HOME=.*\|VAGRANT_DEFAULT_PROVIDER=.*\)$/\1/p' | tr '\n' ' ')vagrant ssh node1
-Inside: sdnctl ... (the admin certificate is configured), ovs-dpctl show, ip netns.
-The matrix again: make vm-lab (keeps the VMs). Remove everything: make vm-lab-down.
+    ip netns exec ${SDN_VM_NETNS:-sdn-vm} env $("$here/host.sh" env | sed -n 's/^export \(VAGRANT_HOME=.*\|VAGRANT_DEFAULT_PROVIDER=.*\)$/\1/p' | tr '\n' ' ')vagrant ssh host1
+Inside, as root: ovs-dpctl show; ip netns; systemctl status sdnd;
+    /opt/sdn/bin/sdnctl --server unix://$d/host1/api.sock --tls-ca $d/tls/ca.crt --tls-cert $d/tls/client-admin.crt --tls-key $d/tls/client-admin.key get workloads
+The matrix again: make vm-matrix; make vm-lab keeps the VMs. Remove everything: make vm-lab-down.
 HINT
 }
 
@@ -130,7 +138,7 @@ down) down ;;
 matrix) matrix ;;
 ssh)
 	shift
-	exec "$here/host.sh" run vagrant ssh "${1:-node1}"
+	exec "$here/host.sh" run vagrant ssh "${1:-host1}"
 	;;
 *) die "usage: lab.sh up|down|matrix|ssh [NODE]" ;;
 esac
