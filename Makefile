@@ -9,6 +9,7 @@
 #   make install    install sdnd, sdnctl, the CNI plugin and sdnd's systemd unit (PREFIX, DESTDIR); make uninstall
 #   make bench      run the benchmarks (as root) into bench/results/; SUITE=name, QUICK=1
 #   make vm-image   build (or reuse) the Debian 12 VM image under SDN_VM_CACHE (vm/build-image.sh)
+#   make vm-lab     the lab in VMs (Vagrant, libvirt, OVS kernel datapath; docs/vagrant.md); make vm-lab-down removes it
 
 GO        ?= go
 BIN       := bin
