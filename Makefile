@@ -10,6 +10,7 @@
 #   make bench      run the benchmarks (as root) into bench/results/; SUITE=name, QUICK=1
 #   make vm-image   build (or reuse) the Debian 12 VM image under SDN_VM_CACHE (vm/build-image.sh)
 #   make test-vm    the kernel-datapath test in 2 QEMU VMs (integration/vm_test.go); .ci/run runs it after make test
+#   make vm-lab     the lab in VMs (Vagrant, libvirt, OVS kernel datapath; docs/vagrant.md); make vm-lab-down removes it
 
 GO        ?= go
 BIN       := bin
@@ -195,3 +196,48 @@ vm-image: vm-deps
 # minutes it would exceed; .ci/run runs it after make test.
 test-vm: vm-deps deps
 	SDN_VM_TEST=1 $(GO) test -count=1 -timeout 40m -v -run '^TestVMKernelDatapath$$' ./integration/
+
+# The Vagrant lab (Vagrantfile, vm/vagrant/, docs/vagrant.md): real VMs with
+# OVS's kernel datapath. On a laptop: make vm-stage, then vagrant up. On a
+# machine of the project's kind (no systemd, no internet), as root: make
+# vm-lab brings up SDN_NODES (3) VMs under libvirt in a network namespace of
+# its own, from a box built locally (cached in SDN_VM_CACHE, default
+# ~/.cache/sdn-vm); again, it keeps the running VMs and prints the matrix;
+# make vm-lab-down removes everything but the cache. VM_LAB_PACKAGES are
+# installed without their recommendations (which would bring a kernel,
+# libguestfs and an NFS server).
+VM_LAB_PACKAGES := vagrant vagrant-libvirt libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients \
+	dnsmasq-base iptables
+NODE ?= host1
+
+.PHONY: vm-lab-deps vm-stage vm-lab vm-lab-down vm-ssh vm-matrix vm-validate
+
+vm-lab-deps: vm-deps
+	@missing=""; for p in $(VM_LAB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+vm-stage: build
+	LDFLAGS="$(LDFLAGS)" GO="$(GO)" vm/vagrant/stage.sh
+
+# host.sh remember notes /dev/kvm's mode before the packages' install
+# changes it, so vm-lab-down puts back the machine's own.
+vm-lab:
+	vm/vagrant/host.sh remember
+	@$(MAKE) --no-print-directory vm-lab-deps vm-stage
+	vm/vagrant/lab.sh up
+
+vm-lab-down:
+	vm/vagrant/lab.sh down
+
+vm-ssh:
+	vm/vagrant/lab.sh ssh $(NODE)
+
+vm-matrix:
+	vm/vagrant/lab.sh matrix
+
+# vagrant validate for libvirt and VirtualBox (no VirtualBox needed).
+vm-validate:
+	vm/vagrant/validate.sh
