@@ -95,13 +95,17 @@ hasnetworks() {
 	have=$("${sdnctl[@]}" get networks | awk 'NR > 1 {print $1}' | sort -u) || return 1
 	[ -z "$(comm -23 <(echo "$want") <(echo "$have"))" ]
 }
+# hasleader reports whether the cluster has a leader (ROLE, the third
+# column of cluster members).
+hasleader() {
+	"${sdnctl[@]}" cluster members | awk 'NR > 1 && $3 == "leader" {found = 1} END {exit !found}'
+}
 if [ "$index" = 1 ] && [ "$servers" = 1 ]; then
 	waitfor 120 "the API on $dir/host1/api.sock" "${sdnctl[@]}" status
 elif [ "$index" = 1 ]; then
-	# cluster members answers once a leader is elected: a majority of
-	# host1..host$servers runs sdnd.
+	# A leader is elected once a majority of host1..host$servers runs sdnd.
 	log "waiting for a leader among host1..host$servers"
-	waitfor 900 "a leader among host1..host$servers" "${sdnctl[@]}" cluster members
+	waitfor 900 "a leader among host1..host$servers" hasleader
 	"${sdnctl[@]}" cluster members >&2
 fi
 if [ "$index" = 1 ]; then

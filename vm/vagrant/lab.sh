@@ -69,7 +69,7 @@ provisioned() {
 # servers first, concurrently (several elect a leader only together), then
 # the agents one by one.
 repair() {
-	local i servers="${SDN_SERVERS:-1}" pids=() rc=0
+	local i p servers="${SDN_SERVERS:-1}" pids=() rc=0
 	vagrant_ns ssh-config >"$state/ssh-config"
 	for i in $(seq 1 "${SDN_NODES:-3}"); do
 		provisioned "host$i" && continue
