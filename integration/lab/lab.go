@@ -55,6 +55,13 @@ type Config struct {
 	// Docker makes every host's sdnd serve the Docker network driver on
 	// DockerPluginDir(i)/sdn.sock (--docker-plugin-socket). Not recorded.
 	Docker bool
+	// HostServers is, for the VM labs (Prepare, OpenNode, NodeArgs), how
+	// many hosts are servers too: host1..hostN, a raft cluster of N
+	// bootstrapped from one --peers list, every agent given all N. 0 = the
+	// prepared lab's (recorded in DIR/lab.json), else 1 (host1 bootstraps
+	// alone). The netns lab's Up runs host1 as its only server (UpServers
+	// adds separate ones) and refuses more.
+	HostServers int
 }
 
 // DefaultUnderlayMTU is the underlay MTU of a lab that does not ask for one.
@@ -92,6 +99,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Bin == "" {
 		c.Bin = "bin"
+	}
+	if c.HostServers < 0 || c.HostServers > c.Hosts {
+		return fmt.Errorf("lab %q: %d hosts are servers; want 1 to the number of hosts (%d)", c.Name, c.HostServers, c.Hosts)
 	}
 	if c.UnderlayMTU != 0 && (c.UnderlayMTU < 1280 || c.UnderlayMTU > 9000) {
 		return fmt.Errorf("lab %q: underlay MTU %d; want 1280 to 9000 (e.g. 1500, or 9000 for jumbo frames)", c.Name, c.UnderlayMTU)
@@ -154,7 +164,7 @@ func (l *Lab) HostIP(i int) netip.Addr {
 func (l *Lab) HostDir(i int) string { return filepath.Join(l.Dir, HostName(i)) }
 
 // APISocket is host1's API socket; pass "unix://"+APISocket() to sdnctl.
-func (l *Lab) APISocket() string { return filepath.Join(l.HostDir(1), "api.sock") }
+func (l *Lab) APISocket() string { return l.HostAPISocket(1) }
 
 // CNISocket is host i's agent socket for the CNI plugin.
 func (l *Lab) CNISocket(i int) string { return filepath.Join(l.HostDir(i), "cni.sock") }
@@ -183,6 +193,8 @@ type marker struct {
 	// UnderlayMTU is the lab's underlay MTU; 0 in markers written before
 	// it was configurable, which means DefaultUnderlayMTU.
 	UnderlayMTU int `json:"underlay_mtu,omitempty"`
+	// HostServers is Config.HostServers of a VM lab; 0 means 1.
+	HostServers int `json:"host_servers,omitempty"`
 }
 
 // mtu is the marker's underlay MTU.
@@ -240,6 +252,15 @@ func (l *Lab) claimDir() error {
 	if err := os.MkdirAll(l.Dir, 0o755); err != nil {
 		return err
 	}
+	switch had := max(m.HostServers, 1); {
+	case l.cfg.HostServers == 0 && ok:
+		l.cfg.HostServers = had
+	case l.cfg.HostServers == 0:
+		l.cfg.HostServers = 1
+	case ok && l.cfg.HostServers != had:
+		// Its certificates and its cluster's peers are those of had.
+		return fmt.Errorf("lab %q in %s has %d server host(s), not %d; remove it first, or use another --dir", l.Name, l.Dir, had, l.cfg.HostServers)
+	}
 	if ok && m.Hosts > l.Hosts {
 		// Shrinking: keep the larger count so Down still finds every host.
 		l.logf("lab %s had %d hosts; hosts %d..%d keep running (use `sdnlab down` to remove them)", l.Name, m.Hosts, l.Hosts+1, m.Hosts)
@@ -247,7 +268,7 @@ func (l *Lab) claimDir() error {
 			return nil
 		}
 	}
-	b, _ := json.Marshal(marker{Name: l.Name, Hosts: max(l.Hosts, m.Hosts), UnderlayMTU: l.cfg.UnderlayMTU})
+	b, _ := json.Marshal(marker{Name: l.Name, Hosts: max(l.Hosts, m.Hosts), UnderlayMTU: l.cfg.UnderlayMTU, HostServers: l.hostServersRecorded()})
 	return os.WriteFile(l.markerPath(), append(b, '\n'), 0o644)
 }
 
@@ -268,11 +289,25 @@ func Open(name, dir string, logger io.Writer) (*Lab, error) {
 		}
 		cfg.Hosts = m.Hosts
 		cfg.UnderlayMTU = m.mtu()
+		cfg.HostServers = m.HostServers
 	}
 	if bin, err := readBinDir(cfg.Dir); err == nil {
 		cfg.Bin = bin
 	}
 	return newLab(cfg), nil
+}
+
+// HostServers is how many hosts are servers (host1..hostN); see
+// Config.HostServers.
+func (l *Lab) HostServers() int { return max(l.cfg.HostServers, 1) }
+
+// hostServersRecorded is the marker's HostServers: 0 for one server, so a
+// netns lab's lab.json stays as it was.
+func (l *Lab) hostServersRecorded() int {
+	if l.HostServers() == 1 {
+		return 0
+	}
+	return l.HostServers()
 }
 
 func (l *Lab) binPath() string { return filepath.Join(l.Dir, "bin.path") }

@@ -76,7 +76,9 @@ const labIdentity = "lab"
 
 // Every sdnd of a lab runs with mutual TLS, as a real cluster does: the lab
 // makes a CA and certificates in DIR/tls/ (package pki): server-host1 (the
-// single server, valid for host1's underlay address) and server-sK (the
+// single server, valid for host1's underlay address; server-host1 to
+// server-hostN, each valid for its host's, when N hosts are servers:
+// Config.HostServers) and server-sK (the
 // separate servers, for theirs), agent-hostI for every host, client-admin
 // for sdnctl (SdnctlTLSFlags) and server-lab, the identity Dial and
 // DialServer connect with. A server certificate may make any call, so a
@@ -99,9 +101,10 @@ func (l *Lab) tlsFlags(role pki.Role, name string) []string {
 	return []string{"--" + pki.FlagCA + "=" + p.CA, "--" + pki.FlagCert + "=" + p.Cert, "--" + pki.FlagKey + "=" + p.Key}
 }
 
-// ensureTLS makes the lab's CA and the certificates of host1's server, of
-// separate servers 1..n, of every host's agent, of sdnctl (client-admin)
-// and of the lab itself (server-lab), keeping those that exist.
+// ensureTLS makes the lab's CA and the certificates of the hosts' servers
+// (host1, or host1..hostN with Config.HostServers), of separate servers
+// 1..n, of every host's agent, of sdnctl (client-admin) and of the lab
+// itself (server-lab), keeping those that exist.
 func (l *Lab) ensureTLS(n int) error {
 	l.tlsMu.Lock()
 	defer l.tlsMu.Unlock()
@@ -115,8 +118,10 @@ func (l *Lab) ensureTLS(n int) error {
 		id    pki.Identity
 		hosts []string
 	}
-	want := []cert{{pki.Identity{Role: pki.RoleClient, Name: "admin"}, nil}, {pki.Identity{Role: pki.RoleServer, Name: labIdentity}, nil},
-		{pki.Identity{Role: pki.RoleServer, Name: HostName(1)}, []string{l.HostIP(1).String()}}}
+	want := []cert{{pki.Identity{Role: pki.RoleClient, Name: "admin"}, nil}, {pki.Identity{Role: pki.RoleServer, Name: labIdentity}, nil}}
+	for i := 1; i <= l.HostServers(); i++ {
+		want = append(want, cert{pki.Identity{Role: pki.RoleServer, Name: HostName(i)}, []string{l.HostIP(i).String()}})
+	}
 	for k := 1; k <= n; k++ {
 		want = append(want, cert{pki.Identity{Role: pki.RoleServer, Name: ServerName(k)}, []string{l.ServerIP(k).String()}})
 	}

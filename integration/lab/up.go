@@ -24,6 +24,9 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
+	if cfg.HostServers > 1 {
+		return nil, fmt.Errorf("lab %s: %d hosts as servers is for the VM labs (Prepare); the netns lab runs host1 as its server, UpServers adds separate ones", cfg.Name, cfg.HostServers)
+	}
 	l := newLab(cfg)
 	if err := l.preflight(); err != nil {
 		return nil, err

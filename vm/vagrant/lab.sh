@@ -16,7 +16,8 @@
 #       daemons, namespace, /dev/kvm), and .vm-lab/ and .vagrant/. The cache
 #       (image, box) stays for the next up.
 #
-# SDN_NODES and SDN_SERVERS are the Vagrantfile's; SDN_VM_CACHE the cache
+# SDN_NODES and SDN_SERVERS (1, or 3: host1..host3 a raft cluster) are the
+# Vagrantfile's; SDN_VM_CACHE the cache
 # (default ~/.cache/sdn-vm); SDN_VM_STATE, SDN_VM_NETNS host.sh's.
 set -euo pipefail
 
@@ -64,17 +65,27 @@ provisioned() {
 		"systemctl -q is-active sdnd && ls /var/lib/sdn-lab/host$i/workloads/*.json" >/dev/null 2>&1
 }
 
-# repair provisions, host1 first, every host whose provisioning did not
-# finish.
+# repair provisions every host whose provisioning did not finish: the
+# servers first, concurrently (several elect a leader only together), then
+# the agents one by one.
 repair() {
-	local i
+	local i p servers="${SDN_SERVERS:-1}" pids=() rc=0
 	vagrant_ns ssh-config >"$state/ssh-config"
 	for i in $(seq 1 "${SDN_NODES:-3}"); do
-		if ! provisioned "host$i"; then
-			log "host$i: not provisioned (or it failed): vagrant provision host$i"
-			vagrant_ns provision "host$i"
+		provisioned "host$i" && continue
+		log "host$i: not provisioned (or it failed): vagrant provision host$i"
+		if [ "$i" -le "$servers" ]; then
+			vagrant_ns provision "host$i" &
+			pids+=($!)
+			continue
 		fi
+		for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+		pids=()
+		[ "$rc" = 0 ] || return "$rc"
+		vagrant_ns provision "host$i"
 	done
+	for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+	return "$rc"
 }
 
 # matrix prints the connectivity matrix from the host, over vagrant's SSH
@@ -116,6 +127,7 @@ which is, spelled out:
     ip netns exec ${SDN_VM_NETNS:-sdn-vm} env $("$here/host.sh" env | sed -n 's/^export \(VAGRANT_HOME=.*\|VAGRANT_DEFAULT_PROVIDER=.*\)$/\1/p' | tr '\n' ' ')vagrant ssh host1
 Inside, as root: ovs-dpctl show; ip netns; systemctl status sdnd;
     /opt/sdn/bin/sdnctl --server unix://$d/host1/api.sock --tls-ca $d/tls/ca.crt --tls-cert $d/tls/client-admin.crt --tls-key $d/tls/client-admin.key get workloads
+    (cluster members: the raft servers, host1..host${SDN_SERVERS:-1}; on a server hostK, its own socket $d/hostK/api.sock)
 The matrix again: make vm-matrix; make vm-lab keeps the VMs. Remove everything: make vm-lab-down.
 HINT
 }

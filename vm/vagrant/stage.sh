@@ -13,11 +13,14 @@
 #   .vm-lab/vm/    what goes into every VM of it: lab.json, hcl/, and tls/
 #                  without the CA's key
 #
-# SDN_NODES (default 3) and SDN_VM_LAB (the lab's name, default vagrant,
-# whose underlay is lab.Subnet(NAME): 198.18.190.0/24) as in the Vagrantfile.
+# SDN_NODES (default 3), SDN_SERVERS (default 1: host1; 3: host1..host3,
+# each with a server certificate for its address) and SDN_VM_LAB (the lab's
+# name, default vagrant, whose underlay is lab.Subnet(NAME):
+# 198.18.190.0/24) as in the Vagrantfile.
 set -euo pipefail
 
 nodes="${SDN_NODES:-3}"
+servers="${SDN_SERVERS:-1}"
 name="${SDN_VM_LAB:-vagrant}"
 arch="${SDN_VM_GOARCH:-amd64}"
 go="${GO:-go}"
@@ -31,7 +34,7 @@ build -o "$out/bin/sdn" ./cni
 log "binaries for linux/$arch in $out/bin"
 
 "$go" build -o bin/ ./integration/cmd/sdnlab ./integration/cmd/sdnvm
-bin/sdnlab prepare --name "$name" --dir "$out/lab" --hosts "$nodes" >&2
+bin/sdnlab prepare --name "$name" --dir "$out/lab" --hosts "$nodes" --servers "$servers" >&2
 
 rm -rf "$out/vm.new"
 mkdir -p "$out/vm.new"

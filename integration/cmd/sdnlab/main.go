@@ -6,7 +6,7 @@
 //	sdnlab up     [--name lab] [--dir .lab] [--hosts 3] [--bin bin] [--isolation MODE] [--policy FILE|none]
 //	sdnlab matrix [--name lab] [--dir .lab]
 //	sdnlab down   [--name lab] [--dir .lab]
-//	sdnlab prepare [--name vm] [--dir .vm-lab] [--hosts 2] [--isolation MODE] [-f FILE|DIR]   (VM labs: node.go)
+//	sdnlab prepare [--name vm] [--dir .vm-lab] [--hosts 2] [--servers 1] [--isolation MODE] [-f FILE|DIR]   (VM labs: node.go)
 //	sdnlab node-args|node-attach --index I ...   (on a VM lab's host itself: node.go)
 //
 // up brings the lab up (or repairs it), applies examples/, attaches one
