@@ -105,9 +105,16 @@ func Provision(ctx context.Context, h Hosts, s Setup) (*Lab, error) {
 // WaitRealized waits until every host has realized the cluster's current
 // revision (sdnctl status on host1, as lab.WaitRealized asks the API).
 func (l *Lab) WaitRealized(timeout time.Duration) error {
+	return WaitRealized(func() (string, error) { return l.Sdnctl("status", "-o", "json") }, l.C.N(), timeout)
+}
+
+// WaitRealized polls status (the output of `sdnctl status -o json`) until
+// hosts hosts are registered and every one has realized the cluster's
+// current revision, for at most timeout: a lab's matrix pings only then.
+func WaitRealized(status func() (string, error), hosts int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		out, err := l.Sdnctl("status", "-o", "json")
+		out, err := status()
 		var st sdnv1.StatusResponse
 		if err == nil {
 			err = protojson.Unmarshal([]byte(out), &st)
@@ -118,7 +125,7 @@ func (l *Lab) WaitRealized(timeout time.Duration) error {
 				behind = append(behind, fmt.Sprintf("%s at %d of %d %s", n.GetName(), n.GetRealizedRevision(), st.GetRevision(), n.GetError()))
 			}
 		}
-		if err == nil && len(behind) == 0 && len(st.GetNodes()) == l.C.N() {
+		if err == nil && len(behind) == 0 && len(st.GetNodes()) == hosts {
 			return nil
 		}
 		if time.Now().After(deadline) {

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/sdn-dev/sdn/integration/lab"
+	"github.com/sdn-dev/sdn/integration/vm"
 )
 
 // remoteDir is the lab's directory inside every VM (vm/provision.sh's
@@ -116,6 +117,15 @@ func matrix(w io.Writer, name, dir, sshConfig string) error {
 	}
 	if len(ws) < 2 {
 		return fmt.Errorf("%d workloads attached in the VMs; vm/provision.sh attaches one per network per host", len(ws))
+	}
+	// Right after provisioning the last host, the others may not have
+	// realized its workloads yet: ping only once every host has.
+	status := func() (string, error) {
+		return h.run(1, fmt.Sprintf("%s/sdnctl --server unix://%s/host1/api.sock --tls-ca %s/tls/ca.crt --tls-cert %s/tls/client-admin.crt --tls-key %s/tls/client-admin.key status -o json",
+			vm.RemoteBin, vm.RemoteDir, vm.RemoteDir, vm.RemoteDir, vm.RemoteDir))
+	}
+	if err := vm.WaitRealized(status, l.Hosts, 3*time.Minute); err != nil {
+		return err
 	}
 	if err := warmUnderlay(h, l); err != nil {
 		return err
