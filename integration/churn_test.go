@@ -306,7 +306,7 @@ func churnLeftovers(t *testing.T, l *lab.Lab, base baseline, st *churnStats) []s
 		return []string{err.Error()}
 	}
 	for _, line := range strings.Split(links, "\n") {
-		if f := strings.Fields(line); len(f) > 1 && leaks.IsWorkloadIface(strings.SplitN(strings.TrimSuffix(f[1], ":"), "@", 2)[0]) {
+		if f := strings.Fields(line); len(f) > 1 && link.IsHostVethName(strings.SplitN(strings.TrimSuffix(f[1], ":"), "@", 2)[0]) {
 			left = append(left, "veth "+f[1])
 		}
 	}
@@ -315,7 +315,7 @@ func churnLeftovers(t *testing.T, l *lab.Lab, base baseline, st *churnStats) []s
 		return []string{err.Error()}
 	}
 	for p := range ports {
-		if leaks.IsWorkloadIface(p) {
+		if link.IsHostVethName(p) {
 			left = append(left, "OVS port "+p)
 		}
 	}

@@ -142,12 +142,12 @@ func TestHostIfname(t *testing.T) {
 			t.Errorf("HostIfname(%v) = %q, want %q", tc.o, got, tc.want)
 		}
 	}
-	if n := link.HostVethName("x", "eth0"); !isWorkloadPort(n) {
-		t.Errorf("isWorkloadPort(%q) = false", n)
+	if n := link.HostVethName("x", "eth0"); !link.IsHostVethName(n) {
+		t.Errorf("link.IsHostVethName(%q) = false", n)
 	}
 	for _, n := range []string{"sdn-gw0", "sdn-tun0", "sdn0123456789", "sdn0123456789ab", "SDN0123456789a", "sdn0123456789g"} {
-		if isWorkloadPort(n) {
-			t.Errorf("isWorkloadPort(%q) = true", n)
+		if link.IsHostVethName(n) {
+			t.Errorf("link.IsHostVethName(%q) = true", n)
 		}
 	}
 }

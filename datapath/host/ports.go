@@ -14,20 +14,6 @@ import (
 // workload reaches this host's desired state through the watch.
 const plugGrace = 5 * time.Minute
 
-// isWorkloadPort reports whether name has the form of a workload's host
-// veth (link.HostVethName: "sdn" and 11 lowercase hex digits).
-func isWorkloadPort(name string) bool {
-	if len(name) != 14 || name[:3] != "sdn" {
-		return false
-	}
-	for _, c := range name[3:] {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // syncWorkloadPorts plugs into br-int the host veths of local workloads
 // that exist, removes workload ports no longer desired, and returns the
 // OpenFlow port of every workload port.
@@ -73,7 +59,7 @@ func (d *Datapath) syncWorkloadPorts(ctx context.Context, st *ovsState, h *link.
 	}
 	var stale []string
 	for name := range ports {
-		if isWorkloadPort(name) && !desiredPorts[name] && !d.recentlyPlugged(name) {
+		if link.IsHostVethName(name) && !desiredPorts[name] && !d.recentlyPlugged(name) {
 			stale = append(stale, name)
 		}
 	}
@@ -124,7 +110,7 @@ func (d *Datapath) recentlyPlugged(name string) bool {
 // until a desired state names the workload its packets are dropped, and
 // Realize leaves the port alone for a grace period.
 func (d *Datapath) PlugWorkload(ctx context.Context, hostIfname string) (int, error) {
-	if !isWorkloadPort(hostIfname) {
+	if !link.IsHostVethName(hostIfname) {
 		return 0, fmt.Errorf("plug workload: %q is not a workload veth name (want \"sdn\" and 11 hex digits, from link.HostVethName)", hostIfname)
 	}
 	// It does not wait for a realize in progress (d.mu): a realize that
@@ -158,7 +144,7 @@ func (d *Datapath) PlugWorkload(ctx context.Context, hostIfname string) (int, er
 // UnplugWorkload removes a workload's host veth from br-int; a port that is
 // not there is not an error. Its flows go with the next Realize.
 func (d *Datapath) UnplugWorkload(ctx context.Context, hostIfname string) error {
-	if !isWorkloadPort(hostIfname) {
+	if !link.IsHostVethName(hostIfname) {
 		return fmt.Errorf("unplug workload: %q is not a workload veth name", hostIfname)
 	}
 	d.mu.Lock()

@@ -46,6 +46,20 @@ func HostVethName(containerID, ifname string) string {
 	return "sdn" + hex.EncodeToString(sum[:])[:11]
 }
 
+// IsHostVethName reports whether name has the form HostVethName gives: "sdn"
+// and 11 lowercase hex digits.
+func IsHostVethName(name string) bool {
+	if len(name) != 14 || name[:3] != "sdn" {
+		return false
+	}
+	for _, c := range name[3:] {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 func (s WorkloadIface) validate() error {
 	var errs []error
 	if err := validIfname(s.HostName); err != nil {

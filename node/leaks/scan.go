@@ -38,20 +38,6 @@ type findings struct {
 	leftovers []leftover
 }
 
-// IsWorkloadIface reports whether name has the form of a workload's host
-// veth (link.HostVethName: "sdn" and 11 lowercase hex digits).
-func IsWorkloadIface(name string) bool {
-	if len(name) != 14 || name[:3] != "sdn" {
-		return false
-	}
-	for _, c := range name[3:] {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // owned returns the host veth names of node's workloads that have an owner
 // (container id and interface), each with its workload.
 func owned(m *model.Desired, node string) map[string]*sdnv1.Workload {
@@ -80,7 +66,7 @@ func compare(m *model.Desired, node string, world World, now time.Time, missingS
 	own := owned(m, node)
 	veths := map[string]bool{}
 	for _, v := range world.Veths {
-		if IsWorkloadIface(v) {
+		if link.IsHostVethName(v) {
 			veths[v] = true
 		}
 	}
@@ -99,7 +85,7 @@ func compare(m *model.Desired, node string, world World, now time.Time, missingS
 		names[v] = true
 	}
 	for p := range world.Ports {
-		if IsWorkloadIface(p) {
+		if link.IsHostVethName(p) {
 			names[p] = true
 		}
 	}
