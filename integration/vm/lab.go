@@ -209,22 +209,31 @@ func (l *Lab) InNS(w *lab.Workload, command string) (string, error) {
 // pings in one SSH command, and returns who reached whom (lab.MatrixBy,
 // as the netns lab's Matrix).
 func (l *Lab) Matrix(ws []*lab.Workload) (lab.Matrix, error) {
+	return PingMatrix(ws, l.C.N(), 2, l.Host, l.C.Run)
+}
+
+// PingMatrix pings every ordered pair of ws once (ping -W wait), each of
+// the n hosts' pings in one command run on it (run), in parallel there,
+// and returns who reached whom; hostOf says which host a workload is on.
+// The QEMU lab and the Vagrant lab (integration/cmd/sdnvm) both use it.
+func PingMatrix(ws []*lab.Workload, n, wait int, hostOf func(*lab.Workload) int, run func(i int, script string) (string, error)) (lab.Matrix, error) {
 	reached := map[string]bool{}
 	var mu sync.Mutex
-	err := each(l.C.N(), func(i int) error {
+	err := each(n, func(i int) error {
 		var script strings.Builder
 		for _, a := range ws {
-			if l.Host(a) != i {
+			if hostOf(a) != i {
 				continue
 			}
 			for _, b := range ws {
 				if a != b {
-					fmt.Fprintf(&script, "(ip netns exec %s ping -c 1 -W 2 -n -q %s >/dev/null 2>&1 && echo '%s %s ok' || echo '%s %s no') &\n", a.NS, b.IP, a.NS, b.IP, a.NS, b.IP)
+					fmt.Fprintf(&script, "(ip netns exec %s ping -c 1 -W %d -n -q %s >/dev/null 2>&1 && echo '%s %s ok' || echo '%s %s no') &\n",
+						a.NS, wait, b.IP, a.NS, b.IP, a.NS, b.IP)
 				}
 			}
 		}
 		script.WriteString("wait\n")
-		out, err := l.C.Run(i, script.String())
+		out, err := run(i, script.String())
 		if err != nil {
 			return err
 		}

@@ -197,41 +197,9 @@ func workloads(h hosts) ([]*lab.Workload, error) {
 }
 
 // pingAll pings every ordered pair once, each host's pings in one SSH
-// session, in parallel there.
+// session, in parallel there (vm.PingMatrix, as the QEMU lab's matrix).
 func pingAll(h hosts, ws []*lab.Workload) (lab.Matrix, error) {
-	reached := map[string]bool{}
-	var mu sync.Mutex
-	err := h.each(func(i int) error {
-		var script strings.Builder
-		for _, a := range ws {
-			if lab.ParseHost(a.Host) != i {
-				continue
-			}
-			for _, b := range ws {
-				if a != b {
-					fmt.Fprintf(&script, "(ip netns exec %s ping -c 1 -W 1 -n -q %s >/dev/null 2>&1 && echo '%s %s ok' || echo '%s %s no') &\n",
-						a.NS, b.IP, a.NS, b.IP, a.NS, b.IP)
-				}
-			}
-		}
-		script.WriteString("wait\n")
-		out, err := h.run(i, script.String())
-		if err != nil {
-			return err
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for _, line := range strings.Split(out, "\n") {
-			if f := strings.Fields(line); len(f) == 3 {
-				reached[f[0]+" "+f[1]] = f[2] == "ok"
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return lab.Matrix{}, err
-	}
-	return lab.MatrixBy(ws, 1, func(from *lab.Workload, ip string) bool { return reached[from.NS+" "+ip] }), nil
+	return vm.PingMatrix(ws, h.n, 1, func(w *lab.Workload) int { return lab.ParseHost(w.Host) }, h.run)
 }
 
 // warmUnderlay pings every host's underlay address from every other host
