@@ -214,7 +214,7 @@ func (s *Server) start(raftDir string) error {
 	if err != nil {
 		return fmt.Errorf("inspect raft state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, raftFSM{f: s.fsm, format2: &s.format2}, checksummedLogs{stores}, stores, snaps, s.trans)
+	r, err := raft.NewRaft(rc, raftFSM{f: s.fsm, format2: &s.format2}, checksummedLogs{stores}, stores, snaps, withoutPipeline(s.trans))
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
