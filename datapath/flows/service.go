@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
 
 	"github.com/sdn-dev/sdn/datapath/ovs"
 )
@@ -78,6 +79,7 @@ type svcPort struct {
 	svc  *Service
 	port ServicePort
 	eps  []portEndpoint // serving this port, by name
+	k    string         // key(), made once: sorting 1,000 ports asks it 20,000 times
 }
 
 type portEndpoint struct {
@@ -87,7 +89,10 @@ type portEndpoint struct {
 }
 
 func (p svcPort) key() string {
-	return fmt.Sprintf("%s/%s/%d", p.svc.Key, p.port.Protocol, p.port.Port)
+	if p.k != "" {
+		return p.k
+	}
+	return p.svc.Key + "/" + p.port.Protocol + "/" + strconv.Itoa(int(p.port.Port))
 }
 
 func (p svcPort) match() string {
@@ -107,6 +112,7 @@ func (c *compiler) servicePorts() []svcPort {
 				continue
 			}
 			sp := svcPort{svc: s, port: p}
+			sp.k = sp.key()
 			for _, e := range s.Endpoints {
 				if k < len(e.Ports) && e.Ports[k] != 0 && e.IP.Is4() {
 					sp.eps = append(sp.eps, portEndpoint{e.Name, e.IP, e.Ports[k]})
@@ -116,8 +122,8 @@ func (c *compiler) servicePorts() []svcPort {
 			out = append(out, sp)
 		}
 	}
-	slices.SortFunc(out, func(a, b svcPort) int { return cmp.Compare(a.key(), b.key()) })
-	return slices.CompactFunc(out, func(a, b svcPort) bool { return a.key() == b.key() })
+	slices.SortFunc(out, func(a, b svcPort) int { return cmp.Compare(a.k, b.k) })
+	return slices.CompactFunc(out, func(a, b svcPort) bool { return a.k == b.k })
 }
 
 // services: new connections to a VIP:port pick an endpoint in the port's
@@ -191,7 +197,8 @@ func (c *compiler) hairpin() {
 // dnat commits the connection in zone 1 with its destination translated
 // to the endpoint and goes on to egress.
 func dnat(e portEndpoint, next Stage) string {
-	return fmt.Sprintf("ct(commit,table=%d,zone=%d,nat(dst=%s:%d))", next.Table(), ConntrackZone, e.ip, e.port)
+	return "ct(commit,table=" + strconv.Itoa(int(next.Table())) + ",zone=" + strconv.Itoa(ConntrackZone) +
+		",nat(dst=" + e.ip.String() + ":" + strconv.Itoa(int(e.port)) + "))"
 }
 
 func ipReg(ip netip.Addr) uint32 {

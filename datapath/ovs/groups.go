@@ -38,7 +38,7 @@ func (r GroupRange) contains(id uint32) bool { return id >= r.Min && id <= r.Max
 // actions and fields, close to how dump-groups prints it).
 func (g Group) render(actions []string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "group_id=%d,type=%s", g.ID, g.Type)
+	b.WriteString("group_id=" + strconv.FormatUint(uint64(g.ID), 10) + ",type=" + g.Type)
 	if g.SelectionMethod != "" {
 		b.WriteString(",selection_method=" + g.SelectionMethod)
 	}
@@ -46,9 +46,9 @@ func (g Group) render(actions []string) string {
 		b.WriteString(",fields(" + strings.Join(g.Fields, ",") + ")")
 	}
 	for k, bk := range g.Buckets {
-		fmt.Fprintf(&b, ",bucket=bucket_id:%d", k)
+		b.WriteString(",bucket=bucket_id:" + strconv.Itoa(k))
 		if g.Type == "select" && bk.Weight != 0 && bk.Weight != 1 {
-			fmt.Fprintf(&b, ",weight:%d", bk.Weight)
+			b.WriteString(",weight:" + strconv.FormatUint(uint64(bk.Weight), 10))
 		}
 		b.WriteString(",actions=" + actions[k])
 	}
@@ -89,17 +89,18 @@ const CanonBridge = "sdn-canon"
 
 // canonGroups returns the canonical (dump-groups) text of each group, from
 // the cache or through CanonBridge. Callers hold i.mu.
-func (i *Instance) canonGroups(ctx context.Context, groups []Group) ([]string, error) {
+// texts are the groups' input texts (groupTexts).
+func (i *Instance) canonGroups(ctx context.Context, groups []Group, texts []string) ([]string, error) {
 	out := make([]string, len(groups))
 	var lines []string
 	var missing []int
-	for k, g := range groups {
-		if c, ok := i.gcanon[g.input()]; ok {
+	for k := range groups {
+		if c, ok := i.gcanon[texts[k]]; ok {
 			out[k] = c
 			continue
 		}
 		missing = append(missing, k)
-		lines = append(lines, "group add "+g.input())
+		lines = append(lines, "group add "+texts[k])
 	}
 	if len(missing) == 0 {
 		return out, nil
@@ -130,7 +131,7 @@ func (i *Instance) canonGroups(ctx context.Context, groups []Group) ([]string, e
 		if !ok {
 			return nil, fmt.Errorf("canonicalize group %d: OVS accepted but did not list it on bridge %q", groups[k].ID, CanonBridge)
 		}
-		out[k], i.gcanon[groups[k].input()] = c, c
+		out[k], i.gcanon[texts[k]] = c, c
 	}
 	return out, nil
 }
@@ -145,16 +146,17 @@ func (g Group) input() string {
 }
 
 // planGroups diffs the owned groups on the bridge against d.Groups.
-func (i *Instance) planGroups(ctx context.Context, bridge string, d Desired, known map[uint32]string, res *Result) (adds, dels []op, err error) {
-	for _, g := range d.Groups {
+// texts are d.Groups' input texts (groupTexts).
+func (i *Instance) planGroups(ctx context.Context, bridge string, d Desired, texts []string, known map[uint32]string, res *Result) (adds, dels []op, err error) {
+	for k, g := range d.Groups {
 		if !d.OwnedGroups.contains(g.ID) {
 			return nil, nil, fmt.Errorf("reconcile bridge %q: group %d lies outside the owned range %d-%d", bridge, g.ID, d.OwnedGroups.Min, d.OwnedGroups.Max)
 		}
-		if strings.ContainsAny(g.input(), "\n\r") {
+		if strings.ContainsAny(texts[k], "\n\r") {
 			return nil, nil, fmt.Errorf("reconcile bridge %q: group %d: actions must be one line", bridge, g.ID)
 		}
 	}
-	current, canon, err := i.currentGroups(ctx, bridge, d, known)
+	current, canon, err := i.currentGroups(ctx, bridge, d, texts, known)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -175,7 +177,7 @@ func (i *Instance) planGroups(ctx context.Context, bridge string, d Desired, kno
 		default:
 			res.GroupsAdded++
 		}
-		adds = append(adds, op{line: "group add_or_mod " + g.input(), group: g})
+		adds = append(adds, op{line: "group add_or_mod " + texts[gi], group: g})
 	}
 	var ids []uint32
 	for id := range current {
@@ -194,15 +196,11 @@ func (i *Instance) planGroups(ctx context.Context, bridge string, d Desired, kno
 // currentGroups returns the owned groups on the bridge and, in the same
 // form, the desired ones: by input text from what the last reconcile left
 // (known) when d.Trusted and that is known, else dumped and canonicalized.
-func (i *Instance) currentGroups(ctx context.Context, bridge string, d Desired, known map[uint32]string) (current map[uint32]string, want []string, err error) {
+func (i *Instance) currentGroups(ctx context.Context, bridge string, d Desired, texts []string, known map[uint32]string) (current map[uint32]string, want []string, err error) {
 	if known != nil && d.Trusted {
-		want = make([]string, len(d.Groups))
-		for k, g := range d.Groups {
-			want[k] = g.input()
-		}
-		return known, want, nil
+		return known, texts, nil
 	}
-	if want, err = i.canonGroups(ctx, d.Groups); err != nil {
+	if want, err = i.canonGroups(ctx, d.Groups, texts); err != nil {
 		return nil, nil, fmt.Errorf("reconcile bridge %q: %w", bridge, err)
 	}
 	if current, err = i.DumpGroups(ctx, bridge); err != nil {

@@ -49,12 +49,22 @@ func (k *knownBridge) groupsIf(trusted bool) map[uint32]string {
 }
 
 // groupInputs renders groups by ID as they are handed to ovs-ofctl.
-func groupInputs(groups []Group) map[uint32]string {
+func groupInputs(groups []Group, texts []string) map[uint32]string {
 	m := make(map[uint32]string, len(groups))
-	for _, g := range groups {
-		m[g.ID] = g.input()
+	for k, g := range groups {
+		m[g.ID] = texts[k]
 	}
 	return m
+}
+
+// groupTexts are the groups' input texts, made once per reconcile (a
+// change realize diffs 1,000 of them).
+func groupTexts(groups []Group) []string {
+	out := make([]string, len(groups))
+	for k, g := range groups {
+		out[k] = g.input()
+	}
+	return out
 }
 
 // remember records what a successful reconcile left on bridge.

@@ -91,11 +91,12 @@ func (i *Instance) apply(ctx context.Context, bridge string, d Desired, manageFl
 	known := i.recall(bridge)
 	after := &knownBridge{}
 	if manageGroups {
+		texts := groupTexts(d.Groups)
 		var err error
-		if groupAdds, groupDels, err = i.planGroups(ctx, bridge, d, known.groupsIf(d.Trusted), &res); err != nil {
+		if groupAdds, groupDels, err = i.planGroups(ctx, bridge, d, texts, known.groupsIf(d.Trusted), &res); err != nil {
 			return Result{}, err
 		}
-		after.groups = groupInputs(d.Groups)
+		after.groups = groupInputs(d.Groups, texts)
 	}
 	if manageFlows {
 		if fresh := i.freshLines(d.Flows); len(fresh) > 0 && known.flowsIf(d.Trusted) != nil && len(groupAdds)+len(groupDels) == 0 {
@@ -203,13 +204,17 @@ func cmpKey(a, b flowKey) int {
 
 // bundle runs ops as one atomic, ordered OpenFlow bundle. OVS commits all or
 // nothing, and packets see either the old or the new tables, never a mix.
+// Our flows name ports by number, so ovs-ofctl runs with --no-names:
+// without it, it first asks the switch for its port and table names
+// (OFPMP_PORT_DESC, OFPMP_TABLE_FEATURES), which made a one-group bundle
+// take 19 ms instead of 5 (a process's start-up).
 func (i *Instance) bundle(ctx context.Context, bridge string, ops []op) error {
 	var b strings.Builder
 	for _, o := range ops {
 		b.WriteString(o.line)
 		b.WriteByte('\n')
 	}
-	_, err := i.run(ctx, strings.NewReader(b.String()), "ovs-ofctl", "-O", "OpenFlow15", "bundle", i.mgmt(bridge), "-")
+	_, err := i.run(ctx, strings.NewReader(b.String()), "ovs-ofctl", "-O", "OpenFlow15", "--no-names", "bundle", i.mgmt(bridge), "-")
 	if err != nil {
 		return explainBundleError(bridge, ops, err)
 	}
