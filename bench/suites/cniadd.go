@@ -33,8 +33,18 @@ func CNIAdd() bench.Suite {
 		Description: "CNI ADD: latency p50/p99 and attachments/s at concurrency 1 and 10, with 0 and 3,000 workloads on the host; " +
 			"sdn's plugin next to containernetworking-plugins bridge + host-local (goal: p99 within 2× of bridge, ≥ 20 attachments/s).",
 		Setup:   c.setup,
-		Batches: []bench.Batch{c.batch(false), c.batch(true)},
+		Batches: cniBatches(c),
 	}
+}
+
+// cniBatches are the unloaded batch and the loaded one, which
+// SDNBENCH_CNI_LOADED=0 leaves out: on OVS's userspace datapath the load
+// of 3,000 ports does not finish (docs/performance.md, "Attach").
+func cniBatches(c *cniBench) []bench.Batch {
+	if os.Getenv("SDNBENCH_CNI_LOADED") == "0" {
+		return []bench.Batch{c.batch(false)}
+	}
+	return []bench.Batch{c.batch(false), c.batch(true)}
 }
 
 // cniSizes are the suite's sizes (full and quick).
