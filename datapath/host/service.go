@@ -28,19 +28,22 @@ func servicesOf(m *model.Desired, nodeName string, warnings []string) ([]flows.S
 			}
 			continue
 		}
-		fs := flows.Service{Key: key, VIP: vip, AffinityTimeout: s.GetSessionAffinity().GetTimeoutSeconds()}
+		fs := flows.Service{Key: key, VIP: vip, AffinityTimeout: s.GetSessionAffinity().GetTimeoutSeconds(),
+			Ports: make([]flows.ServicePort, 0, len(s.GetPorts()))}
 		for _, p := range s.GetPorts() {
 			fs.Ports = append(fs.Ports, flows.ServicePort{Protocol: p.GetProtocol(), Port: uint16(p.GetPort())})
 		}
-		for _, e := range m.ServiceEndpoints[key].GetEndpoints() {
+		eps := m.ServiceEndpoints[key].GetEndpoints()
+		fs.Endpoints = make([]flows.Endpoint, 0, len(eps))
+		for _, e := range eps {
 			ip, err := netip.ParseAddr(e.GetIp())
 			if err != nil || !ip.Is4() {
 				warnings = append(warnings, fmt.Sprintf("service %s: endpoint %s has no IPv4 address (%q); left out", key, e.GetWorkload(), e.GetIp()))
 				continue
 			}
-			ep := flows.Endpoint{Name: e.GetWorkload(), IP: ip, Local: e.GetNode() == nodeName}
+			ep := flows.Endpoint{Name: e.GetWorkload(), IP: ip, Local: e.GetNode() == nodeName, Ports: make([]uint16, len(s.GetPorts()))}
 			for k, p := range s.GetPorts() {
-				ep.Ports = append(ep.Ports, endpointPort(p.GetPort(), p.GetTargetPort(), p.GetTargetPortName(), e.GetPorts(), k))
+				ep.Ports[k] = endpointPort(p.GetPort(), p.GetTargetPort(), p.GetTargetPortName(), e.GetPorts(), k)
 			}
 			fs.Endpoints = append(fs.Endpoints, ep)
 		}
