@@ -282,6 +282,7 @@ func serviceGroups(p svcPort, id uint32, ids *groupIDs) []ovs.Group {
 	top := ovs.Group{ID: id, Type: "select", SelectionMethod: "dp_hash"}
 	subs := subGroups(p)
 	if subs == nil {
+		top.Buckets = make([]ovs.Bucket, 0, len(p.eps))
 		for _, e := range p.eps {
 			top.Buckets = append(top.Buckets, bucket(p, e))
 		}

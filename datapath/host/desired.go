@@ -132,11 +132,8 @@ func desiredState(m *model.Desired, nodeName string) (*desired, []string, error)
 	}
 
 	var warnings []string
-	for _, key := range slices.Sorted(maps.Keys(m.Workloads)) {
+	for _, key := range localWorkloadKeys(m, nodeName) {
 		w := m.Workloads[key]
-		if w.GetNode() != nodeName || w.GetPending() != "" {
-			continue
-		}
 		ifname := HostIfname(w)
 		if ifname == "" {
 			continue
@@ -224,4 +221,18 @@ func (d *desired) flowHost(ports map[string]int) *flows.Host {
 func rulesOf(policies []*sdnv1.Policy, w *sdnv1.Workload, n *sdnv1.Network, dir policy.Direction) flows.Rules {
 	slots, by := policy.Applicable(policies, w, n, dir)
 	return flows.Rules{Slots: slots, IsolatedBy: by}
+}
+
+// localWorkloadKeys are the keys of nodeName's workloads that are not
+// pending, sorted. Sorting only these, not every workload of the cluster,
+// spares a change realize sorting 10,000 keys it then skips.
+func localWorkloadKeys(m *model.Desired, nodeName string) []string {
+	var keys []string
+	for key, w := range m.Workloads {
+		if w.GetNode() == nodeName && w.GetPending() == "" {
+			keys = append(keys, key)
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
