@@ -81,7 +81,6 @@ type svcVMBench struct {
 	l      *vm.Lab
 	perf   [2]*lab.Workload // server (host1), client (host2)
 	remaps []string         // per round: VIP connections remapped by the NAT
-	flush  string           // conntrack entries before and after the last flush
 }
 
 func (s *svcVMBench) setup(ctx context.Context, env *bench.Env) (func(), error) {
@@ -120,7 +119,10 @@ func (s *svcVMBench) setup(ctx context.Context, env *bench.Env) (func(), error) 
 	if err := s.startServer(); err != nil {
 		return teardown, err
 	}
-	return teardown, s.noteVMs(env, image)
+	if err := s.noteVMs(env, image); err != nil {
+		return teardown, err
+	}
+	return teardown, s.reuseProbe(env)
 }
 
 // up boots the VMs, provisions them, declares the service and finds the
@@ -249,9 +251,9 @@ func (s *svcVMBench) noteVMs(env *bench.Env, image string) error {
 		svcVMHosts, s.c.Accel, filepath.Base(image), strings.Join(hosts, "; ")))
 	t := s.tools
 	env.Note("connections", fmt.Sprintf("`wrk -t1 -c%d -d%ds -H 'Connection: close' http://ADDR/` in %s (host2) against `sdnprobe http-serve` in %s (host1; Go net/http, 3-byte body; every request a new TCP connection; any socket error or non-2xx answer fails the variant); "+
-		"ADDR = %s:%d, the VIP of service %s/%s (selector app=web: %s alone; source ports %s) or %s:%d (direct, source ports %s); net.ipv4.ip_local_port_range and net.ipv4.tcp_tw_reuse=1 in the client's namespace as in the services suite; "+
-		"before each, on both VMs: `ovs-appctl revalidator/purge` and `ovs-appctl dpctl/flush-conntrack system@ovs-system` (the kernel's conntrack, every zone)",
-		t.wrkConns, t.wrkSeconds, s.perf[1].ID(), s.perf[0].ID(), svcVIP, svcVMPort, svcVMNetwork, svcVMService, s.perf[0].IP, svcPortRanges[1], s.perf[0].IP, httpPort, svcPortRanges[0]))
+		"ADDR = %s:%d, the VIP of service %s/%s (selector app=web: %s alone, source ports %s) or %s:%d (direct, source ports %s); net.ipv4.ip_local_port_range and net.ipv4.tcp_tw_reuse=1 in the client's namespace as in the services suite; "+
+		"before each, on both VMs: `ovs-appctl revalidator/purge` and `ovs-dpctl flush-conntrack` (the kernel's conntrack, every zone)",
+		t.wrkConns, t.wrkSeconds, s.perf[1].ID(), s.perf[0].ID(), svcVIP, svcVMPort, svcVMNetwork, svcVMService, s.perf[0].ID(), svcPortRanges[1], s.perf[0].IP, httpPort, svcPortRanges[0]))
 	return nil
 }
 

@@ -14,23 +14,25 @@ import (
 // the service's select group and DNATs in the kernel's conntrack) or
 // straight to its address, each variant from its own source port range
 // with tcp_tw_reuse=1, both VMs' datapath flows purged and conntrack
-// flushed before each. On the kernel datapath `dpctl/flush-conntrack
-// system@ovs-system` flushes the kernel's conntrack table, every zone:
-// the note "conntrack entries before → after the flush" shows it (what
-// is left is the SSH connection the command itself came on), so `conntrack
-// -F` (not in the image) adds nothing.
-
-// svcVMDatapath names the kernel datapath in ovs-appctl's dpctl/ commands:
-// ovs-vswitchd also runs a userspace one for sdn's scratch bridge
-// sdn-canon, and dpctl/ without a name then fails ("multiple datapaths").
-const svcVMDatapath = "system@ovs-system"
+// flushed before each. On the kernel datapath `ovs-dpctl flush-conntrack`
+// flushes the kernel's conntrack table, every zone, as `conntrack -F`
+// would (not in the image): the note "conntrack entries before → after the
+// flush" shows it. The dpctl/ commands go through ovs-dpctl, which sees
+// the kernel datapath alone: ovs-vswitchd also runs a userspace one for
+// sdn's scratch bridge sdn-canon, so `ovs-appctl dpctl/...` needs the
+// datapath's name, and OVS 3.1's dpctl/flush-conntrack reads a lone
+// argument as a conntrack tuple ("field system@ovs-system missing
+// value").
 
 // conns returns the variant's measurement: through the VIP or direct.
 func (s *svcVMBench) conns(viaVIP bool) func(context.Context, *bench.Env) (float64, error) {
 	return func(ctx context.Context, env *bench.Env) (float64, error) {
-		if err := s.flushDatapaths(env); err != nil {
+		flushed, err := s.flushDatapaths()
+		if err != nil {
 			return 0, err
 		}
+		env.Note("conntrack entries before → after the flush, last variant", flushed+
+			" (/proc/sys/net/netfilter/nf_conntrack_count around `ovs-dpctl flush-conntrack`)")
 		cli := s.perf[1]
 		addr, how := fmt.Sprintf("%s:%d", s.perf[0].IP, httpPort), "direct"
 		if viaVIP {
@@ -59,24 +61,21 @@ func (s *svcVMBench) conns(viaVIP bool) func(context.Context, *bench.Env) (float
 }
 
 // flushDatapaths purges both VMs' datapath flows and flushes their
-// conntrack, noting the entries before and after.
-func (s *svcVMBench) flushDatapaths(env *bench.Env) error {
+// conntrack; it returns the entries before and after, in words.
+func (s *svcVMBench) flushDatapaths() (string, error) {
 	var counts []string
 	for i := 1; i <= svcVMHosts; i++ {
-		out, err := s.c.Run(i, "c=/proc/sys/net/netfilter/nf_conntrack_count; cat $c && ovs-appctl revalidator/purge >/dev/null && ovs-appctl dpctl/flush-conntrack "+svcVMDatapath+" >/dev/null && cat $c")
+		out, err := s.c.Run(i, "c=/proc/sys/net/netfilter/nf_conntrack_count; cat $c && ovs-appctl revalidator/purge >/dev/null && ovs-dpctl flush-conntrack >/dev/null && cat $c")
 		if err != nil {
-			return fmt.Errorf("flush host%d's datapath: %w", i, err)
+			return "", fmt.Errorf("flush host%d's datapath: %w", i, err)
 		}
 		f := strings.Fields(out)
 		if len(f) != 2 {
-			return fmt.Errorf("host%d: conntrack counts before and after the flush: %q", i, out)
+			return "", fmt.Errorf("host%d: conntrack counts before and after the flush: %q", i, out)
 		}
 		counts = append(counts, fmt.Sprintf("host%d %s → %s", i, f[0], f[1]))
 	}
-	s.flush = strings.Join(counts, ", ")
-	env.Note("conntrack entries before → after the flush, last variant", s.flush+
-		" (/proc/sys/net/netfilter/nf_conntrack_count around `ovs-appctl dpctl/flush-conntrack "+svcVMDatapath+"`)")
-	return nil
+	return strings.Join(counts, ", "), nil
 }
 
 // afterWrk reads host2's conntrack and datapath flows after a wrk: the
@@ -84,8 +83,8 @@ func (s *svcVMBench) flushDatapaths(env *bench.Env) error {
 // of the VIP's connections had their source port remapped by the NAT
 // (noted per round).
 func (s *svcVMBench) afterWrk(env *bench.Env, viaVIP bool) (string, error) {
-	out, err := s.c.Run(2, "cat /proc/sys/net/netfilter/nf_conntrack_count; ovs-appctl dpctl/dump-flows "+svcVMDatapath+" | wc -l; "+
-		"ovs-appctl dpctl/dump-conntrack "+svcVMDatapath+" | grep -F 'dst="+svcVIP+",' || true")
+	out, err := s.c.Run(2, "cat /proc/sys/net/netfilter/nf_conntrack_count; ovs-dpctl dump-flows | wc -l; "+
+		"ovs-dpctl dump-conntrack | grep -F 'dst="+svcVIP+",' || true")
 	if err != nil {
 		return "", fmt.Errorf("host2's conntrack after wrk: %w", err)
 	}
@@ -100,6 +99,6 @@ func (s *svcVMBench) afterWrk(env *bench.Env, viaVIP bool) (string, error) {
 	remapped, total := natRemaps(out)
 	s.remaps = append(s.remaps, fmt.Sprintf("%d of %d", remapped, total))
 	env.Note("VIP connections with the source port remapped by the NAT, per round", strings.Join(s.remaps, ", ")+
-		" (host2's `ovs-appctl dpctl/dump-conntrack "+svcVMDatapath+"` after the wrk through the VIP: the kernel's entries for the VIP whose reply port is not the client's source port)")
+		" (host2's `ovs-dpctl dump-conntrack` after the wrk through the VIP: the kernel's entries for the VIP whose reply port is not the client's source port)")
 	return fmt.Sprintf("%s, %d of %d VIP connections remapped", what, remapped, total), nil
 }

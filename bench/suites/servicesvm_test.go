@@ -50,3 +50,27 @@ tcp,orig=(src=10.128.2.3,dst=172.30.255.10,sport=20002,dport=80),reply=(src=10.1
 		t.Errorf("natRemaps: %d of %d remapped, want 1 of 2", r, n)
 	}
 }
+
+// The port-reuse probe reads wrk's output with its errors, and counts
+// the VIP's distinct client ports.
+func TestReuseProbeParsing(t *testing.T) {
+	out := `Running 5s test @ http://172.30.255.10:80/
+  1 threads and 16 connections
+  1003 requests in 5.01s, 90.11KB read
+  Socket errors: connect 12, read 0, write 0, timeout 3
+Requests/sec:    200.20
+`
+	if rate, n, errs := wrkLoose(out); rate != 200.2 || n != 1003 || errs != "connect 12, read 0, write 0, timeout 3" {
+		t.Errorf("wrkLoose: %v, %d, %q", rate, n, errs)
+	}
+	if _, _, errs := wrkLoose("  5 requests in 1s\nRequests/sec: 5\n"); errs != "none" {
+		t.Errorf("wrkLoose without errors: %q, want none", errs)
+	}
+	dump := `tcp,orig=(src=10.128.2.3,dst=172.30.255.10,sport=30001,dport=80),reply=(src=10.128.0.3,dst=10.128.2.3,sport=8080,dport=30001),zone=1
+tcp,orig=(src=10.128.2.3,dst=172.30.255.10,sport=30001,dport=80),reply=(src=10.128.0.3,dst=10.128.2.3,sport=8080,dport=30001),zone=2
+tcp,orig=(src=10.128.2.3,dst=172.30.255.10,sport=30002,dport=80),reply=(src=10.128.0.3,dst=10.128.2.3,sport=8080,dport=30002),zone=1
+`
+	if n := distinctVIPPorts(dump); n != 2 {
+		t.Errorf("distinctVIPPorts: %d, want 2", n)
+	}
+}
