@@ -54,8 +54,12 @@ func (s *svcVMBench) reuseRun(viaVIP bool) (string, error) {
 	if viaVIP {
 		addr, how = fmt.Sprintf("%s:%d", svcVIP, svcVMPort), "via VIP"
 	}
-	out, err := s.l.InNS(cli, fmt.Sprintf("sysctl -q -w net.ipv4.ip_local_port_range='%s' net.ipv4.tcp_tw_reuse=1 && wrk -t1 -c%d -d%ds -H 'Connection: close' http://%s/",
-		svcVMReusePorts[b2i(viaVIP)], s.tools.wrkConns, svcVMReuseSeconds, addr))
+	// One InNS each: after a "&&" the command would run outside the
+	// namespace.
+	if _, err := s.l.InNS(cli, fmt.Sprintf("sysctl -q -w net.ipv4.ip_local_port_range='%s' net.ipv4.tcp_tw_reuse=1", svcVMReusePorts[b2i(viaVIP)])); err != nil {
+		return "", err
+	}
+	out, err := s.l.InNS(cli, fmt.Sprintf("wrk -t1 -c%d -d%ds -H 'Connection: close' http://%s/", s.tools.wrkConns, svcVMReuseSeconds, addr))
 	if err != nil {
 		return "", fmt.Errorf("port-reuse probe: wrk %s: %w", addr, err)
 	}
