@@ -14,7 +14,8 @@ import (
 // again within a round, and the remap counts alone cannot say whether the
 // kernel datapath has the userspace conntrack's problem with a reused
 // port (docs/performance.md, "Services"). Once, in the setup, the probe
-// runs wrk through the VIP and then direct from 256 ports each for
+// runs wrk through the VIP and then direct from 256-port ranges (of
+// which connect() takes every other port) for
 // svcVMReuseSeconds, so that every port is reused several times (with
 // tcp_tw_reuse=1, once its TIME_WAIT is a second old), and notes the rate,
 // wrk's socket errors, and through the VIP how many distinct client ports
@@ -38,7 +39,7 @@ func (s *svcVMBench) reuseProbe(env *bench.Env) error {
 		parts = append(parts, p)
 		env.Logf("port-reuse probe: %s", p)
 	}
-	env.Note("port-reuse probe (setup, once)", fmt.Sprintf("`wrk -t1 -c%d -d%ds` as the figure's from 256 client ports (via VIP %s, direct %s; datapaths flushed before each), every port reused several times: %s. "+
+	env.Note("port-reuse probe (setup, once)", fmt.Sprintf("`wrk -t1 -c%d -d%ds` as the figure's from a 256-port client range each (via VIP %s, direct %s; connect() takes every other port of it, so 128; datapaths flushed before each), every port reused several times: %s. "+
 		"The figure's rounds reuse no port under TCG (a few hundred connections from 20,000 ports); on OVS 3.1's userspace datapath a reused port through a VIP was remapped by the NAT and the rate collapsed",
 		s.tools.wrkConns, svcVMReuseSeconds, svcVMReusePorts[1], svcVMReusePorts[0], strings.Join(parts, "; ")))
 	return nil
