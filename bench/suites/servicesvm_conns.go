@@ -93,6 +93,9 @@ func (s *svcVMBench) afterWrk(env *bench.Env, viaVIP bool) (string, error) {
 		return "", fmt.Errorf("host2's conntrack and datapath flow counts: %q", out)
 	}
 	what := fmt.Sprintf("%s conntrack entries, %s datapath flows", strings.TrimSpace(f[0]), strings.TrimSpace(f[1]))
+	if err := s.noteZones(env, viaVIP); err != nil {
+		return "", err
+	}
 	if !viaVIP {
 		return what, nil
 	}
@@ -101,4 +104,20 @@ func (s *svcVMBench) afterWrk(env *bench.Env, viaVIP bool) (string, error) {
 	env.Note("VIP connections with the source port remapped by the NAT, per round", strings.Join(s.remaps, ", ")+
 		" (host2's `ovs-dpctl dump-conntrack` after the wrk through the VIP: the kernel's entries for the VIP whose reply port is not the client's source port)")
 	return fmt.Sprintf("%s, %d of %d VIP connections remapped", what, remapped, total), nil
+}
+
+// noteZones notes both VMs' conntrack entries by zone after the last wrk
+// of each variant (zone 0 prints no "zone=").
+func (s *svcVMBench) noteZones(env *bench.Env, viaVIP bool) error {
+	var hosts []string
+	for i := 1; i <= svcVMHosts; i++ {
+		out, err := s.c.Run(i, `ovs-dpctl dump-conntrack | sed -n 's/.*\(zone=[0-9]*\).*/\1/p;t;s/.*/zone=0/p' | sort | uniq -c`)
+		if err != nil {
+			return err
+		}
+		hosts = append(hosts, fmt.Sprintf("host%d %s", i, strings.Join(strings.Fields(out), " ")))
+	}
+	s.zones[b2i(viaVIP)] = strings.Join(hosts, ", ")
+	env.Note("conntrack entries by zone after wrk, last round", fmt.Sprintf("via VIP: %s; direct: %s (`ovs-dpctl dump-conntrack`: count, zone)", s.zones[1], s.zones[0]))
+	return nil
 }
