@@ -238,8 +238,9 @@ func (s *svcVMBench) startServer() error {
 
 // svcVMConntrackMax is the VMs' nf_conntrack_max. The kernel sizes it by
 // memory: 8,192 entries in a 1 GiB VM, where each connection of the figure
-// takes 3 (both hosts' pipelines pass it through conntrack in three
-// zones). Under TCG a round leaves about 3,500; with KVM's rates (thousands
+// takes 3 on each host (one in the workloads' zone 1, and two in the
+// host's own zone 0: the VXLAN packets' UDP flows, one each way). Under
+// TCG a round leaves about 3,500; with KVM's rates (thousands
 // of connections a second, each entry held 120 s in TIME_WAIT) a full
 // table would drop SYNs and measure the table instead of the datapath.
 const svcVMConntrackMax = 131072

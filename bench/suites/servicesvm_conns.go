@@ -106,18 +106,27 @@ func (s *svcVMBench) afterWrk(env *bench.Env, viaVIP bool) (string, error) {
 	return fmt.Sprintf("%s, %d of %d VIP connections remapped", what, remapped, total), nil
 }
 
-// noteZones notes both VMs' conntrack entries by zone after the last wrk
-// of each variant (zone 0 prints no "zone=").
+// noteZones notes both VMs' conntrack entries after the last wrk of each
+// variant by zone (0 prints no "zone="), protocol and original
+// destination port: zone 1 is the workloads' (datapath/flows), zone 0 the
+// host's own, where the VXLAN packets' UDP flows land.
 func (s *svcVMBench) noteZones(env *bench.Env, viaVIP bool) error {
 	var hosts []string
 	for i := 1; i <= svcVMHosts; i++ {
-		out, err := s.c.Run(i, `ovs-dpctl dump-conntrack | sed -n 's/.*\(zone=[0-9]*\).*/\1/p;t;s/.*/zone=0/p' | sort | uniq -c`)
+		out, err := s.c.Run(i, `ovs-dpctl dump-conntrack | awk -F, '{z = "zone=0"; for (i = 1; i <= NF; i++) if ($i ~ /^zone=/) z = $i; `+
+			`match($0, /dport=[0-9]+/); print z "/" $1 "/" substr($0, RSTART + 6, RLENGTH - 6)}' | sort | uniq -c`)
 		if err != nil {
 			return err
 		}
-		hosts = append(hosts, fmt.Sprintf("host%d %s", i, strings.Join(strings.Fields(out), " ")))
+		var groups []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if f := strings.Fields(line); len(f) == 2 {
+				groups = append(groups, f[1]+" "+f[0])
+			}
+		}
+		hosts = append(hosts, fmt.Sprintf("host%d %s", i, strings.Join(groups, ", ")))
 	}
-	s.zones[b2i(viaVIP)] = strings.Join(hosts, ", ")
-	env.Note("conntrack entries by zone after wrk, last round", fmt.Sprintf("via VIP: %s; direct: %s (`ovs-dpctl dump-conntrack`: count, zone)", s.zones[1], s.zones[0]))
+	s.zones[b2i(viaVIP)] = strings.Join(hosts, "; ")
+	env.Note("conntrack entries after wrk, last round", fmt.Sprintf("via VIP: %s. Direct: %s (`ovs-dpctl dump-conntrack` by zone/protocol/original destination port: zone 1 is the workloads' connections, zone 0 the host's own conntrack, which tracks the VXLAN packets: their UDP source port hashes the inner flow, so each connection is two UDP flows, one each way)", s.zones[1], s.zones[0]))
 	return nil
 }
