@@ -36,8 +36,9 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="${SDN_VM_CACHE:-$HOME/.cache/sdn-vm}"
 suite=bookworm
+# wrk: the servicesvm bench's load generator (bench/suites/servicesvm*.go).
 packages=(systemd-sysv udev dbus kmod procps linux-image-amd64 openvswitch-switch iproute2 iperf3
-	openssh-server iputils-ping nftables ethtool busybox-static)
+	openssh-server iputils-ping nftables ethtool busybox-static wrk)
 log() { echo "build-image: $*" >&2; }
 
 # mirrors prints the apt sources to build from, one "deb URI suite components" a line.

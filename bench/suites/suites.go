@@ -15,6 +15,7 @@ func All() []bench.Suite {
 		Raft(),
 		Policy(),
 		Services(),
+		ServicesVM(),
 		CNIAdd(),
 		Scale(),
 	}
