@@ -52,14 +52,10 @@ func ServicesVM() bench.Suite {
 // a real host.
 var figSvcVMConns = "new TCP connections/s across 2 VMs, kernel datapath (" + svcVMAccel() + ")"
 
-// svcVMAccel says how QEMU will run the VMs, as integration/vm picks it:
-// KVM when the host has kvm_intel or kvm_amd loaded, TCG emulation
-// otherwise.
+// svcVMAccel says how QEMU will run the VMs (vm.Accel).
 func svcVMAccel() string {
-	for _, m := range []string{"kvm_intel", "kvm_amd"} {
-		if _, err := os.Stat("/sys/module/" + m); err == nil {
-			return "QEMU KVM"
-		}
+	if vm.Accel() == "kvm" {
+		return "QEMU KVM"
 	}
 	return "QEMU TCG emulation"
 }

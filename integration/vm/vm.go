@@ -74,7 +74,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	c := &Cluster{cfg: cfg, NS: cfg.Name + "-net", Key: filepath.Join(cfg.Dir, "id_ed25519"), Accel: accel()}
+	c := &Cluster{cfg: cfg, NS: cfg.Name + "-net", Key: filepath.Join(cfg.Dir, "id_ed25519"), Accel: Accel()}
 	if err := c.start(ctx); err != nil {
 		c.Close()
 		return nil, err
@@ -174,9 +174,10 @@ func (c *Cluster) logf(format string, args ...any) {
 	}
 }
 
-// accel is kvm where the host has a real KVM module loaded, else tcg (a
-// paravirtual /dev/kvm, as on these build machines, runs no stock kernel).
-func accel() string {
+// Accel is how QEMU runs the VMs: kvm where the host has a real KVM module
+// loaded, else tcg (a paravirtual /dev/kvm, as on these build machines,
+// runs no stock kernel).
+func Accel() string {
 	for _, m := range []string{"kvm_intel", "kvm_amd"} {
 		if _, err := os.Stat("/sys/module/" + m); err == nil {
 			return "kvm"
