@@ -4,9 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 func TestApplyGroupsAndFlows(t *testing.T) {
@@ -172,17 +170,6 @@ func TestTrustedReconciles(t *testing.T) {
 
 	// ovs-vswitchd restarted (another pid) comes back with the bridge but
 	// none of its flows or groups: a trusted reconcile reads the bridge.
-	pid := inst.livePID("ovs-vswitchd")
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); inst.livePID("ovs-vswitchd") == pid; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("ovs-vswitchd did not die")
-		}
-	}
-	if _, err := StartInstance(ctx, InstanceConfig{RunDir: inst.RunDir, NetNS: inst.NetNS, Logger: testLogger(t)}); err != nil {
-		t.Fatal(err)
-	}
+	restartVswitchd(ctx, t, inst)
 	apply(d, Result{Added: 1, GroupsAdded: 2})
 }

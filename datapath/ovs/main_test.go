@@ -121,3 +121,21 @@ func mustBridge(t testing.TB, inst *Instance, name string) {
 		t.Fatal(err)
 	}
 }
+
+// restartVswitchd kills inst's ovs-vswitchd with SIGKILL, waits until it is
+// gone, and starts it again (another pid, the same database).
+func restartVswitchd(ctx context.Context, t *testing.T, inst *Instance) {
+	t.Helper()
+	pid := inst.livePID("ovs-vswitchd")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); inst.livePID("ovs-vswitchd") == pid; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("ovs-vswitchd did not die")
+		}
+	}
+	if _, err := StartInstance(ctx, InstanceConfig{RunDir: inst.RunDir, NetNS: inst.NetNS, Logger: testLogger(t)}); err != nil {
+		t.Fatal(err)
+	}
+}

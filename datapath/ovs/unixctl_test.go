@@ -2,9 +2,7 @@ package ovs
 
 import (
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // TestVswitchdCtl: commands to ovs-vswitchd go over the kept-open control
@@ -30,18 +28,7 @@ func TestVswitchdCtl(t *testing.T) {
 		t.Errorf("an unknown command: %v; want ovs-vswitchd's refusal", err)
 	}
 
-	pid := inst.livePID("ovs-vswitchd")
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); inst.livePID("ovs-vswitchd") == pid; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("ovs-vswitchd did not die")
-		}
-	}
-	if _, err := StartInstance(ctx, InstanceConfig{RunDir: inst.RunDir, NetNS: inst.NetNS, Logger: testLogger(t)}); err != nil {
-		t.Fatal(err)
-	}
+	restartVswitchd(ctx, t, inst)
 	if out, err := inst.Appctl(ctx, "ovs-vswitchd", "version"); err != nil || out != viaFork {
 		t.Errorf("version after ovs-vswitchd restarted = %q, %v", out, err)
 	}
