@@ -27,13 +27,8 @@ func TestVMKernelDatapath(t *testing.T) {
 	if os.Getenv("SDN_VM_TEST") != "1" {
 		t.Skip("boots QEMU VMs for minutes: run with SDN_VM_TEST=1 (make test-vm)")
 	}
-	if os.Geteuid() != 0 {
-		t.Fatal("SDN_VM_TEST=1 needs root (mmdebstrap, network namespaces, taps)")
-	}
-	for _, p := range []string{"qemu-system-x86_64", "qemu-img", "mmdebstrap", "ssh", "scp"} {
-		if _, err := exec.LookPath(p); err != nil {
-			t.Fatalf("%s missing: make vm-deps installs it", p)
-		}
+	if err := vm.CheckTools(); err != nil {
+		t.Fatalf("SDN_VM_TEST=1: %v", err)
 	}
 	ctx := context.Background()
 	var timings []string
@@ -130,14 +125,11 @@ func TestVMKernelDatapath(t *testing.T) {
 // vmImage builds (or reuses) the VM image and returns its directory.
 func vmImage(t *testing.T) string {
 	t.Helper()
-	cmd := exec.Command("../vm/build-image.sh")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, tWriter{t}
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("vm/build-image.sh: %v", err)
+	image, err := vm.BuildImage(context.Background(), "../vm/build-image.sh", tWriter{t})
+	if err != nil {
+		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	return lines[len(lines)-1]
+	return image
 }
 
 // vmBinaries is binaries' directory with sdnlab added (vm/provision.sh

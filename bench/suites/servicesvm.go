@@ -2,7 +2,6 @@ package suites
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -279,13 +278,11 @@ func (s *svcVMBench) noteVMs(env *bench.Env, image string) error {
 // checkVMTools checks the suite runs as root and finds what booting VMs
 // needs, as TestVMKernelDatapath does.
 func checkVMTools() error {
-	if os.Geteuid() != 0 {
-		return errors.New("needs root (mmdebstrap, network namespaces, taps); run as root")
+	if err := vm.CheckTools(); err != nil {
+		return err
 	}
-	for _, p := range []string{"qemu-system-x86_64", "qemu-img", "mmdebstrap", "ssh", "scp", "go"} {
-		if _, err := exec.LookPath(p); err != nil {
-			return fmt.Errorf("needs %s to build and boot the VMs (%v); run `make vm-deps` as root", p, err)
-		}
+	if _, err := exec.LookPath("go"); err != nil {
+		return fmt.Errorf("needs go to build the binaries the VMs run: %w", err)
 	}
 	return nil
 }
@@ -304,15 +301,12 @@ func moduleRoot(ctx context.Context) (string, error) {
 // image) and returns the image's directory, its last line of output.
 func buildVMImage(ctx context.Context, env *bench.Env, root string) (string, error) {
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, filepath.Join(root, "vm", "build-image.sh"))
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, envWriter{env}
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("vm/build-image.sh: %w", err)
+	image, err := vm.BuildImage(ctx, filepath.Join(root, "vm", "build-image.sh"), envWriter{env})
+	if err != nil {
+		return "", err
 	}
-	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	env.Logf("VM image %s (%.0f s)", lines[len(lines)-1], time.Since(start).Seconds())
-	return lines[len(lines)-1], nil
+	env.Logf("VM image %s (%.0f s)", image, time.Since(start).Seconds())
+	return image, nil
 }
 
 // envWriter writes what it gets to the suite's progress lines.

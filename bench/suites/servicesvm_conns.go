@@ -33,23 +33,13 @@ func (s *svcVMBench) conns(viaVIP bool) func(context.Context, *bench.Env) (float
 		}
 		env.Note("conntrack entries before → after the flush, last variant", flushed+
 			" (/proc/sys/net/netfilter/nf_conntrack_count around `ovs-dpctl flush-conntrack`)")
-		cli := s.perf[1]
-		addr, how := fmt.Sprintf("%s:%d", s.perf[0].IP, httpPort), "direct"
-		if viaVIP {
-			addr, how = fmt.Sprintf("%s:%d", svcVIP, svcVMPort), "via VIP"
-		}
-		ports := svcPortRanges[b2i(viaVIP)]
-		if _, err := s.l.InNS(cli, fmt.Sprintf("sysctl -q -w net.ipv4.ip_local_port_range='%s' net.ipv4.tcp_tw_reuse=1", ports)); err != nil {
-			return 0, err
-		}
-		t := s.tools
-		out, err := s.l.InNS(cli, fmt.Sprintf("wrk -t1 -c%d -d%ds -H 'Connection: close' http://%s/", t.wrkConns, t.wrkSeconds, addr))
+		how, out, err := s.wrk(viaVIP, svcPortRanges[b2i(viaVIP)], s.tools.wrkSeconds)
 		if err != nil {
-			return 0, fmt.Errorf("wrk %s in %s on host2: %w", addr, cli.NS, err)
+			return 0, err
 		}
 		v, err := parseWrk([]byte(out))
 		if err != nil {
-			return 0, fmt.Errorf("wrk %s in %s on host2: %w", addr, cli.NS, err)
+			return 0, fmt.Errorf("wrk %s in %s on host2: %w", how, s.perf[1].NS, err)
 		}
 		after, err := s.afterWrk(env, viaVIP)
 		if err != nil {
@@ -58,6 +48,27 @@ func (s *svcVMBench) conns(viaVIP bool) func(context.Context, *bench.Env) (float
 		env.Logf("%s: %.0f conn/s; host2 after wrk: %s", how, v, after)
 		return v, nil
 	}
+}
+
+// wrk runs wrk for seconds in host2's client workload, through the VIP or
+// straight to host1's server, its source ports from the range given (and
+// tcp_tw_reuse=1): which way it went, and wrk's output.
+func (s *svcVMBench) wrk(viaVIP bool, ports string, seconds int) (how, out string, err error) {
+	cli := s.perf[1]
+	addr, how := fmt.Sprintf("%s:%d", s.perf[0].IP, httpPort), "direct"
+	if viaVIP {
+		addr, how = fmt.Sprintf("%s:%d", svcVIP, svcVMPort), "via VIP"
+	}
+	// One InNS each: after a "&&" the command would run outside the
+	// namespace.
+	if _, err := s.l.InNS(cli, fmt.Sprintf("sysctl -q -w net.ipv4.ip_local_port_range='%s' net.ipv4.tcp_tw_reuse=1", ports)); err != nil {
+		return how, "", err
+	}
+	out, err = s.l.InNS(cli, fmt.Sprintf("wrk -t1 -c%d -d%ds -H 'Connection: close' http://%s/", s.tools.wrkConns, seconds, addr))
+	if err != nil {
+		return how, "", fmt.Errorf("wrk %s (%s) in %s on host2: %w", addr, how, cli.NS, err)
+	}
+	return how, out, nil
 }
 
 // flushDatapaths purges both VMs' datapath flows and flushes their

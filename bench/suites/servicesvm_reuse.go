@@ -2,7 +2,6 @@ package suites
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -50,19 +49,9 @@ func (s *svcVMBench) reuseRun(viaVIP bool) (string, error) {
 	if _, err := s.flushDatapaths(); err != nil {
 		return "", err
 	}
-	cli := s.perf[1]
-	addr, how := fmt.Sprintf("%s:%d", s.perf[0].IP, httpPort), "direct"
-	if viaVIP {
-		addr, how = fmt.Sprintf("%s:%d", svcVIP, svcVMPort), "via VIP"
-	}
-	// One InNS each: after a "&&" the command would run outside the
-	// namespace.
-	if _, err := s.l.InNS(cli, fmt.Sprintf("sysctl -q -w net.ipv4.ip_local_port_range='%s' net.ipv4.tcp_tw_reuse=1", svcVMReusePorts[b2i(viaVIP)])); err != nil {
-		return "", err
-	}
-	out, err := s.l.InNS(cli, fmt.Sprintf("wrk -t1 -c%d -d%ds -H 'Connection: close' http://%s/", s.tools.wrkConns, svcVMReuseSeconds, addr))
+	how, out, err := s.wrk(viaVIP, svcVMReusePorts[b2i(viaVIP)], svcVMReuseSeconds)
 	if err != nil {
-		return "", fmt.Errorf("port-reuse probe: wrk %s: %w", addr, err)
+		return "", fmt.Errorf("port-reuse probe: %w", err)
 	}
 	rate, requests, errs := wrkLoose(out)
 	what := fmt.Sprintf("%s %.0f conn/s, %d connections, socket errors: %s", how, rate, requests, errs)
@@ -78,15 +67,13 @@ func (s *svcVMBench) reuseRun(viaVIP bool) (string, error) {
 		what, total, distinctVIPPorts(ct), remapped), nil
 }
 
-var wrkRequests = regexp.MustCompile(`(\d+) requests in`)
-
 // wrkLoose reads wrk's output without failing on errors: Requests/sec,
 // the requests completed, and its socket errors line ("none" without).
 func wrkLoose(out string) (rate float64, requests int, errs string) {
 	if m := wrkRate.FindStringSubmatch(out); m != nil {
 		rate, _ = strconv.ParseFloat(m[1], 64)
 	}
-	if m := wrkRequests.FindStringSubmatch(out); m != nil {
+	if m := wrkSummary.FindStringSubmatch(out); m != nil {
 		requests, _ = strconv.Atoi(m[1])
 	}
 	errs = "none"
