@@ -122,6 +122,11 @@ func (pd *policyDecoder) expression(sel *block, eb *hcl.Block, ranges map[string
 	values, vattr, ok := c.strList(attrs, "values", `["frontend", "edge"]`)
 	if ok {
 		r.Values = values
+		for _, v := range values {
+			if err := model.ValidateLabelValue(v); err != nil {
+				c.errorf(vattr.Expr.Range(), "Invalid label value", "Label value %s in %s is not valid: %v.", model.Quote(v), c.what, err)
+			}
+		}
 	}
 	switch r.Operator {
 	case policy.OpExists, policy.OpDoesNotExist:
