@@ -59,6 +59,7 @@ func open(ctx context.Context, o Config) (p *parts, err error) {
 	if p.inst, err = openOVS(ctx, o.OVSRunDir, o.OVSDBDir, log); err != nil {
 		return nil, err
 	}
+	closers = append(closers, p.inst.Close)
 	if p.dp, err = openDatapath(ctx, o, p.inst, log); err != nil {
 		return nil, err
 	}
@@ -111,7 +112,7 @@ func open(ctx context.Context, o Config) (p *parts, err error) {
 func (p *parts) run(ctx context.Context, o Config, failed chan<- error) *Role {
 	log := o.Logger
 	actx, cancel := context.WithCancel(ctx)
-	r := &Role{cancel: cancel, done: make(chan struct{}), conn: p.conn, dp: p.dp}
+	r := &Role{cancel: cancel, done: make(chan struct{}), conn: p.conn, dp: p.dp, inst: p.inst}
 	var wg sync.WaitGroup
 	spawn := func(fn func()) {
 		wg.Add(1)

@@ -74,6 +74,7 @@ type Role struct {
 	done   chan struct{} // closed when every loop of the role has stopped
 	conn   *grpc.ClientConn
 	dp     hostDatapath
+	inst   *ovs.Instance
 }
 
 // Start opens this host's OVS and datapath, starts following the servers
@@ -102,6 +103,7 @@ func (r *Role) Stop() {
 	}
 	r.conn.Close()
 	r.dp.Close()
+	r.inst.Close()
 }
 
 // openDocker opens the Docker network driver and its socket when

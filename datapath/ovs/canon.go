@@ -42,7 +42,7 @@ func (i *Instance) canonicalize(ctx context.Context, flows []Flow) ([]canonFlow,
 		input.WriteByte('\n')
 	}
 	if len(missing) > 0 {
-		stdout, err := i.run(ctx, strings.NewReader(input.String()), "ovs-ofctl", "-O", "OpenFlow15", "parse-flows", "-")
+		stdout, err := i.runInput(ctx, input.String(), "ovs-ofctl", "-O", "OpenFlow15", "parse-flows", "-")
 		if err != nil {
 			return nil, explainParseError(err, flows, missing)
 		}

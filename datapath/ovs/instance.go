@@ -59,7 +59,8 @@ type Instance struct {
 	dbMu sync.Mutex
 	db   *ovsdb.Client // OVSDB JSON-RPC connection (ovsdb.go); nil until used
 
-	ctl unixctl // ovs-vswitchd's control socket, kept open (unixctl.go)
+	ctl   unixctl // ovs-vswitchd's control socket, kept open (unixctl.go)
+	spare spares  // started ovs-ofctl processes waiting for input (spare.go)
 }
 
 // The daemons this package runs, in start order.
@@ -232,17 +233,30 @@ func reap(pid int) bool {
 	return got == pid || err == syscall.ECHILD
 }
 
-// Stop ends the instance's daemons (ovs-vswitchd first) by their
-// pidfiles: SIGTERM, then SIGKILL after 5 s. It is idempotent. Tap devices
-// of netdev bridges persist in the namespace; delete the namespace (or
-// the links) to remove them.
-func (i *Instance) Stop() error {
+// Close lets go of what the instance keeps open: its OVSDB connection,
+// ovs-vswitchd's control socket and its spare ovs-ofctl processes
+// (spare.go). The daemons go on running. The instance still works after
+// Close (connections are made again when needed, tools start as fresh
+// processes); sdnd calls it when it shuts down.
+func (i *Instance) Close() {
 	i.dbMu.Lock()
 	if i.db != nil {
 		_ = i.db.Close()
 		i.db = nil
 	}
 	i.dbMu.Unlock()
+	i.ctl.mu.Lock()
+	i.ctl.closeLocked()
+	i.ctl.mu.Unlock()
+	i.spare.closeSpares()
+}
+
+// Stop ends the instance's daemons (ovs-vswitchd first) by their
+// pidfiles: SIGTERM, then SIGKILL after 5 s. It is idempotent. Tap devices
+// of netdev bridges persist in the namespace; delete the namespace (or
+// the links) to remove them.
+func (i *Instance) Stop() error {
+	i.Close()
 	var errs []error
 	for k := len(daemons) - 1; k >= 0; k-- {
 		if err := i.stopDaemon(daemons[k]); err != nil {

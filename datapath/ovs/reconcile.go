@@ -214,7 +214,7 @@ func (i *Instance) bundle(ctx context.Context, bridge string, ops []op) error {
 		b.WriteString(o.line)
 		b.WriteByte('\n')
 	}
-	_, err := i.run(ctx, strings.NewReader(b.String()), "ovs-ofctl", "-O", "OpenFlow15", "--no-names", "bundle", i.mgmt(bridge), "-")
+	_, err := i.runInput(ctx, b.String(), "ovs-ofctl", "-O", "OpenFlow15", "--no-names", "bundle", i.mgmt(bridge), "-")
 	if err != nil {
 		return explainBundleError(bridge, ops, err)
 	}
