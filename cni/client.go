@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -38,15 +39,29 @@ type agentClient struct {
 
 // dial connects to the agent for cmd. It first makes one plain connection
 // to the socket so that an absent, dead or forbidden agent is reported as
-// such (dialError), not as a gRPC transport error.
+// such (dialError), not as a gRPC transport error; gRPC then uses that
+// connection (and dials again only if it is lost).
 func dial(cmd, socket string) (*agentClient, error) {
 	c, err := net.DialTimeout("unix", socket, dialTimeout)
 	if err != nil {
 		return nil, dialError(cmd, socket, err, os.Geteuid())
 	}
-	c.Close()
-	conn, err := grpc.NewClient("unix:"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	var mu sync.Mutex
+	first := c
+	dialer := func(ctx context.Context, _ string) (net.Conn, error) {
+		mu.Lock()
+		conn := first
+		first = nil
+		mu.Unlock()
+		if conn != nil {
+			return conn, nil
+		}
+		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+	}
+	conn, err := grpc.NewClient("passthrough:///"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(dialer))
 	if err != nil {
+		c.Close()
 		return nil, types.NewError(types.ErrInternal, fmt.Sprintf("sdn: connect to sdnd agent at %s: %v", socket, err), "")
 	}
 	return &agentClient{socket: socket, conn: conn, AgentServiceClient: sdnv1.NewAgentServiceClient(conn)}, nil

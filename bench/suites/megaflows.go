@@ -409,7 +409,11 @@ func buildLabBinaries(ctx context.Context, env *bench.Env, dir string) error {
 	}
 	env.Logf("building sdnd, sdnctl, sdn into %s", dir)
 	for out, pkg := range map[string]string{"sdnd": "sdnd", "sdnctl": "sdnctl", "sdn": "cni"} {
-		if o, err := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, out), "github.com/sdn-dev/sdn/"+pkg).CombinedOutput(); err != nil {
+		args := []string{"build", "-o", filepath.Join(dir, out)}
+		if out == "sdn" {
+			args = append(args, "-ldflags=-s -w") // as the Makefile builds the plugin
+		}
+		if o, err := exec.CommandContext(ctx, "go", append(args, "github.com/sdn-dev/sdn/"+pkg)...).CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s: %v\n%s", pkg, err, o)
 		}
 	}

@@ -76,6 +76,7 @@ func (d *Datapath) ApplyChange(ctx context.Context, m *model.Desired) (Result, e
 	if err != nil {
 		return d.Apply(ctx, m)
 	}
+	d.waitPlugs(ctx, localIfnames(want))
 	d.mu.Lock()
 	last := d.full
 	var ports map[string]int

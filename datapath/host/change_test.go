@@ -157,3 +157,59 @@ func TestPlugDoesNotWaitForRealize(t *testing.T) {
 	}
 	l.checkReach(t, []reach{{"c1", "c2", true}})
 }
+
+// TestRealizeWaitsForPlugInProgress: CNI ADD plugs a port while the
+// workload is attached (BeginPlug, then PlugWorkload beside the attach). A
+// realize of a desired state that names the workload, change or full,
+// waits for the plug and takes the port, instead of leaving it out (which
+// would make the ADD wait for a second realize) or adding it again.
+func TestRealizeWaitsForPlugInProgress(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, 1)
+	h := l.hosts[0]
+	l.addWorkload(h, "a", "c1", "10.128.0.2")
+	flat := sdnv1.IsolationMode_ISOLATION_MODE_FLAT
+	l.realize(l.mirror(flat))
+
+	for _, path := range []struct {
+		name, ip string
+		apply    func() (Result, error)
+		flowOnly bool
+	}{
+		{"c2", "10.128.0.3", func() (Result, error) { return h.dp.ApplyChange(testCtx(t), l.mirror(flat)) }, true},
+		{"c3", "10.128.0.4", func() (Result, error) { return h.dp.Apply(testCtx(t), l.mirror(flat)) }, false},
+	} {
+		c := l.addWorkload(h, "a", path.name, path.ip)
+		ifname := HostIfname(c.w)
+		h.dp.BeginPlug(ifname)
+		done := make(chan Result, 1)
+		go func() {
+			r, err := path.apply()
+			if err != nil {
+				t.Error(err)
+			}
+			done <- r
+		}()
+		select {
+		case r := <-done:
+			t.Fatalf("%s: the realize returned before the port was plugged: %v", path.name, r)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if _, err := h.dp.PlugWorkload(testCtx(t), ifname); err != nil {
+			t.Fatal(err)
+		}
+		var r Result
+		select {
+		case r = <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: the realize did not return after the plug", path.name)
+		}
+		if r.FlowsOnly != path.flowOnly || !slices.Contains(r.PortsAdded, ifname) && path.flowOnly {
+			t.Errorf("%s: %v; want flows only %v, taking the plugged port %s", path.name, r, path.flowOnly, ifname)
+		}
+		if !path.flowOnly && slices.Contains(r.PortsAdded, ifname) {
+			t.Errorf("%s: the full realize added the port again: %v", path.name, r)
+		}
+		l.checkReach(t, []reach{{"c1", path.name, true}})
+	}
+}

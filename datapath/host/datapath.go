@@ -261,6 +261,7 @@ func (d *Datapath) Apply(ctx context.Context, m *model.Desired) (Result, error) 
 	if err != nil {
 		return fail(err)
 	}
+	d.waitPlugs(ctx, localIfnames(want)) // PlugWorkload takes no d.mu
 	for _, w := range warnings {
 		d.log.Warn("skipping part of the desired state", "why", w)
 	}

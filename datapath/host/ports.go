@@ -74,11 +74,14 @@ func (d *Datapath) syncWorkloadPorts(ctx context.Context, st *ovsState, h *link.
 	return ports, nil
 }
 
-// plugRecord is a port PlugWorkload added: when, and its OpenFlow port
-// (which a change realize uses without reading OVS, change.go).
+// plugRecord is a port PlugWorkload added or is adding: when, and its
+// OpenFlow port (which a change realize uses without reading OVS,
+// change.go). done is closed when PlugWorkload has finished (ofport is
+// then set, or the record is gone).
 type plugRecord struct {
 	at     time.Time
 	ofport int
+	done   chan struct{}
 }
 
 // plugTimeout bounds how long a port counts as being plugged
@@ -104,6 +107,82 @@ func (d *Datapath) recentlyPlugged(name string) bool {
 	return ok
 }
 
+// BeginPlug records that hostIfname's port is about to be plugged by
+// PlugWorkload, which the caller calls next (it may run at the same time
+// as the caller publishes the workload: CNI ADD attaches the workload on
+// the servers while its port is being added). From now until
+// PlugWorkload returns, a realize of a desired state that names the
+// workload waits for the port (waitPlugs) instead of leaving it out.
+func (d *Datapath) BeginPlug(hostIfname string) {
+	d.plugMu.Lock()
+	defer d.plugMu.Unlock()
+	if p, ok := d.plugged[hostIfname]; ok && p.ofport <= 0 && p.done != nil {
+		return // being plugged already
+	}
+	d.plugged[hostIfname] = plugRecord{at: time.Now(), done: make(chan struct{})}
+}
+
+// forgetPlug drops hostIfname's plug record, waking realizes waiting for
+// it.
+func (d *Datapath) forgetPlug(hostIfname string) {
+	d.plugMu.Lock()
+	defer d.plugMu.Unlock()
+	if p := d.plugged[hostIfname]; p.done != nil {
+		close(p.done)
+	}
+	delete(d.plugged, hostIfname)
+}
+
+// endPlug records how PlugWorkload ended (ofport 0: failed, forget the
+// port) and wakes the realizes waiting for it.
+func (d *Datapath) endPlug(hostIfname string, ofport int) {
+	d.plugMu.Lock()
+	defer d.plugMu.Unlock()
+	p := d.plugged[hostIfname]
+	if p.done != nil {
+		close(p.done) // (forgetPlug, by UnplugWorkload, may have closed it and dropped the record)
+	}
+	if ofport > 0 {
+		d.plugged[hostIfname] = plugRecord{at: time.Now(), ofport: ofport}
+	} else {
+		delete(d.plugged, hostIfname)
+	}
+}
+
+// localIfnames are the host veth names of want's local workloads.
+func localIfnames(want *desired) []string {
+	names := make([]string, 0, len(want.local))
+	for _, l := range want.local {
+		names = append(names, l.ifname)
+	}
+	return names
+}
+
+// waitPlugs waits until no port of names is being plugged (each for at
+// most plugTimeout from its start), so that a realize that names a
+// workload whose port CNI ADD is adding includes that port.
+func (d *Datapath) waitPlugs(ctx context.Context, names []string) {
+	for _, name := range names {
+		d.plugMu.Lock()
+		p, ok := d.plugged[name]
+		d.plugMu.Unlock()
+		if !ok || p.ofport > 0 || p.done == nil {
+			continue
+		}
+		left := plugTimeout - time.Since(p.at)
+		if left <= 0 {
+			continue
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
 // PlugWorkload adds a workload's host veth (named by HostIfname, already
 // created by link.SetupWorkload) to br-int and returns its OpenFlow port.
 // It is idempotent. CNI ADD calls it before the workload's flows exist;
@@ -116,7 +195,16 @@ func (d *Datapath) PlugWorkload(ctx context.Context, hostIfname string) (int, er
 	// It does not wait for a realize in progress (d.mu): a realize that
 	// meets the port before OVS gave it an OpenFlow number would take it
 	// for broken and re-add it, so the port is recorded as being plugged
-	// first, and realizes leave such a port alone (plugging).
+	// first (BeginPlug), and realizes wait for such a port (waitPlugs) or,
+	// when their desired state does not name it, leave it alone.
+	d.BeginPlug(hostIfname)
+	n, err := d.plug(ctx, hostIfname)
+	d.endPlug(hostIfname, n)
+	return n, err
+}
+
+// plug is PlugWorkload's work: the host end quieted, the port added.
+func (d *Datapath) plug(ctx context.Context, hostIfname string) (int, error) {
 	h, err := link.Open(d.hostNS)
 	if err != nil {
 		return 0, fmt.Errorf("plug workload: %w", err)
@@ -125,19 +213,10 @@ func (d *Datapath) PlugWorkload(ctx context.Context, hostIfname string) (int, er
 	if _, err := d.quietHostEnd(h, hostIfname); err != nil {
 		return 0, fmt.Errorf("plug workload: %w", err)
 	}
-	d.plugMu.Lock()
-	d.plugged[hostIfname] = plugRecord{at: time.Now()}
-	d.plugMu.Unlock()
 	n, err := d.ovs.AddPort(ctx, IntegrationBridge, hostIfname)
 	if err != nil {
-		d.plugMu.Lock()
-		delete(d.plugged, hostIfname)
-		d.plugMu.Unlock()
 		return 0, fmt.Errorf("plug workload: %w", err)
 	}
-	d.plugMu.Lock()
-	d.plugged[hostIfname] = plugRecord{at: time.Now(), ofport: n}
-	d.plugMu.Unlock()
 	return n, nil
 }
 
@@ -149,9 +228,7 @@ func (d *Datapath) UnplugWorkload(ctx context.Context, hostIfname string) error 
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.plugMu.Lock()
-	delete(d.plugged, hostIfname)
-	d.plugMu.Unlock()
+	d.forgetPlug(hostIfname)
 	if err := d.ovs.DeletePort(ctx, IntegrationBridge, hostIfname); err != nil {
 		return fmt.Errorf("unplug workload: %w", err)
 	}

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -19,10 +21,10 @@ import (
 )
 
 // CNIAdd attaches a workload and plumbs it; see the package comment. The
-// order makes one realize serve it: the veth pair and its OVS port first,
-// then the attach (whose revision the agent's watch path realizes with the
-// port already there), then the address in the namespace, then the wait
-// for that realize (Agent.Realized).
+// order makes one realize serve it: the veth pair first, then its OVS port
+// and the attach side by side (the agent's realize of the attach's
+// revision waits for the port: Datapath.BeginPlug), then the address in
+// the namespace, then the wait for that realize (Agent.Realized).
 func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIResult, error) {
 	if err := checkRequest(req, true); err != nil {
 		return nil, err
@@ -43,27 +45,12 @@ func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIR
 	start := time.Now()
 	st := &stages{last: start}
 
-	wctx, cancel := context.WithTimeout(ctx, s.cfg.RealizeTimeout)
-	var mtu uint32
-	err = s.cfg.Agent.WaitFor(wctx, func(m *model.Desired) bool {
-		mtu = m.Cluster.GetEffectiveMtu()
-		return s.registered(m)
-	})
-	cancel()
+	mtu, err := s.waitRegistered(ctx)
 	if err != nil {
-		return nil, errorf(codes.Unavailable, "host %s has not registered with the servers yet (waited %s); check that sdnd reaches --servers", s.cfg.Node, s.cfg.RealizeTimeout)
+		return nil, err
 	}
-	plugged, existed, err := s.preparePort(ctx, req, nsPath, mtu, st)
+	att, plugged, err := s.portAndAttach(ctx, req, nsPath, mtu, st, log)
 	if err != nil {
-		s.undoPort(req, existed, log)
-		log.Warn("ADD failed", "err", err)
-		return nil, toStatus(err)
-	}
-	att, err := s.attach(ctx, req)
-	st.done("attach")
-	if err != nil {
-		s.undoPort(req, existed, log)
-		log.Warn("ADD failed", "err", err)
 		return nil, err
 	}
 	res, err := s.plumb(ctx, req, nsPath, att, plugged, st)
@@ -79,28 +66,72 @@ func (s *Server) CNIAdd(ctx context.Context, req *sdnv1.CNIRequest) (*sdnv1.CNIR
 	return res, nil
 }
 
-// preparePort makes the veth pair (the namespace end down, without an
-// address) and plugs its host end into the integration bridge, before the
-// workload is attached: the agent's realize of the attach then finds the
-// port. It returns when the port was plugged, and whether the host end
-// existed before (a repeated ADD): then a failure before the attach leaves
-// it alone.
-func (s *Server) preparePort(ctx context.Context, req *sdnv1.CNIRequest, nsPath string, mtu uint32, st *stages) (plugged time.Time, existed bool, err error) {
-	hostIf := link.HostVethName(req.ContainerId, req.Ifname)
-	if _, existed, err = link.PrepareWorkload(link.WorkloadIface{HostName: hostIf, HostNSPath: s.cfg.HostNSPath,
-		ContainerIfname: req.Ifname, NetNSPath: nsPath, MTU: int(mtu)}); err != nil {
-		return time.Time{}, existed, err
+// waitRegistered waits (at most RealizeTimeout) until this host is
+// registered with the servers, and returns the cluster's MTU.
+func (s *Server) waitRegistered(ctx context.Context) (uint32, error) {
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.RealizeTimeout)
+	defer cancel()
+	var mtu uint32
+	err := s.cfg.Agent.WaitFor(wctx, func(m *model.Desired) bool {
+		mtu = m.Cluster.GetEffectiveMtu()
+		return s.registered(m)
+	})
+	if err != nil {
+		return 0, errorf(codes.Unavailable, "host %s has not registered with the servers yet (waited %s); check that sdnd reaches --servers", s.cfg.Node, s.cfg.RealizeTimeout)
 	}
-	st.done("veth")
-	plugged = time.Now()
-	if _, err := s.cfg.Datapath.PlugWorkload(ctx, hostIf); err != nil {
-		return time.Time{}, existed, fmt.Errorf("plug %s into the integration bridge: %w", hostIf, err)
-	}
-	st.done("port")
-	return plugged, existed, nil
+	return mtu, nil
 }
 
-// undoPort removes what preparePort made when the ADD failed before its
+// portAndAttach makes the veth pair (the namespace end down, without an
+// address), then plugs its host end into the integration bridge while the
+// workload is attached on the servers. It returns the attach and when the
+// plug began (for Agent.Realized). On a failure it removes what it made:
+// the veth and port unless the host end existed before (a repeated ADD:
+// an attached workload's), and an attachment it made.
+func (s *Server) portAndAttach(ctx context.Context, req *sdnv1.CNIRequest, nsPath string, mtu uint32, st *stages, log *slog.Logger) (*sdnv1.AttachWorkloadResponse, time.Time, error) {
+	hostIf := link.HostVethName(req.ContainerId, req.Ifname)
+	_, existed, err := link.PrepareWorkload(link.WorkloadIface{HostName: hostIf, HostNSPath: s.cfg.HostNSPath,
+		ContainerIfname: req.Ifname, NetNSPath: nsPath, MTU: int(mtu)})
+	if err != nil {
+		s.undoPort(req, existed, log)
+		log.Warn("ADD failed", "err", err)
+		return nil, time.Time{}, toStatus(err)
+	}
+	st.done("veth")
+	plugged := time.Now()
+	s.cfg.Datapath.BeginPlug(hostIf)
+	portErr := make(chan error, 1)
+	go func() {
+		_, err := s.cfg.Datapath.PlugWorkload(ctx, hostIf)
+		st.beside("port", time.Since(plugged))
+		portErr <- err
+	}()
+	att, aerr := s.attach(ctx, req)
+	st.beside("attach", time.Since(plugged))
+	perr := <-portErr
+	st.doneBeside()
+	if perr != nil {
+		perr = fmt.Errorf("plug %s into the integration bridge: %w", hostIf, perr)
+	}
+	switch {
+	case aerr != nil:
+		s.undoPort(req, existed, log)
+		log.Warn("ADD failed", "err", errors.Join(aerr, perr))
+		return nil, time.Time{}, aerr
+	case perr != nil && !existed:
+		if uerr := s.undo(ctx, req); uerr != nil {
+			perr = fmt.Errorf("%w; undoing the ADD also failed: %v", perr, uerr)
+		}
+		log.Warn("ADD failed; undone", "err", perr)
+		return nil, time.Time{}, toStatus(perr)
+	case perr != nil:
+		log.Warn("ADD failed", "err", perr)
+		return nil, time.Time{}, toStatus(perr)
+	}
+	return att, plugged, nil
+}
+
+// undoPort removes what portAndAttach made when the ADD failed before its
 // workload was attached (a host end that existed before is left alone: it
 // is an attached workload's).
 func (s *Server) undoPort(req *sdnv1.CNIRequest, existed bool, log *slog.Logger) {
@@ -316,11 +347,30 @@ func localWorkload(m *model.Desired, node, containerID, ifname string) *sdnv1.Wo
 }
 
 // stages times the steps of an ADD, for its log line: where the time of a
-// slow ADD went (the veth pair, the OVS port, the servers' attach, the
-// address in the namespace, the agent realizing the revision).
+// slow ADD went (the veth pair, the OVS port beside the servers' attach,
+// the address in the namespace, the agent realizing the revision).
 type stages struct {
 	last  time.Time
 	parts []string
+	mu    sync.Mutex
+	side  []string // steps run side by side (beside), until doneBeside
+}
+
+// beside times one of several steps that run side by side, each from the
+// same start; doneBeside closes the group. Safe from several goroutines.
+func (s *stages) beside(name string, took time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.side = append(s.side, name+" "+took.Round(time.Millisecond).String())
+}
+
+func (s *stages) doneBeside() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slices.Sort(s.side)
+	s.parts = append(s.parts, strings.Join(s.side, " | "))
+	s.side = nil
+	s.last = time.Now()
 }
 
 func (s *stages) done(name string) {

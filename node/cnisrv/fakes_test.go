@@ -128,6 +128,8 @@ type fakeDatapath struct {
 	plugErr error
 }
 
+func (d *fakeDatapath) BeginPlug(string) {}
+
 func (d *fakeDatapath) PlugWorkload(_ context.Context, name string) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

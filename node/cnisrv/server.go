@@ -24,8 +24,11 @@ import (
 )
 
 // Datapath plugs workload ports into the host's integration bridge
-// (datapath/host). Both calls are idempotent.
+// (datapath/host). Plug and Unplug are idempotent. BeginPlug says a
+// PlugWorkload of the port follows at once: from then on, a realize of a
+// desired state naming its workload waits for that plug.
 type Datapath interface {
+	BeginPlug(hostIfname string)
 	PlugWorkload(ctx context.Context, hostIfname string) (int, error)
 	UnplugWorkload(ctx context.Context, hostIfname string) error
 }

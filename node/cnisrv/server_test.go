@@ -177,8 +177,8 @@ func TestAddCheckDel(t *testing.T) {
 func TestFailedAddLeavesNothing(t *testing.T) {
 	e := start(t)
 	ctx := context.Background()
-	// The port is plugged before the attach: a plug that fails leaves
-	// nothing to detach.
+	// The port is plugged beside the attach: a plug that fails undoes the
+	// attach (one detach), as a realize that fails does.
 	for _, tc := range []struct {
 		name, want string
 		code       codes.Code
@@ -186,7 +186,7 @@ func TestFailedAddLeavesNothing(t *testing.T) {
 		detaches   int
 	}{
 		{"plug fails", "plug " + link.HostVethName("c1", "eth0") + " into the integration bridge: no bridge", codes.Internal,
-			func() { e.dp.plugErr = errors.New("no bridge") }, 0},
+			func() { e.dp.plugErr = errors.New("no bridge") }, 1},
 		{"realize fails", "realize boom", codes.Internal,
 			func() { e.dp.plugErr = nil; e.cluster.syncErr = errors.New("realize boom") }, 1},
 		{"realize times out", "the datapath did not realize revision", codes.DeadlineExceeded,
