@@ -23,16 +23,19 @@ type canonFlow struct {
 // encodes it as an OpenFlow 1.5 flow_mod, decodes that and prints it with
 // the same formatting code dump-flows uses (see doc.go for the
 // measurements). It needs no bridge and no switch state. Callers hold i.mu.
-func (i *Instance) canonicalize(ctx context.Context, flows []Flow) ([]canonFlow, error) {
+func (i *Instance) canonicalize(ctx context.Context, flows []Flow, lines []string) ([]canonFlow, error) {
+	if len(lines) != len(flows) {
+		lines = canonInputs(flows)
+	}
 	out := make([]canonFlow, len(flows))
 	used := make(map[string]canonFlow, len(flows))
 	var missing []int
 	var input strings.Builder
 	for k, f := range flows {
-		if strings.ContainsAny(f.Match+f.Actions, "\n\r") {
+		if strings.ContainsAny(f.Match, "\n\r") || strings.ContainsAny(f.Actions, "\n\r") {
 			return nil, fmt.Errorf("flow %s: match and actions must be one line each", f.String())
 		}
-		line := canonInput(f)
+		line := lines[k]
 		if c, ok := i.canon[line]; ok {
 			out[k], used[line] = c, c
 			continue
@@ -63,7 +66,7 @@ func (i *Instance) canonicalize(ctx context.Context, flows []Flow) ([]canonFlow,
 			if err := checkFieldsKept(flows[k], c); err != nil {
 				return nil, err
 			}
-			out[k], used[canonInput(flows[k])] = c, c
+			out[k], used[lines[k]] = c, c
 		}
 	}
 	// Keep what this call used; forget the rest once it outweighs that.
@@ -80,6 +83,15 @@ func (i *Instance) canonicalize(ctx context.Context, flows []Flow) ([]canonFlow,
 func canonInput(f Flow) string {
 	f.Cookie = 0
 	return f.String()
+}
+
+// canonInputs are the canonInputs of flows.
+func canonInputs(flows []Flow) []string {
+	lines := make([]string, len(flows))
+	for k, f := range flows {
+		lines[k] = canonInput(f)
+	}
+	return lines
 }
 
 // parse-flows reports a bad line as "ovs-ofctl: -:LINE: message".

@@ -1,6 +1,7 @@
 package ovs
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -117,7 +118,7 @@ func TestDumpFlowsCanonical(t *testing.T) {
 	for _, g := range goldenFlows {
 		desired = append(desired, g.in)
 	}
-	canon, err := inst.canonicalize(ctx, desired)
+	canon, err := inst.canonicalize(ctx, desired, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,5 +130,25 @@ func TestDumpFlowsCanonical(t *testing.T) {
 	all, err := inst.DumpFlows(ctx, "br-dump", 0, 0)
 	if err != nil || len(all) != len(goldenFlows)+1 {
 		t.Errorf("DumpFlows(all) = %d flows, %v; want %d", len(all), err, len(goldenFlows)+1)
+	}
+}
+
+// TestFlowString: a flow's ovs-ofctl line, with and without a cookie and
+// a match (the cookie in hex as OVS prints it).
+func TestFlowString(t *testing.T) {
+	for _, tc := range []struct {
+		f    Flow
+		want string
+	}{
+		{Flow{Table: 3, Priority: 100, Match: "ip,nw_dst=10.1.0.0/16", Actions: "drop"}, "table=3,priority=100,ip,nw_dst=10.1.0.0/16,actions=drop"},
+		{Flow{Table: 0, Priority: 0, Actions: "goto_table:10"}, "table=0,priority=0,actions=goto_table:10"},
+		{Flow{Table: 255, Priority: 65535, Match: "arp", Actions: "NORMAL", Cookie: 0xabc0000000000012}, "cookie=0xabc0000000000012,table=255,priority=65535,arp,actions=NORMAL"},
+	} {
+		if got := tc.f.String(); got != tc.want {
+			t.Errorf("%+v.String() = %q, want %q", tc.f, got, tc.want)
+		}
+		if got := fmt.Sprintf("%#x", tc.f.Cookie); tc.f.Cookie != 0 && !strings.HasPrefix(tc.want, "cookie="+got+",") {
+			t.Errorf("cookie %s is not fmt's %%#x", got)
+		}
 	}
 }

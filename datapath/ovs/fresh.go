@@ -23,10 +23,10 @@ import (
 
 // freshLines returns the indexes of d's flows whose canonical form is not
 // cached.
-func (i *Instance) freshLines(flows []Flow) []int {
+func (i *Instance) freshLines(d *Desired) []int {
 	var fresh []int
-	for k, f := range flows {
-		if _, ok := i.canon[canonInput(f)]; !ok {
+	for k := range d.Flows {
+		if _, ok := i.canon[d.line(k)]; !ok {
 			fresh = append(fresh, k)
 		}
 	}
@@ -48,7 +48,7 @@ func (i *Instance) applyFresh(ctx context.Context, bridge string, d Desired, kno
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		canon, cerr = i.canonicalize(ctx, d.Flows)
+		canon, cerr = i.canonicalize(ctx, d.Flows, d.lines)
 	}()
 	berr := i.bundle(ctx, bridge, ops)
 	wg.Wait()
@@ -76,8 +76,8 @@ func (i *Instance) applyFresh(ctx context.Context, bridge string, d Desired, kno
 func provisionalOps(known []Flow, d Desired, fresh []int, cache map[string]canonFlow) ([]op, error) {
 	var cached []Flow
 	var canon []canonFlow
-	for _, f := range d.Flows {
-		if c, ok := cache[canonInput(f)]; ok { // fresh lines are the ones not cached
+	for k, f := range d.Flows {
+		if c, ok := cache[d.line(k)]; ok { // fresh lines are the ones not cached
 			cached = append(cached, f)
 			canon = append(canon, c)
 		}

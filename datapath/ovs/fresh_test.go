@@ -32,7 +32,7 @@ func TestTrustedFreshLines(t *testing.T) {
 		{Table: 10, Priority: 100, Match: "ip,nw_dst=10.128.0.5", Actions: "output:5"}, // new
 		{Table: 20, Priority: 5, Match: "arp,arp_tpa=10.128.0.5", Actions: "output:5"}, // new
 	} // 10.128.0.4 gone
-	if fresh := inst.freshLines(d.Flows); len(fresh) != 3 {
+	if fresh := inst.freshLines(&d); len(fresh) != 3 {
 		t.Fatalf("fresh lines %v; want 3", fresh)
 	}
 	got, err := inst.Apply(ctx, br, d)

@@ -92,7 +92,7 @@ func (i *Instance) recall(bridge string) *knownBridge {
 // when known is nil) against d.Flows, and returns the ops and the flows
 // the bridge holds after them.
 func (i *Instance) planBridgeFlows(ctx context.Context, bridge string, d Desired, known []Flow, res *Result) (dels, adds []op, after []Flow, err error) {
-	canon, err := i.canonicalize(ctx, d.Flows)
+	canon, err := i.canonicalize(ctx, d.Flows, d.lines)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("reconcile bridge %q: %w", bridge, err)
 	}
