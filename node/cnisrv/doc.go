@@ -2,18 +2,20 @@
 // (sdnv1.AgentService), served on a root-only unix socket on every host.
 //
 // CNIAdd creates the workload's veth pair (the namespace end down and
-// without an address) and plugs the host end into the integration bridge,
-// then attaches the workload on the servers (WorkloadService.Attach, with
-// the CNI container id and interface as its owner, so a retried ADD gets
-// the same workload back), gives the namespace end the address, MAC,
-// gateway and MTU the servers gave it (datapath/link), and waits (bounded)
-// until this host's agent has realized the attach revision. Since the port
-// is there before the revision exists, the agent's one realize of it (the
-// watch path's, which adds the port's flows without the full realize)
-// serves the ADD, so traffic flows when ADD returns. A failure undoes what
-// was done: before the attach, the veth and the port (unless they were an
-// earlier ADD's); after it, the attachment too, so a failed ADD leaves
-// nothing behind.
+// without an address), then plugs the host end into the integration
+// bridge while it attaches the workload on the servers
+// (WorkloadService.Attach, with the CNI container id and interface as its
+// owner, so a retried ADD gets the same workload back), gives the
+// namespace end the address, MAC, gateway and MTU the servers gave it
+// (datapath/link), and waits (bounded) until this host's agent has
+// realized the attach revision. The port is announced before the attach
+// is sent (Datapath.BeginPlug), and a realize of a state naming the
+// workload waits for its plug, so the agent's one realize of the revision
+// (the watch path's, which adds the port's flows without the full
+// realize) serves the ADD, and traffic flows when ADD returns. A failure
+// undoes what was done: the veth and the port (unless they were an
+// earlier ADD's), and the attachment if it was made, so a failed ADD
+// leaves nothing behind.
 //
 // CNIDel detaches by owner, unplugs and deletes the veth; each step
 // succeeds when there is nothing to remove. CNICheck compares the workload's
