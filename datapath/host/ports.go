@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/sdn-dev/sdn/datapath/link"
@@ -76,13 +77,21 @@ func (d *Datapath) syncWorkloadPorts(ctx context.Context, st *ovsState, h *link.
 
 // plugRecord is a port PlugWorkload added or is adding: when, and its
 // OpenFlow port (which a change realize uses without reading OVS,
-// change.go). done is closed when PlugWorkload has finished (ofport is
-// then set, or the record is gone).
+// change.go). While it is being added, done is set: it is closed when
+// PlugWorkload has finished (ofport is then set, or the record is gone).
 type plugRecord struct {
 	at     time.Time
 	ofport int
-	done   chan struct{}
+	done   *plugDone
 }
+
+// plugDone is closed once, by the PlugWorkload that ends the plug.
+type plugDone struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func (p *plugDone) close() { p.once.Do(func() { close(p.ch) }) }
 
 // plugTimeout bounds how long a port counts as being plugged
 // (PlugWorkload's OVSDB transaction and its wait for the OpenFlow port).
@@ -113,34 +122,29 @@ func (d *Datapath) recentlyPlugged(name string) bool {
 // the servers while its port is being added). From now until
 // PlugWorkload returns, a realize of a desired state that names the
 // workload waits for the port (waitPlugs) instead of leaving it out.
-func (d *Datapath) BeginPlug(hostIfname string) {
+func (d *Datapath) BeginPlug(hostIfname string) { d.beginPlug(hostIfname) }
+
+// beginPlug is BeginPlug, returning the record's done.
+func (d *Datapath) beginPlug(hostIfname string) *plugDone {
 	d.plugMu.Lock()
 	defer d.plugMu.Unlock()
 	if p, ok := d.plugged[hostIfname]; ok && p.ofport <= 0 && p.done != nil {
-		return // being plugged already
+		return p.done // announced by BeginPlug already
 	}
-	d.plugged[hostIfname] = plugRecord{at: time.Now(), done: make(chan struct{})}
+	done := &plugDone{ch: make(chan struct{})}
+	d.plugged[hostIfname] = plugRecord{at: time.Now(), done: done}
+	return done
 }
 
-// forgetPlug drops hostIfname's plug record, waking realizes waiting for
-// it.
-func (d *Datapath) forgetPlug(hostIfname string) {
+// endPlug records how the plug of done ended (ofport 0: failed, forget
+// the port) unless the record is another one by now (UnplugWorkload
+// dropped it), and wakes the realizes waiting for it.
+func (d *Datapath) endPlug(hostIfname string, done *plugDone, ofport int) {
 	d.plugMu.Lock()
 	defer d.plugMu.Unlock()
-	if p := d.plugged[hostIfname]; p.done != nil {
-		close(p.done)
-	}
-	delete(d.plugged, hostIfname)
-}
-
-// endPlug records how PlugWorkload ended (ofport 0: failed, forget the
-// port) and wakes the realizes waiting for it.
-func (d *Datapath) endPlug(hostIfname string, ofport int) {
-	d.plugMu.Lock()
-	defer d.plugMu.Unlock()
-	p := d.plugged[hostIfname]
-	if p.done != nil {
-		close(p.done) // (forgetPlug, by UnplugWorkload, may have closed it and dropped the record)
+	defer done.close()
+	if d.plugged[hostIfname].done != done {
+		return
 	}
 	if ofport > 0 {
 		d.plugged[hostIfname] = plugRecord{at: time.Now(), ofport: ofport}
@@ -175,7 +179,7 @@ func (d *Datapath) waitPlugs(ctx context.Context, names []string) {
 		}
 		t := time.NewTimer(left)
 		select {
-		case <-p.done:
+		case <-p.done.ch:
 		case <-ctx.Done():
 		case <-t.C:
 		}
@@ -197,9 +201,9 @@ func (d *Datapath) PlugWorkload(ctx context.Context, hostIfname string) (int, er
 	// for broken and re-add it, so the port is recorded as being plugged
 	// first (BeginPlug), and realizes wait for such a port (waitPlugs) or,
 	// when their desired state does not name it, leave it alone.
-	d.BeginPlug(hostIfname)
+	done := d.beginPlug(hostIfname)
 	n, err := d.plug(ctx, hostIfname)
-	d.endPlug(hostIfname, n)
+	d.endPlug(hostIfname, done, n)
 	return n, err
 }
 
@@ -228,7 +232,9 @@ func (d *Datapath) UnplugWorkload(ctx context.Context, hostIfname string) error 
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.forgetPlug(hostIfname)
+	d.plugMu.Lock()
+	delete(d.plugged, hostIfname) // a plug in progress still wakes its waiters when it ends
+	d.plugMu.Unlock()
 	if err := d.ovs.DeletePort(ctx, IntegrationBridge, hostIfname); err != nil {
 		return fmt.Errorf("unplug workload: %w", err)
 	}
