@@ -123,7 +123,7 @@ const cniVMJournal = "journalctl -u sdnd.service -o cat --no-pager"
 // noteStages logs, and notes in the report, the agent's stage split of
 // the last ADDs (cnisrv's "workload added" log line).
 func (c *cniVMBench) noteStages(env *bench.Env, conc int, loaded bool) {
-	out, err := c.c.Run(1, cniVMJournal+" -n 5000 | grep 'workload added' | tail -n 3")
+	out, err := c.c.Run(1, cniVMJournal+" -n 5000 | grep -E 'workload added|realized desired state' | tail -n 6")
 	if err != nil {
 		env.Logf("stages: %v", err)
 		return
@@ -135,6 +135,24 @@ func (c *cniVMBench) noteStages(env *bench.Env, conc int, loaded bool) {
 	if len(last) > 0 {
 		env.Note(fmt.Sprintf("sdn ADD stages, concurrency %d, loaded %v (the agent's last)", conc, loaded), last[len(last)-1])
 	}
+	if r := lastRealize(out); r != "" {
+		env.Note(fmt.Sprintf("sdn realize, concurrency %d, loaded %v (the agent's last)", conc, loaded), r)
+	}
+}
+
+// lastRealize returns the result of the last "realized desired state"
+// line of an agent's log (workloads, flows, ports, where the time went).
+func lastRealize(log string) string {
+	var last string
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "realized desired state") {
+			continue
+		}
+		if i := strings.Index(line, "result="); i >= 0 {
+			last = strings.Trim(strings.TrimSpace(line[i+len("result="):]), `"`)
+		}
+	}
+	return last
 }
 
 // lastStages returns the "took=… stages=…" part of the last n "workload
