@@ -16,9 +16,9 @@ func (c *cniVMBench) batch(loaded bool) bench.Batch {
 	var figs []bench.Figure
 	for _, conc := range cniConcurrency {
 		figs = append(figs,
-			bench.Figure{Name: cniVMFigure("ADD latency p50", conc, loaded), Unit: "ms", Ratios: [][2]string{{"sdn", "bridge"}}},
-			bench.Figure{Name: cniVMFigure("ADD latency p99", conc, loaded), Unit: "ms", Ratios: [][2]string{{"sdn", "bridge"}}},
-			bench.Figure{Name: cniVMFigure("attachments/s", conc, loaded), Unit: "ADD/s", HigherIsBetter: true, Ratios: [][2]string{{"sdn", "bridge"}}},
+			bench.Figure{Name: c.figure("ADD latency p50", conc, loaded), Unit: "ms", Ratios: [][2]string{{"sdn", "bridge"}}},
+			bench.Figure{Name: c.figure("ADD latency p99", conc, loaded), Unit: "ms", Ratios: [][2]string{{"sdn", "bridge"}}},
+			bench.Figure{Name: c.figure("attachments/s", conc, loaded), Unit: "ADD/s", HigherIsBetter: true, Ratios: [][2]string{{"sdn", "bridge"}}},
 		)
 	}
 	return bench.Batch{Figures: figs, Variants: []bench.BatchVariant{
@@ -46,9 +46,9 @@ func (c *cniVMBench) round(ctx context.Context, env *bench.Env, d *cniVMDriver, 
 		if err != nil {
 			return nil, fmt.Errorf("%s at concurrency %d: %w%s", d.name, conc, err, c.keepLog(d))
 		}
-		out[cniVMFigure("ADD latency p50", conc, loaded)] = r.Percentile(50)
-		out[cniVMFigure("ADD latency p99", conc, loaded)] = r.Percentile(99)
-		out[cniVMFigure("attachments/s", conc, loaded)] = r.Throughput()
+		out[c.figure("ADD latency p50", conc, loaded)] = r.Percentile(50)
+		out[c.figure("ADD latency p99", conc, loaded)] = r.Percentile(99)
+		out[c.figure("attachments/s", conc, loaded)] = r.Throughput()
 		env.Logf("%s, concurrency %d, loaded %v: %d ADDs, p50 %.1f ms, p99 %.1f ms, %.1f ADD/s", d.name, conc, loaded, r.Ops, r.Percentile(50), r.Percentile(99), r.Throughput())
 		if d == c.sdn {
 			c.noteStages(env, conc, loaded)

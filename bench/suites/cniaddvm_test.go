@@ -25,8 +25,8 @@ func TestCNIVMFigureNames(t *testing.T) {
 	if !found {
 		t.Errorf("no figure %q…", want)
 	}
-	if !strings.Contains(cniVMFigure("attachments/s", 1, false), "no other workload") {
-		t.Errorf("unloaded figure: %q", cniVMFigure("attachments/s", 1, false))
+	if !strings.Contains(cniVMFigure("attachments/s", 1, false, 0), "no other workload") {
+		t.Errorf("unloaded figure: %q", cniVMFigure("attachments/s", 1, false, 0))
 	}
 }
 
@@ -81,5 +81,26 @@ time=T level=INFO msg="realized desired state" revision=24 result="21 local work
 	}
 	if got := lastRealize("no such line"); got != "" {
 		t.Errorf("lastRealize without a realize: %q", got)
+	}
+}
+
+// SDNBENCH_CNIVM_LOAD sets the load, and the loaded figures say it.
+func TestCNIVMLoadEnv(t *testing.T) {
+	if n, err := cniVMLoadEnv(""); n != 0 || err != nil {
+		t.Errorf(`cniVMLoadEnv(""): %d, %v`, n, err)
+	}
+	if n, err := cniVMLoadEnv("500"); n != 500 || err != nil {
+		t.Errorf(`cniVMLoadEnv("500"): %d, %v`, n, err)
+	}
+	for _, v := range []string{"0", "-3", "3k"} {
+		if _, err := cniVMLoadEnv(v); err == nil {
+			t.Errorf("cniVMLoadEnv(%q): no error", v)
+		}
+	}
+	if got := cniVMFigure("ADD latency p99", 10, true, 500); !strings.HasPrefix(got, "ADD latency p99, concurrency 10, 500 workloads on the host (1 VM") {
+		t.Errorf("figure with a load of 500: %q", got)
+	}
+	if got := cniVMFigure("ADD latency p99", 10, false, 500); !strings.Contains(got, "no other workload") {
+		t.Errorf("unloaded figure with a load of 500: %q", got)
 	}
 }
