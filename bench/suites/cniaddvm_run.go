@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -117,13 +118,16 @@ func cniVMDriveCommand(d *cniVMDriver, first, n, conc int, del bool) string {
 	return cmd
 }
 
+// portsAdded matches a realize's result that added ports.
+var portsAdded = regexp.MustCompile(`ports: [1-9][0-9]* added`)
+
 // cniVMJournal is the agent's log in the VM (sdnd.service's journal).
 const cniVMJournal = "journalctl -u sdnd.service -o cat --no-pager"
 
 // noteStages logs, and notes in the report, the agent's stage split of
 // the last ADDs (cnisrv's "workload added" log line).
 func (c *cniVMBench) noteStages(env *bench.Env, conc int, loaded bool) {
-	out, err := c.c.Run(1, cniVMJournal+" -n 5000 | grep -E 'workload added|realized desired state' | tail -n 6")
+	out, err := c.c.Run(1, cniVMJournal+" -n 5000 | grep -E 'workload added|realized desired state' | tail -n 300")
 	if err != nil {
 		env.Logf("stages: %v", err)
 		return
@@ -141,11 +145,12 @@ func (c *cniVMBench) noteStages(env *bench.Env, conc int, loaded bool) {
 }
 
 // lastRealize returns the result of the last "realized desired state"
-// line of an agent's log (workloads, flows, ports, where the time went).
+// line of an agent's log that added ports (an ADD's, not the round's
+// DELs'): workloads, flows, ports, where the time went.
 func lastRealize(log string) string {
 	var last string
 	for _, line := range strings.Split(log, "\n") {
-		if !strings.Contains(line, "realized desired state") {
+		if !strings.Contains(line, "realized desired state") || !portsAdded.MatchString(line) {
 			continue
 		}
 		if i := strings.Index(line, "result="); i >= 0 {

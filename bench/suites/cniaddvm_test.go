@@ -74,9 +74,10 @@ func TestVMLoadState(t *testing.T) {
 func TestLastRealize(t *testing.T) {
 	log := `time=T level=INFO msg="realized desired state" revision=23 result="20 local workloads; ports: 1 added; took flows 259ms"
 time=T level=INFO msg="workload added" took=389ms stages="veth 56ms"
-time=T level=INFO msg="realized desired state" revision=24 result="21 local workloads; br-int flows: 4 added; took flows 291ms"
+time=T level=INFO msg="realized desired state" revision=24 result="21 local workloads; br-int flows: 4 added; ports: 1 added, 0 deleted; took flows 291ms"
+time=T level=INFO msg="realized desired state" revision=25 result="20 local workloads; br-int flows: 0 added, 4 deleted; ports: 0 added, 1 deleted; took flows 200ms"
 `
-	if got := lastRealize(log); got != "21 local workloads; br-int flows: 4 added; took flows 291ms" {
+	if got := lastRealize(log); got != "21 local workloads; br-int flows: 4 added; ports: 1 added, 0 deleted; took flows 291ms" {
 		t.Errorf("lastRealize: %q", got)
 	}
 	if got := lastRealize("no such line"); got != "" {
