@@ -17,6 +17,7 @@ func All() []bench.Suite {
 		Services(),
 		ServicesVM(),
 		CNIAdd(),
+		CNIAddVM(),
 		Scale(),
 	}
 }

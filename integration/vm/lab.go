@@ -46,6 +46,7 @@ type Setup struct {
 	Script    string // vm/provision.sh
 	Dir       string // where lab.Prepare writes the lab's files on this machine
 	Isolation string // overrides the HCL files' isolation; "" keeps it
+	Examples  string // the HCL applied (lab.Config.Examples); "" = the module's examples/
 	Logger    io.Writer
 }
 
@@ -77,7 +78,7 @@ func Provision(ctx context.Context, h Hosts, s Setup) (*Lab, error) {
 	if s.Iface == "" {
 		s.Iface = "eth0"
 	}
-	l, err := lab.Prepare(lab.Config{Name: s.Name, Hosts: h.N(), Dir: s.Dir, Bin: s.Bin, Isolation: s.Isolation, Logger: s.Logger})
+	l, err := lab.Prepare(lab.Config{Name: s.Name, Hosts: h.N(), Dir: s.Dir, Bin: s.Bin, Isolation: s.Isolation, Examples: s.Examples, Logger: s.Logger})
 	if err != nil {
 		return nil, err
 	}
