@@ -3,38 +3,17 @@ package suites
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
+
+	"github.com/sdn-dev/sdn/bench/cnidrive"
 )
 
-// loadResult is what one closed-loop load run measured.
-type loadResult struct {
-	Ops     int           // operations acknowledged inside the window
-	Window  time.Duration // how long the clients ran
-	Latency []time.Duration
-}
-
-// Throughput is acknowledged operations per second.
-func (r loadResult) Throughput() float64 {
-	if r.Window <= 0 {
-		return 0
-	}
-	return float64(r.Ops) / r.Window.Seconds()
-}
-
-// Percentile returns the p-th percentile (0 < p ≤ 100) latency in
-// milliseconds (nearest rank), or 0 without samples.
-func (r loadResult) Percentile(p float64) float64 {
-	if len(r.Latency) == 0 {
-		return 0
-	}
-	s := slices.Clone(r.Latency)
-	slices.Sort(s)
-	rank := int(p/100*float64(len(s))+0.999999) - 1
-	rank = max(0, min(rank, len(s)-1))
-	return float64(s[rank]) / float64(time.Millisecond)
-}
+// loadResult is what one closed-loop load run measured: operations
+// acknowledged inside the window, how long the clients ran, and each
+// operation's latency. A CNI batch is measured the same way, so it is
+// bench/cnidrive's Result (Throughput, Percentile).
+type loadResult = cnidrive.Result
 
 // loadOp performs one operation of client c (0..clients-1), its seq-th
 // (from 0). It must be safe for concurrent use by different clients.
