@@ -151,15 +151,25 @@ func (c *cniVMBench) setup(ctx context.Context, env *bench.Env) (func(), error) 
 	return teardown, c.noteVM(env, image)
 }
 
-// buildCNIVMBinaries builds what the VM runs: the lab's binaries,
-// sdnprobe and sdnlab (vm.Provision copies them), and cnidrive, static.
-func buildCNIVMBinaries(ctx context.Context, env *bench.Env) (string, error) {
+// buildVMLabBinaries builds what vm.Provision copies into a VM lab: the
+// lab's binaries, sdnprobe and sdnlab.
+func buildVMLabBinaries(ctx context.Context, env *bench.Env) (string, error) {
 	bin, err := buildPolicyBinaries(ctx, env)
 	if err != nil {
 		return "", err
 	}
 	if o, err := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, "sdnlab"), "github.com/sdn-dev/sdn/integration/cmd/sdnlab").CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build sdnlab: %v\n%s", err, o)
+	}
+	return bin, nil
+}
+
+// buildCNIVMBinaries builds what the VM runs: the VM lab's binaries
+// (buildVMLabBinaries) and cnidrive, static.
+func buildCNIVMBinaries(ctx context.Context, env *bench.Env) (string, error) {
+	bin, err := buildVMLabBinaries(ctx, env)
+	if err != nil {
+		return "", err
 	}
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, "cnidrive"), "github.com/sdn-dev/sdn/bench/cmd/cnidrive")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

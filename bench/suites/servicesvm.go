@@ -95,12 +95,9 @@ func (s *svcVMBench) setup(ctx context.Context, env *bench.Env) (func(), error) 
 	if err != nil {
 		return nil, err
 	}
-	bin, err := buildPolicyBinaries(ctx, env)
+	bin, err := buildVMLabBinaries(ctx, env)
 	if err != nil {
 		return nil, err
-	}
-	if o, err := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, "sdnlab"), "github.com/sdn-dev/sdn/integration/cmd/sdnlab").CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build sdnlab: %v\n%s", err, o)
 	}
 	teardown := func() {
 		if s.c != nil {
