@@ -144,16 +144,24 @@ func cniFigure(what string, conc int, loaded bool) string {
 	return fmt.Sprintf("%s, concurrency %d, %s", what, conc, load)
 }
 
-// batch is the figures of one load level, sdn and bridge measured in turn.
-func (c *cniBench) batch(loaded bool) bench.Batch {
+// cniFigures are the figures of one load level (cniadd's and
+// cniaddvm's), each named by name: latency p50 and p99 and attachments/s
+// at each concurrency, sdn against bridge.
+func cniFigures(name func(what string, conc int) string) []bench.Figure {
 	var figs []bench.Figure
 	for _, conc := range cniConcurrency {
 		figs = append(figs,
-			bench.Figure{Name: cniFigure("ADD latency p50", conc, loaded), Unit: "ms", Ratios: [][2]string{{"sdn", "bridge"}}},
-			bench.Figure{Name: cniFigure("ADD latency p99", conc, loaded), Unit: "ms", Ratios: [][2]string{{"sdn", "bridge"}}},
-			bench.Figure{Name: cniFigure("attachments/s", conc, loaded), Unit: "ADD/s", HigherIsBetter: true, Ratios: [][2]string{{"sdn", "bridge"}}},
+			bench.Figure{Name: name("ADD latency p50", conc), Unit: "ms", Ratios: [][2]string{{"sdn", "bridge"}}},
+			bench.Figure{Name: name("ADD latency p99", conc), Unit: "ms", Ratios: [][2]string{{"sdn", "bridge"}}},
+			bench.Figure{Name: name("attachments/s", conc), Unit: "ADD/s", HigherIsBetter: true, Ratios: [][2]string{{"sdn", "bridge"}}},
 		)
 	}
+	return figs
+}
+
+// batch is the figures of one load level, sdn and bridge measured in turn.
+func (c *cniBench) batch(loaded bool) bench.Batch {
+	figs := cniFigures(func(what string, conc int) string { return cniFigure(what, conc, loaded) })
 	return bench.Batch{Figures: figs, Variants: []bench.BatchVariant{
 		{Name: "sdn", Run: func(ctx context.Context, env *bench.Env) (map[string]float64, error) {
 			return c.round(ctx, env, c.sdn, loaded)

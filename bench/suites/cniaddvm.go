@@ -123,25 +123,11 @@ func (c *cniVMBench) setup(ctx context.Context, env *bench.Env) (func(), error) 
 	if c.loadOverride > 0 {
 		c.sizes = cniSizes{load: c.loadOverride, round: c.sizes.round}
 	}
-	root, err := moduleRoot(ctx)
+	root, image, bin, err := vmSuiteInputs(ctx, env, buildCNIVMBinaries)
 	if err != nil {
 		return nil, err
 	}
-	image, err := buildVMImage(ctx, env, root)
-	if err != nil {
-		return nil, err
-	}
-	bin, err := buildCNIVMBinaries(ctx, env)
-	if err != nil {
-		return nil, err
-	}
-	teardown := func() {
-		if c.c != nil {
-			if err := c.c.Close(); err != nil {
-				env.Logf("teardown: %v", err)
-			}
-		}
-	}
+	teardown := func() { closeVMs(env, c.c) }
 	if err := c.up(ctx, env, root, image, bin); err != nil {
 		return teardown, err
 	}

@@ -14,14 +14,7 @@ import (
 
 // batch is the figures of one load level, sdn and bridge measured in turn.
 func (c *cniVMBench) batch(loaded bool) bench.Batch {
-	var figs []bench.Figure
-	for _, conc := range cniConcurrency {
-		figs = append(figs,
-			bench.Figure{Name: c.figure("ADD latency p50", conc, loaded), Unit: "ms", Ratios: [][2]string{{"sdn", "bridge"}}},
-			bench.Figure{Name: c.figure("ADD latency p99", conc, loaded), Unit: "ms", Ratios: [][2]string{{"sdn", "bridge"}}},
-			bench.Figure{Name: c.figure("attachments/s", conc, loaded), Unit: "ADD/s", HigherIsBetter: true, Ratios: [][2]string{{"sdn", "bridge"}}},
-		)
-	}
+	figs := cniFigures(func(what string, conc int) string { return c.figure(what, conc, loaded) })
 	return bench.Batch{Figures: figs, Variants: []bench.BatchVariant{
 		{Name: "sdn", Run: func(ctx context.Context, env *bench.Env) (map[string]float64, error) {
 			return c.round(ctx, env, c.sdn, loaded)

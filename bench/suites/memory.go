@@ -16,11 +16,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sdn-dev/sdn/bench"
-	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/sdn-dev/sdn/bench"
+	sdnv1 "github.com/sdn-dev/sdn/proto/sdn/v1"
 )
 
 // Memory measures the sdnd server's memory with many workloads: one

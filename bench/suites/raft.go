@@ -8,8 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sdn-dev/sdn/bench"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/sdn-dev/sdn/bench"
 )
 
 // Raft compares sdn's control plane with etcd under the same write load:

@@ -87,25 +87,11 @@ func (s *svcVMBench) setup(ctx context.Context, env *bench.Env) (func(), error) 
 	if env.Quick {
 		s.tools = svcQuickTools()
 	}
-	root, err := moduleRoot(ctx)
+	root, image, bin, err := vmSuiteInputs(ctx, env, buildVMLabBinaries)
 	if err != nil {
 		return nil, err
 	}
-	image, err := buildVMImage(ctx, env, root)
-	if err != nil {
-		return nil, err
-	}
-	bin, err := buildVMLabBinaries(ctx, env)
-	if err != nil {
-		return nil, err
-	}
-	teardown := func() {
-		if s.c != nil {
-			if err := s.c.Close(); err != nil {
-				env.Logf("teardown: %v", err)
-			}
-		}
-	}
+	teardown := func() { closeVMs(env, s.c) }
 	if err := s.up(ctx, env, root, image, bin); err != nil {
 		return teardown, err
 	}
@@ -292,6 +278,32 @@ func moduleRoot(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("go env GOMOD: %q, %v: run inside the sdn module", mod, err)
 	}
 	return filepath.Dir(mod), nil
+}
+
+// vmSuiteInputs are what a VM suite boots and provisions from: the
+// module's root (vm/provision.sh), the VM image (built once, cached) and
+// the binaries build makes.
+func vmSuiteInputs(ctx context.Context, env *bench.Env, build func(context.Context, *bench.Env) (string, error)) (root, image, bin string, err error) {
+	if root, err = moduleRoot(ctx); err != nil {
+		return "", "", "", err
+	}
+	if image, err = buildVMImage(ctx, env, root); err != nil {
+		return "", "", "", err
+	}
+	if bin, err = build(ctx, env); err != nil {
+		return "", "", "", err
+	}
+	return root, image, bin, nil
+}
+
+// closeVMs stops a VM suite's cluster (nil: none was started).
+func closeVMs(env *bench.Env, c *vm.Cluster) {
+	if c == nil {
+		return
+	}
+	if err := c.Close(); err != nil {
+		env.Logf("teardown: %v", err)
+	}
 }
 
 // buildVMImage runs vm/build-image.sh (a build of minutes, or the cached
