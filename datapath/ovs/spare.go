@@ -149,13 +149,19 @@ func (i *Instance) runInput(ctx context.Context, input string, name string, args
 	if p == nil {
 		return i.run(ctx, strings.NewReader(input), name, args...)
 	}
-	_, werr := io.WriteString(p.stdin, input)
-	cerr := p.stdin.Close()
+	// The write goes beside the wait, so that a process that stops
+	// reading cannot hold the caller past ctx (the kill ends the write).
+	wrote := make(chan error, 1)
+	go func() {
+		_, werr := io.WriteString(p.stdin, input)
+		wrote <- errors.Join(werr, p.stdin.Close())
+	}()
 	select {
 	case <-p.done:
 	case <-ctx.Done():
 		p.kill()
 	}
+	werr := <-wrote
 	err := p.err
 	if err == nil && ctx.Err() != nil {
 		err = ctx.Err()
@@ -163,7 +169,7 @@ func (i *Instance) runInput(ctx context.Context, input string, name string, args
 	if err == nil {
 		// It exited 0 without all of its input: say so rather than take
 		// a partial run for a whole one.
-		err = errors.Join(werr, cerr)
+		err = werr
 	}
 	if err != nil {
 		return p.stdout.String(), &CommandError{Args: append([]string{name}, args...), Err: err, Stderr: strings.TrimSpace(p.stderr.String())}
